@@ -1,0 +1,128 @@
+"""The run config: YAML validated once, strictly, at the edge.
+
+After load_config() the rest of bench receives typed, frozen objects. Every error
+becomes one line that names the dotted key and what was expected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bench.errors import ConfigError
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors; loaded objects are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReadyWorkload(Strict):
+    """Start, print the ready marker, idle: boot time and idle memory."""
+
+    mode: Literal["ready"]
+
+
+class SyscallWorkload(Strict):
+    """Time syscalls in batches inside the instance."""
+
+    mode: Literal["syscall"]
+    batches: int = Field(30, ge=1, le=10_000)
+    calls: int = Field(5_000, ge=1, le=1_000_000, description="calls per batch")
+    warmup: int = Field(3, ge=0, le=1_000, description="batches run first and discarded")
+
+
+class MemtouchWorkload(Strict):
+    """Touch N MiB inside the instance, then idle: memory under load."""
+
+    mode: Literal["memtouch"]
+    mib: int = Field(64, ge=0, le=1 << 20)
+
+
+Workload = Annotated[ReadyWorkload | SyscallWorkload | MemtouchWorkload, Field(discriminator="mode")]
+
+
+class RuntimeSpec(Strict):
+    """A named instance of a driver; options are checked against the driver's own model."""
+
+    driver: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    repetitions: int | None = Field(None, ge=1, description="overrides the run's repetitions")
+
+
+class Config(Strict):
+    description: str = ""
+    repetitions: int = Field(5, ge=1, le=100_000)
+    warmup: int = Field(1, ge=0, le=1_000, description="unrecorded repetitions run first")
+    cell_timeout: float = Field(60.0, gt=0, description="seconds one cell may take")
+    settle: float = Field(1.0, ge=0, description="seconds an idle instance rests before memory is read")
+    output: str = Field("results", description="folder that receives one results directory per run")
+    runtimes: dict[str, RuntimeSpec] = Field(min_length=1)
+    workloads: dict[str, Workload] = Field(min_length=1)
+
+    def repetitions_of(self, runtime: str) -> int:
+        return self.runtimes[runtime].repetitions or self.repetitions
+
+
+MODES = ("ready", "syscall", "memtouch")
+
+
+def format_location(loc: tuple[int | str, ...]) -> str:
+    """pydantic's location as the dotted key a user wrote (the union's mode tag dropped)."""
+    parts = list(loc)
+    if len(parts) > 3 and parts[0] == "workloads" and parts[2] in MODES:
+        del parts[2]
+    return ".".join(str(p) for p in parts) or "(top level)"
+
+
+def describe(error: ValidationError, prefix: tuple[str, ...] = ()) -> str:
+    """All of pydantic's errors as one line."""
+    messages = []
+    for item in error.errors():
+        key = format_location(prefix + tuple(item["loc"]))
+        got = item.get("input")
+        shown = f" (got {got!r})" if item["type"] not in {"missing", "extra_forbidden"} and not isinstance(
+            got, dict) else ""
+        text = "unknown key" if item["type"] == "extra_forbidden" else item["msg"].lower()
+        messages.append(f"{key}: {text}{shown}")
+    return "; ".join(messages)
+
+
+def parse_config(document: Any, source: str = "config") -> Config:
+    """Validate a loaded document; driver options are checked by each driver's Options model."""
+    from bench.drivers import driver_class  # the registry imports driver modules
+
+    if not isinstance(document, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys at the top level")
+    try:
+        config = Config.model_validate(document)
+    except ValidationError as error:
+        raise ConfigError(f"{source}: {describe(error)}") from None
+    for name, spec in config.runtimes.items():
+        if not name or not all(c.isalnum() or c in "-_." for c in name):
+            raise ConfigError(f"{source}: runtimes.{name}: names may use letters, digits, '-', '_', '.'")
+        cls = driver_class(spec.driver, f"{source}: runtimes.{name}.driver")
+        try:
+            cls.Options.model_validate(spec.options)
+        except ValidationError as error:
+            raise ConfigError(f"{source}: {describe(error, ('runtimes', name, 'options'))}") from None
+    return config
+
+
+def load_config(path: Path) -> Config:
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the config ({error.strerror})") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or "malformed YAML"
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+    return parse_config(document, str(path))

@@ -1,0 +1,65 @@
+"""The host fingerprint recorded with every run: what decides whether two runs compare."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import bench
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def cgroup_version(root: Path = Path("/sys/fs/cgroup")) -> str:
+    if (root / "cgroup.controllers").exists():
+        return "v2"
+    if (root / "unified" / "cgroup.controllers").exists():
+        return "v1 (hybrid)"
+    return "v1"
+
+
+def mitigations() -> dict[str, str]:
+    folder = Path("/sys/devices/system/cpu/vulnerabilities")
+    if not folder.is_dir():
+        return {}
+    return {item.name: item.read_text().strip() for item in sorted(folder.iterdir())}
+
+
+def git_commit(folder: Path) -> str | None:
+    """HEAD of the git checkout holding `folder` (with +dirty), or None outside one."""
+    try:
+        head = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"],
+                              capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--", "."],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def host_fingerprint() -> dict[str, Any]:
+    uname = os.uname()
+    return {
+        "hostname": uname.nodename,
+        "kernel": uname.release,
+        "kernel_version": uname.version,
+        "arch": uname.machine,
+        "cpu_model": cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_bytes": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+        "cgroup_version": cgroup_version(),
+        "mitigations": mitigations(),
+        "python": platform.python_version(),
+        "bench_version": bench.__version__,
+        "bench_commit": git_commit(Path(bench.__file__).parent),
+    }

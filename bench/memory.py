@@ -1,0 +1,83 @@
+"""Host-side memory readings shared by every driver: PSS from /proc, split by mapping size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+PROC = Path("/proc")
+
+
+@dataclass(frozen=True)
+class PssSplit:
+    """PSS in bytes of a set of processes: mappings at least `large` bytes apart from the rest."""
+
+    small: int
+    large: int
+
+
+def pss_bytes(pid: int) -> int:
+    """Proportional set size of one process (smaps_rollup); 0 if it is gone."""
+    try:
+        text = (PROC / str(pid) / "smaps_rollup").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    return parse_rollup_pss(text)
+
+
+def parse_rollup_pss(text: str) -> int:
+    for line in text.splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024
+    raise ValueError("no Pss line in smaps_rollup")
+
+
+def pss_split(pid: int, large: int) -> PssSplit:
+    """PSS of one process with mappings of at least `large` bytes (guest RAM) counted apart."""
+    try:
+        text = (PROC / str(pid) / "smaps").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return PssSplit(0, 0)
+    return parse_smaps_split(text, large)
+
+
+def parse_smaps_split(text: str, large: int) -> PssSplit:
+    small = big = 0
+    size = 0
+    for line in text.splitlines():
+        head = line.split(maxsplit=1)[0] if line else ""
+        if "-" in head and not head.endswith(":"):
+            start, end = (int(x, 16) for x in head.split("-"))
+            size = end - start
+        elif head == "Pss:":
+            value = int(line.split()[1]) * 1024
+            if size >= large:
+                big += value
+            else:
+                small += value
+    return PssSplit(small, big)
+
+
+def total_pss(pids: list[int]) -> int:
+    return sum(pss_bytes(pid) for pid in pids)
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct children of a process, from /proc/PID/task/*/children."""
+    found: list[int] = []
+    for task in (PROC / str(pid) / "task").glob("*"):
+        try:
+            found += [int(x) for x in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found
+
+
+def meminfo() -> dict[str, int]:
+    """The host's /proc/meminfo in bytes."""
+    values = {}
+    for line in (PROC / "meminfo").read_text().splitlines():
+        key, rest = line.split(":", 1)
+        parts = rest.split()
+        values[key] = int(parts[0]) * (1024 if len(parts) > 1 else 1)
+    return values

@@ -1,0 +1,37 @@
+"""The plan: runtime x workload x repetition, interleaved so drift hits every runtime alike.
+
+Round r runs every workload on every runtime, the runtimes rotated by r so none is
+always first after a workload switch. Warm-up rounds come first and are not recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.config import Config
+
+
+@dataclass(frozen=True)
+class Cell:
+    index: int
+    runtime: str
+    workload: str
+    repetition: int  # negative for warm-up cells
+    warmup: bool
+
+    @property
+    def key(self) -> str:
+        return f"{self.runtime}/{self.workload}/{self.repetition}"
+
+
+def make_plan(config: Config) -> list[Cell]:
+    runtimes = list(config.runtimes)
+    most = max(config.repetitions_of(r) for r in runtimes)
+    cells: list[Cell] = []
+    for rep in range(-config.warmup, most):
+        for workload in config.workloads:
+            shift = rep % len(runtimes)
+            for runtime in runtimes[shift:] + runtimes[:shift]:
+                if rep < config.repetitions_of(runtime):
+                    cells.append(Cell(len(cells), runtime, workload, rep, rep < 0))
+    return cells

@@ -1,0 +1,47 @@
+"""The one result row every collector produces and every reader consumes."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Status = Literal["ok", "failed"]
+
+UNITS = {"boot": "ms", "memory": "bytes", "syscall": "ns", "cell": "cell"}
+
+
+def unit_of(metric: str) -> str:
+    """Every metric family has one unit, so readers never guess."""
+    return UNITS[metric.split(".", 1)[0]]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One measurement; a failure is a row with status 'failed' and a reason, never a zero."""
+
+    runtime: str
+    workload: str
+    metric: str
+    value: float | None
+    repetition: int
+    unit: str = ""
+    phase: str | None = None
+    status: Status = "ok"
+    reason: str | None = None
+    cell: int = -1
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.unit:
+            object.__setattr__(self, "unit", unit_of(self.metric))
+        if self.status == "ok" and self.value is None:
+            raise ValueError(f"sample {self.metric} is ok but has no value")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def failed(cls, runtime: str, workload: str, metric: str, repetition: int,
+               reason: str, cell: int = -1) -> Sample:
+        return cls(runtime=runtime, workload=workload, metric=metric, value=None,
+                   repetition=repetition, status="failed", reason=reason, cell=cell)

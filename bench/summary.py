@@ -1,0 +1,51 @@
+"""`bench summary`: the summary contract as JSON, or as a terminal table."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from reports.frames import load_samples, summary_rows
+
+
+def summary_json(path: Path) -> list[dict[str, Any]]:
+    rows = summary_rows(load_samples(path))
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+            for row in rows]
+
+
+def human(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "bytes":
+        for scale, suffix in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+            if abs(value) >= scale:
+                return f"{value / scale:.2f} {suffix}"
+        return f"{value:.0f} B"
+    if unit == "ms":
+        return f"{value:.3f} ms" if abs(value) < 10 else f"{value:.1f} ms"
+    if unit == "ns":
+        return f"{value:.1f} ns"
+    return f"{value:g} {unit}"
+
+
+def print_summary(path: Path, console: Console) -> None:
+    rows = summary_json(path)
+    table = Table(title=f"summary of {path.name}", title_justify="left")
+    for column in ("runtime", "workload", "metric", "n", "median", "95% CI of median", "p90",
+                   "failed"):
+        table.add_column(column, justify="right" if column in {"n", "failed"} else "left")
+    for row in rows:
+        if row["metric"].startswith("boot.") and row["metric"] != "boot.total":
+            continue  # phases belong in the report; the table keeps the headline numbers
+        unit = row["unit"]
+        interval = (f"{human(row['ci_low'], unit)} .. {human(row['ci_high'], unit)}"
+                    if row["n"] else "-")
+        table.add_row(row["runtime"], row["workload"], row["metric"], str(row["n"]),
+                      human(row["median"], unit), interval, human(row["p90"], unit),
+                      str(row["failed"]))
+    console.print(table)

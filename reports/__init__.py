@@ -1,0 +1,1 @@
+"""Readers of results directories: frames (pandas), summaries, figures and renderers."""

@@ -1,0 +1,1 @@
+"""Runtime drivers, one module each, behind the contract in runtimes.base."""

@@ -1,0 +1,37 @@
+"""The baseline: the probe as a plain child process, no isolation at all.
+
+Every ratio and every memory overhead is taken against this driver's samples from the
+same run.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from bench.memory import pss_bytes
+from runtimes.base import Driver, Instance, MemoryReading, ProbeCommand
+from runtimes.host_process import spawn, stop_process
+
+
+class ProcessDriver(Driver):
+    kind = "process"
+
+    def prepare(self, probe: Path) -> None:
+        self.probe = probe
+
+    def launch(self, instance: Instance, command: ProbeCommand) -> None:
+        instance.handle = spawn(instance, [str(self.probe), *command.argv()])
+        instance.mark("spawn")
+
+    def memory(self, instance: Instance) -> MemoryReading:
+        process: subprocess.Popen[bytes] = instance.handle
+        return MemoryReading(host_pss=pss_bytes(process.pid))
+
+    def teardown(self, instance: Instance) -> None:
+        if instance.handle is not None:
+            stop_process(instance.handle, self.grace_seconds)
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"driver": self.kind, "isolation": "none"}
