@@ -61,6 +61,8 @@ class Config(Strict):
     cell_timeout: float = Field(60.0, gt=0, description="seconds one cell may take")
     settle: float = Field(1.0, ge=0, description="seconds an idle instance rests before memory is read")
     output: str = Field("results", description="folder that receives one results directory per run")
+    baseline: str | None = Field(None, description="runtime that ratios and memory.overhead are "
+                                 "taken against (default: the first with the process driver)")
     runtimes: dict[str, RuntimeSpec] = Field(min_length=1)
     workloads: dict[str, Workload] = Field(min_length=1)
 
@@ -110,6 +112,8 @@ def parse_config(document: Any, source: str = "config") -> Config:
             cls.Options.model_validate(spec.options)
         except ValidationError as error:
             raise ConfigError(f"{source}: {describe(error, ('runtimes', name, 'options'))}") from None
+    if config.baseline is not None and config.baseline not in config.runtimes:
+        raise ConfigError(f"{source}: baseline: {config.baseline!r} is not one of the runtimes")
     return config
 
 

@@ -30,7 +30,7 @@ def make_plan(config: Config) -> list[Cell]:
     cells: list[Cell] = []
     for rep in range(-config.warmup, most):
         for workload in config.workloads:
-            shift = rep % len(runtimes)
+            shift = (rep + config.warmup) % len(runtimes)
             for runtime in runtimes[shift:] + runtimes[:shift]:
                 if rep < config.repetitions_of(runtime):
                     cells.append(Cell(len(cells), runtime, workload, rep, rep < 0))

@@ -23,8 +23,11 @@ BASELINE_DRIVER = "process"
 
 
 def baseline_runtime(manifest: dict[str, Any]) -> str | None:
-    """The first runtime of the run whose driver is the plain process."""
-    runtimes = manifest.get("config", {}).get("runtimes", {})
+    """The config's baseline, else the first runtime of the run whose driver is the plain process."""
+    config = manifest.get("config", {})
+    if config.get("baseline"):
+        return str(config["baseline"])
+    runtimes = config.get("runtimes", {})
     return next((name for name, spec in runtimes.items() if spec.get("driver") == BASELINE_DRIVER),
                 None)
 
@@ -35,7 +38,10 @@ def load_samples(path: Path) -> pd.DataFrame:
     frame = pd.DataFrame(read_lines(path, SAMPLES), columns=COLUMNS + ["metadata"])
     frame = frame[COLUMNS].astype({"value": float})
     derived = memory_overhead(frame, baseline_runtime(manifest))
-    return pd.concat([frame, derived], ignore_index=True) if len(derived) else frame
+    if len(derived) == 0:
+        return frame
+    combined: pd.DataFrame = pd.concat([frame, derived], ignore_index=True)
+    return combined
 
 
 def memory_overhead(frame: pd.DataFrame, baseline: str | None) -> pd.DataFrame:

@@ -6,6 +6,7 @@ with pipes, stamp its output, and stop it politely, then by force.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
@@ -17,8 +18,7 @@ def spawn(instance: Instance, argv: list[str]) -> subprocess.Popen[bytes]:
     """Start argv with stdin and stdout as pipes; its output feeds instance.output."""
     process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, close_fds=True)
-    assert process.stdout is not None  # Popen made the pipe just above
-    fd = process.stdout.fileno()
+    fd = process.stdout.fileno()  # type: ignore[union-attr]  (stdout=PIPE was asked for)
     instance.output.follow(lambda: iter(lambda: os.read(fd, 65536), b""), instance.name)
     return process
 
@@ -36,10 +36,8 @@ def stop_process(process: subprocess.Popen[bytes], grace_seconds: float) -> int:
 
 def _close_stdin(process: subprocess.Popen[bytes]) -> None:
     if process.stdin and not process.stdin.closed:
-        try:
+        with contextlib.suppress(OSError):  # the pipe may already be broken: it is going anyway
             process.stdin.close()
-        except OSError:
-            pass
 
 
 def wait_exit(process: subprocess.Popen[bytes], deadline_ns: int) -> int | None:

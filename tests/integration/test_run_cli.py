@@ -1,0 +1,70 @@
+"""`bench run` end to end with the real probe: exit code, results directory, summary contract."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.integration
+
+CONTRACT = {"runtime", "workload", "metric", "unit", "n", "median", "p90", "p99", "mean",
+            "ci_low", "ci_high"}
+
+
+def bench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_run_then_summary_json(tmp_path: Path) -> None:
+    config = {"repetitions": 5, "warmup": 1, "settle": 0.2, "cell_timeout": 30,
+              "runtimes": {"process": {"driver": "process"}},
+              "workloads": {"idle": {"mode": "ready"},
+                            "sys": {"mode": "syscall", "batches": 5, "calls": 2000}}}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run = bench("run", str(path), "-o", str(tmp_path / "out"))
+    assert run.returncode == 0, run.stderr
+    summary = bench("summary", str(tmp_path / "out"), "--json")
+    assert summary.returncode == 0, summary.stderr
+    rows = {(r["runtime"], r["metric"]): r for r in json.loads(summary.stdout)}
+    for metric in ("boot.total", "memory.overhead", "syscall.getppid", "memory.host_pss"):
+        row = rows[("process", metric)]
+        assert row.keys() >= CONTRACT
+        assert row["n"] >= 5
+        assert row["ci_low"] <= row["median"] <= row["ci_high"]
+    assert rows[("process", "memory.host_pss")]["median"] > 100_000  # a static binary's pages
+    assert 1 < rows[("process", "syscall.getppid")]["median"] < 100_000
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert {"kernel", "cpu_model", "cgroup_version", "mitigations", "bench_version"} <= set(
+        manifest["host"])
+
+
+def test_malformed_config_is_one_line_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("runtimes:\n  p: {driver: process, colour: red}\nworkloads: {i: {mode: ready}}\n")
+    run = bench("run", str(path))
+    assert run.returncode == 2
+    assert run.stderr.strip() == f"bench: {path}: runtimes.p.colour: unknown key"
+
+
+def test_unknown_runtime_driver(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("runtimes:\n  p: {driver: firecracker}\nworkloads: {i: {mode: ready}}\n")
+    run = bench("run", str(path))
+    assert run.returncode == 2
+    assert "runtimes.p.driver: unknown driver 'firecracker' (known: docker, libvirt, native, process)" \
+        in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_summary_refuses_a_directory_that_is_not_results(tmp_path: Path) -> None:
+    run = bench("summary", str(tmp_path))
+    assert run.returncode == 2
+    assert "not a bench results directory" in run.stderr

@@ -1,0 +1,77 @@
+"""The config loader: strict, typed, and every error one line naming the dotted key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from bench.config import SyscallWorkload, load_config, parse_config
+from bench.errors import ConfigError
+
+GOOD = {
+    "runtimes": {"process": {"driver": "process"}, "base2": {"driver": "process"}},
+    "workloads": {"idle": {"mode": "ready"}, "sys": {"mode": "syscall", "batches": 4}},
+}
+
+
+def test_good_config_is_typed_and_frozen() -> None:
+    config = parse_config(GOOD)
+    assert isinstance(config.workloads["sys"], SyscallWorkload)
+    assert config.workloads["sys"].batches == 4
+    assert config.repetitions_of("base2") == 5
+    with pytest.raises(Exception, match="frozen"):
+        config.repetitions = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("document", "message"), [
+    ({**GOOD, "bogus": 1}, "bogus: unknown key"),
+    ({**GOOD, "repetitions": "many"}, "repetitions: input should be a valid integer"),
+    ({**GOOD, "repetitions": 0}, "repetitions: input should be greater than or equal to 1"),
+    ({**GOOD, "runtimes": {"x": {"driver": "nope"}}}, "runtimes.x.driver: unknown driver 'nope'"),
+    ({**GOOD, "runtimes": {"x": {"driver": "process", "options": {"a": 1}}}},
+     "runtimes.x.options.a: unknown key"),
+    ({**GOOD, "workloads": {"w": {"mode": "syscall", "calls": "x"}}}, "workloads.w.calls:"),
+    ({**GOOD, "workloads": {"w": {"mode": "dance"}}}, "workloads.w:"),
+    ({"workloads": GOOD["workloads"]}, "runtimes: field required"),
+    ([1, 2], "expected a mapping"),
+])
+def test_errors_name_the_dotted_key(document: object, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(document, "c.yaml")
+    text = str(info.value)
+    assert message in text
+    assert "\n" not in text
+    assert text.startswith("c.yaml: ")
+
+
+def test_unknown_driver_lists_known_ones() -> None:
+    with pytest.raises(ConfigError, match=r"known: .*process"):
+        parse_config({**GOOD, "runtimes": {"x": {"driver": "nope"}}})
+
+
+def test_runtime_names_are_restricted() -> None:
+    with pytest.raises(ConfigError, match="names may use"):
+        parse_config({**GOOD, "runtimes": {"a b": {"driver": "process"}}})
+
+
+@pytest.mark.parametrize("text", ["runtimes: [unclosed", "a: b: c", "\t- x"])
+def test_bad_yaml_is_one_line_with_exit_2(tmp_path: Path, text: str,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bench: ") and "invalid YAML" in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_shipped_configs_load() -> None:
+    for path in sorted(Path("configs").glob("*.yaml")):
+        load_config(path)

@@ -1,0 +1,93 @@
+"""Results directories, the probe's line protocol, stamped output and /proc parsing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.errors import InstanceError, InstanceTimeout, ResultsError
+from bench.memory import parse_rollup_pss, parse_smaps_split
+from bench.probe_output import exit_status, parse_meminfo, parse_syscalls, probe_errors
+from bench.sample import Sample
+from bench.store import FORMAT, RunStore, read_lines, read_manifest
+from runtimes.base import Instance, StampedLines
+
+
+def test_store_round_trip_and_torn_tail(tmp_path: Path) -> None:
+    store = RunStore.create(tmp_path / "r", {"run_id": "x"})
+    store.append([Sample("a", "w", "boot.total", 1.5, 0)])
+    store.close()
+    with open(tmp_path / "r" / "samples.jsonl", "a") as file:
+        file.write('{"runtime": "a", "wor')  # a run killed mid-write
+    assert [r["value"] for r in read_lines(tmp_path / "r", "samples.jsonl")] == [1.5]
+
+
+def test_store_refuses_to_overwrite(tmp_path: Path) -> None:
+    RunStore.create(tmp_path / "r", {}).close()
+    with pytest.raises(ResultsError, match="not empty"):
+        RunStore.create(tmp_path / "r", {})
+
+
+@pytest.mark.parametrize(("manifest", "message"), [
+    (None, "no manifest.json"),
+    ("{trunc", "unreadable or truncated"),
+    (json.dumps({"format": "asv"}), "another tool"),
+    (json.dumps({"format": FORMAT, "format_version": 99}), "newer than this bench reads"),
+])
+def test_unreadable_results_are_refused(tmp_path: Path, manifest: str | None, message: str) -> None:
+    if manifest is not None:
+        (tmp_path / "manifest.json").write_text(manifest)
+    with pytest.raises(ResultsError, match=message):
+        read_manifest(tmp_path)
+
+
+def test_failed_sample_has_no_value() -> None:
+    failed = Sample.failed("a", "w", "boot.total", 0, "it broke")
+    assert failed.value is None and failed.status == "failed" and failed.unit == "ms"
+    with pytest.raises(ValueError):
+        Sample("a", "w", "boot.total", None, 0)
+
+
+def test_probe_protocol() -> None:
+    lines = ["BENCH-READY syscall", "BENCH-MEMINFO MemTotal=100 MemAvailable=50",
+             "BENCH-SYSCALL getppid 0 250.5", "BENCH-ERROR oops", "BENCH-DONE 0"]
+    assert parse_syscalls(lines)[0].ns_per_call == 250.5
+    meminfo = parse_meminfo(lines)
+    assert meminfo is not None and meminfo.total == 102400
+    assert probe_errors(lines) == ["oops"]
+    assert exit_status(lines) == 0
+    with pytest.raises(InstanceError):
+        parse_syscalls(["BENCH-SYSCALL getppid"])
+
+
+def test_stamped_lines_split_chunks_and_keep_arrival_stamps() -> None:
+    out = StampedLines()
+    out.feed(b"BENCH-REA", 10)
+    out.feed(b"DY x\npartial", 20)
+    assert out.wait_for("BENCH-READY", 0, "t") == (20, "BENCH-READY x")
+    assert out.first_byte_ns == 10
+    with pytest.raises(InstanceTimeout):
+        out.wait_for("BENCH-DONE", 0, "t")
+    out.close()
+    assert out.text()[-1] == "partial"
+    with pytest.raises(InstanceError, match="ended before"):
+        out.wait_for("BENCH-DONE", 0, "t")
+
+
+def test_phases_are_ordered_and_add_up_to_the_total() -> None:
+    instance = Instance("i", requested_ns=1_000_000)
+    instance.mark("start", 4_000_000)
+    instance.mark("create", 2_000_000)
+    instance.mark("ready", 9_000_000)
+    assert instance.boot_phases() == {"create": 1.0, "start": 2.0, "ready": 5.0}
+    assert sum(instance.boot_phases().values()) == instance.boot_total_ms() == 8.0
+
+
+def test_proc_parsers() -> None:
+    assert parse_rollup_pss("Rss: 10 kB\nPss:   20 kB\n") == 20480
+    smaps = ("7f00-7f10 r-xp 0 0 0 /bin\nPss: 4 kB\n"
+             "1000000-41000000 rw-p 0 0 0\nPss: 1024 kB\n")
+    split = parse_smaps_split(smaps, large=1 << 30)
+    assert (split.small, split.large) == (4096, 1024 * 1024)
