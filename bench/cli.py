@@ -19,13 +19,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import bench
-from bench.bundle import build_bundle
-from bench.config import load_config
-from bench.errors import BenchError
+from bench.bundle import Bundle, build_bundle
+from bench.config import Config, load_config
+from bench.errors import BenchError, ConfigError
 from bench.fingerprint import git_commit, host_fingerprint
 from bench.plan import Cell, make_plan
+from bench.resume import remaining_cells
 from bench.runner import Runner, manifest_for
-from bench.store import RunStore
+from bench.store import RunStore, read_manifest
 
 err = Console(stderr=True)
 out = Console(width=None if sys.stdout.isatty() else 150)
@@ -45,26 +46,46 @@ def results_dir_for(output: str, config_path: Path, run_id: str) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.resume:
+        return resume_run(args)
+    if not args.config:
+        raise ConfigError("bench run needs a CONFIG (or --resume DIR)")
     config_path = Path(args.config)
     config = load_config(config_path)
     run_id = secrets.token_hex(3)
     cells = make_plan(config)
     path = Path(args.output) if args.output else results_dir_for(config.output, config_path, run_id)
-    cache = default_cache_dir()
-    err.print(f"building the probe in {cache}")
-    bundle = build_bundle(cache)
+    bundle = build_bundle(default_cache_dir())
     manifest = manifest_for(config, config_path, run_id, cells, host_fingerprint(),
                             git_commit(config_path.resolve().parent))
     store = RunStore.create(path, {**manifest, "bundle": bundle.digest})
     err.print(f"run {run_id}: {len(cells)} cells ({manifest['recorded_cells']} recorded) -> {path}")
+    return execute(config, store, bundle, cells)
+
+
+def resume_run(args: argparse.Namespace) -> int:
+    path = Path(args.resume)
+    manifest = read_manifest(path)
+    config_path = Path(args.config or manifest["config_path"])
+    config = load_config(config_path)
+    manifest, cells = remaining_cells(path, config)
+    bundle = build_bundle(default_cache_dir())
+    store = RunStore.reopen(path)
+    store.update_manifest(status="running", resumed=[*manifest.get("resumed", []), time.time()])
+    err.print(f"resuming run {manifest['run_id']}: {sum(not c.warmup for c in cells)} cells left -> {path}")
+    return execute(config, store, bundle, cells)
+
+
+def execute(config: Config, store: RunStore, bundle: Bundle, cells: list[Cell]) -> int:
+    runner = Runner(config, store, bundle, store.manifest["run_id"], default_cache_dir())
     try:
-        failed = run_with_progress(Runner(config, store, bundle, run_id, cache), cells)
+        failed = run_with_progress(runner, cells)
     finally:
         store.close()
     from bench.summary import print_summary
-    print_summary(path, out)
+    print_summary(store.path, out)
     if failed:
-        err.print(f"[yellow]{failed} cell(s) failed[/]; their reasons are in {path}/cells.jsonl")
+        err.print(f"[yellow]{failed} cell(s) failed[/]; their reasons are in {store.path}/cells.jsonl")
         return 3
     return 0
 
@@ -134,7 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text, handler in commands:
         parsers[name] = sub.add_parser(name, help=help_text, description=help_text)
         parsers[name].set_defaults(handler=handler)
-    parsers["run"].add_argument("config", help="YAML config (see configs/quick.yaml)")
+    parsers["run"].add_argument("config", nargs="?", help="YAML config (see configs/quick.yaml)")
+    parsers["run"].add_argument("--resume", metavar="DIR", help="finish the cells of a stopped run "
+                                "(refused if the config changed)")
     parsers["run"].add_argument("-o", "--output", help="results directory to create "
                                 "(default: <config output>/<time>-<config>-<run id>)")
     parsers["summary"].add_argument("results", help="a results directory")

@@ -54,7 +54,8 @@ def memory_overhead(frame: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
     totals["value"] = totals.value - totals.workload.map(base)
     totals["metric"], totals["unit"], totals["status"] = "memory.overhead", "bytes", "ok"
     totals["phase"], totals["reason"] = None, None
-    return totals[COLUMNS]
+    derived: pd.DataFrame = totals[COLUMNS]
+    return derived
 
 
 def summary_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
