@@ -27,11 +27,12 @@ class Cell:
 def make_plan(config: Config) -> list[Cell]:
     runtimes = list(config.runtimes)
     most = max(config.repetitions_of(r) for r in runtimes)
+    warmup = max(config.warmup_of(r) for r in runtimes)
     cells: list[Cell] = []
-    for rep in range(-config.warmup, most):
+    for rep in range(-warmup, most):
         for workload in config.workloads:
-            shift = (rep + config.warmup) % len(runtimes)
+            shift = (rep + warmup) % len(runtimes)
             for runtime in runtimes[shift:] + runtimes[:shift]:
-                if rep < config.repetitions_of(runtime):
+                if -config.warmup_of(runtime) <= rep < config.repetitions_of(runtime):
                     cells.append(Cell(len(cells), runtime, workload, rep, rep < 0))
     return cells

@@ -26,9 +26,11 @@ def test_plan_interleaves_and_rotates() -> None:
 def test_per_runtime_repetitions() -> None:
     doc = config(repetitions=3, warmup=0)
     doc["runtimes"]["c"] = {"driver": "process", "repetitions": 1}  # type: ignore[index]
+    doc["runtimes"]["b"] = {"driver": "process", "warmup": 2}  # type: ignore[index]
     cells = make_plan(parse_config(doc))
     assert sum(c.runtime == "c" for c in cells) == 1
     assert sum(c.runtime == "a" for c in cells) == 3
+    assert sum(c.runtime == "b" and c.warmup for c in cells) == 2
 
 
 def test_median_ci_contains_true_median_most_of_the_time() -> None:
