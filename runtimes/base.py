@@ -161,15 +161,24 @@ class Instance:
         """The end of a boot phase; phases are the intervals between consecutive marks."""
         self.marks.append((phase, time.monotonic_ns() if stamp is None else stamp))
 
+    def ready_ns(self) -> int:
+        ready = [stamp for phase, stamp in self.marks if phase == "ready"]
+        return ready[0] if ready else max(stamp for _, stamp in self.marks)
+
     def boot_total_ms(self) -> float:
-        """From the request to the ready marker's arrival (the last mark once ready)."""
-        return (max(stamp for _, stamp in self.marks) - self.requested_ns) / 1e6
+        """From the request to the ready marker's arrival."""
+        return (self.ready_ns() - self.requested_ns) / 1e6
 
     def boot_phases(self) -> dict[str, float]:
-        """Milliseconds per phase, in time order, starting at the request; they add up to the total."""
-        ordered = sorted(self.marks, key=lambda m: m[1])
+        """Milliseconds per phase, in time order, starting at the request; they add up to the total.
+
+        A mark stamped after the ready marker (a reader thread can stamp the marker before
+        the launching call has returned) ends a phase of zero length.
+        """
+        ready = self.ready_ns()
+        ordered = sorted((min(stamp, ready), phase) for phase, stamp in self.marks)
         phases, previous = {}, self.requested_ns
-        for phase, stamp in ordered:
+        for stamp, phase in ordered:
             phases[phase] = (stamp - previous) / 1e6
             previous = stamp
         return phases

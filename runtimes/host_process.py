@@ -18,7 +18,8 @@ def spawn(instance: Instance, argv: list[str]) -> subprocess.Popen[bytes]:
     """Start argv with stdin and stdout as pipes; its output feeds instance.output."""
     process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, close_fds=True)
-    fd = process.stdout.fileno()  # type: ignore[union-attr]  (stdout=PIPE was asked for)
+    # stdout=PIPE was asked for, so Popen.stdout is set
+    fd = process.stdout.fileno()  # type: ignore[union-attr]
     instance.output.follow(lambda: iter(lambda: os.read(fd, 65536), b""), instance.name)
     return process
 

@@ -14,3 +14,28 @@ def require(condition: bool, what: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"CI needs {what}, and it is missing")
     pytest.skip(f"needs {what}")
+
+
+def leftovers() -> list[str]:
+    """What bench left on this host: driver resources, mounts and probe processes."""
+    import subprocess
+    from pathlib import Path
+
+    from bench.doctor import clean_leftovers
+
+    found = clean_leftovers(None, dry_run=True)
+    found += [f"mount {line.split()[1]}" for line in Path("/proc/mounts").read_text().splitlines()
+              if "bench-" in line.split()[1]]
+    probes = subprocess.run(["pgrep", "-af", "bench/probe-[0-9a-f]{16}/probe"], capture_output=True,
+                            text=True)
+    found += [f"process {line}" for line in probes.stdout.splitlines()]
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_behind() -> object:
+    """After the whole suite: no container, domain, cgroup, mount or probe of ours remains."""
+    before = set(leftovers())
+    yield
+    after = [item for item in leftovers() if item not in before]
+    assert not after, f"the test suite left these behind: {after}"

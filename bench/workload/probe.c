@@ -192,12 +192,13 @@ static void init_guest(void) {
 }
 
 int main(int argc, char **argv) {
-    int is_init = getpid() == 1 && getppid() == 0;
+    /* A guest's init finds nothing mounted; PID 1 of a container already has /proc. */
+    int is_init = getpid() == 1 && access("/proc/self", F_OK) != 0;
     if (argv[0] && argv[0][0] == '/') self_path = argv[0];
     const char *mode = argc > 1 && strchr(argv[1], '=') == NULL ? argv[1] : "ready";
     for (int i = 1; i < argc; i++)
         if (strncmp(argv[i], "mode=", 5) == 0) mode = argv[i] + 5;
-    if (is_init && access("/proc/self", F_OK) != 0) init_guest();
+    if (is_init) init_guest();
 
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);

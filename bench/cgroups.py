@@ -1,0 +1,339 @@
+"""Per-instance cgroups on cgroup v1 and v2, behind one small interface.
+
+The native runtime puts every instance in a cgroup named after it, under a `bench`
+parent, with a memory and a pids limit. Most hosts are pure cgroup v2 (one tree, the
+controllers enabled through `cgroup.subtree_control`); some (this project's CI) are
+v1 or hybrid (one mount per controller). The root path, the signal sender and rmdir
+are injectable so the logic is tested against a fake tree in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.errors import InstanceError
+
+ROOT = Path("/sys/fs/cgroup")
+PARENT = "bench"
+CONTROLLERS = ("memory", "pids")
+
+Kill = Callable[[int, int], None]
+Rmdir = Callable[[Path], None]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What an instance may use: bytes of memory (no swap) and a number of tasks."""
+
+    memory_bytes: int
+    pids: int
+
+
+@dataclass(frozen=True)
+class Cgroup:
+    """One instance's cgroup: a directory per hierarchy (v2: one; v1: memory and pids)."""
+
+    name: str
+    dirs: tuple[Path, ...]
+
+    @property
+    def procs_files(self) -> list[Path]:
+        """The files a process writes its pid to, to join the cgroup in every hierarchy."""
+        return [d / "cgroup.procs" for d in self.dirs]
+
+
+class Hierarchy(ABC):
+    """The cgroup layout of a host: where instance cgroups live and how limits are set."""
+
+    version: int
+
+    def __init__(self, root: Path = ROOT, kill: Kill = os.kill, rmdir: Rmdir = os.rmdir) -> None:
+        self.root = root
+        self._kill = kill
+        self._rmdir = rmdir
+        self._parents_ready = False
+
+    @abstractmethod
+    def controllers(self) -> list[str]:
+        """The controllers this host offers that bench can use."""
+
+    @abstractmethod
+    def parents(self) -> list[Path]:
+        """The `bench` parent directory in every hierarchy."""
+
+    @abstractmethod
+    def join_paths(self, cgroup: Cgroup) -> list[Path]:
+        """What the launcher is given to put the instance in the cgroup (see runtimes/nsrun.c)."""
+
+    @abstractmethod
+    def _prepare_parents(self) -> None:
+        """Create the parents and make the controllers available below them."""
+
+    @abstractmethod
+    def _write_limits(self, cgroup: Cgroup, limits: Limits) -> None: ...
+
+    @abstractmethod
+    def memory_charge(self, cgroup: Cgroup) -> int:
+        """Bytes of memory charged to the cgroup now."""
+
+    @abstractmethod
+    def oom_kills(self, cgroup: Cgroup) -> int:
+        """How many processes the OOM killer took in this cgroup."""
+
+    def missing(self) -> list[str]:
+        """The needed controllers this host lacks (empty when the runtime can run)."""
+        have = self.controllers()
+        return [c for c in CONTROLLERS if c not in have]
+
+    def cgroup(self, name: str) -> Cgroup:
+        return Cgroup(name, tuple(parent / name for parent in self.parents()))
+
+    def create(self, name: str, limits: Limits) -> Cgroup:
+        """Make the instance's cgroup and set its limits; raises InstanceError on failure."""
+        cgroup = self.cgroup(name)
+        try:
+            self._make_dirs(cgroup)
+            self._write_limits(cgroup, limits)
+        except OSError as error:
+            self.remove(cgroup, timeout_s=0.5)
+            raise InstanceError(f"cannot create cgroup {name} under {self.root}: "
+                                f"{error.strerror or error}") from error
+        return cgroup
+
+    def _make_dirs(self, cgroup: Cgroup) -> None:
+        """mkdir in every hierarchy; the parents are set up once (again if removed meanwhile)."""
+        if not self._parents_ready:
+            self._prepare_parents()
+            self._parents_ready = True
+        for directory in cgroup.dirs:
+            try:
+                directory.mkdir()
+            except FileNotFoundError:  # another run removed an empty parent
+                self._prepare_parents()
+                directory.mkdir()
+
+    def members(self, cgroup: Cgroup) -> list[int]:
+        """Pids in the cgroup (all hierarchies, each pid once); empty once it is gone."""
+        found: dict[int, None] = {}
+        for procs in cgroup.procs_files:
+            try:
+                found.update(dict.fromkeys(int(x) for x in procs.read_text().split()))
+            except FileNotFoundError:
+                continue
+        return list(found)
+
+    def kill(self, cgroup: Cgroup) -> None:
+        """SIGKILL every process in the cgroup (the processes may take a moment to leave)."""
+        for pid in self.members(cgroup):
+            try:
+                self._kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                continue
+
+    def remove(self, cgroup: Cgroup, timeout_s: float = 2.0) -> None:
+        """Kill what is left and rmdir the cgroup everywhere; idempotent.
+
+        rmdir fails (EBUSY) while processes remain, so kill and retry until the deadline.
+        """
+        deadline = time.monotonic_ns() + int(timeout_s * 1e9)
+        for directory in cgroup.dirs:
+            while not self._try_rmdir(directory):
+                if time.monotonic_ns() >= deadline:
+                    raise InstanceError(f"cgroup {directory} still has processes "
+                                        f"{self.members(cgroup)} after {timeout_s:g}s: "
+                                        f"kill them, then rmdir it (or run `bench clean`)")
+                self.kill(cgroup)
+                time.sleep(0.005)
+
+    def _try_rmdir(self, directory: Path) -> bool:
+        try:
+            self._rmdir(directory)
+        except FileNotFoundError:
+            return True
+        except OSError as error:
+            if error.errno in (errno.EBUSY, errno.ENOTEMPTY, errno.EAGAIN):
+                return False
+            raise InstanceError(f"cannot remove cgroup {directory}: {error.strerror}") from error
+        return True
+
+    def find(self, prefix: str) -> list[Cgroup]:
+        """The instance cgroups whose name starts with prefix (in any hierarchy)."""
+        names: set[str] = set()
+        for parent in self.parents():
+            if parent.is_dir():
+                names.update(p.name for p in parent.iterdir()
+                             if p.is_dir() and p.name.startswith(prefix))
+        return [self.cgroup(name) for name in sorted(names)]
+
+    def remove_parents(self) -> None:
+        """Remove the `bench` parents if no instance cgroup is left in them (best effort)."""
+        self._parents_ready = False
+        for parent in self.parents():
+            if parent.is_dir() and not any(p.is_dir() for p in parent.iterdir()):
+                try:
+                    self._rmdir(parent)
+                except OSError:
+                    continue  # another run is using it
+
+    def describe(self, cgroup: Cgroup) -> str:
+        return ", ".join(str(d.relative_to(self.root)) for d in cgroup.dirs)
+
+
+class CgroupV2(Hierarchy):
+    """The unified hierarchy: one tree; controllers are enabled for children by the parent."""
+
+    version = 2
+
+    def controllers(self) -> list[str]:
+        try:
+            return (self.root / "cgroup.controllers").read_text().split()
+        except OSError:
+            return []
+
+    def parents(self) -> list[Path]:
+        return [self.root / PARENT]
+
+    def join_paths(self, cgroup: Cgroup) -> list[Path]:
+        """The directory: the launcher clones the instance into it (CLONE_INTO_CGROUP)."""
+        return list(cgroup.dirs)
+
+    def _prepare_parents(self) -> None:
+        parent = self.root / PARENT
+        enable_controllers(self.root)
+        parent.mkdir(exist_ok=True)
+        enable_controllers(parent)
+
+    def _write_limits(self, cgroup: Cgroup, limits: Limits) -> None:
+        directory = cgroup.dirs[0]
+        write(directory / "memory.max", limits.memory_bytes)
+        if (directory.parent / "memory.swap.max").exists():
+            write(directory / "memory.swap.max", 0)
+        write(directory / "pids.max", limits.pids)
+
+    def memory_charge(self, cgroup: Cgroup) -> int:
+        return read_int(cgroup.dirs[0] / "memory.current")
+
+    def oom_kills(self, cgroup: Cgroup) -> int:
+        return keyed_value(cgroup.dirs[0] / "memory.events", "oom_kill")
+
+    def kill(self, cgroup: Cgroup) -> None:
+        """cgroup.kill (Linux 5.14+) kills everything at once, forks included."""
+        kill_file = cgroup.dirs[0] / "cgroup.kill"
+        if kill_file.exists():
+            try:
+                write(kill_file, 1)
+                return
+            except FileNotFoundError:
+                return  # the cgroup went away meanwhile
+        super().kill(cgroup)
+
+
+class CgroupV1(Hierarchy):
+    """One mount per controller (v1 or hybrid): the instance has a directory in each."""
+
+    version = 1
+
+    def controllers(self) -> list[str]:
+        return [c for c in CONTROLLERS if (self.root / c / "cgroup.procs").exists()]
+
+    def parents(self) -> list[Path]:
+        return [self.root / c / PARENT for c in CONTROLLERS]
+
+    def join_paths(self, cgroup: Cgroup) -> list[Path]:
+        """The `tasks` files: moving one thread there skips the costly threadgroup lock."""
+        return [d / "tasks" for d in cgroup.dirs]
+
+    def _prepare_parents(self) -> None:
+        for parent in self.parents():
+            parent.mkdir(exist_ok=True)
+
+    def _write_limits(self, cgroup: Cgroup, limits: Limits) -> None:
+        memory, pids = cgroup.dirs
+        write(memory / "memory.limit_in_bytes", limits.memory_bytes)
+        if (memory.parent / "memory.memsw.limit_in_bytes").exists():  # swap accounting on
+            write(memory / "memory.memsw.limit_in_bytes", limits.memory_bytes)
+        write(pids / "pids.max", limits.pids)
+
+    def memory_charge(self, cgroup: Cgroup) -> int:
+        return read_int(cgroup.dirs[0] / "memory.usage_in_bytes")
+
+    def oom_kills(self, cgroup: Cgroup) -> int:
+        return keyed_value(cgroup.dirs[0] / "memory.oom_control", "oom_kill")
+
+
+def detect(root: Path = ROOT, kill: Kill = os.kill, rmdir: Rmdir = os.rmdir) -> Hierarchy:
+    """v2 when the root itself is a cgroup2 mount, else per-controller v1 mounts.
+
+    A hybrid host (an empty cgroup2 at root/unified) is v1 for bench's purposes.
+    """
+    if (root / "cgroup.controllers").exists():
+        return CgroupV2(root, kill, rmdir)
+    return CgroupV1(root, kill, rmdir)
+
+
+def enable_controllers(directory: Path) -> None:
+    """Make memory and pids available to the children of a v2 cgroup."""
+    control = directory / "cgroup.subtree_control"
+    enabled = control.read_text().split() if control.exists() else []
+    wanted = [c for c in CONTROLLERS if c not in enabled and f"+{c}" not in enabled]
+    if not wanted:
+        return
+    try:
+        write(control, " ".join(f"+{c}" for c in wanted))
+    except OSError as error:
+        if error.errno != errno.EBUSY:
+            raise
+        raise InstanceError(f"cannot enable {', '.join(wanted)} in {control}: that cgroup holds "
+                            f"processes of its own (a v2 rule); run bench from a cgroup whose "
+                            f"parent has none, e.g. move it to a leaf first") from error
+
+
+def sweep(hierarchy: Hierarchy, prefix: str, dry_run: bool) -> list[str]:
+    """Find instance cgroups by name prefix; unless dry_run, kill their processes and rmdir."""
+    lines = []
+    for cgroup in hierarchy.find(prefix):
+        pids = hierarchy.members(cgroup)
+        lines.append(f"cgroup v{hierarchy.version} {hierarchy.describe(cgroup)}"
+                     + (f" ({len(pids)} processes)" if pids else ""))
+        if not dry_run:
+            hierarchy.kill(cgroup)
+            hierarchy.remove(cgroup)
+    if not dry_run:
+        hierarchy.remove_parents()
+    return lines
+
+
+def write(path: Path, value: int | str) -> None:
+    """One write(2) of the whole value, as cgroupfs expects (and fast: this is the start path)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, str(value).encode())
+    finally:
+        os.close(fd)
+
+
+def read_int(path: Path) -> int:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError) as error:
+        raise InstanceError(f"cannot read {path}: {error}") from error
+
+
+def keyed_value(path: Path, key: str) -> int:
+    """A value from a `key value` per line file (memory.events, memory.oom_control); 0 if absent."""
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise InstanceError(f"cannot read {path}: {error.strerror}") from error
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == key:
+            return int(parts[1])
+    return 0

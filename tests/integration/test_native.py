@@ -1,0 +1,307 @@
+"""The native runtime for real: namespaces, cgroup limits and privileges, checked from the inside.
+
+"Inside" means the instance's own view, read from the host without entering it where the
+kernel allows: /proc/<probe>/root/proc is the procfs the instance mounted (its PID 1, its
+processes), /proc/<probe>/mountinfo and /proc/<probe>/net/dev are its mount table and its
+network namespace's interfaces; the hostname needs nsenter into its UTS namespace. The
+probe's host pid is found through the instance's cgroup. Each test proves at the end that
+no cgroup, mount or process of its run is left.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.bundle import build_bundle, compile_static
+from bench.cgroups import CgroupV2, detect
+from bench.errors import InstanceError
+from runtimes.base import Instance, ProbeCommand, RunContext
+from runtimes.native import NativeDriver, NativeHandle
+from tests.conftest import require
+
+pytestmark = pytest.mark.integration
+
+FORKER_SOURCE = Path(__file__).with_name("forker.c")
+MIB = 1024**2
+READ_ONLY_PROC = ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs")
+
+
+def requirements() -> None:
+    require(os.geteuid() == 0, "root (namespaces, cgroups)")
+    reason = NativeDriver.unavailable_reason()
+    require(reason is None, f"the native runtime to be available ({reason})")
+
+
+class ForkerDriver(NativeDriver):
+    """The native runtime running the fork helper instead of the probe."""
+
+    def command_argv(self, command: ProbeCommand) -> list[str]:
+        return ["/forker", *command.args]
+
+
+class Harness:
+    """Makes drivers for one run id, tracks every instance, and proves the cleanup."""
+
+    def __init__(self, work: Path, cache: Path) -> None:
+        self.run_id = f"t{uuid.uuid4().hex[:8]}"
+        self.work = work
+        self.cache = cache
+        self.probe = build_bundle(cache).probe
+        self.started: list[tuple[NativeDriver, Instance]] = []
+        self.drivers: list[NativeDriver] = []
+
+    def driver(self, options: dict[str, Any] | None = None,
+               cls: type[NativeDriver] = NativeDriver,
+               extra_files: dict[str, Path] | None = None) -> NativeDriver:
+        context = RunContext(run_id=self.run_id, cache_dir=self.cache, work_dir=self.work)
+        driver = cls(f"native{len(self.drivers)}", options or {}, context)
+        driver.prepare(self.probe, extra_files)
+        self.drivers.append(driver)
+        return driver
+
+    def start(self, driver: NativeDriver, mode: str, *args: str) -> Instance:
+        instance = driver.start(ProbeCommand(mode, args), deadline(10))
+        self.started.append((driver, instance))
+        return instance
+
+    def close(self) -> None:
+        for driver, instance in self.started:
+            driver.stop(instance)
+        for driver in self.drivers:
+            driver.close()
+        assert NativeDriver.clean(self.run_id, dry_run=True) == []
+        assert processes_of_run(self.run_id) == []
+        mounts = Path("/proc/self/mountinfo").read_text()
+        assert str(self.work) not in mounts
+
+
+def deadline(seconds: float) -> int:
+    return time.monotonic_ns() + int(seconds * 1e9)
+
+
+def processes_of_run(run_id: str) -> list[int]:
+    """Host pids whose cgroup carries the run id (nothing may outlive its instance)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and f"bench-{run_id}-" in (entry / "cgroup").read_text():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def handle(instance: Instance) -> NativeHandle:
+    found: NativeHandle = instance.handle
+    return found
+
+
+def launcher(instance: Instance) -> subprocess.Popen[bytes]:
+    process = handle(instance).launcher
+    assert process is not None
+    return process
+
+
+def workload_pids(driver: NativeDriver, instance: Instance) -> list[int]:
+    """The instance's processes other than the launcher (v1 counts the launcher in the cgroup)."""
+    return [p for p in driver.cgroups.members(handle(instance).cgroup)
+            if p != launcher(instance).pid]
+
+
+def probe_pid(driver: NativeDriver, instance: Instance) -> int:
+    pids = workload_pids(driver, instance)
+    assert len(pids) == 1, f"expected only the probe in the cgroup, found {pids}"
+    return pids[0]
+
+
+def status_fields(text: str) -> dict[str, str]:
+    return dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def harness(tmp_path: Path, cache: Path) -> Iterator[Harness]:
+    requirements()
+    made = Harness(tmp_path, cache)
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+def test_the_probe_is_pid_1_and_alone_in_its_namespaces(harness: Harness) -> None:
+    driver = harness.driver()
+    instance = harness.start(driver, "ready")
+    pid = probe_pid(driver, instance)
+    assert status_fields(Path(f"/proc/{pid}/status").read_text())["NSpid"].split() == [str(pid), "1"]
+    inside = Path(f"/proc/{pid}/root/proc")  # the procfs the instance mounted
+    assert sorted(p.name for p in inside.iterdir() if p.name.isdigit()) == ["1"]
+    assert (inside / "1" / "cmdline").read_bytes() == b"/probe\0ready\0"
+    for namespace in ("pid", "mnt", "uts", "ipc", "net", "cgroup"):
+        assert os.readlink(f"/proc/{pid}/ns/{namespace}") != os.readlink(f"/proc/self/ns/{namespace}")
+
+
+def test_own_hostname_and_only_loopback(harness: Harness) -> None:
+    require(shutil.which("nsenter") is not None, "nsenter (util-linux)")
+    named = harness.driver({"hostname": "isolated-probe"})
+    default = harness.driver()
+    for driver, expected in ((named, "isolated-probe"), (default, None)):
+        instance = harness.start(driver, "ready")
+        pid = probe_pid(driver, instance)
+        seen = subprocess.run(["nsenter", f"--target={pid}", "--uts", "uname", "-n"],
+                              capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        assert seen == (expected or instance.name)
+        net_dev = Path(f"/proc/{pid}/net/dev").read_text().splitlines()[2:]
+        assert [line.split(":")[0].strip() for line in net_dev] == ["lo"]
+
+
+def test_only_its_own_mounts_on_a_read_only_root(harness: Harness) -> None:
+    driver = harness.driver()
+    instance = harness.start(driver, "ready")
+    mounts = [line.split() for line in
+              Path(f"/proc/{probe_pid(driver, instance)}/mountinfo").read_text().splitlines()]
+    by_point = {fields[4]: fields for fields in mounts}
+    # /proc/sys and the like are read-only binds (where this kernel has them)
+    read_only = ["/", *(p for p in READ_ONLY_PROC if Path(p).exists())]
+    assert sorted(by_point) == sorted({"/", "/proc", "/tmp", *read_only})
+    for point in read_only:
+        assert "ro" in by_point[point][5].split(","), point
+    assert fs_type(by_point["/proc"]) == "proc" and fs_type(by_point["/tmp"]) == "tmpfs"
+    assert "ro" not in by_point["/tmp"][5].split(",")
+
+
+def fs_type(mountinfo_fields: list[str]) -> str:
+    return mountinfo_fields[mountinfo_fields.index("-") + 1]
+
+
+def test_no_capabilities_and_no_new_privileges(harness: Harness) -> None:
+    driver = harness.driver()
+    instance = harness.start(driver, "ready")
+    status = status_fields(
+        Path(f"/proc/{probe_pid(driver, instance)}/root/proc/1/status").read_text())
+    for capability_set in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(status[capability_set], 16) == 0, capability_set
+    assert status["NoNewPrivs"] == "1"
+
+
+def test_memory_limit_kills_what_goes_beyond_it(harness: Harness) -> None:
+    driver = harness.driver({"memory_limit": "32MiB"})
+    within = harness.start(driver, "memtouch", "mib=8")
+    within.output.wait_for("BENCH-IDLE", deadline(10), "memtouch within the limit")
+    reading = driver.memory(within)
+    assert reading.cgroup is not None and reading.cgroup >= 8 * MIB
+    assert reading.host_pss >= 8 * MIB
+
+    beyond = harness.start(driver, "memtouch", "mib=64")
+    assert launcher(beyond).wait(timeout=10) != 0
+    assert beyond.output.wait_closed(deadline(10))
+    assert "BENCH-IDLE" not in beyond.output.text()
+    assert driver.cgroups.oom_kills(handle(beyond).cgroup) >= 1
+
+
+def test_pids_limit_stops_forks(harness: Harness) -> None:
+    forker = compile_static(FORKER_SOURCE, harness.cache)
+    driver = harness.driver({"pids_limit": 8}, ForkerDriver, {"forker": forker})
+    instance = harness.start(driver, "forker", "want=32")
+    _, line = instance.output.wait_for("FORKER", deadline(10), "forker")
+    found = dict(re.findall(r"(\w+)=(\d+)", line))
+    assert int(found["errno"]) == errno.EAGAIN
+    assert 0 < int(found["forked"]) < 32
+    assert len(driver.cgroups.members(handle(instance).cgroup)) == 8  # the limit, reached
+
+
+def test_memory_reading_covers_launcher_and_probe(harness: Harness) -> None:
+    driver = harness.driver()
+    instance = harness.start(driver, "ready")
+    pids = driver.host_pids(instance)
+    assert launcher(instance).pid in pids and probe_pid(driver, instance) in pids
+    reading = driver.memory(instance)
+    assert reading.host_pss > 0 and reading.cgroup is not None and reading.cgroup > 0
+
+
+def test_sigterm_to_the_launcher_reaches_the_probe(harness: Harness) -> None:
+    driver = harness.driver()
+    instance = harness.start(driver, "ready")
+    instance.output.wait_for("BENCH-IDLE", deadline(10), "probe")
+    launcher(instance).send_signal(signal.SIGTERM)
+    assert launcher(instance).wait(timeout=10) == 0
+    instance.output.wait_for("BENCH-DONE 0", deadline(10), "probe")
+
+
+def test_stop_is_idempotent_and_removes_the_cgroup(harness: Harness) -> None:
+    driver = harness.driver()
+    instance = harness.start(driver, "ready")
+    cgroup = handle(instance).cgroup
+    assert all(d.is_dir() for d in cgroup.dirs)
+    driver.stop(instance)
+    driver.stop(instance)
+    assert not any(d.exists() for d in cgroup.dirs)
+    assert "BENCH-DONE 0" in instance.output.text()
+
+
+def test_clean_removes_what_a_killed_run_left(harness: Harness) -> None:
+    driver = harness.driver()
+    instance = harness.start(driver, "ready")
+    found = NativeDriver.clean(harness.run_id, dry_run=True)
+    assert len(found) == 1 and instance.name in found[0]
+    assert NativeDriver.clean(harness.run_id, dry_run=False) == found
+    assert launcher(instance).wait(timeout=10) != 0  # killed with its instance
+    assert NativeDriver.clean(harness.run_id, dry_run=True) == []
+    driver.stop(instance)  # still fine after clean took everything
+
+
+def test_fingerprint_and_availability(harness: Harness) -> None:
+    fingerprint = harness.driver({"memory_limit": "64MiB", "pids_limit": 10}).fingerprint()
+    assert fingerprint["cgroup_version"] == detect().version
+    assert set(fingerprint["cgroup_controllers"]) >= {"memory", "pids"}
+    assert (fingerprint["memory_limit"], fingerprint["pids_limit"]) == (64 * MIB, 10)
+
+
+def test_launcher_clones_into_a_v2_cgroup(harness: Harness) -> None:
+    """The v2 join (clone3 CLONE_INTO_CGROUP), on a hybrid host's controller-less cgroup2 mount."""
+    if isinstance(detect(), CgroupV2):
+        pytest.skip("this host is cgroup v2: every other test here uses the v2 path")
+    unified = Path("/sys/fs/cgroup/unified")
+    require((unified / "cgroup.procs").exists(), "a cgroup2 mount at /sys/fs/cgroup/unified")
+    driver = harness.driver()
+    assert driver.launcher is not None
+    cgroup = unified / f"bench-{harness.run_id}-v2"
+    cgroup.mkdir()
+    try:
+        process = subprocess.Popen([str(driver.launcher), str(driver.rootfs), "v2", str(cgroup),
+                                    "--", "/probe", "ready"], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            assert process.stdout is not None
+            assert process.stdout.readline().startswith(b"BENCH-READY")
+            (pid,) = (int(p) for p in (cgroup / "cgroup.procs").read_text().split())
+            assert f"0::/{cgroup.name}" in Path(f"/proc/{pid}/cgroup").read_text()
+            assert pid != process.pid  # the launcher itself never moved
+        finally:
+            process.communicate(timeout=10)
+    finally:
+        cgroup.rmdir()
+
+
+def test_a_failed_start_says_why_and_leaves_nothing(harness: Harness) -> None:
+    driver = harness.driver()
+    (driver.rootfs / "probe").unlink()
+    with pytest.raises(InstanceError, match="nsrun: /probe: No such file"):
+        driver.start(ProbeCommand("ready"), deadline(10))
+    assert NativeDriver.clean(harness.run_id, dry_run=True) == []
