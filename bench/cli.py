@@ -23,6 +23,7 @@ from bench.bundle import Bundle, build_bundle
 from bench.config import Config, load_config
 from bench.errors import BenchError, ConfigError
 from bench.fingerprint import git_commit, host_fingerprint
+from bench.gate_command import add_parsers as add_gate_parsers
 from bench.plan import Cell, make_plan
 from bench.resume import remaining_cells
 from bench.runner import Runner, manifest_for
@@ -60,7 +61,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                             git_commit(config_path.resolve().parent))
     store = RunStore.create(path, {**manifest, "bundle": bundle.digest})
     err.print(f"run {run_id}: {len(cells)} cells ({manifest['recorded_cells']} recorded) -> {path}")
-    return execute(config, store, bundle, cells)
+    return execute(config, store, bundle, cells, args.baseline)
 
 
 def resume_run(args: argparse.Namespace) -> int:
@@ -73,10 +74,11 @@ def resume_run(args: argparse.Namespace) -> int:
     store = RunStore.reopen(path)
     store.update_manifest(status="running", resumed=[*manifest.get("resumed", []), time.time()])
     err.print(f"resuming run {manifest['run_id']}: {sum(not c.warmup for c in cells)} cells left -> {path}")
-    return execute(config, store, bundle, cells)
+    return execute(config, store, bundle, cells, args.baseline)
 
 
-def execute(config: Config, store: RunStore, bundle: Bundle, cells: list[Cell]) -> int:
+def execute(config: Config, store: RunStore, bundle: Bundle, cells: list[Cell],
+            baseline: str | None) -> int:
     runner = Runner(config, store, bundle, store.manifest["run_id"], default_cache_dir())
     try:
         failed = run_with_progress(runner, cells)
@@ -84,10 +86,23 @@ def execute(config: Config, store: RunStore, bundle: Bundle, cells: list[Cell]) 
         store.close()
     from bench.summary import print_summary
     print_summary(store.path, out)
+    gate_code = gate_against(store.path, Path(baseline), config) if baseline else 0
+    if gate_code:
+        return gate_code
     if failed:
         err.print(f"[yellow]{failed} cell(s) failed[/]; their reasons are in {store.path}/cells.jsonl")
         return 3
     return 0
+
+
+def gate_against(candidate: Path, baseline: Path, config: Config) -> int:
+    """`bench run --baseline DIR`: gate the run just made with the config's gate section."""
+    from bench.gate import exit_code, gate_run
+    from bench.gate_output import print_table
+
+    result = gate_run(candidate, baseline, config.gate)
+    print_table(result, out)
+    return exit_code(result)
 
 
 def run_with_progress(runner: Runner, cells: list[Cell]) -> int:
@@ -160,11 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
                                 "(refused if the config changed)")
     parsers["run"].add_argument("-o", "--output", help="results directory to create "
                                 "(default: <config output>/<time>-<config>-<run id>)")
+    parsers["run"].add_argument("--baseline", metavar="DIR", help="after the run, gate it against "
+                                "this results directory with the config's gate section (exit 1 "
+                                "on a regression)")
     parsers["summary"].add_argument("results", help="a results directory")
     parsers["summary"].add_argument("--json", action="store_true",
                                     help="print the summary contract as a JSON array")
     parsers["clean"].add_argument("--run", help="only this run id (default: every bench run)")
     parsers["clean"].add_argument("--dry-run", action="store_true", help="list, remove nothing")
+    add_gate_parsers(sub)
     return parser
 
 

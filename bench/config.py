@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, field_validator
 
 from bench.errors import ConfigError
+from bench.gate_rules import GateConfig
 
 
 class Strict(BaseModel):
@@ -43,7 +44,28 @@ class MemtouchWorkload(Strict):
     mib: int = Field(64, ge=0, le=1 << 20)
 
 
-Workload = Annotated[ReadyWorkload | SyscallWorkload | MemtouchWorkload, Field(discriminator="mode")]
+class DensityWorkload(Strict):
+    """Many idle instances at once: memory per instance and start time as N grows."""
+
+    mode: Literal["density"]
+    counts: tuple[int, ...] = Field(min_length=1, description="instance counts, ascending")
+    concurrency: int = Field(4, ge=1, le=256, description="instances started at once")
+    settle: float = Field(5.0, ge=0, description="seconds the host rests before memory is read")
+    min_available: ByteSize = Field(ByteSize(2 << 30), description="stop early below this "
+                                    "MemAvailable, rather than push the host into swap or OOM")
+    max_count: dict[str, int] = Field(default_factory=dict, description="per-runtime cap on N")
+    drop_caches: bool = Field(True, description="drop the page cache before each MemAvailable read")
+
+    @field_validator("counts")
+    @classmethod
+    def _ascending(cls, counts: tuple[int, ...]) -> tuple[int, ...]:
+        if any(n < 1 for n in counts) or list(counts) != sorted(set(counts)):
+            raise ValueError("counts must be distinct positive numbers in ascending order")
+        return counts
+
+
+Workload = Annotated[ReadyWorkload | SyscallWorkload | MemtouchWorkload | DensityWorkload,
+                     Field(discriminator="mode")]
 
 
 class RuntimeSpec(Strict):
@@ -52,6 +74,7 @@ class RuntimeSpec(Strict):
     driver: str
     options: dict[str, Any] = Field(default_factory=dict)
     repetitions: int | None = Field(None, ge=1, description="overrides the run's repetitions")
+    warmup: int | None = Field(None, ge=0, description="overrides the run's warm-up repetitions")
 
 
 class Config(Strict):
@@ -65,12 +88,17 @@ class Config(Strict):
                                  "taken against (default: the first with the process driver)")
     runtimes: dict[str, RuntimeSpec] = Field(min_length=1)
     workloads: dict[str, Workload] = Field(min_length=1)
+    gate: GateConfig | None = Field(None, description="rules for `bench gate` (bench/gate_rules.py)")
 
     def repetitions_of(self, runtime: str) -> int:
         return self.runtimes[runtime].repetitions or self.repetitions
 
+    def warmup_of(self, runtime: str) -> int:
+        own = self.runtimes[runtime].warmup
+        return self.warmup if own is None else own
 
-MODES = ("ready", "syscall", "memtouch")
+
+MODES = ("ready", "syscall", "memtouch", "density")
 
 
 def format_location(loc: tuple[int | str, ...]) -> str:

@@ -22,6 +22,12 @@ class ResultsError(BenchError):
     exit_code = 2
 
 
+class GateError(BenchError):
+    """The gate cannot compare: missing data, nothing in common, or hosts that differ."""
+
+    exit_code = 2
+
+
 class BuildError(BenchError):
     """The workload bundle could not be built (no compiler, compile failure)."""
 

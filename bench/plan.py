@@ -30,7 +30,9 @@ def make_plan(config: Config) -> list[Cell]:
     warmup = max(config.warmup_of(r) for r in runtimes)
     cells: list[Cell] = []
     for rep in range(-warmup, most):
-        for workload in config.workloads:
+        for workload, spec in config.workloads.items():
+            if rep < 0 and spec.mode == "density":
+                continue  # a density ladder is its own warm-up: its first rung is N=1
             shift = (rep + warmup) % len(runtimes)
             for runtime in runtimes[shift:] + runtimes[:shift]:
                 if -config.warmup_of(runtime) <= rep < config.repetitions_of(runtime):

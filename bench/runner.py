@@ -20,7 +20,8 @@ from typing import Any
 
 from bench.bundle import Bundle
 from bench.collectors import boot_samples, memory_samples, syscall_samples
-from bench.config import Config, MemtouchWorkload, SyscallWorkload, Workload
+from bench.config import Config, DensityWorkload, MemtouchWorkload, SyscallWorkload, Workload
+from bench.density import density_samples
 from bench.drivers import driver_class
 from bench.errors import BenchError, Interrupted, RuntimeUnavailable
 from bench.plan import Cell
@@ -56,7 +57,7 @@ def open_drivers(config: Config, context: RunContext) -> dict[str, Driver]:
     drivers = {}
     for name, spec in config.runtimes.items():
         cls = driver_class(spec.driver)
-        reason = cls.unavailable_reason()
+        reason = cls.unavailable_reason(cls.Options.model_validate(spec.options))
         if reason:
             raise RuntimeUnavailable(f"runtime {name!r} ({spec.driver}) is unavailable: {reason}")
         drivers[name] = cls(name, spec.options, context)
@@ -129,6 +130,8 @@ class Runner:
     def measure(self, cell: Cell) -> list[Sample]:
         driver = self.drivers[cell.runtime]
         workload = self.config.workloads[cell.workload]
+        if isinstance(workload, DensityWorkload):
+            return density_samples(driver, workload, cell, self.config.cell_timeout)
         deadline = time.monotonic_ns() + int(self.config.cell_timeout * 1e9)
         instance = driver.start(probe_command(workload, self.config.cell_timeout), deadline)
         try:

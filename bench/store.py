@@ -8,6 +8,7 @@ everything it measured.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from collections.abc import Iterable
@@ -26,7 +27,7 @@ CELLS = "cells.jsonl"
 
 def write_json_atomic(path: Path, document: dict[str, Any]) -> None:
     partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
+    partial.write_text(json.dumps(document, indent=2, default=str) + "\n")
     os.replace(partial, path)
 
 
@@ -92,12 +93,48 @@ def read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
+def parse_json(text: bytes) -> Any:
+    """json.loads (or orjson's, faster, where installed) with the cyclic GC paused.
+
+    A million parsed samples are a million new dicts: left on, the collector walks all of
+    them again and again, which doubles the time of the parse.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        try:
+            import orjson
+        except ImportError:
+            return json.loads(text)
+        return orjson.loads(text)  # its JSONDecodeError is a json.JSONDecodeError
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def parse_whole(data: bytes) -> list[dict[str, Any]] | None:
+    """Every line in one parse, as a JSON array (twice as fast); None if any line is bad."""
+    if not data:
+        return []
+    body = data[:-1] if data.endswith(b"\n") else data
+    try:
+        records = parse_json(b"[" + body.replace(b"\n", b",") + b"]")
+    except json.JSONDecodeError:
+        return None  # a torn tail or a corrupt line: read_lines says which
+    whole = isinstance(records, list) and len(records) == body.count(b"\n") + 1
+    return records if whole else None
+
+
 def read_lines(path: Path, name: str) -> list[dict[str, Any]]:
     """Records of a .jsonl file; a torn last line (a run killed mid-write) is dropped."""
     file = path / name
     if not file.exists():
         return []
-    lines = file.read_text().splitlines()
+    data = file.read_bytes()
+    fast = parse_whole(data)
+    if fast is not None:
+        return fast
+    lines = data.decode().splitlines()
     records = []
     for number, line in enumerate(lines, 1):
         try:

@@ -45,7 +45,8 @@ def print_summary(path: Path, console: Console) -> None:
         unit = row["unit"]
         interval = (f"{human(row['ci_low'], unit)} .. {human(row['ci_high'], unit)}"
                     if row["n"] else "-")
-        table.add_row(row["runtime"], row["workload"], row["metric"], str(row["n"]),
+        metric = f"{row['metric']} @N={row['count']}" if "count" in row else row["metric"]
+        table.add_row(row["runtime"], row["workload"], metric, str(row["n"]),
                       human(row["median"], unit), interval, human(row["p90"], unit),
                       str(row["failed"]))
     console.print(table)

@@ -172,13 +172,14 @@ class Instance:
     def boot_phases(self) -> dict[str, float]:
         """Milliseconds per phase, in time order, starting at the request; they add up to the total.
 
-        A mark stamped after the ready marker (a reader thread can stamp the marker before
-        the launching call has returned) ends a phase of zero length.
+        A step that returns after the ready marker arrived (dockerd often answers the start
+        request after the probe printed its first line) ends where the marker arrived: that
+        wait belongs to the step, and `ready` is then ~0 ms.
         """
         ready = self.ready_ns()
-        ordered = sorted((min(stamp, ready), phase) for phase, stamp in self.marks)
+        ordered = sorted((min(stamp, ready), phase == "ready", phase) for phase, stamp in self.marks)
         phases, previous = {}, self.requested_ns
-        for stamp, phase in ordered:
+        for stamp, _, phase in ordered:
             phases[phase] = (stamp - previous) / 1e6
             previous = stamp
         return phases
@@ -197,12 +198,16 @@ class Driver(ABC):
         self.options = self.Options.model_validate(options)
         self.context = context
         self.serial = 0
+        self._serial_lock = threading.Lock()  # density starts instances from several threads
 
     # --- what every driver implements -------------------------------------------------
 
     @classmethod
-    def unavailable_reason(cls) -> str | None:
-        """None when the driver can run here, else a sentence saying why not and what to do."""
+    def unavailable_reason(cls, options: DriverOptions | None = None) -> str | None:
+        """None when the driver can run here, else a sentence saying why not and what to do.
+
+        With options (a configured endpoint or URI), for those; without, for the defaults.
+        """
         return None
 
     def prepare(self, probe: Path) -> None:  # noqa: B027  (optional hook)
@@ -239,8 +244,9 @@ class Driver(ABC):
     # --- what the base class does for all of them --------------------------------------
 
     def instance_name(self) -> str:
-        self.serial += 1
-        return f"bench-{self.context.run_id}-{self.name}-{self.serial}"
+        with self._serial_lock:
+            self.serial += 1
+            return f"bench-{self.context.run_id}-{self.name}-{self.serial}"
 
     def start(self, command: ProbeCommand, deadline_ns: int) -> Instance:
         """Launch an instance and wait for its ready marker; the boot clock starts here."""

@@ -72,7 +72,7 @@ class NativeDriver(Driver):
         self.launcher: Path | None = None
 
     @classmethod
-    def unavailable_reason(cls) -> str | None:
+    def unavailable_reason(cls, options: DriverOptions | None = None) -> str | None:
         if os.geteuid() != 0:
             return ("the native runtime needs root (namespaces, cgroups, pivot_root): "
                     "run bench as root")

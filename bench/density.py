@@ -1,0 +1,166 @@
+"""Density: how memory per instance and start time change as idle instances add up.
+
+For each count N (ascending) the instances are topped up to N, the host settles, and
+memory per instance is taken three ways: the drop in the host's MemAvailable divided by
+N (page cache dropped before both reads), the instances' summed host cost (PSS plus
+guest RAM) divided by N, and their cgroup charge divided by N where they have one.
+Then one more instance is started while N run, and its boot.total recorded. The ladder
+stops early, with the reason recorded, when MemAvailable falls under a floor.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bench.config import DensityWorkload
+from bench.errors import BenchError, InstanceError
+from bench.memory import meminfo
+from bench.plan import Cell
+from bench.sample import Sample
+from runtimes.base import IDLE, Driver, Instance, MemoryReading, ProbeCommand
+
+KSM = Path("/sys/kernel/mm/ksm")
+THP = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+DROP_CACHES = Path("/proc/sys/vm/drop_caches")
+KSM_SETTLE_LIMIT = 120.0
+
+
+def host_memory_state() -> dict[str, str]:
+    """KSM and transparent huge page settings: both change what N instances cost."""
+    state = {"thp": THP.read_text().strip() if THP.exists() else "absent"}
+    state["ksm"] = (KSM / "run").read_text().strip() if (KSM / "run").exists() else "absent"
+    return state
+
+
+def wait_for_ksm() -> float | None:
+    """When KSM runs, wait until pages_sharing stops changing; seconds waited, else None."""
+    if not (KSM / "run").exists() or (KSM / "run").read_text().strip() != "1":
+        return None
+    started, last = time.monotonic(), -1
+    while time.monotonic() - started < KSM_SETTLE_LIMIT:
+        sharing = int((KSM / "pages_sharing").read_text())
+        if sharing == last:
+            break
+        last = sharing
+        time.sleep(2.0)
+    return time.monotonic() - started
+
+
+def available_bytes(drop_caches: bool) -> int:
+    if drop_caches:
+        DROP_CACHES.write_text("3\n")
+    return meminfo()["MemAvailable"]
+
+
+def instance_cost(reading: MemoryReading) -> int:
+    return reading.host_pss + (reading.guest_ram or 0)
+
+
+class DensityRun:
+    """One runtime's ladder of counts; every instance it started is stopped in close()."""
+
+    def __init__(self, driver: Driver, workload: DensityWorkload, cell: Cell, timeout: float) -> None:
+        self.driver = driver
+        self.workload = workload
+        self.cell = cell
+        self.timeout = timeout
+        self.running: list[Instance] = []
+        self.command = ProbeCommand("ready", (f"idle={int(timeout * 100)}",))
+
+    def counts(self) -> list[int]:
+        cap = self.workload.max_count.get(self.cell.runtime)
+        return [n for n in self.workload.counts if cap is None or n <= cap]
+
+    def sample(self, metric: str, value: float, unit: str, count: int, **meta: object) -> Sample:
+        return Sample(runtime=self.cell.runtime, workload=self.cell.workload, metric=metric,
+                      value=value, unit=unit, repetition=self.cell.repetition, phase=str(count),
+                      cell=self.cell.index, metadata={"count": count, **meta})
+
+    def start_one(self) -> Instance:
+        deadline = time.monotonic_ns() + int(self.timeout * 1e9)
+        instance = self.driver.start(self.command, deadline)
+        try:
+            instance.output.wait_for(IDLE, deadline, f"{self.cell.runtime} instance")
+        except BenchError:
+            self.driver.stop(instance)
+            raise
+        return instance
+
+    def top_up(self, count: int) -> None:
+        """Start instances until `count` run, `concurrency` at a time, minding the floor."""
+        with ThreadPoolExecutor(self.workload.concurrency) as pool:
+            while len(self.running) < count:
+                self.check_floor(len(self.running))
+                batch = min(self.workload.concurrency, count - len(self.running))
+                futures = [pool.submit(self.start_one) for _ in range(batch)]
+                errors = []
+                for future in futures:
+                    try:
+                        self.running.append(future.result())
+                    except BenchError as error:
+                        errors.append(str(error))
+                if errors:
+                    raise InstanceError(f"starting instance {len(self.running) + 1} failed: {errors[0]}")
+
+    def check_floor(self, count: int) -> None:
+        available = meminfo()["MemAvailable"]
+        if available < self.workload.min_available:
+            raise InstanceError(f"stopped early at N={count}: MemAvailable {available >> 20} MiB is "
+                                f"under the floor of {int(self.workload.min_available) >> 20} MiB")
+
+    def measure(self, count: int, before: int) -> list[Sample]:
+        time.sleep(self.workload.settle)
+        ksm_wait = wait_for_ksm()
+        readings = [self.driver.memory(i) for i in self.running]
+        after = available_bytes(self.workload.drop_caches)
+        meta = {**host_memory_state(), "ksm_settled_after_s": ksm_wait}
+        samples = [
+            self.sample("density.mem_available_per_instance", (before - after) / count, "bytes",
+                        count, **meta),
+            self.sample("density.pss_per_instance", sum(map(instance_cost, readings)) / count,
+                        "bytes", count, **meta),
+        ]
+        charges = [r.cgroup for r in readings if r.cgroup is not None]
+        if len(charges) == len(readings):
+            samples.append(self.sample("density.cgroup_per_instance", sum(charges) / count,
+                                       "bytes", count, **meta))
+        return samples
+
+    def boot_one_more(self, count: int) -> Sample:
+        self.check_floor(count)
+        extra = self.start_one()
+        try:
+            return self.sample("density.boot_total", extra.boot_total_ms(), "ms", count)
+        finally:
+            self.driver.stop(extra)
+
+    def run(self) -> list[Sample]:
+        before = available_bytes(self.workload.drop_caches)
+        samples: list[Sample] = []
+        for count in self.counts():
+            try:
+                self.top_up(count)
+                samples += self.measure(count, before)
+                samples.append(self.boot_one_more(count))
+            except BenchError as error:
+                samples.append(Sample(runtime=self.cell.runtime, workload=self.cell.workload,
+                                      metric="density.stopped", value=None, unit="count",
+                                      repetition=self.cell.repetition, phase=str(count),
+                                      status="failed", reason=str(error), cell=self.cell.index))
+                break
+        return samples
+
+    def close(self) -> None:
+        with ThreadPoolExecutor(self.workload.concurrency) as pool:
+            list(pool.map(self.driver.stop, self.running))
+        self.running.clear()
+
+
+def density_samples(driver: Driver, workload: DensityWorkload, cell: Cell, timeout: float) -> list[Sample]:
+    ladder = DensityRun(driver, workload, cell, timeout)
+    try:
+        return ladder.run()
+    finally:
+        ladder.close()

@@ -1,0 +1,117 @@
+"""The `bench gate` and `bench export` subcommands (bench.cli adds them with add_parsers)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from bench.errors import ConfigError, ResultsError
+
+GATE_HELP = "compare a candidate run with a baseline run (or variants in one run); exit 1 on a " \
+    "regression"
+GATE_EPILOG = """\
+rules (a --rules YAML file, else the candidate run config's `gate:` section, else defaults):
+  relative  candidate against baseline (or A/B variant against variant). FAIL when the change
+            of medians is worse with Mann-Whitney U p < alpha AND the bad-side bound of its
+            bootstrap interval (two-sided 1 - 2*alpha) reaches `percent` AND `floor`; that is,
+            a significant regression the data cannot show to be smaller than the threshold.
+            A true regression of exactly `percent` fails about 1 - alpha of the time; smaller
+            significant ones can fail while the interval is wide (more samples narrow it).
+            IMPROVED (exit 0) mirrors it in the good direction: refresh a stale baseline.
+  ratio     within the candidate run, median(runtime) / median(reference, default the
+            run's baseline runtime) at most `limit`. FAIL when the interval's lower bound
+            exceeds the limit (significant at alpha); WARN when only the point estimate does.
+  absolute  within the candidate run, median at most `limit`. FAIL when the exact
+            order-statistic 1 - alpha lower bound of the median exceeds the limit; WARN when
+            only the median does.
+  UNDERPOWERED (exit 0): too few samples for any result to reach alpha; add repetitions.
+  A row whose candidate samples all failed FAILS. One observation is the median of one
+  repetition (one instance) unless the gate section says `sample_unit: sample`.
+defaults: relative 10 % on boot.total (floor 0.5 ms), syscall.* (floor 10 ns) and
+  memory.overhead (floor 1 MiB); alpha 0.01, two-sided.
+refused (exit 2): runs whose host cpu_model, kernel, cgroup_version or a runtime's accel
+  differ (unless --allow-host-change), missing directories, nothing in common.
+exit codes: 0 pass (improved, warn, underpowered, skipped included), 1 a rule failed,
+  2 usage or data error."""
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Adds `gate` and `export` to bench's subcommands."""
+    gate = sub.add_parser("gate", help=GATE_HELP, description=GATE_HELP, epilog=GATE_EPILOG,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    gate.set_defaults(handler=cmd_gate)
+    gate.add_argument("--candidate", required=True, metavar="DIR", help="results directory gated")
+    gate.add_argument("--baseline", metavar="DIR", help="results directory compared against")
+    gate.add_argument("--ab", action="append", default=[], metavar="A:B",
+                      help="A/B in the candidate run: variant B against variant A (repeatable)")
+    gate.add_argument("--rules", metavar="FILE", help="YAML gate section (or a run config "
+                      "with one); default: the candidate run config's, else the defaults")
+    gate.add_argument("--allow-host-change", action="store_true",
+                      help="compare runs from hosts that differ (the differences are noted)")
+    gate.add_argument("--junit", metavar="FILE", help="also write JUnit XML")
+    gate.add_argument("--markdown", metavar="FILE", help="also write a Markdown table")
+    gate.add_argument("--json", action="store_true",
+                      help="print the verdicts as JSON on stdout (the table goes to stderr)")
+    export = sub.add_parser("export", help="write a results directory in another tool's format",
+                            description="write a results directory in another tool's format")
+    export.set_defaults(handler=cmd_export)
+    export.add_argument("results", metavar="DIR", help="a results directory")
+    export.add_argument("--format", default="pytest-benchmark", choices=["pytest-benchmark"],
+                        help="pytest-benchmark: JSON for `pytest-benchmark compare` (time "
+                        "metrics, in seconds)")
+    export.add_argument("-o", "--output", metavar="FILE", help="file to write (default: stdout)")
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from bench.gate import exit_code, gate_run, load_rules
+    from bench.gate_output import print_table, to_json, to_junit, to_markdown
+
+    rules = load_rules(Path(args.rules)) if args.rules else None
+    for pair in args.ab:
+        check_pair(pair)
+    result = gate_run(Path(args.candidate), Path(args.baseline) if args.baseline else None, rules,
+                      allow_host_change=args.allow_host_change, ab=args.ab)
+    console = Console(stderr=args.json, width=None if sys.stdout.isatty() else 160)
+    print_table(result, console)
+    if args.junit:
+        write(Path(args.junit), to_junit(result))
+    if args.markdown:
+        write(Path(args.markdown), to_markdown(result))
+    if args.json:
+        print(json.dumps(to_json(result), indent=2))
+    return exit_code(result)
+
+
+def check_pair(pair: str) -> None:
+    from bench.gate_rules import parse_pair
+
+    try:
+        parse_pair(pair)
+    except ValueError as error:
+        raise ConfigError(f"--ab: {error}") from None
+
+
+def write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text)
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot write ({error.strerror})") from None
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from bench.export import to_pytest_benchmark
+
+    document = to_pytest_benchmark(Path(args.results))
+    if not document["benchmarks"]:
+        raise ResultsError(f"{args.results}: no successful time samples (boot.*, syscall.*) "
+                           "to export")
+    text = json.dumps(document, indent=2) + "\n"
+    if args.output:
+        write(Path(args.output), text)
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -1,0 +1,158 @@
+"""The gate's verdicts for people and for CI: a terminal table, Markdown, JUnit XML and JSON.
+
+Every format shows the same rows: one per rule and row evaluated, with both medians, the
+change and its interval, the p-value and the verdict.
+"""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+from dataclasses import asdict
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.gate import Evaluation, GateResult, exit_code
+from bench.summary import human
+
+COLUMNS = ("metric", "runtime", "workload", "reference", "candidate", "change", "p", "verdict")
+STYLES = {"fail": "bold red", "improved": "green", "warn": "yellow", "underpowered": "yellow",
+          "skipped": "dim", "pass": ""}
+SKIPPED = frozenset({"skipped", "underpowered"})
+
+
+def interval_percent(result: GateResult) -> str:
+    return f"{100 * (1 - 2 * result.alpha):g} %"
+
+
+def signed(value: float, unit: str) -> str:
+    return ("+" if value >= 0 else "-") + human(abs(value), unit)
+
+
+def change_text(item: Evaluation) -> str:
+    """The change and its interval, in the rule's terms (relative %, ratio, median bounds)."""
+    low, high = item.change_low, item.change_high
+    if item.kind == "ratio" and item.change is not None:
+        return f"{item.change:.3f}x [{low:.3f}, {high:.3f}]"
+    if item.kind == "absolute":
+        return "-" if low is None or high is None else \
+            f"median in [{human(low, item.unit)}, {human(high, item.unit)}]"
+    if item.change is not None and low is not None and high is not None:
+        return f"{100 * item.change:+.1f} % [{100 * low:+.1f}, {100 * high:+.1f}]"
+    if item.absolute_change is not None and item.absolute_low is not None \
+            and item.absolute_high is not None:
+        return (f"{signed(item.absolute_change, item.unit)} [{signed(item.absolute_low, item.unit)}"
+                f", {signed(item.absolute_high, item.unit)}]")
+    return "-"
+
+
+def reference_text(item: Evaluation) -> str:
+    value = human(item.reference_median, item.unit)
+    if item.kind == "absolute":
+        return f"limit {value}"
+    return value if item.reference == "baseline" else f"{value} ({item.reference})"
+
+
+def row(item: Evaluation) -> dict[str, str]:
+    p_value = "-" if item.p_value is None else f"{item.p_value:.2g}"
+    return {"metric": item.metric, "runtime": item.runtime, "workload": item.workload,
+            "reference": reference_text(item),
+            "candidate": human(item.candidate_median, item.unit), "change": change_text(item),
+            "p": p_value, "verdict": item.verdict}
+
+
+def headline(result: GateResult) -> str:
+    counts = ", ".join(f"{n} {verdict}" for verdict, n in sorted(result.counts().items()))
+    state = "FAIL" if exit_code(result) else "PASS"
+    against = f"{result.baseline} -> " if result.baseline else ""
+    return f"bench gate {state}: {against}{result.candidate} ({counts})"
+
+
+def print_table(result: GateResult, console: Console) -> None:
+    table = Table(title=headline(result), title_justify="left")
+    for column in COLUMNS:
+        label = f"change [{interval_percent(result)} interval]" if column == "change" else column
+        table.add_column(label, justify="right" if column in {"p"} else "left")
+    for item in result.evaluations:
+        cells = row(item)
+        style = STYLES.get(item.verdict, "")
+        cells["verdict"] = f"[{style}]{item.verdict}[/]" if style else item.verdict
+        table.add_row(*(cells[c] for c in COLUMNS))
+    console.print(table)
+    for item in result.evaluations:
+        if item.verdict not in {"pass", "skipped"}:
+            console.print(f"{item.verdict}: {item.rule}: {item.runtime}/{item.workload}/"
+                          f"{item.metric}: {item.message}", markup=False, highlight=False)
+    for note in result.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
+
+
+def markdown_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(result: GateResult) -> str:
+    header = [c if c != "change" else f"change [{interval_percent(result)} interval]"
+              for c in COLUMNS]
+    lines = [f"### {headline(result)}", "", "| " + " | ".join(header) + " |",
+             "|" + "---|" * len(COLUMNS)]
+    for item in result.evaluations:
+        cells = row(item)
+        if item.verdict != "pass":
+            cells["verdict"] = f"**{item.verdict}**"
+        lines.append("| " + " | ".join(markdown_cell(cells[c]) for c in COLUMNS) + " |")
+    details = [f"- {e.verdict}: {e.rule}: {e.runtime}/{e.workload}/{e.metric}: {e.message}"
+               for e in result.evaluations if e.verdict not in {"pass", "skipped"}]
+    notes = [f"- note: {note}" for note in result.notes]
+    return "\n".join(lines + ([""] + details + notes if details or notes else [])) + "\n"
+
+
+def testcase_name(item: Evaluation) -> str:
+    return f"{item.rule} :: {item.runtime}/{item.workload}/{item.metric}"
+
+
+def describe(item: Evaluation) -> str:
+    cells = row(item)
+    return (f"{item.message}; reference {cells['reference']}, candidate {cells['candidate']}, "
+            f"change {cells['change']}, p {cells['p']}, n {item.n_reference}/{item.n_candidate}")
+
+
+def to_junit(result: GateResult) -> str:
+    """testsuites/testsuite/testcase; failures carry <failure message=...>, skips <skipped>."""
+    counts = result.counts()
+    totals = {"tests": str(len(result.evaluations)), "failures": str(counts.get("fail", 0)),
+              "errors": "0", "skipped": str(sum(counts.get(v, 0) for v in SKIPPED)),
+              "time": "0"}
+    suites = ET.Element("testsuites", {"name": "bench gate", **totals})
+    suite = ET.SubElement(suites, "testsuite", {"name": "bench gate", **totals})
+    properties = ET.SubElement(suite, "properties")
+    for name, value in (("candidate", result.candidate), ("baseline", result.baseline or ""),
+                        ("alpha", f"{result.alpha:g}")):
+        ET.SubElement(properties, "property", {"name": name, "value": value})
+    for item in result.evaluations:
+        case = ET.SubElement(suite, "testcase", {"classname": f"bench.gate.{item.kind}",
+                                                 "name": testcase_name(item), "time": "0"})
+        if item.verdict == "fail":
+            failure = ET.SubElement(case, "failure", {"message": item.message, "type": "regression"})
+            failure.text = describe(item)
+        elif item.verdict in SKIPPED:
+            ET.SubElement(case, "skipped", {"message": item.message})
+        ET.SubElement(case, "system-out").text = f"{item.verdict}: {describe(item)}"
+    if result.notes:
+        ET.SubElement(suite, "system-out").text = "\n".join(result.notes)
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def finite(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def to_json(result: GateResult) -> dict[str, Any]:
+    return {"verdict": "fail" if exit_code(result) else "pass", "exit_code": exit_code(result),
+            "candidate": result.candidate, "baseline": result.baseline, "alpha": result.alpha,
+            "interval": 1 - 2 * result.alpha, "counts": result.counts(), "notes": result.notes,
+            "evaluations": [{k: finite(v) for k, v in asdict(item).items()}
+                            for item in result.evaluations]}

@@ -1,0 +1,411 @@
+"""The probe in a Docker container, driven through the Engine API (docker SDK), never the CLI.
+
+Two modes. `fresh`: one container per instance, created, attached (before it starts, so
+no output is missed) and started; its multiplexed output stream carries the ready
+marker. `exec`: one long-running container per driver, and each instance is an exec of
+the probe inside it, so boot measures what an exec costs. Containers get no network
+(network mode none) and carry the labels bench.run / bench.instance, so `bench clean`
+finds what a killed run left. The `docker` library is imported inside functions: this
+module imports without it, and the driver then says how to install it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ByteSize, Field, PositiveInt, field_validator
+
+from bench.cgroups import read_int
+from bench.errors import InstanceError, RuntimeUnavailable
+from bench.memory import pss_bytes
+from runtimes.base import (
+    Driver,
+    DriverOptions,
+    Instance,
+    MemoryReading,
+    ProbeCommand,
+    RunContext,
+)
+from runtimes.docker_engine import (
+    DEFAULT_ENDPOINT,
+    close_connection,
+    close_stdin,
+    connect,
+    demultiplex,
+    engine_step,
+    raw_socket,
+    remove_container,
+    unbounded,
+)
+from runtimes.docker_image import ensure_image, image_metadata
+
+RUN_LABEL = "bench.run"
+INSTANCE_LABEL = "bench.instance"
+ATTACH = {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1, "logs": 0}
+KEEPER_IDLE_S = 86400
+SHIM_PREFIX = "containerd-shim"
+
+
+class DockerOptions(DriverOptions):
+    endpoint: str | None = None  # None: the local socket; else unix:///... or tcp://127.0.0.1:N
+    mode: Literal["fresh", "exec"] = "fresh"
+    seccomp: Literal["default", "unconfined"] = "default"
+    memory_limit: ByteSize | None = None
+    pids_limit: PositiveInt | None = None
+    runtime: str = Field(default="runc", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("unix:///", "tcp://")):
+            raise ValueError("a Docker endpoint looks like unix:///var/run/docker.sock "
+                             "or tcp://127.0.0.1:2375")
+        return value
+
+
+@dataclass
+class Attached:
+    """A process the driver is attached to: a container's probe, or an exec of the probe."""
+
+    container_id: str
+    name: str
+    sock: Any = None  # the hijacked connection: stdin out, multiplexed stdout/stderr in
+    exec_id: str | None = None
+    exit_code: int | None = None
+
+
+# --- what the host sees of a container -----------------------------------------------
+
+
+def parent_pid(pid: int) -> int:
+    """The parent of a host process, from /proc/PID/stat (the field after the state)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError as error:
+        raise InstanceError(f"process {pid} is gone: {error.strerror}") from error
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def process_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "?"
+
+
+def memory_cgroup_file(pid: int) -> Path | None:
+    """The file holding the charge of the process's memory cgroup, if this host shows one."""
+    try:
+        memberships = Path(f"/proc/{pid}/cgroup").read_text()
+        mounts = Path("/proc/self/mounts").read_text()
+    except OSError:
+        return None
+    return next((p for p in memory_cgroup_candidates(memberships, mounts) if p.exists()), None)
+
+
+def memory_cgroup_candidates(memberships: str, mounts: str) -> list[Path]:
+    """Where a process's memory charge may be: the v1 memory controller's file first (hybrid
+    hosts also show an empty v2 tree), then the v2 file, whatever the cgroup driver named it."""
+    entries = [line.split(":", 2) for line in memberships.splitlines() if line.count(":") >= 2]
+    v1 = next((path for _, names, path in entries if "memory" in names.split(",")), None)
+    v2 = next((path for _, names, path in entries if names == ""), None)
+    table = [line.split()[1:4] for line in mounts.splitlines() if len(line.split()) >= 4]
+    found = [Path(point) / v1.lstrip("/") / "memory.usage_in_bytes"
+             for point, kind, options in table
+             if v1 is not None and kind == "cgroup" and "memory" in options.split(",")]
+    return found + [Path(point) / v2.lstrip("/") / "memory.current"
+                    for point, kind, _ in table if v2 is not None and kind == "cgroup2"]
+
+
+# --- the driver ----------------------------------------------------------------------
+
+
+class DockerDriver(Driver):
+    kind = "docker"
+    Options = DockerOptions
+    options: DockerOptions
+
+    def __init__(self, name: str, options: dict[str, Any], context: RunContext) -> None:
+        super().__init__(name, options, context)
+        self._api: Any = None
+        self._image: str | None = None
+        self._keeper: str | None = None  # the shared container of exec mode
+
+    @classmethod
+    def unavailable_reason(cls, options: DriverOptions | None = None) -> str | None:
+        endpoint = options.endpoint if isinstance(options, DockerOptions) else None
+        try:
+            connect(endpoint).close()
+        except RuntimeUnavailable as error:
+            return str(error)
+        return None
+
+    @property
+    def api(self) -> Any:
+        if self._api is None:
+            self._api = connect(self.options.endpoint)
+        return self._api
+
+    @property
+    def image(self) -> str:
+        if self._image is None:
+            raise InstanceError("the docker driver was used before prepare() built its image")
+        return self._image
+
+    def prepare(self, probe: Path) -> None:
+        self._check_runtime()
+        with engine_step("docker could not look up or build the probe image"):
+            self._image = ensure_image(self.api, probe)
+        if self.options.mode == "exec":
+            self._keeper = self._start_keeper()
+
+    def _check_runtime(self) -> None:
+        with engine_step("docker info failed"):
+            runtimes = self.api.info().get("Runtimes") or {}
+        if self.options.runtime not in runtimes:
+            raise RuntimeUnavailable(f"dockerd has no OCI runtime {self.options.runtime!r} "
+                                     f"(it has: {', '.join(sorted(runtimes))}): register it in "
+                                     "/etc/docker/daemon.json or pick another")
+
+    def _labels(self, name: str) -> dict[str, str]:
+        return {RUN_LABEL: self.context.run_id, INSTANCE_LABEL: name}
+
+    def _host_config(self) -> Any:
+        options = self.options
+        return self.api.create_host_config(
+            network_mode="none", runtime=options.runtime,
+            security_opt=["seccomp=unconfined"] if options.seccomp == "unconfined" else None,
+            mem_limit=int(options.memory_limit) if options.memory_limit else None,
+            pids_limit=options.pids_limit)
+
+    def _create(self, name: str, argv: list[str]) -> str:
+        with engine_step(f"docker could not create container {name}"):
+            created = self.api.create_container(self.image, command=argv, name=name,
+                                                labels=self._labels(name), stdin_open=True,
+                                                host_config=self._host_config())
+        container_id: str = created["Id"]
+        return container_id
+
+    def _start_keeper(self) -> str:
+        """Exec mode: the container every instance execs into; its stdin stays open, unread."""
+        name = self._keeper_name()
+        container_id = self._create(name, ["ready", f"idle={KEEPER_IDLE_S}"])
+        self._keeper = container_id
+        with engine_step(f"docker could not start container {name}"):
+            self.api.start(container_id)
+        return container_id
+
+    def _keeper_name(self) -> str:
+        return f"bench-{self.context.run_id}-{self.name}-exec"
+
+    # --- launch ---------------------------------------------------------------------
+
+    def launch(self, instance: Instance, command: ProbeCommand) -> None:
+        if self.options.mode == "exec":
+            self._launch_exec(instance, command)
+        else:
+            self._launch_container(instance, command)
+
+    def _launch_container(self, instance: Instance, command: ProbeCommand) -> None:
+        handle = instance.handle = Attached(self._create(instance.name, command.argv()),
+                                            instance.name)
+        instance.mark("create")
+        with engine_step(f"docker could not attach to container {instance.name}"):
+            handle.sock = unbounded(self.api.attach_socket(handle.container_id, params=ATTACH))
+        self._follow(instance, handle)
+        instance.mark("attach")
+        with engine_step(f"docker could not start container {instance.name}"):
+            self.api.start(handle.container_id)
+        instance.mark("start")
+
+    def _launch_exec(self, instance: Instance, command: ProbeCommand) -> None:
+        keeper = self._keeper or self._start_keeper()
+        with engine_step(f"docker could not create an exec in container {keeper[:12]}"):
+            created = self.api.exec_create(keeper, ["/probe", *command.argv()], stdin=True,
+                                           stdout=True, stderr=True)
+        handle = instance.handle = Attached(keeper, instance.name, exec_id=created["Id"])
+        instance.mark("exec_create")
+        with engine_step(f"docker could not start exec {instance.name}"):
+            handle.sock = unbounded(self.api.exec_start(handle.exec_id, socket=True))
+        self._follow(instance, handle)
+        instance.mark("exec_start")
+
+    def _follow(self, instance: Instance, handle: Attached) -> None:
+        def chunks() -> Iterator[bytes]:
+            yield from demultiplex(iter(lambda: raw_socket(handle.sock).recv(65536), b""))
+            yield self._exit_line(handle)
+        instance.output.follow(chunks, instance.name)
+
+    def _exit_line(self, handle: Attached) -> bytes:
+        """After the stream ends: how the process left, so an early exit explains itself."""
+        if not self._wait_exit(handle, self.grace_seconds) or handle.exit_code is None:
+            return b""
+        return f"docker: {handle.name} exited with status {handle.exit_code}\n".encode()
+
+    # --- stop -----------------------------------------------------------------------
+
+    def teardown(self, instance: Instance) -> None:
+        handle: Attached | None = instance.handle
+        if handle is None:
+            return
+        steps: tuple[Callable[[], None], ...] = (
+            lambda: close_stdin(handle.sock) if handle.sock is not None else None,
+            lambda: self._signal(handle, signal.SIGTERM),
+            lambda: self._signal(handle, signal.SIGKILL))
+        try:
+            for step in steps:
+                step()
+                if self._wait_exit(handle, self.grace_seconds):
+                    break
+            if handle.exec_id is None:
+                remove_container(self.api, handle.container_id, handle.name)
+        finally:
+            if handle.sock is not None:
+                close_connection(handle.sock)
+
+    def _signal(self, handle: Attached, signum: signal.Signals) -> None:
+        from docker.errors import DockerException
+
+        try:
+            if handle.exec_id is None:
+                self.api.kill(handle.container_id, signal=signum.name)
+            elif (state := self._exec_state(handle))["Running"] and int(state["Pid"]) > 0:
+                os.kill(int(state["Pid"]), signum)  # only while running: a pid can be reused
+        except (DockerException, OSError):
+            pass  # it left already; the wait that follows tells
+
+    def _wait_exit(self, handle: Attached, seconds: float) -> bool:
+        """True once the process has exited (its status in handle.exit_code)."""
+        from docker.errors import DockerException, NotFound
+        from requests.exceptions import RequestException
+
+        try:
+            if handle.exec_id is not None:
+                return self._wait_exec(handle, seconds)
+            handle.exit_code = self.api.wait(handle.container_id, timeout=seconds)["StatusCode"]
+            return True
+        except NotFound:
+            return True
+        except (DockerException, RequestException):
+            return False
+
+    def _wait_exec(self, handle: Attached, seconds: float) -> bool:
+        deadline = time.monotonic_ns() + int(seconds * 1e9)
+        while (state := self._exec_state(handle))["Running"]:
+            if time.monotonic_ns() >= deadline:
+                return False
+            time.sleep(0.01)
+        handle.exit_code = state["ExitCode"]
+        return True
+
+    def _exec_state(self, handle: Attached) -> dict[str, Any]:
+        state: dict[str, Any] = self.api.exec_inspect(handle.exec_id)
+        return state
+
+    def close(self) -> None:
+        try:
+            if self._keeper is not None:
+                remove_container(self.api, self._keeper, self._keeper_name())
+                self._keeper = None
+        finally:
+            if self._api is not None:
+                self._api.close()
+                self._api = None
+
+    # --- measure --------------------------------------------------------------------
+
+    def memory(self, instance: Instance) -> MemoryReading:
+        handle: Attached = instance.handle
+        pid = self._workload_pid(handle)
+        shim = parent_pid(pid)
+        if not process_name(shim).startswith(SHIM_PREFIX):
+            raise InstanceError(f"the parent of {handle.name}'s probe (pid {pid}) is "
+                                f"{process_name(shim)!r}, not a containerd shim")
+        workload, shim_pss = pss_bytes(pid), pss_bytes(shim)
+        if not workload or not shim_pss:
+            raise InstanceError(f"{handle.name} exited before its memory could be read")
+        return MemoryReading(host_pss=workload + shim_pss, cgroup=self._cgroup_charge(handle, pid),
+                             extra={"workload_pss": workload, "shim_pss": shim_pss})
+
+    def _workload_pid(self, handle: Attached) -> int:
+        """The probe's host pid. dockerd records an exec's pid only once containerd returns,
+        which can be after the probe has already spoken: wait for it a moment."""
+        deadline = time.monotonic_ns() + int(self.grace_seconds * 1e9)
+        while (pid := self._recorded_pid(handle)) <= 0:
+            if time.monotonic_ns() >= deadline:
+                raise InstanceError(f"{handle.name} is not running (dockerd gives no host pid)")
+            time.sleep(0.01)
+        return pid
+
+    def _recorded_pid(self, handle: Attached) -> int:
+        with engine_step(f"docker could not inspect {handle.name}"):
+            if handle.exec_id is not None:
+                return int(self._exec_state(handle)["Pid"])
+            return int(self.api.inspect_container(handle.container_id)["State"]["Pid"])
+
+    def _cgroup_charge(self, handle: Attached, pid: int) -> int:
+        """The container's cgroup charge: from its cgroup file, else the stats API (slower)."""
+        path = memory_cgroup_file(pid)
+        if path is not None:
+            return read_int(path)
+        with engine_step(f"docker could not read the stats of {handle.name}"):
+            stats = self.api.stats(handle.container_id, stream=False, one_shot=True)
+        usage = (stats.get("memory_stats") or {}).get("usage")
+        if not usage:
+            raise InstanceError(f"dockerd reports no memory usage for {handle.name}")
+        return int(usage)
+
+    def fingerprint(self) -> dict[str, Any]:
+        with engine_step("docker version/info failed"):
+            version, info = self.api.version(), self.api.info()
+        components = {c.get("Name"): c.get("Version") for c in version.get("Components") or []}
+        security = info.get("SecurityOptions") or []
+        runtime = self.options.runtime
+        return {
+            "driver": self.kind, "mode": self.options.mode,
+            "endpoint": self.options.endpoint or DEFAULT_ENDPOINT,
+            "engine_version": version.get("Version"), "api_version": version.get("ApiVersion"),
+            "client_api_version": self.api.api_version,
+            "containerd_version": components.get("containerd"),
+            "storage_driver": info.get("Driver"), "logging_driver": info.get("LoggingDriver"),
+            "cgroup_driver": info.get("CgroupDriver"), "cgroup_version": info.get("CgroupVersion"),
+            "default_runtime": info.get("DefaultRuntime"), "runtime": runtime,
+            "runtime_path": ((info.get("Runtimes") or {}).get(runtime) or {}).get("path"),
+            "runtime_version": components.get(runtime),
+            "seccomp": self.options.seccomp,
+            "engine_seccomp": next((s for s in security if "name=seccomp" in s), None),
+            "memory_limit": int(self.options.memory_limit) if self.options.memory_limit else None,
+            "pids_limit": self.options.pids_limit,
+            "image": image_metadata(self.api, self._image) if self._image else None,
+        }
+
+    @classmethod
+    def clean(cls, run_id: str | None, dry_run: bool) -> list[str]:
+        try:
+            api = connect(None)
+        except RuntimeUnavailable:
+            return []  # no daemon here: nothing it could be keeping
+        try:
+            return remove_labelled(api, run_id, dry_run)
+        finally:
+            api.close()
+
+
+def remove_labelled(api: Any, run_id: str | None, dry_run: bool) -> list[str]:
+    """Containers labelled by a bench run (this one or any), removed unless dry_run."""
+    label = RUN_LABEL if run_id is None else f"{RUN_LABEL}={run_id}"
+    with engine_step("docker could not list bench containers"):
+        found = api.containers(all=True, filters={"label": label})
+    lines = []
+    for container in found:
+        name = (container.get("Names") or [container["Id"][:12]])[0].lstrip("/")
+        lines.append(f"container {name}")
+        if not dry_run:
+            remove_container(api, container["Id"], name)
+    return lines
