@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from rich.console import Console
@@ -77,8 +78,15 @@ def print_doctor(console: Console) -> int:
 
 
 def clean_leftovers(run_id: str | None, dry_run: bool) -> list[str]:
+    """Every driver's leftovers (host processes first), then the runs' scratch directories."""
     found: list[str] = []
-    for name, reason in availability():
+    for name, reason in sorted(availability(), key=lambda item: item[0] != "process"):
         if reason is None:
             found += driver_class(name).clean(run_id, dry_run)
+    pattern = f"bench-{run_id}-*" if run_id else "bench-*"
+    for folder in sorted(Path(tempfile.gettempdir()).glob(pattern)):
+        if folder.is_dir():
+            if not dry_run:
+                shutil.rmtree(folder, ignore_errors=True)
+            found.append(f"temp dir {folder}")
     return found

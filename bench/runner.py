@@ -23,7 +23,7 @@ from bench.collectors import boot_samples, memory_samples, syscall_samples
 from bench.config import Config, DensityWorkload, MemtouchWorkload, SyscallWorkload, Workload
 from bench.density import density_samples
 from bench.drivers import driver_class
-from bench.errors import BenchError, Interrupted, RuntimeUnavailable
+from bench.errors import BenchError, InstanceError, Interrupted, RuntimeUnavailable
 from bench.plan import Cell
 from bench.sample import Sample
 from bench.store import RunStore
@@ -141,6 +141,11 @@ class Runner:
             else:
                 samples += memory_samples(cell, driver, instance, self.config.settle, deadline)
             return samples
+        except InstanceError as error:
+            explained = driver.explain(instance, error)
+            if explained is error:
+                raise
+            raise explained from error
         finally:
             driver.stop(instance)
 

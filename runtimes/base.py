@@ -8,6 +8,7 @@ deadline, and a stop that is safe to call twice.
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -18,11 +19,27 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from bench.errors import InstanceError, InstanceTimeout
+from bench.errors import BenchError, InstanceError, InstanceTimeout
 
 READY = "BENCH-READY"
 IDLE = "BENCH-IDLE"
 DONE = "BENCH-DONE"
+
+
+def describe_status(status: int) -> str:
+    """A wait status as words: negative is a signal (subprocess), 128+N a shell-style signal."""
+    if status < 0:
+        return f"killed by signal {signal_name(-status)}"
+    if status > 128 and status - 128 < 65:
+        return f"exited with status {status} (signal {signal_name(status - 128)})"
+    return f"exited with status {status}"
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
 
 
 class DriverOptions(BaseModel):
@@ -225,6 +242,21 @@ class Driver(ABC):
     def teardown(self, instance: Instance) -> None:
         """Ask the instance to leave, wait up to grace_seconds, then force it; free its resources."""
 
+    def exit_cause(self, instance: Instance) -> str | None:
+        """Why an instance ended early, if the driver can tell: "out-of-memory", "killed by
+        signal SIGSEGV", "exited with status 3". Called before teardown."""
+        return None
+
+    def explain(self, instance: Instance, error: InstanceError) -> InstanceError:
+        """The error with the instance's exit cause in front, e.g. "out-of-memory: ..."."""
+        try:
+            cause = self.exit_cause(instance)
+        except (OSError, BenchError):
+            cause = None
+        if not cause or str(error).startswith(cause):
+            return error
+        return type(error)(f"{cause}: {error}")
+
     def fingerprint(self) -> dict[str, Any]:
         """Versions and settings that decide this driver's numbers (recorded in the manifest)."""
         return {"driver": self.kind}
@@ -255,6 +287,12 @@ class Driver(ABC):
             self.launch(instance, command)
             stamp, _ = instance.output.wait_for(READY, deadline_ns, f"{self.name} instance")
             instance.mark("ready", stamp)
+        except InstanceError as error:
+            explained = self.explain(instance, error)
+            self.stop(instance)
+            if explained is error:
+                raise
+            raise explained from error
         except BaseException:
             self.stop(instance)
             raise

@@ -31,6 +31,7 @@ from runtimes.base import (
     MemoryReading,
     ProbeCommand,
     RunContext,
+    describe_status,
 )
 from runtimes.docker_engine import (
     DEFAULT_ENDPOINT,
@@ -247,6 +248,21 @@ class DockerDriver(Driver):
         if not self._wait_exit(handle, self.grace_seconds) or handle.exit_code is None:
             return b""
         return f"docker: {handle.name} exited with status {handle.exit_code}\n".encode()
+
+    def exit_cause(self, instance: Instance) -> str | None:
+        handle: Attached | None = instance.handle
+        if handle is None or handle.exec_id is not None:
+            return None if handle is None or handle.exit_code is None else describe_status(
+                handle.exit_code)
+        from docker.errors import DockerException
+
+        try:
+            state = self.api.inspect_container(handle.container_id)["State"]
+        except DockerException:
+            return None
+        if state.get("OOMKilled"):
+            return "out-of-memory (killed at the container's memory limit)"
+        return None if state.get("Running") else describe_status(int(state["ExitCode"]))
 
     # --- stop -----------------------------------------------------------------------
 

@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
-import time
+from pathlib import Path
 
 from runtimes.base import Instance
 
+TAG = "BENCH_INSTANCE"
+
 
 def spawn(instance: Instance, argv: list[str]) -> subprocess.Popen[bytes]:
-    """Start argv with stdin and stdout as pipes; its output feeds instance.output."""
+    """Start argv with stdin and stdout as pipes; its output feeds instance.output.
+
+    The environment carries the instance's name, so `bench clean` can find the process
+    after the harness itself was killed.
+    """
     process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, close_fds=True)
+                               stderr=subprocess.STDOUT, close_fds=True,
+                               env={**os.environ, TAG: instance.name})
     # stdout=PIPE was asked for, so Popen.stdout is set
     fd = process.stdout.fileno()  # type: ignore[union-attr]
     instance.output.follow(lambda: iter(lambda: os.read(fd, 65536), b""), instance.name)
@@ -41,9 +49,31 @@ def _close_stdin(process: subprocess.Popen[bytes]) -> None:
             process.stdin.close()
 
 
-def wait_exit(process: subprocess.Popen[bytes], deadline_ns: int) -> int | None:
-    """The exit status if the process leaves before the deadline, else None."""
-    try:
-        return process.wait(timeout=max(0.0, (deadline_ns - time.monotonic_ns()) / 1e9))
-    except subprocess.TimeoutExpired:
-        return None
+def tagged_processes(prefix: str) -> list[tuple[int, str]]:
+    """(pid, instance name) of every process whose BENCH_INSTANCE starts with prefix."""
+    found = []
+    needle = f"{TAG}={prefix}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue  # gone, or a kernel thread
+        for item in environ.split(b"\0"):
+            if item.startswith(needle):
+                found.append((int(entry.name), item.split(b"=", 1)[1].decode(errors="replace")))
+    return found
+
+
+def sweep_processes(prefix: str, dry_run: bool) -> list[str]:
+    """Kill (unless dry_run) the processes of instances named with prefix; one line each."""
+    lines = []
+    for pid, name in tagged_processes(prefix):
+        if pid == os.getpid():
+            continue
+        if not dry_run:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        lines.append(f"process {pid} ({name})")
+    return lines

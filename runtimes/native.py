@@ -32,6 +32,7 @@ from runtimes.base import (
     MemoryReading,
     ProbeCommand,
     RunContext,
+    describe_status,
 )
 from runtimes.host_process import spawn, stop_process
 
@@ -143,6 +144,15 @@ class NativeDriver(Driver):
         handle: NativeHandle = instance.handle
         return MemoryReading(host_pss=sum(pss_bytes(pid) for pid in self.host_pids(instance)),
                              cgroup=self.cgroups.memory_charge(handle.cgroup))
+
+    def exit_cause(self, instance: Instance) -> str | None:
+        handle: NativeHandle | None = instance.handle
+        if handle is None:
+            return None
+        if self.cgroups.oom_kills(handle.cgroup):
+            return f"out-of-memory (killed at the cgroup's {self.limits.memory_bytes >> 20} MiB limit)"
+        status = handle.launcher.poll() if handle.launcher is not None else None
+        return None if status is None else describe_status(status)
 
     def teardown(self, instance: Instance) -> None:
         handle: NativeHandle | None = instance.handle

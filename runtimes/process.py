@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.memory import pss_bytes
-from runtimes.base import Driver, Instance, MemoryReading, ProbeCommand
-from runtimes.host_process import spawn, stop_process
+from runtimes.base import Driver, Instance, MemoryReading, ProbeCommand, describe_status
+from runtimes.host_process import spawn, stop_process, sweep_processes
 
 
 class ProcessDriver(Driver):
@@ -29,9 +29,18 @@ class ProcessDriver(Driver):
         process: subprocess.Popen[bytes] = instance.handle
         return MemoryReading(host_pss=pss_bytes(process.pid))
 
+    def exit_cause(self, instance: Instance) -> str | None:
+        process: subprocess.Popen[bytes] | None = instance.handle
+        status = process.poll() if process is not None else None
+        return None if status is None else describe_status(status)
+
     def teardown(self, instance: Instance) -> None:
         if instance.handle is not None:
             stop_process(instance.handle, self.grace_seconds)
+
+    @classmethod
+    def clean(cls, run_id: str | None, dry_run: bool) -> list[str]:
+        return sweep_processes(f"bench-{run_id}-" if run_id else "bench-", dry_run)
 
     def fingerprint(self) -> dict[str, Any]:
         return {"driver": self.kind, "isolation": "none"}

@@ -17,8 +17,7 @@ def require(condition: bool, what: str) -> None:
 
 
 def leftovers() -> list[str]:
-    """What bench left on this host: driver resources, mounts and probe processes."""
-    import subprocess
+    """What bench left on this host: every driver's resources, temp dirs, and mounts."""
     from pathlib import Path
 
     from bench.doctor import clean_leftovers
@@ -26,9 +25,6 @@ def leftovers() -> list[str]:
     found = clean_leftovers(None, dry_run=True)
     found += [f"mount {line.split()[1]}" for line in Path("/proc/mounts").read_text().splitlines()
               if "bench-" in line.split()[1]]
-    probes = subprocess.run(["pgrep", "-af", "bench/probe-[0-9a-f]{16}/probe"], capture_output=True,
-                            text=True)
-    found += [f"process {line}" for line in probes.stdout.splitlines()]
     return found
 
 

@@ -1,0 +1,154 @@
+"""Faults during a run: each becomes a failed cell with its reason, and the run goes on."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bench.bundle import Bundle, compile_static
+from bench.config import parse_config
+from bench.plan import make_plan
+from bench.runner import Runner
+from bench.store import RunStore, read_lines
+from runtimes.docker import DockerDriver
+from runtimes.native import NativeDriver
+from tests.conftest import leftovers, require
+
+pytestmark = pytest.mark.integration
+HERE = Path(__file__).parent
+
+
+def bench_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bench.cli", *args]
+
+
+def run_config(tmp_path: Path, document: dict[str, Any]) -> tuple[int, list[dict[str, Any]], Path]:
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(document))
+    out = tmp_path / "out"
+    done = subprocess.run(bench_cmd("run", str(path), "-o", str(out)), capture_output=True,
+                          text=True, timeout=600)
+    return done.returncode, read_lines(out, "cells.jsonl"), out
+
+
+def memtouch_config(runtime: dict[str, Any]) -> dict[str, Any]:
+    return {"repetitions": 1, "warmup": 0, "cell_timeout": 30, "settle": 0,
+            "runtimes": {"process": {"driver": "process"}, "boxed": runtime},
+            "workloads": {"touch": {"mode": "memtouch", "mib": 96}}}
+
+
+def test_native_out_of_memory_is_recorded_as_such(tmp_path: Path) -> None:
+    require(NativeDriver.unavailable_reason() is None, "the native runtime")
+    code, cells, _ = run_config(tmp_path, memtouch_config(
+        {"driver": "native", "options": {"memory_limit": "32MiB"}}))
+    assert code == 3
+    by_runtime = {c["key"].split("/")[0]: c for c in cells}
+    assert by_runtime["process"]["status"] == "ok"
+    assert by_runtime["boxed"]["status"] == "failed"
+    assert by_runtime["boxed"]["reason"].startswith("out-of-memory (killed at the cgroup's 32 MiB")
+
+
+@pytest.mark.docker
+def test_docker_out_of_memory_is_recorded_as_such(tmp_path: Path) -> None:
+    require(DockerDriver.unavailable_reason() is None, "a running dockerd")
+    code, cells, _ = run_config(tmp_path, memtouch_config(
+        {"driver": "docker", "options": {"memory_limit": "32MiB"}}))
+    assert code == 3
+    failed = [c for c in cells if c["status"] == "failed"]
+    assert [c["key"] for c in failed] == ["boxed/touch/0"]
+    assert failed[0]["reason"].startswith("out-of-memory")
+
+
+def test_a_crashing_probe_is_a_failed_cell_with_the_signal(tmp_path: Path) -> None:
+    crasher = compile_static(HERE / "crasher.c", tmp_path)
+    config = parse_config({"repetitions": 2, "warmup": 0, "settle": 0, "cell_timeout": 10,
+                           "runtimes": {"process": {"driver": "process"}},
+                           "workloads": {"idle": {"mode": "ready"}}})
+    store = RunStore.create(tmp_path / "out", {"config": config.model_dump(mode="json")})
+    runner = Runner(config, store, Bundle(crasher, "crash"), "crash1", tmp_path)
+    failed = runner.run(make_plan(config), lambda c, e: None, lambda n: None)
+    store.close()
+    assert failed == 2
+    reasons = {c["reason"] for c in read_lines(tmp_path / "out", "cells.jsonl")}
+    assert len(reasons) == 1
+    assert reasons.pop().startswith("killed by signal SIGSEGV: process instance ended before")
+
+
+def start_dockerd() -> None:
+    log = open("/var/log/bench-dockerd-test.log", "a")  # noqa: SIM115 (the daemon keeps it)
+    subprocess.Popen(["dockerd", "--bridge=none", "--iptables=false", "--ip6tables=false"],
+                     stdout=log, stderr=log, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while DockerDriver.unavailable_reason() is not None:
+        if time.monotonic() > deadline:
+            raise AssertionError("dockerd did not come back within 60 s")
+        time.sleep(0.5)
+
+
+@pytest.mark.docker
+def test_dockerd_stopped_mid_run(tmp_path: Path) -> None:
+    require(DockerDriver.unavailable_reason() is None, "a running dockerd")
+    config = {"repetitions": 6, "warmup": 0, "settle": 0.2, "cell_timeout": 20,
+              "runtimes": {"process": {"driver": "process"}, "docker": {"driver": "docker"}},
+              "workloads": {"idle": {"mode": "ready"}}}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "out"
+    run = subprocess.Popen(bench_cmd("run", str(path), "-o", str(out)), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(read_lines(out, "cells.jsonl")) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        subprocess.run(["pkill", "-TERM", "-x", "dockerd"], check=True)
+        _, stderr = run.communicate(timeout=300)
+    finally:
+        run.kill()
+        start_dockerd()
+    assert run.returncode == 3, stderr
+    cells = read_lines(out, "cells.jsonl")
+    assert len(cells) == 12, "the run went on to the end"
+    process = [c for c in cells if c["key"].startswith("process/")]
+    docker_failed = [c for c in cells if c["key"].startswith("docker/") and c["status"] == "failed"]
+    assert all(c["status"] == "ok" for c in process)
+    assert docker_failed and all("dockerd" in c["reason"] or "docker" in c["reason"]
+                                 for c in docker_failed)
+    assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
+
+
+@pytest.mark.docker
+def test_sigkill_then_bench_clean_leaves_nothing(tmp_path: Path) -> None:
+    require(NativeDriver.unavailable_reason() is None, "the native runtime")
+    require(DockerDriver.unavailable_reason() is None, "a running dockerd")
+    config = {"repetitions": 50, "warmup": 0, "settle": 5, "cell_timeout": 60,
+              "runtimes": {"process": {"driver": "process"}, "native": {"driver": "native"},
+                           "docker": {"driver": "docker"}},
+              "workloads": {"idle": {"mode": "ready"}}}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "out"
+    run = subprocess.Popen(bench_cmd("run", str(path), "-o", str(out)), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(read_lines(out, "cells.jsonl")) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)  # inside a cell's settle: an instance of some runtime is up
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait()
+    run_id = json.loads((out / "manifest.json").read_text())["run_id"]
+    mine = [item for item in leftovers() if run_id in item]
+    assert mine, "a SIGKILLed run leaves its instance behind (else this test proves nothing)"
+    clean = subprocess.run(bench_cmd("clean", "--run", run_id), capture_output=True, text=True,
+                           timeout=120)
+    assert clean.returncode == 0, clean.stderr
+    assert "removed" in clean.stdout
+    assert [item for item in leftovers() if run_id in item] == []
