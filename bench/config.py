@@ -106,7 +106,18 @@ def format_location(loc: tuple[int | str, ...]) -> str:
     parts = list(loc)
     if len(parts) > 3 and parts[0] == "workloads" and parts[2] in MODES:
         del parts[2]
-    return ".".join(str(p) for p in parts) or "(top level)"
+    return ".".join(key_text(p) for p in parts) or "(top level)"
+
+
+def key_text(key: int | str) -> str:
+    """A key as the user wrote it; quoted when it holds spaces or control characters."""
+    text = str(key)
+    return text if text and text.isprintable() and " " not in text else repr(text)
+
+
+def one_line(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def describe(error: ValidationError, prefix: tuple[str, ...] = ()) -> str:
@@ -115,8 +126,8 @@ def describe(error: ValidationError, prefix: tuple[str, ...] = ()) -> str:
     for item in error.errors():
         key = format_location(prefix + tuple(item["loc"]))
         got = item.get("input")
-        shown = f" (got {got!r})" if item["type"] not in {"missing", "extra_forbidden"} and not isinstance(
-            got, dict) else ""
+        quiet = item["type"] in {"missing", "extra_forbidden"} or isinstance(got, dict)
+        shown = "" if quiet else f" (got {one_line(repr(got))})"
         text = "unknown key" if item["type"] == "extra_forbidden" else item["msg"].lower()
         messages.append(f"{key}: {text}{shown}")
     return "; ".join(messages)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -83,9 +84,10 @@ def clean_leftovers(run_id: str | None, dry_run: bool) -> list[str]:
     for name, reason in sorted(availability(), key=lambda item: item[0] != "process"):
         if reason is None:
             found += driver_class(name).clean(run_id, dry_run)
-    pattern = f"bench-{run_id}-*" if run_id else "bench-*"
-    for folder in sorted(Path(tempfile.gettempdir()).glob(pattern)):
-        if folder.is_dir():
+    # the runner's scratch directories: bench-<run id>-<random>
+    pattern = re.compile(rf"bench-{re.escape(run_id) if run_id else '[0-9a-f]{6}'}-\w+")
+    for folder in sorted(Path(tempfile.gettempdir()).glob("bench-*")):
+        if pattern.fullmatch(folder.name) and folder.is_dir():
             if not dry_run:
                 shutil.rmtree(folder, ignore_errors=True)
             found.append(f"temp dir {folder}")

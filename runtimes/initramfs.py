@@ -1,0 +1,86 @@
+"""The guest's initramfs: the probe as /init, written as a newc cpio archive in pure Python.
+
+A guest booted straight from a kernel needs nothing else: the kernel unpacks the archive
+into its rootfs, opens /dev/console for PID 1 and runs /init. The archive is built once
+per probe and cached under its content hash, so a run never rebuilds it and no temporary
+file is left outside the cache.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+MAGIC = b"070701"  # newc: ASCII headers, no checksum
+TRAILER = "TRAILER!!!"
+FORMAT_VERSION = "1"  # bump when the archive's layout changes: it is part of the cache key
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One archive member: a directory, a regular file or a device node."""
+
+    name: str
+    mode: int
+    data: bytes = b""
+    rdev: tuple[int, int] = (0, 0)
+
+
+def probe_entries(probe: bytes) -> list[Entry]:
+    """The layout the probe expects as PID 1 of a guest."""
+    dirs = [Entry(name, stat.S_IFDIR | 0o755) for name in ("dev", "proc", "sys", "tmp")]
+    console = Entry("dev/console", stat.S_IFCHR | 0o600, rdev=(5, 1))
+    files = [Entry(name, stat.S_IFREG | 0o755, probe) for name in ("init", "probe")]
+    return [*dirs, console, *files]
+
+
+def _pad(length: int) -> bytes:
+    return b"\0" * (-length % 4)
+
+
+def _header(entry: Entry, inode: int) -> bytes:
+    name = entry.name.encode() + b"\0"
+    nlink = 2 if stat.S_ISDIR(entry.mode) else 1
+    fields = (inode, entry.mode, 0, 0, nlink, 0, len(entry.data), 0, 0,
+              entry.rdev[0], entry.rdev[1], len(name), 0)
+    head = MAGIC + b"".join(b"%08X" % value for value in fields) + name
+    return head + _pad(len(head))
+
+
+def write_newc(entries: Iterable[Entry]) -> bytes:
+    """A newc archive of `entries` (mtimes and owners zeroed: the bytes depend only on content)."""
+    parts: list[bytes] = []
+    for inode, entry in enumerate(entries, start=1):
+        parts += [_header(entry, inode), entry.data, _pad(len(entry.data))]
+    parts.append(_header(Entry(TRAILER, 0), 0))
+    return b"".join(parts)
+
+
+def archive_name(probe: bytes, compress: bool) -> str:
+    key = hashlib.sha256(FORMAT_VERSION.encode() + b"\0" + probe).hexdigest()[:16]
+    return f"initramfs-{key}.cpio" + (".gz" if compress else "")
+
+
+def build_initramfs(probe: Path, cache_dir: Path, compress: bool = False) -> Path:
+    """The cached initramfs for this probe (built on first use, written atomically)."""
+    data = probe.read_bytes()
+    target = cache_dir / archive_name(data, compress)
+    if target.exists():
+        return target
+    archive = write_newc(probe_entries(data))
+    if compress:
+        archive = gzip.compress(archive, compresslevel=6, mtime=0)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    try:
+        partial.write_bytes(archive)
+        partial.chmod(0o644)
+        partial.rename(target)  # atomic: a concurrent run never reads half an archive
+    finally:
+        partial.unlink(missing_ok=True)
+    return target

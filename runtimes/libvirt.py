@@ -1,0 +1,396 @@
+"""The libvirt driver: the probe as /init of a transient guest booted straight from a kernel.
+
+The guest is created paused, its serial console is attached through a libvirt stream,
+and only then is it resumed, so the host stamps every console byte, the first one
+included. Boot phases: create (createXML returns), console (stream attached), resume,
+first_byte (firmware's first byte), kernel_to_init (the kernel's "Run /init" line),
+ready (the probe's marker). Memory: QEMU's PSS split into guest RAM (mappings at least
+the guest's memory size) and the VMM's own overhead.
+
+The libvirt library is imported inside the functions that need it, so this module
+imports (and reports itself unavailable) without it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import ByteSize, Field, field_validator
+
+from bench.errors import InstanceError, RuntimeUnavailable
+from bench.memory import pss_split
+from runtimes.accel import AccelChoice, AccelRequest, choose_accel, host_virt, readable_kernel
+from runtimes.base import Driver, DriverOptions, Instance, MemoryReading, ProbeCommand, RunContext
+from runtimes.initramfs import build_initramfs
+from runtimes.libvirt_console import Console, ensure_event_loop
+from runtimes.libvirt_domain import (
+    CPU_MODEL,
+    MACHINE,
+    CpuMode,
+    GuestSpec,
+    check_kernel_param,
+    domain_xml,
+    kernel_cmdline,
+    metadata_run_id,
+)
+from runtimes.libvirt_host import (
+    bench_logs,
+    cgroup_charge,
+    domain_log,
+    guest_meminfo,
+    machine_cgroup,
+    qemu_pid,
+)
+
+MiB = 1 << 20
+DEFAULT_URI = "qemu:///system"
+INSTALL = "pip install 'bench[libvirt]'"
+START_DAEMONS = "check the URI, or start the daemons: virtlogd -d && libvirtd -d"
+INIT_LINE = "Run /init as init process"
+
+
+class LibvirtOptions(DriverOptions):
+    uri: str = Field(DEFAULT_URI, description="libvirt URI; remote ones (qemu+ssh://host/system) "
+                     "need the kernel and cache paths on that host, and give no memory readings")
+    kernel: Path | None = Field(None, description="guest kernel; default the newest /boot/vmlinuz-*")
+    vcpus: int = Field(1, ge=1, le=64)
+    memory: ByteSize = Field(ByteSize(256 * MiB), ge=32 * MiB, le=1 << 40)
+    machine: str = Field("pc", description="QEMU machine type; pc (i440fx) is the smaller machine"
+                         " (no PCIe root complex, no ICH9); q35 measured no faster under TCG")
+    cpu_mode: CpuMode | None = Field(None, description="default: host-passthrough under kvm, "
+                                     "custom (cpu_model) under tcg")
+    cpu_model: str = Field("qemu64", description="the model when cpu_mode is custom")
+    cmdline_extra: tuple[str, ...] = Field((), description="extra kernel parameters")
+    accel: AccelRequest = "auto"
+    run_as_root: bool = Field(True, description="run qemu as root and relabel no file; false "
+                              "keeps libvirt's default user, which must reach the cache dir")
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if not parts.scheme or any(c.isspace() for c in value):
+            raise ValueError("expected a libvirt URI such as qemu:///system or qemu+ssh://host/system")
+        return value
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: ByteSize) -> ByteSize:
+        if value % MiB:
+            raise ValueError("must be a whole number of MiB")
+        return value
+
+    @field_validator("machine")
+    @classmethod
+    def _machine(cls, value: str) -> str:
+        if not MACHINE.fullmatch(value):
+            raise ValueError("expected a QEMU machine type such as pc or q35")
+        return value
+
+    @field_validator("cpu_model")
+    @classmethod
+    def _cpu_model(cls, value: str) -> str:
+        if not CPU_MODEL.fullmatch(value):
+            raise ValueError("expected a CPU model name such as qemu64")
+        return value
+
+    @field_validator("cmdline_extra")
+    @classmethod
+    def _cmdline(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(check_kernel_param(param) for param in value)
+
+    def is_remote(self) -> bool:
+        """A host part or a network transport (qemu+ssh, +tcp, +tls); qemu+unix is local."""
+        parts = urlsplit(self.uri)
+        return bool(parts.netloc) or parts.scheme.partition("+")[2] not in ("", "unix")
+
+
+@dataclass
+class Guest:
+    """The driver's handle on one instance."""
+
+    domain: Any
+    accel: str
+    console: Console | None = None
+
+
+def import_libvirt() -> ModuleType:
+    try:
+        libvirt = importlib.import_module("libvirt")
+    except ImportError as error:
+        raise RuntimeUnavailable(f"libvirt-python is not installed: {INSTALL}") from error
+    # errors arrive as exceptions and are translated; the default handler would also print them
+    libvirt.registerErrorHandler(_ignore_error, None)
+    return libvirt
+
+
+def _ignore_error(context: object, error: object) -> None:
+    return None
+
+
+def open_connection(libvirt: ModuleType, uri: str) -> Any:
+    ensure_event_loop(libvirt)  # before the connection: its console streams need the loop
+    try:
+        return libvirt.open(uri)
+    except libvirt.libvirtError as error:
+        raise RuntimeUnavailable(f"cannot reach libvirt at {uri} ({error.get_error_message()});"
+                                 f" {START_DAEMONS}") from error
+
+
+class LibvirtDriver(Driver):
+    kind = "libvirt"
+    Options = LibvirtOptions
+    options: LibvirtOptions
+
+    def __init__(self, name: str, options: dict[str, Any], context: RunContext) -> None:
+        super().__init__(name, options, context)
+        self._libvirt: ModuleType | None = None
+        self._conn: Any = None
+        self._choice: AccelChoice | None = None
+        self._kernel: Path | None = None
+        self._initrd: Path | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def unavailable_reason(cls, options: DriverOptions | None = None) -> str | None:
+        """The library, the daemon at the configured URI, and a readable kernel."""
+        configured = options if isinstance(options, LibvirtOptions) else None
+        try:
+            libvirt = import_libvirt()
+            open_connection(libvirt, configured.uri if configured else DEFAULT_URI).close()
+            if not (configured and configured.is_remote()):
+                readable_kernel(configured.kernel if configured else None)
+        except RuntimeUnavailable as error:
+            return str(error)
+        return None
+
+    def prepare(self, probe: Path) -> None:
+        self._connect()
+        remote_kernel = self.options.kernel if self.options.is_remote() else None
+        self._kernel = remote_kernel or readable_kernel(self.options.kernel)
+        self._initrd = build_initramfs(probe, self.context.cache_dir)
+
+    def _connect(self) -> Any:
+        with self._lock:
+            if self._conn is None:
+                self._libvirt = import_libvirt()
+                self._conn = open_connection(self._libvirt, self.options.uri)
+                self._choice = self._choose_accel()
+            return self._conn
+
+    def _choose_accel(self) -> AccelChoice:
+        if self.options.is_remote() and self.options.accel == "auto":
+            return AccelChoice("tcg", "remote URI: hardware virtualization cannot be verified from"
+                                      " here; set accel: kvm to use it")
+        return choose_accel(self.options.accel, host_virt())
+
+    def _spec(self, instance: Instance, command: ProbeCommand) -> GuestSpec:
+        if self._kernel is None or self._initrd is None:
+            raise InstanceError("the libvirt driver was not prepared (prepare() packs the probe)")
+        choice = self._accel_choice()
+        kvm = choice.accel == "kvm"
+        try:
+            cmdline = kernel_cmdline(self.options.cmdline_extra, command.argv())
+        except ValueError as error:
+            raise InstanceError(f"cannot pass the probe's arguments to the guest: {error}") from None
+        return GuestSpec(
+            name=instance.name, run_id=self.context.run_id,
+            domain_type="kvm" if kvm else "qemu", kernel=self._kernel, initrd=self._initrd,
+            cmdline=cmdline, memory_bytes=int(self.options.memory), vcpus=self.options.vcpus,
+            machine=self.options.machine,
+            cpu_mode=self._cpu_mode(choice),
+            cpu_model=self.options.cpu_model, run_as_root=self.options.run_as_root)
+
+    def launch(self, instance: Instance, command: ProbeCommand) -> None:
+        conn = self._connect()
+        spec = self._spec(instance, command)
+        libvirt = self._lib()
+        flags = libvirt.VIR_DOMAIN_START_PAUSED | libvirt.VIR_DOMAIN_START_AUTODESTROY
+        try:
+            domain = conn.createXML(domain_xml(spec), flags)
+            instance.mark("create")
+            guest = instance.handle = Guest(domain, "kvm" if spec.domain_type == "kvm" else "tcg")
+            stream = conn.newStream(libvirt.VIR_STREAM_NONBLOCK)
+            domain.openConsole(None, stream, libvirt.VIR_DOMAIN_CONSOLE_FORCE)
+            guest.console = Console(libvirt, stream, instance.output)
+            guest.console.attach()
+            instance.mark("console")
+            domain.resume()
+            instance.mark("resume")
+        except libvirt.libvirtError as error:
+            raise InstanceError(f"libvirt could not start {instance.name}: "
+                                f"{error.get_error_message()}") from error
+
+    def start(self, command: ProbeCommand, deadline_ns: int) -> Instance:
+        instance = super().start(command, deadline_ns)
+        self._mark_console_phases(instance)
+        return instance
+
+    def _mark_console_phases(self, instance: Instance) -> None:
+        """first_byte and kernel_to_init, from stamps the console reader already took."""
+        if instance.output.first_byte_ns is not None:
+            instance.mark("first_byte", instance.output.first_byte_ns)
+        init = next((t for t, line in list(instance.output.lines) if INIT_LINE in line), None)
+        if init is not None:
+            instance.mark("kernel_to_init", init)
+
+    def memory(self, instance: Instance) -> MemoryReading:
+        if self.options.is_remote():
+            raise InstanceError(f"memory readings need the guest's QEMU on this host; "
+                                f"{self.options.uri} is remote")
+        pid = qemu_pid(instance.name)
+        if pid is None:
+            raise InstanceError(f"no QEMU process found for {instance.name}: the guest is gone")
+        split = pss_split(pid, int(self.options.memory))
+        if split.small == 0:
+            raise InstanceError(f"cannot read /proc/{pid}/smaps for {instance.name}'s QEMU")
+        folder = machine_cgroup(pid)
+        return MemoryReading(host_pss=split.small, guest_ram=split.large,
+                             cgroup=cgroup_charge(folder) if folder else None,
+                             extra=guest_meminfo(instance))
+
+    def teardown(self, instance: Instance) -> None:
+        guest: Guest | None = instance.handle
+        if guest is None:
+            return
+        try:
+            self._destroy(guest.domain)
+        finally:
+            # the console ends by itself once QEMU is gone; close() then only makes sure
+            if guest.console is not None:
+                instance.output.wait_closed(time.monotonic_ns() + int(self.grace_seconds * 1e9))
+                guest.console.close()
+            instance.output.close()
+        if not self.options.is_remote() and any(phase == "ready" for phase, _ in instance.marks):
+            domain_log(instance.name).unlink(missing_ok=True)  # kept only when the boot failed
+
+    def _destroy(self, domain: Any) -> None:
+        libvirt = self._lib()
+        try:
+            domain.destroy()
+        except libvirt.libvirtError as error:
+            if error.get_error_code() not in (libvirt.VIR_ERR_NO_DOMAIN,
+                                              libvirt.VIR_ERR_OPERATION_INVALID):
+                raise InstanceError(f"libvirt could not destroy {domain.name()}: "
+                                    f"{error.get_error_message()}") from error
+
+    def _lib(self) -> ModuleType:
+        if self._libvirt is None:
+            self._libvirt = import_libvirt()
+        return self._libvirt
+
+    def fingerprint(self) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "driver": self.kind, "uri": self.options.uri, "remote": self.options.is_remote(),
+            "machine": self.options.machine, "vcpus": self.options.vcpus,
+            "memory_bytes": int(self.options.memory), "kernel": str(self._kernel or ""),
+            "initramfs": str(self._initrd or ""),
+            "cmdline_extra": list(self.options.cmdline_extra),
+        }
+        conn = self._connect()
+        choice = self._accel_choice()
+        info |= {"accel": choice.accel, "accel_reason": choice.reason,
+                 "domain_type": choice.domain_type, "cpu_mode": self._cpu_mode(choice),
+                 "cpu_model": self.options.cpu_model}
+        info |= self._versions(conn)
+        return info
+
+    def _accel_choice(self) -> AccelChoice:
+        self._connect()
+        if self._choice is None:
+            raise RuntimeUnavailable("no accel chosen: the libvirt connection failed")
+        return self._choice
+
+    def _cpu_mode(self, choice: AccelChoice) -> CpuMode:
+        return self.options.cpu_mode or ("host-passthrough" if choice.accel == "kvm" else "custom")
+
+    def _versions(self, conn: Any) -> dict[str, str]:
+        libvirt = self._lib()
+        try:
+            return {"libvirt_version": _version(conn.getLibVersion()),
+                    "hypervisor_version": _version(conn.getVersion()),
+                    "libvirt_python_version": _package_version("libvirt-python")}
+        except libvirt.libvirtError as error:
+            raise RuntimeUnavailable(f"libvirt at {self.options.uri} stopped answering "
+                                     f"({error.get_error_message()}); {START_DAEMONS}") from error
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.close()  # auto-destroys any guest this connection still holds
+                except self._lib().libvirtError:
+                    pass
+                self._conn = None
+
+    @classmethod
+    def clean(cls, run_id: str | None, dry_run: bool) -> list[str]:
+        try:
+            libvirt = import_libvirt()
+            conn = open_connection(libvirt, DEFAULT_URI)
+        except RuntimeUnavailable:
+            return []  # no library or no daemon: no domain of ours can be running
+        prefix = f"bench-{run_id}-" if run_id else "bench-"
+        try:
+            live = {domain.name() for domain in conn.listAllDomains(0)}
+            found = [f"domain {name}" for name in _clean_domains(libvirt, conn, prefix, run_id,
+                                                                 dry_run)]
+        finally:
+            conn.close()
+        for log in bench_logs(prefix):  # what failed boots kept for a look
+            if log.stem in live and f"domain {log.stem}" not in found:
+                continue  # a running domain that is not ours to clean
+            found.append(f"log {log}")
+            if not dry_run:
+                log.unlink(missing_ok=True)
+        return found
+
+
+def _clean_domains(libvirt: ModuleType, conn: Any, prefix: str, run_id: str | None,
+                   dry_run: bool) -> list[str]:
+    found = []
+    for domain in conn.listAllDomains(0):
+        name = domain.name()
+        if not name.startswith(prefix):
+            continue
+        try:
+            tagged = metadata_run_id(domain.XMLDesc(0))
+        except libvirt.libvirtError:
+            continue  # it powered off (and vanished) since the listing
+        if tagged is None or (run_id and tagged != run_id):
+            continue
+        found.append(name)
+        if not dry_run:
+            _remove(libvirt, domain)
+    return found
+
+
+def _remove(libvirt: ModuleType, domain: Any) -> None:
+    try:
+        if domain.isActive():
+            domain.destroy()
+        if domain.isPersistent():
+            domain.undefine()
+    except libvirt.libvirtError as error:
+        if error.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+            raise InstanceError(f"cannot remove domain {domain.name()}: "
+                                f"{error.get_error_message()}") from error
+
+
+def _package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _version(number: int) -> str:
+    return f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"

@@ -1,0 +1,138 @@
+"""A guest's serial console read through a non-blocking libvirt stream and libvirt's event loop.
+
+Blocking reads would be simpler, but a thread blocked in virStreamRecv can stall other
+calls on the same connection (seen here: openConsole waited for another guest's stream
+to end). So streams are non-blocking, and one daemon thread runs libvirt's default event
+loop for the whole process; each readable event drains the stream and stamps the chunk
+with the host's monotonic clock the moment it is read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from types import ModuleType
+from typing import Any
+
+from runtimes.base import StampedLines
+
+CHUNK = 65536
+_loop_lock = threading.Lock()
+_loop_started = False
+
+
+def ensure_event_loop(libvirt: ModuleType) -> None:
+    """Register libvirt's default event loop and run it in a daemon thread (once per process).
+
+    Must happen before the connection that carries the streams is opened.
+    """
+    global _loop_started
+    with _loop_lock:
+        if _loop_started:
+            return
+        libvirt.virEventRegisterDefaultImpl()
+        thread = threading.Thread(target=_run_loop, args=(libvirt,), name="libvirt-events",
+                                  daemon=True)
+        thread.start()
+        _loop_started = True
+
+
+def _run_loop(libvirt: ModuleType) -> None:
+    while True:
+        libvirt.virEventRunDefaultImpl()
+
+
+class ConsoleText:
+    """A serial console's bytes as plain lines: what a terminal would show, line by line.
+
+    SeaBIOS and the kernel's boot stub clear the screen and return the carriage without
+    ending the line, so with a quiet kernel the probe's first line would arrive as
+    ".\\rBENCH-READY" after a clear-screen sequence. Here a control sequence (ESC x or
+    ESC [ ... final byte) and a lone carriage return start a fresh line, and CR LF is one
+    line end, so every marker stays at the start of its own line. Works across chunks.
+    """
+
+    ESC, CSI, CR, LF = 0x1B, ord("["), ord("\r"), ord("\n")
+
+    def __init__(self) -> None:
+        self._state = "text"
+        self._pending_cr = False
+
+    def __call__(self, chunk: bytes) -> bytes:
+        if self._state == "text" and not self._pending_cr and self.ESC not in chunk \
+                and self.CR not in chunk:
+            return chunk
+        out = bytearray()
+        for byte in chunk:
+            out += self._step(byte)
+        return bytes(out)
+
+    def _step(self, byte: int) -> bytes:
+        if self._state == "text":
+            return self._text(byte)
+        if self._state == "escape" and byte == self.CSI:
+            self._state = "csi"
+            return b""
+        if self._state == "csi" and not 0x40 <= byte <= 0x7E:
+            return b""  # parameter and intermediate bytes
+        self._state = "text"
+        return b"\n"
+
+    def _text(self, byte: int) -> bytes:
+        ended = b"\n" if self._pending_cr else b""
+        self._pending_cr = byte == self.CR
+        if byte == self.CR or (byte == self.LF and ended):
+            return ended
+        if byte == self.ESC:
+            self._state = "escape"
+            return ended
+        return ended + bytes((byte,))
+
+
+class Console:
+    """Feeds one guest's console stream into `output` until the stream ends or is closed."""
+
+    def __init__(self, libvirt: ModuleType, stream: Any, output: StampedLines) -> None:
+        self.libvirt = libvirt
+        self.stream = stream
+        self.output = output
+        self._lock = threading.Lock()
+        self._ended = False
+        self._text = ConsoleText()
+
+    def attach(self) -> None:
+        lv = self.libvirt
+        events = lv.VIR_STREAM_EVENT_READABLE | lv.VIR_STREAM_EVENT_ERROR | lv.VIR_STREAM_EVENT_HANGUP
+        self.stream.eventAddCallback(events, self._on_event, None)
+
+    def _on_event(self, stream: Any, events: int, opaque: object) -> None:
+        while not self._ended:
+            try:
+                chunk = stream.recv(CHUNK)
+            except self.libvirt.libvirtError:
+                self._end(abort=True)  # the guest (or libvirtd) went away
+                return
+            if chunk == -2:  # drained for now
+                break
+            if not chunk:
+                self._end(abort=False)
+                return
+            stamp = time.monotonic_ns()
+            self.output.feed(self._text(chunk), stamp)
+        if events & (self.libvirt.VIR_STREAM_EVENT_ERROR | self.libvirt.VIR_STREAM_EVENT_HANGUP):
+            self._end(abort=True)
+
+    def close(self) -> None:
+        """Detach and abort the stream (idempotent); waiters on `output` see it closed."""
+        self._end(abort=True)
+
+    def _end(self, abort: bool) -> None:
+        with self._lock:
+            if self._ended:
+                return
+            self._ended = True
+        for step in ("eventRemoveCallback", "abort" if abort else "finish"):
+            with contextlib.suppress(self.libvirt.libvirtError):  # gone with the guest already
+                getattr(self.stream, step)()
+        self.output.close()

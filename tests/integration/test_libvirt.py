@@ -1,0 +1,142 @@
+"""The libvirt driver against a real libvirtd: a TCG guest boots the probe as /init.
+
+Boots are slow under TCG (about 10 s each), so the module boots two guests in all (one
+`syscall` guest, one idle `ready` guest shared by the last tests), plus two that never
+get to boot (a cell timeout and `clean`), one at a time in file order. The module's
+teardown proves no domain of its run id is left, in libvirt's own list.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.bundle import build_bundle
+from bench.errors import InstanceTimeout
+from bench.probe_output import exit_status, parse_syscalls
+from runtimes.accel import host_virt
+from runtimes.base import DONE, IDLE, Instance, MemoryReading, ProbeCommand, RunContext
+from runtimes.libvirt import LibvirtDriver
+from runtimes.libvirt_host import bench_logs, domain_log
+from tests.conftest import require
+
+pytestmark = [pytest.mark.integration, pytest.mark.libvirt]
+
+MEMORY = 256 << 20
+BOOT_TIMEOUT_S = 120.0
+
+
+def deadline(seconds: float = BOOT_TIMEOUT_S) -> int:
+    return time.monotonic_ns() + int(seconds * 1e9)
+
+
+def listed_domains() -> str:
+    result = subprocess.run(["virsh", "-c", "qemu:///system", "list", "--all", "--name"],
+                            capture_output=True, text=True, timeout=30, check=True)
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LibvirtDriver]:
+    require(os.geteuid() == 0, "root (qemu:///system)")
+    reason = LibvirtDriver.unavailable_reason()
+    require(reason is None, f"libvirtd and libvirt-python ({reason})")
+    cache = tmp_path_factory.mktemp("cache")
+    context = RunContext("t" + secrets.token_hex(4), cache, tmp_path_factory.mktemp("work"))
+    libvirt = LibvirtDriver("libvirt", {"memory": "256MiB"}, context)
+    libvirt.prepare(build_bundle(cache).probe)
+    yield libvirt
+    libvirt.close()
+    left = LibvirtDriver.clean(context.run_id, dry_run=False)  # the failed boot's log goes too
+    assert domains(left) == [], f"domains left behind: {left}"
+    assert f"bench-{context.run_id}-" not in listed_domains()
+    assert bench_logs(f"bench-{context.run_id}-") == []
+
+
+def domains(cleaned: list[str]) -> list[str]:
+    return [line for line in cleaned if line.startswith("domain ")]
+
+
+def test_a_guest_that_misses_the_deadline_is_destroyed(driver: LibvirtDriver) -> None:
+    with pytest.raises(InstanceTimeout, match="BENCH-READY"):
+        driver.start(ProbeCommand("ready", ("idle=300",)), deadline(1.0))
+    assert f"bench-{driver.context.run_id}-" not in listed_domains()
+    name = f"bench-{driver.context.run_id}-libvirt-{driver.serial}"
+    if Path("/var/log/libvirt/qemu").is_dir():
+        assert domain_log(name).exists(), "a failed boot keeps its QEMU log for a look"
+
+
+def test_clean_finds_and_destroys_the_runs_domains(driver: LibvirtDriver) -> None:
+    instance = Instance(driver.instance_name(), time.monotonic_ns())
+    driver.launch(instance, ProbeCommand("ready", ("idle=300",)))
+    try:
+        run_id = driver.context.run_id
+        assert domains(LibvirtDriver.clean(run_id, dry_run=True)) == [f"domain {instance.name}"]
+        assert LibvirtDriver.clean("someoneelse", dry_run=True) == []
+        assert domains(LibvirtDriver.clean(run_id, dry_run=False)) == [f"domain {instance.name}"]
+        assert instance.name not in listed_domains()
+    finally:
+        driver.stop(instance)  # the domain is gone already: stop must still succeed
+
+
+def test_syscall_guest_reports_getppid_and_powers_itself_off(driver: LibvirtDriver) -> None:
+    command = ProbeCommand("syscall", ("batches=3", "calls=2000", "warmup=1"))
+    instance = driver.start(command, deadline())
+    try:
+        instance.output.wait_for(DONE, deadline(60), "libvirt guest")
+        lines = instance.output.text()
+        getppid = [batch for batch in parse_syscalls(lines) if batch.name == "getppid"]
+        assert len(getppid) == 3 and all(batch.ns_per_call > 0 for batch in getppid)
+        assert exit_status(lines) == 0
+        assert instance.output.wait_closed(deadline(30)), "the guest did not power off"
+    finally:
+        driver.stop(instance)
+    assert instance.name not in listed_domains()
+    assert not domain_log(instance.name).exists(), "a good boot leaves no log"
+
+
+@pytest.fixture(scope="module")
+def idle_guest(driver: LibvirtDriver) -> Iterator[tuple[Instance, MemoryReading]]:
+    instance = driver.start(ProbeCommand("ready", ("idle=300",)), deadline())
+    try:
+        instance.output.wait_for(IDLE, deadline(30), "libvirt guest")
+        time.sleep(1.0)  # settle, as the runner does
+        yield instance, driver.memory(instance)
+    finally:
+        driver.stop(instance)
+
+
+def test_boot_phases_are_ordered_and_add_up(idle_guest: tuple[Instance, MemoryReading]) -> None:
+    instance, _ = idle_guest
+    phases = instance.boot_phases()
+    assert list(phases) == ["create", "console", "resume", "first_byte", "kernel_to_init", "ready"]
+    assert all(value >= 0 for value in phases.values())
+    assert sum(phases.values()) == pytest.approx(instance.boot_total_ms())
+    assert phases["kernel_to_init"] > phases["first_byte"]  # the kernel's boot dominates
+
+
+def test_memory_splits_guest_ram_from_the_vmm(idle_guest: tuple[Instance, MemoryReading]) -> None:
+    _, reading = idle_guest
+    assert reading.guest_ram is not None and 16 << 20 < reading.guest_ram <= MEMORY
+    assert 0 < reading.host_pss < MEMORY
+    assert 64 << 20 < reading.extra["guest_mem_total"] <= MEMORY
+    assert 0 < reading.extra["guest_mem_available"] <= reading.extra["guest_mem_total"]
+    if Path("/sys/fs/cgroup/memory/machine").is_dir():  # libvirt's v1 layout (this project's hosts)
+        assert reading.cgroup is not None and reading.cgroup >= reading.guest_ram
+
+
+def test_the_guest_runs_with_the_accel_the_host_really_offers(
+        driver: LibvirtDriver, idle_guest: tuple[Instance, MemoryReading]) -> None:
+    instance, _ = idle_guest
+    fingerprint = driver.fingerprint()
+    assert instance.handle.accel == fingerprint["accel"]
+    assert instance.handle.domain.XMLDesc(0).startswith(f"<domain type='{fingerprint['domain_type']}'")
+    if not host_virt().flags:
+        assert fingerprint["accel"] == "tcg" and "neither vmx nor svm" in fingerprint["accel_reason"]
+    assert instance.name in listed_domains()
