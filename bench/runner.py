@@ -110,9 +110,23 @@ class Runner:
         finally:
             for driver in self.drivers.values():
                 driver.close()
+            self.sweep()
             shutil.rmtree(work_dir, ignore_errors=True)
         self.store.update_manifest(status="complete", ended=time.time(), failed_cells=failed)
         return failed
+
+    def sweep(self) -> None:
+        """A safety net after the last cell: remove anything of this run a teardown could not
+        (a daemon that was down at the time) and say so in the manifest."""
+        swept: list[str] = []
+        for cls in {type(driver) for driver in self.drivers.values()}:
+            try:
+                swept += cls.clean(self.run_id, dry_run=False)
+            except BenchError as error:
+                swept.append(f"{cls.kind}: could not clean ({error}); run `bench clean --run "
+                             f"{self.run_id}` once it is back")
+        if swept:
+            self.store.update_manifest(swept=swept)
 
     def run_cell(self, cell: Cell) -> CellResult:
         started = time.time()

@@ -122,7 +122,11 @@ def test_dockerd_stopped_mid_run(tmp_path: Path) -> None:
     assert all(c["status"] == "ok" for c in process)
     assert docker_failed and all("dockerd" in c["reason"] or "docker" in c["reason"]
                                  for c in docker_failed)
-    assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    subprocess.run(bench_cmd("clean", "--run", manifest["run_id"]), check=True, timeout=120,
+                   capture_output=True)
+    assert [item for item in leftovers() if manifest["run_id"] in item] == []
 
 
 @pytest.mark.docker
@@ -152,3 +156,77 @@ def test_sigkill_then_bench_clean_leaves_nothing(tmp_path: Path) -> None:
     assert clean.returncode == 0, clean.stderr
     assert "removed" in clean.stdout
     assert [item for item in leftovers() if run_id in item] == []
+
+
+def libvirt_ready() -> bool:
+    from runtimes.libvirt import LibvirtDriver
+
+    return LibvirtDriver.unavailable_reason() is None
+
+
+@pytest.mark.libvirt
+def test_a_guest_that_never_gets_ready_is_killed_at_the_cell_timeout(tmp_path: Path) -> None:
+    require(libvirt_ready(), "a running libvirtd")
+    code, cells, out = run_config(tmp_path, {
+        "repetitions": 1, "warmup": 0, "cell_timeout": 2,
+        "runtimes": {"libvirt": {"driver": "libvirt"}}, "workloads": {"idle": {"mode": "ready"}}})
+    assert code == 3
+    assert [c["status"] for c in cells] == ["failed"]
+    assert "did not print BENCH-READY before the cell timeout" in cells[0]["reason"]
+    run_id = json.loads((out / "manifest.json").read_text())["run_id"]
+    assert [item for item in leftovers() if run_id in item and not item.startswith("log ")] == []
+
+
+def qemu_of(run_id: str) -> bool:
+    return subprocess.run(["pgrep", "-f", f"guest=bench-{run_id}-"], capture_output=True).returncode == 0
+
+
+def restart_libvirtd() -> None:
+    deadline = time.monotonic() + 60
+    while subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True).returncode == 0:
+        if time.monotonic() > deadline:
+            raise AssertionError("libvirtd did not stop within 60 s")
+        time.sleep(0.2)  # the old daemon holds its pidfile until it is gone
+    subprocess.run(["libvirtd", "-d"], check=True, timeout=60)
+    while not libvirt_ready():
+        if time.monotonic() > deadline:
+            raise AssertionError("libvirtd did not come back within 60 s")
+        time.sleep(0.5)
+
+
+@pytest.mark.libvirt
+def test_libvirtd_stopped_mid_run(tmp_path: Path) -> None:
+    require(libvirt_ready(), "a running libvirtd")
+    config = {"repetitions": 2, "warmup": 0, "settle": 0.2, "cell_timeout": 60,
+              "runtimes": {"process": {"driver": "process"}, "libvirt": {"driver": "libvirt"}},
+              "workloads": {"idle": {"mode": "ready"}}}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "out"
+    run = subprocess.Popen(bench_cmd("run", str(path), "-o", str(out)), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / "manifest.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        run_id = json.loads((out / "manifest.json").read_text())["run_id"]
+        while not qemu_of(run_id) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert qemu_of(run_id), "a guest of this run was booting"
+        subprocess.run(["pkill", "-TERM", "-x", "libvirtd"], check=True)
+        _, stderr = run.communicate(timeout=300)
+    finally:
+        run.kill()
+        restart_libvirtd()
+    assert run.returncode == 3, stderr
+    cells = read_lines(out, "cells.jsonl")
+    assert len(cells) == 4, "the run went on to the end"
+    assert all(c["status"] == "ok" for c in cells if c["key"].startswith("process/"))
+    failed = [c for c in cells if c["key"].startswith("libvirt/") and c["status"] == "failed"]
+    assert failed and all(c["reason"] for c in failed)
+    subprocess.run(bench_cmd("clean", "--run", run_id), check=True, timeout=120, capture_output=True)
+    assert [item for item in leftovers() if run_id in item] == []
+    deadline = time.monotonic() + 30
+    while qemu_of(run_id) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not qemu_of(run_id), "no QEMU of the run outlives it"
