@@ -25,6 +25,7 @@ from bench.errors import BenchError, ConfigError
 from bench.fingerprint import git_commit, host_fingerprint
 from bench.gate_command import add_parsers as add_gate_parsers
 from bench.plan import Cell, make_plan
+from bench.report_command import add_parser as add_report_parser
 from bench.resume import remaining_cells
 from bench.runner import Runner, manifest_for
 from bench.store import RunStore, read_manifest
@@ -84,6 +85,7 @@ def execute(config: Config, store: RunStore, bundle: Bundle, cells: list[Cell],
         failed = run_with_progress(runner, cells)
     finally:
         store.close()
+        write_run_report(store.path)  # a partial one too, when the run stopped early
     from bench.summary import print_summary
     print_summary(store.path, out)
     gate_code = gate_against(store.path, Path(baseline), config) if baseline else 0
@@ -93,6 +95,15 @@ def execute(config: Config, store: RunStore, bundle: Bundle, cells: list[Cell],
         err.print(f"[yellow]{failed} cell(s) failed[/]; their reasons are in {store.path}/cells.jsonl")
         return 3
     return 0
+
+
+def write_run_report(path: Path) -> None:
+    from reports.html import write_report
+
+    try:
+        err.print(f"report: {write_report([path], path / 'report.html')}")
+    except BenchError as error:
+        err.print(f"[yellow]no report written:[/] {error}")
 
 
 def gate_against(candidate: Path, baseline: Path, config: Config) -> int:
@@ -184,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     parsers["clean"].add_argument("--run", help="only this run id (default: every bench run)")
     parsers["clean"].add_argument("--dry-run", action="store_true", help="list, remove nothing")
     add_gate_parsers(sub)
+    add_report_parser(sub)
     return parser
 
 

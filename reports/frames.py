@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from bench.stats import summarize
-from bench.store import SAMPLES, read_lines, read_manifest
+from bench.store import SAMPLES, gc_paused, read_lines, read_manifest
 
 COLUMNS = ["runtime", "workload", "metric", "unit", "value", "repetition", "phase", "status",
            "reason", "cell"]
@@ -35,8 +35,9 @@ def baseline_runtime(manifest: dict[str, Any]) -> str | None:
 def load_samples(path: Path) -> pd.DataFrame:
     """Every sample of a run (ok and failed), with derived memory.overhead rows appended."""
     manifest = read_manifest(path)
-    frame = pd.DataFrame(read_lines(path, SAMPLES), columns=COLUMNS + ["metadata"])
-    frame = frame[COLUMNS].astype({"value": float})
+    with gc_paused():  # the parsed dicts are freed before the collector could walk them
+        frame = pd.DataFrame(read_lines(path, SAMPLES), columns=COLUMNS)
+    frame = frame.astype({"value": float})
     derived = memory_overhead(frame, baseline_runtime(manifest))
     if len(derived) == 0:
         return frame
@@ -59,17 +60,23 @@ def memory_overhead(frame: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
 
 
 def summary_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The summary contract (DESIGN.md): one row per runtime, workload and metric."""
+    """The summary contract (DESIGN.md): one row per runtime, workload and metric.
+
+    Density metrics get one row per instance count, with the count in a `count` field.
+    """
+    frame = frame.assign(count=frame.phase.where(frame.metric.str.startswith("density."), ""))
     rows = []
-    for (runtime, workload, metric, unit), group in frame.groupby(
-            ["runtime", "workload", "metric", "unit"], sort=True):
+    for (runtime, workload, metric, unit, count), group in frame.groupby(
+            ["runtime", "workload", "metric", "unit", "count"], sort=True):
         values = group.loc[group.status == "ok", "value"].dropna()
         failed = int((group.status == "failed").sum())
         row: dict[str, Any] = {"runtime": runtime, "workload": workload, "metric": metric,
                                "unit": unit, "failed": failed}
+        if count:
+            row["count"] = int(str(count))
         if len(values):
             row.update(asdict(summarize(values.to_numpy())))
         else:
             row.update(n=0, median=None, p90=None, p99=None, mean=None, ci_low=None, ci_high=None)
         rows.append(row)
-    return rows
+    return sorted(rows, key=lambda r: (r["runtime"], r["workload"], r["metric"], r.get("count", 0)))

@@ -1,0 +1,350 @@
+"""Plotly figures for the HTML report, drawn from an Analysis (reports.analysis).
+
+Everything is aggregated before it is plotted: medians, intervals and at most
+MAX_POINTS quantiles per trace, so a run with a million samples gives figures of a few
+kilobytes. Every label that reaches plotly is escaped for plotly's own pseudo-HTML
+(it renders <b>, <a href> and entities in names and tick labels), so a hostile runtime
+name shows as text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from reports.analysis import Analysis, Values
+
+MAX_POINTS = 200
+MAX_DENSITY = 4  # density is a later issue: a few curves, no more
+MIB = float(1 << 20)
+SYSCALL_ORDER = ("getppid", "clock_gettime", "read", "write", "open_close", "stat")
+RUNTIME_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
+                  "#e377c2", "#7f7f7f", "#bcbd22")
+PHASE_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b",
+                "#9d755d", "#bab0ac", "#ff9da6")
+LEGEND_ROW_PX, LEGEND_ENTRY_PX, LEGEND_CHAR_PX = 600, 45, 7  # to guess how the legend wraps
+MODEBAR = 46  # px kept free at the top for plotly's tool buttons
+COMPARABLE = 20.0  # totals within this factor share one axis; beyond it, log axes or facets
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
+
+
+GRID = "#e3e8ef"
+AXIS = {"gridcolor": GRID, "zerolinecolor": "#c5cdd8", "linecolor": "#c5cdd8",
+        "automargin": True, "title": {"standoff": 8}}
+# plotly's own templates are deep-copied into every figure (a tenth of a second each)
+LIGHT = go.layout.Template(layout={
+    "paper_bgcolor": "white", "plot_bgcolor": "white", "colorway": list(RUNTIME_COLORS),
+    "xaxis": AXIS, "yaxis": AXIS, "hovermode": "closest"})
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A figure and its caption (plain text: the page escapes it and shows it above)."""
+
+    caption: str
+    figure: go.Figure
+
+
+def new_figure(*traces: go.Bar | go.Scatter) -> go.Figure:
+    return go.Figure(list(traces), layout={"template": LIGHT})
+
+
+def plot_text(text: object) -> str:
+    """Escape for plotly's pseudo-HTML: it decodes &amp; &lt; &gt; but not &quot;."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def color_of(analysis: Analysis, label: str) -> str:
+    """One colour per runtime label, the same in every chart."""
+    return RUNTIME_COLORS[label_rank(analysis, label) % len(RUNTIME_COLORS)]
+
+
+def styled(figure: go.Figure, height: int, caption: str) -> Chart:
+    """One look for every chart; the legend sits in the top margin, sized to its rows."""
+    names = [str(trace.name) for trace in figure.data
+             if trace.showlegend is not False and trace.name]
+    width = sum(LEGEND_ENTRY_PX + LEGEND_CHAR_PX * len(name) for name in names)
+    legend_rows = -(-width // LEGEND_ROW_PX) if len(names) > 1 else 0
+    top = MODEBAR + 26 * legend_rows
+    figure.update_layout(
+        height=height + top, margin={"l": 10, "r": 20, "t": top, "b": 40},
+        font={"family": FONT, "size": 12}, showlegend=legend_rows > 0,
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
+        hoverlabel={"namelength": -1})
+    return Chart(caption, figure)
+
+
+def pooled(analysis: Analysis, label: str, metric: str) -> Values:
+    """A runtime's samples of a metric over every workload (boot does not depend on it)."""
+    parts = [v for (lab, _, met), v in analysis.values.items() if lab == label and met == metric]
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
+def series(analysis: Analysis, metric: str) -> list[tuple[str, str, str]]:
+    """(name, label, workload) for each runtime and workload with this metric, in label order."""
+    keys = [(lab, wl) for (lab, wl, met) in analysis.values if met == metric]
+    several = len({wl for _, wl in keys}) > 1
+    ordered = sorted(keys, key=lambda k: (label_rank(analysis, k[0]), k[1]))
+    return [(f"{lab} / {wl}" if several else lab, lab, wl) for lab, wl in ordered]
+
+
+def label_rank(analysis: Analysis, label: str) -> int:
+    return analysis.labels.index(label) if label in analysis.labels else len(analysis.labels)
+
+
+def spread(values: Iterable[float]) -> float:
+    positive = [v for v in values if v > 0]
+    return max(positive) / min(positive) if positive else 1.0
+
+
+def boot_phases(analysis: Analysis) -> Chart | None:
+    """Stacked medians of the named phases; one panel per runtime when totals differ a lot."""
+    labels = [lab for lab in analysis.labels if analysis.phases.get(lab)]
+    if not labels:
+        return None
+    totals = {lab: float(np.median(pooled(analysis, lab, "boot.total")))
+              for lab in labels if len(pooled(analysis, lab, "boot.total"))}
+    shared = spread(totals.values()) <= COMPARABLE
+    rows = 1 if shared else len(labels)
+    figure = make_subplots(rows=rows, cols=1, figure=new_figure(),
+                           vertical_spacing=0.35 / rows if rows > 1 else 0.0)
+    phase_colors: dict[str, str] = {}
+    for index, label in enumerate(labels):
+        tick = f"{label}  (total {format_ms(totals.get(label))})"
+        for phase in analysis.phases[label]:
+            values = pooled(analysis, label, f"boot.{phase}")
+            if not len(values):
+                continue
+            first = phase not in phase_colors
+            color = phase_colors.setdefault(phase, PHASE_COLORS[len(phase_colors) %
+                                                                len(PHASE_COLORS)])
+            figure.add_trace(go.Bar(
+                y=[plot_text(tick)], x=[float(np.median(values))], name=plot_text(phase),
+                orientation="h", legendgroup=plot_text(phase), showlegend=first,
+                marker_color=color,
+                hovertemplate="%{fullData.name}: %{x:.4g} ms<extra></extra>"),
+                row=1 if shared else index + 1, col=1)
+    figure.update_layout(barmode="stack", bargap=0.35)
+    figure.update_xaxes(title_text="milliseconds (median of each phase)", row=rows, col=1)
+    figure.update_yaxes(autorange="reversed")
+    height = 60 + (45 * len(labels) if shared else 80 * len(labels))
+    scale = "one axis" if shared else "each runtime on its own axis"
+    return styled(figure, height, f"Boot phases, in time order ({scale})")
+
+
+def format_ms(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value / 1000:.3g} s" if value >= 1000 else f"{value:.3g} ms"
+
+
+def quantile_points(values: Values) -> tuple[Values, Values]:
+    """An ECDF drawn from at most MAX_POINTS quantiles (the exact steps for small samples)."""
+    data = np.sort(values)
+    if data.size <= MAX_POINTS:
+        return data, np.arange(1, data.size + 1) / data.size
+    probabilities = np.linspace(0, 1, MAX_POINTS)
+    return np.quantile(data, probabilities), probabilities
+
+
+def boot_distribution(analysis: Analysis) -> Chart | None:
+    figure = new_figure()
+    medians = []
+    for label in analysis.labels:
+        values = pooled(analysis, label, "boot.total")
+        if not len(values):
+            continue
+        medians.append(float(np.median(values)))
+        x, y = quantile_points(values)
+        figure.add_trace(go.Scatter(
+            x=x, y=y, name=plot_text(label), mode="lines+markers", line_shape="hv",
+            marker={"size": 4}, line_color=color_of(analysis, label),
+            hovertemplate="%{y:.0%} of boots within %{x:.4g} ms<extra>%{fullData.name}</extra>"))
+    if not medians:
+        return None
+    log = spread(medians) > 10
+    figure.update_xaxes(type="log" if log else "linear",
+                        title_text="boot.total, milliseconds" + (" (log scale)" if log else ""))
+    figure.update_yaxes(title_text="fraction of boots", tickformat=".0%", range=[0, 1.05])
+    return styled(figure, 380, "How boot times are spread (cumulative distribution)")
+
+
+def memory_parts(analysis: Analysis, label: str, workload: str) -> list[tuple[str, float]]:
+    """host PSS split into the named parts a driver reported, then guest RAM: all additive."""
+    def median(metric: str) -> float | None:
+        values = analysis.values.get((label, workload, metric))
+        return float(np.median(values)) if values is not None and len(values) else None
+
+    host = median("memory.host_pss") or 0.0
+    named = sorted((met.removeprefix("memory.").removesuffix("_pss"), value)
+                   for (lab, wl, met) in analysis.values
+                   if lab == label and wl == workload and met.endswith("_pss")
+                   and met.startswith("memory.") and met != "memory.host_pss"
+                   and (value := median(met)) is not None)
+    parts: list[tuple[str, float]] = []
+    if named and sum(v for _, v in named) <= host * 1.02:
+        parts = [(f"host: {name} PSS", value) for name, value in named]
+        rest = host - sum(v for _, v in named)
+        if rest > host * 0.01:
+            parts.append(("host: other processes PSS", rest))
+    elif host:
+        parts = [("host processes PSS", host)]
+    guest = median("memory.guest_ram")
+    return parts + ([("guest RAM (resident)", guest)] if guest else [])
+
+
+def memory_breakdown(analysis: Analysis) -> Chart | None:
+    rows = series(analysis, "memory.host_pss")
+    if not rows:
+        return None
+    figure, colors = new_figure(), dict[str, str]()
+    names = [plot_text(name) for name, _, _ in rows]
+    for (_, label, workload), name in zip(rows, names, strict=True):
+        for part, value in memory_parts(analysis, label, workload):
+            first = part not in colors
+            colors.setdefault(part, PHASE_COLORS[len(colors) % len(PHASE_COLORS)])
+            figure.add_trace(go.Bar(
+                y=[name], x=[value / MIB], name=plot_text(part), orientation="h",
+                legendgroup=plot_text(part), showlegend=first, marker_color=colors[part],
+                hovertemplate="%{fullData.name}: %{x:.3f} MiB<extra></extra>"))
+    add_totals(figure, analysis, rows, names)
+    add_cgroup_marks(figure, analysis, rows, names)
+    figure.update_layout(barmode="stack", bargap=0.35)
+    figure.update_xaxes(title_text="MiB (medians)")
+    figure.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=names)
+    return styled(figure, 90 + 45 * len(rows), "What one idle instance costs the host")
+
+
+def add_totals(figure: go.Figure, analysis: Analysis, rows: list[tuple[str, str, str]],
+               names: list[str]) -> None:
+    """The total at the end of each bar, so small instances still show a number."""
+    totals = [sum(v for _, v in memory_parts(analysis, lab, wl)) for _, lab, wl in rows]
+    figure.add_trace(go.Scatter(
+        y=names, x=[t / MIB for t in totals], mode="text", textposition="middle right",
+        text=[f" {t / MIB:.3g} MiB" for t in totals], showlegend=False, hoverinfo="skip"))
+    figure.update_xaxes(range=[0, max(totals, default=0) / MIB * 1.15 or 1])
+
+
+def add_cgroup_marks(figure: go.Figure, analysis: Analysis, rows: list[tuple[str, str, str]],
+                     names: list[str]) -> None:
+    """The cgroup charge overlaps the PSS bars (same pages, counted differently): a marker."""
+    points = [(name, float(np.median(v))) for (_, lab, wl), name in zip(rows, names, strict=True)
+              if (v := analysis.values.get((lab, wl, "memory.cgroup"))) is not None and len(v)]
+    if points:
+        figure.add_trace(go.Scatter(
+            y=[n for n, _ in points], x=[v / MIB for _, v in points], mode="markers",
+            name="cgroup charge (overlaps the bars)",
+            marker={"symbol": "diamond", "size": 11, "color": "black"},
+            hovertemplate="cgroup charge: %{x:.3f} MiB<extra></extra>"))
+
+
+def memory_overhead(analysis: Analysis) -> Chart | None:
+    stats = {(s.label, s.workload): s for s in analysis.stats
+             if s.metric == "memory.overhead" and s.median is not None}
+    rows = [row for row in series(analysis, "memory.overhead") if (row[1], row[2]) in stats]
+    if not rows:
+        return None
+    points = [stats[(lab, wl)] for _, lab, wl in rows]
+    medians = [s.median or 0.0 for s in points]
+    figure = new_figure(go.Bar(
+        y=[plot_text(name) for name, _, _ in rows], x=[m / MIB for m in medians],
+        orientation="h", marker_color=[color_of(analysis, lab) for _, lab, _ in rows],
+        error_x={"type": "data", "symmetric": False,
+                 "array": [((s.ci_high or 0) - (s.median or 0)) / MIB for s in points],
+                 "arrayminus": [((s.median or 0) - (s.ci_low or 0)) / MIB for s in points]},
+        hovertemplate="%{x:.3f} MiB<extra></extra>", showlegend=False))
+    figure.update_xaxes(title_text="MiB above the plain process (median, 95 % interval)")
+    figure.update_yaxes(autorange="reversed")
+    return styled(figure, 90 + 40 * len(rows), "memory.overhead: the price of isolation")
+
+
+def syscall_names(analysis: Analysis) -> list[str]:
+    found = {met.removeprefix("syscall.") for (_, _, met) in analysis.values
+             if met.startswith("syscall.")}
+    return [n for n in SYSCALL_ORDER if n in found] + sorted(found - set(SYSCALL_ORDER))
+
+
+def syscall_latency(analysis: Analysis) -> Chart | None:
+    names = syscall_names(analysis)
+    if not names:
+        return None
+    figure = new_figure()
+    for name, label, workload in series(analysis, f"syscall.{names[0]}"):
+        stats = {s.metric: s for s in analysis.stats if s.label == label
+                 and s.workload == workload and s.median is not None}
+        present = [n for n in names if f"syscall.{n}" in stats]
+        rows = [stats[f"syscall.{n}"] for n in present]
+        figure.add_trace(go.Scatter(
+            x=[plot_text(n) for n in present], y=[s.median for s in rows],
+            name=plot_text(name), mode="markers",
+            marker={"size": 9, "color": color_of(analysis, label)},
+            error_y=interval_bars([(s.median, s.ci_low, s.ci_high) for s in rows]),
+            hovertemplate="%{x}: %{y:.4g} ns<extra>%{fullData.name}</extra>"))
+    figure.update_layout(scattermode="group")
+    figure.update_yaxes(type="log", title_text="ns per call (median, 95 % interval; log)")
+    figure.update_xaxes(title_text="system call")
+    return styled(figure, 420, "Syscall latency inside each runtime")
+
+
+def interval_bars(points: list[tuple[float | None, float | None, float | None]]) -> dict[str, object]:
+    return {"type": "data", "symmetric": False,
+            "array": [(high or 0) - (mid or 0) for mid, _, high in points],
+            "arrayminus": [(mid or 0) - (low or 0) for mid, low, _ in points]}
+
+
+def syscall_ratio(analysis: Analysis) -> Chart | None:
+    names = syscall_names(analysis)
+    figure, ratios = new_figure(), []
+    for name, label, workload in series(analysis, f"syscall.{names[0]}") if names else []:
+        rows = {s.metric: s.ratio for s in analysis.stats if s.label == label
+                and s.workload == workload and s.ratio is not None}
+        present = [n for n in names if f"syscall.{n}" in rows]
+        if not present:
+            continue
+        points = [rows[f"syscall.{n}"] for n in present]
+        ratios += [p[0] for p in points if p]
+        figure.add_trace(go.Scatter(
+            x=[plot_text(n) for n in present], y=[p[0] for p in points if p],
+            name=plot_text(name), mode="markers",
+            marker={"size": 9, "color": color_of(analysis, label)},
+            error_y=interval_bars([p for p in points if p]),
+            hovertemplate="%{x}: %{y:.3f}x the baseline<extra>%{fullData.name}</extra>"))
+    if not ratios:
+        return None
+    figure.add_hline(y=1, line_dash="dash", line_color="#555")
+    figure.update_layout(scattermode="group")
+    log = spread(ratios + [1.0]) > 8
+    figure.update_yaxes(type="log" if log else "linear",
+                        title_text="times the process baseline" + (" (log)" if log else ""))
+    return styled(figure, 380, "Syscall latency relative to the plain process")
+
+
+def density_charts(analysis: Analysis) -> list[Chart]:
+    """Metrics named density.*: median per instance count N (a numeric phase, else repetition)."""
+    metrics = sorted({m for (_, _, m) in analysis.values if m.startswith("density.")})
+    charts = []
+    for metric in metrics[:MAX_DENSITY]:
+        figure, unit = new_figure(), ""
+        for run in analysis.runs:
+            rows = run.density[run.density["metric"] == metric]
+            unit = unit or run.units.get(metric, "")
+            for runtime, group in rows.groupby("runtime", sort=False):
+                curve = group.assign(n=density_counts(group)).groupby("n")["value"].median()
+                label = run.label(str(runtime))
+                figure.add_trace(go.Scatter(
+                    x=curve.index.to_numpy(), y=curve.to_numpy(), name=plot_text(label),
+                    mode="lines+markers", line_color=color_of(analysis, label)))
+        figure.update_xaxes(title_text="instances running at once (N)")
+        figure.update_yaxes(title_text=plot_text(f"{metric} ({unit}, median)"))
+        charts.append(styled(figure, 320, f"{metric} as instances are added"))
+    return charts
+
+
+def density_counts(group: pd.DataFrame) -> pd.Series:
+    numeric = pd.to_numeric(group["phase"], errors="coerce")
+    return numeric.where(numeric.notna(), group["repetition"].astype(float))

@@ -1,0 +1,149 @@
+"""A run's samples grouped by (runtime, workload, metric): how the report reads big runs.
+
+reports.frames.load_samples builds one DataFrame of every sample, which is what the
+summary and the gate want. The report wants something else: for each runtime, workload
+and metric the array of its ok values, plus the few rows whose other columns matter
+(boot phases, memory, density, failures). It reads samples.jsonl in slices of a few MB,
+keeps from each slice only those arrays and rows, and drops the parsed dicts before the
+next: a million samples never become a million live dicts (1.5 GB, most of the time
+spent faulting in fresh memory). The derived memory.overhead rows come from
+reports.frames.memory_overhead, the function the summary uses, applied to the memory
+rows (the only rows it reads).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from operator import itemgetter, methodcaller
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from bench.store import SAMPLES, gc_paused, parse_whole, read_lines, read_manifest
+from reports.frames import COLUMNS, baseline_runtime, memory_overhead
+
+Values = NDArray[np.float64]
+Key = tuple[str, str, str]  # (runtime, workload, metric)
+Record = dict[str, Any]
+BULK = "syscall."  # the metric family whose rows only matter as values
+SLICE = 4 << 20  # bytes of JSON lines parsed at a time (about 18,000 samples)
+KEY = itemgetter("runtime", "workload", "metric")
+RUNTIME, WORKLOAD, METRIC = (methodcaller("get", c) for c in ("runtime", "workload", "metric"))
+VALUE, STATUS = methodcaller("get", "value"), methodcaller("get", "status")
+
+
+@dataclass(frozen=True)
+class Groups:
+    values: dict[Key, Values]  # the ok samples of each key, in file order
+    failed: dict[Key, int]  # failed samples per key
+    units: dict[str, str]  # metric -> unit
+    detail: pd.DataFrame  # every row but ok syscall samples, in file order, then derived rows
+
+
+@dataclass
+class Table:
+    """Columns accumulated slice by slice: row keys as small integers, values, status."""
+
+    # a new key gets the next code the first time it is looked up: one hash per row
+    index: defaultdict[tuple[Any, Any, Any], int] = field(
+        default_factory=lambda: defaultdict(itertools.count().__next__))
+    units: dict[int, str] = field(default_factory=dict)
+    codes: list[NDArray[np.intp]] = field(default_factory=list)
+    values: list[Values] = field(default_factory=list)
+    ok: list[NDArray[np.bool_]] = field(default_factory=list)
+    detail: list[Record] = field(default_factory=list)
+
+    def add(self, records: list[Record]) -> None:
+        codes = self.encode(records)
+        ok: NDArray[np.bool_] = np.array(list(map(STATUS, records)), dtype=object) == "ok"
+        self.codes.append(codes)
+        self.values.append(np.array(list(map(VALUE, records)), dtype=float))
+        self.ok.append(ok)
+        bulk = np.array([key[2] is not None and str(key[2]).startswith(BULK)
+                         for key in self.index], dtype=bool)
+        self.detail += [records[i] for i in np.flatnonzero(~bulk[codes] | ~ok)]
+        for code, first in zip(*np.unique(codes, return_index=True), strict=True):
+            self.units.setdefault(int(code), str(records[first].get("unit") or ""))
+
+    def encode(self, records: list[Record]) -> NDArray[np.intp]:
+        """Each row's key as a small integer; every loop runs in C."""
+        try:
+            rows = list(map(KEY, records))
+        except KeyError:  # a hand-made file without some column: slower, keeps the row
+            rows = list(zip(map(RUNTIME, records), map(WORKLOAD, records), map(METRIC, records),
+                            strict=True))
+        return np.fromiter(map(self.index.__getitem__, rows), dtype=np.intp, count=len(rows))
+
+    def groups(self) -> Groups:
+        codes: NDArray[np.intp] = np.concatenate([np.empty(0, np.intp), *self.codes])
+        values: Values = np.concatenate([np.empty(0, float), *self.values])
+        ok: NDArray[np.bool_] = np.concatenate([np.empty(0, bool), *self.ok])
+        order = np.argsort(codes, kind="stable")
+        ends = np.cumsum(np.bincount(codes, minlength=len(self.index)))
+        grouped: dict[Key, Values] = {}
+        failed: dict[Key, int] = {}
+        units: dict[str, str] = {}
+        for code, row in enumerate(self.index):
+            if None in row:
+                continue  # a key column is missing: dropped, as pandas' groupby does
+            key = (str(row[0]), str(row[1]), str(row[2]))
+            rows = order[ends[code - 1] if code else 0:ends[code]]
+            good = values[rows[ok[rows]]]
+            good = good[~np.isnan(good)]
+            if len(good):
+                grouped[key] = good
+            if len(good) < len(rows):
+                failed[key] = int((~ok[rows]).sum())
+            units.setdefault(key[2], self.units[code])
+        detail = pd.DataFrame(self.detail, columns=COLUMNS).astype({"value": float})
+        return Groups(grouped, failed, units, detail)
+
+
+def slices(data: bytes, size: int = SLICE) -> Iterator[bytes]:
+    """The file in pieces of about `size` bytes, each ending at a line's end."""
+    start = 0
+    while start < len(data):
+        end = data.find(b"\n", start + size)
+        end = len(data) if end < 0 else end + 1
+        yield data[start:end]
+        start = end
+
+
+def load_groups(path: Path) -> Groups:
+    """The samples of a results directory, grouped, with memory.overhead derived."""
+    manifest = read_manifest(path)
+    file = path / SAMPLES
+    data = file.read_bytes() if file.exists() else b""
+    table = Table()
+    with gc_paused():  # each slice's dicts die young, unwalked by the collector
+        for piece in slices(data):
+            records = parse_whole(piece)
+            if records is None:  # a torn tail or a corrupt line: read_lines' verdict
+                table = Table()
+                table.add(read_lines(path, SAMPLES))
+                break
+            table.add(records)
+    return with_overhead(table.groups(), baseline_runtime(manifest))
+
+
+def group(records: list[Record]) -> Groups:
+    table = Table()
+    table.add(records)
+    return table.groups()
+
+
+def with_overhead(groups: Groups, baseline: str | None) -> Groups:
+    derived = memory_overhead(groups.detail, baseline)
+    if not len(derived):
+        return groups
+    values = dict(groups.values)
+    for (runtime, workload), rows in derived.groupby(["runtime", "workload"], sort=False):
+        values[(str(runtime), str(workload), "memory.overhead")] = rows["value"].to_numpy(float)
+    detail = pd.concat([groups.detail, derived], ignore_index=True)
+    return Groups(values, groups.failed, {**groups.units, "memory.overhead": "bytes"}, detail)

@@ -1,0 +1,201 @@
+"""The report's words: plain-language notes beside each section, and warnings about a run.
+
+Notes say what a number means and why runtimes differ, so a reader who has never
+looked inside a hypervisor comes away knowing more. Warnings say when the numbers
+deserve less trust. Everything here is plain text; the HTML writer escapes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from reports.analysis import Analysis, Run, Stat
+
+MIN_REPETITIONS = 5
+WIDE_CI = 0.20  # an interval wider than this share of its median is flagged
+MAX_LISTED = 8
+
+NOTES: dict[str, list[str]] = {
+    "verdict": [
+        "Each row is one runtime's metric in one workload. The median is the middle of all "
+        "samples; the 95 % interval is where the true median most likely lies (a bootstrap "
+        "of the samples). Narrow intervals mean the number is stable.",
+        "The ratio divides by the plain process measured in the same run, cells interleaved, "
+        "so slow drift of the machine cancels. A ratio whose interval contains 1 means "
+        "\u201cno difference we can see\u201d.",
+    ],
+    "boot": [
+        "Boot is the time from asking for an instance to the moment the host sees the probe's "
+        "ready line, all on the host's clock. The probe prints that line first, so boot does "
+        "not depend on the workload; the charts pool every workload.",
+        "A plain process only needs fork and exec. A namespace runtime also creates "
+        "namespaces and a cgroup. Docker adds a round trip to its daemon, containerd and a "
+        "shim, and runc sets up the container: it still shares the host kernel, so nothing "
+        "has to boot. A virtual machine must start a VMM, then firmware, then a whole guest "
+        "kernel, before the probe runs as its init: that is why it takes seconds.",
+        "Phases are the driver's own steps, each ending at a mark on the host clock; in time "
+        "order they add up to the total (the bar shows each phase's median, so the sum can "
+        "differ slightly from the median total).",
+        "Reading the cumulative chart: each line climbs from 0 to 100 % as boots finish. "
+        "Further right is slower, a steep line is a consistent runtime, a tail to the right "
+        "is an occasional slow boot. On a log axis equal distances are equal ratios: 1 to "
+        "10 ms is as far as 1 to 10 s.",
+    ],
+    "memory": [
+        "PSS (proportional set size) counts each memory page a process maps, divided by "
+        "the number of processes sharing it: a shared library used by ten processes costs "
+        "each of them a tenth. Summed over processes, PSS adds up to real memory use, "
+        "which plain RSS does not.",
+        "Host PSS covers every host process an instance needs: the workload itself, a "
+        "container's shim, a VMM such as QEMU (its guest RAM mapping excluded). Guest RAM "
+        "is what the guest kernel has actually touched of the memory it was given. The "
+        "cgroup charge is what the kernel bills the instance's cgroup; it counts the same "
+        "pages differently (page cache, kernel memory), so it is drawn as a marker, not "
+        "added to the bars.",
+        "memory.overhead is an instance's total host cost (host PSS plus guest RAM) minus "
+        "the cost of the same idle probe run as a plain process in the same run: what "
+        "isolation itself costs.",
+    ],
+    "syscalls": [
+        "The probe times batches of calls inside the instance and subtracts the cost of an "
+        "empty loop. getppid is the null system call: it measures the trip into the kernel "
+        "and back. clock_gettime normally never enters the kernel (the vDSO answers it in "
+        "user space). read and write move one byte; open_close and stat walk a path.",
+        "A container runs on the host kernel, but every syscall first passes its seccomp "
+        "filter (a small BPF program), which adds tens of nanoseconds; namespaces and "
+        "cgroups add a little more on some paths. A guest's syscalls stay inside the guest "
+        "kernel and cost about what they cost on bare metal with hardware virtualization; "
+        "only exits to the hypervisor (I/O, some timers) are expensive. In a guest, "
+        "clock_gettime stays in the vDSO only if the guest's clock source allows it "
+        "(kvm-clock or the TSC); otherwise every call enters the guest kernel.",
+        "The second chart divides each runtime's median by the plain process's: 1.3 means "
+        "30 % slower than on the host, and the dashed line is \u201cno difference\u201d.",
+    ],
+    "tcg": [
+        "At least one guest ran under TCG: QEMU translated and emulated every guest "
+        "instruction in software because the host offered no usable hardware "
+        "virtualization (KVM). Its boot and syscall numbers are many times slower than a "
+        "KVM guest's and describe the emulator, not the cost of a hypervisor.",
+    ],
+    "density": [
+        "Density runs start N instances side by side and measure again: the curve's slope "
+        "is the cost of one more instance. Shared pages (one kernel for all containers, "
+        "shared libraries) make it grow slower than N times one instance.",
+    ],
+    "changes": [
+        "Each row compares the same runtime, workload and metric in a later run against "
+        "the first run given. The change is the ratio of medians with its 95 % interval: "
+        "an interval that excludes 0 % is a change the samples support. The runs were not "
+        "interleaved, so machine drift between them is part of the change.",
+    ],
+}
+
+
+@dataclass(frozen=True)
+class Warning:
+    topic: str
+    text: str
+
+
+def uses_tcg(analysis: Analysis) -> list[str]:
+    """Labels whose driver fingerprint records a TCG (emulated) guest."""
+    return [run.label(runtime) for run in analysis.runs
+            for runtime, fingerprint in drivers_of(run).items()
+            if "tcg" in str(fingerprint.get("accel", "")).lower()]
+
+
+def drivers_of(run: Run) -> dict[str, dict[str, Any]]:
+    drivers = run.manifest.get("drivers") or {}
+    return {str(k): v for k, v in drivers.items() if isinstance(v, dict)}
+
+
+def run_warnings(analysis: Analysis) -> list[Warning]:
+    return [*status_warnings(analysis), *tcg_warnings(analysis), *repetition_warnings(analysis),
+            *wide_interval_warnings(analysis.stats), *failure_warnings(analysis),
+            *host_warnings(analysis)]
+
+
+def status_warnings(analysis: Analysis) -> Iterator[Warning]:
+    for run in analysis.runs:
+        status = run.manifest.get("status", "unknown")
+        if status != "complete":
+            yield Warning("run", f"Run {run.name} is {status}: the numbers cover only the "
+                                 "cells that finished.")
+        if run.baseline is None:
+            yield Warning("run", f"Run {run.name} has no runtime with the process driver: no "
+                                 "ratios to a baseline and no memory.overhead.")
+
+
+def tcg_warnings(analysis: Analysis) -> Iterator[Warning]:
+    for label in uses_tcg(analysis):
+        yield Warning("accel", f"{label} ran its guest under TCG (CPU emulated in software, "
+                               "no KVM): its boot and syscall numbers are not those of a "
+                               "hardware-accelerated VM.")
+
+
+def repetition_warnings(analysis: Analysis) -> Iterator[Warning]:
+    for stat in analysis.stats:
+        if stat.metric == "boot.total" and stat.n < MIN_REPETITIONS:
+            yield Warning("repetitions", f"{stat.label} / {stat.workload}: only {stat.n} "
+                          f"successful repetition(s), fewer than {MIN_REPETITIONS}: its "
+                          "intervals are wide or missing.")
+
+
+def is_wide(stat: Stat) -> bool:
+    if stat.median is None or stat.ci_low is None or stat.ci_high is None or stat.median == 0:
+        return False
+    return (stat.ci_high - stat.ci_low) > WIDE_CI * abs(stat.median)
+
+
+def wide_interval_warnings(stats: list[Stat]) -> Iterator[Warning]:
+    headline = [s for s in stats if s.metric != "memory.overhead"
+                and not s.metric.startswith("density.")
+                and not (s.metric.startswith("boot.") and s.metric != "boot.total")]
+    wide = [s for s in headline if is_wide(s)]
+    for stat in wide[:MAX_LISTED]:
+        width = ((stat.ci_high or 0) - (stat.ci_low or 0)) / abs(stat.median or 1)
+        yield Warning("interval", f"{stat.label} / {stat.workload} / {stat.metric}: the 95 % "
+                                  f"interval spans {width:.0%} of the median (more than "
+                                  f"{WIDE_CI:.0%}); more repetitions would narrow it.")
+    if len(wide) > MAX_LISTED:
+        yield Warning("interval", f"... and {len(wide) - MAX_LISTED} more metric(s) with wide "
+                                  "intervals (see the table).")
+
+
+def failed_cells(run: Run) -> pd.DataFrame:
+    frame = run.detail
+    failed = frame.loc[frame["status"] != "ok", ["runtime", "workload", "reason"]].astype(object)
+    return (failed.fillna({"reason": "no reason recorded"})
+            .groupby(["runtime", "workload", "reason"], sort=False).size()
+            .reset_index(name="count"))
+
+
+def failure_warnings(analysis: Analysis) -> Iterator[Warning]:
+    for run in analysis.runs:
+        groups = failed_cells(run)
+        for row in groups.head(MAX_LISTED * 2).itertuples(index=False):
+            yield Warning("failed", f"{run.label(str(row.runtime))} / {row.workload}: "
+                                    f"{row.count} failed: {row.reason}")
+        if len(groups) > MAX_LISTED * 2:
+            yield Warning("failed", f"... and {len(groups) - MAX_LISTED * 2} more kinds of "
+                                    f"failure in {run.name}.")
+
+
+HOST_KEYS = ("kernel", "cpu_model", "cores", "cgroup_version", "arch")
+
+
+def host_warnings(analysis: Analysis) -> Iterator[Warning]:
+    if len(analysis.runs) < 2:
+        return
+    first = analysis.runs[0].manifest.get("host") or {}
+    for run in analysis.runs[1:]:
+        host = run.manifest.get("host") or {}
+        differ = [key for key in HOST_KEYS if host.get(key) != first.get(key)]
+        if differ:
+            yield Warning("host", f"{run.name} ran on a different host than "
+                                  f"{analysis.runs[0].name} ({', '.join(differ)} differ): "
+                                  "changes mix the host and the runtime.")

@@ -1,0 +1,185 @@
+"""Synthetic results directories for the report's tests and benchmark.
+
+They are written through bench.store.RunStore, so they have the layout a real run leaves,
+with the shapes the real drivers produce: a process baseline, a namespace runtime, a
+container with a shim and a cgroup, and a TCG guest whose boot is three orders of
+magnitude slower.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.sample import Sample
+from bench.store import RunStore
+
+CREATED = 1_700_000_000.0
+SYSCALL_NS = {"getppid": 250.0, "clock_gettime": 30.0, "read": 500.0, "write": 470.0,
+              "open_close": 4000.0, "stat": 2100.0}
+
+
+class Row(Sample):
+    """A Sample whose to_dict is shallow: a million of them are written in seconds."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in FIELDS}
+
+
+FIELDS = [f.name for f in fields(Sample)]
+
+
+@dataclass(frozen=True)
+class RuntimeModel:
+    """What one synthetic runtime looks like: medians the samples scatter around."""
+
+    driver: str
+    boot_phases: dict[str, float]  # ms, in time order
+    memory: dict[str, float]  # metric suffix -> bytes
+    syscall_factor: float = 1.0
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+
+
+MODELS: dict[str, RuntimeModel] = {
+    "process": RuntimeModel("process", {"spawn": 0.2, "ready": 4.0}, {"host_pss": 840e3},
+                            fingerprint={"driver": "process", "isolation": "none"}),
+    "native": RuntimeModel("native", {"unshare": 3.5, "exec": 1.0, "ready": 2.0},
+                           {"host_pss": 1.3e6, "cgroup": 700e3}, 1.02,
+                           {"driver": "native", "cgroup": "v1"}),
+    "docker": RuntimeModel("docker", {"create": 150.0, "start": 200.0, "ready": 20.0},
+                           {"host_pss": 12e6, "workload_pss": 0.9e6, "shim_pss": 11e6,
+                            "cgroup": 900e3}, 1.3,
+                           {"driver": "docker", "engine_version": "20.10.24",
+                            "seccomp": "default", "runtime": "runc"}),
+    "libvirt": RuntimeModel("libvirt", {"define": 40.0, "create": 300.0, "console": 1500.0,
+                                        "kernel": 8000.0},
+                            {"host_pss": 45e6, "guest_ram": 95e6, "guest_mem_total": 230e6,
+                             "guest_mem_available": 200e6}, 1.1,
+                            {"driver": "libvirt", "accel": "tcg", "libvirt_version": "9.0.0",
+                             "qemu_version": "7.2.0"}),
+}
+
+
+@dataclass
+class Generator:
+    """Writes one results directory; `runtimes` maps a runtime name to a model name."""
+
+    runtimes: dict[str, str]
+    repetitions: int = 5
+    syscall_batches: int = 20
+    description: str = "synthetic run"
+    failures: int = 0
+    density: bool = False
+    host: dict[str, Any] = field(default_factory=lambda: {
+        "kernel": "6.1.0-test", "cpu_model": "Test CPU", "cores": 2, "cgroup_version": "v2",
+        "arch": "x86_64", "bench_version": "0.1.0", "mitigations": {"meltdown": "Not affected"}})
+    seed: int = 1
+    scale: float = 1.0  # multiplies every value: a "later run" that got slower
+
+    def write(self, path: Path) -> Path:
+        rng = np.random.default_rng(self.seed)
+        store = RunStore.create(path, self.manifest())
+        try:
+            store.update_manifest(drivers={name: MODELS[model].fingerprint
+                                           for name, model in self.runtimes.items()})
+            cell = 0
+            for repetition in range(self.repetitions):
+                for name, model in self.runtimes.items():
+                    store.append(self.cell_samples(rng, name, MODELS[model], repetition, cell))
+                    cell += 2
+            store.append(self.failed_samples())
+            if self.density:
+                store.append(self.density_samples(rng))
+            store.update_manifest(status="complete", ended=CREATED + 60.0 * self.repetitions)
+        finally:
+            store.close()
+        return path
+
+    def manifest(self) -> dict[str, Any]:
+        runtimes: dict[str, Any] = {
+            name: {"driver": MODELS[model].driver, "options": {}, "repetitions": None}
+            for name, model in self.runtimes.items()}
+        config = {"description": self.description, "repetitions": self.repetitions,
+                  "warmup": 1, "runtimes": runtimes,
+                  "workloads": {"idle": {"mode": "ready"},
+                                "syscalls": {"mode": "syscall", "batches": self.syscall_batches}}}
+        return {"run_id": "abc123", "created": CREATED, "config": config,
+                "host": self.host, "config_path": "configs/synthetic.yaml"}
+
+    def cell_samples(self, rng: np.random.Generator, name: str, model: RuntimeModel,
+                     repetition: int, cell: int) -> list[Sample]:
+        samples = self.boot(rng, name, "idle", model, repetition, cell)
+        samples += [Sample(name, "idle", f"memory.{key}", round(value * self.noise(rng, 0.02)),
+                           repetition, cell=cell) for key, value in model.memory.items()]
+        samples += self.boot(rng, name, "syscalls", model, repetition, cell + 1)
+        for syscall, ns in SYSCALL_NS.items():
+            values = ns * model.syscall_factor * self.scale * rng.lognormal(
+                0, 0.08, self.syscall_batches)
+            samples += [Row(name, "syscalls", f"syscall.{syscall}", float(v), repetition,
+                            unit="ns", cell=cell + 1, metadata={"batch": b})
+                        for b, v in enumerate(values)]
+        return samples
+
+    def boot(self, rng: np.random.Generator, name: str, workload: str, model: RuntimeModel,
+             repetition: int, cell: int) -> list[Sample]:
+        phases = {phase: ms * self.scale * self.noise(rng, 0.15)
+                  for phase, ms in model.boot_phases.items()}
+        samples = [Sample(name, workload, "boot.total", sum(phases.values()), repetition,
+                          cell=cell)]
+        return samples + [Sample(name, workload, f"boot.{phase}", ms, repetition, phase=phase,
+                                 cell=cell) for phase, ms in phases.items()]
+
+    def failed_samples(self) -> list[Sample]:
+        name = list(self.runtimes)[-1]
+        return [Sample.failed(name, "idle", "cell", self.repetitions + n,
+                              "instance timed out after 60 s waiting for BENCH-READY",
+                              cell=10_000 + n) for n in range(self.failures)]
+
+    def density_samples(self, rng: np.random.Generator) -> list[Sample]:
+        samples = []
+        for name, model in self.runtimes.items():
+            per_instance = MODELS[model].memory["host_pss"]
+            for count in (1, 2, 4, 8, 16):
+                value = count * per_instance * self.noise(rng, 0.05)
+                samples.append(Sample(name, "idle", "density.host_pss", value, 0, unit="bytes",
+                                      phase=str(count), metadata={"count": count}))
+        return samples
+
+    @staticmethod
+    def noise(rng: np.random.Generator, sigma: float) -> float:
+        return float(rng.lognormal(0, sigma))
+
+
+def write_results(path: Path, **options: Any) -> Path:
+    return Generator(**options).write(path)
+
+
+ALL = {"process": "process", "native": "native", "docker": "docker", "libvirt": "libvirt"}
+HOSTILE = "<script>alert(1)</script>"
+HOSTILE_IMG = '"><img src=x onerror="window.pwned=1">'
+
+
+def hostile_dir(path: Path) -> Path:
+    """A results directory whose every string tries to inject markup or close a <script>."""
+    evil = f"{HOSTILE}</script><!--{HOSTILE_IMG}"
+    manifest = {
+        "run_id": HOSTILE, "created": 1.7e9, "config_path": evil,
+        "config": {"description": evil, "repetitions": 5,
+                   "runtimes": {"process": {"driver": "process"}, evil: {"driver": evil}},
+                   "workloads": {evil: {"mode": HOSTILE}}},
+        "host": {"kernel": evil, "cpu_model": HOSTILE_IMG, evil: evil}}
+    store = RunStore.create(path, manifest)
+    store.update_manifest(drivers={evil: {"driver": evil, "accel": evil}}, status="complete")
+    for rep in range(5):
+        for runtime in ("process", evil):
+            store.append([Sample(runtime, evil, "boot.total", 5.0 + rep, rep, cell=rep),
+                          Sample(runtime, evil, f"boot.{evil}", 5.0 + rep, rep, phase=evil,
+                                 cell=rep),
+                          Sample(runtime, evil, "memory.host_pss", 1e6 + rep, rep, cell=rep),
+                          Sample(runtime, evil, f"syscall.{evil}", 100.0 + rep, rep, cell=rep)])
+    store.append([Sample.failed(evil, evil, "cell", 9, evil, cell=99)])
+    store.close()
+    return path
