@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.gate import Evaluation, GateResult, exit_code
-from bench.summary import human
+from reports.html import format_value
 
 COLUMNS = ("metric", "runtime", "workload", "reference", "candidate", "change", "p", "verdict")
 STYLES = {"fail": "bold red", "improved": "green", "warn": "yellow", "underpowered": "yellow",
@@ -28,7 +28,7 @@ def interval_percent(result: GateResult) -> str:
 
 
 def signed(value: float, unit: str) -> str:
-    return ("+" if value >= 0 else "-") + human(abs(value), unit)
+    return ("+" if value >= 0 else "-") + format_value(abs(value), unit)
 
 
 def change_text(item: Evaluation) -> str:
@@ -38,7 +38,7 @@ def change_text(item: Evaluation) -> str:
         return f"{item.change:.3f}x [{low:.3f}, {high:.3f}]"
     if item.kind == "absolute":
         return "-" if low is None or high is None else \
-            f"median in [{human(low, item.unit)}, {human(high, item.unit)}]"
+            f"median in [{format_value(low, item.unit)}, {format_value(high, item.unit)}]"
     if item.change is not None and low is not None and high is not None:
         return f"{100 * item.change:+.1f} % [{100 * low:+.1f}, {100 * high:+.1f}]"
     if item.absolute_change is not None and item.absolute_low is not None \
@@ -49,7 +49,7 @@ def change_text(item: Evaluation) -> str:
 
 
 def reference_text(item: Evaluation) -> str:
-    value = human(item.reference_median, item.unit)
+    value = format_value(item.reference_median, item.unit)
     if item.kind == "absolute":
         return f"limit {value}"
     return value if item.reference == "baseline" else f"{value} ({item.reference})"
@@ -59,7 +59,7 @@ def row(item: Evaluation) -> dict[str, str]:
     p_value = "-" if item.p_value is None else f"{item.p_value:.2g}"
     return {"metric": item.metric, "runtime": item.runtime, "workload": item.workload,
             "reference": reference_text(item),
-            "candidate": human(item.candidate_median, item.unit), "change": change_text(item),
+            "candidate": format_value(item.candidate_median, item.unit), "change": change_text(item),
             "p": p_value, "verdict": item.verdict}
 
 

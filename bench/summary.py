@@ -10,27 +10,13 @@ from rich.console import Console
 from rich.table import Table
 
 from reports.frames import load_samples, summary_rows
+from reports.html import format_value
 
 
 def summary_json(path: Path) -> list[dict[str, Any]]:
     rows = summary_rows(load_samples(path))
     return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
             for row in rows]
-
-
-def human(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "bytes":
-        for scale, suffix in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
-            if abs(value) >= scale:
-                return f"{value / scale:.2f} {suffix}"
-        return f"{value:.0f} B"
-    if unit == "ms":
-        return f"{value:.3f} ms" if abs(value) < 10 else f"{value:.1f} ms"
-    if unit == "ns":
-        return f"{value:.1f} ns"
-    return f"{value:g} {unit}"
 
 
 def print_summary(path: Path, console: Console) -> None:
@@ -43,10 +29,10 @@ def print_summary(path: Path, console: Console) -> None:
         if row["metric"].startswith("boot.") and row["metric"] != "boot.total":
             continue  # phases belong in the report; the table keeps the headline numbers
         unit = row["unit"]
-        interval = (f"{human(row['ci_low'], unit)} .. {human(row['ci_high'], unit)}"
+        interval = (f"{format_value(row['ci_low'], unit)} .. {format_value(row['ci_high'], unit)}"
                     if row["n"] else "-")
         metric = f"{row['metric']} @N={row['count']}" if "count" in row else row["metric"]
         table.add_row(row["runtime"], row["workload"], metric, str(row["n"]),
-                      human(row["median"], unit), interval, human(row["p90"], unit),
+                      format_value(row["median"], unit), interval, format_value(row["p90"], unit),
                       str(row["failed"]))
     console.print(table)

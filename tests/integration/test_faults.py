@@ -40,6 +40,16 @@ def run_config(tmp_path: Path, document: dict[str, Any]) -> tuple[int, list[dict
     return done.returncode, read_lines(out, "cells.jsonl"), out
 
 
+def start_run(tmp_path: Path, document: dict[str, Any]) -> tuple[subprocess.Popen[str], Path]:
+    """`bench run` in the background on this config; its results directory."""
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(document))
+    out = tmp_path / "out"
+    run = subprocess.Popen(bench_cmd("run", str(path), "-o", str(out)), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+    return run, out
+
+
 def memtouch_config(runtime: dict[str, Any]) -> dict[str, Any]:
     return {"repetitions": 1, "warmup": 0, "cell_timeout": 30, "settle": 0,
             "runtimes": {"process": {"driver": "process"}, "boxed": runtime},
@@ -100,11 +110,7 @@ def test_dockerd_stopped_mid_run(tmp_path: Path) -> None:
     config = {"repetitions": 6, "warmup": 0, "settle": 0.2, "cell_timeout": 20,
               "runtimes": {"process": {"driver": "process"}, "docker": {"driver": "docker"}},
               "workloads": {"idle": {"mode": "ready"}}}
-    path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(config))
-    out = tmp_path / "out"
-    run = subprocess.Popen(bench_cmd("run", str(path), "-o", str(out)), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, text=True)
+    run, out = start_run(tmp_path, config)
     try:
         deadline = time.monotonic() + 120
         while len(read_lines(out, "cells.jsonl")) < 4 and time.monotonic() < deadline:
@@ -137,11 +143,7 @@ def test_sigkill_then_bench_clean_leaves_nothing(tmp_path: Path) -> None:
               "runtimes": {"process": {"driver": "process"}, "native": {"driver": "native"},
                            "docker": {"driver": "docker"}},
               "workloads": {"idle": {"mode": "ready"}}}
-    path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(config))
-    out = tmp_path / "out"
-    run = subprocess.Popen(bench_cmd("run", str(path), "-o", str(out)), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+    run, out = start_run(tmp_path, config)
     deadline = time.monotonic() + 120
     while len(read_lines(out, "cells.jsonl")) < 3 and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -200,11 +202,7 @@ def test_libvirtd_stopped_mid_run(tmp_path: Path) -> None:
     config = {"repetitions": 2, "warmup": 0, "settle": 0.2, "cell_timeout": 60,
               "runtimes": {"process": {"driver": "process"}, "libvirt": {"driver": "libvirt"}},
               "workloads": {"idle": {"mode": "ready"}}}
-    path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(config))
-    out = tmp_path / "out"
-    run = subprocess.Popen(bench_cmd("run", str(path), "-o", str(out)), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, text=True)
+    run, out = start_run(tmp_path, config)
     try:
         deadline = time.monotonic() + 60
         while not (out / "manifest.json").exists() and time.monotonic() < deadline:
