@@ -7,11 +7,13 @@ with pipes, stamp its output, and stop it politely, then by force.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 import subprocess
 from pathlib import Path
 
+from bench.errors import InstanceError
 from runtimes.base import Instance
 
 TAG = "BENCH_INSTANCE"
@@ -26,10 +28,22 @@ def spawn(instance: Instance, argv: list[str]) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, close_fds=True,
                                env={**os.environ, TAG: instance.name})
-    # stdout=PIPE was asked for, so Popen.stdout is set
-    fd = process.stdout.fileno()  # type: ignore[union-attr]
-    instance.output.follow(lambda: iter(lambda: os.read(fd, 65536), b""), instance.name)
+    # The reader holds the pipe's file object, not its number: a bare fd could be closed
+    # when the Popen is collected and reused by the next instance's pipe while this thread
+    # still reads it, stealing that instance's lines.
+    pipe = process.stdout
+    if not isinstance(pipe, io.BufferedReader):  # what Popen gives for stdout=PIPE, bufsize=-1
+        raise InstanceError(f"{instance.name}: its stdout is not a buffered pipe")
+    instance.output.follow(lambda: iter(lambda: pipe.read1(65536), b""), instance.name)
     return process
+
+
+def exit_status(process: subprocess.Popen[bytes], wait: float = 1.0) -> int | None:
+    """The exit status of a process whose output just ended (it may still be exiting)."""
+    try:
+        return process.wait(timeout=wait)
+    except subprocess.TimeoutExpired:
+        return None
 
 
 def stop_process(process: subprocess.Popen[bytes], grace_seconds: float) -> int:

@@ -34,7 +34,7 @@ from runtimes.base import (
     RunContext,
     describe_status,
 )
-from runtimes.host_process import spawn, stop_process
+from runtimes.host_process import exit_status, spawn, stop_process
 
 LAUNCHER_SOURCE = Path(__file__).with_name("nsrun.c")
 NAMESPACES = ("pid", "mnt", "uts", "ipc", "net", "cgroup")
@@ -151,7 +151,8 @@ class NativeDriver(Driver):
             return None
         if self.cgroups.oom_kills(handle.cgroup):
             return f"out-of-memory (killed at the cgroup's {self.limits.memory_bytes >> 20} MiB limit)"
-        status = handle.launcher.poll() if handle.launcher is not None else None
+        launcher = handle.launcher
+        status = exit_status(launcher) if launcher is not None and instance.output.closed else None
         return None if status is None else describe_status(status)
 
     def teardown(self, instance: Instance) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from bench.memory import pss_bytes
 from runtimes.base import Driver, Instance, MemoryReading, ProbeCommand, describe_status
-from runtimes.host_process import spawn, stop_process, sweep_processes
+from runtimes.host_process import exit_status, spawn, stop_process, sweep_processes
 
 
 class ProcessDriver(Driver):
@@ -31,7 +31,7 @@ class ProcessDriver(Driver):
 
     def exit_cause(self, instance: Instance) -> str | None:
         process: subprocess.Popen[bytes] | None = instance.handle
-        status = process.poll() if process is not None else None
+        status = exit_status(process) if process is not None and instance.output.closed else None
         return None if status is None else describe_status(status)
 
     def teardown(self, instance: Instance) -> None:
