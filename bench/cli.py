@@ -27,7 +27,7 @@ from bench.gate_command import add_parsers as add_gate_parsers
 from bench.plan import Cell, make_plan
 from bench.report_command import add_parser as add_report_parser
 from bench.resume import remaining_cells
-from bench.runner import Runner, manifest_for
+from bench.runner import Runner, check_available, manifest_for
 from bench.store import RunStore, read_manifest
 
 err = Console(stderr=True)
@@ -54,6 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError("bench run needs a CONFIG (or --resume DIR)")
     config_path = Path(args.config)
     config = load_config(config_path)
+    check_available(config)
     run_id = secrets.token_hex(3)
     cells = make_plan(config)
     path = Path(args.output) if args.output else results_dir_for(config.output, config_path, run_id)

@@ -52,16 +52,20 @@ class CellResult:
     error: str | None
 
 
-def open_drivers(config: Config, context: RunContext) -> dict[str, Driver]:
-    """One driver per configured runtime; refuses the run at once if any cannot work here."""
-    drivers = {}
+def check_available(config: Config) -> None:
+    """Refuse a run at once (before anything is created) if a runtime cannot work here."""
     for name, spec in config.runtimes.items():
         cls = driver_class(spec.driver)
         reason = cls.unavailable_reason(cls.Options.model_validate(spec.options))
         if reason:
             raise RuntimeUnavailable(f"runtime {name!r} ({spec.driver}) is unavailable: {reason}")
-        drivers[name] = cls(name, spec.options, context)
-    return drivers
+
+
+def open_drivers(config: Config, context: RunContext) -> dict[str, Driver]:
+    """One driver per configured runtime."""
+    check_available(config)
+    return {name: driver_class(spec.driver)(name, spec.options, context)
+            for name, spec in config.runtimes.items()}
 
 
 @contextmanager

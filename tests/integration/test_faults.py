@@ -228,3 +228,37 @@ def test_libvirtd_stopped_mid_run(tmp_path: Path) -> None:
     while qemu_of(run_id) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not qemu_of(run_id), "no QEMU of the run outlives it"
+
+
+def stop_dockerd() -> None:
+    subprocess.run(["pkill", "-TERM", "-x", "dockerd"], check=True)
+    deadline = time.monotonic() + 60
+    while subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True).returncode == 0:
+        if time.monotonic() > deadline:
+            raise AssertionError("dockerd did not stop within 60 s")
+        time.sleep(0.2)
+
+
+@pytest.mark.docker
+def test_with_dockerd_stopped_a_docker_run_is_refused_at_once(tmp_path: Path) -> None:
+    require(DockerDriver.unavailable_reason() is None, "a running dockerd")
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"runtimes": {"docker": {"driver": "docker"}},
+                                    "workloads": {"idle": {"mode": "ready"}}}))
+    stop_dockerd()
+    try:
+        started = time.monotonic()
+        run = subprocess.run(bench_cmd("run", str(path), "-o", str(tmp_path / "out")),
+                             capture_output=True, text=True, timeout=60)
+        took = time.monotonic() - started
+        runtimes = subprocess.run(bench_cmd("runtimes"), capture_output=True, text=True, timeout=60,
+                                  env={**os.environ, "COLUMNS": "300"})
+    finally:
+        start_dockerd()
+    assert run.returncode == 1
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "dockerd is not running" in lines[0], run.stderr
+    assert took < 15, "refused before any work, not after a timeout"
+    assert not (tmp_path / "out").exists(), "nothing was created for a run that cannot start"
+    docker_row = next(line for line in runtimes.stdout.splitlines() if "docker" in line)
+    assert "no" in docker_row and "dockerd is not running" in docker_row
