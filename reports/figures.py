@@ -329,18 +329,23 @@ def density_charts(analysis: Analysis) -> list[Chart]:
     metrics = sorted({m for (_, _, m) in analysis.values if m.startswith("density.")})
     charts = []
     for metric in metrics[:MAX_DENSITY]:
-        figure, unit = new_figure(), ""
+        figure, unit, medians = new_figure(), "", []
         for run in analysis.runs:
             rows = run.density[run.density["metric"] == metric]
             unit = unit or run.units.get(metric, "")
             for runtime, group in rows.groupby("runtime", sort=False):
                 curve = group.assign(n=density_counts(group)).groupby("n")["value"].median()
+                medians += [float(v) for v in curve.to_numpy()]
                 label = run.label(str(runtime))
                 figure.add_trace(go.Scatter(
                     x=curve.index.to_numpy(), y=curve.to_numpy(), name=plot_text(label),
                     mode="lines+markers", line_color=color_of(analysis, label)))
+        # runtimes differ by orders of magnitude (a guest's RAM against a namespace's KiB);
+        # a log axis keeps every curve readable where all values are positive
+        log = bool(medians) and min(medians) > 0 and spread(medians) > 10
         figure.update_xaxes(title_text="instances running at once (N)")
-        figure.update_yaxes(title_text=plot_text(f"{metric} ({unit}, median)"))
+        figure.update_yaxes(type="log" if log else "linear",
+                            title_text=plot_text(f"{metric} ({unit}, median{'; log' if log else ''})"))
         charts.append(styled(figure, 320, f"{metric} as instances are added"))
     return charts
 

@@ -107,6 +107,8 @@ def header(analysis: Analysis) -> str:
     subtitle = " | ".join(d for d in descriptions if d) or "What isolation costs on this host"
     links = [("glance", "At a glance"), ("verdict", "Verdict"), ("boot", "Boot"),
              ("memory", "Memory"), ("syscalls", "Syscalls")]
+    if any(len(run.density) for run in analysis.runs):
+        links.append(("density", "Density"))
     if len(analysis.runs) > 1:
         links.append(("changes", "Changes"))
     nav = "".join(f'<a href="#{key}">{text}</a>' for key, text in links)

@@ -85,6 +85,17 @@ NOTES: dict[str, list[str]] = {
         "Density runs start N instances side by side and measure again: the curve's slope "
         "is the cost of one more instance. Shared pages (one kernel for all containers, "
         "shared libraries) make it grow slower than N times one instance.",
+        "Memory per instance is taken three ways, and they differ for a reason. The PSS "
+        "measure counts only the user-space pages of the instance's host processes (and a "
+        "guest's RAM). The drop in MemAvailable counts everything the host gave up, "
+        "including kernel memory that no process's PSS shows: each instance's namespaces "
+        "(a network namespace with its loopback device and sysctl tables is the largest), "
+        "task structures and kernel stacks, page tables, and cgroup bookkeeping. For a "
+        "probe of a few hundred KiB those kernel objects are most of the cost, so the "
+        "MemAvailable figure for namespace runtimes can be several times the PSS figure; "
+        "for Docker, whose shim process is larger, the two come closer. The cgroup "
+        "charge counts what the kernel bills to the instance's cgroup: its pages and some "
+        "of its kernel memory, not the processes outside it (the shim, the VMM).",
     ],
     "changes": [
         "Each row compares the same runtime, workload and metric in a later run against "
