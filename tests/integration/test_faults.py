@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,18 @@ def run_config(tmp_path: Path, document: dict[str, Any]) -> tuple[int, list[dict
     done = subprocess.run(bench_cmd("run", str(path), "-o", str(out)), capture_output=True,
                           text=True, timeout=600)
     return done.returncode, read_lines(out, "cells.jsonl"), out
+
+
+def wait_until(condition: Callable[[], bool], seconds: float, failure: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{failure} within {seconds:.0f} s")
+        time.sleep(0.2)
+
+
+def running(name: str) -> bool:
+    return subprocess.run(["pgrep", "-x", name], capture_output=True).returncode == 0
 
 
 def start_run(tmp_path: Path, document: dict[str, Any]) -> tuple[subprocess.Popen[str], Path]:
@@ -97,11 +110,7 @@ def start_dockerd() -> None:
     log = open("/var/log/bench-dockerd-test.log", "a")  # noqa: SIM115 (the daemon keeps it)
     subprocess.Popen(["dockerd", "--bridge=none", "--iptables=false", "--ip6tables=false"],
                      stdout=log, stderr=log, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while DockerDriver.unavailable_reason() is not None:
-        if time.monotonic() > deadline:
-            raise AssertionError("dockerd did not come back within 60 s")
-        time.sleep(0.5)
+    wait_until(lambda: DockerDriver.unavailable_reason() is None, 60, "dockerd did not come back")
 
 
 @pytest.mark.docker
@@ -184,16 +193,10 @@ def qemu_of(run_id: str) -> bool:
 
 
 def restart_libvirtd() -> None:
-    deadline = time.monotonic() + 60
-    while subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True).returncode == 0:
-        if time.monotonic() > deadline:
-            raise AssertionError("libvirtd did not stop within 60 s")
-        time.sleep(0.2)  # the old daemon holds its pidfile until it is gone
+    # the old daemon holds its pidfile until it is gone
+    wait_until(lambda: not running("libvirtd"), 60, "libvirtd did not stop")
     subprocess.run(["libvirtd", "-d"], check=True, timeout=60)
-    while not libvirt_ready():
-        if time.monotonic() > deadline:
-            raise AssertionError("libvirtd did not come back within 60 s")
-        time.sleep(0.5)
+    wait_until(libvirt_ready, 60, "libvirtd did not come back")
 
 
 @pytest.mark.libvirt
@@ -232,11 +235,7 @@ def test_libvirtd_stopped_mid_run(tmp_path: Path) -> None:
 
 def stop_dockerd() -> None:
     subprocess.run(["pkill", "-TERM", "-x", "dockerd"], check=True)
-    deadline = time.monotonic() + 60
-    while subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True).returncode == 0:
-        if time.monotonic() > deadline:
-            raise AssertionError("dockerd did not stop within 60 s")
-        time.sleep(0.2)
+    wait_until(lambda: not running("dockerd"), 60, "dockerd did not stop")
 
 
 @pytest.mark.docker
