@@ -20,21 +20,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import statistics
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
 from bench.bundle import build_bundle
-from bench.errors import BenchError, InstanceError
+from bench.errors import InstanceError
 from bench.probe_output import parse_syscalls
 from runtimes.base import DONE, Driver, ProbeCommand, RunContext
 from runtimes.docker import DockerDriver
 from runtimes.process import ProcessDriver
+from tests.benchmarks.sitting import run_sitting
 
 READY_ONCE = ProbeCommand("ready", ("idle=0",))
 SYSCALLS = ProbeCommand("syscall", ("batches=30", "calls=20000", "warmup=3"))
@@ -149,21 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2, help="unmeasured rounds first")
     parser.add_argument("--syscall-runs", type=int, default=5, help="probe runs per config")
     args = parser.parse_args(argv)
-    reason = DockerDriver.unavailable_reason()
-    if reason:
-        print(f"docker driver unavailable: {reason}")
-        return 1
-    run_id = "bb" + secrets.token_hex(3)
-    with tempfile.TemporaryDirectory(prefix=f"bench-{run_id}-") as scratch:
-        context = RunContext(run_id, Path(scratch), Path(scratch))
-        try:
-            return sitting(context, args.n, args.warmup, args.syscall_runs)
-        except BenchError as error:
-            print(f"failed: {error}")
-            return 1
-        finally:
-            left = DockerDriver.clean(run_id, dry_run=False)
-            print(f"left behind and removed now: {left}" if left else "nothing left behind")
+    return run_sitting(DockerDriver, "bb",
+                       lambda context: sitting(context, args.n, args.warmup, args.syscall_runs))
 
 
 def sitting(context: RunContext, rounds: int, warmup: int, syscall_runs: int) -> int:

@@ -21,22 +21,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import shutil
 import statistics
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from bench.bundle import build_bundle
-from bench.errors import BenchError, InstanceError
+from bench.errors import InstanceError
 from runtimes.base import ProbeCommand, RunContext
 from runtimes.libvirt import LibvirtDriver
 from runtimes.libvirt_domain import kernel_cmdline
+from tests.benchmarks.sitting import run_sitting
 
 READY_ONCE = ProbeCommand("ready", ("idle=0",))
 TIMEOUT_S = 180.0
@@ -190,21 +188,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="an extra kernel parameter for both (e.g. quiet); repeatable")
     args = parser.parse_args(argv)
     options: dict[str, Any] = {"cmdline_extra": args.extra} if args.extra else {}
-    reason = LibvirtDriver.unavailable_reason()
-    if reason:
-        print(f"libvirt driver unavailable: {reason}")
-        return 1
-    run_id = "bl" + secrets.token_hex(3)
-    with tempfile.TemporaryDirectory(prefix=f"bench-{run_id}-") as scratch:
-        context = RunContext(run_id, Path(scratch), Path(scratch))
-        try:
-            return (variants if args.variants else sitting)(context, args.n, args.warmup, options)
-        except BenchError as error:
-            print(f"failed: {error}")
-            return 1
-        finally:
-            left = LibvirtDriver.clean(run_id, dry_run=False)
-            print(f"left behind and removed now: {left}" if left else "nothing left behind")
+    body = variants if args.variants else sitting
+    return run_sitting(LibvirtDriver, "bl",
+                       lambda context: body(context, args.n, args.warmup, options))
 
 
 if __name__ == "__main__":
