@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from runtimes.native import NativeDriver
+from tests.conftest import require
+
 pytestmark = pytest.mark.integration
 
 CONTRACT = {"runtime", "workload", "metric", "unit", "n", "median", "p90", "p99", "mean",
@@ -22,8 +25,9 @@ def bench(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_run_then_summary_json(tmp_path: Path) -> None:
+    require(NativeDriver.unavailable_reason() is None, "the native runtime (root, namespaces)")
     config = {"repetitions": 5, "warmup": 1, "settle": 0.2, "cell_timeout": 30,
-              "runtimes": {"process": {"driver": "process"}},
+              "runtimes": {"process": {"driver": "process"}, "native": {"driver": "native"}},
               "workloads": {"idle": {"mode": "ready"},
                             "sys": {"mode": "syscall", "batches": 5, "calls": 2000}}}
     path = tmp_path / "c.yaml"
@@ -33,11 +37,14 @@ def test_run_then_summary_json(tmp_path: Path) -> None:
     summary = bench("summary", str(tmp_path / "out"), "--json")
     assert summary.returncode == 0, summary.stderr
     rows = {(r["runtime"], r["metric"]): r for r in json.loads(summary.stdout)}
-    for metric in ("boot.total", "memory.overhead", "syscall.getppid", "memory.host_pss"):
-        row = rows[("process", metric)]
-        assert row.keys() >= CONTRACT
-        assert row["n"] >= 5
-        assert row["ci_low"] <= row["median"] <= row["ci_high"]
+    for runtime in ("process", "native"):
+        for metric in ("boot.total", "memory.overhead", "syscall.getppid", "memory.host_pss"):
+            row = rows[(runtime, metric)]
+            assert row.keys() >= CONTRACT
+            assert row["n"] >= 5
+            assert row["ci_low"] <= row["median"] <= row["ci_high"]
+    assert rows[("native", "memory.cgroup")]["n"] >= 5
+    assert (tmp_path / "out" / "report.html").stat().st_size > 0
     assert rows[("process", "memory.host_pss")]["median"] > 100_000  # a static binary's pages
     assert 1 < rows[("process", "syscall.getppid")]["median"] < 100_000
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
