@@ -30,6 +30,12 @@ def boot_samples(cell: Cell, instance: Instance) -> list[Sample]:
     return samples
 
 
+def stop_samples(cell: Cell, instance: Instance) -> list[Sample]:
+    """Teardown, timed like boot: stop.total and the driver's named steps (exit, remove...)."""
+    return [_sample(cell, f"stop.{phase}", ms, phase=None if phase == "total" else phase)
+            for phase, ms in instance.stop_phases().items()]
+
+
 def memory_samples(cell: Cell, driver: Driver, instance: Instance, settle: float,
                    deadline_ns: int) -> list[Sample]:
     instance.output.wait_for(IDLE, deadline_ns, f"{cell.runtime} instance")

@@ -19,7 +19,7 @@ from types import FrameType
 from typing import Any
 
 from bench.bundle import Bundle
-from bench.collectors import boot_samples, memory_samples, syscall_samples
+from bench.collectors import boot_samples, memory_samples, stop_samples, syscall_samples
 from bench.config import Config, DensityWorkload, MemtouchWorkload, SyscallWorkload, Workload
 from bench.density import density_samples
 from bench.drivers import driver_class
@@ -158,7 +158,6 @@ class Runner:
                 samples += syscall_samples(cell, instance, deadline)
             else:
                 samples += memory_samples(cell, driver, instance, self.config.settle, deadline)
-            return samples
         except InstanceError as error:
             explained = driver.explain(instance, error)
             if explained is error:
@@ -166,6 +165,7 @@ class Runner:
             raise explained from error
         finally:
             driver.stop(instance)
+        return samples + stop_samples(cell, instance)
 
     @staticmethod
     def failure(cell: Cell, reason: str) -> Sample:

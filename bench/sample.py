@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 Status = Literal["ok", "failed"]
 
-UNITS = {"boot": "ms", "memory": "bytes", "syscall": "ns", "cell": "cell"}
+UNITS = {"boot": "ms", "stop": "ms", "memory": "bytes", "syscall": "ns", "cell": "cell"}
 
 
 def unit_of(metric: str) -> str:

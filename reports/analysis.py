@@ -99,7 +99,8 @@ def is_phase(metric: str) -> bool:
 
 def is_headline(metric: str) -> bool:
     """Metrics the verdict table quotes with intervals and ratios."""
-    return not is_phase(metric) and not metric.startswith("density.") and metric != "cell"
+    teardown_step = metric.startswith("stop.") and metric != "stop.total"
+    return not (is_phase(metric) or teardown_step or metric.startswith("density.") or metric == "cell")
 
 
 def unique_names(paths: list[Path]) -> list[str]:

@@ -27,7 +27,7 @@ from reports.analysis import Analysis, Change, Run, Stat, analyse, is_headline, 
 from reports.notes import NOTES, drivers_of, run_warnings, uses_tcg
 from reports.page_assets import CSP, LOADER, STYLE, packed_plotlyjs
 
-FAMILIES = (("boot", "Boot"), ("memory", "Memory"), ("syscall", "Syscalls"))
+FAMILIES = (("boot", "Boot"), ("memory", "Memory"), ("syscall", "Syscalls"), ("stop", "Teardown"))
 HOST_FIELDS = (("kernel", "kernel"), ("kernel_version", "kernel build"), ("arch", "arch"),
                ("cpu_model", "CPU"), ("cores", "cores"), ("memory_bytes", "memory"),
                ("cgroup_version", "cgroup version"), ("hostname", "hostname"),

@@ -173,6 +173,23 @@ class Instance:
         self.marks: list[tuple[str, int]] = []
         self.handle: Any = None
         self.stopped = False
+        self.stop_marks: list[tuple[str, int]] = []
+        self.stop_span: tuple[int, int] | None = None  # (asked to stop, teardown returned)
+
+    def mark_stop(self, phase: str) -> None:
+        """The end of a teardown step (exit, remove, destroy), on the host clock."""
+        self.stop_marks.append((phase, time.monotonic_ns()))
+
+    def stop_phases(self) -> dict[str, float]:
+        """Milliseconds per teardown step, plus `total` from the stop request to its end."""
+        if self.stop_span is None:
+            return {}
+        phases, previous = {}, self.stop_span[0]
+        for phase, stamp in self.stop_marks:
+            phases[phase] = (stamp - previous) / 1e6
+            previous = stamp
+        phases["total"] = (self.stop_span[1] - self.stop_span[0]) / 1e6
+        return phases
 
     def mark(self, phase: str, stamp: int | None = None) -> None:
         """The end of a boot phase; phases are the intervals between consecutive marks."""
@@ -303,4 +320,6 @@ class Driver(ABC):
         if instance.stopped:
             return
         instance.stopped = True
+        asked = time.monotonic_ns()
         self.teardown(instance)
+        instance.stop_span = (asked, time.monotonic_ns())

@@ -279,8 +279,10 @@ class DockerDriver(Driver):
                 step()
                 if self._wait_exit(handle, self.grace_seconds):
                     break
+            instance.mark_stop("exit")
             if handle.exec_id is None:
                 remove_container(self.api, handle.container_id, handle.name)
+                instance.mark_stop("remove")
         finally:
             if handle.sock is not None:
                 close_connection(handle.sock)

@@ -263,6 +263,7 @@ class LibvirtDriver(Driver):
             return
         try:
             self._destroy(guest.domain)
+            instance.mark_stop("destroy")
         finally:
             # the console ends by itself once QEMU is gone; close() then only makes sure
             if guest.console is not None:

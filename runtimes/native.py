@@ -161,8 +161,10 @@ class NativeDriver(Driver):
             return
         if handle.launcher is not None:
             stop_process(handle.launcher, self.grace_seconds)
+            instance.mark_stop("exit")
         self.cgroups.kill(handle.cgroup)
         self.cgroups.remove(handle.cgroup)
+        instance.mark_stop("cgroup_removed")
 
     def close(self) -> None:
         self.cgroups.remove_parents()

@@ -37,6 +37,7 @@ class ProcessDriver(Driver):
     def teardown(self, instance: Instance) -> None:
         if instance.handle is not None:
             stop_process(instance.handle, self.grace_seconds)
+            instance.mark_stop("exit")
 
     @classmethod
     def clean(cls, run_id: str | None, dry_run: bool) -> list[str]:

@@ -59,6 +59,7 @@ def test_samples_cells_and_manifest(tmp_path: Path) -> None:
     assert rows[("box", "idle", "memory.overhead")]["median"] == 4000
     assert rows[("process", "idle", "memory.overhead")]["median"] == 0
     assert rows[("box", "idle", "boot.create")]["n"] == 3
+    assert rows[("box", "idle", "stop.total")]["n"] == 3  # teardown is timed too
     assert not FakeDriver.live, "every instance was torn down"
 
 

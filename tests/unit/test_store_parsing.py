@@ -91,3 +91,11 @@ def test_proc_parsers() -> None:
              "1000000-41000000 rw-p 0 0 0\nPss: 1024 kB\n")
     split = parse_smaps_split(smaps, large=1 << 30)
     assert (split.small, split.large) == (4096, 1024 * 1024)
+
+
+def test_stop_phases_run_from_the_stop_request() -> None:
+    instance = Instance("i", requested_ns=0)
+    assert instance.stop_phases() == {}
+    instance.stop_marks = [("exit", 3_000_000), ("remove", 7_000_000)]
+    instance.stop_span = (1_000_000, 8_000_000)
+    assert instance.stop_phases() == {"exit": 2.0, "remove": 4.0, "total": 7.0}
