@@ -62,17 +62,6 @@ def total_pss(pids: list[int]) -> int:
     return sum(pss_bytes(pid) for pid in pids)
 
 
-def children_of(pid: int) -> list[int]:
-    """Direct children of a process, from /proc/PID/task/*/children."""
-    found: list[int] = []
-    for task in (PROC / str(pid) / "task").glob("*"):
-        try:
-            found += [int(x) for x in (task / "children").read_text().split()]
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return found
-
-
 def meminfo() -> dict[str, int]:
     """The host's /proc/meminfo in bytes."""
     values = {}

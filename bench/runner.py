@@ -159,10 +159,7 @@ class Runner:
             else:
                 samples += memory_samples(cell, driver, instance, self.config.settle, deadline)
         except InstanceError as error:
-            explained = driver.explain(instance, error)
-            if explained is error:
-                raise
-            raise explained from error
+            raise driver.explain(instance, error)  # noqa: B904 (explain() chains the cause)
         finally:
             driver.stop(instance)
         return samples + stop_samples(cell, instance)

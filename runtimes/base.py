@@ -272,7 +272,9 @@ class Driver(ABC):
             cause = None
         if not cause or str(error).startswith(cause):
             return error
-        return type(error)(f"{cause}: {error}")
+        explained = type(error)(f"{cause}: {error}")
+        explained.__cause__ = error
+        return explained
 
     def fingerprint(self) -> dict[str, Any]:
         """Versions and settings that decide this driver's numbers (recorded in the manifest)."""
@@ -305,11 +307,9 @@ class Driver(ABC):
             stamp, _ = instance.output.wait_for(READY, deadline_ns, f"{self.name} instance")
             instance.mark("ready", stamp)
         except InstanceError as error:
-            explained = self.explain(instance, error)
+            explained = self.explain(instance, error)  # before teardown erases the evidence
             self.stop(instance)
-            if explained is error:
-                raise
-            raise explained from error
+            raise explained  # noqa: B904 (explain() chains the cause)
         except BaseException:
             self.stop(instance)
             raise

@@ -240,29 +240,26 @@ class DockerDriver(Driver):
     def _follow(self, instance: Instance, handle: Attached) -> None:
         def chunks() -> Iterator[bytes]:
             yield from demultiplex(iter(lambda: raw_socket(handle.sock).recv(65536), b""))
-            yield self._exit_line(handle)
         instance.output.follow(chunks, instance.name)
 
-    def _exit_line(self, handle: Attached) -> bytes:
-        """After the stream ends: how the process left, so an early exit explains itself."""
-        if not self._wait_exit(handle, self.grace_seconds) or handle.exit_code is None:
-            return b""
-        return f"docker: {handle.name} exited with status {handle.exit_code}\n".encode()
-
     def exit_cause(self, instance: Instance) -> str | None:
+        """How a container or exec whose output ended left: OOM-killed, or its status."""
         handle: Attached | None = instance.handle
-        if handle is None or handle.exec_id is not None:
-            return None if handle is None or handle.exit_code is None else describe_status(
-                handle.exit_code)
+        if handle is None or not instance.output.closed:
+            return None
+        if not self._wait_exit(handle, self.grace_seconds) or handle.exit_code is None:
+            return None
+        if handle.exec_id is None and self._oom_killed(handle):
+            return "out-of-memory (killed at the container's memory limit)"
+        return describe_status(handle.exit_code)
+
+    def _oom_killed(self, handle: Attached) -> bool:
         from docker.errors import DockerException
 
         try:
-            state = self.api.inspect_container(handle.container_id)["State"]
+            return bool(self.api.inspect_container(handle.container_id)["State"].get("OOMKilled"))
         except DockerException:
-            return None
-        if state.get("OOMKilled"):
-            return "out-of-memory (killed at the container's memory limit)"
-        return None if state.get("Running") else describe_status(int(state["ExitCode"]))
+            return False
 
     # --- stop -----------------------------------------------------------------------
 

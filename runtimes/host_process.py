@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 from bench.errors import InstanceError
-from runtimes.base import Instance
+from runtimes.base import Instance, describe_status
 
 TAG = "BENCH_INSTANCE"
 
@@ -38,10 +38,14 @@ def spawn(instance: Instance, argv: list[str]) -> subprocess.Popen[bytes]:
     return process
 
 
-def exit_status(process: subprocess.Popen[bytes], wait: float = 1.0) -> int | None:
-    """The exit status of a process whose output just ended (it may still be exiting)."""
+def exit_cause(process: subprocess.Popen[bytes] | None, instance: Instance,
+               wait: float = 1.0) -> str | None:
+    """How a process whose output just ended left (it may still be exiting); None while
+    its output goes on, or if it does not leave within `wait` seconds."""
+    if process is None or not instance.output.closed:
+        return None
     try:
-        return process.wait(timeout=wait)
+        return describe_status(process.wait(timeout=wait))
     except subprocess.TimeoutExpired:
         return None
 

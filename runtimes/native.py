@@ -24,7 +24,7 @@ from pydantic import ByteSize, Field
 
 from bench.cgroups import Cgroup, Hierarchy, Limits, detect, sweep
 from bench.errors import BenchError, BuildError, InstanceError, RuntimeUnavailable
-from bench.memory import pss_bytes
+from bench.memory import total_pss
 from runtimes.base import (
     Driver,
     DriverOptions,
@@ -32,9 +32,8 @@ from runtimes.base import (
     MemoryReading,
     ProbeCommand,
     RunContext,
-    describe_status,
 )
-from runtimes.host_process import exit_status, spawn, stop_process
+from runtimes.host_process import exit_cause, spawn, stop_process
 
 LAUNCHER_SOURCE = Path(__file__).with_name("nsrun.c")
 NAMESPACES = ("pid", "mnt", "uts", "ipc", "net", "cgroup")
@@ -142,7 +141,7 @@ class NativeDriver(Driver):
 
     def memory(self, instance: Instance) -> MemoryReading:
         handle: NativeHandle = instance.handle
-        return MemoryReading(host_pss=sum(pss_bytes(pid) for pid in self.host_pids(instance)),
+        return MemoryReading(host_pss=total_pss(self.host_pids(instance)),
                              cgroup=self.cgroups.memory_charge(handle.cgroup))
 
     def exit_cause(self, instance: Instance) -> str | None:
@@ -151,9 +150,7 @@ class NativeDriver(Driver):
             return None
         if self.cgroups.oom_kills(handle.cgroup):
             return f"out-of-memory (killed at the cgroup's {self.limits.memory_bytes >> 20} MiB limit)"
-        launcher = handle.launcher
-        status = exit_status(launcher) if launcher is not None and instance.output.closed else None
-        return None if status is None else describe_status(status)
+        return exit_cause(handle.launcher, instance)
 
     def teardown(self, instance: Instance) -> None:
         handle: NativeHandle | None = instance.handle

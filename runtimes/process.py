@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.memory import pss_bytes
-from runtimes.base import Driver, Instance, MemoryReading, ProbeCommand, describe_status
-from runtimes.host_process import exit_status, spawn, stop_process, sweep_processes
+from runtimes.base import Driver, Instance, MemoryReading, ProbeCommand
+from runtimes.host_process import exit_cause, spawn, stop_process, sweep_processes
 
 
 class ProcessDriver(Driver):
@@ -30,9 +30,7 @@ class ProcessDriver(Driver):
         return MemoryReading(host_pss=pss_bytes(process.pid))
 
     def exit_cause(self, instance: Instance) -> str | None:
-        process: subprocess.Popen[bytes] | None = instance.handle
-        status = exit_status(process) if process is not None and instance.output.closed else None
-        return None if status is None else describe_status(status)
+        return exit_cause(instance.handle, instance)
 
     def teardown(self, instance: Instance) -> None:
         if instance.handle is not None:

@@ -214,7 +214,7 @@ def test_early_exit_reports_output_and_status(make_driver: MakeDriver, tmp_path:
     fake = compile_static(source, tmp_path / "cache")
     throwaway_images.append(image_tag(fake))
     driver = make_driver(fake)
-    with pytest.raises(InstanceError, match=r"boom: no config.*exited with status 3"):
+    with pytest.raises(InstanceError, match=r"exited with status 3: .*boom: no config"):
         driver.start(READY_IDLE, deadline())
 
 

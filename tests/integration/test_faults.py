@@ -63,6 +63,18 @@ def start_run(tmp_path: Path, document: dict[str, Any]) -> tuple[subprocess.Pope
     return run, out
 
 
+def stop_daemon_mid_run(run: subprocess.Popen[str], stop: Callable[[], object],
+                        restart: Callable[[], None]) -> str:
+    """Stop a daemon under a running `bench run`, let the run finish, bring the daemon back."""
+    try:
+        stop()
+        _, stderr = run.communicate(timeout=300)
+    finally:
+        run.kill()
+        restart()
+    return stderr
+
+
 def memtouch_config(runtime: dict[str, Any]) -> dict[str, Any]:
     return {"repetitions": 1, "warmup": 0, "cell_timeout": 30, "settle": 0,
             "runtimes": {"process": {"driver": "process"}, "boxed": runtime},
@@ -120,15 +132,8 @@ def test_dockerd_stopped_mid_run(tmp_path: Path) -> None:
               "runtimes": {"process": {"driver": "process"}, "docker": {"driver": "docker"}},
               "workloads": {"idle": {"mode": "ready"}}}
     run, out = start_run(tmp_path, config)
-    try:
-        deadline = time.monotonic() + 120
-        while len(read_lines(out, "cells.jsonl")) < 4 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        subprocess.run(["pkill", "-TERM", "-x", "dockerd"], check=True)
-        _, stderr = run.communicate(timeout=300)
-    finally:
-        run.kill()
-        start_dockerd()
+    wait_until(lambda: len(read_lines(out, "cells.jsonl")) >= 4, 120, "4 cells did not finish")
+    stderr = stop_daemon_mid_run(run, stop_dockerd, start_dockerd)
     assert run.returncode == 3, stderr
     cells = read_lines(out, "cells.jsonl")
     assert len(cells) == 12, "the run went on to the end"
@@ -206,19 +211,12 @@ def test_libvirtd_stopped_mid_run(tmp_path: Path) -> None:
               "runtimes": {"process": {"driver": "process"}, "libvirt": {"driver": "libvirt"}},
               "workloads": {"idle": {"mode": "ready"}}}
     run, out = start_run(tmp_path, config)
-    try:
-        deadline = time.monotonic() + 60
-        while not (out / "manifest.json").exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        run_id = json.loads((out / "manifest.json").read_text())["run_id"]
-        while not qemu_of(run_id) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert qemu_of(run_id), "a guest of this run was booting"
-        subprocess.run(["pkill", "-TERM", "-x", "libvirtd"], check=True)
-        _, stderr = run.communicate(timeout=300)
-    finally:
-        run.kill()
-        restart_libvirtd()
+    wait_until((out / "manifest.json").exists, 60, "the run did not start")
+    run_id = json.loads((out / "manifest.json").read_text())["run_id"]
+    wait_until(lambda: qemu_of(run_id), 60, "no guest of this run was booting")
+    stderr = stop_daemon_mid_run(
+        run, lambda: subprocess.run(["pkill", "-TERM", "-x", "libvirtd"], check=True),
+        restart_libvirtd)
     assert run.returncode == 3, stderr
     cells = read_lines(out, "cells.jsonl")
     assert len(cells) == 4, "the run went on to the end"
