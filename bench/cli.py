@@ -17,18 +17,20 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 import bench
-from bench.bundle import Bundle, build_bundle
 from bench.config import Config, load_config
-from bench.errors import BenchError, ConfigError
+from bench.errors import ConfigError
 from bench.fingerprint import git_commit, host_fingerprint
-from bench.gate_command import add_parsers as add_gate_parsers
-from bench.plan import Cell, make_plan
+from bench.gate.command import add_parsers as add_gate_parsers
+from bench.plan import Cell, make_plan, remaining_cells
 from bench.report_command import add_parser as add_report_parser
-from bench.resume import remaining_cells
+from bench.results.manifest import read_manifest
+from bench.results.store import RunStore
 from bench.runner import Runner, check_available, manifest_for
-from bench.store import RunStore, read_manifest
+from bench.workload.bundle import Bundle, build_bundle
+from runtimes.errors import BenchError
 
 err = Console(stderr=True)
 out = Console(width=None if sys.stdout.isatty() else 150)
@@ -87,7 +89,6 @@ def execute(config: Config, store: RunStore, bundle: Bundle, cells: list[Cell],
     finally:
         store.close()
         write_run_report(store.path)  # a partial one too, when the run stopped early
-    from bench.summary import print_summary
     print_summary(store.path, out)
     gate_code = gate_against(store.path, Path(baseline), config) if baseline else 0
     if gate_code:
@@ -109,8 +110,8 @@ def write_run_report(path: Path) -> None:
 
 def gate_against(candidate: Path, baseline: Path, config: Config) -> int:
     """`bench run --baseline DIR`: gate the run just made with the config's gate section."""
-    from bench.gate import exit_code, gate_run
-    from bench.gate_output import print_table
+    from bench.gate.evaluate import exit_code, gate_run
+    from bench.gate.output import print_table
 
     result = gate_run(candidate, baseline, config.gate)
     print_table(result, out)
@@ -136,12 +137,34 @@ def run_with_progress(runner: Runner, cells: list[Cell]) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from bench.summary import print_summary, summary_json
+    from bench.results.summary import summary_json
+
     if args.json:
         print(json.dumps(summary_json(Path(args.results)), indent=2))
     else:
         print_summary(Path(args.results), out)
     return 0
+
+
+def print_summary(path: Path, console: Console) -> None:
+    """The summary's headline rows as a terminal table (boot phases are left to the report)."""
+    from bench.results.summary import summary_json
+    from bench.results.units import format_interval, format_value
+
+    table = Table(title=f"summary of {path.name}", title_justify="left")
+    for column in ("runtime", "workload", "metric", "n", "median", "95% CI of median", "p90",
+                   "failed"):
+        table.add_column(column, justify="right" if column in {"n", "failed"} else "left")
+    for row in summary_json(path):
+        if row["metric"].startswith("boot.") and row["metric"] != "boot.total":
+            continue
+        unit = row["unit"]
+        interval = format_interval(row["ci_low"], row["ci_high"], unit) if row["n"] else "-"
+        metric = f"{row['metric']} @N={row['count']}" if "count" in row else row["metric"]
+        table.add_row(row["runtime"], row["workload"], metric, str(row["n"]),
+                      format_value(row["median"], unit), interval, format_value(row["p90"], unit),
+                      str(row["failed"]))
+    console.print(table)
 
 
 def cmd_runtimes(args: argparse.Namespace) -> int:

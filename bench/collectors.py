@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 
-from bench.errors import InstanceError
 from bench.plan import Cell
-from bench.probe_output import parse_meminfo, parse_syscalls, probe_errors
-from bench.sample import Sample
-from runtimes.base import DONE, IDLE, Driver, Instance
+from bench.results.sample import Sample
+from runtimes.base import Driver, Instance
+from runtimes.errors import InstanceError
+from runtimes.protocol import DONE, IDLE, parse_meminfo, parse_syscalls, probe_errors
 
 
 def _sample(cell: Cell, metric: str, value: float, phase: str | None = None,

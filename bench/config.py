@@ -10,16 +10,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ByteSize, Field, ValidationError, field_validator
 
 from bench.errors import ConfigError
-from bench.gate_rules import GateConfig
-
-
-class Strict(BaseModel):
-    """Unknown keys are errors; loaded objects are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from bench.gate.rules import RULE_TAGS, GateConfig
+from runtimes.models import Strict, describe_errors
 
 
 class ReadyWorkload(Strict):
@@ -98,39 +93,12 @@ class Config(Strict):
         return self.warmup if own is None else own
 
 
-MODES = ("ready", "syscall", "memtouch", "density")
-
-
-def format_location(loc: tuple[int | str, ...]) -> str:
-    """pydantic's location as the dotted key a user wrote (the union's mode tag dropped)."""
-    parts = list(loc)
-    if len(parts) > 3 and parts[0] == "workloads" and parts[2] in MODES:
-        del parts[2]
-    return ".".join(key_text(p) for p in parts) or "(top level)"
-
-
-def key_text(key: int | str) -> str:
-    """A key as the user wrote it; quoted when it holds spaces or control characters."""
-    text = str(key)
-    return text if text and text.isprintable() and " " not in text else repr(text)
-
-
-def one_line(text: str, limit: int = 80) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+MODES = frozenset({"ready", "syscall", "memtouch", "density"})
+UNION_TAGS = {"workloads": MODES, **RULE_TAGS}
 
 
 def describe(error: ValidationError, prefix: tuple[str, ...] = ()) -> str:
-    """All of pydantic's errors as one line."""
-    messages = []
-    for item in error.errors():
-        key = format_location(prefix + tuple(item["loc"]))
-        got = item.get("input")
-        quiet = item["type"] in {"missing", "extra_forbidden"} or isinstance(got, dict)
-        shown = "" if quiet else f" (got {one_line(repr(got))})"
-        text = "unknown key" if item["type"] == "extra_forbidden" else item["msg"].lower()
-        messages.append(f"{key}: {text}{shown}")
-    return "; ".join(messages)
+    return describe_errors(error, prefix, UNION_TAGS)
 
 
 def parse_config(document: Any, source: str = "config") -> Config:

@@ -15,11 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.config import DensityWorkload
-from bench.errors import BenchError, InstanceError
-from bench.memory import meminfo
 from bench.plan import Cell
-from bench.sample import Sample
-from runtimes.base import IDLE, Driver, Instance, MemoryReading, ProbeCommand
+from bench.results.sample import Sample
+from runtimes.base import Driver, Instance, MemoryReading, ProbeCommand
+from runtimes.errors import BenchError, InstanceError
+from runtimes.host.memory import meminfo
+from runtimes.protocol import IDLE
 
 KSM = Path("/sys/kernel/mm/ksm")
 THP = Path("/sys/kernel/mm/transparent_hugepage/enabled")

@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.drivers import driver_class, known_drivers
-from bench.errors import BenchError
 from bench.fingerprint import cgroup_version
+from runtimes.errors import BenchError
 
 
 def availability() -> list[tuple[str, str | None]]:

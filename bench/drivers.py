@@ -5,7 +5,8 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
-from bench.errors import ConfigError, RuntimeUnavailable
+from bench.errors import ConfigError
+from runtimes.errors import RuntimeUnavailable
 
 if TYPE_CHECKING:
     from runtimes.base import Driver

@@ -1,13 +1,13 @@
-"""One root for every error bench expects; the CLI turns these into a line and an exit code.
+"""The errors of bench's upper layers: config, results, gate. Their root is
+runtimes.errors.BenchError, at the bottom of the house with the driver contract.
 
-Anything that is not a BenchError is a bug and keeps its traceback.
+The CLI turns any BenchError into one line and its exit code; anything else is a bug and
+keeps its traceback.
 """
 
+from __future__ import annotations
 
-class BenchError(Exception):
-    """An expected failure with a message a user can act on."""
-
-    exit_code = 1
+from runtimes.errors import BenchError
 
 
 class ConfigError(BenchError):
@@ -26,22 +26,6 @@ class GateError(BenchError):
     """The gate cannot compare: missing data, nothing in common, or hosts that differ."""
 
     exit_code = 2
-
-
-class BuildError(BenchError):
-    """The workload bundle could not be built (no compiler, compile failure)."""
-
-
-class RuntimeUnavailable(BenchError):
-    """A driver cannot run here; the message says why and what to do."""
-
-
-class InstanceError(BenchError):
-    """An instance failed to start, to become ready, or died early."""
-
-
-class InstanceTimeout(InstanceError):
-    """An instance did not reach a marker before the cell's deadline."""
 
 
 class Interrupted(BenchError):

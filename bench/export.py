@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.store import read_manifest
-from reports.frames import load_samples
+from bench.results.frames import load_samples
+from bench.results.manifest import read_manifest
 
 FORMATS = ("pytest-benchmark",)
 PYTEST_BENCHMARK_VERSION = "5.2.3"  # the version whose reader this format was checked against

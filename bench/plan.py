@@ -7,8 +7,11 @@ always first after a workload switch. Warm-up rounds come first and are not reco
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from bench.config import Config
+from bench.results.resume import finished_cells
 
 
 @dataclass(frozen=True)
@@ -38,3 +41,10 @@ def make_plan(config: Config) -> list[Cell]:
                 if -config.warmup_of(runtime) <= rep < config.repetitions_of(runtime):
                     cells.append(Cell(len(cells), runtime, workload, rep, rep < 0))
     return cells
+
+
+def remaining_cells(path: Path, config: Config) -> tuple[dict[str, Any], list[Cell]]:
+    """A stopped run's manifest and the cells still to run (warm-up cells run again: caches
+    went cold)."""
+    manifest, done = finished_cells(path, config.model_dump(mode="json"))
+    return manifest, [c for c in make_plan(config) if c.warmup or c.index not in done]

@@ -18,16 +18,17 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench.bundle import Bundle
 from bench.collectors import boot_samples, memory_samples, stop_samples, syscall_samples
 from bench.config import Config, DensityWorkload, MemtouchWorkload, SyscallWorkload, Workload
 from bench.density import density_samples
 from bench.drivers import driver_class
-from bench.errors import BenchError, InstanceError, Interrupted, RuntimeUnavailable
+from bench.errors import Interrupted
 from bench.plan import Cell
-from bench.sample import Sample
-from bench.store import RunStore
+from bench.results.sample import Sample
+from bench.results.store import RunStore
+from bench.workload.bundle import Bundle
 from runtimes.base import Driver, ProbeCommand, RunContext
+from runtimes.errors import BenchError, InstanceError, RuntimeUnavailable
 
 # Called after each cell with (cell, error or None); the CLI draws progress with it.
 CellHook = Callable[[Cell, str | None], None]

@@ -5,7 +5,7 @@ to the run's own process baseline (samples from the same run, interleaved, so dr
 cancels), boot phases in time order, and the change between two runs. The figures and
 the tables only draw these.
 
-A run can hold a million samples, so it is read grouped (reports.groups) and everything
+A run can hold a million samples, so it is read grouped (bench.results.groups) and everything
 after works on the groups' arrays.
 """
 
@@ -20,10 +20,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from bench.stats import BOOTSTRAP_LIMIT, ratio_ci, summarize
-from bench.store import read_manifest
-from reports.frames import baseline_runtime
-from reports.groups import load_groups
+from bench.results.groups import load_groups
+from bench.results.manifest import baseline_runtime, read_manifest
+from bench.results.stats import BOOTSTRAP_LIMIT, ratio_ci, summarize
 
 Values = NDArray[np.float64]
 Key = tuple[str, str, str]  # (runtime or label, workload, metric)
@@ -38,7 +37,7 @@ class Run:
     path: Path
     name: str
     manifest: dict[str, Any]
-    detail: pd.DataFrame  # every row but ok syscall samples (reports.groups)
+    detail: pd.DataFrame  # every row but ok syscall samples (bench.results.groups)
     baseline: str | None  # the runtime name of the process baseline, if the run has one
     prefix: str  # "" for a single run, else "name:" so every label is unique
     values: dict[Key, Values] = field(default_factory=dict)  # ok samples
@@ -183,11 +182,11 @@ def with_ratios(run: Run, stats: dict[Key, Stat]) -> dict[Key, Stat]:
 
 def ratio_interval(candidate: Values, baseline: Values, candidate_stat: Stat,
                    baseline_stat: Stat) -> Ratio | None:
-    """bench.stats.ratio_ci, or for large samples the log-scale sum of both medians' intervals.
+    """bench.results.stats.ratio_ci, or for large samples the log-scale sum of both medians' intervals.
 
     ratio_ci resamples 2000 x min(n, 5000) values per side: seconds per call for big
     groups, and no tighter than for 5000 samples. Above BOOTSTRAP_LIMIT each median's
-    order-statistic interval (bench.stats.median_ci) is distribution-free and tight, so
+    order-statistic interval (bench.results.stats.median_ci) is distribution-free and tight, so
     the ratio's interval combines the two on the log scale (the delta method).
     """
     if not len(candidate) or not len(baseline) or not baseline_stat.median:

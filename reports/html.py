@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 
 import bench
 from bench.errors import ResultsError
+from bench.results.units import format_interval, format_value
 from reports import figures
 from reports.analysis import Analysis, Change, Run, Stat, analyse, is_headline, is_phase
 from reports.notes import NOTES, drivers_of, run_warnings, uses_tcg
@@ -247,27 +248,6 @@ def glance_section(analysis: Analysis) -> str:
     return section("glance", "Run at a glance", box + "".join(parts), notes, wide=True)
 
 
-def format_value(value: float | None, unit: str) -> str:
-    if value is None:
-        return "\u2013"
-    if unit == "bytes":
-        for scale, suffix in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
-            if abs(value) >= scale:
-                return f"{value / scale:.3g} {suffix}"
-        return f"{value:.0f} B"
-    if unit == "ms":
-        return f"{value / 1000:.3g} s" if abs(value) >= 1000 else f"{value:.3g} ms"
-    if unit == "ns":
-        return f"{value / 1000:.3g} \u00b5s" if abs(value) >= 1000 else f"{value:.3g} ns"
-    return f"{value:.4g} {unit}".strip()
-
-
-def interval(low: float | None, high: float | None, unit: str) -> str:
-    if low is None or high is None:
-        return "\u2013"
-    return f"{format_value(low, unit)} \u2026 {format_value(high, unit)}"
-
-
 def ratio_cell(ratio: tuple[float, float, float] | None) -> Html:
     """The ratio with its interval, coloured when the interval excludes 1."""
     if ratio is None:
@@ -280,7 +260,7 @@ def ratio_cell(ratio: tuple[float, float, float] | None) -> Html:
 
 def stat_row(stat: Stat) -> list[Any]:
     return [stat.label, stat.workload, stat.metric, stat.n,
-            format_value(stat.median, stat.unit), interval(stat.ci_low, stat.ci_high, stat.unit),
+            format_value(stat.median, stat.unit), format_interval(stat.ci_low, stat.ci_high, stat.unit),
             ratio_cell(stat.ratio), stat.failed]
 
 

@@ -17,13 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
-
-from bench.errors import BenchError, InstanceError, InstanceTimeout
-
-READY = "BENCH-READY"
-IDLE = "BENCH-IDLE"
-DONE = "BENCH-DONE"
+from runtimes.errors import BenchError, InstanceError, InstanceTimeout
+from runtimes.models import Strict
+from runtimes.protocol import READY
 
 
 def describe_status(status: int) -> str:
@@ -42,10 +38,8 @@ def signal_name(number: int) -> str:
         return str(number)
 
 
-class DriverOptions(BaseModel):
+class DriverOptions(Strict):
     """Base of every driver's options: strict and immutable, like the rest of the config."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 @dataclass(frozen=True)

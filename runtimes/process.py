@@ -10,9 +10,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from bench.memory import pss_bytes
 from runtimes.base import Driver, Instance, MemoryReading, ProbeCommand
-from runtimes.host_process import exit_cause, spawn, stop_process, sweep_processes
+from runtimes.host.memory import pss_bytes
+from runtimes.host.spawn import exit_cause, spawn, stop_process, sweep_processes
 
 
 class ProcessDriver(Driver):

@@ -26,12 +26,12 @@ import time
 from collections.abc import Callable
 from functools import partial
 
-from bench.bundle import build_bundle
-from bench.errors import InstanceError
-from bench.probe_output import parse_syscalls
-from runtimes.base import DONE, Driver, ProbeCommand, RunContext
-from runtimes.docker import DockerDriver
+from bench.workload.bundle import build_bundle
+from runtimes.base import Driver, ProbeCommand, RunContext
+from runtimes.docker.driver import DockerDriver
+from runtimes.errors import InstanceError
 from runtimes.process import ProcessDriver
+from runtimes.protocol import DONE, parse_syscalls
 from tests.benchmarks.sitting import run_sitting
 
 READY_ONCE = ProbeCommand("ready", ("idle=0",))

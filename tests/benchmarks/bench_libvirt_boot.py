@@ -29,11 +29,11 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from bench.bundle import build_bundle
-from bench.errors import InstanceError
+from bench.workload.bundle import build_bundle
 from runtimes.base import ProbeCommand, RunContext
-from runtimes.libvirt import LibvirtDriver
-from runtimes.libvirt_domain import kernel_cmdline
+from runtimes.errors import InstanceError
+from runtimes.libvirt.domain import kernel_cmdline
+from runtimes.libvirt.driver import LibvirtDriver
 from tests.benchmarks.sitting import run_sitting
 
 READY_ONCE = ProbeCommand("ready", ("idle=0",))

@@ -25,9 +25,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.bundle import build_bundle
+from bench.workload.bundle import build_bundle
 from runtimes.base import ProbeCommand, RunContext
-from runtimes.native import NativeDriver
+from runtimes.native.driver import NativeDriver
 
 UNSHARE = ["unshare", "--pid", "--mount", "--uts", "--ipc", "--net", "--fork", "--mount-proc",
            "/bin/true"]

@@ -17,10 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.bundle import build_bundle, compile_static
 from bench.collectors import syscall_samples
 from bench.plan import Cell
+from bench.workload.bundle import build_bundle
 from runtimes.base import ProbeCommand, RunContext
+from runtimes.host.build import compile_static
 from runtimes.process import ProcessDriver
 
 LOOP = Path(__file__).with_name("getppid_loop.c")

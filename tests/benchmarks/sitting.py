@@ -8,8 +8,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.errors import BenchError
 from runtimes.base import Driver, RunContext
+from runtimes.errors import BenchError
 
 
 def run_sitting(driver: type[Driver], tag: str, body: Callable[[RunContext], int]) -> int:

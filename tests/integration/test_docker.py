@@ -18,13 +18,14 @@ from typing import Any
 
 import pytest
 
-from bench.bundle import build_bundle, compile_static
-from bench.errors import BenchError, InstanceError, RuntimeUnavailable
-from bench.probe_output import exit_status, parse_syscalls
-from runtimes.base import DONE, IDLE, Instance, ProbeCommand, RunContext
-from runtimes.docker import DockerDriver, memory_cgroup_candidates
-from runtimes.docker_engine import PING_TIMEOUT_S, connect, daemon_problem, demultiplex
-from runtimes.docker_image import image_tag
+from bench.workload.bundle import build_bundle
+from runtimes.base import Instance, ProbeCommand, RunContext
+from runtimes.docker.driver import DockerDriver, memory_cgroup_candidates
+from runtimes.docker.engine import PING_TIMEOUT_S, connect, daemon_problem, demultiplex
+from runtimes.docker.image import image_tag
+from runtimes.errors import BenchError, InstanceError, RuntimeUnavailable
+from runtimes.host.build import compile_static
+from runtimes.protocol import DONE, IDLE, exit_status, parse_syscalls
 from tests.conftest import require
 
 MakeDriver = Callable[..., DockerDriver]

@@ -15,13 +15,15 @@ from typing import Any
 import pytest
 import yaml
 
-from bench.bundle import Bundle, compile_static
 from bench.config import parse_config
 from bench.plan import make_plan
+from bench.results.records import read_lines
+from bench.results.store import RunStore
 from bench.runner import Runner
-from bench.store import RunStore, read_lines
-from runtimes.docker import DockerDriver
-from runtimes.native import NativeDriver
+from bench.workload.bundle import Bundle
+from runtimes.docker.driver import DockerDriver
+from runtimes.host.build import compile_static
+from runtimes.native.driver import NativeDriver
 from tests.conftest import leftovers, require
 
 pytestmark = pytest.mark.integration
@@ -175,7 +177,7 @@ def test_sigkill_then_bench_clean_leaves_nothing(tmp_path: Path) -> None:
 
 
 def libvirt_ready() -> bool:
-    from runtimes.libvirt import LibvirtDriver
+    from runtimes.libvirt.driver import LibvirtDriver
 
     return LibvirtDriver.unavailable_reason() is None
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.store import read_lines
+from bench.results.records import read_lines
 
 pytestmark = pytest.mark.integration
 

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from bench.bundle import build_bundle
-from bench.errors import InstanceTimeout
-from bench.probe_output import exit_status, parse_syscalls
-from runtimes.accel import host_virt
-from runtimes.base import DONE, IDLE, Instance, MemoryReading, ProbeCommand, RunContext
-from runtimes.libvirt import LibvirtDriver
-from runtimes.libvirt_host import bench_logs, domain_log
+from bench.workload.bundle import build_bundle
+from runtimes.base import Instance, MemoryReading, ProbeCommand, RunContext
+from runtimes.errors import InstanceTimeout
+from runtimes.guest.accel import host_virt
+from runtimes.libvirt.driver import LibvirtDriver
+from runtimes.libvirt.host import bench_logs, domain_log
+from runtimes.protocol import DONE, IDLE, exit_status, parse_syscalls
 from tests.conftest import require
 
 pytestmark = [pytest.mark.integration, pytest.mark.libvirt]

@@ -24,11 +24,12 @@ from typing import Any
 
 import pytest
 
-from bench.bundle import build_bundle, compile_static
-from bench.cgroups import CgroupV2, detect
-from bench.errors import InstanceError
+from bench.workload.bundle import build_bundle
 from runtimes.base import Instance, ProbeCommand, RunContext
-from runtimes.native import NativeDriver, NativeHandle
+from runtimes.errors import InstanceError
+from runtimes.host.build import compile_static
+from runtimes.host.cgroups import CgroupV2, detect
+from runtimes.native.driver import NativeDriver, NativeHandle
 from tests.conftest import require
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runtimes.native import NativeDriver
+from runtimes.native.driver import NativeDriver
 from tests.conftest import require
 
 pytestmark = pytest.mark.integration

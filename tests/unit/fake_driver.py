@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import ClassVar
 
-from bench.errors import InstanceError
 from runtimes.base import Driver, DriverOptions, Instance, MemoryReading, ProbeCommand
+from runtimes.errors import InstanceError
 
 
 class FakeOptions(DriverOptions):

@@ -1,4 +1,4 @@
-"""bench.cgroups against fake cgroup trees in tmp_path: v2 (unified) and v1 (mount per controller).
+"""runtimes.host.cgroups against fake cgroup trees in tmp_path: v2 (unified) and v1 (mount per controller).
 
 A fake tree is plain directories and files; `kill` and `rmdir` are injected so no real
 process is signalled and "busy" cgroups can be simulated.
@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bench import cgroups
-from bench.cgroups import CgroupV1, CgroupV2, Hierarchy, Limits, detect, sweep
-from bench.errors import InstanceError
-from runtimes.native import NativeOptions
+from runtimes.errors import InstanceError
+from runtimes.host import cgroups
+from runtimes.host.cgroups import CgroupV1, CgroupV2, Hierarchy, Limits, detect, sweep
+from runtimes.native.driver import NativeOptions
 
 LIMITS = Limits(memory_bytes=64 * 1024**2, pids=16)
 

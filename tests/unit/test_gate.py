@@ -13,12 +13,14 @@ import numpy as np
 import pytest
 
 from bench.config import parse_config
-from bench.errors import BenchError, ConfigError, GateError, ResultsError
-from bench.gate import exit_code, gate_run, load_rules
-from bench.gate_command import add_parsers
-from bench.gate_rules import GateConfig, parse_quantity
-from bench.sample import Sample
-from bench.store import RunStore
+from bench.errors import ConfigError, GateError, ResultsError
+from bench.gate.command import add_parsers
+from bench.gate.evaluate import exit_code, gate_run, load_rules
+from bench.gate.rules import GateConfig
+from bench.results.sample import Sample
+from bench.results.store import RunStore
+from bench.results.units import parse_quantity
+from runtimes.errors import BenchError
 
 HOST = {"hostname": "ci", "kernel": "6.1.0-18-amd64", "cpu_model": "AMD EPYC 7B13", "cores": 2,
         "cgroup_version": "v2", "bench_commit": "abc123+dirty", "python": "3.11.7",

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from bench.gate_stats import (
+from bench.gate.stats import (
     compare_relative,
     limit_decision,
     median_bounds,

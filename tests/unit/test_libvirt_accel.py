@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import RuntimeUnavailable
-from runtimes.accel import (
+from runtimes.errors import RuntimeUnavailable
+from runtimes.guest.accel import (
     HostVirt,
     choose_accel,
     cpu_virt_flags,

@@ -6,7 +6,7 @@ import gzip
 import stat
 from pathlib import Path
 
-from runtimes.initramfs import build_initramfs, probe_entries, write_newc
+from runtimes.guest.initramfs import build_initramfs, probe_entries, write_newc
 
 
 def read_newc(data: bytes) -> list[tuple[str, int, bytes, tuple[int, int]]]:

@@ -10,18 +10,19 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-import runtimes.libvirt_host as host_module
+import runtimes.libvirt.host as host_module
 from runtimes.base import Instance, RunContext
-from runtimes.libvirt import LibvirtDriver, LibvirtOptions
-from runtimes.libvirt_console import Console, ConsoleText
-from runtimes.libvirt_domain import (
+from runtimes.guest.serial import ConsoleText
+from runtimes.libvirt.console import Console
+from runtimes.libvirt.domain import (
     METADATA_NS,
     GuestSpec,
     domain_xml,
     kernel_cmdline,
     metadata_run_id,
 )
-from runtimes.libvirt_host import guest_meminfo
+from runtimes.libvirt.driver import LibvirtDriver, LibvirtOptions
+from runtimes.libvirt.host import guest_meminfo
 
 
 def spec(**changes: Any) -> GuestSpec:

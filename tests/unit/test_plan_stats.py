@@ -6,7 +6,7 @@ import numpy as np
 
 from bench.config import parse_config
 from bench.plan import make_plan
-from bench.stats import median_ci, ratio_ci, summarize
+from bench.results.stats import median_ci, ratio_ci, summarize
 
 
 def config(**extra: object) -> dict[str, object]:

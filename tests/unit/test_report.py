@@ -17,12 +17,13 @@ from plotly.offline import get_plotlyjs
 
 from bench.errors import ResultsError
 from bench.report_command import add_parser
-from bench.sample import Sample
-from bench.stats import summarize
-from bench.store import RunStore, read_lines
+from bench.results.frames import load_samples
+from bench.results.groups import load_groups
+from bench.results.records import read_lines
+from bench.results.sample import Sample
+from bench.results.stats import summarize
+from bench.results.store import RunStore
 from reports import analysis, figures
-from reports.frames import load_samples
-from reports.groups import load_groups
 from reports.html import write_report
 from reports.notes import run_warnings
 from tests.report_fixtures import ALL, hostile_dir, write_results
@@ -120,7 +121,7 @@ def as_key(key: object) -> tuple[str, str, str]:
 
 
 def test_grouped_reading_gives_the_summary_frames_numbers(run_dir: Path, tmp_path: Path) -> None:
-    """reports.groups reads fast; it must agree with reports.frames.load_samples exactly."""
+    """bench.results.groups reads fast; it must agree with bench.results.frames.load_samples exactly."""
     path = hostile_dir(tmp_path / "evil")
     for results in (run_dir, path):
         frame = load_samples(results)

@@ -9,12 +9,15 @@ import pytest
 
 import bench.drivers
 import bench.runner
-from bench.bundle import Bundle
 from bench.config import parse_config
 from bench.plan import make_plan
+from bench.results.frames import load_samples
+from bench.results.manifest import read_manifest
+from bench.results.records import read_lines
+from bench.results.store import RunStore
+from bench.results.summary import summary_rows
 from bench.runner import Runner
-from bench.store import RunStore, read_lines, read_manifest
-from reports.frames import load_samples, summary_rows
+from bench.workload.bundle import Bundle
 from runtimes.base import Driver
 from tests.unit.fake_driver import FakeDriver
 

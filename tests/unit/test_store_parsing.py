@@ -7,12 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import InstanceError, InstanceTimeout, ResultsError
-from bench.memory import parse_rollup_pss, parse_smaps_split
-from bench.probe_output import exit_status, parse_meminfo, parse_syscalls, probe_errors
-from bench.sample import Sample
-from bench.store import FORMAT, RunStore, read_lines, read_manifest
+from bench.errors import ResultsError
+from bench.results.manifest import FORMAT, read_manifest
+from bench.results.records import read_lines
+from bench.results.sample import Sample
+from bench.results.store import RunStore
 from runtimes.base import Instance, StampedLines
+from runtimes.errors import InstanceError, InstanceTimeout
+from runtimes.host.memory import parse_rollup_pss, parse_smaps_split
+from runtimes.protocol import exit_status, parse_meminfo, parse_syscalls, probe_errors
 
 
 def test_store_round_trip_and_torn_tail(tmp_path: Path) -> None:

@@ -21,9 +21,6 @@ from typing import Any, Literal
 
 from pydantic import ByteSize, Field, PositiveInt, field_validator
 
-from bench.cgroups import read_int
-from bench.errors import InstanceError, RuntimeUnavailable
-from bench.memory import pss_bytes
 from runtimes.base import (
     Driver,
     DriverOptions,
@@ -33,7 +30,7 @@ from runtimes.base import (
     RunContext,
     describe_status,
 )
-from runtimes.docker_engine import (
+from runtimes.docker.engine import (
     DEFAULT_ENDPOINT,
     close_connection,
     close_stdin,
@@ -44,7 +41,10 @@ from runtimes.docker_engine import (
     remove_container,
     unbounded,
 )
-from runtimes.docker_image import ensure_image, image_metadata
+from runtimes.docker.image import ensure_image, image_metadata
+from runtimes.errors import InstanceError, RuntimeUnavailable
+from runtimes.host.cgroups import read_int
+from runtimes.host.memory import pss_bytes
 
 RUN_LABEL = "bench.run"
 INSTANCE_LABEL = "bench.instance"

@@ -1,6 +1,6 @@
 """The CI gate: rules applied to results directories, one verdict per rule and row, an exit code.
 
-Three comparisons (the statistics are in bench.gate_stats):
+Three comparisons (the statistics are in bench.gate.stats):
 - candidate against a baseline run (relative rules), after refusing runs from hosts that
   differ in what decides performance (CPU model, kernel, cgroup version, accel);
 - one variant of a runtime against another in the same run (A/B, relative rules);
@@ -21,18 +21,17 @@ import pandas as pd
 from pydantic import ValidationError
 
 from bench.errors import ConfigError, GateError, ResultsError
-from bench.gate_rules import (
-    DIRECTIONS,
+from bench.gate.rules import (
+    RULE_TAGS,
     AbsoluteRule,
     GateConfig,
     RatioRule,
     RelativeRule,
     Rule,
     parse_pair,
-    parse_quantity,
     rule_label,
 )
-from bench.gate_stats import (
+from bench.gate.stats import (
     Floats,
     compare_relative,
     limit_decision,
@@ -40,8 +39,10 @@ from bench.gate_stats import (
     min_samples_for_median_bound,
     ratio_of_medians,
 )
-from bench.store import read_manifest
-from reports.frames import baseline_runtime, load_samples
+from bench.results.frames import load_samples
+from bench.results.manifest import baseline_runtime, read_manifest
+from bench.results.units import direction_of, parse_quantity
+from runtimes.models import describe_errors
 
 Key = tuple[str, str, str]  # runtime, workload, metric
 HOST_KEYS = ("cpu_model", "kernel", "cgroup_version")
@@ -147,7 +148,7 @@ def gate_config_of(manifest: dict[str, Any]) -> GateConfig | None:
 
 
 def lower_is_better(rule: Rule, metric: str) -> bool:
-    return (rule.direction or DIRECTIONS.get(metric.split(".", 1)[0], "lower")) == "lower"
+    return (rule.direction or direction_of(metric)) == "lower"
 
 
 def matches(rule: Rule, key: Key) -> bool:
@@ -396,5 +397,4 @@ def load_rules(path: Path) -> GateConfig:
     try:
         return GateConfig.model_validate(document)
     except ValidationError as error:
-        from bench.config import describe
-        raise ConfigError(f"{path}: {describe(error)}") from None
+        raise ConfigError(f"{path}: {describe_errors(error, (), RULE_TAGS)}") from None

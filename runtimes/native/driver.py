@@ -22,18 +22,11 @@ from typing import Any
 
 from pydantic import ByteSize, Field
 
-from bench.cgroups import Cgroup, Hierarchy, Limits, detect, sweep
-from bench.errors import BenchError, BuildError, InstanceError, RuntimeUnavailable
-from bench.memory import total_pss
-from runtimes.base import (
-    Driver,
-    DriverOptions,
-    Instance,
-    MemoryReading,
-    ProbeCommand,
-    RunContext,
-)
-from runtimes.host_process import exit_cause, spawn, stop_process
+from runtimes.base import Driver, DriverOptions, Instance, MemoryReading, ProbeCommand, RunContext
+from runtimes.errors import BenchError, BuildError, InstanceError, RuntimeUnavailable
+from runtimes.host.cgroups import Cgroup, Hierarchy, Limits, detect, sweep
+from runtimes.host.memory import total_pss
+from runtimes.host.spawn import exit_cause, spawn, stop_process
 
 LAUNCHER_SOURCE = Path(__file__).with_name("nsrun.c")
 NAMESPACES = ("pid", "mnt", "uts", "ipc", "net", "cgroup")
@@ -89,7 +82,7 @@ class NativeDriver(Driver):
             return (f"no cgroup {' or '.join(missing)} controller under /sys/fs/cgroup: mount it "
                     f"(v1) or enable it in cgroup.subtree_control (v2)")
         try:
-            from bench.bundle import compiler
+            from runtimes.host.build import compiler
 
             compiler()
         except BuildError as error:
@@ -98,7 +91,7 @@ class NativeDriver(Driver):
 
     def prepare(self, probe: Path, extra_files: Mapping[str, Path] | None = None) -> None:
         """Compile the launcher and make the rootfs: /probe (plus extra_files), mount points."""
-        from bench.bundle import compile_static
+        from runtimes.host.build import compile_static
 
         self.launcher = compile_static(LAUNCHER_SOURCE, self.context.cache_dir)
         if self.rootfs.exists():

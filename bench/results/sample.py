@@ -5,15 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from bench.results.units import unit_of
+
 Status = Literal["ok", "failed"]
-
-UNITS = {"boot": "ms", "stop": "ms", "memory": "bytes", "syscall": "ns", "cell": "cell"}
-
-
-def unit_of(metric: str) -> str:
-    """Every metric family has one unit, so readers never guess."""
-    return UNITS[metric.split(".", 1)[0]]
-
 
 @dataclass(frozen=True)
 class Sample:

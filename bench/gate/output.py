@@ -14,8 +14,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench.gate import Evaluation, GateResult, exit_code
-from reports.html import format_value
+from bench.gate.evaluate import Evaluation, GateResult, exit_code
+from bench.results.units import format_value
 
 COLUMNS = ("metric", "runtime", "workload", "reference", "candidate", "change", "p", "verdict")
 STYLES = {"fail": "bold red", "improved": "green", "warn": "yellow", "underpowered": "yellow",
@@ -132,7 +132,7 @@ def to_junit(result: GateResult) -> str:
                         ("alpha", f"{result.alpha:g}")):
         ET.SubElement(properties, "property", {"name": name, "value": value})
     for item in result.evaluations:
-        case = ET.SubElement(suite, "testcase", {"classname": f"bench.gate.{item.kind}",
+        case = ET.SubElement(suite, "testcase", {"classname": f"bench.gate.evaluate.{item.kind}",
                                                  "name": testcase_name(item), "time": "0"})
         if item.verdict == "fail":
             failure = ET.SubElement(case, "failure", {"message": item.message, "type": "regression"})

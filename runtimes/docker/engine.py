@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
-from bench.errors import InstanceError, RuntimeUnavailable
+from runtimes.errors import InstanceError, RuntimeUnavailable
 
 DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
 START_DOCKERD = "dockerd --bridge=none --iptables=false --ip6tables=false &"

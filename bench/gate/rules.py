@@ -1,63 +1,26 @@
 """The gate's rules as config models: the `gate:` section of a run config, or a --rules file.
 
-Kept apart from bench.gate so that bench.config can import these models without pulling in
-the gate's statistics, pandas or the store. It imports only pydantic: bench.config imports it
-at the top, so importing bench.config from here would be a cycle. The models follow
-bench.config.Strict's policy (unknown keys rejected, frozen).
+Kept apart from bench.gate.evaluate so that bench.config can import these models without
+pulling in the gate's statistics or pandas.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-# Every metric today is better when lower; a family missing here is treated as lower-is-better.
-DIRECTIONS: dict[str, Literal["lower", "higher"]] = {
-    "boot": "lower", "memory": "lower", "syscall": "lower", "cell": "lower"}
-
-# unit -> (dimension, factor to the dimension's base unit)
-UNIT_SCALES: dict[str, tuple[str, float]] = {
-    "ns": ("time", 1e-9), "us": ("time", 1e-6), "µs": ("time", 1e-6), "ms": ("time", 1e-3),
-    "s": ("time", 1.0), "B": ("bytes", 1.0), "bytes": ("bytes", 1.0), "KiB": ("bytes", 1024.0),
-    "MiB": ("bytes", 1024.0**2), "GiB": ("bytes", 1024.0**3), "kB": ("bytes", 1e3),
-    "MB": ("bytes", 1e6), "GB": ("bytes", 1e9)}
-QUANTITY = re.compile(r"^\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-zµ]*)\s*$")
+from bench.results.units import is_quantity
+from runtimes.models import Strict
 
 # A number is in the metric's own unit (ms for boot, ns for syscall, bytes for memory);
 # a string may name its unit: "0.5 ms", "10 ns", "1 MiB".
 Quantity = float | str
 
 
-class Strict(BaseModel):
-    """bench.config.Strict's policy: unknown keys are errors; loaded objects are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def parse_quantity(value: Quantity, unit: str) -> float:
-    """A rule's quantity in the metric's unit; ValueError names what is wrong."""
-    if isinstance(value, int | float):
-        return float(value)
-    match = QUANTITY.match(value)
-    if not match:
-        raise ValueError(f"{value!r} is not a number with an optional unit (e.g. '0.5 ms')")
-    number, given = float(match.group(1)), match.group(2)
-    if not given or given == unit:
-        return number
-    if given not in UNIT_SCALES:
-        raise ValueError(f"unknown unit {given!r} in {value!r} (known: {', '.join(UNIT_SCALES)})")
-    if unit not in UNIT_SCALES or UNIT_SCALES[given][0] != UNIT_SCALES[unit][0]:
-        raise ValueError(f"{value!r} cannot be converted to {unit}")
-    return number * UNIT_SCALES[given][1] / UNIT_SCALES[unit][1]
-
-
 def check_quantity(value: Quantity) -> Quantity:
-    if isinstance(value, str):
-        match = QUANTITY.match(value)
-        if not match or (match.group(2) and match.group(2) not in UNIT_SCALES):
-            raise ValueError("expected a number, or a number and a unit of time or bytes")
+    if isinstance(value, str) and not is_quantity(value):
+        raise ValueError("expected a number, or a number and a unit of time or bytes")
     return value
 
 
@@ -102,6 +65,8 @@ class AbsoluteRule(RuleBase):
 
 
 Rule = Annotated[RelativeRule | RatioRule | AbsoluteRule, Field(discriminator="kind")]
+# the tags pydantic puts in an error's location, dropped when the dotted key is shown
+RULE_TAGS = {"rules": frozenset({"relative", "ratio", "absolute"})}
 
 
 def default_rules() -> list[Rule]:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.memory import PROC
-from bench.probe_output import parse_meminfo
 from runtimes.base import Instance
+from runtimes.host.memory import PROC
+from runtimes.protocol import parse_meminfo
 
 PID_DIRS = (Path("/run/libvirt/qemu"), Path("/var/run/libvirt/qemu"))
 CGROUP_ROOT = Path("/sys/fs/cgroup")

@@ -7,29 +7,16 @@ the median cost of the idle probe run as a plain process in the same run and wor
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from bench.stats import summarize
-from bench.store import SAMPLES, gc_paused, read_lines, read_manifest
+from bench.results.manifest import SAMPLES, baseline_runtime, read_manifest
+from bench.results.records import gc_paused, read_lines
 
 COLUMNS = ["runtime", "workload", "metric", "unit", "value", "repetition", "phase", "status",
            "reason", "cell"]
 TOTAL_PARTS = ("memory.host_pss", "memory.guest_ram")
-BASELINE_DRIVER = "process"
-
-
-def baseline_runtime(manifest: dict[str, Any]) -> str | None:
-    """The config's baseline, else the first runtime of the run whose driver is the plain process."""
-    config = manifest.get("config", {})
-    if config.get("baseline"):
-        return str(config["baseline"])
-    runtimes = config.get("runtimes", {})
-    return next((name for name, spec in runtimes.items() if spec.get("driver") == BASELINE_DRIVER),
-                None)
 
 
 def load_samples(path: Path) -> pd.DataFrame:
@@ -57,26 +44,3 @@ def memory_overhead(frame: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
     totals["phase"], totals["reason"] = None, None
     derived: pd.DataFrame = totals[COLUMNS]
     return derived
-
-
-def summary_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The summary contract (DESIGN.md): one row per runtime, workload and metric.
-
-    Density metrics get one row per instance count, with the count in a `count` field.
-    """
-    frame = frame.assign(count=frame.phase.where(frame.metric.str.startswith("density."), ""))
-    rows = []
-    for (runtime, workload, metric, unit, count), group in frame.groupby(
-            ["runtime", "workload", "metric", "unit", "count"], sort=True):
-        values = group.loc[group.status == "ok", "value"].dropna()
-        failed = int((group.status == "failed").sum())
-        row: dict[str, Any] = {"runtime": runtime, "workload": workload, "metric": metric,
-                               "unit": unit, "failed": failed}
-        if count:
-            row["count"] = int(str(count))
-        if len(values):
-            row.update(asdict(summarize(values.to_numpy())))
-        else:
-            row.update(n=0, median=None, p90=None, p99=None, mean=None, ci_low=None, ci_high=None)
-        rows.append(row)
-    return sorted(rows, key=lambda r: (r["runtime"], r["workload"], r["metric"], r.get("count", 0)))

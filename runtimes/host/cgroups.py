@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.errors import InstanceError
+from runtimes.errors import InstanceError
 
 ROOT = Path("/sys/fs/cgroup")
 PARENT = "bench"
@@ -70,7 +70,7 @@ class Hierarchy(ABC):
 
     @abstractmethod
     def join_paths(self, cgroup: Cgroup) -> list[Path]:
-        """What the launcher is given to put the instance in the cgroup (see runtimes/nsrun.c)."""
+        """What the launcher is given to put the instance in the cgroup (see runtimes/native/nsrun.c)."""
 
     @abstractmethod
     def _prepare_parents(self) -> None:

@@ -1,13 +1,13 @@
 """A run's samples grouped by (runtime, workload, metric): how the report reads big runs.
 
-reports.frames.load_samples builds one DataFrame of every sample, which is what the
+bench.results.frames.load_samples builds one DataFrame of every sample, which is what the
 summary and the gate want. The report wants something else: for each runtime, workload
 and metric the array of its ok values, plus the few rows whose other columns matter
 (boot phases, memory, density, failures). It reads samples.jsonl in slices of a few MB,
 keeps from each slice only those arrays and rows, and drops the parsed dicts before the
 next: a million samples never become a million live dicts (1.5 GB, most of the time
 spent faulting in fresh memory). The derived memory.overhead rows come from
-reports.frames.memory_overhead, the function the summary uses, applied to the memory
+bench.results.frames.memory_overhead, the function the summary uses, applied to the memory
 rows (the only rows it reads).
 """
 
@@ -25,8 +25,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from bench.store import SAMPLES, gc_paused, parse_whole, read_lines, read_manifest
-from reports.frames import COLUMNS, baseline_runtime, memory_overhead
+from bench.results.frames import COLUMNS, memory_overhead
+from bench.results.manifest import SAMPLES, baseline_runtime, read_manifest
+from bench.results.records import gc_paused, parse_whole, read_lines
 
 Values = NDArray[np.float64]
 Key = tuple[str, str, str]  # (runtime, workload, metric)

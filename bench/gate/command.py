@@ -67,8 +67,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from bench.gate import exit_code, gate_run, load_rules
-    from bench.gate_output import print_table, to_json, to_junit, to_markdown
+    from bench.gate.evaluate import exit_code, gate_run, load_rules
+    from bench.gate.output import print_table, to_json, to_junit, to_markdown
 
     rules = load_rules(Path(args.rules)) if args.rules else None
     for pair in args.ab:
@@ -87,7 +87,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 
 def check_pair(pair: str) -> None:
-    from bench.gate_rules import parse_pair
+    from bench.gate.rules import parse_pair
 
     try:
         parse_pair(pair)

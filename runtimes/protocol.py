@@ -1,10 +1,15 @@
-"""Parses the probe's line protocol (see bench/workload/probe.c) into typed records."""
+"""The probe's line protocol (see bench/workload/probe.c): its markers, and parsers that turn
+its lines into typed records."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.errors import InstanceError
+from runtimes.errors import InstanceError
+
+READY = "BENCH-READY"
+IDLE = "BENCH-IDLE"
+DONE = "BENCH-DONE"
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bench.config import Config
 from bench.errors import ConfigError, ResultsError
-from bench.plan import Cell, make_plan
-from bench.store import CELLS, SAMPLES, read_lines, read_manifest
+from bench.results.manifest import CELLS, SAMPLES, read_manifest
+from bench.results.records import read_lines
 
 
 def first_difference(old: Any, new: Any, key: str = "") -> str | None:
@@ -28,18 +27,20 @@ def first_difference(old: Any, new: Any, key: str = "") -> str | None:
     return None if old == new else (key or "(top level)")
 
 
-def remaining_cells(path: Path, config: Config) -> tuple[dict[str, Any], list[Cell]]:
-    """The manifest and the cells still to run (warm-up cells run again: caches went cold)."""
+def finished_cells(path: Path, config: dict[str, Any]) -> tuple[dict[str, Any], set[int]]:
+    """The manifest and the indexes of the cells a stopped run finished, after checking the
+    run can be resumed with this config (given as its JSON document); samples of cells cut
+    off before their line was written are dropped."""
     manifest = read_manifest(path)
     if manifest.get("status") == "complete":
         raise ResultsError(f"{path}: this run is already complete; nothing to resume")
-    changed = first_difference(manifest.get("config"), config.model_dump(mode="json"))
+    changed = first_difference(manifest.get("config"), config)
     if changed:
         raise ConfigError(f"{path}: the config changed since this run started (at {changed}); "
                           "resume with the original config or start a new run")
     done = {record["cell"] for record in read_lines(path, CELLS)}
     drop_unfinished_samples(path, done)
-    return manifest, [c for c in make_plan(config) if c.warmup or c.index not in done]
+    return manifest, done
 
 
 def drop_unfinished_samples(path: Path, done: set[int]) -> None:

@@ -13,8 +13,8 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BuildError
-from runtimes.docker_engine import first_line
+from runtimes.docker.engine import first_line
+from runtimes.errors import BuildError
 
 REPOSITORY = "bench-probe"
 DOCKERFILE = b'FROM scratch\nCOPY probe /probe\nENTRYPOINT ["/probe"]\n'

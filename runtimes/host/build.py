@@ -1,4 +1,4 @@
-"""The workload bundle: the probe (and other static helpers) compiled from source into a cache.
+"""Static helpers compiled from C source into a cache: the probe, the native launcher, test tools.
 
 Built with the system C compiler, statically, so the same file runs as a process, in a
 rootfs, in a FROM-scratch image and as a guest's /init. A binary is rebuilt when its
@@ -11,21 +11,11 @@ import hashlib
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
-from bench.errors import BuildError
+from runtimes.errors import BuildError
 
-WORKLOAD_SOURCE = Path(__file__).parent / "workload" / "probe.c"
 FLAGS = ("-static", "-O2", "-Wall", "-Wextra", "-Werror")
-
-
-@dataclass(frozen=True)
-class Bundle:
-    """The probe binary and its content hash (tags images, names initramfs files)."""
-
-    probe: Path
-    digest: str
 
 
 def compiler() -> str:
@@ -62,8 +52,3 @@ def compile_static(source: Path, cache_dir: Path) -> Path:
         raise BuildError(f"compiling {source.name} failed: {first} (is libc6-dev installed?)")
     partial.rename(target)  # atomic: a concurrent build never sees half a binary
     return target
-
-
-def build_bundle(cache_dir: Path) -> Bundle:
-    probe = compile_static(WORKLOAD_SOURCE, cache_dir)
-    return Bundle(probe=probe, digest=hashlib.sha256(probe.read_bytes()).hexdigest()[:16])

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from bench.errors import RuntimeUnavailable
+from runtimes.errors import RuntimeUnavailable
 
 Accel = Literal["kvm", "tcg"]
 AccelRequest = Literal["auto", "kvm", "tcg"]

@@ -13,8 +13,8 @@ import signal
 import subprocess
 from pathlib import Path
 
-from bench.errors import InstanceError
 from runtimes.base import Instance, describe_status
+from runtimes.errors import InstanceError
 
 TAG = "BENCH_INSTANCE"
 

@@ -25,13 +25,13 @@ from urllib.parse import urlsplit
 
 from pydantic import ByteSize, Field, field_validator
 
-from bench.errors import InstanceError, RuntimeUnavailable
-from bench.memory import pss_split
-from runtimes.accel import AccelChoice, AccelRequest, choose_accel, host_virt, readable_kernel
 from runtimes.base import Driver, DriverOptions, Instance, MemoryReading, ProbeCommand, RunContext
-from runtimes.initramfs import build_initramfs
-from runtimes.libvirt_console import Console, ensure_event_loop
-from runtimes.libvirt_domain import (
+from runtimes.errors import InstanceError, RuntimeUnavailable
+from runtimes.guest.accel import AccelChoice, AccelRequest, choose_accel, host_virt, readable_kernel
+from runtimes.guest.initramfs import build_initramfs
+from runtimes.host.memory import pss_split
+from runtimes.libvirt.console import Console, ensure_event_loop
+from runtimes.libvirt.domain import (
     CPU_MODEL,
     MACHINE,
     CpuMode,
@@ -41,7 +41,7 @@ from runtimes.libvirt_domain import (
     kernel_cmdline,
     metadata_run_id,
 )
-from runtimes.libvirt_host import (
+from runtimes.libvirt.host import (
     bench_logs,
     cgroup_charge,
     domain_log,
