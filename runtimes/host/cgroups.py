@@ -18,7 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtimes.base import log as runtimes_log
 from runtimes.errors import InstanceError
+
+log = runtimes_log.getChild("cgroups")
 
 ROOT = Path("/sys/fs/cgroup")
 PARENT = "bench"
@@ -312,6 +315,7 @@ def sweep(hierarchy: Hierarchy, prefix: str, dry_run: bool) -> list[str]:
 
 def write(path: Path, value: int | str) -> None:
     """One write(2) of the whole value, as cgroupfs expects (and fast: this is the start path)."""
+    log.debug("cgroup write %s = %s", path, value)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
         os.write(fd, str(value).encode())

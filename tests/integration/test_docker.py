@@ -19,12 +19,13 @@ from typing import Any
 import pytest
 
 from bench.workload.bundle import build_bundle
-from runtimes.base import Instance, ProbeCommand, RunContext
-from runtimes.docker.driver import DockerDriver, memory_cgroup_candidates
-from runtimes.docker.engine import PING_TIMEOUT_S, connect, daemon_problem, demultiplex
+from runtimes.base import ProbeCommand, RunContext
+from runtimes.docker.driver import DockerDriver, DockerOptions, memory_cgroup_candidates
+from runtimes.docker.engine import PING_TIMEOUT_S, connect, daemon_problem, output_chunks
 from runtimes.docker.image import image_tag
 from runtimes.errors import BenchError, InstanceError, RuntimeUnavailable
 from runtimes.host.build import compile_static
+from runtimes.instance import Instance
 from runtimes.protocol import DONE, IDLE, exit_status, parse_syscalls
 from tests.conftest import require
 
@@ -44,7 +45,7 @@ def probe(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def dockerd() -> None:
-    reason = DockerDriver.unavailable_reason()
+    reason = DockerDriver.unavailable_reason(DockerOptions())
     require(reason is None, f"a running dockerd ({reason})")
 
 
@@ -59,7 +60,8 @@ def make_driver(dockerd: None, probe: Path, run_id: str, tmp_path: Path) -> Iter
     drivers: list[DockerDriver] = []
 
     def make(probe_path: Path = probe, **options: Any) -> DockerDriver:
-        driver = DockerDriver("docker", options, RunContext(run_id, tmp_path, tmp_path))
+        driver = DockerDriver("docker", DockerOptions(**options), RunContext(run_id, tmp_path,
+                                                                             tmp_path))
         drivers.append(driver)
         driver.prepare(probe_path)
         return driver
@@ -72,8 +74,8 @@ def make_driver(dockerd: None, probe: Path, run_id: str, tmp_path: Path) -> Iter
                 driver.close()
             except BenchError as error:  # still clean below; the test reports the leftovers
                 print(f"close failed: {error}")
-        left = DockerDriver.clean(run_id, dry_run=False)
-        assert DockerDriver.clean(run_id, dry_run=True) == []
+        left = DockerDriver.clean(DockerOptions(), run_id, dry_run=False)
+        assert DockerDriver.clean(DockerOptions(), run_id, dry_run=True) == []
         assert left == [], f"containers left behind: {left}"
 
 
@@ -137,9 +139,9 @@ def test_memory_reading_counts_workload_and_shim(make_driver: MakeDriver) -> Non
     with running(driver) as instance:
         instance.output.wait_for(IDLE, deadline(), "docker instance")
         reading = driver.memory(instance)
-    assert reading.extra["workload_pss"] > 0
-    assert reading.extra["shim_pss"] > 0
-    assert reading.host_pss == reading.extra["workload_pss"] + reading.extra["shim_pss"]
+    assert reading.host_parts["workload"] > 0
+    assert reading.host_parts["shim"] > 0
+    assert reading.host_pss == reading.host_parts["workload"] + reading.host_parts["shim"]
     assert reading.cgroup is not None and 0 < reading.cgroup < 256 * 2**20
     assert reading.guest_ram is None
 
@@ -169,7 +171,7 @@ def test_exec_mode_runs_each_instance_in_one_container(make_driver: MakeDriver,
             instance.output.wait_for(IDLE, deadline(), "docker exec")
         assert first.handle.container_id == second.handle.container_id
         reading = driver.memory(second)
-        assert reading.extra["workload_pss"] > 0 and reading.extra["shim_pss"] > 0
+        assert reading.host_parts["workload"] > 0 and reading.host_parts["shim"] > 0
         assert reading.cgroup is not None and reading.cgroup > 0
         listed = engine.containers(filters={"label": f"bench.run={run_id}"})
         assert len(listed) == 1
@@ -187,11 +189,11 @@ def test_stop_is_idempotent_and_survives_a_cleaned_container(make_driver: MakeDr
                                                             run_id: str) -> None:
     driver = make_driver()
     instance = driver.start(READY_IDLE, deadline())
-    assert DockerDriver.clean(run_id, dry_run=True) == [f"container {instance.name}"]
-    assert DockerDriver.clean(run_id, dry_run=False) == [f"container {instance.name}"]
+    assert DockerDriver.clean(DockerOptions(), run_id, dry_run=True) == [f"container {instance.name}"]
+    assert DockerDriver.clean(DockerOptions(), run_id, dry_run=False) == [f"container {instance.name}"]
     driver.stop(instance)
     driver.stop(instance)
-    assert DockerDriver.clean(run_id, dry_run=True) == []
+    assert DockerDriver.clean(DockerOptions(), run_id, dry_run=True) == []
 
 
 @pytest.fixture
@@ -271,11 +273,17 @@ def frame(stream: int, payload: bytes) -> bytes:
     return bytes([stream, 0, 0, 0]) + len(payload).to_bytes(4, "big") + payload
 
 
-def test_demultiplex_joins_frames_split_anywhere() -> None:
+def test_output_chunks_join_frames_split_anywhere() -> None:
+    """The multiplexed stream read through the SDK's socket functions, cut at every byte."""
     stream = frame(1, b"BENCH-READY ready\n") + frame(2, b"oops\n") + frame(1, b"BENCH-IDLE\n")
-    for cut in range(len(stream)):
-        chunks = [stream[:cut], stream[cut:]]
-        assert b"".join(demultiplex(chunks)) == b"BENCH-READY ready\noops\nBENCH-IDLE\n"
+    for cut in range(0, len(stream), 3):
+        ours, theirs = socket.socketpair()
+        with ours, theirs:
+            theirs.sendall(stream[:cut])
+            reader = output_chunks(ours)
+            theirs.sendall(stream[cut:])
+            theirs.shutdown(socket.SHUT_WR)
+            assert b"".join(reader) == b"BENCH-READY ready\noops\nBENCH-IDLE\n"
 
 
 CID = "9ea7167487b0"
@@ -328,11 +336,11 @@ def dead_endpoint(path: Path, kind: str) -> Iterator[str]:
 
 @pytest.mark.parametrize("kind", ["missing", "refused", "hung"])
 def test_a_dead_endpoint_fails_within_seconds(tmp_path: Path, kind: str) -> None:
-    pytest.importorskip("docker")
     expected = "did not answer" if kind == "hung" else "dockerd is not running"
     started = time.monotonic()
     with dead_endpoint(tmp_path / "docker.sock", kind) as url:
-        driver = DockerDriver("docker", {"endpoint": url}, RunContext("dead", tmp_path, tmp_path))
+        driver = DockerDriver("docker", DockerOptions(endpoint=url),
+                              RunContext("dead", tmp_path, tmp_path))
         with pytest.raises(RuntimeUnavailable, match=expected):
             driver.prepare(tmp_path / "probe")
     assert time.monotonic() - started < PING_TIMEOUT_S + 2
@@ -340,12 +348,11 @@ def test_a_dead_endpoint_fails_within_seconds(tmp_path: Path, kind: str) -> None
 
 def test_endpoint_must_be_a_docker_url(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unix:///var/run/docker.sock"):
-        DockerDriver("docker", {"endpoint": "/var/run/docker.sock"},
-                     RunContext("x", tmp_path, tmp_path))
+        DockerOptions(endpoint="/var/run/docker.sock")
 
 
 def test_missing_sdk_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "docker", None)  # `import docker` now raises ImportError
-    assert DockerDriver.unavailable_reason() == (
+    assert DockerDriver.unavailable_reason(DockerOptions()) == (
         "the docker SDK for Python is not installed: pip install 'bench[docker]'")
-    assert DockerDriver.clean(None, dry_run=True) == []
+    assert DockerDriver.clean(DockerOptions(), None, dry_run=True) == []

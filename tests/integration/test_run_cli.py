@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runtimes.native.driver import NativeDriver
+from runtimes.native.driver import NativeDriver, NativeOptions
 from tests.conftest import require
 
 pytestmark = pytest.mark.integration
@@ -25,7 +25,7 @@ def bench(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_run_then_summary_json(tmp_path: Path) -> None:
-    require(NativeDriver.unavailable_reason() is None, "the native runtime (root, namespaces)")
+    require(NativeDriver.unavailable_reason(NativeOptions()) is None, "the native runtime (root, namespaces)")
     config = {"repetitions": 5, "warmup": 1, "settle": 0.2, "cell_timeout": 30,
               "runtimes": {"process": {"driver": "process"}, "native": {"driver": "native"}},
               "workloads": {"idle": {"mode": "ready"},
