@@ -18,7 +18,7 @@ from bench.plan import Cell, make_plan, remaining_cells
 from bench.results.manifest import read_manifest
 from bench.results.store import RunStore
 from bench.runlog import run_log
-from bench.runner import Runner, check_available, manifest_for
+from bench.runner import CellHook, Runner, check_available, manifest_for
 from bench.terminal import err, out, print_summary
 from bench.workload.bundle import Bundle, build_bundle
 from runtimes.errors import BenchError
@@ -110,20 +110,25 @@ def gate_against(candidate: Path, baseline: Path, config: Config) -> int:
     return exit_code(result)
 
 
-def run_with_progress(runner: Runner, cells: list[Cell]) -> int:
+def run_with_progress(runner: Runner, cells: list[Cell], after_cell: CellHook | None = None) -> int:
+    """Runs the cells with a progress bar; `after_cell` runs after each cell, outside it."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=False) as progress:
+    # redrawn only when a cell ends: an auto-refresh thread would wake ten times a second
+    # on this host while an instance is being timed
+    with Progress(*columns, console=err, transient=False, auto_refresh=False) as progress:
         task = progress.add_task("preparing", total=len(cells))
 
         def on_prepare(name: str) -> None:
-            progress.update(task, description=f"preparing {name}")
+            progress.update(task, description=f"preparing {name}", refresh=True)
 
         def on_cell(cell: Cell, error: str | None) -> None:
             label = "warm-up " if cell.warmup else ""
-            progress.update(task, advance=1, description=f"{label}{cell.key}")
+            progress.update(task, advance=1, description=f"{label}{cell.key}", refresh=True)
             if error:
                 progress.console.print(f"[red]cell {cell.key} failed:[/] {error}")
+            if after_cell is not None:
+                after_cell(cell, error)
 
         return runner.run(cells, on_cell, on_prepare)
 
