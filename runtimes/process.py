@@ -13,20 +13,26 @@ from typing import Any
 from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, instance_prefix
 from runtimes.errors import ExitCause, InstanceError
 from runtimes.host.memory import pss_bytes
+from runtimes.host.pinning import CpuList
 from runtimes.host.spawn import process_exit, spawn, stop_process, sweep_processes
 from runtimes.instance import Instance
 
 Process = subprocess.Popen[bytes]
 
 
-class ProcessDriver(Driver[DriverOptions, Process]):
+class ProcessOptions(DriverOptions):
+    cpus: CpuList | None = None
+
+
+class ProcessDriver(Driver[ProcessOptions, Process]):
     kind = "process"
+    Options = ProcessOptions
 
     def prepare(self, probe: Path) -> None:
         self.probe = probe
 
     def launch(self, instance: Instance[Process], command: ProbeCommand) -> None:
-        instance.handle = spawn(instance, [str(self.probe), *command.argv()])
+        instance.handle = spawn(instance, [str(self.probe), *command.argv()], self.options.cpus)
         instance.mark("spawn")
 
     def memory(self, instance: Instance[Process]) -> MemoryReading:
@@ -45,8 +51,9 @@ class ProcessDriver(Driver[DriverOptions, Process]):
             instance.mark_stop("exit")
 
     @classmethod
-    def clean(cls, options: DriverOptions, run_id: str | None, dry_run: bool) -> list[str]:
+    def clean(cls, options: ProcessOptions, run_id: str | None, dry_run: bool) -> list[str]:
         return sweep_processes(instance_prefix(run_id), dry_run)
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"driver": self.kind, "isolation": "none"}
+        return {"driver": self.kind, "isolation": "none", "cpus": self.options.cpus,
+                "pinning": "sched_setaffinity" if self.options.cpus else None}

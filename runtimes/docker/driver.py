@@ -35,6 +35,7 @@ from runtimes.docker.image import ensure_image, image_metadata
 from runtimes.errors import ExitCause, InstanceError, RuntimeUnavailable
 from runtimes.host.cgroups import read_int
 from runtimes.host.memory import pss_bytes
+from runtimes.host.pinning import CpuList
 from runtimes.instance import Instance
 
 RUN_LABEL = "bench.run"
@@ -51,6 +52,7 @@ class DockerOptions(DriverOptions):
     memory_limit: ByteSize | None = None
     pids_limit: PositiveInt | None = None
     runtime: str = Field(default="runc", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    cpus: CpuList | None = None  # the container's cpuset (docker run --cpuset-cpus)
 
     @field_validator("endpoint")
     @classmethod
@@ -173,7 +175,7 @@ class DockerDriver(Driver[DockerOptions, Attached]):
             network_mode="none", runtime=options.runtime,
             security_opt=["seccomp=unconfined"] if options.seccomp == "unconfined" else None,
             mem_limit=int(options.memory_limit) if options.memory_limit else None,
-            pids_limit=options.pids_limit)
+            pids_limit=options.pids_limit, cpuset_cpus=options.cpus)
 
     def _create(self, name: str, argv: list[str]) -> str:
         with engine_step(f"create container {name}"):
@@ -384,6 +386,7 @@ class DockerDriver(Driver[DockerOptions, Attached]):
             "engine_seccomp": next((s for s in security if "name=seccomp" in s), None),
             "memory_limit": int(self.options.memory_limit) if self.options.memory_limit else None,
             "pids_limit": self.options.pids_limit,
+            "cpus": self.options.cpus, "pinning": "cpuset" if self.options.cpus else None,
             "image": image_metadata(self.api, self._image) if self._image else None,
         }
 

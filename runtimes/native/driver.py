@@ -26,6 +26,7 @@ from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, Ru
 from runtimes.errors import BenchError, BuildError, ExitCause, InstanceError, RuntimeUnavailable
 from runtimes.host.cgroups import Cgroup, Hierarchy, Limits, detect, sweep
 from runtimes.host.memory import total_pss
+from runtimes.host.pinning import CpuList
 from runtimes.host.spawn import process_exit, spawn, stop_process
 from runtimes.instance import Instance
 
@@ -43,6 +44,7 @@ class NativeOptions(DriverOptions):
     hostname: str | None = Field(None, min_length=1, max_length=HOSTNAME_MAX,
                                  pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$",
                                  description="the instance's hostname (default: its name)")
+    cpus: CpuList | None = None
 
 
 @dataclass
@@ -108,17 +110,23 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         """What runs inside: the probe, by its absolute path (the syscall timings use it)."""
         return ["/probe", *command.argv()]
 
+    def launcher_argv(self, name: str, cgroup: Cgroup, command: ProbeCommand) -> list[str]:
+        """The launcher's command line for an instance in `cgroup` (made already)."""
+        if self.launcher is None:
+            raise InstanceError("the native driver was not prepared: call prepare(probe) first")
+        hostname = self.options.hostname or name[:HOSTNAME_MAX]
+        return [str(self.launcher), str(self.rootfs), hostname,
+                *map(str, self.cgroups.join_paths(cgroup)), "--", *self.command_argv(command)]
+
     def launch(self, instance: Instance[NativeHandle], command: ProbeCommand) -> None:
         if self.launcher is None:
             raise InstanceError("the native driver was not prepared: call prepare(probe) first")
         cgroup = self.cgroups.create(instance.name, self.limits)
         handle = instance.handle = NativeHandle(cgroup)
         instance.mark("cgroup")
-        hostname = self.options.hostname or instance.name[:HOSTNAME_MAX]
-        argv = [str(self.launcher), str(self.rootfs), hostname,
-                *map(str, self.cgroups.join_paths(cgroup)), "--", *self.command_argv(command)]
+        argv = self.launcher_argv(instance.name, cgroup, command)
         try:
-            handle.launcher = spawn(instance, argv)
+            handle.launcher = spawn(instance, argv, self.options.cpus)
         except OSError as error:
             raise InstanceError(f"cannot run the native launcher {self.launcher}: "
                                 f"{error.strerror}") from error
@@ -177,6 +185,9 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             "capabilities": "none (bounding set empty, securebits locked)",
             "no_new_privs": True,
             "network": "empty namespace, lo only",
+            "cpus": self.options.cpus,
+            # inherited by the launcher and the probe; the cgroup has no cpuset of its own
+            "pinning": "sched_setaffinity" if self.options.cpus else None,
         }
 
     @classmethod
