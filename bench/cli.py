@@ -18,6 +18,7 @@ from bench.gate.command import add_parsers as add_gate_parsers
 from bench.report_command import add_parser as add_report_parser
 from bench.run_command import add_parser as add_run_parser
 from bench.terminal import err, out, print_summary
+from bench.verify.command import add_parser as add_verify_parser
 from runtimes.errors import BenchError
 
 
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   "endpoint, a libvirt URI); repeatable")
     add_gate_parsers(sub)
     add_report_parser(sub)
+    add_verify_parser(sub)
     return parser
 
 
