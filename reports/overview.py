@@ -48,7 +48,7 @@ class Column:
 
 
 @dataclass(frozen=True)
-class Figure:
+class Headline:
     """A headline figure: the median as text, and its ratio to the baseline when it has one."""
 
     value: str
@@ -68,7 +68,7 @@ class Row:
     label: str
     driver: str
     instances: list[tuple[str, Instances]]  # per workload this runtime ran
-    figures: list[Figure | None]  # one per column
+    headlines: list[Headline | None]  # one per column
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def overview(analysis: Analysis) -> Overview:
               for (r, w), n in instance_counts(run).items()}
     rows = [Row(label, driver_of(analysis, label),
                 [(w, counts[(label, w)]) for w in workloads if (label, w) in counts],
-                [headline_figure(analysis, label, column) for column in columns])
+                [headline(analysis, label, column) for column in columns])
             for label in analysis.labels]
     return Overview([run_line(run) for run in analysis.runs], columns, rows,
                     run_warnings(analysis), any(s.n for s in analysis.stats),
@@ -98,7 +98,7 @@ def overview(analysis: Analysis) -> Overview:
 def legend(columns: list[Column], rows: list[Row]) -> list[str]:
     metrics = {c.metric for c in columns}
     lines = ["Medians."]
-    if any(f and f.ratio for row in rows for f in row.figures):
+    if any(f and f.ratio for row in rows for f in row.headlines):
         lines.append("Under each, its ratio to the baseline runtime measured in the same run, "
                      "with its 95 % interval: grey when the interval holds 1 (no difference "
                      "the samples show), red when worse, green when better.")
@@ -136,21 +136,21 @@ def density_columns(analysis: Analysis) -> list[Column]:
                                                                    if m == metric})]
 
 
-def headline_figure(analysis: Analysis, label: str, column: Column) -> Figure | None:
+def headline(analysis: Analysis, label: str, column: Column) -> Headline | None:
     if column.metric.startswith("density."):
-        return density_figure(analysis, label, column)
+        return density_headline(analysis, label, column)
     stat = next((s for s in analysis.stats if s.label == label and s.workload == column.workload
                  and s.metric == column.metric and s.median is not None), None)
     if stat is None:
         return None
-    return Figure(format_value(stat.median, stat.unit), stat.ratio, is_baseline(analysis, stat))
+    return Headline(format_value(stat.median, stat.unit), stat.ratio, is_baseline(analysis, stat))
 
 
 def is_baseline(analysis: Analysis, stat: Stat) -> bool:
     return any(run.name == stat.run and run.baseline == stat.runtime for run in analysis.runs)
 
 
-def density_figure(analysis: Analysis, label: str, column: Column) -> Figure | None:
+def density_headline(analysis: Analysis, label: str, column: Column) -> Headline | None:
     """The median of a density metric at the largest instance count this runtime reached."""
     for run in analysis.runs:
         density = run.density
@@ -161,23 +161,27 @@ def density_figure(analysis: Analysis, label: str, column: Column) -> Figure | N
         if counts.notna().any():
             top = rows[counts == counts.max()]
             unit = run.units.get(column.metric, "")
-            return Figure(f"{format_value(float(top['value'].median()), unit)} "
+            return Headline(f"{format_value(float(top['value'].median()), unit)} "
                           f"(N={int(counts.max())})")
     return None
 
 
 def instance_counts(run: Run) -> dict[tuple[str, str], Instances]:
     """Per runtime and workload: instances measured and failed (a cell is one repetition)."""
-    counts = {}
-    for (runtime, workload), rows in run.detail.groupby(["runtime", "workload"], sort=False):
-        ok = rows[rows["status"] == "ok"]
-        failed = rows[(rows["status"] != "ok") & (rows["metric"] == "cell")]
-        peak = pd.to_numeric(ok.loc[ok["metric"].str.startswith("density."), "phase"],
-                             errors="coerce").max()
-        counts[(str(runtime), str(workload))] = Instances(
-            int(ok["repetition"].nunique()), int(failed["repetition"].nunique()),
-            None if math.isnan(peak) else int(peak))
-    return counts
+    detail, keys = run.detail, ["runtime", "workload"]
+    ok = detail["status"] == "ok"
+    measured = detail[ok].groupby(keys, sort=False)["repetition"].nunique()
+    failed = detail[~ok & (detail["metric"] == "cell")].groupby(keys)["repetition"].nunique()
+    ladder = detail[ok & detail["metric"].str.startswith("density.")]
+    peaks = pd.to_numeric(ladder["phase"], errors="coerce").groupby(
+        [ladder["runtime"], ladder["workload"]]).max()
+    return {(str(r), str(w)): Instances(int(measured.get((r, w), 0)), int(failed.get((r, w), 0)),
+                                        peak(peaks.get((r, w))))
+            for r, w in dict.fromkeys([*measured.index, *failed.index])}
+
+
+def peak(count: Any) -> int | None:
+    return None if count is None or math.isnan(count) else int(count)
 
 
 def driver_of(analysis: Analysis, label: str) -> str:
