@@ -161,9 +161,7 @@ def test_report_draws_every_chart_offline(browser: Any, tmp_path: Path) -> None:
     check_page(browser, write_report([first, later], tmp_path / "two.html"),
                tmp_path / "two.png")
     assert "changes" in shown_sections(browser)
-
-
-def test_a_density_run_shows_no_empty_section(browser: Any, tmp_path: Path) -> None:
+    # a density run: its first screen says so, and no empty boot, memory or syscall card
     ladder = write_results(tmp_path / "density", runtimes=ALL, density_only=True)
     check_page(browser, write_report([ladder], tmp_path / "density.html"),
                tmp_path / "density.png")
