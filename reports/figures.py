@@ -20,6 +20,9 @@ from plotly.subplots import make_subplots
 
 from reports.analysis import Analysis, Values
 
+# the parts of memory.host_pss a driver declares (bench/collectors.py writes them)
+HOST_PART = "memory.host_pss."
+
 MAX_POINTS = 200
 MAX_DENSITY = 4  # density is a later issue: a few curves, no more
 MIB = float(1 << 20)
@@ -183,15 +186,12 @@ def boot_distribution(analysis: Analysis) -> Chart | None:
 
 
 def pss_part(metric: str) -> str | None:
-    """The part of host PSS a metric names, or None: the one place that knows part names.
+    """The part of host PSS a metric names (memory.host_pss.<part>), or None.
 
-    Drivers report parts as memory.<part>_pss today (memory.shim_pss, memory.workload_pss);
-    once parts are declared as memory.host_pss.<part>, this reads that name instead.
+    The one place that knows how parts are named: drivers declare them and
+    bench/collectors.py writes each as memory.host_pss.<part>.
     """
-    if metric == "memory.host_pss" or not metric.startswith("memory."):
-        return None
-    name = metric.removeprefix("memory.")
-    return name.removesuffix("_pss") if name.endswith("_pss") else None
+    return metric.removeprefix(HOST_PART) if metric.startswith(HOST_PART) else None
 
 
 def memory_parts(analysis: Analysis, label: str, workload: str) -> list[tuple[str, float]]:

@@ -52,7 +52,7 @@ MODELS: dict[str, RuntimeModel] = {
                            {"host_pss": 1.3e6, "cgroup": 700e3}, 1.02,
                            {"driver": "native", "cgroup": "v1"}),
     "docker": RuntimeModel("docker", {"create": 150.0, "start": 200.0, "ready": 20.0},
-                           {"host_pss": 12e6, "workload_pss": 0.9e6, "shim_pss": 11e6,
+                           {"host_pss": 12e6, "host_pss.workload": 0.9e6, "host_pss.shim": 11e6,
                             "cgroup": 900e3}, 1.3,
                            {"driver": "docker", "engine_version": "20.10.24",
                             "seccomp": "default", "runtime": "runc"}),

@@ -207,8 +207,8 @@ def test_grouped_reading_gives_the_summary_frames_numbers(run_dir: Path, tmp_pat
 
 
 def test_memory_parts_come_from_one_naming_function(result: analysis.Analysis) -> None:
-    assert [figures.pss_part(m) for m in ("memory.shim_pss", "memory.workload_pss",
-                                          "memory.host_pss", "memory.cgroup", "boot.shim_pss")] \
+    assert [figures.pss_part(m) for m in ("memory.host_pss.shim", "memory.host_pss.workload",
+                                          "memory.host_pss", "memory.shim_pss", "memory.cgroup")] \
         == ["shim", "workload", None, None, None]
     parts = dict(figures.memory_parts(result, "docker", "idle"))
     assert list(parts)[:2] == ["host: shim PSS", "host: workload PSS"]  # 11 + 0.9 of 12 MB
