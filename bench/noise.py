@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.results.noise import LOAD_CHANGE_PER_CORE, STEAL_PERCENT
+
 PROC = Path("/proc")
 CPU = Path("/sys/devices/system/cpu")
-# a cell whose host load moved by this much (runnable tasks per core) or whose CPUs lost this
-# share of their time to the hypervisor was measured on a different machine than its neighbours
-LOAD_CHANGE_PER_CORE = 0.5
-STEAL_PERCENT = 2.0
 
 
 @dataclass(frozen=True)

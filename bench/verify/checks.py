@@ -21,7 +21,7 @@ from bench.config import Config, SyscallWorkload
 from bench.plan import Cell
 from bench.results.crosschecks import CrossCheck
 from bench.results.sample import Sample
-from bench.verify.launches import Launch, launch_of
+from bench.verify.launches import launch_of
 from bench.verify.references import (
     Launches,
     ReferenceError,
@@ -32,7 +32,6 @@ from bench.verify.references import (
     rollup_pss,
 )
 from runtimes.base import AnyDriver, AnyInstance, instance_prefix
-from runtimes.errors import BenchError
 
 log = logging.getLogger("bench.verify")
 
@@ -73,7 +72,6 @@ class Verifier:
         self.run_id = run_id
         self.drivers = drivers
         self.lines: dict[tuple[str, str, str], Line] = {}
-        self.launches: dict[str, Launch | None] = {}
         self.boot: dict[int, dict[str, float]] = {}  # cell index -> bench's boot figures
         self.timer: Launches | None = None
         self.cache_dir = cache_dir
@@ -89,12 +87,6 @@ class Verifier:
         return [line.check() for line in self.lines.values()]
 
     def close(self) -> None:
-        for launch in self.launches.values():
-            for step in launch.cleanup if launch else ():
-                try:
-                    step()
-                except (OSError, BenchError) as error:
-                    log.error("cleaning up after a reference failed: %s", error)
         if self.timer is not None:
             self.timer.close()
 
@@ -203,25 +195,26 @@ class Verifier:
             line.reference_values.append(statistics.median(runs))
 
     def _launch(self, cell: Cell, driver: AnyDriver, bench: dict[str, float]) -> None:
-        launch = self._launch_of(cell.runtime, driver)
+        # made for each run and removed after it (a native launch's cgroup), so nothing of
+        # the references is left for the runner's sweep
+        launch = launch_of(driver, self.run_id)
         if launch is None:
             return
-        line = self.line(launch.figure, cell.runtime, "hyperfine -N", launch.how, "ms",
-                         launch.tolerance, False)
-        if self.timer is None:
-            self.timer = Launches(self.cache_dir, f"{instance_prefix(self.run_id)}verify")
-        times = self.timer.time_ms(launch.argv, cpus=getattr(driver.options, "cpus", None))
+        try:
+            line = self.line(launch.figure, cell.runtime, "hyperfine -N", launch.how, "ms",
+                             launch.tolerance, False)
+            if self.timer is None:
+                self.timer = Launches(self.cache_dir, f"{instance_prefix(self.run_id)}verify")
+            times = self.timer.time_ms(launch.argv, cpus=getattr(driver.options, "cpus", None))
+        finally:
+            for step in launch.cleanup:
+                step()
         ours = launch.bench_value(bench)
         if cell.warmup:
             return
         line.reference_values.extend(times)
         if ours is not None:
             line.bench.append(ours)
-
-    def _launch_of(self, runtime: str, driver: AnyDriver) -> Launch | None:
-        if runtime not in self.launches:
-            self.launches[runtime] = launch_of(driver, self.run_id)
-        return self.launches[runtime]
 
 
 def _sum(values: dict[str, float], *metrics: str) -> float | None:

@@ -83,3 +83,18 @@ def test_the_probe_names_what_its_path_calls_reach() -> None:
     assert target is not None and (target.name, target.filesystem) == ("probe", "overlayfs")
     assert parse_target(["BENCH-TARGET name=init fs=0x1234"]).filesystem == "0x1234"  # type: ignore[union-attr]
     assert parse_target(["BENCH-DONE 0"]) is None
+
+
+def test_a_run_whose_load_moved_or_lost_cpu_to_a_hypervisor_is_flagged() -> None:
+    from bench.results.noise import judge
+
+    quiet = {"load_before": 0.2, "load_after": 0.3, "steal_percent": 0.1}
+    cells = [{"key": "process/idle/0", "noise": quiet},
+             {"key": "native/idle/0", "noise": {**quiet, "load_after": 1.9}},
+             {"key": "docker/idle/0", "noise": {**quiet, "steal_percent": 7.5}}]
+    change = judge(cells, cores=2)
+    assert change is not None and change.load_moved and (change.load_low, change.load_high) == (0.2, 1.9)
+    assert change.stolen == [("docker/idle/0", 7.5)]
+    calm = judge(cells[:1], cores=2)
+    assert calm is not None and not calm.load_moved and not calm.stolen
+    assert judge([{"key": "old", "status": "ok"}], cores=2) is None  # made before the record
