@@ -168,6 +168,7 @@ def test_report_draws_every_chart_offline(browser: Any, tmp_path: Path) -> None:
     assert shown_sections(browser) == ["summary", "density", "setup"]
     summary = first_screen(browser)
     assert "up to 16 at once" in summary and "No successful measurements" not in summary
+    check_crosschecks(browser, tmp_path)
 
 
 def test_hostile_names_show_as_text_and_run_nothing(browser: Any, tmp_path: Path) -> None:
@@ -184,7 +185,8 @@ def test_hostile_names_show_as_text_and_run_nothing(browser: Any, tmp_path: Path
     assert any(HOSTILE in text for text in legend)  # plotly shows the name, as text
 
 
-def test_the_cross_checks_of_bench_verify_draw_as_a_section(browser: Any, tmp_path: Path) -> None:
+def check_crosschecks(browser: Any, tmp_path: Path) -> None:
+    """bench verify's lines (verify.json) as the Cross-checks section, verdicts and all."""
     from bench.results.crosschecks import CrossCheck, write_checks
 
     results = write_results(tmp_path / "verified", runtimes=ALL, repetitions=5)
