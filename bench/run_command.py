@@ -7,7 +7,9 @@ import argparse
 import os
 import secrets
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -29,12 +31,39 @@ def default_cache_dir() -> Path:
     return Path(base) / "bench"
 
 
-def results_dir_for(output: str, config_path: Path, run_id: str) -> Path:
+def results_dir_for(output: str, config_path: Path, run_id: str, kind: str = "") -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     parent = Path(output)
     if not parent.is_absolute():
         parent = Path.cwd() / parent
-    return parent / f"{stamp}-{config_path.stem}-{run_id}"
+    return parent / f"{stamp}-{config_path.stem}-{kind + '-' if kind else ''}{run_id}"
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A run about to start: its config, plan, probe and freshly created results directory."""
+
+    config: Config
+    run_id: str
+    cells: list[Cell]
+    bundle: Bundle
+    store: RunStore
+
+
+def create_run(config_path: Path, output: str | None, kind: str = "", **extra: Any) -> NewRun:
+    """Load and check the config, plan it, build the probe, and create the results directory
+    (named <time>-<config>-[<kind>-]<run id> unless `output` names it); `extra` goes into
+    the manifest."""
+    config = load_config(config_path)
+    check_available(config)  # once per runtime per run, before anything is created
+    run_id = secrets.token_hex(3)
+    cells = make_plan(config)
+    path = Path(output) if output else results_dir_for(config.output, config_path, run_id, kind)
+    bundle = build_bundle(default_cache_dir())
+    manifest = manifest_for(config, config_path, run_id, cells, host_fingerprint(),
+                            git_commit(config_path.resolve().parent))
+    store = RunStore.create(path, {**manifest, "bundle": bundle.digest, **extra})
+    return NewRun(config, run_id, cells, bundle, store)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -42,18 +71,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return resume_run(args)
     if not args.config:
         raise ConfigError("bench run needs a CONFIG (or --resume DIR)")
-    config_path = Path(args.config)
-    config = load_config(config_path)
-    check_available(config)  # once per runtime per run, before anything is created
-    run_id = secrets.token_hex(3)
-    cells = make_plan(config)
-    path = Path(args.output) if args.output else results_dir_for(config.output, config_path, run_id)
-    bundle = build_bundle(default_cache_dir())
-    manifest = manifest_for(config, config_path, run_id, cells, host_fingerprint(),
-                            git_commit(config_path.resolve().parent))
-    store = RunStore.create(path, {**manifest, "bundle": bundle.digest})
-    err.print(f"run {run_id}: {len(cells)} cells ({manifest['recorded_cells']} recorded) -> {path}")
-    return execute(config, store, bundle, cells, args)
+    run = create_run(Path(args.config), args.output)
+    err.print(f"run {run.run_id}: {len(run.cells)} cells "
+              f"({run.store.manifest['recorded_cells']} recorded) -> {run.store.path}")
+    return execute(run.config, run.store, run.bundle, run.cells, args)
 
 
 def resume_run(args: argparse.Namespace) -> int:

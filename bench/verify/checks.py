@@ -27,11 +27,12 @@ from bench.verify.references import (
     ReferenceError,
     cgroup_charge,
     monitor_guest_ram,
-    parent_of,
     perf_bench_getppid,
     rollup_pss,
 )
 from runtimes.base import AnyDriver, AnyInstance, instance_prefix
+from runtimes.docker.driver import parent_pid
+from runtimes.errors import BenchError
 
 log = logging.getLogger("bench.verify")
 
@@ -126,7 +127,7 @@ class Verifier:
             line = self.line(figure, cell.runtime, reference, how, "bytes", tolerance, True)
             try:
                 theirs = float(read())
-            except (ReferenceError, OSError) as error:
+            except (BenchError, OSError) as error:  # a reference error, or the instance left
                 line.problems.append(str(error))
                 continue
             line.bench.append(ours)
@@ -143,7 +144,7 @@ class Verifier:
             api = driver.api  # type: ignore[attr-defined]
             pid = int(api.exec_inspect(handle.exec_id)["Pid"] if handle.exec_id
                       else api.inspect_container(handle.container_id)["State"]["Pid"])
-            return [pid, parent_of(pid)]
+            return [pid, parent_pid(pid)]
         if driver.kind == "libvirt":
             return [qemu_pid_file(instance.name)]
         raise ReferenceError(f"no reference knows the processes of a {driver.kind} instance")

@@ -9,48 +9,33 @@ Exit codes: 0 every line agrees or is unclear, 1 a line disagrees or a reference
 from __future__ import annotations
 
 import argparse
-import secrets
-import time
 from pathlib import Path
 
 from rich.table import Table
 
-from bench.config import load_config
-from bench.fingerprint import git_commit, host_fingerprint
 from bench.noise import host_load
-from bench.plan import make_plan
 from bench.results.crosschecks import Agreement, CrossCheck, write_checks
-from bench.results.store import RunStore
 from bench.results.units import format_value
-from bench.run_command import default_cache_dir, run_with_progress, write_run_report
+from bench.run_command import create_run, default_cache_dir, run_with_progress, write_run_report
 from bench.runlog import run_log
-from bench.runner import Runner, check_available, manifest_for
+from bench.runner import Runner
 from bench.terminal import err, out
 from bench.verify.checks import Verifier
 from bench.verify.references import tool_versions
-from bench.workload.bundle import build_bundle
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    config_path = Path(args.config)
-    config = load_config(config_path)
-    check_available(config)
-    run_id = secrets.token_hex(3)
-    cells = make_plan(config)
-    path = Path(args.output) if args.output else verify_dir(config.output, config_path, run_id)
-    bundle = build_bundle(default_cache_dir())
-    manifest = manifest_for(config, config_path, run_id, cells, host_fingerprint(),
-                            git_commit(config_path.resolve().parent))
-    store = RunStore.create(path, {**manifest, "bundle": bundle.digest, "verify": True})
-    err.print(f"verify {run_id}: {len(cells)} cells and their references -> {path}")
+    run = create_run(Path(args.config), args.output, kind="verify", verify=True)
+    config, run_id, store = run.config, run.run_id, run.store
+    err.print(f"verify {run_id}: {len(run.cells)} cells and their references -> {store.path}")
     before = host_load()
     try:
         with run_log(store.path, verbose=args.verbose) as log:
-            runner = Runner(config, store, bundle, run_id, default_cache_dir(), log)
+            runner = Runner(config, store, run.bundle, run_id, default_cache_dir(), log)
             verifier = Verifier(config, run_id, default_cache_dir(), lambda: runner.drivers)
             runner.on_instance = verifier.at_instance
             try:
-                failed = run_with_progress(runner, cells, after_cell=verifier.after_cell)
+                failed = run_with_progress(runner, run.cells, after_cell=verifier.after_cell)
             finally:
                 verifier.close()
             checks = verifier.checks()
@@ -61,11 +46,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
         write_run_report(store.path)
     print_checks(checks)
     return exit_code(checks, failed)
-
-
-def verify_dir(output: str, config_path: Path, run_id: str) -> Path:
-    parent = Path(output) if Path(output).is_absolute() else Path.cwd() / output
-    return parent / f"{time.strftime('%Y%m%d-%H%M%S')}-{config_path.stem}-verify-{run_id}"
 
 
 def exit_code(checks: list[CrossCheck], failed_cells: int) -> int:

@@ -202,11 +202,3 @@ def mapping_rss(pid: int, address: int) -> int:
         elif inside and head == "Rss:":
             return int(line.split()[1]) * 1024
     raise ReferenceError(f"no mapping of {pid} holds {address:#x}")
-
-
-def parent_of(pid: int) -> int:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError as error:
-        raise ReferenceError(f"process {pid} is gone") from error
-    return int(stat.rsplit(")", 1)[1].split()[1])
