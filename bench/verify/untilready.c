@@ -98,6 +98,12 @@ int main(int argc, char **argv) {
         first = 3;
     }
     if (first >= argc) { fprintf(stderr, "usage: untilready [--pidfile FILE] COMMAND [ARG...]\n"); return 2; }
+    /* The instrument never waits for a CPU: on a busy host a process this young queues
+     * behind every task that ran longer, and its read of the ready line would time the
+     * host's run queue, not the launch. The command gets the ordinary policy back (below),
+     * so it waits for a CPU exactly as one bench spawns does. Not allowed: measure as we are. */
+    struct sched_param fifo = {.sched_priority = 1};
+    sched_setscheduler(0, SCHED_FIFO, &fifo);
 
     /* The read end stays open in the command too (no O_CLOEXEC): once we are gone it still
      * has a reader, so what it writes after the ready line fills the pipe's buffer instead
@@ -110,15 +116,16 @@ int main(int argc, char **argv) {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
     posix_spawn_file_actions_adddup2(&actions, out[1], STDERR_FILENO);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    struct sched_param normal = {.sched_priority = 0};
+    posix_spawnattr_setschedpolicy(&attr, SCHED_OTHER);
+    posix_spawnattr_setschedparam(&attr, &normal);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSCHEDULER);
     pid_t command;
-    int failed = posix_spawnp(&command, argv[first], &actions, NULL, argv + first, environ);
+    int failed = posix_spawnp(&command, argv[first], &actions, &attr, argv + first, environ);
     if (failed) { fprintf(stderr, "untilready: cannot run %s: %s\n", argv[first], strerror(failed)); return 1; }
     close(out[1]);
     if (pidfd >= 0) { dprintf(pidfd, "%ld\n", (long)command); close(pidfd); }
-    /* The instrument wakes first: a process this young waits behind every task that ran
-     * longer when the host is busy, which would time the host's queue, not the launch. Set
-     * after the spawn, so the command runs with the policy it was given. */
-    struct sched_param fifo = {.sched_priority = 1};
-    sched_setscheduler(0, SCHED_FIFO, &fifo);  /* not allowed: measure as we are */
     return until_ready(out[0]);
 }
