@@ -32,6 +32,7 @@ from bench.verify.references import (
 )
 from runtimes.base import AnyDriver, AnyInstance, instance_prefix
 from runtimes.docker.driver import parent_pid
+from runtimes.docker.engine import engine_step
 from runtimes.errors import BenchError
 
 log = logging.getLogger("bench.verify")
@@ -142,8 +143,9 @@ class Verifier:
             return list(driver.host_pids(instance))  # type: ignore[attr-defined]
         if driver.kind == "docker":
             api = driver.api  # type: ignore[attr-defined]
-            pid = int(api.exec_inspect(handle.exec_id)["Pid"] if handle.exec_id
-                      else api.inspect_container(handle.container_id)["State"]["Pid"])
+            with engine_step(f"inspect {instance.name} for its host pid"):
+                pid = int(api.exec_inspect(handle.exec_id)["Pid"] if handle.exec_id
+                          else api.inspect_container(handle.container_id)["State"]["Pid"])
             return [pid, parent_pid(pid)]
         if driver.kind == "libvirt":
             return [qemu_pid_file(instance.name)]
