@@ -21,7 +21,7 @@ from bench.config import Config, SyscallWorkload
 from bench.plan import Cell
 from bench.results.crosschecks import CrossCheck
 from bench.results.sample import Sample
-from bench.verify.launches import launch_of
+from bench.verify.launches import time_launch
 from bench.verify.references import (
     Launches,
     ReferenceError,
@@ -198,24 +198,16 @@ class Verifier:
             line.reference_values.append(statistics.median(runs))
 
     def _launch(self, cell: Cell, driver: AnyDriver, bench: dict[str, float]) -> None:
-        # made for each run and removed after it (a native launch's cgroup), so nothing of
-        # the references is left for the runner's sweep
-        launch = launch_of(driver, self.run_id)
-        if launch is None:
+        if self.timer is None:
+            self.timer = Launches(self.cache_dir, f"{instance_prefix(self.run_id)}verify")
+        timed = time_launch(driver, self.run_id, self.timer)
+        if timed is None or cell.warmup:
             return
-        try:
-            line = self.line(launch.figure, cell.runtime, "hyperfine -N", launch.how, "ms",
-                             launch.tolerance, False)
-            if self.timer is None:
-                self.timer = Launches(self.cache_dir, f"{instance_prefix(self.run_id)}verify")
-            times = self.timer.time_ms(launch.argv, cpus=getattr(driver.options, "cpus", None))
-        finally:
-            for step in launch.cleanup:
-                step()
+        launch, reference = timed
+        line = self.line(launch.figure, cell.runtime, "hyperfine -N", launch.how, "ms",
+                         launch.tolerance, False)
+        line.reference_values.append(reference)
         ours = launch.bench_value(bench)
-        if cell.warmup:
-            return
-        line.reference_values.extend(times)
         if ours is not None:
             line.bench.append(ours)
 

@@ -4,9 +4,10 @@ plain QEMU, virsh) and readings of /proc and /sys parsed here, not through runti
 
 Every launch reference is timed by hyperfine (-N: no shell) to the same end point bench
 uses, the probe's ready line reaching the host: `untilready` (a static helper beside this
-file) runs the launch and exits when the ready line arrives, while a reader it leaves
-behind drains the rest and reaps the launch; the next run waits (hyperfine --prepare) until
-that reader is gone, so no launch overlaps the next.
+file) runs the launch and exits when the ready line arrives; the next run waits (hyperfine
+--prepare) until the launch is over, so none overlaps the next. untilready's own cost (its
+exec, its spawn of the launch, its exit) is timed by the same hyperfine right after and
+taken off, as the probe takes its empty loop off a batch.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import re
 import shlex
 import shutil
+import statistics
 import subprocess
 import tempfile
 from pathlib import Path
@@ -32,6 +34,10 @@ UNTIL_READY = Path(__file__).with_name("untilready.c")
 TIMEOUT_S = 300
 PERF_BENCH = ("perf", "bench", "syscall", "basic")
 QEMU = "qemu-system-x86_64"
+# A reference launch starts this long after the teardown before it: a teardown frees its
+# namespaces and cgroups in the background, and a launch right behind one was 1.5 ms slower
+# of 8 here. bench's own cells run back to back; if that slows them, the cross-check says so.
+SETTLE_S = 0.2
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 INSTALL = {"hyperfine": "apt-get install hyperfine", "perf": "apt-get install linux-perf",
            QEMU: "apt-get install qemu-system-x86", "virsh": "apt-get install libvirt-clients"}
@@ -102,20 +108,37 @@ class Launches:
         self.pidfile = self.scratch / "reader.pid"
 
     def time_ms(self, argv: list[str], runs: int = 1, cpus: str | None = None) -> list[float]:
-        """ms from hyperfine's spawn of the launch to the ready line, `runs` times."""
-        hyperfine = tool("hyperfine")
+        """ms from hyperfine's spawn of the launch to the ready line, `runs` times, less
+        untilready's own cost measured right after (see overhead_ms)."""
+        timed = [str(self.helper), "--pidfile", str(self.pidfile), *argv]
+        wait = [str(self.helper), "--wait", str(self.pidfile)]
+        times = self.hyperfine([timed], runs, cpus, prepare=wait)[0]
+        run_tool(wait)  # the last launch is over too
+        overhead = self.overhead_ms(cpus)
+        return [t - overhead for t in times]
+
+    def overhead_ms(self, cpus: str | None = None, runs: int = 10) -> float:
+        """What untilready adds to a launch: its own exec, spawn, read and exit. Timed as
+        `untilready untilready --ready` less `untilready --ready` (a ready line printed at
+        once), medians of `runs` each, by the same hyperfine; never below 0."""
+        helper = str(self.helper)
+        alone, wrapped = self.hyperfine([[helper, "--ready"], [helper, helper, "--ready"]],
+                                        runs, cpus)
+        return max(0.0, statistics.median(wrapped) - statistics.median(alone))
+
+    def hyperfine(self, commands: list[list[str]], runs: int, cpus: str | None,
+                  prepare: list[str] | None = None) -> list[list[float]]:
+        """ms per run of each command, from one `hyperfine -N`."""
         export = self.scratch / "hyperfine.json"
-        timed = shlex.join([str(self.helper), "--pidfile", str(self.pidfile), *argv])
-        wait = shlex.join([str(self.helper), "--wait", str(self.pidfile)])
-        run_tool([hyperfine, "-N", "--style", "none", "--runs", str(runs), "--warmup", "0",
-                  "--prepare", wait, "--export-json", str(export), timed],
+        options = ["--prepare", shlex.join(prepare)] if prepare else []
+        run_tool([tool("hyperfine"), "-N", "--style", "none", "--runs", str(runs), "--warmup", "0",
+                  *options, "--export-json", str(export), *map(shlex.join, commands)],
                  env={**os.environ, TAG: self.tag}, cpus=cpus)
-        run_tool([str(self.helper), "--wait", str(self.pidfile)])  # the last launch is gone too
         try:
-            times = json.loads(export.read_text())["results"][0]["times"]
-        except (OSError, ValueError, KeyError, IndexError) as error:
+            results = json.loads(export.read_text())["results"]
+            return [[float(t) * 1000 for t in result["times"]] for result in results]
+        except (OSError, ValueError, KeyError, TypeError) as error:
             raise ReferenceError(f"hyperfine wrote no times: {error}") from error
-        return [float(t) * 1000 for t in times]
 
     def close(self) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.results.stats import ratio_ci
+from bench.verify.references import SETTLE_S
 from runtimes.base import AnyDriver, ProbeCommand, RunContext
 from runtimes.host.spawn import spawn, stop_process
 from runtimes.instance import Instance
@@ -70,7 +71,11 @@ def side_by_side(benchmark: Any, ours: Callable[[], Measured],
                  references: dict[str, Callable[[], float]], rounds: int,
                  warmup: int = 1) -> tuple[list[float], dict[str, list[float]]]:
     """bench's side timed by pytest-benchmark, each round preceded by every reference (its
-    setup), so the two alternate all through the sitting; `warmup` rounds are dropped."""
+    setup), so the two alternate all through the sitting; `warmup` rounds are dropped.
+
+    Each side starts SETTLE_S after the previous launch or teardown (bench verify's
+    settle), so neither is slowed by the other's teardown finishing in the background.
+    """
     ours_values: list[float] = []
     reference_values: dict[str, list[float]] = {name: [] for name in references}
     pending: list[Callable[[], None]] = []
@@ -82,7 +87,9 @@ def side_by_side(benchmark: Any, ours: Callable[[], Measured],
     def one_round() -> tuple[tuple[()], dict[str, Any]]:
         tidy()
         for name, reference in references.items():
+            time.sleep(SETTLE_S)
             reference_values[name].append(reference())
+        time.sleep(SETTLE_S)
         return (), {}
 
     def measure() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bench.verify.launches import Launch, launch_of
+from bench.verify.launches import Launch, launch_of, time_launch
 from bench.verify.references import Launches
 from bench.workload.bundle import build_bundle
 from runtimes.base import AnyDriver, instance_prefix
@@ -49,18 +49,21 @@ def test_boot_agrees_with_the_same_launch_timed_by_hyperfine(benchmark: Any, kin
     with sitting(cls, options, f"l{kind[0]}") as context:
         driver = cls(kind, options, context)
         timer = Launches(CACHE, f"{instance_prefix(context.run_id)}hyperfine")
-        launch = None
         try:
             driver.prepare(build_bundle(CACHE).probe)
-            launch = launch_of(driver, context.run_id)
+            launch = launch_of(driver, context.run_id)  # for its figure and tolerance
             assert launch is not None
-            reference = launch  # bound for the closures below
-            ours, theirs = side_by_side(
-                benchmark, lambda: boot(driver, reference),
-                {"hyperfine": lambda: timer.time_ms(reference.argv)[0]}, rounds=rounds)
-        finally:
-            for step in launch.cleanup if launch else ():
+            for step in launch.cleanup:
                 step()
+
+            def reference() -> float:
+                timed = time_launch(driver, context.run_id, timer)
+                assert timed is not None
+                return timed[1]
+
+            ours, theirs = side_by_side(benchmark, lambda: boot(driver, launch),
+                                        {"hyperfine": reference}, rounds=rounds)
+        finally:
             timer.close()
             driver.close()
     check_ratio(benchmark, f"{kind} {launch.figure} / hyperfine", ours, theirs["hyperfine"],
