@@ -118,11 +118,13 @@ class Launches:
         return [t - overhead for t in times]
 
     def overhead_ms(self, cpus: str | None = None, runs: int = 10) -> float:
-        """What untilready adds to a launch: its own exec, spawn, read and exit. Timed as
-        `untilready untilready --ready` less `untilready --ready` (a ready line printed at
-        once), medians of `runs` each, by the same hyperfine; never below 0."""
+        """What untilready adds to a launch: its own exec, pid file, spawn, read and exit.
+        Timed as `untilready --pidfile F untilready --ready` less `untilready --ready` (a
+        ready line printed at once), medians of `runs` each, by the same hyperfine; never
+        below 0."""
         helper = str(self.helper)
-        alone, wrapped = self.hyperfine([[helper, "--ready"], [helper, helper, "--ready"]],
+        wrapper = [helper, "--pidfile", str(self.scratch / "calibration.pid")]  # as timed
+        alone, wrapped = self.hyperfine([[helper, "--ready"], [*wrapper, helper, "--ready"]],
                                         runs, cpus)
         return max(0.0, statistics.median(wrapped) - statistics.median(alone))
 

@@ -17,6 +17,7 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,15 @@ def harness_runs(trace: str, harness: int, probes: dict[int, str]) -> dict[str, 
     return found
 
 
+def armed(output: Path, timeout: float = 30.0) -> None:
+    """perf takes a moment to start recording: wait until it has written its header."""
+    deadline = time.monotonic() + timeout
+    while not (output.exists() and output.stat().st_size > 0):
+        assert time.monotonic() < deadline, "perf record did not start"
+        time.sleep(0.1)
+    time.sleep(1.0)
+
+
 def test_the_harness_stays_off_the_cpu_while_the_probe_measures(benchmark: Any) -> None:
     require(shutil.which("perf") is not None, "perf (apt-get install linux-perf)")
     require(NativeDriver.unavailable_reason(NativeOptions()) is None, "the native runtime")
@@ -90,6 +100,7 @@ def test_the_harness_stays_off_the_cpu_while_the_probe_measures(benchmark: Any) 
             driver.prepare(probe)
         record = subprocess.Popen(["perf", "record", "-q", "-a", "-e", "sched:sched_switch",
                                    "-o", str(work / "perf.data")], stdout=subprocess.DEVNULL)
+        armed(work / "perf.data")
         try:
             probes = benchmark.pedantic(run_probes, args=(drivers, 5), rounds=1, iterations=1)
         finally:
