@@ -18,7 +18,8 @@ Writing a driver (see also the README's "Writing a driver"):
 - Optional: ``unavailable_reason`` (one sentence: why not, and what to do), ``prepare``
   (package the probe once per run), ``after_ready`` (boot phases known only once ready),
   ``exit_cause`` (how an instance that ended early ended), ``fingerprint`` (versions and
-  settings that decide your numbers), ``endpoint`` (the daemon or URI you talk to),
+  settings that decide your numbers), ``variants`` (option sets `bench runtimes` checks
+  one by one), ``endpoint`` (the daemon or URI you talk to),
   ``clean`` (find and remove what killed runs left, for these options), ``close``.
 - Raise ``InstanceError`` (with fields) for anything that fails an instance, and
   ``RuntimeUnavailable`` when the driver cannot run here; never let a library's exception
@@ -161,6 +162,12 @@ class Driver(ABC, Generic[OptionsT, HandleT]):
     def fingerprint(self) -> dict[str, Any]:
         """Versions and settings that decide this driver's numbers (recorded in the manifest)."""
         return {"driver": self.kind}
+
+    @classmethod
+    def variants(cls) -> Mapping[str, DriverOptions]:
+        """Named option sets worth checking on their own in `bench runtimes` (e.g. each OCI
+        runtime a driver can use), beside the default options; none by default."""
+        return {}
 
     @classmethod
     def endpoint(cls, options: OptionsT) -> str | None:

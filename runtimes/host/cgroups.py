@@ -24,6 +24,7 @@ from runtimes.errors import InstanceError
 log = runtimes_log.getChild("cgroups")
 
 ROOT = Path("/sys/fs/cgroup")
+MOUNTS = Path("/proc/self/mounts")
 PARENT = "bench"
 CONTROLLERS = ("memory", "pids")
 
@@ -68,8 +69,18 @@ class Hierarchy(ABC):
         """The controllers this host offers that bench can use."""
 
     @abstractmethod
+    def roots(self) -> list[Path]:
+        """The root of every hierarchy bench uses (v2: one; v1: memory and pids)."""
+
     def parents(self) -> list[Path]:
         """The `bench` parent directory in every hierarchy."""
+        return [root / PARENT for root in self.roots()]
+
+    def placed(self, relative: str) -> Cgroup:
+        """A cgroup another program made (an OCI runtime, LXC) at this path below the root of
+        every hierarchy, to read its members, charge and OOM kills like our own."""
+        path = relative.strip("/")
+        return Cgroup(Path(path).name, tuple(root / path for root in self.roots()))
 
     @abstractmethod
     def join_paths(self, cgroup: Cgroup) -> list[Path]:
@@ -200,8 +211,8 @@ class CgroupV2(Hierarchy):
         except OSError:
             return []
 
-    def parents(self) -> list[Path]:
-        return [self.root / PARENT]
+    def roots(self) -> list[Path]:
+        return [self.root]
 
     def join_paths(self, cgroup: Cgroup) -> list[Path]:
         """The directory: the launcher clones the instance into it (CLONE_INTO_CGROUP)."""
@@ -246,8 +257,8 @@ class CgroupV1(Hierarchy):
     def controllers(self) -> list[str]:
         return [c for c in CONTROLLERS if (self.root / c / "cgroup.procs").exists()]
 
-    def parents(self) -> list[Path]:
-        return [self.root / c / PARENT for c in CONTROLLERS]
+    def roots(self) -> list[Path]:
+        return [self.root / c for c in CONTROLLERS]
 
     def join_paths(self, cgroup: Cgroup) -> list[Path]:
         """The `tasks` files: moving one thread there skips the costly threadgroup lock."""
@@ -300,17 +311,74 @@ def enable_controllers(directory: Path) -> None:
 
 def sweep(hierarchy: Hierarchy, prefix: str, dry_run: bool) -> list[str]:
     """Find instance cgroups by name prefix; unless dry_run, kill their processes and rmdir."""
+    lines = remove_found(hierarchy, hierarchy.find(prefix), dry_run)
+    if not dry_run:
+        hierarchy.remove_parents()
+    return lines
+
+
+def remove_found(hierarchy: Hierarchy, cgroups: list[Cgroup], dry_run: bool) -> list[str]:
+    """One line per cgroup (and how many processes it holds); unless dry_run, kill its
+    processes and rmdir it everywhere."""
     lines = []
-    for cgroup in hierarchy.find(prefix):
+    for cgroup in cgroups:
         pids = hierarchy.members(cgroup)
         lines.append(f"cgroup v{hierarchy.version} {hierarchy.describe(cgroup)}"
                      + (f" ({len(pids)} processes)" if pids else ""))
         if not dry_run:
             hierarchy.kill(cgroup)
             hierarchy.remove(cgroup)
-    if not dry_run:
-        hierarchy.remove_parents()
     return lines
+
+
+# --- cgroups other programs make for our instances --------------------------------------
+# runc, runsc and LXC create an instance's cgroup themselves, in every hierarchy the host
+# mounts: on a v1 or hybrid host a directory per controller (cpu, cpuset, devices,
+# freezer, ..., the named systemd one, the empty cgroup2), not only memory and pids.
+# Their own delete removes them; what a killed run left is found below a parent of ours
+# (bench/oci, bench/lxc) by the run's name prefix.
+
+
+def mounted_roots(mounts: Path = MOUNTS) -> list[Path]:
+    """The mount point of every cgroup hierarchy here: v1 controllers, named ones, cgroup2."""
+    try:
+        table = [line.split() for line in mounts.read_text().splitlines()]
+    except OSError:
+        return []
+    return sorted({Path(fields[1]) for fields in table
+                   if len(fields) >= 3 and fields[2] in ("cgroup", "cgroup2")})
+
+
+def spread(relative: str, roots: list[Path]) -> Cgroup:
+    """The cgroup at `relative` in every hierarchy where it exists."""
+    path = relative.strip("/")
+    return Cgroup(Path(path).name, tuple(root / path for root in roots if (root / path).is_dir()))
+
+
+def sweep_placed(hierarchy: Hierarchy, parent: str, prefix: str, dry_run: bool,
+                 roots: list[Path] | None = None) -> list[str]:
+    """Cgroups named with prefix below `parent` in any hierarchy, removed unless dry_run;
+    then the parent itself where it is left empty."""
+    roots = mounted_roots() if roots is None else roots
+    names = sorted({child.name for root in roots if (root / parent).is_dir()
+                    for child in (root / parent).iterdir()
+                    if child.is_dir() and child.name.startswith(prefix)})
+    lines = remove_found(hierarchy, [spread(f"{parent}/{name}", roots) for name in names], dry_run)
+    if not dry_run:
+        remove_empty(parent, roots)
+    return lines
+
+
+def remove_empty(relative: str, roots: list[Path]) -> None:
+    """rmdir `relative` and then each of its parents, in every hierarchy, while they are
+    empty; best effort (another run may be using one)."""
+    parts = Path(relative.strip("/")).parts
+    for depth in range(len(parts), 0, -1):
+        for root in roots:
+            try:
+                (root.joinpath(*parts[:depth])).rmdir()
+            except OSError:
+                continue
 
 
 def write(path: Path, value: int | str) -> None:

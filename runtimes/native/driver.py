@@ -6,43 +6,36 @@ happen per instance: make the cgroup and write its limits, then spawn `nsrun` (a
 static C launcher compiled once at prepare()) which puts the instance in the cgroup
 without the ~10 ms threadgroup-lock migration (v1: moves its one thread through
 `tasks`; v2: clone3 into the cgroup), starts the probe as PID 1 of new namespaces,
-pivots into the rootfs and drops privileges. The rootfs (the probe plus empty mount
-points) is made once per run in the run's work directory.
+pivots into the rootfs and drops privileges. The rootfs (runtimes/host/rootfs.py: the
+probe plus empty mount points, the same tree the OCI and LXC runtimes get) is made once
+per run in the run's work directory.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ByteSize, Field
-
-from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, RunContext, instance_prefix
+from runtimes.base import Driver, MemoryReading, ProbeCommand, RunContext, instance_prefix
 from runtimes.errors import BenchError, BuildError, ExitCause, InstanceError, RuntimeUnavailable
-from runtimes.host.cgroups import Cgroup, Hierarchy, Limits, detect, sweep
+from runtimes.host.cgroups import Cgroup, Hierarchy, detect, sweep
 from runtimes.host.memory import total_pss
+from runtimes.host.options import ContainerOptions
+from runtimes.host.rootfs import make_rootfs, probe_argv
 from runtimes.host.spawn import process_exit, spawn, stop_process
 from runtimes.instance import Instance
 
 LAUNCHER_SOURCE = Path(__file__).with_name("nsrun.c")
 NAMESPACES = ("pid", "mnt", "uts", "ipc", "net", "cgroup")
-ROOTFS_DIRS = ("proc", "tmp", ".oldroot")
-HOSTNAME_MAX = 64
 CAP_SYS_ADMIN = 21
 
 
-class NativeOptions(DriverOptions):
-    memory_limit: ByteSize = Field(ByteSize(256 * 1024**2), gt=4 * 1024**2,
-                                   description="the instance cgroup's memory limit (no swap)")
-    pids_limit: int = Field(64, ge=2, description="tasks the instance cgroup may hold")
-    hostname: str | None = Field(None, min_length=1, max_length=HOSTNAME_MAX,
-                                 pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$",
-                                 description="the instance's hostname (default: its name)")
+class NativeOptions(ContainerOptions):
+    """The limits and hostname every rootfs runtime shares (runtimes/host/options.py)."""
 
 
 @dataclass
@@ -60,7 +53,7 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
     def __init__(self, name: str, options: NativeOptions, context: RunContext) -> None:
         super().__init__(name, options, context)
         self.cgroups: Hierarchy = detect()
-        self.limits = Limits(int(self.options.memory_limit), self.options.pids_limit)
+        self.limits = self.options.limits()
         self.rootfs = context.work_dir / f"{name}-rootfs"
         self.launcher: Path | None = None
 
@@ -94,19 +87,11 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         from runtimes.host.build import compile_static
 
         self.launcher = compile_static(LAUNCHER_SOURCE, self.context.cache_dir)
-        if self.rootfs.exists():
-            shutil.rmtree(self.rootfs)
-        for directory in ROOTFS_DIRS:
-            (self.rootfs / directory).mkdir(parents=True, mode=0o755)
-        self.rootfs.chmod(0o755)
-        for name, source in {"probe": probe, **(extra_files or {})}.items():
-            target = self.rootfs / name
-            shutil.copyfile(source, target)
-            target.chmod(0o755)
+        make_rootfs(self.rootfs, probe, extra_files)
 
     def command_argv(self, command: ProbeCommand) -> list[str]:
         """What runs inside: the probe, by its absolute path (the syscall timings use it)."""
-        return ["/probe", *command.argv()]
+        return probe_argv(command.argv())
 
     def launch(self, instance: Instance[NativeHandle], command: ProbeCommand) -> None:
         if self.launcher is None:
@@ -114,7 +99,7 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         cgroup = self.cgroups.create(instance.name, self.limits)
         handle = instance.handle = NativeHandle(cgroup)
         instance.mark("cgroup")
-        hostname = self.options.hostname or instance.name[:HOSTNAME_MAX]
+        hostname = self.options.hostname_of(instance.name)
         argv = [str(self.launcher), str(self.rootfs), hostname,
                 *map(str, self.cgroups.join_paths(cgroup)), "--", *self.command_argv(command)]
         try:
