@@ -40,13 +40,13 @@ class Target:
 
 def availability() -> list[tuple[str, str | None]]:
     """(driver, reason it is unavailable or None) for every registered driver with its
-    default options, then for each variant it names ("oci/crun")."""
+    default options, or for each variant it names instead ("oci/runc", "oci/crun")."""
     result: list[tuple[str, str | None]] = []
     for name in known_drivers():
         try:
             cls = driver_class(name)
-            checks = {name: cls.Options(), **{f"{name}/{variant}": options
-                                              for variant, options in cls.variants().items()}}
+            checks = ({f"{name}/{variant}": options for variant, options in cls.variants().items()}
+                      or {name: cls.Options()})
         except BenchError as error:
             result.append((name, str(error)))
             continue

@@ -37,7 +37,13 @@ from runtimes.base import Driver, MemoryReading, ProbeCommand, RunContext, insta
 from runtimes.errors import BenchError, ExitCause, InstanceError, RuntimeUnavailable, TeardownError
 from runtimes.host.cgroups import Cgroup, Hierarchy, detect, mounted_roots, remove_empty, spread, sweep_placed
 from runtimes.host.memory import total_pss
-from runtimes.host.oci_runtimes import RUNTIMES, OciRuntime, runtime_refusal, runtime_version
+from runtimes.host.oci_runtimes import (
+    RUNTIMES,
+    OciRuntime,
+    process_roles,
+    runtime_refusal,
+    runtime_version,
+)
 from runtimes.host.options import ContainerOptions
 from runtimes.host.rootfs import make_rootfs, probe_argv
 from runtimes.host.spawn import TAG, spawn
@@ -45,7 +51,7 @@ from runtimes.host.tools import find_tool
 from runtimes.instance import Instance
 from runtimes.oci.bundle import MASKED_PATHS, NAMESPACES, BundleSpec, default_seccomp, write_bundle
 from runtimes.oci.cli import COMMAND_TIMEOUT_S, RuntimeCli
-from runtimes.oci.gvisor import DEFAULT_PLATFORM, Platform, platform_refusal, process_roles, runsc_flags
+from runtimes.oci.gvisor import DEFAULT_PLATFORM, Platform, platform_refusal, runsc_flags
 from runtimes.protocol import exit_status
 
 STATE_BASE = Path("/run/bench/oci")
@@ -179,9 +185,9 @@ class OciDriver(Driver[OciOptions, OciHandle]):
         """runc and crun leave only the container's own processes; runsc also the Sentry and
         the Gofer, which are the price of its kernel."""
         if self.options.runtime != "runsc":
-            return {"workload": pids}
+            return process_roles(self.options.runtime, pids, None)
         sentry = int(self.cli.state(handle.container_id).get("pid") or 0)
-        return process_roles(pids, sentry)
+        return process_roles(self.options.runtime, pids, sentry)
 
     def exit_cause(self, instance: Instance[OciHandle]) -> ExitCause | None:
         """OOM from the cgroup's counter; else the status the probe announced, if it did.

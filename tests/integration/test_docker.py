@@ -20,11 +20,12 @@ import pytest
 
 from bench.workload.bundle import build_bundle
 from runtimes.base import ProbeCommand, RunContext
-from runtimes.docker.driver import DockerDriver, DockerOptions, memory_cgroup_candidates
+from runtimes.docker.driver import DockerDriver, DockerOptions
 from runtimes.docker.engine import PING_TIMEOUT_S, connect, daemon_problem, output_chunks
 from runtimes.docker.image import image_tag
 from runtimes.errors import BenchError, InstanceError, RuntimeUnavailable
 from runtimes.host.build import compile_static
+from runtimes.host.procs import memory_cgroup_candidates
 from runtimes.instance import Instance
 from runtimes.protocol import DONE, IDLE, exit_status, parse_syscalls
 from tests.conftest import require
