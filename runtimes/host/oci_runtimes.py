@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Literal
 
 from runtimes.host.cgroups import ROOT
+from runtimes.host.gvisor import gvisor_roles
 from runtimes.host.tools import find_tool, missing_tool, tool_version
 
 OciRuntime = Literal["runc", "crun", "runsc"]
 RUNTIMES: tuple[OciRuntime, ...] = ("runc", "crun", "runsc")
 PACKAGES: dict[str, str] = {"runc": "runc", "crun": "crun", "runsc": "runsc"}
 CRUN_HYBRID_REFUSAL = "cgroups in hybrid mode not supported"  # crun's own words
-GOFER = b"runsc-gofer"
 
 
 def is_hybrid(root: Path = ROOT) -> bool:
@@ -53,26 +53,7 @@ def runtime_version(name: str) -> str | None:
 
 
 def process_roles(runtime: str, pids: list[int], init_pid: int | None) -> dict[str, list[int]]:
-    """A container's processes by role, for its memory reading. runc and crun leave only the
-    container's own processes (the workload). runsc adds its kernel: the Sentry (the pid
-    the runtime reports for the container), the Gofer (named in its command line), and the
-    stub processes that hold the application's address space (the workload)."""
-    if runtime != "runsc":
-        return {"workload": pids}
-    roles: dict[str, list[int]] = {"sentry": [], "gofer": [], "workload": []}
-    for pid in pids:
-        if pid == init_pid:
-            roles["sentry"].append(pid)
-        elif command_name(pid) == GOFER:
-            roles["gofer"].append(pid)
-        else:
-            roles["workload"].append(pid)
-    return roles
-
-
-def command_name(pid: int) -> bytes:
-    """argv[0] of a process (runsc names its processes there), empty once it is gone."""
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
-    except OSError:
-        return b""
+    """A container's processes by role, for its memory reading: runc and crun leave only the
+    container's own (the workload); runsc adds its kernel (runtimes/host/gvisor.py), whose
+    Sentry is the pid the runtime reports for the container."""
+    return gvisor_roles(pids, init_pid) if runtime == "runsc" else {"workload": pids}

@@ -36,6 +36,7 @@ from pydantic import model_validator
 from runtimes.base import Driver, MemoryReading, ProbeCommand, RunContext, instance_prefix, log
 from runtimes.errors import BenchError, ExitCause, InstanceError, RuntimeUnavailable, TeardownError
 from runtimes.host.cgroups import Cgroup, Hierarchy, detect, mounted_roots, remove_empty, spread, sweep_placed
+from runtimes.host.gvisor import DEFAULT_PLATFORM, Platform, platform_refusal, runsc_flags
 from runtimes.host.memory import total_pss
 from runtimes.host.oci_runtimes import (
     RUNTIMES,
@@ -51,7 +52,6 @@ from runtimes.host.tools import find_tool
 from runtimes.instance import Instance
 from runtimes.oci.bundle import MASKED_PATHS, NAMESPACES, BundleSpec, default_seccomp, write_bundle
 from runtimes.oci.cli import COMMAND_TIMEOUT_S, RuntimeCli
-from runtimes.oci.gvisor import DEFAULT_PLATFORM, Platform, platform_refusal, runsc_flags
 from runtimes.protocol import exit_status
 
 STATE_BASE = Path("/run/bench/oci")

@@ -1,4 +1,5 @@
-"""What is particular to runsc (gVisor): its platforms, its flags, and its processes.
+"""What is particular to runsc (gVisor): its platforms, its flags, and its processes; for
+every driver that runs it (oci directly, docker and podman as their OCI runtime).
 
 gVisor puts a kernel of its own between the container's process and the host's. The
 Sentry (the `runsc-sandbox` process) implements Linux system calls in Go, in user space;
@@ -10,8 +11,10 @@ resume (several microseconds, where a host getppid takes a few hundred nanosecon
 with kvm the Sentry runs the application in a virtual machine of its own; newer builds
 add systrap (seccomp traps instead of ptrace stops).
 
-Memory: every one of those processes lives in the container's cgroup; each is named by its
-role in runtimes/host/oci_runtimes.py (docker with runsc counts them the same way).
+Memory: every one of those processes lives in the container's cgroup, and each is named by
+its role: the Sentry (the pid the runtime reports for the container), the Gofer (its
+command line), and the stub processes that hold the application's address space (the
+workload).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from runtimes.host.tools import VERSION_TIMEOUT_S, find_tool
 
 Platform = Literal["ptrace", "systrap", "kvm"]
 DEFAULT_PLATFORM: Platform = "ptrace"
+GOFER = b"runsc-gofer"
 
 
 def runsc_flags(platform: Platform, oci_seccomp: bool) -> tuple[str, ...]:
@@ -67,3 +71,24 @@ def platform_refusal(platform: Platform, cpuinfo: Path = CPUINFO) -> str | None:
         return ("runsc's kvm platform needs hardware virtualization, and the CPU flags show "
                 "neither vmx nor svm (a software /dev/kvm hangs it): use platform: ptrace")
     return None
+
+
+def gvisor_roles(pids: list[int], sentry: int | None) -> dict[str, list[int]]:
+    """A gVisor container's processes by role: sentry, gofer, workload (the stubs)."""
+    roles: dict[str, list[int]] = {"sentry": [], "gofer": [], "workload": []}
+    for pid in pids:
+        if pid == sentry:
+            roles["sentry"].append(pid)
+        elif command_name(pid) == GOFER:
+            roles["gofer"].append(pid)
+        else:
+            roles["workload"].append(pid)
+    return roles
+
+
+def command_name(pid: int) -> bytes:
+    """argv[0] of a process (runsc names its processes there), empty once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
+    except OSError:
+        return b""
