@@ -17,6 +17,7 @@ from typing import Any
 from runtimes.base import log
 from runtimes.errors import ExitCause, InstanceError
 from runtimes.instance import Instance
+from runtimes.protocol import exit_status
 
 TAG = "BENCH_INSTANCE"
 
@@ -51,6 +52,15 @@ def process_exit(process: subprocess.Popen[bytes] | None, instance: Instance[Any
         return ExitCause.from_wait_status(process.wait(timeout=wait))
     except subprocess.TimeoutExpired:
         return None
+
+
+def announced_exit(instance: Instance[Any]) -> ExitCause | None:
+    """The status the probe announced (BENCH-DONE) before its output ended, for runtimes
+    whose container process is no child of ours (its wait status is nobody's to read)."""
+    if not instance.output.closed:
+        return None
+    status = exit_status(instance.output.text())
+    return ExitCause(status=status) if status is not None else None
 
 
 def stop_process(process: subprocess.Popen[bytes], grace_seconds: float) -> int:

@@ -47,12 +47,11 @@ from runtimes.host.oci_runtimes import (
 )
 from runtimes.host.options import ContainerOptions
 from runtimes.host.rootfs import make_rootfs, probe_argv
-from runtimes.host.spawn import TAG, spawn
+from runtimes.host.spawn import TAG, announced_exit, spawn
 from runtimes.host.tools import find_tool
 from runtimes.instance import Instance
 from runtimes.oci.bundle import MASKED_PATHS, NAMESPACES, BundleSpec, default_seccomp, write_bundle
 from runtimes.oci.cli import COMMAND_TIMEOUT_S, RuntimeCli
-from runtimes.protocol import exit_status
 
 STATE_BASE = Path("/run/bench/oci")
 CGROUP_PARENT = "bench/oci"
@@ -202,8 +201,7 @@ class OciDriver(Driver[OciOptions, OciHandle]):
                 return ExitCause(oom=True, limit=f"the cgroup's {limit} MiB limit")
         except InstanceError:
             pass  # the cgroup is gone already
-        status = exit_status(instance.output.text()) if instance.output.closed else None
-        return ExitCause(status=status) if status is not None else None
+        return announced_exit(instance)
 
     # --- teardown --------------------------------------------------------------------
 
