@@ -18,7 +18,7 @@ from bench.plan import Cell, make_plan, remaining_cells
 from bench.results.manifest import read_manifest
 from bench.results.store import RunStore
 from bench.runlog import run_log
-from bench.runner import Runner, check_available, manifest_for
+from bench.runner import Runner, check_available, manifest_for, without
 from bench.terminal import err, out, print_summary
 from bench.workload.bundle import Bundle, build_bundle
 from runtimes.errors import BenchError
@@ -44,16 +44,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError("bench run needs a CONFIG (or --resume DIR)")
     config_path = Path(args.config)
     config = load_config(config_path)
-    check_available(config)  # once per runtime per run, before anything is created
+    skipped = check_available(config)  # once per runtime per run, before anything is created
+    for name, reason in skipped.items():
+        err.print(f"[yellow]skipping runtime {name}:[/] {reason}", highlight=False)
+    runnable = without(config, skipped)
     run_id = secrets.token_hex(3)
-    cells = make_plan(config)
+    cells = make_plan(runnable)
     path = Path(args.output) if args.output else results_dir_for(config.output, config_path, run_id)
     bundle = build_bundle(default_cache_dir())
     manifest = manifest_for(config, config_path, run_id, cells, host_fingerprint(),
                             git_commit(config_path.resolve().parent))
-    store = RunStore.create(path, {**manifest, "bundle": bundle.digest})
+    store = RunStore.create(path, {**manifest, "bundle": bundle.digest, "skipped": skipped})
     err.print(f"run {run_id}: {len(cells)} cells ({manifest['recorded_cells']} recorded) -> {path}")
-    return execute(config, store, bundle, cells, args)
+    return execute(runnable, store, bundle, cells, args)
 
 
 def resume_run(args: argparse.Namespace) -> int:
@@ -61,13 +64,14 @@ def resume_run(args: argparse.Namespace) -> int:
     manifest = read_manifest(path)
     config_path = Path(args.config or manifest["config_path"])
     config = load_config(config_path)
-    check_available(config)
-    manifest, cells = remaining_cells(path, config)
+    runnable = without(config, manifest.get("skipped") or {})  # the plan the run started with
+    check_available(runnable, may_skip=False)
+    manifest, cells = remaining_cells(path, config, runnable)
     bundle = build_bundle(default_cache_dir())
     store = RunStore.reopen(path)
     store.update_manifest(status="running", resumed=[*manifest.get("resumed", []), time.time()])
     err.print(f"resuming run {manifest['run_id']}: {sum(not c.warmup for c in cells)} cells left -> {path}")
-    return execute(config, store, bundle, cells, args)
+    return execute(runnable, store, bundle, cells, args)
 
 
 def execute(config: Config, store: RunStore, bundle: Bundle, cells: list[Cell],

@@ -111,7 +111,7 @@ class Driver(ABC, Generic[OptionsT, HandleT]):
 
     kind: ClassVar[str]
     Options: ClassVar[type[DriverOptions]] = DriverOptions
-    # the parts of host_pss this driver reports, by name (MemoryReading.host_parts)
+    # the parts of host_pss this driver may report, by name (MemoryReading.host_parts)
     host_parts: ClassVar[tuple[str, ...]] = ()
     # how long an instance gets to leave on its own after being told to stop
     grace_seconds: ClassVar[float] = 2.0

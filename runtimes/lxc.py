@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -91,11 +92,15 @@ class LxcDriver(Driver[LxcOptions, LxcHandle]):
     def variants(cls) -> dict[str, LxcOptions]:
         return {launcher: LxcOptions.model_validate({"launcher": launcher}) for launcher in LAUNCHERS}
 
-    def prepare(self, probe: Path) -> None:
-        make_rootfs(self.rootfs, probe)
+    def prepare(self, probe: Path, extra_files: Mapping[str, Path] | None = None) -> None:
+        make_rootfs(self.rootfs, probe, extra_files)
         self.lxc_path.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     # --- boot ------------------------------------------------------------------------
+
+    def command_argv(self, command: ProbeCommand) -> list[str]:
+        """What runs inside: the probe, by its absolute path."""
+        return probe_argv(command.argv())
 
     def config(self, instance: Instance[LxcHandle], command: ProbeCommand) -> str:
         """The container's LXC config (lxc.container.conf(5))."""
@@ -122,7 +127,7 @@ class LxcDriver(Driver[LxcOptions, LxcHandle]):
             f"lxc.environment = {TAG}={instance.name}",
         ]
         if self.options.launcher == "start":
-            lines.append(f"lxc.init.cmd = {' '.join(probe_argv(command.argv()))}")
+            lines.append(f"lxc.init.cmd = {' '.join(self.command_argv(command))}")
         return "\n".join(lines) + "\n"
 
     def _no_swap(self, cgroup_key: str, memory_bytes: int) -> list[str]:
@@ -137,7 +142,7 @@ class LxcDriver(Driver[LxcOptions, LxcHandle]):
         common = ["-n", instance.name, "-f", str(config), "-P", str(self.lxc_path)]
         if self.options.launcher == "start":
             return [tool, "-F", *common]
-        return [tool, *common, "--", *probe_argv(command.argv())]
+        return [tool, *common, "--", *self.command_argv(command)]
 
     def launch(self, instance: Instance[LxcHandle], command: ProbeCommand) -> None:
         config = self.context.work_dir / f"{instance.name}.conf"

@@ -27,6 +27,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -121,9 +122,10 @@ class OciDriver(Driver[OciOptions, OciHandle]):
     def variants(cls) -> dict[str, OciOptions]:
         return {runtime: OciOptions.model_validate({"runtime": runtime}) for runtime in RUNTIMES}
 
-    def prepare(self, probe: Path) -> None:
-        """The rootfs every instance's bundle points at, and this run's state root."""
-        make_rootfs(self.rootfs, probe)
+    def prepare(self, probe: Path, extra_files: Mapping[str, Path] | None = None) -> None:
+        """The rootfs every instance's bundle points at (the probe, plus extra_files by
+        name), and this run's state root."""
+        make_rootfs(self.rootfs, probe, extra_files)
         self.cli.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         if self.options.seccomp == "default":
             self.seccomp = default_seccomp()
@@ -132,8 +134,12 @@ class OciDriver(Driver[OciOptions, OciHandle]):
 
     # --- boot ------------------------------------------------------------------------
 
+    def command_argv(self, command: ProbeCommand) -> list[str]:
+        """What runs inside: the probe, by its absolute path."""
+        return probe_argv(command.argv())
+
     def bundle_spec(self, instance: Instance[OciHandle], command: ProbeCommand) -> BundleSpec:
-        return BundleSpec(argv=tuple(probe_argv(command.argv())),
+        return BundleSpec(argv=tuple(self.command_argv(command)),
                           hostname=self.options.hostname_of(instance.name),
                           cgroups_path=f"/{CGROUP_PARENT}/{instance.name}",
                           limits=self.options.limits(), read_only=self.options.read_only,

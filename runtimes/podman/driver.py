@@ -42,7 +42,7 @@ from runtimes.host.gvisor import DEFAULT_PLATFORM, runsc_flags
 from runtimes.host.memory import pss_bytes, total_pss
 from runtimes.host.oci_runtimes import RUNTIMES, OciRuntime, process_roles, runtime_refusal, runtime_version
 from runtimes.host.procs import cgroup_members, memory_cgroup_file
-from runtimes.host.spawn import spawn, stop_process
+from runtimes.host.spawn import TAG, spawn, stop_process
 from runtimes.host.tools import find_tool, missing_tool, run_tool, tool_version
 from runtimes.instance import Instance
 from runtimes.podman.image import ensure_image, image_metadata
@@ -106,7 +106,8 @@ class PodmanDriver(Driver[PodmanOptions, PodmanHandle]):
                   *(("--pids-limit", str(options.pids_limit)) if options.pids_limit else ())]
         return [*self.podman, "create", "--name", instance.name, "--interactive",
                 "--label", f"{RUN_LABEL}={self.context.run_id}",
-                "--label", f"{INSTANCE_LABEL}={instance.name}", "--network", "none",
+                "--label", f"{INSTANCE_LABEL}={instance.name}", "--env", f"{TAG}={instance.name}",
+                "--network", "none",
                 *(arg for limit in ULIMITS for arg in ("--ulimit", limit)), *limits,
                 *(("--security-opt", "seccomp=unconfined") if options.seccomp == "unconfined" else ()),
                 self.image, *command.argv()]
