@@ -161,7 +161,7 @@ class LxcDriver(Driver[LxcOptions, LxcHandle]):
     def memory(self, instance: Instance[LxcHandle]) -> MemoryReading:
         handle = instance.held()
         monitor = handle.monitor
-        if monitor is None or monitor.poll() is not None:
+        if monitor is None or monitor.poll() is not None or instance.output.closed:
             raise InstanceError(f"{instance.name} exited before its memory could be read",
                                 cause=self.exit_cause(instance))
         workload = total_pss([p for p in self.cgroups.members(handle.cgroup) if p != monitor.pid])
@@ -170,6 +170,8 @@ class LxcDriver(Driver[LxcOptions, LxcHandle]):
                              cgroup=self.cgroups.memory_charge(handle.cgroup))
 
     def exit_cause(self, instance: Instance[LxcHandle]) -> ExitCause | None:
+        """OOM from the cgroup's counter, while liblxc has not removed the cgroup yet (it does
+        as soon as init dies); else the status lxc-execute passes on, or the probe announced."""
         handle = instance.handle
         if handle is None:
             return None
