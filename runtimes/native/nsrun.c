@@ -210,8 +210,10 @@ static void load_filter(const char *path) {
 
 /* A session keyring of its own: without it the instance shares the host session's keyring
  * and, through it, possesses root's user keyring (keys it could search, read and revoke).
- * ENOSYS (no keys in this kernel) or EPERM (keyctl filtered out around us) leave nothing
- * to reach. */
+ * This is not a wall: the instance's uid 0 is the host's and owns root's user keyring, so
+ * without the seccomp filter (which refuses keyctl) it may link that keyring back in; only
+ * a user namespace would separate them. ENOSYS (no keys in this kernel) or EPERM (keyctl
+ * filtered out around us) leave nothing to reach. */
 static void own_session_keyring(void) {
     if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0 && errno != ENOSYS &&
         errno != EPERM)

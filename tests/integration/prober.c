@@ -7,6 +7,7 @@
  *   procfs           "PROCFS <path> <outcome>": reading /proc files that leak host state
  *   key=<id>:<desc>  "KEYRING <step> <outcome>": what it sees of a host key (id, user type,
  *                    description) without changing it, and what it can do in its own keyring
+ *                    (including linking root's user keyring into it, then reading the key)
  *   keywrite=<id>    "KEYRING <step> <outcome>": attempts to change that key or root's user
  *                    keyring (run only where they must be refused: the test removes the key)
  * An outcome is "ok" (with a value where one matters) or the errno's name; "signal-N" if
@@ -253,6 +254,10 @@ static void key_reads(long key, const char *description) {
     key_line("search_user", syscall(SYS_keyctl, KEYCTL_SEARCH, KEY_SPEC_USER_KEYRING, "user", description, 0));
     key_line("read", syscall(SYS_keyctl, KEYCTL_READ, key, payload, sizeof payload));
     key_line("add_session", syscall(SYS_add_key, "user", "bench-own", "x", 1, KEY_SPEC_SESSION_KEYRING));
+    /* uid 0 holds every permission on root's user keyring: linking it into its own session
+     * keyring makes the instance possess it, and the keys in it (only the filter stops this) */
+    key_line("link_user", syscall(SYS_keyctl, KEYCTL_LINK, KEY_SPEC_USER_KEYRING, KEY_SPEC_SESSION_KEYRING));
+    key_line("read_after_link", syscall(SYS_keyctl, KEYCTL_READ, key, payload, sizeof payload));
 }
 
 /* What would change the host's key or root's user keyring: each must be refused. */
@@ -262,7 +267,6 @@ static void key_writes(long key) {
     key_line("invalidate", syscall(SYS_keyctl, KEYCTL_INVALIDATE, key));
     key_line("revoke", syscall(SYS_keyctl, KEYCTL_REVOKE, key));
     key_line("unlink", syscall(SYS_keyctl, KEYCTL_UNLINK, key, KEY_SPEC_USER_KEYRING));
-    key_line("link_user", syscall(SYS_keyctl, KEYCTL_LINK, KEY_SPEC_USER_KEYRING, KEY_SPEC_SESSION_KEYRING));
     key_line("add_user", syscall(SYS_add_key, "user", "bench-intruder", "x", 1, KEY_SPEC_USER_KEYRING));
     key_line("clear_user", syscall(SYS_keyctl, KEYCTL_CLEAR, KEY_SPEC_USER_KEYRING));
 }
