@@ -24,7 +24,14 @@ from runtimes.errors import RuntimeUnavailable
 from runtimes.host.build import compile_static
 from runtimes.native.driver import NativeDriver
 from tests.conftest import require
-from tests.integration.native_harness import Harness, deadline, open_harness, probe_pid, status_fields
+from tests.integration.native_harness import (
+    Harness,
+    deadline,
+    open_harness,
+    probe_pid,
+    requirements,
+    status_fields,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -301,6 +308,7 @@ def test_a_missing_libseccomp_is_a_sentence(monkeypatch: pytest.MonkeyPatch) -> 
     from runtimes.host import seccomp_bpf
     from runtimes.native.driver import NativeOptions
 
+    requirements()  # root and the rest, so the only reason left to give is the library
     monkeypatch.setattr(seccomp_bpf, "LIBRARY", "libseccomp-missing.so.0")
     seccomp_bpf.libseccomp.cache_clear()
     try:
