@@ -5,6 +5,12 @@ answers ENOSYS for any system call newer than the newest one the profile names (
 so a program probing for a new call falls back instead of failing with EPERM. This module
 does the same, through the system's libseccomp (Debian's libseccomp2, which runc links
 too) loaded with ctypes, once per run: the launcher only reads the program and installs it.
+
+One departure from runc, in layout only: the rules are laid out as a binary tree
+(libseccomp's SCMP_FLTATR_CTL_OPTIMIZE 2) rather than runc's linear order. Every call gets
+the same verdict; what changes is the start: installing a filter makes the kernel (5.11+)
+run it for every syscall number to cache those always allowed, and over Docker's linear
+program that alone took ~0.9-1.5 ms here, against ~0.35-0.6 ms for the tree.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ LIBRARY = "libseccomp.so.2"
 ACT_ALLOW = 0x7FFF0000
 ACT_ERRNO = 0x00050000
 X32_SYSCALL_BIT = 0x40000000
+ATTR_OPTIMIZE, BINARY_TREE = 8, 2  # SCMP_FLTATR_CTL_OPTIMIZE (libseccomp 2.5+)
 AUDIT_ARCH_X86_64 = 0xC000003E
 COMPARE = {Op.NOT_EQUAL: 1, Op.LESS: 2, Op.LESS_EQUAL: 3, Op.EQUAL: 4, Op.GREATER_EQUAL: 5,
            Op.GREATER: 6, Op.MASKED_EQUAL: 7}  # enum scmp_compare
@@ -54,6 +61,7 @@ class Filter:
     architectures: tuple[str, ...]
     newest: dict[str, int]  # per ABI: the newest syscall number the profile names (ENOSYS above)
     libseccomp: str
+    layout: str  # "binary tree", or "linear" where this libseccomp cannot build the tree
 
     @property
     def instructions(self) -> int:
@@ -85,6 +93,7 @@ def libseccomp() -> Any:
                                                   ctypes.c_uint, ctypes.POINTER(ScmpArgCmp)]),
         "seccomp_export_bpf": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int]),
         "seccomp_version": (ctypes.POINTER(ScmpVersion), []),
+        "seccomp_attr_set": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32]),
     }
     for name, (restype, argtypes) in prototypes.items():
         function = getattr(lib, name)
@@ -117,13 +126,14 @@ def compile_filter(profile: OciSeccomp) -> Filter:
     """The profile as one BPF program: the ENOSYS stub, then libseccomp's filter."""
     tokens = {arch: arch_token(arch) for arch in profile.architectures}
     newest = {arch: newest_syscall(profile, token) for arch, token in tokens.items()}
-    program = enosys_stub(tokens, newest) + libseccomp_program(profile, tokens)
+    body, layout = libseccomp_program(profile, tokens)
+    program = enosys_stub(tokens, newest) + body
     if len(program) // SOCK_FILTER.size > MAX_INSTRUCTIONS:
         raise RuntimeUnavailable(f"the {profile.profile} seccomp filter needs more than "
                                  f"{MAX_INSTRUCTIONS} BPF instructions")
     return Filter(program, profile.profile, profile.architectures,
                   {arch: number for arch, number in newest.items() if number is not None},
-                  library_version())
+                  library_version(), layout)
 
 
 def newest_syscall(profile: OciSeccomp, token: int) -> int | None:
@@ -135,14 +145,15 @@ def newest_syscall(profile: OciSeccomp, token: int) -> int | None:
     return max(known) if known else None
 
 
-def libseccomp_program(profile: OciSeccomp, tokens: dict[str, int]) -> bytes:
-    """libseccomp's filter for the rules, added the way runc adds them."""
+def libseccomp_program(profile: OciSeccomp, tokens: dict[str, int]) -> tuple[bytes, str]:
+    """libseccomp's filter for the rules, added the way runc adds them, and its layout."""
     lib = libseccomp()
     default = action_value(profile.default_action, None, profile.default_errno)
     context = lib.seccomp_init(default)
     if not context:
         raise RuntimeUnavailable("libseccomp could not start a filter (seccomp_init failed)")
     try:
+        tree = lib.seccomp_attr_set(context, ATTR_OPTIMIZE, BINARY_TREE) == 0
         for token in tokens.values():
             _check(lib.seccomp_arch_add(context, token), "add an architecture", ok=(-errno.EEXIST,))
         for rule in profile.rules:
@@ -151,7 +162,7 @@ def libseccomp_program(profile: OciSeccomp, tokens: dict[str, int]) -> bytes:
                 continue  # redundant with the default; libseccomp would refuse it
             for name in rule.names:
                 add_rule(context, action, name, rule.args)
-        return export(context)
+        return export(context), "binary tree" if tree else "linear"
     finally:
         lib.seccomp_release(context)
 

@@ -218,7 +218,7 @@ def seccomp_facts(compiled: Filter | None) -> dict[str, Any] | None:
     return {"profile": compiled.profile, "source": PROFILE_SOURCE,
             "architectures": list(compiled.architectures), "instructions": compiled.instructions,
             "sha256": compiled.sha256, "libseccomp": compiled.libseccomp,
-            "enosys_above": compiled.newest}
+            "enosys_above": compiled.newest, "layout": compiled.layout}
 
 
 def has_sys_admin() -> bool:
