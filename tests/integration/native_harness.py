@@ -14,14 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.workload.bundle import build_bundle
-from runtimes.base import Instance, ProbeCommand, RunContext
-from runtimes.native.driver import NativeDriver, NativeHandle
+from runtimes.base import ProbeCommand, RunContext
+from runtimes.instance import Instance
+from runtimes.native.driver import NativeDriver, NativeHandle, NativeOptions
 from tests.conftest import require
 
 
 def requirements() -> None:
     require(os.geteuid() == 0, "root (namespaces, cgroups)")
-    reason = NativeDriver.unavailable_reason()
+    reason = NativeDriver.unavailable_reason(NativeOptions())
     require(reason is None, f"the native runtime to be available ({reason})")
 
 
@@ -40,7 +41,7 @@ class Harness:
                cls: type[NativeDriver] = NativeDriver,
                extra_files: dict[str, Path] | None = None) -> NativeDriver:
         context = RunContext(run_id=self.run_id, cache_dir=self.cache, work_dir=self.work)
-        driver = cls(f"native{len(self.drivers)}", options or {}, context)
+        driver = cls(f"native{len(self.drivers)}", NativeOptions(**(options or {})), context)
         driver.prepare(self.probe, extra_files)
         self.drivers.append(driver)
         return driver
@@ -55,7 +56,7 @@ class Harness:
             driver.stop(instance)
         for driver in self.drivers:
             driver.close()
-        assert NativeDriver.clean(self.run_id, dry_run=True) == []
+        assert NativeDriver.clean(NativeOptions(), self.run_id, dry_run=True) == []
         assert processes_of_run(self.run_id) == []
         mounts = Path("/proc/self/mountinfo").read_text()
         assert str(self.work) not in mounts

@@ -25,7 +25,7 @@ from runtimes.base import ProbeCommand
 from runtimes.errors import InstanceError
 from runtimes.host.build import compile_static
 from runtimes.host.cgroups import CgroupV2, detect
-from runtimes.native.driver import MASKED_PATHS, NativeDriver
+from runtimes.native.driver import MASKED_PATHS, NativeDriver, NativeOptions
 from tests.conftest import require
 from tests.integration.native_harness import (
     Harness,
@@ -182,11 +182,11 @@ def test_stop_is_idempotent_and_removes_the_cgroup(harness: Harness) -> None:
 def test_clean_removes_what_a_killed_run_left(harness: Harness) -> None:
     driver = harness.driver()
     instance = harness.start(driver, "ready")
-    found = NativeDriver.clean(harness.run_id, dry_run=True)
+    found = NativeDriver.clean(NativeOptions(), harness.run_id, dry_run=True)
     assert len(found) == 1 and instance.name in found[0]
-    assert NativeDriver.clean(harness.run_id, dry_run=False) == found
+    assert NativeDriver.clean(NativeOptions(), harness.run_id, dry_run=False) == found
     assert launcher(instance).wait(timeout=10) != 0  # killed with its instance
-    assert NativeDriver.clean(harness.run_id, dry_run=True) == []
+    assert NativeDriver.clean(NativeOptions(), harness.run_id, dry_run=True) == []
     driver.stop(instance)  # still fine after clean took everything
 
 
@@ -228,4 +228,4 @@ def test_a_failed_start_says_why_and_leaves_nothing(harness: Harness) -> None:
     (driver.rootfs / "probe").unlink()
     with pytest.raises(InstanceError, match="nsrun: /probe: No such file"):
         driver.start(ProbeCommand("ready"), deadline(10))
-    assert NativeDriver.clean(harness.run_id, dry_run=True) == []
+    assert NativeDriver.clean(NativeOptions(), harness.run_id, dry_run=True) == []

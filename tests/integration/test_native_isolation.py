@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 
-from runtimes.base import Instance, ProbeCommand
+from runtimes.base import ProbeCommand
 from runtimes.errors import RuntimeUnavailable
 from runtimes.host.build import compile_static
+from runtimes.instance import Instance
 from runtimes.native.driver import NativeDriver
 from tests.conftest import require
 from tests.integration.native_harness import (
@@ -107,9 +108,9 @@ def native(tmp_path_factory: pytest.TempPathFactory, cache: Path,
 @pytest.fixture(scope="module")
 def docker(prober: Path) -> Iterator[dict[str, Outcomes]]:
     """The prober's syscall lines in Docker containers: default profile and unconfined."""
-    from runtimes.docker.driver import DockerDriver
+    from runtimes.docker.driver import DockerDriver, DockerOptions
 
-    reason = DockerDriver.unavailable_reason()
+    reason = DockerDriver.unavailable_reason(DockerOptions())
     require(reason is None, f"a running dockerd ({reason})")
     with docker_image(prober) as (api, tag):
         yield {mode: lines_of(run_container(api, tag, mode), "SYSCALL") for mode in MODES}
