@@ -19,8 +19,8 @@
  * /tmp, the old root detached), brings up lo (the only interface of an empty network
  * namespace), drops every capability, sets no_new_privs, installs FILTER (a classic BPF
  * program, struct sock_filter[] in host order, made by runtimes/host/seccomp_bpf.py) as
- * its seccomp filter when given, and execs COMMAND with an empty environment. The parent forwards SIGTERM/SIGINT/SIGHUP/SIGQUIT, waits, and leaves
- * the way the child did (exit status, or the same signal), like `unshare --fork`.
+ * its seccomp filter when given, and execs COMMAND with an empty environment. The
+ * parent forwards SIGTERM/SIGINT/SIGHUP/SIGQUIT, waits, and leaves the way the child did (exit status, or the same signal), like `unshare --fork`.
  * A failed step prints "nsrun: <step>: <error>" and exits 127.
  */
 #define _GNU_SOURCE
@@ -59,10 +59,10 @@
 #define MAX_FILTER 4096  /* BPF_MAXINSNS */
 
 static volatile sig_atomic_t child_pid;
-static struct sock_filter filter[MAX_FILTER];
-static unsigned short filter_length;  /* 0: no filter (seccomp: unconfined) */
 static volatile sig_atomic_t pending_signal;
 static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+static struct sock_filter filter[MAX_FILTER];
+static unsigned short filter_length;  /* 0: no filter (seccomp: unconfined) */
 
 static void fail(const char *step) {
     dprintf(STDERR_FILENO, "nsrun: %s: %s\n", step, strerror(errno));
@@ -135,9 +135,9 @@ static void make_readonly(const char *path) {
     if (mount(NULL, path, NULL, READONLY_REMOUNT, NULL) != 0) fail(path);
 }
 
-/* Like runc's maskedPaths: host state that /proc shows to anyone who may read it (keys of
- * every keyring on the host, kernel timers, memory, hardware) becomes /dev/null, or an
- * empty read-only tmpfs for a directory. Paths this kernel lacks are skipped. */
+/* Like runc's maskedPaths: host-wide state that /proc shows its readers (every key they may
+ * view, kernel timers, memory, hardware) becomes /dev/null, or an empty read-only tmpfs for
+ * a directory. Paths this kernel lacks are skipped. */
 static const char *const masked_proc[] = {
     "proc/asound", "proc/acpi", "proc/kcore", "proc/keys", "proc/latency_stats",
     "proc/timer_list", "proc/timer_stats", "proc/sched_debug", "proc/scsi",
@@ -202,8 +202,10 @@ static void load_filter(const char *path) {
     if (fd < 0) fail(path);
     ssize_t got = read(fd, filter, sizeof filter);
     char extra;
-    if (got < 0 || read(fd, &extra, 1) != 0) fail(path);
+    ssize_t more = got < 0 ? -1 : read(fd, &extra, 1);
+    if (more < 0) fail(path);
     close(fd);
+    if (more > 0) { errno = E2BIG; fail(path); }  /* beyond BPF_MAXINSNS */
     if (got == 0 || got % sizeof filter[0] != 0) { errno = EINVAL; fail(path); }
     filter_length = (unsigned short)(got / sizeof filter[0]);
 }
