@@ -195,8 +195,8 @@ static void drop_privileges(void) {
     if (syscall(SYS_capset, &header, data) != 0) fail("capset");
 }
 
-/* The filter file, read by the parent before the clone so the child, after pivot_root,
- * needs nothing from the host. */
+/* The filter file, read by the child before pivot_root (then it needs nothing from the
+ * host), so the launcher that waits beside the instance keeps none of it in memory. */
 static void load_filter(const char *path) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) fail(path);
@@ -229,8 +229,10 @@ static void install_filter(void) {
     if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) != 0) fail("install seccomp filter");
 }
 
-static void run_child(const char *rootfs, const char *hostname, char **command) {
+static void run_child(const char *filter_path, const char *rootfs, const char *hostname,
+                      char **command) {
     for (size_t i = 0; i < COUNT(forwarded); i++) signal(forwarded[i], SIG_DFL);
+    if (filter_path != NULL) load_filter(filter_path);
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) fail("set parent-death signal");
     /* after the cgroup join, so the namespace is rooted at the instance's own cgroup */
     if (unshare(CLONE_NEWCGROUP) != 0) fail("unshare cgroup namespace");
@@ -261,8 +263,9 @@ static int wait_child(pid_t pid) {
 }
 
 int main(int argc, char **argv) {
+    const char *filter_path = NULL;
     if (argc > 2 && strcmp(argv[1], "--seccomp") == 0) {
-        load_filter(argv[2]);
+        filter_path = argv[2];
         argv[2] = argv[0];
         argv += 2;
         argc -= 2;
@@ -285,7 +288,7 @@ int main(int argc, char **argv) {
 
     pid_t pid = clone_child(cgroup_fd);
     if (pid < 0) fail("fork");
-    if (pid == 0) run_child(argv[1], argv[2], argv + separator + 1);
+    if (pid == 0) run_child(filter_path, argv[1], argv[2], argv + separator + 1);
     child_pid = pid;
     if (cgroup_fd >= 0) close(cgroup_fd);
     if (pending_signal) kill(pid, pending_signal);
