@@ -138,20 +138,20 @@ class docker_image:  # noqa: N801 (used as a context manager, like a function)
 
 def run_container(api: Any, tag: str, seccomp: str) -> list[str]:
     """Run the prober to its end in a container with no capabilities and no network."""
-    from runtimes.docker.driver import RUN_LABEL
+    from runtimes.docker.driver import RUN_LABEL, DockerDriver, DockerOptions
 
     run_id = "t" + secrets.token_hex(4)
     host_config = api.create_host_config(
         network_mode="none", cap_drop=["ALL"],
         security_opt=["seccomp=unconfined"] if seccomp == "unconfined" else None)
-    container = api.create_container(tag, command=["syscalls"], name=f"bench-{run_id}-prober",
-                                     labels={RUN_LABEL: run_id}, host_config=host_config)
     try:
+        container = api.create_container(tag, command=["syscalls"], name=f"bench-{run_id}-prober",
+                                         labels={RUN_LABEL: run_id}, host_config=host_config)
         api.start(container["Id"])
         assert api.wait(container["Id"], timeout=60)["StatusCode"] == 0
         logs: bytes = api.logs(container["Id"], stdout=True, stderr=True)
-    finally:
-        api.remove_container(container["Id"], force=True)
+    finally:  # by label: a create whose answer was lost still made a container
+        DockerDriver.clean(DockerOptions(), run_id, dry_run=False)
     return logs.decode().splitlines()
 
 
