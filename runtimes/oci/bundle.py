@@ -5,7 +5,7 @@ network, ipc, uts, mount and cgroup namespaces; a cgroup with the same memory (n
 and pids limits; the rootfs read-only with /proc, a tmpfs /tmp and a tmpfs /dev; no
 capabilities at all and no new privileges; runc's default masked and read-only /proc
 paths; no network interface but lo (an empty network namespace). Seccomp is off, or
-Docker's default profile (runtimes/host/seccomp.py, where this tree has it).
+Docker's default profile as the native runtime applies it (runtimes/host/seccomp.py).
 
 Every instance gets its own bundle directory (the config names the instance: hostname,
 cgroup path), while `root.path` points at the one rootfs of the run.
@@ -13,7 +13,6 @@ cgroup path), while `root.path` points at the one rootfs of the run.
 
 from __future__ import annotations
 
-import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,6 @@ READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysr
 TMPFS_OPTIONS = ("nosuid", "nodev", "size=16m", "mode=1777")  # as the native runtime's /tmp
 DEV_OPTIONS = ("nosuid", "strictatime", "mode=755", "size=65536k")
 PROC_OPTIONS = ("nosuid", "noexec", "nodev")
-SECCOMP_MODULE = "runtimes.host.seccomp"
 
 
 @dataclass(frozen=True)
@@ -85,14 +83,3 @@ def write_bundle(directory: Path, spec: BundleSpec, rootfs: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "config.json").write_text(json.dumps(oci_config(spec, rootfs), indent=1))
     return directory
-
-
-def default_seccomp() -> dict[str, Any] | None:
-    """Docker's default profile as `linux.seccomp`, from the one place bench keeps it
-    (runtimes/host/seccomp.py); None in a tree that does not have it yet."""
-    try:
-        module = importlib.import_module(SECCOMP_MODULE)
-    except ImportError:
-        return None
-    profile: dict[str, Any] = module.oci_seccomp()
-    return profile

@@ -48,22 +48,21 @@ from runtimes.host.oci_runtimes import (
 )
 from runtimes.host.options import ContainerOptions
 from runtimes.host.rootfs import make_rootfs, probe_argv
+from runtimes.host.seccomp import PROFILE_NAME, PROFILE_SOURCE, host_target, oci_seccomp
 from runtimes.host.spawn import TAG, announced_exit, spawn
 from runtimes.host.tools import find_tool
 from runtimes.instance import Instance
-from runtimes.oci.bundle import MASKED_PATHS, NAMESPACES, BundleSpec, default_seccomp, write_bundle
+from runtimes.oci.bundle import MASKED_PATHS, NAMESPACES, BundleSpec, write_bundle
 from runtimes.oci.cli import COMMAND_TIMEOUT_S, RuntimeCli
 
 STATE_BASE = Path("/run/bench/oci")
 CGROUP_PARENT = "bench/oci"
-NO_SECCOMP_YET = ("Docker's default seccomp profile is not in this bench yet (it comes as "
-                  "runtimes/host/seccomp.py): use seccomp: unconfined")
 
 
 class OciOptions(ContainerOptions):
     runtime: OciRuntime = "runc"
     platform: Platform | None = None  # runsc only; default ptrace
-    seccomp: Literal["default", "unconfined"] = "unconfined"
+    seccomp: Literal["default", "unconfined"] = "default"  # Docker's default profile, or none
     read_only: bool = True
 
     @model_validator(mode="after")
@@ -114,8 +113,11 @@ class OciDriver(Driver[OciOptions, OciHandle]):
         platform = options.runsc_platform()
         if platform is not None and (refused := platform_refusal(platform)):
             return refused
-        if options.seccomp == "default" and default_seccomp() is None:
-            return NO_SECCOMP_YET
+        if options.seccomp == "default":
+            try:
+                host_target()
+            except RuntimeUnavailable as error:
+                return str(error)
         return None
 
     @classmethod
@@ -128,9 +130,7 @@ class OciDriver(Driver[OciOptions, OciHandle]):
         make_rootfs(self.rootfs, probe, extra_files)
         self.cli.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         if self.options.seccomp == "default":
-            self.seccomp = default_seccomp()
-            if self.seccomp is None:
-                raise RuntimeUnavailable(NO_SECCOMP_YET)
+            self.seccomp = oci_seccomp(host_target())
 
     # --- boot ------------------------------------------------------------------------
 
@@ -280,6 +280,11 @@ class OciDriver(Driver[OciOptions, OciHandle]):
             "masked_paths": list(MASKED_PATHS),
             "network": "empty network namespace, lo only",
             "seccomp": self.options.seccomp,
+            "seccomp_profile": ({"profile": PROFILE_NAME, "source": PROFILE_SOURCE,
+                                 "rules": len((self.seccomp or {}).get("syscalls", [])),
+                                 "applied_by": ("the Sentry (--oci-seccomp)" if platform
+                                                else self.options.runtime)}
+                                if self.seccomp else None),
             "state_root": str(self.cli.root),
         }
 
