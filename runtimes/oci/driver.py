@@ -49,7 +49,7 @@ from runtimes.host.oci_runtimes import (
 from runtimes.host.options import ContainerOptions
 from runtimes.host.rootfs import make_rootfs, probe_argv
 from runtimes.host.seccomp import PROFILE_NAME, PROFILE_SOURCE, host_target, oci_seccomp
-from runtimes.host.spawn import TAG, announced_exit, spawn
+from runtimes.host.spawn import TAG, announced_exit, spawn, wait_exit
 from runtimes.host.tools import find_tool
 from runtimes.instance import Instance
 from runtimes.oci.bundle import MASKED_PATHS, NAMESPACES, BundleSpec, write_bundle
@@ -163,11 +163,10 @@ class OciDriver(Driver[OciOptions, OciHandle]):
         creator = handle.creator
         if creator is None:
             return
-        try:
-            status = creator.wait(timeout=COMMAND_TIMEOUT_S)
-        except subprocess.TimeoutExpired as error:
+        status = wait_exit(creator, COMMAND_TIMEOUT_S)
+        if status is None:
             raise InstanceError(f"{self.cli.name} create did not return within "
-                                f"{COMMAND_TIMEOUT_S:g} s", tail=instance.output.tail()) from error
+                                f"{COMMAND_TIMEOUT_S:g} s", tail=instance.output.tail())
         if status != 0:
             instance.output.wait_closed(time.monotonic_ns() + int(1e9))
             raise InstanceError(f"{self.cli.name} create failed (exit {status})",
