@@ -42,7 +42,7 @@ from runtimes.host.memory import pss_bytes, total_pss
 from runtimes.host.options import ContainerOptions
 from runtimes.host.rootfs import make_rootfs, probe_argv
 from runtimes.host.spawn import TAG, announced_exit, process_exit, spawn, stop_process
-from runtimes.host.tools import missing_tool, tool_version
+from runtimes.host.tools import missing_tool, sweep_dirs, tool_version
 from runtimes.instance import Instance
 
 LXC_BASE = Path("/run/bench/lxc")  # one lxcpath (-P) per run below it
@@ -175,15 +175,10 @@ class LxcDriver(Driver[LxcOptions, LxcHandle]):
         handle = instance.handle
         if handle is None:
             return None
-        try:
-            if self.cgroups.oom_kills(handle.cgroup):
-                limit = int(self.options.memory_limit) >> 20
-                return ExitCause(oom=True, limit=f"the cgroup's {limit} MiB limit")
-        except InstanceError:
-            pass  # LXC removed the cgroup already
-        if self.options.launcher == "execute":  # lxc-execute exits with the probe's status
-            return process_exit(handle.monitor, instance)
-        return announced_exit(instance)  # lxc-start's own status says nothing of the probe's
+        oom = self.cgroups.oom_cause(handle.cgroup, int(self.options.memory_limit))
+        if oom or self.options.launcher == "start":  # lxc-start's own status says nothing
+            return oom or announced_exit(instance)
+        return process_exit(handle.monitor, instance)  # lxc-execute exits with the probe's
 
     # --- teardown --------------------------------------------------------------------
 
@@ -238,13 +233,8 @@ class LxcDriver(Driver[LxcOptions, LxcHandle]):
         except (OSError, BenchError) as error:
             raise RuntimeUnavailable(f"cannot clean LXC cgroups: {error}") from error
         paths = [lxc_path(run_id)] if run_id else sorted(LXC_BASE.glob("*"))
-        for path in paths:
-            for directory in (path, lock_dir(path)):
-                if directory.is_dir():
-                    lines.append(f"lxc directory {directory}")
-                    if not dry_run:
-                        shutil.rmtree(directory, ignore_errors=True)
-        return lines
+        return lines + sweep_dirs("lxc directory", [d for path in paths
+                                                    for d in (path, lock_dir(path))], dry_run)
 
 
 def lxc_path(run_id: str) -> Path:

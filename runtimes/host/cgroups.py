@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runtimes.base import log as runtimes_log
-from runtimes.errors import InstanceError
+from runtimes.errors import ExitCause, InstanceError
 
 log = runtimes_log.getChild("cgroups")
 
@@ -96,6 +96,15 @@ class Hierarchy(ABC):
     @abstractmethod
     def oom_kills(self, cgroup: Cgroup) -> int:
         """How many processes the OOM killer took in this cgroup."""
+
+    def oom_cause(self, cgroup: Cgroup, memory_bytes: int) -> ExitCause | None:
+        """An OOM kill in the cgroup, named with the limit it enforced; None when there was
+        none, or when the cgroup is gone (an OCI runtime or liblxc removed it)."""
+        try:
+            killed = self.oom_kills(cgroup)
+        except InstanceError:
+            return None
+        return ExitCause(oom=True, limit=f"the cgroup's {memory_bytes >> 20} MiB limit") if killed else None
 
     def missing(self) -> list[str]:
         """The needed controllers this host lacks (empty when the runtime can run)."""

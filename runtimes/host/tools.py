@@ -73,3 +73,14 @@ def run_tool(argv: list[str], what: str, timeout: float = DEFAULT_TIMEOUT_S,
         log.error("could not %s: %s", what, reason)
         raise InstanceError(f"could not {what}: {reason}")
     return done
+
+
+def sweep_dirs(what: str, directories: list[Path], dry_run: bool) -> list[str]:
+    """One line per existing directory ("<what> <path>"), each removed unless dry_run."""
+    lines = []
+    for directory in directories:
+        if directory.is_dir():
+            lines.append(f"{what} {directory}")
+            if not dry_run:
+                shutil.rmtree(directory, ignore_errors=True)
+    return lines

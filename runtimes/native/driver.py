@@ -155,9 +155,8 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         handle = instance.handle
         if handle is None:
             return None
-        if self.cgroups.oom_kills(handle.cgroup):
-            return ExitCause(oom=True, limit=f"the cgroup's {self.limits.memory_bytes >> 20} MiB limit")
-        return process_exit(handle.launcher, instance)
+        return (self.cgroups.oom_cause(handle.cgroup, self.limits.memory_bytes)
+                or process_exit(handle.launcher, instance))
 
     def teardown(self, instance: Instance[NativeHandle]) -> None:
         handle = instance.handle

@@ -23,7 +23,6 @@ of its extra start time.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -50,7 +49,7 @@ from runtimes.host.options import ContainerOptions
 from runtimes.host.rootfs import make_rootfs, probe_argv
 from runtimes.host.seccomp import PROFILE_NAME, PROFILE_SOURCE, host_target, oci_seccomp
 from runtimes.host.spawn import TAG, announced_exit, spawn, wait_exit
-from runtimes.host.tools import find_tool
+from runtimes.host.tools import find_tool, sweep_dirs
 from runtimes.instance import Instance
 from runtimes.oci.bundle import MASKED_PATHS, NAMESPACES, BundleSpec, write_bundle
 from runtimes.oci.cli import COMMAND_TIMEOUT_S, RuntimeCli
@@ -200,13 +199,8 @@ class OciDriver(Driver[OciOptions, OciHandle]):
         handle = instance.handle
         if handle is None:
             return None
-        try:
-            if self.cgroups.oom_kills(handle.cgroup):
-                limit = int(self.options.memory_limit) >> 20
-                return ExitCause(oom=True, limit=f"the cgroup's {limit} MiB limit")
-        except InstanceError:
-            pass  # the cgroup is gone already
-        return announced_exit(instance)
+        return (self.cgroups.oom_cause(handle.cgroup, int(self.options.memory_limit))
+                or announced_exit(instance))
 
     # --- teardown --------------------------------------------------------------------
 
@@ -296,11 +290,7 @@ class OciDriver(Driver[OciOptions, OciHandle]):
             lines += sweep_placed(detect(), CGROUP_PARENT, instance_prefix(run_id), dry_run)
         except (OSError, BenchError) as error:
             raise RuntimeUnavailable(f"cannot clean OCI containers: {error}") from error
-        for root in run_roots(run_id):
-            lines.append(f"state directory {root}")
-            if not dry_run:
-                shutil.rmtree(root, ignore_errors=True)
-        return lines
+        return lines + sweep_dirs("state directory", run_roots(run_id), dry_run)
 
 
 def state_root(run_id: str) -> Path:

@@ -8,9 +8,12 @@ work directory is left on the host.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -18,12 +21,31 @@ from bench.workload.bundle import build_bundle
 from runtimes.base import Driver, ProbeCommand, RunContext
 from runtimes.host.build import compile_static
 from runtimes.instance import Instance
+from tests.conftest import require
 
 HERE = Path(__file__).parent
 INSIDE_SOURCE = HERE / "inside.c"
 INSIDE_LINE = re.compile(r"INSIDE (.*)")
 
 D = TypeVar("D", bound=Driver[Any, Any])
+
+
+def require_driver(cls: type[Driver[Any, Any]], **options: Any) -> None:
+    """Root, and the driver available here with these options (a skip on a developer's
+    machine, a failure in CI, as tests.conftest.require says)."""
+    require(os.geteuid() == 0, f"root (the {cls.kind} driver)")
+    reason = cls.unavailable_reason(cls.Options.model_validate(options))
+    require(reason is None, f"the {cls.kind} driver with {options or 'its defaults'} ({reason})")
+
+
+@contextmanager
+def open_harness(cls: type[D], work: Path, cache: Path) -> Iterator[Harness[D]]:
+    """A harness that must leave nothing behind when the test ends, however it ends."""
+    made = Harness(cls, work, cache)
+    try:
+        yield made
+    finally:
+        made.close()
 
 
 def deadline(seconds: float = 60.0) -> int:
@@ -90,13 +112,15 @@ class Harness(Generic[D]):
         return instance
 
     def close(self) -> None:
+        """Stop what was started, close the drivers, then prove nothing of the run is left."""
         for driver, instance in self.started:
             driver.stop(instance)
         for driver in self.drivers:
             driver.close()
-        assert self.cls.clean(self.cls.Options(), self.run_id, dry_run=True) == []
-        assert processes_of_run(self.run_id) == []
-        assert str(self.work) not in Path("/proc/self/mountinfo").read_text()
+        left = (self.cls.clean(self.cls.Options(), self.run_id, dry_run=True),
+                processes_of_run(self.run_id),
+                str(self.work) in Path("/proc/self/mountinfo").read_text())
+        assert left == ([], [], False), f"left behind: {left}"
 
 
 def inside_driver(cls: type[D]) -> type[D]:

@@ -15,17 +15,21 @@ from runtimes.base import ProbeCommand
 from runtimes.errors import InstanceError
 from runtimes.host.cgroups import mounted_roots, spread
 from runtimes.lxc import CGROUP_PARENT, LxcDriver, LxcOptions, lock_dir, lxc_path
-from tests.conftest import require
-from tests.integration.oci_harness import Harness, deadline, inside_driver, inside_facts
+from tests.integration.oci_harness import (
+    Harness,
+    deadline,
+    inside_driver,
+    inside_facts,
+    open_harness,
+    require_driver,
+)
 
 pytestmark = pytest.mark.integration
 MIB = 1024**2
 
 
 def require_lxc(launcher: str = "start") -> None:
-    require(os.geteuid() == 0, "root (privileged LXC containers)")
-    reason = LxcDriver.unavailable_reason(LxcOptions(launcher=launcher))
-    require(reason is None, f"the lxc driver ({reason})")
+    require_driver(LxcDriver, launcher=launcher)
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +39,8 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def harness(tmp_path: Path, cache: Path) -> Iterator[Harness[LxcDriver]]:
-    made = Harness(LxcDriver, tmp_path, cache)
-    try:
+    with open_harness(LxcDriver, tmp_path, cache) as made:
         yield made
-    finally:
-        made.close()
 
 
 @pytest.mark.parametrize(("launcher", "pid"), [("start", "1"), ("execute", "2")])

@@ -21,16 +21,21 @@ from runtimes.host.tools import find_tool
 from runtimes.oci.driver import CGROUP_PARENT, OciDriver, OciOptions, state_root
 from runtimes.protocol import parse_syscalls
 from tests.conftest import require
-from tests.integration.oci_harness import Harness, deadline, inside_driver, inside_facts
+from tests.integration.oci_harness import (
+    Harness,
+    deadline,
+    inside_driver,
+    inside_facts,
+    open_harness,
+    require_driver,
+)
 
 pytestmark = pytest.mark.integration
 MIB = 1024**2
 
 
 def require_runtime(runtime: str) -> None:
-    require(os.geteuid() == 0, "root (OCI runtimes)")
-    reason = OciDriver.unavailable_reason(OciOptions(runtime=runtime))
-    require(reason is None, f"the oci driver with {runtime} ({reason})")
+    require_driver(OciDriver, runtime=runtime)
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +45,8 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def harness(tmp_path: Path, cache: Path) -> Iterator[Harness[OciDriver]]:
-    made = Harness(OciDriver, tmp_path, cache)
-    try:
+    with open_harness(OciDriver, tmp_path, cache) as made:
         yield made
-    finally:
-        made.close()
 
 
 @pytest.mark.parametrize("runtime", ["runc", "runsc"])

@@ -19,11 +19,11 @@ import yaml
 
 from bench.results.records import read_lines
 from runtimes.host.spawn import tagged_processes
-from runtimes.lxc import LxcDriver, LxcOptions
-from runtimes.oci.driver import OciDriver, OciOptions
-from runtimes.podman.driver import PodmanDriver, PodmanOptions
+from runtimes.lxc import LxcDriver
+from runtimes.oci.driver import OciDriver
+from runtimes.podman.driver import PodmanDriver
 from tests.conftest import leftovers, require
-from tests.integration.oci_harness import processes_of_run
+from tests.integration.oci_harness import processes_of_run, require_driver
 
 pytestmark = pytest.mark.integration
 
@@ -36,14 +36,10 @@ NEW_DRIVERS: dict[str, dict[str, Any]] = {
 
 
 def require_new_drivers() -> None:
-    require(os.geteuid() == 0, "root")
-    for options in (OciOptions(runtime="runc"), OciOptions(runtime="runsc")):
-        reason = OciDriver.unavailable_reason(options)
-        require(reason is None, f"the oci driver with {options.runtime} ({reason})")
-    reason = LxcDriver.unavailable_reason(LxcOptions())
-    require(reason is None, f"the lxc driver ({reason})")
-    reason = PodmanDriver.unavailable_reason(PodmanOptions())
-    require(reason is None, f"the podman driver ({reason})")
+    require_driver(OciDriver, runtime="runc")
+    require_driver(OciDriver, runtime="runsc")
+    require_driver(LxcDriver)
+    require_driver(PodmanDriver)
 
 
 def bench_cmd(*args: str) -> list[str]:

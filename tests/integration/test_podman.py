@@ -21,8 +21,7 @@ from runtimes.errors import InstanceError
 from runtimes.host.oci_runtimes import CRUN_HYBRID_REFUSAL, is_hybrid
 from runtimes.instance import Instance
 from runtimes.podman.driver import PodmanDriver, PodmanHandle, PodmanOptions
-from tests.conftest import require
-from tests.integration.oci_harness import deadline
+from tests.integration.oci_harness import deadline, require_driver
 
 pytestmark = pytest.mark.integration
 MakeDriver = Callable[..., PodmanDriver]
@@ -30,9 +29,7 @@ CAP_SYS_ADMIN = 21
 
 
 def require_podman(runtime: str = "runc") -> None:
-    require(os.geteuid() == 0, "root (podman as root)")
-    reason = PodmanDriver.unavailable_reason(PodmanOptions(runtime=runtime))
-    require(reason is None, f"the podman driver with {runtime} ({reason})")
+    require_driver(PodmanDriver, runtime=runtime)
 
 
 @pytest.fixture(scope="module")
