@@ -22,14 +22,17 @@ from rich.table import Table
 import bench
 from bench.config import Config, load_config
 from bench.errors import ConfigError
-from bench.fingerprint import git_commit, host_fingerprint
+from bench.fingerprint import git_branch, git_commit, host_fingerprint
 from bench.gate.command import add_parsers as add_gate_parsers
+from bench.history.command import add_parsers as add_history_parsers
+from bench.history.command import record_after_run
 from bench.plan import Cell, make_plan, remaining_cells
 from bench.report_command import add_parser as add_report_parser
 from bench.results.manifest import read_manifest
 from bench.results.store import RunStore
 from bench.runner import Runner, check_available, manifest_for
 from bench.workload.bundle import Bundle, build_bundle
+from reports.trend import add_parser as add_trend_parser
 from runtimes.errors import BenchError
 
 err = Console(stderr=True)
@@ -39,6 +42,18 @@ out = Console(width=None if sys.stdout.isatty() else 150)
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "bench"
+
+
+def default_store_path() -> Path:
+    """The per-user history store: $XDG_DATA_HOME/bench/history.sqlite (~/.local/share)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "bench" / "history.sqlite"
+
+
+def history_store(args: argparse.Namespace, config: Config) -> str | None:
+    """Where `bench run` records: --store, $BENCH_STORE, the config's history.store, or nowhere."""
+    configured = config.history.store if config.history else None
+    return args.store or args.env_store or configured
 
 
 def results_dir_for(output: str, config_path: Path, run_id: str) -> Path:
@@ -63,9 +78,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     bundle = build_bundle(default_cache_dir())
     manifest = manifest_for(config, config_path, run_id, cells, host_fingerprint(),
                             git_commit(config_path.resolve().parent))
-    store = RunStore.create(path, {**manifest, "bundle": bundle.digest})
+    store = RunStore.create(path, {**manifest, "bundle": bundle.digest,
+                                   "config_branch": git_branch(config_path.resolve().parent)})
     err.print(f"run {run_id}: {len(cells)} cells ({manifest['recorded_cells']} recorded) -> {path}")
-    return execute(config, store, bundle, cells, args.baseline)
+    return execute(config, store, bundle, cells, args.baseline, history_store(args, config))
 
 
 def resume_run(args: argparse.Namespace) -> int:
@@ -78,11 +94,11 @@ def resume_run(args: argparse.Namespace) -> int:
     store = RunStore.reopen(path)
     store.update_manifest(status="running", resumed=[*manifest.get("resumed", []), time.time()])
     err.print(f"resuming run {manifest['run_id']}: {sum(not c.warmup for c in cells)} cells left -> {path}")
-    return execute(config, store, bundle, cells, args.baseline)
+    return execute(config, store, bundle, cells, args.baseline, history_store(args, config))
 
 
 def execute(config: Config, store: RunStore, bundle: Bundle, cells: list[Cell],
-            baseline: str | None) -> int:
+            baseline: str | None, history: str | None = None) -> int:
     runner = Runner(config, store, bundle, store.manifest["run_id"], default_cache_dir())
     try:
         failed = run_with_progress(runner, cells)
@@ -90,9 +106,12 @@ def execute(config: Config, store: RunStore, bundle: Bundle, cells: list[Cell],
         store.close()
         write_run_report(store.path)  # a partial one too, when the run stopped early
     print_summary(store.path, out)
+    required = bool(config.history and config.history.required)
+    record_code = record_after_run(store.path, history, default_store_path(),
+                                   required) if history else 0
     gate_code = gate_against(store.path, Path(baseline), config) if baseline else 0
-    if gate_code:
-        return gate_code
+    if gate_code or record_code:
+        return gate_code or record_code
     if failed:
         err.print(f"[yellow]{failed} cell(s) failed[/]; their reasons are in {store.path}/cells.jsonl")
         return 3
@@ -213,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     parsers["run"].add_argument("--baseline", metavar="DIR", help="after the run, gate it against "
                                 "this results directory with the config's gate section (exit 1 "
                                 "on a regression)")
+    parsers["run"].add_argument("--store", metavar="URL", help="record the run in this history "
+                                "store: `default` (the per-user SQLite file), a path or a URL "
+                                "(default: $BENCH_STORE, else the config's history.store, else none)")
     parsers["summary"].add_argument("results", help="a results directory")
     parsers["summary"].add_argument("--json", action="store_true",
                                     help="print the summary contract as a JSON array")
@@ -220,6 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     parsers["clean"].add_argument("--dry-run", action="store_true", help="list, remove nothing")
     add_gate_parsers(sub)
     add_report_parser(sub)
+    add_history_parsers(sub)
+    add_trend_parser(sub)
+    parser.set_defaults(env_store=os.environ.get("BENCH_STORE"),
+                        default_store_path=str(default_store_path()))
     return parser
 
 

@@ -97,3 +97,22 @@ def postgres_server() -> Iterator[Server]:
                      "-w", "-t", "60", "stop"], user, timeout=90)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def history_run(path: Path, run_id: str, created: float, scale: float = 1.0, seed: int = 1,
+                runtimes: dict[str, str] | None = None, repetitions: int = 6,
+                **manifest: Any) -> Path:
+    """A synthetic results directory (tests.report_fixtures) with its own run id and time."""
+    import json
+
+    from tests.report_fixtures import Generator
+
+    generator = Generator(runtimes or {"process": "process", "native": "native"},
+                          repetitions=repetitions, seed=seed, scale=scale, syscall_batches=8)
+    generator.write(path)
+    document = json.loads((path / "manifest.json").read_text())
+    document.update(run_id=run_id, created=created, config_commit=f"c{run_id}",
+                    config_branch="main", **manifest)
+    document["host"] = {**document["host"], "hostname": "runner-1"}
+    (path / "manifest.json").write_text(json.dumps(document))
+    return path

@@ -69,7 +69,8 @@ def instances_of(path: Path) -> dict[Key, list[float]]:
                & ~frame.metric.str.startswith("density.")]
     medians = ok.groupby(["runtime", "workload", "metric", "cell"], sort=True)["value"].median()
     found: dict[Key, list[float]] = {}
-    for (runtime, workload, metric, _), value in medians.items():  # type: ignore[misc]
+    for index, value in zip(medians.index, medians.to_numpy(), strict=True):
+        runtime, workload, metric, _cell = index
         found.setdefault((str(runtime), str(workload), str(metric)), []).append(float(value))
     return found
 
