@@ -17,11 +17,12 @@ import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bench.history.changes import METHOD, change_points
-from bench.history.queries import Point
 from bench.results.units import direction_of, format_value
+
+if TYPE_CHECKING:  # SQLAlchemy loads only when `bench trend` runs
+    from bench.history.queries import Point
 
 OUTPUT = "bench-trend.html"
 PALETTE = ("#2456a6", "#d1495b", "#2a9d8f", "#e9a03b", "#6a4c93", "#5b6474", "#00798c",
@@ -179,6 +180,8 @@ def x_of(point: Point, by_commit: bool) -> str:
 
 def chart_of(key: tuple[str, str, str], points: list[Point], hosts: dict[str, str],
              refs: dict[str, RunRef], axis: list[str] | None) -> tuple[Chart, list[Change]]:
+    from bench.history.changes import change_points
+
     metric, runtime, workload = key
     unit = points[0].unit
     series: dict[str, list[Point]] = defaultdict(list)
@@ -275,6 +278,7 @@ def render(trend: Trend) -> str:
     import jinja2
 
     import bench
+    from bench.history.changes import METHOD
     from reports.page_assets import CSP, LOADER, STYLE, packed_plotlyjs
 
     environment = jinja2.Environment(

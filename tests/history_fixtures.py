@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SUPERUSER = "bench"
 
@@ -111,8 +113,28 @@ def history_run(path: Path, run_id: str, created: float, scale: float = 1.0, see
                           repetitions=repetitions, seed=seed, scale=scale, syscall_batches=8)
     generator.write(path)
     document = json.loads((path / "manifest.json").read_text())
-    document.update(run_id=run_id, created=created, config_commit=f"c{run_id}",
-                    config_branch="main", **manifest)
+    document.update({"run_id": run_id, "created": created, "config_commit": f"c{run_id}",
+                     "config_branch": "main", **manifest})
     document["host"] = {**document["host"], "hostname": "runner-1"}
     (path / "manifest.json").write_text(json.dumps(document))
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Server]:
+    """One PostgreSQL server for the session (per importing module); fails in CI without it."""
+    from tests.conftest import require
+
+    reason = unavailable_reason()
+    require(reason is None, reason or "")
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty store of each kind: a SQLite file, a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "history.sqlite")
+    server: Server = request.getfixturevalue("postgres")
+    return server.create_database()

@@ -14,25 +14,17 @@ import io
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from bench.errors import ConfigError, HistoryError
-from bench.history.location import DEFAULT, store_url
-from bench.history.queries import (
-    Filters,
-    RunLine,
-    count_runs,
-    delete_runs,
-    export_rows,
-    find_run,
-    list_runs,
-    prune_plan,
-)
-from bench.history.store import Store, open_store
 from runtimes.errors import BenchError
+
+if TYPE_CHECKING:  # SQLAlchemy loads only for the commands that open a store
+    from bench.history.queries import Filters, RunLine
+    from bench.history.store import Store
 
 HELP = "the results store across runs: import, list, show, export, prune"
 STORE_HELP = ("history store: `default` (the per-user SQLite file), a SQLite path, or a URL "
@@ -94,6 +86,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 def open_from(args: argparse.Namespace) -> Store:
     """The store named by --store, else $BENCH_STORE, else the per-user default file."""
+    from bench.history.location import DEFAULT, store_url
+    from bench.history.store import open_store
+
     name = args.store or getattr(args, "env_store", None) or DEFAULT
     return open_store(store_url(name, Path(args.default_store_path)))
 
@@ -111,6 +106,8 @@ def parse_date(text: str | None, option: str) -> float | None:
 
 
 def filters_from(args: argparse.Namespace) -> Filters:
+    from bench.history.queries import Filters
+
     return Filters(host=args.host, config=args.config, branch=args.branch,
                    runtime=getattr(args, "runtime", None), workload=getattr(args, "workload", None),
                    metric=getattr(args, "metric", None), since=parse_date(args.since, "--since"),
@@ -147,6 +144,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from bench.history.queries import count_runs, list_runs
+
     store = open_from(args)
     try:
         filters = filters_from(args)
@@ -175,6 +174,7 @@ def runs_table(runs: list[RunLine], name: str) -> Table:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from bench.history.queries import find_run
     from bench.results.units import format_interval, format_value
 
     store = open_from(args)
@@ -204,6 +204,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from bench.history.queries import export_rows
+
     store = open_from(args)
     try:
         rows = export_rows(store, filters_from(args))
@@ -236,6 +238,8 @@ def as_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
+    from bench.history.queries import delete_runs, prune_plan
+
     if args.keep < 1:
         raise ConfigError("--keep: at least 1 (a series with no run left has no history)")
     store = open_from(args)
@@ -256,7 +260,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
 def record_after_run(results: Path, url_name: str, default_path: Path, required: bool) -> int:
     """`bench run`'s last step: record the run. An unreachable or refused store keeps the
     results directory, says so in one line, and fails the run only when `required`."""
+    from bench.history.location import store_url
     from bench.history.record import record_run
+    from bench.history.store import open_store
 
     try:
         store = open_store(store_url(url_name, default_path))
