@@ -32,7 +32,7 @@ STORE_HELP = ("history store: `default` (the per-user SQLite file), a SQLite pat
 LIST_LIMIT = 50
 
 out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # a message is one line, however long
 
 
 def add_store_option(parser: argparse.ArgumentParser) -> None:
