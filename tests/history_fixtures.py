@@ -115,7 +115,7 @@ def history_run(path: Path, run_id: str, created: float, scale: float = 1.0, see
     document = json.loads((path / "manifest.json").read_text())
     document.update({"run_id": run_id, "created": created, "config_commit": f"c{run_id}",
                      "config_branch": "main", **manifest})
-    document["host"] = {**document["host"], "hostname": "runner-1"}
+    document["host"] = {"hostname": "runner-1", **document["host"]}
     (path / "manifest.json").write_text(json.dumps(document))
     return path
 
