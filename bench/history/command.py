@@ -156,21 +156,37 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([vars(run) for run in runs], indent=2))
         return 0
-    out.print(runs_table(runs, store.name))
+    print(f"{len(runs)} run(s) in {store.name}, newest first")
+    print(plain_table(RUN_HEAD, [run_cells(run) for run in runs]))
     if total is not None and total > len(runs):
         err.print(f"{len(runs)} of {total} runs shown; --limit 0 lists them all")
     return 0
 
 
+RUN_HEAD = ("run", "started (UTC)", "host", "config", "branch", "commit", "status")
+
+
+def run_cells(run: RunLine) -> tuple[str, ...]:
+    return (run.run_id, when(run.created), f"{run.hostname} {run.host_hash[:8]}",
+            f"{run.config_name} {run.config_hash[:8]}", run.branch or "-",
+            (run.commit or "-")[:12], run.status)
+
+
 def runs_table(runs: list[RunLine], name: str) -> Table:
     table = Table(title=f"{len(runs)} run(s) in {name}", title_justify="left")
-    for column in ("run", "started (UTC)", "host", "config", "branch", "commit", "status"):
+    for column in RUN_HEAD:
         table.add_column(column)
     for run in runs:
-        table.add_row(run.run_id, when(run.created), f"{run.hostname} {run.host_hash[:8]}",
-                      f"{run.config_name} {run.config_hash[:8]}", run.branch or "-",
-                      (run.commit or "-")[:12], run.status)
+        table.add_row(*run_cells(run))
     return table
+
+
+def plain_table(head: tuple[str, ...], lines: list[tuple[str, ...]]) -> str:
+    """Aligned columns, no markup: a thousand lines print at once (a rich Table of 50 takes
+    a third of a second to lay out)."""
+    widths = [max(len(cell) for cell in column) for column in zip(head, *lines, strict=True)]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+                     .rstrip() for line in [head, *lines])
 
 
 def cmd_show(args: argparse.Namespace) -> int:

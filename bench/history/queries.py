@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, delete, exists, select
 
 from bench.errors import HistoryError
-from bench.history.schema import RowRecord, RunRecord
+from bench.history.schema import row_table, run_table
 from bench.history.store import Store
 
 DELETE_CHUNK = 500
@@ -49,7 +49,7 @@ class RunLine:
     path: str
 
 
-RUN_COLUMNS = [getattr(RunRecord, f.name) for f in fields(RunLine)]
+RUN_COLUMNS = [getattr(run_table.c, f.name) for f in fields(RunLine)]
 
 
 def like(pattern: str) -> str:
@@ -60,9 +60,9 @@ def like(pattern: str) -> str:
 
 def row_conditions(filters: Filters) -> list[ColumnElement[bool]]:
     found: list[ColumnElement[bool]] = []
-    for column, pattern in ((RowRecord.runtime, filters.runtime),
-                            (RowRecord.workload, filters.workload),
-                            (RowRecord.metric, filters.metric)):
+    for column, pattern in ((row_table.c.runtime, filters.runtime),
+                            (row_table.c.workload, filters.workload),
+                            (row_table.c.metric, filters.metric)):
         if pattern:
             found.append(column.like(like(pattern), escape="\\"))
     return found
@@ -71,17 +71,17 @@ def row_conditions(filters: Filters) -> list[ColumnElement[bool]]:
 def run_conditions(filters: Filters) -> list[ColumnElement[bool]]:
     found: list[ColumnElement[bool]] = []
     if filters.host:
-        found.append((RunRecord.hostname == filters.host)
-                     | RunRecord.host_hash.startswith(filters.host, autoescape=True))
+        found.append((run_table.c.hostname == filters.host)
+                     | run_table.c.host_hash.startswith(filters.host, autoescape=True))
     if filters.config:
-        found.append((RunRecord.config_name == filters.config)
-                     | RunRecord.config_hash.startswith(filters.config, autoescape=True))
+        found.append((run_table.c.config_name == filters.config)
+                     | run_table.c.config_hash.startswith(filters.config, autoescape=True))
     if filters.branch:
-        found.append(RunRecord.branch.like(like(filters.branch), escape="\\"))
+        found.append(run_table.c.branch.like(like(filters.branch), escape="\\"))
     if filters.since is not None:
-        found.append(RunRecord.created >= filters.since)
+        found.append(run_table.c.created >= filters.since)
     if filters.until is not None:
-        found.append(RunRecord.created < filters.until)
+        found.append(run_table.c.created < filters.until)
     return found
 
 
@@ -89,13 +89,13 @@ def runs_query(filters: Filters) -> Select[Any]:
     query = select(*RUN_COLUMNS).where(*run_conditions(filters))
     rows = row_conditions(filters)
     if rows:
-        query = query.where(exists().where(RowRecord.run_pk == RunRecord.id, *rows))
+        query = query.where(exists().where(row_table.c.run_pk == run_table.c.id, *rows))
     return query
 
 
 def list_runs(store: Store, filters: Filters, limit: int | None = None) -> list[RunLine]:
     """Runs matching the filters, newest first (at most `limit`)."""
-    query = runs_query(filters).order_by(RunRecord.created.desc(), RunRecord.run_id)
+    query = runs_query(filters).order_by(run_table.c.created.desc(), run_table.c.run_id)
     if limit:
         query = query.limit(limit)
     with store.reading() as connection:
@@ -114,27 +114,27 @@ def find_run(store: Store, run: str) -> tuple[RunLine, dict[str, Any], list[dict
     """A run by id (or an unambiguous start of one): its line, manifest and summary rows."""
     with store.reading() as connection:
         matches = connection.execute(
-            select(RunRecord.id, *RUN_COLUMNS, RunRecord.manifest)
-            .where(RunRecord.run_id.startswith(run, autoescape=True)).limit(6)).all()
+            select(run_table.c.id, *RUN_COLUMNS, run_table.c.manifest)
+            .where(run_table.c.run_id.startswith(run, autoescape=True)).limit(6)).all()
         if not matches:
             raise HistoryError(store.name, f"no run {run!r}")
         if len(matches) > 1 and not any(m.run_id == run for m in matches):
             shown = ", ".join(m.run_id for m in matches[:5])
             raise HistoryError(store.name, f"{run!r} is the start of several runs ({shown})")
         chosen = next((m for m in matches if m.run_id == run), matches[0])
-        rows = connection.execute(select(RowRecord.data).where(RowRecord.run_pk == chosen.id)
-                                  .order_by(RowRecord.runtime, RowRecord.workload,
-                                            RowRecord.metric, RowRecord.count)).scalars().all()
+        rows = connection.execute(select(row_table.c.data).where(row_table.c.run_pk == chosen.id)
+                                  .order_by(row_table.c.runtime, row_table.c.workload,
+                                            row_table.c.metric, row_table.c.count)).scalars().all()
     line = RunLine(*[getattr(chosen, f.name) for f in fields(RunLine)])
     return line, dict(chosen.manifest), [dict(row) for row in rows]
 
 
 def export_rows(store: Store, filters: Filters) -> list[dict[str, Any]]:
     """Summary rows of the selected runs, each with its run's keys, oldest run first."""
-    query = (select(*RUN_COLUMNS, RowRecord.data).join(RowRecord, RowRecord.run_pk == RunRecord.id)
+    query = (select(*RUN_COLUMNS, row_table.c.data).join(row_table, row_table.c.run_pk == run_table.c.id)
              .where(*run_conditions(filters), *row_conditions(filters))
-             .order_by(RunRecord.created, RunRecord.run_id, RowRecord.runtime,
-                       RowRecord.workload, RowRecord.metric, RowRecord.count))
+             .order_by(run_table.c.created, run_table.c.run_id, row_table.c.runtime,
+                       row_table.c.workload, row_table.c.metric, row_table.c.count))
     names = [f.name for f in fields(RunLine)]
     with store.reading() as connection:
         return [{**dict(zip(names, row[:-1], strict=True)), **row[-1]}
@@ -162,18 +162,18 @@ class Point:
     n: int
 
 
-POINT_COLUMNS = [RunRecord.run_id, RunRecord.created, RunRecord.hostname, RunRecord.host_hash,
-                 RunRecord.commit, RunRecord.branch, RunRecord.path, RowRecord.runtime,
-                 RowRecord.workload, RowRecord.metric, RowRecord.unit, RowRecord.median,
-                 RowRecord.ci_low, RowRecord.ci_high, RowRecord.n]
+POINT_COLUMNS = [run_table.c.run_id, run_table.c.created, run_table.c.hostname, run_table.c.host_hash,
+                 run_table.c.commit, run_table.c.branch, run_table.c.path, row_table.c.runtime,
+                 row_table.c.workload, row_table.c.metric, row_table.c.unit, row_table.c.median,
+                 row_table.c.ci_low, row_table.c.ci_high, row_table.c.n]
 
 
 def trend_points(store: Store, filters: Filters) -> list[Point]:
     """Medians over time of every (non-density) row the filters select, oldest first."""
-    query = (select(*POINT_COLUMNS).join(RowRecord, RowRecord.run_pk == RunRecord.id)
-             .where(*run_conditions(filters), *row_conditions(filters), RowRecord.count == 0,
-                    RowRecord.median.is_not(None))
-             .order_by(RunRecord.created, RunRecord.run_id))
+    query = (select(*POINT_COLUMNS).join(row_table, row_table.c.run_pk == run_table.c.id)
+             .where(*run_conditions(filters), *row_conditions(filters), row_table.c.count == 0,
+                    row_table.c.median.is_not(None))
+             .order_by(run_table.c.created, run_table.c.run_id))
     with store.reading() as connection:
         return [Point(**row._mapping) for row in connection.execute(query)]
 
@@ -181,10 +181,10 @@ def trend_points(store: Store, filters: Filters) -> list[Point]:
 def comparable_runs(store: Store, host_hash: str, config_hash: str, exclude: str,
                     limit: int) -> list[tuple[RunLine, dict[str, Any]]]:
     """The newest runs of this host fingerprint and config hash, other than `exclude`."""
-    query = (select(*RUN_COLUMNS, RunRecord.manifest)
-             .where(and_(RunRecord.host_hash == host_hash, RunRecord.config_hash == config_hash,
-                         RunRecord.run_id != exclude))
-             .order_by(RunRecord.created.desc(), RunRecord.run_id).limit(limit))
+    query = (select(*RUN_COLUMNS, run_table.c.manifest)
+             .where(and_(run_table.c.host_hash == host_hash, run_table.c.config_hash == config_hash,
+                         run_table.c.run_id != exclude))
+             .order_by(run_table.c.created.desc(), run_table.c.run_id).limit(limit))
     with store.reading() as connection:
         return [(RunLine(*row[:-1]), dict(row[-1])) for row in connection.execute(query)]
 
@@ -192,10 +192,10 @@ def comparable_runs(store: Store, host_hash: str, config_hash: str, exclude: str
 def row_instances(store: Store, run_ids: Sequence[str]) -> dict[str, dict[tuple[str, str, str],
                                                                        list[float] | None]]:
     """Per run: each row's observations per instance (None where the store has none)."""
-    query = (select(RunRecord.run_id, RowRecord.runtime, RowRecord.workload, RowRecord.metric,
-                    RowRecord.instances)
-             .join(RowRecord, RowRecord.run_pk == RunRecord.id)
-             .where(RunRecord.run_id.in_(list(run_ids)), RowRecord.count == 0))
+    query = (select(run_table.c.run_id, row_table.c.runtime, row_table.c.workload, row_table.c.metric,
+                    row_table.c.instances)
+             .join(row_table, row_table.c.run_pk == run_table.c.id)
+             .where(run_table.c.run_id.in_(list(run_ids)), row_table.c.count == 0))
     found: dict[str, dict[tuple[str, str, str], list[float] | None]] = {r: {} for r in run_ids}
     with store.reading() as connection:
         for run_id, runtime, workload, metric, instances in connection.execute(query):
@@ -205,7 +205,7 @@ def row_instances(store: Store, run_ids: Sequence[str]) -> dict[str, dict[tuple[
 
 def prune_plan(store: Store, keep: int, filters: Filters) -> list[RunLine]:
     """The runs beyond the newest `keep` of each host fingerprint and config hash."""
-    query = runs_query(filters).order_by(RunRecord.created.desc(), RunRecord.run_id)
+    query = runs_query(filters).order_by(run_table.c.created.desc(), run_table.c.run_id)
     seen: dict[tuple[str, str], int] = {}
     doomed = []
     with store.reading() as connection:
@@ -223,4 +223,4 @@ def delete_runs(store: Store, run_ids: Sequence[str]) -> None:
     with store.writing() as connection:
         for start in range(0, len(run_ids), DELETE_CHUNK):
             chunk = list(run_ids[start:start + DELETE_CHUNK])
-            connection.execute(delete(RunRecord).where(RunRecord.run_id.in_(chunk)))
+            connection.execute(delete(run_table).where(run_table.c.run_id.in_(chunk)))

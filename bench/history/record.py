@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bench.errors import HistoryError
 from bench.history import identity
-from bench.history.schema import HEAD, RowRecord, RunRecord
+from bench.history.schema import HEAD, row_table, run_table
 from bench.history.store import Store
 from bench.results.frames import load_samples
 from bench.results.manifest import MANIFEST, SAMPLES, read_manifest
@@ -97,16 +97,16 @@ def record_run(store: Store, path: Path) -> Recorded:
 
 
 def write_run(connection: Connection, document: RunDocument) -> Recorded:
-    found = connection.execute(select(RunRecord.id, RunRecord.digest)
-                               .where(RunRecord.run_id == document.run_id)).first()
+    found = connection.execute(select(run_table.c.id, run_table.c.digest)
+                               .where(run_table.c.run_id == document.run_id)).first()
     if found is not None and found.digest == document.digest:
         return Recorded(document.run_id, "unchanged", 0)
     if found is None:
         run_pk = insert_run(connection, document)
     else:
         run_pk = found.id
-        connection.execute(delete(RowRecord).where(RowRecord.run_pk == run_pk))
-        connection.execute(update(RunRecord).where(RunRecord.id == run_pk)
+        connection.execute(delete(row_table).where(row_table.c.run_pk == run_pk))
+        connection.execute(update(run_table).where(run_table.c.id == run_pk)
                            .values(**run_columns(document)))
     insert_rows(connection, run_pk, document)
     return Recorded(document.run_id, "recorded" if found is None else "replaced",
@@ -134,7 +134,7 @@ def run_columns(document: RunDocument) -> dict[str, Any]:
 
 
 def insert_run(connection: Connection, document: RunDocument) -> int:
-    result = connection.execute(insert(RunRecord).values(**run_columns(document)))
+    result = connection.execute(insert(run_table).values(**run_columns(document)))
     key = result.inserted_primary_key
     if key is None:
         raise HistoryError(str(document.path), "the store returned no key for the new run")
@@ -143,7 +143,7 @@ def insert_run(connection: Connection, document: RunDocument) -> int:
 
 def insert_rows(connection: Connection, run_pk: int, document: RunDocument) -> None:
     if document.rows:
-        connection.execute(insert(RowRecord), [row_columns(run_pk, row, document.instances)
+        connection.execute(insert(row_table), [row_columns(run_pk, row, document.instances)
                                                for row in document.rows])
 
 

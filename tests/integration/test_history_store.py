@@ -21,7 +21,7 @@ from bench.errors import HistoryError
 from bench.history.location import store_url as url_of
 from bench.history.queries import Filters, delete_runs, list_runs, prune_plan, row_instances
 from bench.history.record import record_run
-from bench.history.schema import HEAD, REVISIONS, RowRecord, RunRecord
+from bench.history.schema import HEAD, REVISIONS, row_table, run_table
 from bench.history.store import Store, make_engine, open_store, upgrade
 from tests.history_fixtures import history_run, postgres, store_url  # noqa: F401
 
@@ -39,9 +39,9 @@ def counts(url: str) -> tuple[int, int, int]:
     store = opened(url)
     try:
         with store.reading() as connection:
-            runs = connection.execute(select(func.count()).select_from(RunRecord)).scalar_one()
-            rows = connection.execute(select(func.count()).select_from(RowRecord)).scalar_one()
-            ids = connection.execute(select(func.count(RunRecord.run_id.distinct()))).scalar_one()
+            runs = connection.execute(select(func.count()).select_from(run_table)).scalar_one()
+            rows = connection.execute(select(func.count()).select_from(row_table)).scalar_one()
+            ids = connection.execute(select(func.count(run_table.c.run_id.distinct()))).scalar_one()
     finally:
         store.close()
     return runs, rows, ids

@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from bench.history.location import store_url
-from bench.history.schema import HEAD, REVISIONS, Base
+from bench.history.schema import HEAD, REVISIONS, metadata
 from bench.history.store import MIGRATIONS, open_store
 
 
@@ -28,7 +28,7 @@ def test_the_migrations_build_the_models(tmp_path: Path) -> None:
     store = open_store(store_url(str(tmp_path / "h.sqlite"), tmp_path / "unused"))
     try:
         with store.engine.connect() as connection:
-            differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+            differences = compare_metadata(MigrationContext.configure(connection), metadata)
     finally:
         store.close()
     assert differences == []

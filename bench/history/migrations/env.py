@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from alembic import context
 
-from bench.history.schema import Base
+from bench.history.schema import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:
     raise RuntimeError("bench's history migrations run through bench.history.store.open_store, "
                        "which passes an open connection")
-context.configure(connection=connection, target_metadata=Base.metadata,
+context.configure(connection=connection, target_metadata=metadata,
                   render_as_batch=connection.dialect.name == "sqlite")
 with context.begin_transaction():
     context.run_migrations()
