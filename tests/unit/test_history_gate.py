@@ -11,6 +11,7 @@ import pytest
 from bench.errors import GateError
 from bench.gate.evaluate import Evaluation, exit_code, gate_run
 from bench.gate.history import gate_history, majority
+from bench.gate.rules import GateConfig
 from bench.history.location import store_url
 from bench.history.record import record_run
 from bench.history.store import Store, open_store
@@ -18,6 +19,8 @@ from tests.history_fixtures import history_run
 
 T0 = 1_750_000_000.0
 GETPPID = ("process", "syscalls", "syscall.getppid")
+RULES = GateConfig.model_validate({"rules": [  # one row per runtime keeps these tests quick
+    {"kind": "relative", "metric": "syscall.getppid", "percent": 10, "floor": "10 ns"}]})
 
 
 @pytest.fixture
@@ -44,9 +47,9 @@ def test_one_fast_baseline_alone_cannot_fail_an_unchanged_candidate(tmp_path: Pa
                                                                     store: Store) -> None:
     runs = past_runs(tmp_path, store, [1.0, 1.0, 0.85, 1.0, 1.0])  # past2: a lucky sitting
     candidate = history_run(tmp_path / "cand", "cand", T0 + 3600 * 9, seed=90, repetitions=10)
-    alone = gate_run(candidate, runs[2], None)
+    alone = gate_run(candidate, runs[2], RULES)
     assert exit_code(alone) == 1  # against that run alone, the unchanged candidate fails
-    pooled = gate_history(candidate, store, 5, None)
+    pooled = gate_history(candidate, store, 5, RULES)
     assert exit_code(pooled) == 0
     row = verdict_of(pooled.evaluations, GETPPID)
     assert row.verdict == "pass" and "1 of 5 runs fail, 3 needed" in row.message
@@ -57,7 +60,7 @@ def test_a_regression_fails_against_the_majority_and_names_the_runs(tmp_path: Pa
     past_runs(tmp_path, store, [1.0] * 6)
     candidate = history_run(tmp_path / "cand", "cand", T0 + 3600 * 9, seed=91, scale=1.2,
                             repetitions=10)
-    result = gate_history(candidate, store, 5, None)
+    result = gate_history(candidate, store, 5, RULES)
     assert exit_code(result) == 1
     row = verdict_of(result.evaluations, GETPPID)
     assert row.verdict == "fail" and "5 of 5 runs fail" in row.message
@@ -70,7 +73,7 @@ def test_no_comparable_run_is_refused(tmp_path: Path, store: Store) -> None:
     other = history_run(tmp_path / "cand", "cand", T0 + 9e4, seed=9, repetitions=10,
                         host={"kernel": "6.9.0", "cpu_model": "Other"})
     with pytest.raises(GateError, match="no comparable run"):
-        gate_history(other, store, 5, None)
+        gate_history(other, store, 5, RULES)
 
 
 def test_majority() -> None:
