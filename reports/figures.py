@@ -19,6 +19,9 @@ from plotly.subplots import make_subplots
 
 from reports.analysis import Analysis, Values
 
+# the parts of memory.host_pss a driver declares (bench/collectors.py writes them)
+HOST_PART = "memory.host_pss."
+
 MAX_POINTS = 200
 MAX_DENSITY = 4  # density is a later issue: a few curves, no more
 MIB = float(1 << 20)
@@ -181,10 +184,9 @@ def memory_parts(analysis: Analysis, label: str, workload: str) -> list[tuple[st
         return float(np.median(values)) if values is not None and len(values) else None
 
     host = median("memory.host_pss") or 0.0
-    named = sorted((met.removeprefix("memory.").removesuffix("_pss"), value)
+    named = sorted((met.removeprefix(HOST_PART), value)
                    for (lab, wl, met) in analysis.values
-                   if lab == label and wl == workload and met.endswith("_pss")
-                   and met.startswith("memory.") and met != "memory.host_pss"
+                   if lab == label and wl == workload and met.startswith(HOST_PART)
                    and (value := median(met)) is not None)
     parts: list[tuple[str, float]] = []
     if named and sum(v for _, v in named) <= host * 1.02:

@@ -22,11 +22,12 @@ from typing import Any
 
 from pydantic import ByteSize, Field
 
-from runtimes.base import Driver, DriverOptions, Instance, MemoryReading, ProbeCommand, RunContext
-from runtimes.errors import BenchError, BuildError, InstanceError, RuntimeUnavailable
+from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, RunContext, instance_prefix
+from runtimes.errors import BenchError, BuildError, ExitCause, InstanceError, RuntimeUnavailable
 from runtimes.host.cgroups import Cgroup, Hierarchy, Limits, detect, sweep
 from runtimes.host.memory import total_pss
-from runtimes.host.spawn import exit_cause, spawn, stop_process
+from runtimes.host.spawn import process_exit, spawn, stop_process
+from runtimes.instance import Instance
 
 LAUNCHER_SOURCE = Path(__file__).with_name("nsrun.c")
 NAMESPACES = ("pid", "mnt", "uts", "ipc", "net", "cgroup")
@@ -52,12 +53,11 @@ class NativeHandle:
     launcher: subprocess.Popen[bytes] | None = None
 
 
-class NativeDriver(Driver):
+class NativeDriver(Driver[NativeOptions, NativeHandle]):
     kind = "native"
     Options = NativeOptions
-    options: NativeOptions
 
-    def __init__(self, name: str, options: dict[str, Any], context: RunContext) -> None:
+    def __init__(self, name: str, options: NativeOptions, context: RunContext) -> None:
         super().__init__(name, options, context)
         self.cgroups: Hierarchy = detect()
         self.limits = Limits(int(self.options.memory_limit), self.options.pids_limit)
@@ -65,7 +65,7 @@ class NativeDriver(Driver):
         self.launcher: Path | None = None
 
     @classmethod
-    def unavailable_reason(cls, options: DriverOptions | None = None) -> str | None:
+    def unavailable_reason(cls, options: NativeOptions) -> str | None:
         if os.geteuid() != 0:
             return ("the native runtime needs root (namespaces, cgroups, pivot_root): "
                     "run bench as root")
@@ -108,45 +108,48 @@ class NativeDriver(Driver):
         """What runs inside: the probe, by its absolute path (the syscall timings use it)."""
         return ["/probe", *command.argv()]
 
-    def launch(self, instance: Instance, command: ProbeCommand) -> None:
+    def launch(self, instance: Instance[NativeHandle], command: ProbeCommand) -> None:
         if self.launcher is None:
             raise InstanceError("the native driver was not prepared: call prepare(probe) first")
         cgroup = self.cgroups.create(instance.name, self.limits)
-        instance.handle = NativeHandle(cgroup)
+        handle = instance.handle = NativeHandle(cgroup)
         instance.mark("cgroup")
         hostname = self.options.hostname or instance.name[:HOSTNAME_MAX]
         argv = [str(self.launcher), str(self.rootfs), hostname,
                 *map(str, self.cgroups.join_paths(cgroup)), "--", *self.command_argv(command)]
         try:
-            instance.handle.launcher = spawn(instance, argv)
+            handle.launcher = spawn(instance, argv)
         except OSError as error:
             raise InstanceError(f"cannot run the native launcher {self.launcher}: "
                                 f"{error.strerror}") from error
         instance.mark("spawn")
 
-    def host_pids(self, instance: Instance) -> list[int]:
+    def host_pids(self, instance: Instance[NativeHandle]) -> list[int]:
         """The launcher and every process in the instance's cgroup (the probe and its children)."""
-        handle: NativeHandle = instance.handle
+        handle = instance.held()
         pids = self.cgroups.members(handle.cgroup)
         if handle.launcher is not None and handle.launcher.pid not in pids:
             pids.insert(0, handle.launcher.pid)
         return pids
 
-    def memory(self, instance: Instance) -> MemoryReading:
-        handle: NativeHandle = instance.handle
+    def memory(self, instance: Instance[NativeHandle]) -> MemoryReading:
+        handle = instance.held()
+        if handle.launcher is None or handle.launcher.poll() is not None:
+            raise InstanceError(f"{instance.name} exited before its memory could be read",
+                                cause=self.exit_cause(instance))
         return MemoryReading(host_pss=total_pss(self.host_pids(instance)),
                              cgroup=self.cgroups.memory_charge(handle.cgroup))
 
-    def exit_cause(self, instance: Instance) -> str | None:
-        handle: NativeHandle | None = instance.handle
+    def exit_cause(self, instance: Instance[NativeHandle]) -> ExitCause | None:
+        handle = instance.handle
         if handle is None:
             return None
         if self.cgroups.oom_kills(handle.cgroup):
-            return f"out-of-memory (killed at the cgroup's {self.limits.memory_bytes >> 20} MiB limit)"
-        return exit_cause(handle.launcher, instance)
+            return ExitCause(oom=True, limit=f"the cgroup's {self.limits.memory_bytes >> 20} MiB limit")
+        return process_exit(handle.launcher, instance)
 
-    def teardown(self, instance: Instance) -> None:
-        handle: NativeHandle | None = instance.handle
+    def teardown(self, instance: Instance[NativeHandle]) -> None:
+        handle = instance.handle
         if handle is None:
             return
         if handle.launcher is not None:
@@ -177,10 +180,9 @@ class NativeDriver(Driver):
         }
 
     @classmethod
-    def clean(cls, run_id: str | None, dry_run: bool) -> list[str]:
-        prefix = f"bench-{run_id}-" if run_id else "bench-"
+    def clean(cls, options: NativeOptions, run_id: str | None, dry_run: bool) -> list[str]:
         try:
-            return sweep(detect(), prefix, dry_run)
+            return sweep(detect(), instance_prefix(run_id), dry_run)
         except (OSError, BenchError) as error:
             raise RuntimeUnavailable(f"cannot clean native cgroups: {error}") from error
 

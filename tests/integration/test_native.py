@@ -25,11 +25,12 @@ from typing import Any
 import pytest
 
 from bench.workload.bundle import build_bundle
-from runtimes.base import Instance, ProbeCommand, RunContext
+from runtimes.base import ProbeCommand, RunContext
 from runtimes.errors import InstanceError
 from runtimes.host.build import compile_static
 from runtimes.host.cgroups import CgroupV2, detect
-from runtimes.native.driver import NativeDriver, NativeHandle
+from runtimes.instance import Instance
+from runtimes.native.driver import NativeDriver, NativeHandle, NativeOptions
 from tests.conftest import require
 
 pytestmark = pytest.mark.integration
@@ -41,7 +42,7 @@ READ_ONLY_PROC = ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", 
 
 def requirements() -> None:
     require(os.geteuid() == 0, "root (namespaces, cgroups)")
-    reason = NativeDriver.unavailable_reason()
+    reason = NativeDriver.unavailable_reason(NativeOptions())
     require(reason is None, f"the native runtime to be available ({reason})")
 
 
@@ -67,7 +68,7 @@ class Harness:
                cls: type[NativeDriver] = NativeDriver,
                extra_files: dict[str, Path] | None = None) -> NativeDriver:
         context = RunContext(run_id=self.run_id, cache_dir=self.cache, work_dir=self.work)
-        driver = cls(f"native{len(self.drivers)}", options or {}, context)
+        driver = cls(f"native{len(self.drivers)}", NativeOptions(**(options or {})), context)
         driver.prepare(self.probe, extra_files)
         self.drivers.append(driver)
         return driver
@@ -82,7 +83,7 @@ class Harness:
             driver.stop(instance)
         for driver in self.drivers:
             driver.close()
-        assert NativeDriver.clean(self.run_id, dry_run=True) == []
+        assert NativeDriver.clean(NativeOptions(), self.run_id, dry_run=True) == []
         assert processes_of_run(self.run_id) == []
         mounts = Path("/proc/self/mountinfo").read_text()
         assert str(self.work) not in mounts
@@ -259,11 +260,11 @@ def test_stop_is_idempotent_and_removes_the_cgroup(harness: Harness) -> None:
 def test_clean_removes_what_a_killed_run_left(harness: Harness) -> None:
     driver = harness.driver()
     instance = harness.start(driver, "ready")
-    found = NativeDriver.clean(harness.run_id, dry_run=True)
+    found = NativeDriver.clean(NativeOptions(), harness.run_id, dry_run=True)
     assert len(found) == 1 and instance.name in found[0]
-    assert NativeDriver.clean(harness.run_id, dry_run=False) == found
+    assert NativeDriver.clean(NativeOptions(), harness.run_id, dry_run=False) == found
     assert launcher(instance).wait(timeout=10) != 0  # killed with its instance
-    assert NativeDriver.clean(harness.run_id, dry_run=True) == []
+    assert NativeDriver.clean(NativeOptions(), harness.run_id, dry_run=True) == []
     driver.stop(instance)  # still fine after clean took everything
 
 
@@ -305,4 +306,4 @@ def test_a_failed_start_says_why_and_leaves_nothing(harness: Harness) -> None:
     (driver.rootfs / "probe").unlink()
     with pytest.raises(InstanceError, match="nsrun: /probe: No such file"):
         driver.start(ProbeCommand("ready"), deadline(10))
-    assert NativeDriver.clean(harness.run_id, dry_run=True) == []
+    assert NativeDriver.clean(NativeOptions(), harness.run_id, dry_run=True) == []

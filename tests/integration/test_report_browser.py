@@ -40,7 +40,7 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     require(CHROMIUM.exists(), f"chromium at {CHROMIUM} (apt-get install chromium)")
     require(CHROMEDRIVER.exists(), f"chromedriver at {CHROMEDRIVER} (apt-get install "
             "chromium-driver)")
-    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     monkeypatch.setenv("SE_OFFLINE", "true")  # selenium-manager must never download

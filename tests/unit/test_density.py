@@ -9,13 +9,13 @@ from bench.density import DensityRun
 from bench.errors import ConfigError
 from bench.plan import Cell
 from runtimes.base import RunContext
-from tests.unit.fake_driver import FakeDriver
+from tests.unit.fake_driver import FakeDriver, FakeOptions
 
 
 def ladder(tmp_path: object, **options: object) -> DensityRun:
     workload = DensityWorkload(mode="density", counts=(1, 3, 6), concurrency=2, settle=0,
                                drop_caches=False, **options)  # type: ignore[arg-type]
-    driver = FakeDriver("box", {"pss": 1000}, RunContext("r", tmp_path, tmp_path))  # type: ignore[arg-type]
+    driver = FakeDriver("box", FakeOptions(pss=1000), RunContext("r", tmp_path, tmp_path))
     return DensityRun(driver, workload, Cell(0, "box", "density", 0, False), timeout=5)
 
 

@@ -7,13 +7,13 @@ import math
 
 import numpy as np
 import pytest
+import ruptures  # a dev dependency: its absence fails, never skips
 
 from bench.history.changes import MIN_SIZE, change_points, pelt
 
 
 @pytest.mark.parametrize("seed", range(8))
 def test_pelt_agrees_with_ruptures(seed: int) -> None:
-    ruptures = pytest.importorskip("ruptures")
     rng = np.random.default_rng(seed)
     levels = rng.choice([0.0, 2.0, 5.0], size=4)
     signal = np.concatenate([rng.normal(level, 1.0, int(rng.integers(5, 15))) for level in levels])
