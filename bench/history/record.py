@@ -18,7 +18,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bench.errors import HistoryError
+from bench.errors import HistoryError, ResultsError
 from bench.history import identity
 from bench.history.schema import HEAD, row_table, run_table
 from bench.history.store import Store
@@ -58,7 +58,7 @@ def read_run(path: Path) -> RunDocument:
     path = path.absolute()
     manifest = read_manifest(path)
     if not manifest.get("run_id"):
-        raise HistoryError(str(path), "the manifest has no run id")
+        raise ResultsError(f"{path}: the manifest has no run id")
     return RunDocument(path, manifest, summary_json(path), instances_of(path), digest_of(path))
 
 
