@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import html
-import os
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -291,15 +290,6 @@ def render(trend: Trend) -> str:
 
 def write_trend(trend: Trend, output: Path) -> Path:
     """The page, written atomically (a partial file never has the final name)."""
-    from bench.errors import ResultsError
+    from reports.page_assets import write_page
 
-    page = render(trend)
-    partial = output.with_name(output.name + ".partial")
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(page, encoding="utf-8")
-        os.replace(partial, output)
-    except OSError as error:
-        partial.unlink(missing_ok=True)
-        raise ResultsError(f"{output}: cannot write the trend page ({error.strerror})") from None
-    return output
+    return write_page(render(trend), output, "trend page")
