@@ -6,6 +6,7 @@ The CLI decides the default path (it alone reads the environment) and passes it 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import unquote
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -57,5 +58,6 @@ def describe(url: URL) -> str:
     """How one line names a store: its file for SQLite, its URL without password otherwise."""
     if url.get_backend_name() == "sqlite":
         return str(url.database)
-    return url.render_as_string(hide_password=True)
+    shown_url = url.set(drivername=url.get_backend_name())  # as the user wrote it: no +psycopg
+    return unquote(shown_url.render_as_string(hide_password=True))
 
