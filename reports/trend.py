@@ -274,18 +274,19 @@ def change_of(key: tuple[str, str, str], points: list[Point], cut: int, host: st
 
 
 def render(trend: Trend) -> str:
+    """The page, from templates/trend.html.j2 on the report's skeleton (page.html.j2)."""
     import jinja2
 
     import bench
     from bench.history.changes import METHOD
-    from reports.page_assets import CSP, LOADER, STYLE, packed_plotlyjs
+    from reports.page_assets import CSP, packed_plotlyjs
 
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
-        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    template = environment.get_template("trend.html.j2")
-    return template.render(trend=trend, csp=CSP, style=STYLE, loader=LOADER, method=METHOD,
-                           plotly_js=packed_plotlyjs(), version=bench.__version__)
+        loader=jinja2.PackageLoader("reports", "templates"), autoescape=True,
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return environment.get_template("trend.html.j2").render(
+        title=f"bench trend: {trend.title}", subtitle=trend.title, trend=trend, csp=CSP,
+        method=METHOD, plotlyjs=packed_plotlyjs(), version=bench.__version__)
 
 
 def write_trend(trend: Trend, output: Path) -> Path:
