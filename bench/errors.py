@@ -32,3 +32,17 @@ class Interrupted(BenchError):
     """The run was stopped by a signal; what was measured so far is kept."""
 
     exit_code = 130
+
+
+class HistoryError(BenchError):
+    """The history store cannot be opened, read or written: unreachable, newer, or corrupt.
+
+    `store` names the store (a path or a URL without its password) so the one line says which.
+    """
+
+    exit_code = 1
+
+    def __init__(self, store: str, problem: str) -> None:
+        super().__init__(f"history store {store}: {problem}")
+        self.store = store
+        self.problem = problem
