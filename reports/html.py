@@ -8,10 +8,8 @@ reports.page_assets).
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
-import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from html import escape
@@ -27,6 +25,7 @@ from reports import figures
 from reports.analysis import Analysis, Change, Run, Stat, analyse, is_headline, is_phase
 from reports.notes import NOTES, drivers_of, run_warnings, uses_tcg
 from reports.page_assets import CSP, LOADER, STYLE, packed_plotlyjs
+from runtimes.files import write_text_atomic
 
 FAMILIES = (("boot", "Boot"), ("memory", "Memory"), ("syscall", "Syscalls"), ("stop", "Teardown"))
 HOST_FIELDS = (("kernel", "kernel"), ("kernel_version", "kernel build"), ("arch", "arch"),
@@ -44,14 +43,10 @@ def write_report(results_dirs: list[Path], output: Path) -> Path:
         analysis = analyse([Path(p) for p in results_dirs])
     page = render(analysis)
     output = Path(output)
-    partial = output.with_name(output.name + ".partial")
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(page, encoding="utf-8")
-        os.replace(partial, output)
+        write_text_atomic(output, page)  # never through a link planted at a fixed name
     except OSError as error:
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
         raise ResultsError(f"{output}: cannot write the report ({error.strerror})") from None
     return output
 
