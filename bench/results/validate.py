@@ -28,6 +28,7 @@ RATE_SUFFIX = "/s"  # events/s, MiB/s, requests/s, bits/s: any word per second
 SIGNED_METRICS = frozenset({"memory.overhead", "density.mem_available_per_instance"})
 MAX_MAGNITUDE = 2.0**63  # no counter the kernel keeps goes past this; sums stay finite
 MAX_NAME = 200
+MAX_INDEX = 2**31 - 1  # cells and repetitions: far more than any plan (bench.config bounds it)
 Records = list[dict[str, Any]]
 
 
@@ -42,6 +43,23 @@ def column(records: Records, name: str) -> list[Any]:
 
 def first_index(values: Iterable[Any], bad: Callable[[Any], bool]) -> int:
     return next(i for i, value in enumerate(values) if bad(value))
+
+
+def distinct(values: list[Any]) -> Iterable[Any]:
+    """The values once each, or all of them when some cannot be hashed (a list, an object)."""
+    try:
+        return set(values)
+    except TypeError:
+        return values
+
+
+def check_status(records: Records, file: Path, first_line: int) -> list[Any]:
+    statuses = column(records, "status")
+    if not all(isinstance(s, str) and s in STATUSES for s in distinct(statuses)):
+        index = first_index(statuses, lambda s: not isinstance(s, str) or s not in STATUSES)
+        raise fail(file, index, f"status must be ok or failed (got {statuses[index]!r})"[:120],
+                   first_line)
+    return statuses
 
 
 def printable(text: str) -> bool:
@@ -64,11 +82,7 @@ def check_strings(records: Records, file: Path, first_line: int, names: tuple[st
 
     for name in names:
         values = column(records, name)
-        try:
-            distinct: Iterable[Any] = set(values)
-        except TypeError:  # a list or an object: unhashable, and wrong
-            distinct = values
-        if all(map(good, distinct)):
+        if all(map(good, distinct(values))):
             continue
         index = first_index(values, lambda v: not good(v))
         shown = "nothing" if values[index] is None else repr(values[index])[:60]
@@ -77,14 +91,15 @@ def check_strings(records: Records, file: Path, first_line: int, names: tuple[st
 
 
 def check_integers(records: Records, file: Path, first_line: int, names: tuple[str, ...],
-                   low: int) -> None:
-    """Each field an integer (not a boolean) of at least `low`."""
+                   low: int, high: int = MAX_INDEX) -> None:
+    """Each field an integer (not a boolean) from `low` to `high`."""
     for name in names:
         values = column(records, name)
-        if {type(v) for v in values} <= {int} and (not values or min(values) >= low):
+        if {type(v) for v in values} <= {int} and (not values or low <= min(values)
+                                                   and max(values) <= high):
             continue
-        index = first_index(values, lambda v: type(v) is not int or v < low)
-        raise fail(file, index, f"{name} must be an integer of at least {low} "
+        index = first_index(values, lambda v: type(v) is not int or not low <= v <= high)
+        raise fail(file, index, f"{name} must be an integer from {low} to {high} "
                    f"(got {values[index]!r})"[:120], first_line)
 
 
@@ -104,15 +119,12 @@ def check_units(records: Records, file: Path, first_line: int) -> None:
 def check_values(records: Records, file: Path, first_line: int) -> None:
     """ok samples carry a finite number (not a boolean) of sane magnitude, never negative
     where the metric is not a difference; failed samples carry none and say why."""
-    values, statuses = column(records, "value"), column(records, "status")
+    values = column(records, "value")
     if not {type(v) for v in values} <= {int, float, type(None)}:
         index = first_index(values, lambda v: type(v) not in (int, float, type(None)))
         raise fail(file, index, f"value must be a number or null (got {values[index]!r})"[:120],
                    first_line)
-    if not set(statuses) <= STATUSES:
-        index = first_index(statuses, lambda s: s not in STATUSES)
-        raise fail(file, index, f"status must be ok or failed (got {statuses[index]!r})"[:120],
-                   first_line)
+    statuses = check_status(records, file, first_line)
     ok = np.array(statuses, dtype=object) == "ok"
     try:
         numbers = np.array([math.nan if v is None else v for v in values], dtype=float)
@@ -143,7 +155,7 @@ def check_samples(records: Records, file: Path, first_line: int = 1) -> None:
     check_strings(records, file, first_line, ("runtime", "workload", "metric", "unit"))
     check_strings(records, file, first_line, ("phase",), optional=True)
     check_integers(records, file, first_line, ("cell",), low=-1)
-    check_integers(records, file, first_line, ("repetition",), low=-1_000_000)
+    check_integers(records, file, first_line, ("repetition",), low=-MAX_INDEX)
     check_units(records, file, first_line)
     check_values(records, file, first_line)
     metadata = column(records, "metadata")
@@ -158,10 +170,7 @@ def check_cells(records: Records, file: Path) -> None:
         return
     check_integers(records, file, 1, ("cell",), low=0)
     check_strings(records, file, 1, ("key",))
-    statuses = column(records, "status")
-    if not set(statuses) <= STATUSES:
-        index = first_index(statuses, lambda s: s not in STATUSES)
-        raise fail(file, index, f"status must be ok or failed (got {statuses[index]!r})"[:120])
+    check_status(records, file, 1)
 
 
 def refuse_duplicate_lines(data: bytes, file: Path) -> None:

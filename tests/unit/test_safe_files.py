@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
 import stat
+import tempfile
 from pathlib import Path
 
 import pytest
