@@ -6,8 +6,9 @@ happen per instance: make the cgroup and write its limits, then spawn `nsrun` (a
 static C launcher compiled once at prepare()) which puts the instance in the cgroup
 without the ~10 ms threadgroup-lock migration (v1: moves its one thread through
 `tasks`; v2: clone3 into the cgroup), starts the probe as PID 1 of new namespaces,
-pivots into the rootfs and drops privileges. The rootfs (the probe plus empty mount
-points) is made once per run in the run's work directory.
+pivots into the rootfs, drops privileges and installs the seccomp filter. The rootfs
+(the probe plus empty mount points) and the filter (Docker's default profile, compiled by
+runtimes/host/seccomp_bpf.py) are made once per run in the run's work directory.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ByteSize, Field, field_validator
 
@@ -35,6 +36,8 @@ from runtimes.host.cgroups import (
     whole_pages,
 )
 from runtimes.host.memory import total_pss
+from runtimes.host.seccomp import DOCKER_DEFAULT, PROFILE_SOURCE, host_target, resolve
+from runtimes.host.seccomp_bpf import Filter, compile_filter, library_version
 from runtimes.host.spawn import process_exit, spawn, stop_process
 from runtimes.instance import Instance
 
@@ -42,6 +45,9 @@ LAUNCHER_SOURCE = Path(__file__).with_name("nsrun.c")
 NAMESPACES = ("pid", "mnt", "uts", "ipc", "net", "cgroup")
 ROOTFS_DIRS = ("proc", "tmp", ".oldroot")
 HOSTNAME_MAX = 64
+# what nsrun.c masks (masked_proc), as runc's default maskedPaths; recorded in the fingerprint
+MASKED_PATHS = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi")
 CAP_SYS_ADMIN = 21
 
 
@@ -55,6 +61,8 @@ class NativeOptions(DriverOptions):
     hostname: str | None = Field(None, min_length=1, max_length=HOSTNAME_MAX,
                                  pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$",
                                  description="the instance's hostname (default: its name)")
+    seccomp: Literal["default", "unconfined"] = Field(
+        "default", description="default: Docker's default profile; unconfined: no filter")
 
     _pages = field_validator("memory_limit")(whole_pages)
 
@@ -78,6 +86,7 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         self.rootfs = context.work_dir / f"{name}-rootfs"
         self.launcher: Path | None = None
         self.applied: Limits | None = None
+        self.seccomp: Filter | None = None
 
     @classmethod
     def unavailable_reason(cls, options: NativeOptions) -> str | None:
@@ -102,6 +111,11 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             compiler()
         except BuildError as error:
             return f"the native runtime's launcher is built from C source, and {error}"
+        if options.seccomp == "default":
+            try:
+                library_version()
+            except RuntimeUnavailable as error:
+                return str(error)
         return None
 
     def prepare(self, probe: Path, extra_files: Mapping[str, Path] | None = None) -> None:
@@ -110,6 +124,9 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
 
         self.launcher = compile_static(LAUNCHER_SOURCE, self.context.cache_dir)
         self.applied = self.cgroups.check_limits(self.resource_name("limits"), self.limits)
+        if self.options.seccomp == "default":
+            self.seccomp = compile_filter(resolve(DOCKER_DEFAULT, host_target()))
+            self.filter_file.write_bytes(self.seccomp.program)
         if self.rootfs.exists():
             shutil.rmtree(self.rootfs)
         for directory in ROOTFS_DIRS:
@@ -131,7 +148,8 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         handle = instance.handle = NativeHandle(cgroup)
         instance.mark("cgroup")
         hostname = self.options.hostname or instance.name[:HOSTNAME_MAX]
-        argv = [str(self.launcher), str(self.rootfs), hostname,
+        seccomp = ["--seccomp", str(self.filter_file)] if self.seccomp else []
+        argv = [str(self.launcher), *seccomp, str(self.rootfs), hostname,
                 *map(str, self.cgroups.join_paths(cgroup)), "--", *self.command_argv(command)]
         try:
             handle.launcher = spawn(instance, argv)
@@ -139,6 +157,10 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             raise InstanceError(f"cannot run the native launcher {self.launcher}: "
                                 f"{error.strerror}") from error
         instance.mark("spawn")
+
+    @property
+    def filter_file(self) -> Path:
+        return self.context.work_dir / f"{self.name}-seccomp.bpf"
 
     def host_pids(self, instance: Instance[NativeHandle]) -> list[int]:
         """The launcher and every process in the instance's cgroup (the probe and its children)."""
@@ -198,6 +220,10 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             "capabilities": "none (bounding set empty, securebits locked)",
             "no_new_privs": True,
             "network": "empty namespace, lo only",
+            "keyring": "own session keyring",
+            "masked_paths": list(MASKED_PATHS),
+            "seccomp": self.options.seccomp,
+            "seccomp_filter": seccomp_facts(self.seccomp),
         }
 
     @classmethod
@@ -206,6 +232,16 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             return sweep(detect(), instance_prefix(run_id), dry_run)
         except (OSError, BenchError) as error:
             raise RuntimeUnavailable(f"cannot clean native cgroups: {error}") from error
+
+
+def seccomp_facts(compiled: Filter | None) -> dict[str, Any] | None:
+    """What decides the filter's cost and reach: the profile, its ABIs and size, the library."""
+    if compiled is None:
+        return None
+    return {"profile": compiled.profile, "source": PROFILE_SOURCE,
+            "architectures": list(compiled.architectures), "instructions": compiled.instructions,
+            "sha256": compiled.sha256, "libseccomp": compiled.libseccomp,
+            "enosys_above": compiled.newest, "layout": compiled.layout}
 
 
 def has_sys_admin() -> bool:
