@@ -23,10 +23,11 @@ from runtimes.errors import BenchError
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    from bench.results.store import json_safe
     from bench.results.summary import summary_json
 
-    if args.json:
-        print(json.dumps(summary_json(Path(args.results)), indent=2))
+    if args.json:  # strict JSON: a statistic that came out infinite is null, never Infinity
+        print(json.dumps(json_safe(summary_json(Path(args.results))), indent=2, allow_nan=False))
     else:
         print_summary(Path(args.results), out)
     return 0

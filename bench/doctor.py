@@ -146,9 +146,12 @@ def scratch_dirs(run_id: str | None) -> list[Path]:
 
 
 def live_runs() -> set[str]:
-    """Run ids whose runner is alive: it holds the lock on its scratch directory."""
-    return {owner for folder in scratch_dirs(None) if is_locked(folder)
-            and (owner := run_of(folder.name)) is not None}
+    """Run ids whose runner is alive: it holds the lock on its scratch directory
+    (bench-<run id>-<random> in the temp dir; any run id, not only the 6 hex digits bench
+    makes)."""
+    folders = Path(tempfile.gettempdir()).glob(f"{instance_prefix()}*")
+    return {owner for folder in folders if (owner := run_of(folder.name)) is not None
+            and folder.is_dir() and not folder.is_symlink() and is_locked(folder)}
 
 
 def run_of(line: str) -> str | None:

@@ -22,6 +22,7 @@ SAMPLES = "samples.jsonl"
 CELLS = "cells.jsonl"
 BASELINE_DRIVER = "process"
 MAX_MANIFEST_BYTES = 64 << 20
+MAX_DEPTH = 64  # readers walk the config recursively (resume compares it key by key)
 # what readers take from a manifest, and the JSON type each must have when present
 FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "run_id": (str,), "status": (str,), "reason": (str,), "config_path": (str,),
@@ -52,6 +53,8 @@ def read_manifest(path: Path) -> dict[str, Any]:
     if version > FORMAT_VERSION:
         raise ResultsError(f"{path}: results format version {version!r} is newer than this bench "
                            f"reads ({FORMAT_VERSION}); upgrade bench")
+    if depth(manifest) > MAX_DEPTH:
+        raise ResultsError(f"{file}: nested deeper than {MAX_DEPTH} levels: not a manifest")
     check_fields(file, manifest, FIELD_TYPES, "")
     check_fields(file, manifest.get("config") or {}, CONFIG_TYPES, "config.")
     for section in ("config.runtimes", "config.workloads", "drivers"):
@@ -90,6 +93,18 @@ def parse_manifest(file: Path, data: bytes) -> Any:
         raise ResultsError(f"{file}: unreadable (nested too deeply)") from None
     except ValueError as error:
         raise ResultsError(f"{file}: unreadable ({error})") from None
+
+
+def depth(document: Any) -> int:
+    """How deeply lists and objects nest in a document, counted without recursion."""
+    deepest, pending = 0, [(document, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            pending += [(child, level + 1) for child in
+                        (item.values() if isinstance(item, dict) else item)]
+    return deepest
 
 
 def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

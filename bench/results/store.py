@@ -26,7 +26,8 @@ from runtimes.files import open_append, write_text_atomic
 
 
 def json_safe(value: Any) -> Any:
-    """The document with NaN and infinities as null: JSON has neither, and readers refuse them."""
+    """The document with NaN and infinities as null: JSON has neither, and readers refuse them.
+    (numpy's floats are floats too.)"""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):

@@ -210,6 +210,7 @@ def test_no_corrupt_results_directory_crashes_a_reader(template: Path, tmp_path:
     ("version", True, "format_version must be a positive integer"),
     ("version", 2, "newer than this bench reads"),
     ("manifest_field", ("config", []), "config has the wrong type"),
+    ("manifest_field", ("host", json.loads("[" * 100 + "]" * 100)), "nested deeper than 64"),
 ])
 def test_each_class_is_named_in_the_one_line(template: Path, tmp_path: Path, kind: str,
                                              details: Any, message: str,
