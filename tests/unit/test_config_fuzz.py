@@ -256,3 +256,16 @@ def test_merge_keys_are_not_repeated_keys(tmp_path: Path) -> None:
                     "    repetitions: 3\nworkloads: {idle: {mode: ready}}\n")
     config = load_config(path)
     assert (config.repetitions_of("a"), config.repetitions_of("b")) == (2, 3)
+
+
+@settings(max_examples=30, deadline=2000, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(text=st.one_of(alias_bomb(), deep(), cycle(), repeated_key()))
+def test_the_gate_reads_its_rules_within_the_same_bounds(tmp_path: Path, text: str) -> None:
+    from bench.gate.evaluate import load_rules
+
+    path = tmp_path / "rules.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_rules(path)
+    assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
