@@ -29,10 +29,15 @@ class GateError(BenchError):
 
 
 class Interrupted(BenchError):
-    """The run was stopped by a signal; what was measured so far is kept."""
+    """The run was stopped by a signal; what was measured so far is kept. The exit code is
+    128 + the signal's number, as a shell reports a command the signal killed."""
 
     exit_code = 130
 
+    def __init__(self, message: str, signum: int = 2) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum
 
 class HistoryError(BenchError):
     """The history store cannot be opened, read or written: unreachable, newer, or corrupt.

@@ -15,10 +15,8 @@ page that is not built from the skeleton.
 from __future__ import annotations
 
 import base64
-import contextlib
 import functools
 import gzip
-import os
 from importlib import resources
 from pathlib import Path
 
@@ -26,6 +24,7 @@ import plotly
 from plotly.offline import get_plotlyjs
 
 from bench.errors import ResultsError
+from runtimes.files import write_text_atomic
 
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
        "img-src data: blob:; font-src data:; connect-src 'none'; base-uri 'none'; "
@@ -33,15 +32,12 @@ CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline
 
 
 def write_page(page: str, output: Path, what: str) -> Path:
-    """A page written atomically: a partial file never has the final name."""
-    partial = output.with_name(output.name + ".partial")
+    """A page written atomically, through a file created exclusively under a random name (never
+    through a link planted at a fixed name): a partial file never has the final name."""
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(page, encoding="utf-8")
-        os.replace(partial, output)
+        write_text_atomic(output, page)
     except OSError as error:
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
         raise ResultsError(f"{output}: cannot write the {what} ({error.strerror})") from None
     return output
 

@@ -21,11 +21,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ByteSize, Field
+from pydantic import ByteSize, Field, field_validator
 
 from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, RunContext, instance_prefix
 from runtimes.errors import BenchError, BuildError, ExitCause, InstanceError, RuntimeUnavailable
-from runtimes.host.cgroups import Cgroup, Hierarchy, Limits, detect, sweep
+from runtimes.host.cgroups import (
+    MAX_MEMORY_LIMIT,
+    MAX_PIDS_LIMIT,
+    Cgroup,
+    Hierarchy,
+    Limits,
+    detect,
+    sweep,
+    whole_pages,
+)
 from runtimes.host.memory import total_pss
 from runtimes.host.seccomp import DOCKER_DEFAULT, PROFILE_SOURCE, host_target, resolve
 from runtimes.host.seccomp_bpf import Filter, compile_filter, library_version
@@ -43,14 +52,19 @@ CAP_SYS_ADMIN = 21
 
 
 class NativeOptions(DriverOptions):
-    memory_limit: ByteSize = Field(ByteSize(256 * 1024**2), gt=4 * 1024**2,
+    # bounded to what the kernel holds as given: whole pages, under its "no limit" values,
+    # pids.max under PID_MAX_LIMIT (a larger value would be applied as something else)
+    memory_limit: ByteSize = Field(ByteSize(256 * 1024**2), gt=4 * 1024**2, le=MAX_MEMORY_LIMIT,
                                    description="the instance cgroup's memory limit (no swap)")
-    pids_limit: int = Field(64, ge=2, description="tasks the instance cgroup may hold")
+    pids_limit: int = Field(64, ge=2, le=MAX_PIDS_LIMIT,
+                            description="tasks the instance cgroup may hold")
     hostname: str | None = Field(None, min_length=1, max_length=HOSTNAME_MAX,
                                  pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$",
                                  description="the instance's hostname (default: its name)")
     seccomp: Literal["default", "unconfined"] = Field(
         "default", description="default: Docker's default profile; unconfined: no filter")
+
+    _pages = field_validator("memory_limit")(whole_pages)
 
 
 @dataclass
@@ -71,6 +85,7 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         self.limits = Limits(int(self.options.memory_limit), self.options.pids_limit)
         self.rootfs = context.work_dir / f"{name}-rootfs"
         self.launcher: Path | None = None
+        self.applied: Limits | None = None
         self.seccomp: Filter | None = None
 
     @classmethod
@@ -108,6 +123,7 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         from runtimes.host.build import compile_static
 
         self.launcher = compile_static(LAUNCHER_SOURCE, self.context.cache_dir)
+        self.applied = self.cgroups.check_limits(self.resource_name("limits"), self.limits)
         if self.options.seccomp == "default":
             self.seccomp = compile_filter(resolve(DOCKER_DEFAULT, host_target()))
             self.filter_file.write_bytes(self.seccomp.program)
@@ -149,7 +165,9 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
     def host_pids(self, instance: Instance[NativeHandle]) -> list[int]:
         """The launcher and every process in the instance's cgroup (the probe and its children)."""
         handle = instance.held()
-        pids = self.cgroups.members(handle.cgroup)
+        pids = self.cgroups.members_now(handle.cgroup)
+        if not pids:
+            raise InstanceError(f"{instance.name}: no process is left in its cgroup")
         if handle.launcher is not None and handle.launcher.pid not in pids:
             pids.insert(0, handle.launcher.pid)
         return pids
@@ -195,6 +213,9 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
                             else "launcher thread moved through tasks"),
             "memory_limit": self.limits.memory_bytes,
             "pids_limit": self.limits.pids,
+            # read back from a cgroup made with these limits at prepare(): what the kernel holds
+            "memory_limit_applied": self.applied.memory_bytes if self.applied else None,
+            "pids_limit_applied": self.applied.pids if self.applied else None,
             "rootfs": "read-only, pivot_root",
             "capabilities": "none (bounding set empty, securebits locked)",
             "no_new_privs": True,
