@@ -14,6 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench.collectors import still_there
 from bench.config import DensityWorkload
 from bench.plan import Cell
 from bench.results.sample import Sample
@@ -114,7 +115,7 @@ class DensityRun:
     def measure(self, count: int, before: int) -> list[Sample]:
         time.sleep(self.workload.settle)
         ksm_wait = wait_for_ksm()
-        readings = [self.driver.memory(i) for i in self.running]
+        readings = [self.reading(i) for i in self.running]
         after = available_bytes(self.workload.drop_caches)
         meta = {**host_memory_state(), "ksm_settled_after_s": ksm_wait}
         samples = [
@@ -128,6 +129,14 @@ class DensityRun:
             samples.append(self.sample("density.cgroup_per_instance", sum(charges) / count,
                                        "bytes", count, **meta))
         return samples
+
+    def reading(self, instance: AnyInstance) -> MemoryReading:
+        """One instance's memory; one that left during the settle stops the ladder with the
+        reason (its memory is not 0, and N would no longer be N)."""
+        still_there(instance, "during the settle")
+        reading = self.driver.memory(instance)
+        still_there(instance, "while its memory was read")
+        return reading
 
     def boot_one_more(self, count: int) -> Sample:
         self.check_floor(count)

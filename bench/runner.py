@@ -2,9 +2,14 @@
 
 A failed cell is recorded with its reason and the run goes on; a warm-up cell is run but
 not recorded. A teardown that fails is recorded as a failed `stop.total` row while the
-cell's other samples are kept. Ctrl-C or SIGTERM tears the current instance down, keeps
-what was stored, and ends the run as interrupted; any other error that ends the run leaves
-the manifest `failed` with the reason, never `running`.
+cell's other samples are kept. Ctrl-C, SIGTERM or SIGHUP (bench.interrupts) tears the
+current instance down, keeps what was stored, and ends the run as interrupted with the
+signal's name; a teardown, the sweep and the manifest's last word are never cut off by a
+signal. Any other error that ends the run leaves the manifest `failed` with the reason,
+never `running`.
+
+The runner's scratch directory is locked for the run's life (bench.results.lock): that is
+how `bench clean` knows this run is alive and leaves it alone.
 """
 
 from __future__ import annotations
@@ -14,11 +19,9 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from bench.collectors import boot_samples, memory_samples, stop_samples, syscall_samples
@@ -26,7 +29,9 @@ from bench.config import Config, DensityWorkload, MemtouchWorkload, SyscallWorkl
 from bench.density import density_samples
 from bench.drivers import driver_class
 from bench.errors import Interrupted
+from bench.interrupts import handling_signals, shielded, signal_of
 from bench.plan import Cell
+from bench.results.lock import DirectoryLock
 from bench.results.sample import Sample
 from bench.results.store import RunStore
 from bench.runlog import RunLog
@@ -102,19 +107,6 @@ def endpoints(config: Config) -> dict[str, str | None]:
             for name, spec in config.runtimes.items()}
 
 
-@contextmanager
-def signals_interrupt() -> Iterator[None]:
-    """SIGTERM behaves like Ctrl-C, so CI killing the job still gets a clean teardown."""
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 class Runner:
     def __init__(self, config: Config, store: RunStore, bundle: Bundle, run_id: str,
                  cache_dir: Path, run_log: RunLog | None = None) -> None:
@@ -128,31 +120,51 @@ class Runner:
         self.cell_line: int | None = None  # where the current cell's lines start in run.log
 
     def run(self, cells: list[Cell], on_cell: CellHook, on_prepare: Callable[[str], None]) -> int:
-        """Runs the cells; returns how many failed. Raises Interrupted on Ctrl-C/SIGTERM."""
+        """Runs the cells; returns how many failed. Raises Interrupted on SIGINT, SIGTERM or
+        SIGHUP, once everything is torn down and the manifest says so."""
         work_dir = Path(tempfile.mkdtemp(prefix=instance_prefix(self.run_id)))
-        context = RunContext(run_id=self.run_id, cache_dir=self.cache_dir, work_dir=work_dir)
+        alive = DirectoryLock.acquire(work_dir)  # `bench clean` leaves a locked run alone
+        context = RunContext(run_id=self.run_id, cache_dir=self.cache_dir, work_dir=work_dir,
+                             attempt=self.attempt)
         failed = 0
         try:
-            with signals_interrupt():
-                self.prepare(context, on_prepare)
-                for cell in cells:
-                    result = self.run_cell(cell)
-                    failed += result.error is not None and not cell.warmup
-                    on_cell(cell, result.error)
-        except KeyboardInterrupt:
-            self.store.update_manifest(status="interrupted", ended=time.time())
-            raise Interrupted("interrupted: instances torn down, samples so far kept in "
-                              f"{self.store.path}") from None
-        except BaseException as error:
-            log.exception("the run failed")
-            self.store.update_manifest(status="failed", reason=str(error) or type(error).__name__,
-                                       ended=time.time())
-            raise
+            with handling_signals():
+                try:
+                    self.prepare(context, on_prepare)
+                    for cell in cells:
+                        result = self.run_cell(cell)
+                        failed += result.error is not None and not cell.warmup
+                        on_cell(cell, result.error)
+                except KeyboardInterrupt as stop:
+                    raise self.interrupted(signal_of(stop)) from None
+                except BaseException as error:
+                    with shielded():
+                        log.exception("the run failed")
+                        self.store.update_manifest(status="failed", ended=time.time(),
+                                                   reason=str(error) or type(error).__name__)
+                    raise
+                finally:
+                    with shielded():
+                        self.close_drivers()
+                        shutil.rmtree(work_dir, ignore_errors=True)
         finally:
-            self.close_drivers()
-            shutil.rmtree(work_dir, ignore_errors=True)
+            alive.release()
         self.store.update_manifest(status="complete", ended=time.time(), failed_cells=failed)
         return failed
+
+    @property
+    def attempt(self) -> int:
+        """1 for a new run, then one more for each --resume (names carry it)."""
+        return 1 + len(self.store.manifest.get("resumed") or [])
+
+    def interrupted(self, signum: int) -> Interrupted:
+        """The manifest says which signal stopped the run; the error exits 128 + its number."""
+        name = signal.Signals(signum).name
+        with shielded():
+            log.warning("%s: stopping; instances torn down", name)
+            self.store.update_manifest(status="interrupted", signal=name, ended=time.time())
+        return Interrupted(f"interrupted by {name}: instances torn down, samples so far kept in "
+                           f"{self.store.path}", signum)
 
     def prepare(self, context: RunContext, on_prepare: Callable[[str], None]) -> None:
         self.drivers = open_drivers(self.config, context)
@@ -229,7 +241,8 @@ class Runner:
             self.stop_after_failure(driver, instance, error)
             raise
         try:
-            driver.stop(instance)
+            with shielded():
+                driver.stop(instance)
         except TeardownError as error:
             reason = f"teardown failed: {error}"
             return samples + [self.failure(cell, "stop.total", reason)], reason
@@ -247,7 +260,8 @@ class Runner:
     def stop_after_failure(driver: AnyDriver, instance: AnyInstance, error: BaseException) -> None:
         """Tear down after a failure without letting a teardown error replace it."""
         try:
-            driver.stop(instance)
+            with shielded():
+                driver.stop(instance)
         except TeardownError as problem:
             log.error("%s: teardown after a failure failed too: %s", instance.name, problem)
             error.add_note(f"teardown failed too: {problem}")

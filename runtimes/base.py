@@ -76,6 +76,7 @@ class RunContext:
     run_id: str
     cache_dir: Path
     work_dir: Path  # per-run scratch space, removed by the runner
+    attempt: int = 1  # 1, then 2, 3... for each --resume: names never collide with a killed try's
 
 
 @dataclass(frozen=True)
@@ -191,9 +192,16 @@ class Driver(ABC, Generic[OptionsT, HandleT]):
     # --- what the base class does for all of them --------------------------------------
 
     def instance_name(self) -> str:
+        """`bench-<run id>-<runtime>-<attempt>-<serial>`: unique per run, runtime and attempt,
+        so a resumed run never meets what the killed attempt left under the same name."""
         with self._serial_lock:
             self.serial += 1
-            return f"{instance_prefix(self.context.run_id)}{self.name}-{self.serial}"
+            return self.resource_name(str(self.serial))
+
+    def resource_name(self, tag: str) -> str:
+        """The name of something this driver creates for the run (an instance, a shared
+        container, a trial cgroup): `bench-<run id>-<runtime>-<attempt>-<tag>`."""
+        return f"{instance_prefix(self.context.run_id)}{self.name}-{self.context.attempt}-{tag}"
 
     def explain(self, instance: Instance[HandleT], error: InstanceError) -> InstanceError:
         """The error with the instance's exit cause recorded (read before teardown)."""

@@ -382,14 +382,14 @@ def gate_run(candidate_dir: Path, baseline_dir: Path | None, gate_config: GateCo
 
 def load_rules(path: Path) -> GateConfig:
     """A --rules file: a gate section, or a whole run config that has one."""
-    import yaml
+    from runtimes.yaml_input import load_yaml, read_text
 
     try:
-        document = yaml.safe_load(path.read_text())
+        document = load_yaml(read_text(path))  # within bounds, like a run config
     except OSError as error:
         raise ConfigError(f"{path}: cannot read the rules ({error.strerror})") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: invalid YAML: {getattr(error, 'problem', error)}") from None
+    except ValueError as error:
+        raise ConfigError(f"{path}: {error}") from None
     if isinstance(document, dict) and "gate" in document:
         document = document["gate"]
     if not isinstance(document, dict):

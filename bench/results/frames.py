@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.results.manifest import SAMPLES, baseline_runtime, read_manifest
-from bench.results.records import gc_paused, read_lines
+from bench.results.manifest import baseline_runtime, read_manifest
+from bench.results.records import gc_paused, read_samples
 
 COLUMNS = ["runtime", "workload", "metric", "unit", "value", "repetition", "phase", "status",
            "reason", "cell"]
@@ -23,7 +23,7 @@ def load_samples(path: Path) -> pd.DataFrame:
     """Every sample of a run (ok and failed), with derived memory.overhead rows appended."""
     manifest = read_manifest(path)
     with gc_paused():  # the parsed dicts are freed before the collector could walk them
-        frame = pd.DataFrame(read_lines(path, SAMPLES), columns=COLUMNS)
+        frame = pd.DataFrame(read_samples(path), columns=COLUMNS)
     frame = frame.astype({"value": float})
     derived = memory_overhead(frame, baseline_runtime(manifest))
     if len(derived) == 0:

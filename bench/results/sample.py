@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -30,6 +31,8 @@ class Sample:
             object.__setattr__(self, "unit", unit_of(self.metric))
         if self.status == "ok" and self.value is None:
             raise ValueError(f"sample {self.metric} is ok but has no value")
+        if self.value is not None and not math.isfinite(self.value):
+            raise ValueError(f"sample {self.metric} has no finite value ({self.value})")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

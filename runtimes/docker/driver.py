@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import ByteSize, Field, PositiveInt, field_validator
 
-from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, RunContext, instance_prefix
+from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, RunContext
 from runtimes.docker.engine import (
     DEFAULT_ENDPOINT,
     close_connection,
@@ -33,7 +33,7 @@ from runtimes.docker.engine import (
 )
 from runtimes.docker.image import ensure_image, image_metadata
 from runtimes.errors import ExitCause, InstanceError, RuntimeUnavailable
-from runtimes.host.cgroups import read_int
+from runtimes.host.cgroups import MAX_MEMORY_LIMIT, MAX_PIDS_LIMIT, read_int, whole_pages
 from runtimes.host.memory import pss_bytes, total_pss
 from runtimes.host.oci_runtimes import RUNTIMES, process_roles, runtime_refusal
 from runtimes.host.procs import cgroup_members, memory_cgroup_file, parent_pid, process_name
@@ -45,15 +45,23 @@ INSTANCE_LABEL = "bench.instance"
 ATTACH = {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1, "logs": 0}
 KEEPER_IDLE_S = 86400
 SHIM_PREFIX = "containerd-shim"
+MIN_MEMORY_LIMIT = 6 * 1024**2  # dockerd's own floor
 
 
 class DockerOptions(DriverOptions):
     endpoint: str | None = None  # None: the local socket; else unix:///... or tcp://127.0.0.1:N
     mode: Literal["fresh", "exec"] = "fresh"
     seccomp: Literal["default", "unconfined"] = "default"
-    memory_limit: ByteSize | None = None
-    pids_limit: PositiveInt | None = None
+    # null is no limit; a number is bounded to what the engine and the kernel apply as given
+    # (dockerd refuses under 6 MiB, and would take 0 to mean no limit at all)
+    memory_limit: ByteSize | None = Field(None, ge=MIN_MEMORY_LIMIT, le=MAX_MEMORY_LIMIT)
+    pids_limit: PositiveInt | None = Field(None, le=MAX_PIDS_LIMIT)
     runtime: str = Field(default="runc", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _pages(cls, value: ByteSize | None) -> ByteSize | None:
+        return value if value is None else ByteSize(whole_pages(value))
 
     @field_validator("endpoint")
     @classmethod
@@ -88,6 +96,7 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         self._api: Any = None
         self._image: str | None = None
         self._keeper: str | None = None  # the shared container of exec mode
+        self.applied: dict[str, int | None] = {}
 
     @classmethod
     def unavailable_reason(cls, options: DockerOptions) -> str | None:
@@ -104,7 +113,7 @@ class DockerDriver(Driver[DockerOptions, Attached]):
 
     @classmethod
     def variants(cls) -> dict[str, DockerOptions]:
-        return {runtime: DockerOptions(runtime=runtime) for runtime in RUNTIMES}
+        return {runtime: DockerOptions.model_validate({"runtime": runtime}) for runtime in RUNTIMES}
 
     @property
     def api(self) -> Any:
@@ -122,6 +131,7 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         self._check_runtime()
         with engine_step("look up or build the probe image"):
             self._image = ensure_image(self.api, probe)
+        self.applied = self._applied_limits()
         if self.options.mode == "exec":
             self._keeper = self._start_keeper()
 
@@ -129,6 +139,26 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         missing = runtime_missing(self.api, self.options.runtime, self.options.endpoint)
         if missing:
             raise RuntimeUnavailable(missing)
+
+    def _applied_limits(self) -> dict[str, int | None]:
+        """What the engine holds for these options, read back from a container created with
+        them (never started) and removed; refused when it differs from what was asked."""
+        name = self.resource_name("limits")
+        container_id = self._create(name, ["ready"])
+        try:
+            with engine_step(f"inspect container {name}"):
+                host = self.api.inspect_container(container_id).get("HostConfig") or {}
+        finally:
+            remove_container(self.api, container_id, name)
+        pids = host.get("PidsLimit")
+        applied = {"memory_limit_applied": host.get("Memory") or None,  # 0: no limit
+                   "memory_swap_applied": host.get("MemorySwap") or None,
+                   "pids_limit_applied": pids if pids and pids > 0 else None}  # 0, -1: none
+        asked = {"memory_limit_applied": int(self.options.memory_limit or 0) or None,
+                 "pids_limit_applied": self.options.pids_limit}
+        if any(applied[key] != value for key, value in asked.items()):
+            raise RuntimeUnavailable(f"dockerd holds limits {applied} where {asked} were asked")
+        return applied
 
     def _labels(self, name: str) -> dict[str, str]:
         return {RUN_LABEL: self.context.run_id, INSTANCE_LABEL: name}
@@ -159,7 +189,7 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         return container_id
 
     def _keeper_name(self) -> str:
-        return f"{instance_prefix(self.context.run_id)}{self.name}-exec"
+        return self.resource_name("exec")
 
     # --- launch ---------------------------------------------------------------------
 
@@ -355,6 +385,7 @@ class DockerDriver(Driver[DockerOptions, Attached]):
             "engine_seccomp": next((s for s in security if "name=seccomp" in s), None),
             "memory_limit": int(self.options.memory_limit) if self.options.memory_limit else None,
             "pids_limit": self.options.pids_limit,
+            **self.applied,  # read back from the engine at prepare(): what it holds
             "image": image_metadata(self.api, self._image) if self._image else None,
         }
 

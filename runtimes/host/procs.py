@@ -25,14 +25,17 @@ def parent_pid(pid: int) -> int:
 def process_name(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return "?"
+    except OSError as error:
+        raise InstanceError(f"process {pid} is gone: {error.strerror}") from error
 
 
 def memory_cgroup_file(pid: int) -> Path | None:
     """The file holding the charge of the process's memory cgroup, if this host shows one."""
     try:
         memberships = Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError as error:  # gone: its cgroup cannot be told, and is not "no cgroup"
+        raise InstanceError(f"process {pid} is gone: {error.strerror}") from error
+    try:
         mounts = Path("/proc/self/mounts").read_text()
     except OSError:
         return None
@@ -51,7 +54,6 @@ def memory_cgroup_candidates(memberships: str, mounts: str) -> list[Path]:
              if v1 is not None and kind == "cgroup" and "memory" in options.split(",")]
     return found + [Path(point) / v2.lstrip("/") / "memory.current"
                     for point, kind, _ in table if v2 is not None and kind == "cgroup2"]
-
 
 
 def cgroup_members(pid: int) -> list[int]:

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import re
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
-from pydantic import ByteSize, Field, field_validator
+from pydantic import ByteSize, Field, field_validator, model_validator
 
 from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, RunContext, instance_prefix
 from runtimes.base import log as runtimes_log
@@ -57,6 +58,10 @@ DEFAULT_URI = "qemu:///system"
 INSTALL = "pip install 'bench[libvirt]'"
 START_DAEMONS = "check the URI, or start the daemons: virtlogd -d && libvirtd -d"
 INIT_LINE = "Run /init as init process"
+# libvirt runs a program for these: the ext transport runs `command`; ssh-style transports
+# run `command` in place of ssh, and `netcat` on the remote host
+COMMAND_TRANSPORTS = frozenset({"ext"})
+COMMAND_PARAMETERS = frozenset({"command", "netcat"})
 log = runtimes_log.getChild("libvirt")
 
 
@@ -75,6 +80,17 @@ class LibvirtOptions(DriverOptions):
     accel: AccelRequest = "auto"
     run_as_root: bool = Field(True, description="run qemu as root and relabel no file; false "
                               "keeps libvirt's default user, which must reach the cache dir")
+    allow_command_transport: bool = Field(False, description="accept a URI that makes libvirt "
+                                          "run a program (qemu+ext, command= or netcat=): it "
+                                          "runs as bench's user, root, whenever bench connects")
+
+    @model_validator(mode="after")
+    def _no_hidden_programs(self) -> LibvirtOptions:
+        problem = command_in_uri(self.uri)
+        if problem and not self.allow_command_transport:
+            raise ValueError(f"the URI {self.uri!r} {problem}; set allow_command_transport: true "
+                             "if that is meant")
+        return self
 
     @field_validator("uri")
     @classmethod
@@ -114,6 +130,19 @@ class LibvirtOptions(DriverOptions):
         """A host part or a network transport (qemu+ssh, +tcp, +tls); qemu+unix is local."""
         parts = urlsplit(self.uri)
         return bool(parts.netloc) or parts.scheme.partition("+")[2] not in ("", "unix")
+
+
+def command_in_uri(uri: str) -> str | None:
+    """What in a libvirt URI makes libvirt run a program, or None. Transport and parameter
+    names are matched as libvirt does: case-insensitively, unescaped, split on & and ;."""
+    parts = urlsplit(uri)
+    transport = parts.scheme.partition("+")[2].lower()
+    if transport in COMMAND_TRANSPORTS:
+        return f"uses the {transport} transport, which runs a program"
+    names = {unquote_plus(item.partition("=")[0]).strip().lower()
+             for item in re.split(r"[&;]", parts.query) if item}
+    found = sorted(names & COMMAND_PARAMETERS)
+    return f"has a {found[0]}= parameter, which runs a program" if found else None
 
 
 @dataclass

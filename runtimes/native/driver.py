@@ -25,7 +25,7 @@ from pydantic import Field
 
 from runtimes.base import Driver, MemoryReading, ProbeCommand, RunContext, instance_prefix
 from runtimes.errors import BenchError, BuildError, ExitCause, InstanceError, RuntimeUnavailable
-from runtimes.host.cgroups import Cgroup, Hierarchy, detect, sweep
+from runtimes.host.cgroups import Cgroup, Hierarchy, Limits, detect, sweep
 from runtimes.host.memory import total_pss
 from runtimes.host.options import ContainerOptions
 from runtimes.host.rootfs import make_rootfs, probe_argv
@@ -68,6 +68,7 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         self.limits = self.options.limits()
         self.rootfs = context.work_dir / f"{name}-rootfs"
         self.launcher: Path | None = None
+        self.applied: Limits | None = None
         self.seccomp: Filter | None = None
 
     @classmethod
@@ -105,6 +106,7 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         from runtimes.host.build import compile_static
 
         self.launcher = compile_static(LAUNCHER_SOURCE, self.context.cache_dir)
+        self.applied = self.cgroups.check_limits(self.resource_name("limits"), self.limits)
         if self.options.seccomp == "default":
             self.seccomp = compile_filter(resolve(DOCKER_DEFAULT, host_target()))
             self.filter_file.write_bytes(self.seccomp.program)
@@ -138,7 +140,9 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
     def host_pids(self, instance: Instance[NativeHandle]) -> list[int]:
         """The launcher and every process in the instance's cgroup (the probe and its children)."""
         handle = instance.held()
-        pids = self.cgroups.members(handle.cgroup)
+        pids = self.cgroups.members_now(handle.cgroup)
+        if not pids:
+            raise InstanceError(f"{instance.name}: no process is left in its cgroup")
         if handle.launcher is not None and handle.launcher.pid not in pids:
             pids.insert(0, handle.launcher.pid)
         return pids
@@ -183,6 +187,9 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
                             else "launcher thread moved through tasks"),
             "memory_limit": self.limits.memory_bytes,
             "pids_limit": self.limits.pids,
+            # read back from a cgroup made with these limits at prepare(): what the kernel holds
+            "memory_limit_applied": self.applied.memory_bytes if self.applied else None,
+            "pids_limit_applied": self.applied.pids if self.applied else None,
             "rootfs": "read-only, pivot_root",
             "capabilities": "none (bounding set empty, securebits locked)",
             "no_new_privs": True,

@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ByteSize, PositiveInt
+from pydantic import ByteSize, Field, PositiveInt, field_validator
 
 from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, RunContext
+from runtimes.docker.driver import MIN_MEMORY_LIMIT
 from runtimes.errors import (
     BenchError,
     BuildError,
@@ -37,7 +38,7 @@ from runtimes.errors import (
     RuntimeUnavailable,
     TeardownError,
 )
-from runtimes.host.cgroups import read_int
+from runtimes.host.cgroups import MAX_MEMORY_LIMIT, MAX_PIDS_LIMIT, read_int, whole_pages
 from runtimes.host.gvisor import DEFAULT_PLATFORM, runsc_flags
 from runtimes.host.memory import pss_bytes, total_pss
 from runtimes.host.oci_runtimes import RUNTIMES, OciRuntime, process_roles, runtime_refusal, runtime_version
@@ -55,8 +56,14 @@ ULIMITS = ("nofile=1024:1024", "nproc=1024:1024")  # within this host's hard lim
 class PodmanOptions(DriverOptions):
     runtime: OciRuntime = "runc"
     seccomp: Literal["default", "unconfined"] = "default"
-    memory_limit: ByteSize | None = None
-    pids_limit: PositiveInt | None = None
+    # as the docker driver's: null is no limit; a number is what the engine applies as given
+    memory_limit: ByteSize | None = Field(None, ge=MIN_MEMORY_LIMIT, le=MAX_MEMORY_LIMIT)
+    pids_limit: PositiveInt | None = Field(None, le=MAX_PIDS_LIMIT)
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _pages(cls, value: ByteSize | None) -> ByteSize | None:
+        return value if value is None else ByteSize(whole_pages(value))
 
 
 @dataclass
@@ -87,7 +94,7 @@ class PodmanDriver(Driver[PodmanOptions, PodmanHandle]):
 
     @classmethod
     def variants(cls) -> dict[str, PodmanOptions]:
-        return {runtime: PodmanOptions(runtime=runtime) for runtime in RUNTIMES}
+        return {runtime: PodmanOptions.model_validate({"runtime": runtime}) for runtime in RUNTIMES}
 
     def prepare(self, probe: Path) -> None:
         try:

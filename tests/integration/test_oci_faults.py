@@ -95,7 +95,8 @@ def test_a_container_killed_mid_cell_is_a_failed_cell_and_the_run_goes_on(tmp_pa
     def killer() -> None:
         while run.poll() is None:
             for pid, name in probes_of(run_id).items():
-                runtime = name.removeprefix(f"bench-{run_id}-").rsplit("-", 1)[0]
+                # bench-<run id>-<runtime>-<attempt>-<serial>
+                runtime = name.removeprefix(f"bench-{run_id}-").rsplit("-", 2)[0]
                 first = seen.setdefault(pid, time.monotonic())
                 # past its ready line (printed first thing) and inside the settle
                 if runtime not in killed and time.monotonic() - first > 0.5:
