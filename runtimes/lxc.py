@@ -28,18 +28,10 @@ from typing import Any, Literal
 
 from runtimes.base import Driver, MemoryReading, ProbeCommand, RunContext, instance_prefix
 from runtimes.errors import BenchError, ExitCause, InstanceError, RuntimeUnavailable
-from runtimes.host.cgroups import (
-    Cgroup,
-    CgroupV2,
-    Hierarchy,
-    detect,
-    mounted_roots,
-    remove_empty,
-    spread,
-    sweep_placed,
-)
+from runtimes.host.cgroups import Cgroup, CgroupV2, Hierarchy, detect
 from runtimes.host.memory import pss_bytes, total_pss
 from runtimes.host.options import ContainerOptions
+from runtimes.host.placed_cgroups import mounted_roots, remove_empty, spread, sweep_placed
 from runtimes.host.rootfs import make_rootfs, probe_argv
 from runtimes.host.spawn import TAG, announced_exit, process_exit, spawn, stop_process
 from runtimes.host.tools import missing_tool, sweep_dirs, tool_version

@@ -35,7 +35,7 @@ from pydantic import model_validator
 
 from runtimes.base import Driver, MemoryReading, ProbeCommand, RunContext, instance_prefix, log
 from runtimes.errors import BenchError, ExitCause, InstanceError, RuntimeUnavailable, TeardownError
-from runtimes.host.cgroups import Cgroup, Hierarchy, detect, mounted_roots, remove_empty, spread, sweep_placed
+from runtimes.host.cgroups import Cgroup, Hierarchy, detect
 from runtimes.host.gvisor import DEFAULT_PLATFORM, Platform, platform_refusal, runsc_flags
 from runtimes.host.memory import total_pss
 from runtimes.host.oci_runtimes import (
@@ -46,6 +46,7 @@ from runtimes.host.oci_runtimes import (
     runtime_version,
 )
 from runtimes.host.options import ContainerOptions
+from runtimes.host.placed_cgroups import mounted_roots, remove_empty, spread, sweep_placed
 from runtimes.host.rootfs import make_rootfs, probe_argv
 from runtimes.host.seccomp import PROFILE_NAME, PROFILE_SOURCE, host_target, oci_seccomp
 from runtimes.host.spawn import TAG, announced_exit, spawn, wait_exit

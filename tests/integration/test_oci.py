@@ -15,8 +15,8 @@ import pytest
 
 from runtimes.base import ProbeCommand
 from runtimes.errors import InstanceError
-from runtimes.host.cgroups import mounted_roots, spread
 from runtimes.host.oci_runtimes import CRUN_HYBRID_REFUSAL, is_hybrid, runtime_refusal
+from runtimes.host.placed_cgroups import mounted_roots, spread
 from runtimes.host.tools import find_tool
 from runtimes.oci.driver import CGROUP_PARENT, OciDriver, OciOptions, state_root
 from runtimes.protocol import parse_syscalls
