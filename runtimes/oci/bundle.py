@@ -81,5 +81,7 @@ def oci_config(spec: BundleSpec, rootfs: Path) -> dict[str, Any]:
 def write_bundle(directory: Path, spec: BundleSpec, rootfs: Path) -> Path:
     """The bundle directory with its config.json; the rootfs stays where it is (absolute path)."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "config.json").write_text(json.dumps(oci_config(spec, rootfs), indent=1))
+    # compact: it is written on the boot path, and read by runc
+    (directory / "config.json").write_text(json.dumps(oci_config(spec, rootfs),
+                                                      separators=(",", ":")))
     return directory
