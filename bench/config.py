@@ -14,6 +14,7 @@ from pydantic import ByteSize, Field, SerializeAsAny, ValidationError, field_val
 
 from bench.errors import ConfigError
 from bench.gate.rules import RULE_TAGS, GateConfig
+from bench.workload.spec import CommandWorkload
 from runtimes.base import DriverOptions
 from runtimes.models import Strict, describe_errors
 
@@ -60,8 +61,8 @@ class DensityWorkload(Strict):
         return counts
 
 
-Workload = Annotated[ReadyWorkload | SyscallWorkload | MemtouchWorkload | DensityWorkload,
-                     Field(discriminator="mode")]
+Workload = Annotated[ReadyWorkload | SyscallWorkload | MemtouchWorkload | DensityWorkload
+                     | CommandWorkload, Field(discriminator="mode")]
 
 
 class RuntimeSpec(Strict):
@@ -94,8 +95,14 @@ class Config(Strict):
         own = self.runtimes[runtime].warmup
         return self.warmup if own is None else own
 
+    def runs(self, workload: str, runtime: str) -> bool:
+        """Whether the plan pairs this workload with this runtime (a command workload may
+        name the runtimes it runs on)."""
+        spec = self.workloads[workload]
+        return not isinstance(spec, CommandWorkload) or spec.runs_on(runtime)
 
-MODES = frozenset({"ready", "syscall", "memtouch", "density"})
+
+MODES = frozenset({"ready", "syscall", "memtouch", "density", "command"})
 UNION_TAGS = {"workloads": MODES, **RULE_TAGS}
 
 
@@ -140,7 +147,21 @@ def parse_config(document: Any, source: str = "config") -> Config:
             raise ConfigError(f"{source}: runtimes.{name}: names may use letters, digits, '-', '_', '.'")
     if config.baseline is not None and config.baseline not in config.runtimes:
         raise ConfigError(f"{source}: baseline: {config.baseline!r} is not one of the runtimes")
+    check_command_runtimes(config, source)
     return config
+
+
+def check_command_runtimes(config: Config, source: str) -> None:
+    """A command workload's `runtimes` and `overrides` name runtimes of this config."""
+    for name, workload in config.workloads.items():
+        if not isinstance(workload, CommandWorkload):
+            continue
+        named = [("runtimes", r) for r in workload.runtimes or ()]
+        named += [("overrides", r) for r in workload.overrides]
+        for key, runtime in named:
+            if runtime not in config.runtimes:
+                raise ConfigError(f"{source}: workloads.{name}.{key}: {runtime!r} is not one of "
+                                  "the runtimes")
 
 
 def load_config(path: Path) -> Config:

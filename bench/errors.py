@@ -32,3 +32,10 @@ class Interrupted(BenchError):
     """The run was stopped by a signal; what was measured so far is kept."""
 
     exit_code = 130
+
+
+class WorkloadError(BenchError):
+    """A command workload cannot be packaged: a command that is not found, a library that
+    cannot be resolved, an image that is not local. Nothing has started yet."""
+
+    exit_code = 2

@@ -18,9 +18,10 @@ from bench.plan import Cell, make_plan, remaining_cells
 from bench.results.manifest import read_manifest
 from bench.results.store import RunStore
 from bench.runlog import run_log
-from bench.runner import Runner, check_available, manifest_for
+from bench.runner import Runner, check_available, check_commands, manifest_for
 from bench.terminal import err, out, print_summary
 from bench.workload.bundle import Bundle, build_bundle
+from bench.workload.package import PreparedWorkload, prepare_workloads, write_tree_manifests
 from runtimes.errors import BenchError
 
 
@@ -46,14 +47,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(config_path)
     check_available(config)  # once per runtime per run, before anything is created
     run_id = secrets.token_hex(3)
+    workloads = command_workloads(config, run_id)
     cells = make_plan(config)
     path = Path(args.output) if args.output else results_dir_for(config.output, config_path, run_id)
     bundle = build_bundle(default_cache_dir())
     manifest = manifest_for(config, config_path, run_id, cells, host_fingerprint(),
                             git_commit(config_path.resolve().parent))
+    manifest["workloads"] = {name: item.summary() for name, item in workloads.items()}
     store = RunStore.create(path, {**manifest, "bundle": bundle.digest})
+    write_tree_manifests(path, workloads)
     err.print(f"run {run_id}: {len(cells)} cells ({manifest['recorded_cells']} recorded) -> {path}")
-    return execute(config, store, bundle, cells, args)
+    return execute(config, store, bundle, cells, args, workloads)
+
+
+def command_workloads(config: Config, run_id: str) -> dict[str, PreparedWorkload]:
+    """Each command workload's tree, built or found in the cache, and checked against the
+    runtimes it runs on: bad input stops the run here (exit 2), before anything exists."""
+    workloads = prepare_workloads(config.workloads, default_cache_dir(), run_id)
+    check_commands(config, workloads)
+    return workloads
 
 
 def resume_run(args: argparse.Namespace) -> int:
@@ -63,20 +75,21 @@ def resume_run(args: argparse.Namespace) -> int:
     config = load_config(config_path)
     check_available(config)
     manifest, cells = remaining_cells(path, config)
+    workloads = command_workloads(config, manifest["run_id"])
     bundle = build_bundle(default_cache_dir())
     store = RunStore.reopen(path)
     store.update_manifest(status="running", resumed=[*manifest.get("resumed", []), time.time()])
     err.print(f"resuming run {manifest['run_id']}: {sum(not c.warmup for c in cells)} cells left -> {path}")
-    return execute(config, store, bundle, cells, args)
+    return execute(config, store, bundle, cells, args, workloads)
 
 
 def execute(config: Config, store: RunStore, bundle: Bundle, cells: list[Cell],
-            args: argparse.Namespace) -> int:
+            args: argparse.Namespace, workloads: dict[str, PreparedWorkload]) -> int:
     baseline = args.baseline
     try:
         with run_log(store.path, verbose=args.verbose) as log:
             runner = Runner(config, store, bundle, store.manifest["run_id"], default_cache_dir(),
-                            log)
+                            log, workloads)
             failed = run_with_progress(runner, cells)
     finally:
         store.close()
