@@ -167,8 +167,9 @@ def server_samples(cell: Cell, instance: AnyInstance) -> list[Sample]:
 
 def usage_samples(cell: Cell, before: Usage, after: Usage, report: CommandReport) -> list[Sample]:
     """cpu.host_per_guest: host CPU charged to the instance while the command ran, over the
-    CPU time the command used inside; memory.peak: the instance's peak, from the driver (a
-    cgroup's peak, a VMM's peak resident set) or else the command's own peak RSS."""
+    CPU time the command used inside; memory.peak: the instance's peak host charge where
+    the driver can tell (a cgroup's peak, a VMM's peak resident set); memory.peak_rss: the
+    largest resident set among the command's processes (getrusage, inside: every runtime)."""
     samples = []
     if before.cpu_ns is not None and after.cpu_ns is not None and report.cpu_ns > 0:
         samples.append(_sample(cell, "cpu.host_per_guest", (after.cpu_ns - before.cpu_ns) /
@@ -176,9 +177,8 @@ def usage_samples(cell: Cell, before: Usage, after: Usage, report: CommandReport
     if after.peak_bytes is not None:
         samples.append(_sample(cell, "memory.peak", after.peak_bytes,
                                metadata={"source": after.peak_source}))
-    elif report.all_maxrss_kb > 0:
-        samples.append(_sample(cell, "memory.peak", report.all_maxrss_kb * 1024,
-                               metadata={"source": "peak RSS of the command (getrusage)"}))
+    if report.all_maxrss_kb > 0:
+        samples.append(_sample(cell, "memory.peak_rss", report.all_maxrss_kb * 1024))
     return samples
 
 

@@ -175,3 +175,28 @@ class CommandCells:
 
     def remove_scratch(self, instance: str) -> None:
         remove_scratch(self.scratch.pop(instance, None))
+
+
+def filesystem_of(path: Path) -> str:
+    """The filesystem type and device a host path lives on, from /proc/mounts."""
+    best, found = "", "unknown"
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return found
+    target = str(path.resolve()) if path.exists() else str(path)
+    for line in mounts:
+        parts = line.split()
+        if len(parts) >= 3 and (target == parts[1] or target.startswith(parts[1].rstrip("/") + "/")) \
+                and len(parts[1]) >= len(best):
+            best, found = parts[1], f"{parts[2]} on {parts[0]}"
+    return found
+
+
+def scratch_fingerprint(cells: CommandCells, how: str) -> dict[str, str]:
+    """What a runtime's scratch storage was, for the manifest and the report."""
+    dirs = sorted({str(c.spec.scratch.host_dir) for c in cells.commands.values() if c.spec.scratch})
+    if not dirs:
+        return {}
+    return {"scratch": how, "scratch_dir": ", ".join(dirs),
+            "scratch_fs": ", ".join(filesystem_of(Path(d)) for d in dirs)}

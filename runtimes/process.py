@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, RunContext, Usage, instance_prefix
-from runtimes.commands import CommandCells, PackagedCommand
+from runtimes.commands import CommandCells, PackagedCommand, scratch_fingerprint
 from runtimes.errors import ExitCause, InstanceError
 from runtimes.host.memory import pss_bytes
 from runtimes.host.spawn import process_exit, spawn, stop_process, sweep_processes
@@ -73,4 +73,5 @@ class ProcessDriver(Driver[DriverOptions, Process]):
         return sweep_processes(instance_prefix(run_id), dry_run)
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"driver": self.kind, "isolation": "none"}
+        return {"driver": self.kind, "isolation": "none",
+                **scratch_fingerprint(self.cells, "a host directory, the command's working directory")}

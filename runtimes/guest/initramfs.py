@@ -84,3 +84,39 @@ def build_initramfs(probe: Path, cache_dir: Path, compress: bool = False) -> Pat
     finally:
         partial.unlink(missing_ok=True)
     return target
+
+
+def with_files(base: list[Entry], files: dict[str, bytes], dirs: Iterable[str]) -> list[Entry]:
+    """The probe's layout plus directories and files (parents first, as cpio wants)."""
+    entries = list(base)
+    have = {entry.name for entry in entries}
+    wanted = set(dirs) | {str(Path(name).parent) for name in files if "/" in name}
+    for name in sorted(wanted):
+        parts = Path(name).parts
+        for depth in range(1, len(parts) + 1):
+            directory = "/".join(parts[:depth])
+            if directory not in have:
+                entries.append(Entry(directory, stat.S_IFDIR | 0o755))
+                have.add(directory)
+    entries += [Entry(name, stat.S_IFREG | 0o644, data) for name, data in sorted(files.items())]
+    return entries
+
+
+def build_initramfs_with(probe: Path, files: dict[str, bytes], dirs: Iterable[str],
+                         cache_dir: Path) -> Path:
+    """An initramfs of the probe plus more files (kernel modules, command specs), cached
+    under the hash of its whole content."""
+    archive = write_newc(with_files(probe_entries(probe.read_bytes()), files, dirs))
+    key = hashlib.sha256(FORMAT_VERSION.encode() + b"\0" + archive).hexdigest()[:16]
+    target = cache_dir / f"initramfs-{key}.cpio"
+    if target.exists():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    try:
+        partial.write_bytes(archive)
+        partial.chmod(0o644)
+        partial.rename(target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
