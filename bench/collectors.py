@@ -101,6 +101,8 @@ def syscall_samples(cell: Cell, instance: AnyInstance, deadline_ns: int) -> list
 
 # --- command workloads ----------------------------------------------------------------
 
+RESOLVED_TICKS = 100  # cpu.host_per_guest needs this many of the host counter's units inside
+
 
 def workload_sample(cell: Cell, metric: Metric) -> Sample:
     return Sample(runtime=cell.runtime, workload=cell.workload, metric=PREFIX + metric.name,
@@ -171,7 +173,9 @@ def usage_samples(cell: Cell, before: Usage, after: Usage, report: CommandReport
     the driver can tell (a cgroup's peak, a VMM's peak resident set); memory.peak_rss: the
     largest resident set among the command's processes (getrusage, inside: every runtime)."""
     samples = []
-    if before.cpu_ns is not None and after.cpu_ns is not None and report.cpu_ns > 0:
+    # a ratio only where the host's counter resolves it to about 1 %
+    resolved = report.cpu_ns >= RESOLVED_TICKS * after.cpu_resolution_ns
+    if before.cpu_ns is not None and after.cpu_ns is not None and resolved:
         samples.append(_sample(cell, "cpu.host_per_guest", (after.cpu_ns - before.cpu_ns) /
                                report.cpu_ns, metadata={"source": after.cpu_source}))
     if after.peak_bytes is not None:

@@ -119,6 +119,7 @@ class Usage:
 
     cpu_ns: int | None = None
     cpu_source: str = ""
+    cpu_resolution_ns: int = 1  # /proc/PID/stat counts in clock ticks (10 ms)
     peak_bytes: int | None = None
     peak_source: str = ""
 

@@ -16,7 +16,7 @@ from runtimes.commands import CommandCells, PackagedCommand, scratch_fingerprint
 from runtimes.errors import ExitCause, InstanceError
 from runtimes.host.memory import pss_bytes
 from runtimes.host.spawn import process_exit, spawn, stop_process, sweep_processes
-from runtimes.host.usage import process_cpu_ns
+from runtimes.host.usage import TICK_NS, process_cpu_ns
 from runtimes.instance import Instance
 
 Process = subprocess.Popen[bytes]
@@ -50,7 +50,7 @@ class ProcessDriver(Driver[DriverOptions, Process]):
     def usage(self, instance: Instance[Process]) -> Usage:
         """The probe's CPU time and its reaped children's: the whole instance."""
         return Usage(cpu_ns=process_cpu_ns(instance.held().pid),
-                     cpu_source="the probe's process tree (/proc/PID/stat)")
+                     cpu_source="the probe's process tree (/proc/PID/stat)", cpu_resolution_ns=TICK_NS)
 
     def memory(self, instance: Instance[Process]) -> MemoryReading:
         process = instance.held()

@@ -36,7 +36,7 @@ from runtimes.docker.image import ensure_image, ensure_tree_image, image_metadat
 from runtimes.errors import ExitCause, InstanceError, RuntimeUnavailable
 from runtimes.host.cgroups import read_int
 from runtimes.host.memory import pss_bytes
-from runtimes.host.usage import process_cpu_ns
+from runtimes.host.usage import TICK_NS, process_cpu_ns
 from runtimes.instance import Instance
 
 RUN_LABEL = "bench.run"
@@ -371,7 +371,7 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         charge = memory_cgroup_file(pid)
         peak = None if charge is None else charge.with_name(
             "memory.max_usage_in_bytes" if charge.name == "memory.usage_in_bytes" else "memory.peak")
-        return Usage(cpu_ns=process_cpu_ns(pid), cpu_source="the probe's process tree (/proc/PID/stat)",
+        return Usage(cpu_ns=process_cpu_ns(pid), cpu_source="the probe's process tree (/proc/PID/stat)", cpu_resolution_ns=TICK_NS,
                      peak_bytes=read_int(peak) if peak is not None and peak.exists() else None,
                      peak_source="the container cgroup's peak charge")
 

@@ -33,7 +33,7 @@ from runtimes.errors import InstanceError, RuntimeUnavailable
 from runtimes.guest.accel import AccelChoice, AccelRequest, choose_accel, host_virt, readable_kernel
 from runtimes.guest.initramfs import build_initramfs
 from runtimes.host.memory import pss_split
-from runtimes.host.usage import peak_rss_bytes, process_cpu_ns
+from runtimes.host.usage import TICK_NS, peak_rss_bytes, process_cpu_ns
 from runtimes.instance import Instance
 from runtimes.libvirt.commands import GuestCommands
 from runtimes.libvirt.console import ConsoleStream, ensure_event_loop
@@ -294,7 +294,7 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
         if pid is None:
             raise InstanceError(f"no QEMU process found for {instance.name}: the guest is gone")
         return Usage(cpu_ns=process_cpu_ns(pid, children=False), cpu_source="QEMU's CPU time "
-                     "(/proc/PID/stat, every thread)", peak_bytes=peak_rss_bytes(pid),
+                     "(/proc/PID/stat, every thread)", cpu_resolution_ns=TICK_NS, peak_bytes=peak_rss_bytes(pid),
                      peak_source="QEMU's peak resident set (VmHWM), guest RAM included")
 
     def teardown(self, instance: Instance[Guest]) -> None:

@@ -29,7 +29,7 @@ from runtimes.host.cgroups import Cgroup, Hierarchy, Limits, detect, sweep
 from runtimes.host.memory import total_pss
 from runtimes.host.rootfs import assemble_rootfs
 from runtimes.host.spawn import process_exit, spawn, stop_process
-from runtimes.host.usage import process_cpu_ns
+from runtimes.host.usage import TICK_NS, process_cpu_ns
 from runtimes.instance import Instance
 
 LAUNCHER_SOURCE = Path(__file__).with_name("nsrun.c")
@@ -189,7 +189,7 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         if handle.launcher is None:
             raise InstanceError(f"{instance.name} has no launcher")
         return Usage(cpu_ns=process_cpu_ns(first_child(handle.launcher.pid)),
-                     cpu_source="the probe's process tree (/proc/PID/stat)",
+                     cpu_source="the probe's process tree (/proc/PID/stat)", cpu_resolution_ns=TICK_NS,
                      peak_bytes=self.cgroups.memory_peak(handle.cgroup),
                      peak_source="the instance cgroup's peak charge")
 
