@@ -555,6 +555,13 @@ static int supervise(int argc, char **argv, int is_init) {
         }
         ready_re_set = 1;
     }
+    /* a port that answers before its server started would answer for someone else */
+    long ports[2] = {s.bg_port, s.ready_port};
+    for (int i = 0; i < 2; i++)
+        if (ports[i] && port_answers(ports[i], &s, 0)) {
+            emit("BENCH-ERROR port %ld on 127.0.0.1 already answers before the server started", ports[i]);
+            return 1;
+        }
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     struct usage cmd = {0}, all = {0};
     pid_t bg = s.bgc ? start_background(&s, &bg_out, &bg_err) : 0;
