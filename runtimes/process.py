@@ -11,7 +11,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, RunContext, Usage, instance_prefix
+from runtimes.base import (
+    Driver,
+    DriverOptions,
+    MemoryReading,
+    ProbeCommand,
+    RunContext,
+    Usage,
+    instance_prefix,
+)
 from runtimes.commands import CommandCells, PackagedCommand, scratch_fingerprint
 from runtimes.errors import ExitCause, InstanceError
 from runtimes.host.memory import pss_bytes

@@ -21,6 +21,7 @@ from pathlib import Path
 from elftools.common.exceptions import ELFError
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
+from elftools.elf.segments import InterpSegment
 
 from bench.errors import WorkloadError
 
@@ -56,8 +57,8 @@ def read_elf(path: str) -> ElfInfo:
     try:
         with open(path, "rb") as handle:
             elf = ELFFile(handle)
-            interpreter = next((seg.get_interp_name() for seg in elf.iter_segments()
-                                if seg["p_type"] == "PT_INTERP"), None)
+            interpreter = next((str(seg.get_interp_name()) for seg in elf.iter_segments()
+                                if isinstance(seg, InterpSegment)), None)
             needed: list[str] = []
             rpath: list[str] = []
             runpath: list[str] = []
@@ -65,16 +66,22 @@ def read_elf(path: str) -> ElfInfo:
                 if not isinstance(section, DynamicSection):
                     continue
                 for tag in section.iter_tags():
-                    if tag.entry.d_tag == "DT_NEEDED":
-                        needed.append(tag.needed)
-                    elif tag.entry.d_tag == "DT_RPATH":
-                        rpath += tag.rpath.split(":")
-                    elif tag.entry.d_tag == "DT_RUNPATH":
-                        runpath += tag.runpath.split(":")
+                    kind = tag.entry.d_tag
+                    if kind == "DT_NEEDED":
+                        needed.append(tag_text(tag, "needed"))
+                    elif kind == "DT_RPATH":
+                        rpath += tag_text(tag, "rpath").split(":")
+                    elif kind == "DT_RUNPATH":
+                        runpath += tag_text(tag, "runpath").split(":")
             return ElfInfo(path, elf.elfclass, elf["e_machine"], interpreter, tuple(needed),
                            tuple(rpath), tuple(runpath))
     except (OSError, ELFError) as error:
         raise WorkloadError(f"cannot read {path} as an ELF file: {error}") from None
+
+
+def tag_text(tag: object, name: str) -> str:
+    """A string-valued dynamic tag (pyelftools sets it as an attribute named after the tag)."""
+    return str(getattr(tag, name))
 
 
 def expand(entry: str, origin: str) -> str:

@@ -134,7 +134,8 @@ def export_into(api: Any, image: str, run_id: str, root: Path) -> None:
         remove_container(api, created["Id"], name)
 
 
-def image_tree(image: str, cache_dir: Path, run_id: str, where: str) -> tuple[Tree, dict[str, Any], ImageConfig]:
+def image_tree(image: str, cache_dir: Path, run_id: str,
+               where: str) -> tuple[Tree, dict[str, Any], ImageConfig]:
     """The image's flattened tree in the cache (made on first use), its manifest and config."""
     try:
         api = connect(None)

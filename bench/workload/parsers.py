@@ -97,7 +97,8 @@ def stress_ng(lines: Sequence[str]) -> list[Metric]:
     try:
         document = yaml.safe_load(text[start:] if start >= 0 else text)
     except yaml.YAMLError as error:
-        raise OutputError(f"stress-ng's YAML output is malformed: {getattr(error, 'problem', error)}") from None
+        problem = getattr(error, "problem", error)
+        raise OutputError(f"stress-ng's YAML output is malformed: {problem}") from None
     rows = (document or {}).get("metrics") if isinstance(document, dict) else None
     if not rows:
         raise OutputError("no metrics in stress-ng's YAML output (run it with --metrics-brief "

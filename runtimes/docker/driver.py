@@ -21,7 +21,15 @@ from typing import Any, Literal
 
 from pydantic import ByteSize, Field, PositiveInt, field_validator
 
-from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, RunContext, Usage, instance_prefix
+from runtimes.base import (
+    Driver,
+    DriverOptions,
+    MemoryReading,
+    ProbeCommand,
+    RunContext,
+    Usage,
+    instance_prefix,
+)
 from runtimes.commands import SCRATCH_MOUNT, CommandCells, PackagedCommand, scratch_fingerprint
 from runtimes.docker.engine import (
     DEFAULT_ENDPOINT,
@@ -371,7 +379,8 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         charge = memory_cgroup_file(pid)
         peak = None if charge is None else charge.with_name(
             "memory.max_usage_in_bytes" if charge.name == "memory.usage_in_bytes" else "memory.peak")
-        return Usage(cpu_ns=process_cpu_ns(pid), cpu_source="the probe's process tree (/proc/PID/stat)", cpu_resolution_ns=TICK_NS,
+        return Usage(cpu_ns=process_cpu_ns(pid), cpu_resolution_ns=TICK_NS,
+                     cpu_source="the probe's process tree (/proc/PID/stat)",
                      peak_bytes=read_int(peak) if peak is not None and peak.exists() else None,
                      peak_source="the container cgroup's peak charge")
 

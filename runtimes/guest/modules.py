@@ -79,7 +79,8 @@ def disk_modules(kernel: Path, root: Path = MODULES_ROOT) -> list[Module]:
     try:
         table = parse_dep((base / "modules.dep").read_text())
         builtin_file = base / "modules.builtin"
-        builtin = {module_name(p) for p in builtin_file.read_text().split()} if builtin_file.exists() else set()
+        listed = builtin_file.read_text().split() if builtin_file.exists() else []
+        builtin = {module_name(p) for p in listed}
     except OSError as error:
         raise RuntimeUnavailable(f"cannot read the guest kernel's modules in {base} "
                                  f"({error.strerror}): install its linux-image package") from error

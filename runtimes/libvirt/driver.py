@@ -26,7 +26,15 @@ from urllib.parse import urlsplit
 
 from pydantic import ByteSize, Field, field_validator
 
-from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, RunContext, Usage, instance_prefix
+from runtimes.base import (
+    Driver,
+    DriverOptions,
+    MemoryReading,
+    ProbeCommand,
+    RunContext,
+    Usage,
+    instance_prefix,
+)
 from runtimes.base import log as runtimes_log
 from runtimes.commands import PackagedCommand, scratch_fingerprint
 from runtimes.errors import InstanceError, RuntimeUnavailable
@@ -294,7 +302,8 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
         if pid is None:
             raise InstanceError(f"no QEMU process found for {instance.name}: the guest is gone")
         return Usage(cpu_ns=process_cpu_ns(pid, children=False), cpu_source="QEMU's CPU time "
-                     "(/proc/PID/stat, every thread)", cpu_resolution_ns=TICK_NS, peak_bytes=peak_rss_bytes(pid),
+                     "(/proc/PID/stat, every thread)", cpu_resolution_ns=TICK_NS,
+                     peak_bytes=peak_rss_bytes(pid),
                      peak_source="QEMU's peak resident set (VmHWM), guest RAM included")
 
     def teardown(self, instance: Instance[Guest]) -> None:

@@ -140,7 +140,8 @@ def test_unpack_keeps_links_and_drops_setuid(tmp_path: Path) -> None:
     [(member("lib", tarfile.SYMTYPE, "/etc"), b""), (member("lib/passwd"), b"x")],
     [(member("hard", tarfile.LNKTYPE, "missing"), b"")],
 ])
-def test_unpack_refuses_what_would_leave_the_tree(tmp_path: Path, members: list[tuple[tarfile.TarInfo, bytes]]) -> None:
+def test_unpack_refuses_what_would_leave_the_tree(
+        tmp_path: Path, members: list[tuple[tarfile.TarInfo, bytes]]) -> None:
     with pytest.raises(WorkloadError):
         unpack(tar_of(members), tmp_path / "root")
     assert not Path("/etc/passwd").read_bytes().startswith(b"x")
