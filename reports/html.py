@@ -27,6 +27,8 @@ from reports import figures
 from reports.analysis import Analysis, Change, Run, Stat, analyse, is_headline, is_phase
 from reports.notes import NOTES, drivers_of, run_warnings, uses_tcg
 from reports.page_assets import CSP, LOADER, STYLE, packed_plotlyjs
+from reports.workloads import Cell as WorkloadCell
+from reports.workloads import by_label, workload_table
 
 FAMILIES = (("boot", "Boot"), ("memory", "Memory"), ("syscall", "Syscalls"), ("stop", "Teardown"))
 HOST_FIELDS = (("kernel", "kernel"), ("kernel_version", "kernel build"), ("arch", "arch"),
@@ -90,7 +92,7 @@ def render(analysis: Analysis) -> str:
     body = "".join([
         glance_section(analysis), verdict_section(analysis), boot_section(analysis, page),
         memory_section(analysis, page), syscall_section(analysis, page),
-        density_section(analysis, page), changes_section(analysis)])
+        workloads_section(analysis), density_section(analysis, page), changes_section(analysis)])
     return "".join([
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n',
         f'<meta http-equiv="Content-Security-Policy" content="{escape(CSP)}">\n',
@@ -108,6 +110,8 @@ def header(analysis: Analysis) -> str:
     subtitle = " | ".join(d for d in descriptions if d) or "What isolation costs on this host"
     links = [("glance", "At a glance"), ("verdict", "Verdict"), ("boot", "Boot"),
              ("memory", "Memory"), ("syscalls", "Syscalls")]
+    if workload_table(analysis) is not None:
+        links.append(("workloads", "Workloads"))
     if any(len(run.density) for run in analysis.runs):
         links.append(("density", "Density"))
     if len(analysis.runs) > 1:
@@ -333,6 +337,38 @@ def syscall_section(analysis: Analysis, page: Page) -> str:
     return section("syscalls", "Syscalls: the cost of one call",
                    content or "<p>No syscall samples.</p>",
                    NOTES["syscalls"] + tcg_notes(analysis))
+
+
+def workload_cell(found: WorkloadCell | None, unit: str, direction: str) -> Html:
+    """A runtime's median, its interval, and its ratio to the process coloured by direction."""
+    if found is None or found.median is None:
+        return Html(escape(f"failed ({found.failed})" if found and found.failed else "\u2013"))
+    interval = format_interval(found.ci_low, found.ci_high, unit)
+    text = escape(f"{format_value(found.median, unit)} [{interval}]")
+    if found.ratio is None:
+        return Html(text)
+    point, low, high = found.ratio
+    worse = (point < 1) if direction == "higher" else (point > 1)
+    css = "same" if low <= 1 <= high else ("worse" if worse else "better")
+    return Html(f'{text}<br><span class="{css}">{point:.3g}\u00d7 [{low:.3g} \u2026 {high:.3g}]</span>')
+
+
+def workloads_section(analysis: Analysis) -> str:
+    found = workload_table(analysis)
+    if found is None:
+        return ""
+    head = ["workload", "metric", "better", *(f"{label} [95 %] \u00d7process" for label in found.labels)]
+    rows = [[row.workload, row.metric, row.direction,
+             *(workload_cell(c, row.unit, row.direction) for c in by_label(row, found.labels))]
+            for row in found.rows]
+    content = table(head, rows, numeric=tuple(range(3, 3 + len(found.labels))))
+    if found.storage:
+        content += "<h3>Scratch storage</h3>" + table(["runtime", "where the bytes went"], found.storage)
+    if found.shorter:
+        items = "".join(f"<li>{escape(line)}</li>" for line in found.shorter)
+        content += f"<h3>Fewer or shorter runs</h3><ul>{items}</ul>"
+    return section("workloads", "Workloads: your programs in every runtime", content, found.notes,
+                   wide=True)
 
 
 def density_section(analysis: Analysis, page: Page) -> str:

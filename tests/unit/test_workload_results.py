@@ -128,3 +128,31 @@ def test_a_failed_command_is_not_a_measurement() -> None:
                                 REPORT.format(status=3), "BENCH-DONE 3"])
     assert problem is not None and problem.startswith("the command exited with status 3")
     assert not any(s.metric.startswith("workload.") and s.status == "ok" for s in samples)
+
+
+def test_report_has_a_workloads_section(tmp_path: Path) -> None:
+    from reports.html import write_report
+
+    path = tmp_path / "run"
+    config = {"runtimes": {"process": {"driver": "process"},
+                           "libvirt": {"driver": "libvirt", "repetitions": 2}},
+              "workloads": {"cpu": {"mode": "command", "argv": ["sysbench", "cpu", "run"],
+                                    "overrides": {"libvirt": {"argv": ["sysbench", "short"]}}}}}
+    store = RunStore.create(path, {"run_id": "r", "config": config, "host": HOST, "drivers": {
+        "process": {"driver": "process", "scratch": "a host directory", "scratch_dir": "/x",
+                    "scratch_fs": "ext4 on /dev/vda"},
+        "libvirt": {"driver": "libvirt", "accel": "tcg"}}})
+    for repetition in range(6):
+        for runtime, median in (("process", 1000.0), ("libvirt", 40.0)):
+            store.append([Sample(runtime, "cpu", "workload.events_per_s", median + repetition,
+                                 repetition, unit="events/s", direction="higher",
+                                 cell=repetition * 2 + (runtime == "libvirt"))])
+    store.update_manifest(status="complete")
+    store.close()
+    page = write_report([path], tmp_path / "report.html").read_text()
+    section = page[page.index('id="workloads"'):]
+    assert "Workloads: your programs in every runtime" in section
+    assert "workload.events_per_s" in section and "higher" in section
+    assert 'class="worse">0.04' in section  # a throughput ratio below 1 is a cost
+    assert "libvirt ran 2 repetitions" in section and "sysbench short" in section
+    assert "ext4 on /dev/vda" in section and "A TCG guest is many times slower" in section
