@@ -3,8 +3,8 @@ interval and its ratio to the plain process (from the same run, interleaved), wh
 better, what each runtime's scratch storage was, which runtimes ran shorter runs, and notes
 that say what the numbers mean.
 
-`workload_table` computes everything the section shows from the Analysis; the page draws it
-(reports.html today, a template block once the report is rendered from templates).
+`workload_table` computes everything the section shows from the Analysis;
+reports.sections.workloads hands it to templates/sections/workloads.html.j2.
 """
 
 from __future__ import annotations

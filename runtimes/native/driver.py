@@ -6,8 +6,9 @@ happen per instance: make the cgroup and write its limits, then spawn `nsrun` (a
 static C launcher compiled once at prepare()) which puts the instance in the cgroup
 without the ~10 ms threadgroup-lock migration (v1: moves its one thread through
 `tasks`; v2: clone3 into the cgroup), starts the probe as PID 1 of new namespaces,
-pivots into the rootfs and drops privileges. The rootfs (the probe plus empty mount
-points) is made once per run in the run's work directory.
+pivots into the rootfs, drops privileges and installs the seccomp filter. The rootfs
+(the probe plus empty mount points) and the filter (Docker's default profile, compiled by
+runtimes/host/seccomp_bpf.py) are made once per run in the run's work directory.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ByteSize, Field
 
@@ -36,6 +37,8 @@ from runtimes.errors import BenchError, BuildError, ExitCause, InstanceError, Ru
 from runtimes.host.cgroups import Cgroup, Hierarchy, Limits, detect, sweep
 from runtimes.host.memory import total_pss
 from runtimes.host.rootfs import assemble_rootfs
+from runtimes.host.seccomp import DOCKER_DEFAULT, PROFILE_SOURCE, host_target, resolve
+from runtimes.host.seccomp_bpf import Filter, compile_filter, library_version
 from runtimes.host.spawn import process_exit, spawn, stop_process
 from runtimes.host.usage import TICK_NS, process_cpu_ns
 from runtimes.instance import Instance
@@ -46,6 +49,9 @@ ROOTFS_DIRS = ("proc", "tmp", ".oldroot")
 # the device nodes a command workload's rootfs gets, bound from the host (as Docker gives them)
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 HOSTNAME_MAX = 64
+# what nsrun.c masks (masked_proc), as runc's default maskedPaths; recorded in the fingerprint
+MASKED_PATHS = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi")
 CAP_SYS_ADMIN = 21
 
 
@@ -56,6 +62,8 @@ class NativeOptions(DriverOptions):
     hostname: str | None = Field(None, min_length=1, max_length=HOSTNAME_MAX,
                                  pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$",
                                  description="the instance's hostname (default: its name)")
+    seccomp: Literal["default", "unconfined"] = Field(
+        "default", description="default: Docker's default profile; unconfined: no filter")
 
 
 @dataclass
@@ -80,6 +88,7 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         self.probe: Path | None = None
         self.cells = CommandCells()
         self.command_roots: dict[str, Path] = {}  # tree digest -> its rootfs
+        self.seccomp: Filter | None = None
 
     @classmethod
     def unavailable_reason(cls, options: NativeOptions) -> str | None:
@@ -104,6 +113,11 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             compiler()
         except BuildError as error:
             return f"the native runtime's launcher is built from C source, and {error}"
+        if options.seccomp == "default":
+            try:
+                library_version()
+            except RuntimeUnavailable as error:
+                return str(error)
         return None
 
     def prepare(self, probe: Path, extra_files: Mapping[str, Path] | None = None) -> None:
@@ -112,6 +126,9 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
 
         self.probe = probe
         self.launcher = compile_static(LAUNCHER_SOURCE, self.context.cache_dir)
+        if self.options.seccomp == "default":
+            self.seccomp = compile_filter(resolve(DOCKER_DEFAULT, host_target()))
+            self.filter_file.write_bytes(self.seccomp.program)
         if self.rootfs.exists():
             shutil.rmtree(self.rootfs)
         for directory in ROOTFS_DIRS:
@@ -164,8 +181,9 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         handle = instance.handle = NativeHandle(cgroup)
         instance.mark("cgroup")
         hostname = self.options.hostname or instance.name[:HOSTNAME_MAX]
+        seccomp = ["--seccomp", str(self.filter_file)] if self.seccomp else []
         rootfs, options = self.binds(instance, command)
-        argv = [str(self.launcher), *options, rootfs, hostname,
+        argv = [str(self.launcher), *seccomp, *options, rootfs, hostname,
                 *map(str, self.cgroups.join_paths(cgroup)), "--", *self.command_argv(command)]
         try:
             handle.launcher = spawn(instance, argv)
@@ -173,6 +191,10 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             raise InstanceError(f"cannot run the native launcher {self.launcher}: "
                                 f"{error.strerror}") from error
         instance.mark("spawn")
+
+    @property
+    def filter_file(self) -> Path:
+        return self.context.work_dir / f"{self.name}-seccomp.bpf"
 
     def host_pids(self, instance: Instance[NativeHandle]) -> list[int]:
         """The launcher and every process in the instance's cgroup (the probe and its children)."""
@@ -239,6 +261,10 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             "capabilities": "none (bounding set empty, securebits locked)",
             "no_new_privs": True,
             "network": "empty namespace, lo only",
+            "keyring": "own session keyring",
+            "masked_paths": list(MASKED_PATHS),
+            "seccomp": self.options.seccomp,
+            "seccomp_filter": seccomp_facts(self.seccomp),
             **scratch_fingerprint(self.cells, "a host directory bound at /scratch (rw, nosuid)"),
         }
 
@@ -259,6 +285,14 @@ def first_child(pid: int) -> int:
     if not children:
         raise InstanceError(f"the launcher {pid} has no child: the probe is gone")
     return int(children[0])
+def seccomp_facts(compiled: Filter | None) -> dict[str, Any] | None:
+    """What decides the filter's cost and reach: the profile, its ABIs and size, the library."""
+    if compiled is None:
+        return None
+    return {"profile": compiled.profile, "source": PROFILE_SOURCE,
+            "architectures": list(compiled.architectures), "instructions": compiled.instructions,
+            "sha256": compiled.sha256, "libseccomp": compiled.libseccomp,
+            "enosys_above": compiled.newest, "layout": compiled.layout}
 
 
 def has_sys_admin() -> bool:
