@@ -21,7 +21,9 @@ from rich.table import Table
 from bench.config import Config
 from bench.drivers import driver_class, known_drivers
 from bench.fingerprint import cgroup_version
+from bench.workload.spec import CommandWorkload
 from runtimes.base import AnyDriver, DriverOptions, instance_prefix
+from runtimes.commands import sweep_scratch
 from runtimes.errors import BenchError
 from runtimes.guest.accel import choose_accel, host_virt
 from runtimes.host.build import compiler
@@ -127,12 +129,20 @@ def clean_target(cls: type[AnyDriver], options: DriverOptions, run_id: str | Non
     return cls.clean(options, run_id, dry_run)
 
 
+def workload_scratch_dirs(configs: Iterable[Config]) -> set[Path]:
+    return {spec.scratch.dir for config in configs for spec in config.workloads.values()
+            if isinstance(spec, CommandWorkload) and spec.scratch and spec.scratch.dir}
+
+
 def clean_leftovers(run_id: str | None, dry_run: bool,
                     configs: Iterable[Config] = ()) -> list[str]:
     """Every driver's leftovers (host processes first), then the runs' scratch directories."""
     found: list[str] = []
+    configs = list(configs)
     for target in targets(configs):
         found += clean_target(driver_class(target.driver), target.options, run_id, dry_run)
+    for folder in workload_scratch_dirs(configs):  # a command workload's own scratch.dir
+        found += sweep_scratch(folder, instance_prefix(run_id), dry_run)
     # the runner's scratch directories: bench-<run id>-<random>
     pattern = re.compile(rf"{re.escape(instance_prefix(run_id)) if run_id else 'bench-' + RUN_ID + '-'}\w+")
     for folder in sorted(Path(tempfile.gettempdir()).glob(f"{instance_prefix()}*")):

@@ -34,6 +34,7 @@ from bench.workload.bundle import Bundle
 from bench.workload.package import PreparedWorkload, check_runtime, packaged
 from bench.workload.spec import CommandWorkload
 from runtimes.base import AnyDriver, AnyInstance, ProbeCommand, RunContext, instance_prefix
+from runtimes.commands import sweep_scratch
 from runtimes.errors import BenchError, InstanceError, RuntimeUnavailable, TeardownError
 
 log = logging.getLogger("bench.runner")
@@ -73,6 +74,12 @@ def check_available(config: Config) -> None:
         reason = driver_class(spec.driver).unavailable_reason(spec.options)
         if reason:
             raise RuntimeUnavailable(f"runtime {name!r} ({spec.driver}) is unavailable: {reason}")
+
+
+def scratch_dirs(workloads: dict[str, PreparedWorkload]) -> set[Path]:
+    """The host directories a config named for its workloads' scratch storage."""
+    return {item.workload.scratch.dir for item in workloads.values()
+            if item.workload.scratch is not None and item.workload.scratch.dir is not None}
 
 
 def check_commands(config: Config, workloads: dict[str, PreparedWorkload]) -> None:
@@ -188,6 +195,8 @@ class Runner:
             except BenchError as error:
                 swept.append(f"{name}: could not clean ({error}); run `bench clean --run "
                              f"{self.run_id}` once it is back")
+        for folder in scratch_dirs(self.workloads):  # the run's work directory goes anyway
+            swept += sweep_scratch(folder, instance_prefix(self.run_id), dry_run=False)
         if swept:
             log.warning("swept after the run: %s", swept)
             self.store.update_manifest(swept=swept)

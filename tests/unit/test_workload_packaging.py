@@ -221,3 +221,16 @@ def test_guest_modules_load_after_what_they_need() -> None:
 def test_initramfs_gets_parents_before_files() -> None:
     names = [e.name for e in with_files(probe_entries(b"p"), {"bench/w.spec": b"arg=x"}, ["tree"])]
     assert names.index("bench") < names.index("bench/w.spec") and "tree" in names
+
+
+def test_scratch_of_a_killed_run_is_swept_from_its_own_dir(tmp_path: Path) -> None:
+    from runtimes.commands import sweep_scratch
+
+    (tmp_path / "bench-abc123-native-1-scratch").mkdir()
+    (tmp_path / "bench-abc123-libvirt-2-scratch.ext4").write_bytes(b"")
+    (tmp_path / "bench-fff000-native-1-scratch").mkdir()
+    (tmp_path / "mine").mkdir()
+    assert len(sweep_scratch(tmp_path, "bench-abc123-", dry_run=True)) == 2
+    assert sorted(line.split("/")[-1] for line in sweep_scratch(tmp_path, "bench-abc123-", False)) == [
+        "bench-abc123-libvirt-2-scratch.ext4", "bench-abc123-native-1-scratch"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench-fff000-native-1-scratch", "mine"]
