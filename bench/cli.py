@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,10 +16,18 @@ from pathlib import Path
 import bench
 from bench.config import load_config
 from bench.gate.command import add_parsers as add_gate_parsers
+from bench.history.command import add_parsers as add_history_parsers
 from bench.report_command import add_parser as add_report_parser
 from bench.run_command import add_parser as add_run_parser
 from bench.terminal import err, out, print_summary
+from reports.trend import add_parser as add_trend_parser
 from runtimes.errors import BenchError
+
+
+def default_store_path() -> Path:
+    """The per-user history store: $XDG_DATA_HOME/bench/history.sqlite (~/.local/share)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "bench" / "history.sqlite"
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -81,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
                                   "endpoint, a libvirt URI); repeatable")
     add_gate_parsers(sub)
     add_report_parser(sub)
+    add_history_parsers(sub)
+    add_trend_parser(sub)
+    parser.set_defaults(env_store=os.environ.get("BENCH_STORE"),
+                        default_store_path=str(default_store_path()))
     return parser
 
 

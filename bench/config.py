@@ -14,6 +14,7 @@ from pydantic import ByteSize, Field, SerializeAsAny, ValidationError, field_val
 
 from bench.errors import ConfigError
 from bench.gate.rules import RULE_TAGS, GateConfig
+from bench.history.settings import HistoryConfig
 from bench.workload.spec import CommandWorkload
 from runtimes.base import DriverOptions
 from runtimes.models import Strict, describe_errors
@@ -87,6 +88,8 @@ class Config(Strict):
     runtimes: dict[str, RuntimeSpec] = Field(min_length=1)
     workloads: dict[str, Workload] = Field(min_length=1)
     gate: GateConfig | None = Field(None, description="rules for `bench gate` (bench/gate_rules.py)")
+    history: HistoryConfig | None = Field(None, description="record every run in this history "
+                                          "store (README: History and trends)")
 
     def repetitions_of(self, runtime: str) -> int:
         return self.runtimes[runtime].repetitions or self.repetitions

@@ -39,3 +39,17 @@ class WorkloadError(BenchError):
     cannot be resolved, an image that is not local. Nothing has started yet."""
 
     exit_code = 2
+
+
+class HistoryError(BenchError):
+    """The history store cannot be opened, read or written: unreachable, newer, or corrupt.
+
+    `store` names the store (a path or a URL without its password) so the one line says which.
+    """
+
+    exit_code = 1
+
+    def __init__(self, store: str, problem: str) -> None:
+        super().__init__(f"history store {store}: {problem}")
+        self.store = store
+        self.problem = problem

@@ -13,7 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bench.config import Config, load_config
 from bench.errors import ConfigError
-from bench.fingerprint import git_commit, host_fingerprint
+from bench.fingerprint import git_branch, git_commit, host_fingerprint
+from bench.history.command import record_after_run
 from bench.plan import Cell, make_plan, remaining_cells
 from bench.results.manifest import read_manifest
 from bench.results.store import RunStore
@@ -38,6 +39,13 @@ def results_dir_for(output: str, config_path: Path, run_id: str) -> Path:
     return parent / f"{stamp}-{config_path.stem}-{run_id}"
 
 
+def history_store(args: argparse.Namespace, config: Config) -> str | None:
+    """Where the run is recorded: --store, $BENCH_STORE (args.env_store, read by bench.cli),
+    the config's history.store, or nowhere."""
+    configured = config.history.store if config.history else None
+    return args.store or args.env_store or configured
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     if args.resume:
         return resume_run(args)
@@ -54,7 +62,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     manifest = manifest_for(config, config_path, run_id, cells, host_fingerprint(),
                             git_commit(config_path.resolve().parent))
     manifest["workloads"] = {name: item.summary() for name, item in workloads.items()}
-    store = RunStore.create(path, {**manifest, "bundle": bundle.digest})
+    store = RunStore.create(path, {**manifest, "bundle": bundle.digest,
+                                   "config_branch": git_branch(config_path.resolve().parent)})
     write_tree_manifests(path, workloads)
     err.print(f"run {run_id}: {len(cells)} cells ({manifest['recorded_cells']} recorded) -> {path}")
     return execute(config, store, bundle, cells, args, workloads)
@@ -95,9 +104,13 @@ def execute(config: Config, store: RunStore, bundle: Bundle, cells: list[Cell],
         store.close()
         write_run_report(store.path)  # a partial one too, when the run stopped early
     print_summary(store.path, out)
+    history = history_store(args, config)
+    required = bool(config.history and config.history.required)
+    record_code = record_after_run(store.path, history, Path(args.default_store_path),
+                                   required) if history else 0
     gate_code = gate_against(store.path, Path(baseline), config) if baseline else 0
-    if gate_code:
-        return gate_code
+    if gate_code or record_code:
+        return gate_code or record_code
     if failed:
         err.print(f"[yellow]{failed} cell(s) failed[/]; their reasons are in {store.path}/cells.jsonl")
         return 3
@@ -156,6 +169,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--baseline", metavar="DIR", help="after the run, gate it against "
                         "this results directory with the config's gate section (exit 1 "
                         "on a regression)")
+    parser.add_argument("--store", metavar="URL", help="record the run in this history store: "
+                        "`default` (the per-user SQLite file), a path or a URL (default: "
+                        "$BENCH_STORE, else the config's history.store, else none)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show every external "
                         "action (commands, API calls, domain XML, cgroup writes) as it happens; "
                         "they are always written to run.log in the results directory")

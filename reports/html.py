@@ -11,9 +11,7 @@ What the page holds is decided in reports.sections; this module renders and writ
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from bench.errors import ResultsError
 from bench.results.units import direction_of, format_interval, format_value
 from reports.analysis import Analysis, Ratio, analyse
 from reports.figures import Chart
-from reports.page_assets import CSP, packed_plotlyjs
+from reports.page_assets import CSP, packed_plotlyjs, write_page
 from reports.sections import sections
 
 
@@ -37,18 +35,7 @@ def write_report(results_dirs: list[Path], output: Path) -> Path:
     with ThreadPoolExecutor(1) as pool:  # zlib packs plotly.js while pandas loads the runs
         pool.submit(packed_plotlyjs)
         analysis = analyse([Path(p) for p in results_dirs])
-    page = render(analysis)
-    output = Path(output)
-    partial = output.with_name(output.name + ".partial")
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(page, encoding="utf-8")
-        os.replace(partial, output)
-    except OSError as error:
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
-        raise ResultsError(f"{output}: cannot write the report ({error.strerror})") from None
-    return output
+    return write_page(render(analysis), Path(output), "report")
 
 
 def render(analysis: Analysis) -> str:

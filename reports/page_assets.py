@@ -15,16 +15,35 @@ page that is not built from the skeleton.
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import gzip
+import os
 from importlib import resources
+from pathlib import Path
 
 import plotly
 from plotly.offline import get_plotlyjs
 
+from bench.errors import ResultsError
+
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
        "img-src data: blob:; font-src data:; connect-src 'none'; base-uri 'none'; "
        "form-action 'none'")
+
+
+def write_page(page: str, output: Path, what: str) -> Path:
+    """A page written atomically: a partial file never has the final name."""
+    partial = output.with_name(output.name + ".partial")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(page, encoding="utf-8")
+        os.replace(partial, output)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise ResultsError(f"{output}: cannot write the {what} ({error.strerror})") from None
+    return output
 
 
 @functools.lru_cache(maxsize=2)
