@@ -21,6 +21,7 @@ from pydantic import ByteSize, Field, SerializeAsAny, ValidationError, field_val
 from bench.errors import ConfigError
 from bench.gate.rules import RULE_TAGS, GateConfig
 from bench.history.settings import HistoryConfig
+from bench.workload.spec import CommandWorkload
 from runtimes.base import DriverOptions
 from runtimes.models import Strict, describe_errors, key_text
 from runtimes.yaml_input import load_yaml, read_text
@@ -84,8 +85,8 @@ class DensityWorkload(Strict):
         return counts
 
 
-Workload = Annotated[ReadyWorkload | SyscallWorkload | MemtouchWorkload | DensityWorkload,
-                     Field(discriminator="mode")]
+Workload = Annotated[ReadyWorkload | SyscallWorkload | MemtouchWorkload | DensityWorkload
+                     | CommandWorkload, Field(discriminator="mode")]
 
 
 class RuntimeSpec(Strict):
@@ -133,8 +134,14 @@ class Config(Strict):
         own = self.runtimes[runtime].warmup
         return self.warmup if own is None else own
 
+    def runs(self, workload: str, runtime: str) -> bool:
+        """Whether the plan pairs this workload with this runtime (a command workload may
+        name the runtimes it runs on)."""
+        spec = self.workloads[workload]
+        return not isinstance(spec, CommandWorkload) or spec.runs_on(runtime)
 
-MODES = frozenset({"ready", "syscall", "memtouch", "density"})
+
+MODES = frozenset({"ready", "syscall", "memtouch", "density", "command"})
 UNION_TAGS = {"workloads": MODES, **RULE_TAGS}
 
 
@@ -213,7 +220,21 @@ def parse_config(document: Any, source: str = "config") -> Config:
     if cells > MAX_CELLS:
         raise ConfigError(f"{source}: the plan would have {cells} cells (runtimes x workloads x "
                           f"warm-up and repetitions); at most {MAX_CELLS}: lower repetitions")
+    check_command_runtimes(config, source)
     return config
+
+
+def check_command_runtimes(config: Config, source: str) -> None:
+    """A command workload's `runtimes` and `overrides` name runtimes of this config."""
+    for name, workload in config.workloads.items():
+        if not isinstance(workload, CommandWorkload):
+            continue
+        named = [("runtimes", r) for r in workload.runtimes or ()]
+        named += [("overrides", r) for r in workload.overrides]
+        for key, runtime in named:
+            if runtime not in config.runtimes:
+                raise ConfigError(f"{source}: workloads.{name}.{key}: {runtime!r} is not one of "
+                                  "the runtimes")
 
 
 def load_config(path: Path) -> Config:

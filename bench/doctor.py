@@ -23,7 +23,9 @@ from bench.drivers import driver_class, known_drivers
 from bench.errors import ConfigError
 from bench.fingerprint import cgroup_version
 from bench.results.lock import is_locked
+from bench.workload.spec import CommandWorkload
 from runtimes.base import AnyDriver, DriverOptions, instance_prefix
+from runtimes.commands import sweep_scratch
 from runtimes.errors import BenchError
 from runtimes.guest.accel import choose_accel, host_virt
 from runtimes.host.build import compiler
@@ -184,10 +186,19 @@ def clean_leftovers(run_id: str | None, dry_run: bool, configs: Iterable[Config]
     return [line for owner in sorted(dead) for line in clean_run(owner, dry_run, configs)]
 
 
+def workload_scratch_dirs(configs: Iterable[Config]) -> set[Path]:
+    """The scratch directories command workloads of these configs name (scratch.dir)."""
+    return {spec.scratch.dir for config in configs for spec in config.workloads.values()
+            if isinstance(spec, CommandWorkload) and spec.scratch and spec.scratch.dir}
+
+
 def clean_run(run_id: str | None, dry_run: bool, configs: Iterable[Config]) -> list[str]:
     found: list[str] = []
+    configs = list(configs)
     for target in targets(configs):
         found += clean_target(driver_class(target.driver), target.options, run_id, dry_run)
+    for folder in workload_scratch_dirs(configs):  # a command workload's own scratch.dir
+        found += sweep_scratch(folder, instance_prefix(run_id), dry_run)
     for folder in scratch_dirs(run_id):
         if not dry_run:
             shutil.rmtree(folder, ignore_errors=True)

@@ -39,6 +39,13 @@ class Interrupted(BenchError):
         self.signum = signum
         self.exit_code = 128 + signum
 
+class WorkloadError(BenchError):
+    """A command workload cannot be packaged: a command that is not found, a library that
+    cannot be resolved, an image that is not local. Nothing has started yet."""
+
+    exit_code = 2
+
+
 class HistoryError(BenchError):
     """The history store cannot be opened, read or written: unreachable, newer, or corrupt.
 

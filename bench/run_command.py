@@ -29,9 +29,10 @@ from bench.results.lock import DirectoryLock
 from bench.results.manifest import read_manifest
 from bench.results.store import RunStore
 from bench.runlog import run_log
-from bench.runner import Runner, check_available, manifest_for, without
+from bench.runner import Runner, check_available, check_commands, manifest_for, without
 from bench.terminal import err, out, plain, print_summary
 from bench.workload.bundle import Bundle, build_bundle
+from bench.workload.package import PreparedWorkload, prepare_workloads, write_tree_manifests
 from runtimes.errors import BenchError
 
 
@@ -74,15 +75,26 @@ def new_run(args: argparse.Namespace) -> int:
         err.print(f"[yellow]skipping runtime {plain(name)}:[/] {plain(reason)}", highlight=False)
     runnable = without(config, skipped)
     run_id = secrets.token_hex(3)
+    workloads = command_workloads(runnable, run_id)
     cells = make_plan(runnable)
     path = Path(args.output) if args.output else results_dir_for(config.output, config_path, run_id)
     bundle = build_bundle(default_cache_dir())
     manifest = manifest_for(config, config_path, run_id, cells, host_fingerprint(),
                             git_commit(config_path.resolve().parent))
+    manifest["workloads"] = {name: item.summary() for name, item in workloads.items()}
     store = RunStore.create(path, {**manifest, "bundle": bundle.digest, "skipped": skipped,
                                    "config_branch": git_branch(config_path.resolve().parent)})
+    write_tree_manifests(path, workloads)
     start = f"run {run_id}: {len(cells)} cells ({manifest['recorded_cells']} recorded) -> {path}"
-    return execute(runnable, store, bundle, cells, args, start)
+    return execute(runnable, store, bundle, cells, args, start, workloads)
+
+
+def command_workloads(config: Config, run_id: str) -> dict[str, PreparedWorkload]:
+    """Each command workload's tree, built or found in the cache, and checked against the
+    runtimes it runs on: bad input stops the run here (exit 2), before anything exists."""
+    workloads = prepare_workloads(config.workloads, default_cache_dir(), run_id)
+    check_commands(config, workloads)
+    return workloads
 
 
 def resume_run(args: argparse.Namespace) -> int:
@@ -98,6 +110,7 @@ def resume_run(args: argparse.Namespace) -> int:
         check_available(runnable, may_skip=False)
         manifest, cells = remaining_cells(path, config, runnable)
         swept = clean_leftovers(manifest["run_id"], False, [config], force=True)
+        workloads = command_workloads(runnable, manifest["run_id"])
         bundle = build_bundle(default_cache_dir())
         store = RunStore.reopen(path, lock)
     except BaseException:
@@ -108,11 +121,11 @@ def resume_run(args: argparse.Namespace) -> int:
     start = (f"resuming run {manifest['run_id']}: {sum(not c.warmup for c in cells)} cells left"
              f"{f' ({len(swept)} leftovers of the stopped attempt removed)' if swept else ''}"
              f" -> {path}")
-    return execute(runnable, store, bundle, cells, args, start)
+    return execute(runnable, store, bundle, cells, args, start, workloads)
 
 
 def execute(config: Config, store: RunStore, bundle: Bundle, cells: list[Cell],
-            args: argparse.Namespace, start: str) -> int:
+            args: argparse.Namespace, start: str, workloads: dict[str, PreparedWorkload]) -> int:
     """Run the cells into the store; whatever happens, the manifest ends in a final state,
     the report of what was kept is written and the lock released."""
     baseline = args.baseline
@@ -120,7 +133,7 @@ def execute(config: Config, store: RunStore, bundle: Bundle, cells: list[Cell],
         err.print(plain(start), highlight=False)
         with run_log(store.path, verbose=args.verbose) as log:
             runner = Runner(config, store, bundle, store.manifest["run_id"], default_cache_dir(),
-                            log)
+                            log, workloads)
             failed = run_with_progress(runner, cells)
     except KeyboardInterrupt as stop:  # before the runner took over: it had nothing to tear down
         signum = signal_of(stop)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.collectors import boot_samples, memory_samples, stop_samples, syscall_samples
+from bench.collectors import boot_samples, command_samples, memory_samples, stop_samples, syscall_samples
 from bench.config import Config, DensityWorkload, MemtouchWorkload, SyscallWorkload, Workload
 from bench.density import density_samples
 from bench.drivers import driver_class
@@ -36,7 +36,10 @@ from bench.results.sample import Sample
 from bench.results.store import RunStore
 from bench.runlog import RunLog
 from bench.workload.bundle import Bundle
+from bench.workload.package import PreparedWorkload, check_runtime, packaged
+from bench.workload.spec import CommandWorkload
 from runtimes.base import AnyDriver, AnyInstance, ProbeCommand, RunContext, instance_prefix
+from runtimes.commands import sweep_scratch
 from runtimes.errors import BenchError, InstanceError, RuntimeUnavailable, TeardownError
 
 log = logging.getLogger("bench.runner")
@@ -45,10 +48,13 @@ log = logging.getLogger("bench.runner")
 CellHook = Callable[[Cell, str | None], None]
 
 
-def probe_command(workload: Workload, idle_seconds: float) -> ProbeCommand:
+def probe_command(workload: Workload, idle_seconds: float, name: str = "") -> ProbeCommand:
     """The probe invocation for a workload; idle instances outlive the cell timeout by design."""
     idle = f"idle={int(idle_seconds) + 1}"
     match workload:
+        case CommandWorkload():
+            return ProbeCommand("command", (f"idle={int(idle_seconds + workload.timeout) + 1}",),
+                                workload=name)
         case SyscallWorkload():
             return ProbeCommand("syscall", (f"batches={workload.batches}", f"calls={workload.calls}",
                                             f"warmup={workload.warmup}"))
@@ -95,6 +101,21 @@ def without(config: Config, skipped: dict[str, str]) -> Config:
     return config.model_copy(update={"runtimes": kept})
 
 
+def scratch_dirs(workloads: dict[str, PreparedWorkload]) -> set[Path]:
+    """The host directories a config named for its workloads' scratch storage."""
+    return {item.workload.scratch.dir for item in workloads.values()
+            if item.workload.scratch is not None and item.workload.scratch.dir is not None}
+
+
+def check_commands(config: Config, workloads: dict[str, PreparedWorkload]) -> None:
+    """Refuse a command workload paired with a runtime that cannot run it (exit 2), before
+    anything is created."""
+    for name, prepared in workloads.items():
+        for runtime, spec in config.runtimes.items():
+            if config.runs(name, runtime):
+                check_runtime(prepared, runtime, spec.driver, driver_class(spec.driver).runs_commands)
+
+
 def open_drivers(config: Config, context: RunContext) -> dict[str, AnyDriver]:
     """One driver per configured runtime, with its typed options."""
     return {name: driver_class(spec.driver)(name, spec.options, context)
@@ -109,8 +130,10 @@ def endpoints(config: Config) -> dict[str, str | None]:
 
 class Runner:
     def __init__(self, config: Config, store: RunStore, bundle: Bundle, run_id: str,
-                 cache_dir: Path, run_log: RunLog | None = None) -> None:
+                 cache_dir: Path, run_log: RunLog | None = None,
+                 workloads: dict[str, PreparedWorkload] | None = None) -> None:
         self.config = config
+        self.workloads = workloads or {}
         self.store = store
         self.bundle = bundle
         self.run_id = run_id
@@ -172,6 +195,10 @@ class Runner:
             on_prepare(name)
             log.info("prepare %s (%s)", name, driver.kind)
             driver.prepare(self.bundle.probe)
+            commands = packaged(self.workloads, name, context.work_dir / "scratch")
+            if commands:
+                log.info("package %s for %s", ", ".join(commands), name)
+                driver.prepare_commands(commands)
         self.store.update_manifest(drivers={name: {**driver.fingerprint(),
                                                    "endpoint": driver.endpoint(driver.options)}
                                             for name, driver in self.drivers.items()})
@@ -200,6 +227,8 @@ class Runner:
             except BenchError as error:
                 swept.append(f"{name}: could not clean ({error}); run `bench clean --run "
                              f"{self.run_id}` once it is back")
+        for folder in scratch_dirs(self.workloads):  # the run's work directory goes anyway
+            swept += sweep_scratch(folder, instance_prefix(self.run_id), dry_run=False)
         if swept:
             log.warning("swept after the run: %s", swept)
             self.store.update_manifest(swept=swept)
@@ -229,10 +258,12 @@ class Runner:
         workload = self.config.workloads[cell.workload]
         if isinstance(workload, DensityWorkload):
             return density_samples(driver, workload, cell, self.config.cell_timeout), None
-        deadline = time.monotonic_ns() + int(self.config.cell_timeout * 1e9)
-        instance = driver.start(probe_command(workload, self.config.cell_timeout), deadline)
+        seconds = self.config.cell_timeout + (workload.timeout if isinstance(workload, CommandWorkload)
+                                              else 0.0)
+        deadline = time.monotonic_ns() + int(seconds * 1e9)
+        instance = driver.start(probe_command(workload, seconds, cell.workload), deadline)
         try:
-            samples = self.collect(cell, driver, instance, deadline)
+            samples, problem = self.collect(cell, driver, instance, deadline)
         except InstanceError as error:
             explained = driver.explain(instance, error)
             self.stop_after_failure(driver, instance, explained)
@@ -246,15 +277,19 @@ class Runner:
         except TeardownError as error:
             reason = f"teardown failed: {error}"
             return samples + [self.failure(cell, "stop.total", reason)], reason
-        return samples + stop_samples(cell, instance), None
+        return samples + stop_samples(cell, instance), problem
 
     def collect(self, cell: Cell, driver: AnyDriver, instance: AnyInstance,
-                deadline: int) -> list[Sample]:
+                deadline: int) -> tuple[list[Sample], str | None]:
+        """The cell's samples, and why it failed when its command did (its samples kept)."""
         workload = self.config.workloads[cell.workload]
         samples = boot_samples(cell, instance)
+        if isinstance(workload, CommandWorkload):
+            measured, problem = command_samples(cell, driver, instance, workload, deadline)
+            return samples + measured, problem
         if workload.mode == "syscall":
-            return samples + syscall_samples(cell, instance, deadline)
-        return samples + memory_samples(cell, driver, instance, self.config.settle, deadline)
+            return samples + syscall_samples(cell, instance, deadline), None
+        return samples + memory_samples(cell, driver, instance, self.config.settle, deadline), None
 
     @staticmethod
     def stop_after_failure(driver: AnyDriver, instance: AnyInstance, error: BaseException) -> None:

@@ -45,6 +45,7 @@ class Run:
     failed: dict[Key, int] = field(default_factory=dict)
     phases: dict[str, list[str]] = field(default_factory=dict)  # runtime -> phases in order
     density: pd.DataFrame = field(default_factory=pd.DataFrame)  # the ok density.* rows
+    directions: dict[str, str] = field(default_factory=dict)  # metric -> "lower"/"higher" is better
 
     def label(self, runtime: str) -> str:
         return f"{self.prefix}{runtime}"
@@ -66,6 +67,7 @@ class Stat:
     ci_low: float | None = None
     ci_high: float | None = None
     ratio: Ratio | None = None  # against the run's baseline
+    direction: str = ""  # which way is better, as the samples say ("" before they said)
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,15 @@ def load_run(path: Path, name: str, prefix: str) -> Run:
     phases = phase_order(ok_rows[metrics.map(is_phase).astype(bool)])
     density = ok_rows[metrics.map(lambda m: m.startswith("density.")).astype(bool)]
     return Run(path, name, manifest, detail, baseline_runtime(manifest), prefix, groups.values,
-               groups.units, groups.failed, phases, density)
+               groups.units, groups.failed, phases, density, directions_of(detail))
+
+
+def directions_of(detail: pd.DataFrame) -> dict[str, str]:
+    """Each metric's direction, as its samples carry it (a workload metric's own)."""
+    if "direction" not in detail:
+        return {}
+    known = detail[detail["direction"].isin(["lower", "higher"])]
+    return {str(m): str(d) for m, d in zip(known["metric"], known["direction"], strict=True)}
 
 
 def phase_order(phases: pd.DataFrame) -> dict[str, list[str]]:
@@ -155,7 +165,8 @@ def run_stats(run: Run) -> dict[Key, Stat]:
             continue
         data = run.values.get(key, np.empty(0))
         stat = Stat(run.name, run.label(runtime), runtime, workload, metric,
-                    run.units.get(metric, ""), len(data), run.failed.get(key, 0))
+                    run.units.get(metric, ""), len(data), run.failed.get(key, 0),
+                    direction=run.directions.get(metric, ""))
         if len(data) and is_headline(metric):
             summary = summarize(data)
             stat = replace(stat, median=summary.median, ci_low=summary.ci_low,

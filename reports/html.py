@@ -70,12 +70,14 @@ def plotly_json(figure: Any, **_: Any) -> str:
     return str(figure.to_json(validate=False, pretty=False, remove_uids=True))
 
 
-def trend(ratio: Ratio, metric: str) -> str:
-    """The CSS class of a metric's ratio: same when its interval holds 1, else worse or better."""
+def trend(ratio: Ratio, metric: str, direction: str = "") -> str:
+    """The CSS class of a metric's ratio: same when its interval holds 1, else worse or better,
+    by the direction its samples carry (else its family's)."""
     point, low, high = ratio
     if low <= 1 <= high:
         return "same"
-    return "worse" if (point > 1) == (direction_of(metric) == "lower") else "better"
+    lower = (direction or direction_of(metric)) == "lower"
+    return "worse" if (point > 1) == lower else "better"
 
 
 def ratio_text(ratio: Ratio) -> str:

@@ -28,6 +28,7 @@ from reports.notes import NOTES, drivers_of, skipped_runtimes, uses_tcg
 from reports.overview import overview, repetitions, when
 from reports.spectrum import KINDS, engine_labels, engine_tax, spectrum_chart
 from reports.spectrum import spectrum as runtime_spectrum
+from reports.workloads import by_label, workload_table
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,18 @@ def syscalls(analysis: Analysis) -> Section | None:
     drawn = charts(figures.syscall_latency(analysis), figures.syscall_ratio(analysis))
     return Section("syscalls", "Syscalls: the cost of one call", "Syscalls",
                    NOTES["syscalls"] + tcg_notes(analysis), drawn) if drawn else None
+
+
+def workloads(analysis: Analysis) -> Section | None:
+    """Command workloads: each runtime's metric, its interval and its ratio to the process."""
+    found = workload_table(analysis)
+    if found is None:
+        return None
+    rows = [(row, by_label(row, found.labels)) for row in found.rows]
+    return Section("workloads", "Workloads: your programs in every runtime", "Workloads",
+                   found.notes, data={"labels": found.labels, "rows": rows,
+                                      "storage": found.storage, "shorter": found.shorter},
+                   wide=True, template="sections/workloads.html.j2")
 
 
 def spectrum(analysis: Analysis) -> Section | None:
@@ -245,4 +258,5 @@ def driver_rows(run: Run) -> list[dict[str, str]]:
 
 # the page in reading order: the first screen, the numbers, the charts, then the setup
 SECTIONS: tuple[Callable[[Analysis], Section | None], ...] = (
-    summary, verdict, boot, memory, syscalls, spectrum, engine, density, changes, setup)
+    summary, verdict, boot, memory, syscalls, workloads, spectrum, engine, density, changes,
+    setup)

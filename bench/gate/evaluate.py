@@ -41,7 +41,7 @@ from bench.gate.stats import (
 )
 from bench.results.frames import load_samples
 from bench.results.manifest import baseline_runtime, read_manifest
-from bench.results.units import direction_of, parse_quantity
+from bench.results.units import parse_quantity
 from runtimes.models import describe_errors
 
 Key = tuple[str, str, str]  # runtime, workload, metric
@@ -55,6 +55,7 @@ class Series:
     values: Floats  # the successful samples
     failed: int
     reason: str | None
+    direction: str = "lower"  # which way is better, as the samples say
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,8 @@ def load_run(path: Path, per_repetition: bool = True) -> Run:
         failed = group[group.status == "failed"]
         reason = next(iter(failed["reason"].dropna()), None)
         series[(str(runtime), str(workload), str(metric))] = Series(
-            str(unit), ok, len(failed), None if reason is None else str(reason))
+            str(unit), ok, len(failed), None if reason is None else str(reason),
+            str(group.direction.iloc[0]))
     return Run(path, manifest, series)
 
 
@@ -147,8 +149,9 @@ def gate_config_of(manifest: dict[str, Any]) -> GateConfig | None:
                            f"{error.errors()[0]['msg']}") from None
 
 
-def lower_is_better(rule: Rule, metric: str) -> bool:
-    return (rule.direction or direction_of(metric)) == "lower"
+def lower_is_better(rule: Rule, series: Series) -> bool:
+    """The rule's direction if it gives one, else what the samples carry."""
+    return (rule.direction or series.direction) == "lower"
 
 
 def matches(rule: Rule, key: Key) -> bool:
@@ -195,7 +198,7 @@ def evaluate_relative(rule: RelativeRule, key: Key, reference: Series | None,
     change, p_value, decision = compare_relative(
         reference.values, candidate.values, percent=rule.percent,
         floor=quantity(rule.floor, candidate.unit, rule), alpha=alpha,
-        two_sided=config.test == "two-sided", lower_is_better=lower_is_better(rule, key[2]))
+        two_sided=config.test == "two-sided", lower_is_better=lower_is_better(rule, candidate))
     return Evaluation(rule_label(rule), rule.kind, *key, candidate.unit, label, decision.verdict,
                       decision.reason, change.baseline_median, change.candidate_median,
                       change.relative, change.relative_low, change.relative_high,
@@ -218,7 +221,7 @@ def evaluate_ratio(rule: RatioRule, key: Key, reference: Series | None,
     if min(reference.values.size, candidate.values.size) < needed:
         verdict, message = "underpowered", f"a ratio needs {needed} samples on each side"
     else:
-        decision = limit_decision(low, point, high, rule.limit, lower_is_better(rule, key[2]))
+        decision = limit_decision(low, point, high, rule.limit, lower_is_better(rule, candidate))
         verdict, message = decision.verdict, decision.reason
     return Evaluation(rule_label(rule), rule.kind, *key, candidate.unit, label, verdict, message,
                       float(np.median(reference.values)), float(np.median(candidate.values)),
@@ -241,7 +244,7 @@ def evaluate_absolute(rule: AbsoluteRule, key: Key, candidate: Series | None,
         low = high = None
     else:
         low, high = bounds
-        decision = limit_decision(low, median, high, limit, lower_is_better(rule, key[2]))
+        decision = limit_decision(low, median, high, limit, lower_is_better(rule, candidate))
         verdict, message = decision.verdict, decision.reason
     return Evaluation(rule_label(rule), rule.kind, *key, candidate.unit, "limit", verdict,
                       message, limit, median, None, low, high, n_candidate=candidate.values.size)

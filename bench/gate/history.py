@@ -92,7 +92,7 @@ def evaluate_pooled(rule: RelativeRule, key: Key, past: Sequence[Past], candidat
     counts = {verdict: sum(e.verdict == verdict for e in each) for verdict in VOTED}
     needed = majority(len(each))
     verdict = next((v for v in VOTED if counts[v] >= needed), "pass")
-    shown = each[at_majority_mark(having, key, lower_is_better(rule, key[2]))]
+    shown = each[at_majority_mark(having, key, lower_is_better(rule, candidate.series[key]))]
     tally = ", ".join(f"{e.reference}: {e.verdict}" for e in each)
     message = (f"{verdict} by majority: {counts['fail']} of {len(each)} runs fail, "
                f"{needed} needed ({tally}); figures against {shown.reference}: {shown.message}")

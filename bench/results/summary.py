@@ -26,7 +26,8 @@ def summary_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
         values = group.loc[group.status == "ok", "value"].dropna()
         failed = int((group.status == "failed").sum())
         row: dict[str, Any] = {"runtime": runtime, "workload": workload, "metric": metric,
-                               "unit": unit, "failed": failed}
+                               "unit": unit, "direction": str(group.direction.iloc[0]),
+                               "failed": failed}
         if count:
             row["count"] = int(str(count))
         if len(values):

@@ -14,14 +14,22 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ByteSize, Field, PositiveInt, field_validator
 
-from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, RunContext
+from runtimes.base import (
+    Driver,
+    DriverOptions,
+    MemoryReading,
+    ProbeCommand,
+    RunContext,
+    Usage,
+)
+from runtimes.commands import SCRATCH_MOUNT, CommandCells, PackagedCommand, scratch_fingerprint
 from runtimes.docker.engine import (
     DEFAULT_ENDPOINT,
     close_connection,
@@ -31,13 +39,14 @@ from runtimes.docker.engine import (
     output_chunks,
     remove_container,
 )
-from runtimes.docker.image import ensure_image, image_metadata
+from runtimes.docker.image import ensure_image, ensure_tree_image, image_metadata
 from runtimes.errors import ExitCause, InstanceError, RuntimeUnavailable
 from runtimes.host.cgroups import MAX_MEMORY_LIMIT, MAX_PIDS_LIMIT, read_int, whole_pages
 from runtimes.host.memory import pss_bytes, total_pss
 from runtimes.host.oci_runtimes import RUNTIMES, process_roles, runtime_refusal
 from runtimes.host.procs import cgroup_members, memory_cgroup_file, parent_pid, process_name
 from runtimes.host.tools import tool_version
+from runtimes.host.usage import TICK_NS, process_cpu_ns
 from runtimes.instance import Instance
 
 RUN_LABEL = "bench.run"
@@ -90,6 +99,7 @@ class DockerDriver(Driver[DockerOptions, Attached]):
     kind = "docker"
     Options = DockerOptions
     host_parts = ("workload", "sentry", "gofer", "shim")
+    runs_commands = True
 
     def __init__(self, name: str, options: DockerOptions, context: RunContext) -> None:
         super().__init__(name, options, context)
@@ -97,6 +107,9 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         self._image: str | None = None
         self._keeper: str | None = None  # the shared container of exec mode
         self.applied: dict[str, int | None] = {}
+        self._probe: Path | None = None
+        self.cells = CommandCells()
+        self.command_images: dict[str, str] = {}  # workload -> its image tag
 
     @classmethod
     def unavailable_reason(cls, options: DockerOptions) -> str | None:
@@ -128,12 +141,26 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         return self._image
 
     def prepare(self, probe: Path) -> None:
+        self._probe = probe
         self._check_runtime()
         with engine_step("look up or build the probe image"):
             self._image = ensure_image(self.api, probe)
         self.applied = self._applied_limits()
         if self.options.mode == "exec":
             self._keeper = self._start_keeper()
+
+    def prepare_commands(self, commands: Mapping[str, PackagedCommand]) -> None:
+        """An image per tree: FROM scratch with the tree's files and the probe, or the
+        workload's own image plus the probe; content-addressed tags, built once."""
+        if self._probe is None:
+            raise InstanceError("the docker driver was not prepared: call prepare(probe) first")
+        if self.options.mode == "exec" and commands:
+            raise RuntimeUnavailable("docker mode exec runs the probe in one shared container: "
+                                     "command workloads need mode fresh")
+        self.cells.set(commands)
+        for name, packaged in commands.items():
+            with engine_step(f"look up or build the image of workload {name}"):
+                self.command_images[name] = ensure_tree_image(self.api, packaged.tree, self._probe)
 
     def _check_runtime(self) -> None:
         missing = runtime_missing(self.api, self.options.runtime, self.options.endpoint)
@@ -163,19 +190,21 @@ class DockerDriver(Driver[DockerOptions, Attached]):
     def _labels(self, name: str) -> dict[str, str]:
         return {RUN_LABEL: self.context.run_id, INSTANCE_LABEL: name}
 
-    def _host_config(self) -> Any:
+    def _host_config(self, scratch: Path | None = None) -> Any:
         options = self.options
         return self.api.create_host_config(
             network_mode="none", runtime=options.runtime,
             security_opt=["seccomp=unconfined"] if options.seccomp == "unconfined" else None,
             mem_limit=int(options.memory_limit) if options.memory_limit else None,
-            pids_limit=options.pids_limit)
+            pids_limit=options.pids_limit,
+            binds={str(scratch): {"bind": SCRATCH_MOUNT, "mode": "rw"}} if scratch else None)
 
-    def _create(self, name: str, argv: list[str]) -> str:
+    def _create(self, name: str, argv: list[str], image: str | None = None,
+                scratch: Path | None = None) -> str:
         with engine_step(f"create container {name}"):
-            created = self.api.create_container(self.image, command=argv, name=name,
+            created = self.api.create_container(image or self.image, command=argv, name=name,
                                                 labels=self._labels(name), stdin_open=True,
-                                                host_config=self._host_config())
+                                                host_config=self._host_config(scratch))
         container_id: str = created["Id"]
         return container_id
 
@@ -200,7 +229,13 @@ class DockerDriver(Driver[DockerOptions, Attached]):
             self._launch_container(instance, command)
 
     def _launch_container(self, instance: Instance[Attached], command: ProbeCommand) -> None:
-        handle = instance.handle = Attached(self._create(instance.name, command.argv()),
+        argv, image, scratch = command.argv(), None, None
+        if command.workload is not None:
+            spec = self.cells.get(command.workload).spec
+            image = self.command_images[command.workload]
+            scratch = self.cells.make_scratch(instance.name, spec)
+            argv += ["--", *spec.lines(cwd=SCRATCH_MOUNT if scratch else None)]
+        handle = instance.handle = Attached(self._create(instance.name, argv, image, scratch),
                                             instance.name)
         instance.mark("create")
         with engine_step(f"attach to container {instance.name}"):
@@ -268,6 +303,7 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         finally:
             if handle.sock is not None:
                 close_connection(handle.sock)
+            self.cells.remove_scratch(instance.name)
 
     def _signal(self, handle: Attached, signum: signal.Signals) -> None:
         from docker.errors import DockerException
@@ -336,6 +372,18 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         return MemoryReading(host_pss=sum(parts.values()), cgroup=self._cgroup_charge(handle, pid),
                              host_parts=parts)
 
+    def usage(self, instance: Instance[Attached]) -> Usage:
+        """The probe's process tree (the same accounting as process and native) and the
+        container cgroup's peak charge."""
+        pid = self._workload_pid(instance.held())
+        charge = memory_cgroup_file(pid)
+        peak = None if charge is None else charge.with_name(
+            "memory.max_usage_in_bytes" if charge.name == "memory.usage_in_bytes" else "memory.peak")
+        return Usage(cpu_ns=process_cpu_ns(pid), cpu_resolution_ns=TICK_NS,
+                     cpu_source="the probe's process tree (/proc/PID/stat)",
+                     peak_bytes=read_int(peak) if peak is not None and peak.exists() else None,
+                     peak_source="the container cgroup's peak charge")
+
     def _workload_pid(self, handle: Attached) -> int:
         """The probe's host pid. dockerd records an exec's pid only once containerd returns,
         which can be after the probe has already spoken: wait for it a moment."""
@@ -387,6 +435,8 @@ class DockerDriver(Driver[DockerOptions, Attached]):
             "pids_limit": self.options.pids_limit,
             **self.applied,  # read back from the engine at prepare(): what it holds
             "image": image_metadata(self.api, self._image) if self._image else None,
+            "workload_images": dict(self.command_images),
+            **scratch_fingerprint(self.cells, "a host directory bind-mounted at /scratch (rw)"),
         }
 
     def _local_runtime_version(self, info: dict[str, Any]) -> str | None:

@@ -93,3 +93,33 @@ def cached_copy_matches(target: Path, archive: bytes) -> bool:
         return hashlib.sha256(target.read_bytes()).digest() == hashlib.sha256(archive).digest()
     except OSError:
         return False
+
+
+def with_files(base: list[Entry], files: dict[str, bytes], dirs: Iterable[str]) -> list[Entry]:
+    """The probe's layout plus directories and files (parents first, as cpio wants)."""
+    entries = list(base)
+    have = {entry.name for entry in entries}
+    wanted = set(dirs) | {str(Path(name).parent) for name in files if "/" in name}
+    for name in sorted(wanted):
+        parts = Path(name).parts
+        for depth in range(1, len(parts) + 1):
+            directory = "/".join(parts[:depth])
+            if directory not in have:
+                entries.append(Entry(directory, stat.S_IFDIR | 0o755))
+                have.add(directory)
+    entries += [Entry(name, stat.S_IFREG | 0o644, data) for name, data in sorted(files.items())]
+    return entries
+
+
+def build_initramfs_with(probe: Path, files: dict[str, bytes], dirs: Iterable[str],
+                         cache_dir: Path) -> Path:
+    """An initramfs of the probe plus more files (kernel modules, command specs), cached
+    under the hash of its whole content."""
+    archive = write_newc(with_files(probe_entries(probe.read_bytes()), files, dirs))
+    key = hashlib.sha256(FORMAT_VERSION.encode() + b"\0" + archive).hexdigest()[:16]
+    target = cache_dir / f"initramfs-{key}.cpio"
+    if cached_copy_matches(target, archive):
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(target, archive, 0o644)  # a concurrent run never reads half an archive
+    return target

@@ -98,6 +98,10 @@ class Hierarchy(ABC):
         """Bytes of memory charged to the cgroup now."""
 
     @abstractmethod
+    def memory_peak(self, cgroup: Cgroup) -> int | None:
+        """The cgroup's peak memory charge, in bytes, where the kernel keeps one."""
+
+    @abstractmethod
     def oom_kills(self, cgroup: Cgroup) -> int:
         """How many processes the OOM killer took in this cgroup."""
 
@@ -296,6 +300,11 @@ class CgroupV2(Hierarchy):
     def memory_charge(self, cgroup: Cgroup) -> int:
         return read_int(cgroup.dirs[0] / "memory.current")
 
+    def memory_peak(self, cgroup: Cgroup) -> int | None:
+        """The cgroup's peak charge since it was made (memory.peak, Linux 5.19+)."""
+        peak = cgroup.dirs[0] / "memory.peak"
+        return read_int(peak) if peak.exists() else None
+
     def oom_kills(self, cgroup: Cgroup) -> int:
         return keyed_value(cgroup.dirs[0] / "memory.events", "oom_kill")
 
@@ -346,6 +355,9 @@ class CgroupV1(Hierarchy):
 
     def memory_charge(self, cgroup: Cgroup) -> int:
         return read_int(cgroup.dirs[0] / "memory.usage_in_bytes")
+
+    def memory_peak(self, cgroup: Cgroup) -> int | None:
+        return read_int(cgroup.dirs[0] / "memory.max_usage_in_bytes")
 
     def oom_kills(self, cgroup: Cgroup) -> int:
         return keyed_value(cgroup.dirs[0] / "memory.oom_control", "oom_kill")

@@ -18,6 +18,7 @@ import importlib.metadata
 import re
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -26,18 +27,30 @@ from urllib.parse import unquote_plus, urlsplit
 
 from pydantic import ByteSize, Field, field_validator, model_validator
 
-from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, RunContext, instance_prefix
+from runtimes.base import (
+    Driver,
+    DriverOptions,
+    MemoryReading,
+    ProbeCommand,
+    RunContext,
+    Usage,
+    instance_prefix,
+)
 from runtimes.base import log as runtimes_log
+from runtimes.commands import PackagedCommand, scratch_fingerprint
 from runtimes.errors import InstanceError, RuntimeUnavailable
 from runtimes.guest.accel import AccelChoice, AccelRequest, choose_accel, host_virt, readable_kernel
 from runtimes.guest.initramfs import build_initramfs
 from runtimes.host.memory import pss_split
+from runtimes.host.usage import TICK_NS, peak_rss_bytes, process_cpu_ns
 from runtimes.instance import Instance
+from runtimes.libvirt.commands import GuestCommands
 from runtimes.libvirt.console import ConsoleStream, ensure_event_loop
 from runtimes.libvirt.domain import (
     CPU_MODEL,
     MACHINE,
     CpuMode,
+    Disk,
     GuestSpec,
     check_kernel_param,
     domain_xml,
@@ -181,6 +194,7 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
     kind = "libvirt"
     Options = LibvirtOptions
     host_parts = ("vmm",)
+    runs_commands = True
 
     def __init__(self, name: str, options: LibvirtOptions, context: RunContext) -> None:
         super().__init__(name, options, context)
@@ -189,6 +203,8 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
         self._choice: AccelChoice | None = None
         self._kernel: Path | None = None
         self._initrd: Path | None = None
+        self._probe: Path | None = None
+        self.commands = GuestCommands(context.cache_dir)
         self._lock = threading.Lock()
 
     @classmethod
@@ -208,6 +224,17 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
         remote_kernel = self.options.kernel if self.options.is_remote() else None
         self._kernel = remote_kernel or readable_kernel(self.options.kernel)
         self._initrd = build_initramfs(probe, self.context.cache_dir)
+        self._probe = probe
+
+    def prepare_commands(self, commands: Mapping[str, PackagedCommand]) -> None:
+        """Each tree as a read-only guest disk, and one initramfs with the disk modules and
+        every workload's spec (runtimes.libvirt.commands)."""
+        if self._probe is None or self._kernel is None:
+            raise InstanceError("the libvirt driver was not prepared (prepare() packs the probe)")
+        if self.options.is_remote():
+            raise RuntimeUnavailable(f"command workloads need their disks on this host; "
+                                     f"{self.options.uri} is remote")
+        self.commands.prepare(self._probe, self._kernel, commands)
 
     def _connect(self) -> Any:
         with self._lock:
@@ -228,17 +255,28 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
             raise InstanceError("the libvirt driver was not prepared (prepare() packs the probe)")
         choice = self._accel_choice()
         kvm = choice.accel == "kvm"
+        argv, initrd, disks = command.argv(), self._initrd, self._disks(instance, command)
+        if command.workload is not None and self.commands.initrd is not None:
+            argv += self.commands.probe_args(command.workload)
+            initrd = self.commands.initrd
         try:
-            cmdline = kernel_cmdline(self.options.cmdline_extra, command.argv())
+            cmdline = kernel_cmdline(self.options.cmdline_extra, argv)
         except ValueError as error:
             raise InstanceError(f"cannot pass the probe's arguments to the guest: {error}") from None
         return GuestSpec(
-            name=instance.name, run_id=self.context.run_id,
-            domain_type="kvm" if kvm else "qemu", kernel=self._kernel, initrd=self._initrd,
+            name=instance.name, run_id=self.context.run_id, disks=disks,
+            domain_type="kvm" if kvm else "qemu", kernel=self._kernel, initrd=initrd,
             cmdline=cmdline, memory_bytes=int(self.options.memory), vcpus=self.options.vcpus,
             machine=self.options.machine,
             cpu_mode=self._cpu_mode(choice),
             cpu_model=self.options.cpu_model, run_as_root=self.options.run_as_root)
+
+    def _disks(self, instance: Instance[Guest], command: ProbeCommand) -> tuple[Disk, ...]:
+        if command.workload is None:
+            return ()
+        disks = self.commands.disks(instance.name, command.workload)
+        instance.mark("disks")
+        return disks
 
     def launch(self, instance: Instance[Guest], command: ProbeCommand) -> None:
         conn = self._connect()
@@ -284,9 +322,23 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
                              cgroup=cgroup_charge(folder) if folder else None,
                              host_parts={"vmm": split.small}, guest=guest_meminfo(instance))
 
+    def usage(self, instance: Instance[Guest]) -> Usage:
+        """QEMU's CPU time (every thread: vCPUs, I/O, emulation) and its peak resident set
+        (the guest RAM it touched included)."""
+        if self.options.is_remote():
+            return Usage()
+        pid = qemu_pid(instance.name)
+        if pid is None:
+            raise InstanceError(f"no QEMU process found for {instance.name}: the guest is gone")
+        return Usage(cpu_ns=process_cpu_ns(pid, children=False), cpu_source="QEMU's CPU time "
+                     "(/proc/PID/stat, every thread)", cpu_resolution_ns=TICK_NS,
+                     peak_bytes=peak_rss_bytes(pid),
+                     peak_source="QEMU's peak resident set (VmHWM), guest RAM included")
+
     def teardown(self, instance: Instance[Guest]) -> None:
         guest = instance.handle
         if guest is None:
+            self.commands.cells.remove_scratch(instance.name)  # made before the domain
             return
         try:
             self._destroy(guest.domain)
@@ -297,6 +349,7 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
                 instance.output.wait_closed(time.monotonic_ns() + int(self.grace_seconds * 1e9))
                 guest.console.close()
             instance.output.close()
+            self.commands.cells.remove_scratch(instance.name)
         if not self.options.is_remote() and any(phase == "ready" for phase, _ in instance.marks):
             domain_log(instance.name).unlink(missing_ok=True)  # kept only when the boot failed
 
@@ -323,6 +376,9 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
             "memory_bytes": int(self.options.memory), "kernel": str(self._kernel or ""),
             "initramfs": str(self._initrd or ""),
             "cmdline_extra": list(self.options.cmdline_extra),
+            **scratch_fingerprint(self.commands.cells, "a virtio-blk disk: a raw ext4 image file "
+                                  f"(cache={'/'.join(self.commands.cache_modes())}), made by "
+                                  "mkfs.ext4 without a loop mount"),
         }
         conn = self._connect()
         choice = self._accel_choice()

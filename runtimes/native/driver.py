@@ -23,19 +23,30 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from runtimes.base import Driver, MemoryReading, ProbeCommand, RunContext, instance_prefix
+from runtimes.base import (
+    Driver,
+    MemoryReading,
+    ProbeCommand,
+    RunContext,
+    Usage,
+    instance_prefix,
+)
+from runtimes.commands import SCRATCH_MOUNT, CommandCells, PackagedCommand, scratch_fingerprint
 from runtimes.errors import BenchError, BuildError, ExitCause, InstanceError, RuntimeUnavailable
 from runtimes.host.cgroups import Cgroup, Hierarchy, Limits, detect, sweep
 from runtimes.host.memory import total_pss
 from runtimes.host.options import ContainerOptions
-from runtimes.host.rootfs import make_rootfs, probe_argv
+from runtimes.host.rootfs import MOUNT_POINTS, assemble_rootfs, make_rootfs, probe_argv
 from runtimes.host.seccomp import DOCKER_DEFAULT, PROFILE_SOURCE, host_target, resolve
 from runtimes.host.seccomp_bpf import Filter, compile_filter, library_version
 from runtimes.host.spawn import process_exit, spawn, stop_process
+from runtimes.host.usage import TICK_NS, process_cpu_ns
 from runtimes.instance import Instance
 
 LAUNCHER_SOURCE = Path(__file__).with_name("nsrun.c")
 NAMESPACES = ("pid", "mnt", "uts", "ipc", "net", "cgroup")
+# the device nodes a command workload's rootfs gets, bound from the host (as Docker gives them)
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 # what nsrun.c masks (masked_proc), as runc's default maskedPaths; recorded in the fingerprint
 MASKED_PATHS = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                 "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi")
@@ -61,6 +72,7 @@ class NativeHandle:
 class NativeDriver(Driver[NativeOptions, NativeHandle]):
     kind = "native"
     Options = NativeOptions
+    runs_commands = True
 
     def __init__(self, name: str, options: NativeOptions, context: RunContext) -> None:
         super().__init__(name, options, context)
@@ -69,6 +81,9 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         self.rootfs = context.work_dir / f"{name}-rootfs"
         self.launcher: Path | None = None
         self.applied: Limits | None = None
+        self.probe: Path | None = None
+        self.cells = CommandCells()
+        self.command_roots: dict[str, Path] = {}  # tree digest -> its rootfs
         self.seccomp: Filter | None = None
 
     @classmethod
@@ -105,6 +120,7 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         """Compile the launcher and make the rootfs: /probe (plus extra_files), mount points."""
         from runtimes.host.build import compile_static
 
+        self.probe = probe
         self.launcher = compile_static(LAUNCHER_SOURCE, self.context.cache_dir)
         self.applied = self.cgroups.check_limits(self.resource_name("limits"), self.limits)
         if self.options.seccomp == "default":
@@ -112,9 +128,40 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             self.filter_file.write_bytes(self.seccomp.program)
         make_rootfs(self.rootfs, probe, extra_files)
 
+    def prepare_commands(self, commands: Mapping[str, PackagedCommand]) -> None:
+        """One rootfs per workload tree: its files hard-linked, the probe, the mount points,
+        and empty files the host's device nodes are bound on."""
+        if self.probe is None:
+            raise InstanceError("the native driver was not prepared: call prepare(probe) first")
+        self.cells.set(commands)
+        for packaged in commands.values():
+            digest = packaged.tree.digest
+            if digest not in self.command_roots:
+                self.command_roots[digest] = assemble_rootfs(
+                    packaged.tree.root, self.context.work_dir / f"{self.name}-{digest}-rootfs",
+                    {"probe": self.probe}, dirs=MOUNT_POINTS,
+                    empty_files=[f"dev/{device}" for device in DEVICES])
+
     def command_argv(self, command: ProbeCommand) -> list[str]:
-        """What runs inside: the probe, by its absolute path (the syscall timings use it)."""
-        return probe_argv(command.argv())
+        """What runs inside: the probe, by its absolute path (the syscall timings use it), and
+        a command workload's spec after `--`."""
+        argv = probe_argv(command.argv())
+        if command.workload is not None:
+            spec = self.cells.get(command.workload).spec
+            argv += ["--", *spec.lines(cwd=SCRATCH_MOUNT if spec.scratch else None)]
+        return argv
+
+    def binds(self, instance: Instance[NativeHandle], command: ProbeCommand) -> tuple[str, list[str]]:
+        """The rootfs for this command, and the launcher's --bind options (scratch, devices)."""
+        if command.workload is None:
+            return str(self.rootfs), []
+        packaged = self.cells.get(command.workload)
+        options = [arg for device in DEVICES
+                   for arg in ("--bind", f"/dev/{device}", f"dev/{device}")]
+        scratch = self.cells.make_scratch(instance.name, packaged.spec)
+        if scratch is not None:
+            options += ["--bind", str(scratch), SCRATCH_MOUNT.lstrip("/")]
+        return str(self.command_roots[packaged.tree.digest]), options
 
     def launch(self, instance: Instance[NativeHandle], command: ProbeCommand) -> None:
         if self.launcher is None:
@@ -124,7 +171,8 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         instance.mark("cgroup")
         hostname = self.options.hostname_of(instance.name)
         seccomp = ["--seccomp", str(self.filter_file)] if self.seccomp else []
-        argv = [str(self.launcher), *seccomp, str(self.rootfs), hostname,
+        rootfs, options = self.binds(instance, command)
+        argv = [str(self.launcher), *seccomp, *options, rootfs, hostname,
                 *map(str, self.cgroups.join_paths(cgroup)), "--", *self.command_argv(command)]
         try:
             handle.launcher = spawn(instance, argv)
@@ -155,6 +203,17 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         return MemoryReading(host_pss=total_pss(self.host_pids(instance)),
                              cgroup=self.cgroups.memory_charge(handle.cgroup))
 
+    def usage(self, instance: Instance[NativeHandle]) -> Usage:
+        """The probe's process tree (as for a plain process: the same accounting) and the
+        cgroup's peak charge."""
+        handle = instance.held()
+        if handle.launcher is None:
+            raise InstanceError(f"{instance.name} has no launcher")
+        return Usage(cpu_ns=process_cpu_ns(first_child(handle.launcher.pid)),
+                     cpu_source="the probe's process tree (/proc/PID/stat)", cpu_resolution_ns=TICK_NS,
+                     peak_bytes=self.cgroups.memory_peak(handle.cgroup),
+                     peak_source="the instance cgroup's peak charge")
+
     def exit_cause(self, instance: Instance[NativeHandle]) -> ExitCause | None:
         handle = instance.handle
         if handle is None:
@@ -172,6 +231,7 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         self.cgroups.kill(handle.cgroup)
         self.cgroups.remove(handle.cgroup)
         instance.mark_stop("cgroup_removed")
+        self.cells.remove_scratch(instance.name)
 
     def close(self) -> None:
         self.cgroups.remove_parents()
@@ -198,6 +258,7 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             "masked_paths": list(MASKED_PATHS),
             "seccomp": self.options.seccomp,
             "seccomp_filter": seccomp_facts(self.seccomp),
+            **scratch_fingerprint(self.cells, "a host directory bound at /scratch (rw, nosuid)"),
         }
 
     @classmethod
@@ -208,6 +269,15 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             raise RuntimeUnavailable(f"cannot clean native cgroups: {error}") from error
 
 
+def first_child(pid: int) -> int:
+    """The launcher's child: the probe, PID 1 of the instance."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError as error:
+        raise InstanceError(f"the launcher {pid} is gone: {error.strerror}") from error
+    if not children:
+        raise InstanceError(f"the launcher {pid} has no child: the probe is gone")
+    return int(children[0])
 def seccomp_facts(compiled: Filter | None) -> dict[str, Any] | None:
     """What decides the filter's cost and reach: the profile, its ABIs and size, the library."""
     if compiled is None:
