@@ -80,8 +80,9 @@ def still_there(instance: AnyInstance, when: str) -> None:
 
 
 def check_parts(driver: AnyDriver, reading: MemoryReading) -> None:
-    """The parts of host_pss a driver reports are the ones it declares (a driver bug if not)."""
-    if set(reading.host_parts) != set(driver.host_parts):
+    """The parts of host_pss a driver reports are among the ones it declares (a driver bug if
+    not); a variant may report fewer (a runc container has no gVisor Sentry or Gofer)."""
+    if not set(reading.host_parts) <= set(driver.host_parts):
         raise InstanceError(f"driver {driver.kind} reported memory parts "
                             f"{sorted(reading.host_parts)}, but declares {list(driver.host_parts)}")
 

@@ -113,6 +113,8 @@ class Config(Strict):
     baseline: str | None = Field(None, description="runtime that ratios and memory.overhead are "
                                  "taken against (default: the first with the process driver)")
     runtimes: dict[str, RuntimeSpec] = Field(min_length=1)
+    skip_unavailable: bool = Field(False, description="run the runtimes this host can run and "
+                                   "record the others with the reason (default: refuse the run)")
     workloads: dict[str, Workload] = Field(min_length=1)
     gate: GateConfig | None = Field(None, description="rules for `bench gate` (bench/gate_rules.py)")
     history: HistoryConfig | None = Field(None, description="record every run in this history "

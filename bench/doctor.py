@@ -45,17 +45,26 @@ class Target:
 
 
 def availability() -> list[tuple[str, str | None]]:
-    """(driver, reason it is unavailable or None) for every registered driver, with its
-    default options."""
-    result = []
+    """(driver, reason it is unavailable or None) for every registered driver with its
+    default options, or for each variant it names instead ("oci/runc", "oci/crun")."""
+    result: list[tuple[str, str | None]] = []
     for name in known_drivers():
         try:
             cls = driver_class(name)
-            reason = cls.unavailable_reason(cls.Options())
+            checks = ({f"{name}/{variant}": options for variant, options in cls.variants().items()}
+                      or {name: cls.Options()})
         except BenchError as error:
-            reason = str(error)
-        result.append((name, reason))
+            result.append((name, str(error)))
+            continue
+        result += [(label, reason_of(cls, options)) for label, options in checks.items()]
     return result
+
+
+def reason_of(cls: type[AnyDriver], options: DriverOptions) -> str | None:
+    try:
+        return cls.unavailable_reason(options)
+    except BenchError as error:
+        return str(error)
 
 
 def print_runtimes(console: Console) -> None:

@@ -45,8 +45,9 @@ def make_plan(config: Config) -> list[Cell]:
     return cells
 
 
-def remaining_cells(path: Path, config: Config) -> tuple[dict[str, Any], list[Cell]]:
+def remaining_cells(path: Path, config: Config,
+                    runnable: Config | None = None) -> tuple[dict[str, Any], list[Cell]]:
     """A stopped run's manifest and the cells still to run (warm-up cells run again: caches
-    went cold)."""
+    went cold); `runnable` is the config less the runtimes the run skipped."""
     manifest, done = finished_cells(path, config.model_dump(mode="json"))
-    return manifest, [c for c in make_plan(config) if c.warmup or c.index not in done]
+    return manifest, [c for c in make_plan(runnable or config) if c.warmup or c.index not in done]

@@ -29,7 +29,7 @@ from bench.results.lock import DirectoryLock
 from bench.results.manifest import read_manifest
 from bench.results.store import RunStore
 from bench.runlog import run_log
-from bench.runner import Runner, check_available, check_commands, manifest_for
+from bench.runner import Runner, check_available, check_commands, manifest_for, without
 from bench.terminal import err, out, plain, print_summary
 from bench.workload.bundle import Bundle, build_bundle
 from bench.workload.package import PreparedWorkload, prepare_workloads, write_tree_manifests
@@ -70,20 +70,23 @@ def new_run(args: argparse.Namespace) -> int:
         raise ConfigError("bench run needs a CONFIG (or --resume DIR)")
     config_path = Path(args.config)
     config = load_config(config_path)
-    check_available(config)  # once per runtime per run, before anything is created
+    skipped = check_available(config)  # once per runtime per run, before anything is created
+    for name, reason in skipped.items():
+        err.print(f"[yellow]skipping runtime {plain(name)}:[/] {plain(reason)}", highlight=False)
+    runnable = without(config, skipped)
     run_id = secrets.token_hex(3)
-    workloads = command_workloads(config, run_id)
-    cells = make_plan(config)
+    workloads = command_workloads(runnable, run_id)
+    cells = make_plan(runnable)
     path = Path(args.output) if args.output else results_dir_for(config.output, config_path, run_id)
     bundle = build_bundle(default_cache_dir())
     manifest = manifest_for(config, config_path, run_id, cells, host_fingerprint(),
                             git_commit(config_path.resolve().parent))
     manifest["workloads"] = {name: item.summary() for name, item in workloads.items()}
-    store = RunStore.create(path, {**manifest, "bundle": bundle.digest,
+    store = RunStore.create(path, {**manifest, "bundle": bundle.digest, "skipped": skipped,
                                    "config_branch": git_branch(config_path.resolve().parent)})
     write_tree_manifests(path, workloads)
     start = f"run {run_id}: {len(cells)} cells ({manifest['recorded_cells']} recorded) -> {path}"
-    return execute(config, store, bundle, cells, args, start, workloads)
+    return execute(runnable, store, bundle, cells, args, start, workloads)
 
 
 def command_workloads(config: Config, run_id: str) -> dict[str, PreparedWorkload]:
@@ -103,10 +106,11 @@ def resume_run(args: argparse.Namespace) -> int:
         manifest = read_manifest(path)
         config_path = Path(args.config or manifest.get("config_path") or "")
         config = load_config(config_path)
-        check_available(config)
-        manifest, cells = remaining_cells(path, config)
+        runnable = without(config, manifest.get("skipped") or {})  # the plan the run started with
+        check_available(runnable, may_skip=False)
+        manifest, cells = remaining_cells(path, config, runnable)
         swept = clean_leftovers(manifest["run_id"], False, [config], force=True)
-        workloads = command_workloads(config, manifest["run_id"])
+        workloads = command_workloads(runnable, manifest["run_id"])
         bundle = build_bundle(default_cache_dir())
         store = RunStore.reopen(path, lock)
     except BaseException:
@@ -117,7 +121,7 @@ def resume_run(args: argparse.Namespace) -> int:
     start = (f"resuming run {manifest['run_id']}: {sum(not c.warmup for c in cells)} cells left"
              f"{f' ({len(swept)} leftovers of the stopped attempt removed)' if swept else ''}"
              f" -> {path}")
-    return execute(config, store, bundle, cells, args, start, workloads)
+    return execute(runnable, store, bundle, cells, args, start, workloads)
 
 
 def execute(config: Config, store: RunStore, bundle: Bundle, cells: list[Cell],

@@ -70,15 +70,35 @@ class CellResult:
     error: str | None
 
 
-def check_available(config: Config) -> None:
-    """Refuse a run at once (before anything is created) if a runtime cannot work here.
+def check_available(config: Config, may_skip: bool | None = None) -> dict[str, str]:
+    """Refuse a run at once (before anything is created) if a runtime cannot work here, or,
+    where skipping is allowed (the config's skip_unavailable, unless may_skip says
+    otherwise), return the runtimes to skip with the reason for each.
 
     Called once per run; each configured runtime is checked with its own options.
     """
+    skip = config.skip_unavailable if may_skip is None else may_skip
+    skipped: dict[str, str] = {}
     for name, spec in config.runtimes.items():
         reason = driver_class(spec.driver).unavailable_reason(spec.options)
-        if reason:
+        if reason and not skip:
             raise RuntimeUnavailable(f"runtime {name!r} ({spec.driver}) is unavailable: {reason}")
+        if reason:
+            skipped[name] = reason
+    if len(skipped) == len(config.runtimes):
+        raise RuntimeUnavailable(f"no runtime of this config can run here: {skipped}")
+    if config.baseline in skipped:
+        raise RuntimeUnavailable(f"the baseline runtime {config.baseline!r} is unavailable: "
+                                 f"{skipped[config.baseline]}")
+    return skipped
+
+
+def without(config: Config, skipped: dict[str, str]) -> Config:
+    """The config the run executes: its runtimes less the skipped ones."""
+    if not skipped:
+        return config
+    kept = {name: spec for name, spec in config.runtimes.items() if name not in skipped}
+    return config.model_copy(update={"runtimes": kept})
 
 
 def scratch_dirs(workloads: dict[str, PreparedWorkload]) -> set[Path]:

@@ -115,7 +115,13 @@ def spread(values: Iterable[float]) -> float:
 
 def boot_phases(analysis: Analysis) -> Chart | None:
     """Stacked medians of the named phases; one panel per runtime when totals differ a lot."""
-    labels = [lab for lab in analysis.labels if analysis.phases.get(lab)]
+    return phase_chart(analysis, [lab for lab in analysis.labels if analysis.phases.get(lab)],
+                       "Boot phases, in time order")
+
+
+def phase_chart(analysis: Analysis, labels: list[str], caption: str) -> Chart | None:
+    """The named boot phases of these runtimes, stacked in time order, medians."""
+    labels = [lab for lab in labels if analysis.phases.get(lab)]
     if not labels:
         return None
     totals = {lab: float(np.median(pooled(analysis, lab, "boot.total")))
@@ -145,7 +151,7 @@ def boot_phases(analysis: Analysis) -> Chart | None:
     figure.update_yaxes(autorange="reversed")
     height = 60 + (45 * len(labels) if shared else 80 * len(labels))
     scale = "one axis" if shared else "each runtime on its own axis"
-    return styled(figure, height, f"Boot phases, in time order ({scale})")
+    return styled(figure, height, f"{caption} ({scale})")
 
 
 def format_ms(value: float | None) -> str:

@@ -102,6 +102,52 @@ NOTES: dict[str, list[str]] = {
         "charge counts what the kernel bills to the instance's cgroup: its pages and some "
         "of its kernel memory, not the processes outside it (the shim, the VMM).",
     ],
+    "spectrum": [
+        "Each row is one runtime of this run, ordered by how much stands between the probe "
+        "and the host kernel, and within a kind by boot time. A plain process only forks and "
+        "execs. The native runtime and LXC set up namespaces, a cgroup and a read-only root "
+        "with a small launcher of their own. An OCI runtime (runc, crun) does the same from "
+        "a JSON bundle. An engine (Docker, podman) prepares an image and storage, then calls "
+        "an OCI runtime. gVisor (runsc) puts a kernel written in Go between the probe and the "
+        "host. A virtual machine boots a whole guest kernel.",
+        "What runc does that the native runtime does not: it is a general tool. It parses the "
+        "bundle's config.json, re-executes itself (runc init) to enter the new namespaces from "
+        "a fresh process (Go cannot safely do that from a running program), creates the "
+        "instance's directory in every cgroup hierarchy the host mounts (not only memory and "
+        "pids), fills a /dev with device nodes, masks /proc paths, loads the seccomp profile "
+        "from JSON through libseccomp, runs hooks, and keeps state files so `runc start`, "
+        "`kill` and `delete` (separate processes) can find the container again. Then it "
+        "exits: the container's process has no runc parent.",
+        "Why gVisor's syscalls cost more: the probe's system calls never reach the host "
+        "kernel. The Sentry, gVisor's kernel, serves them itself. On the ptrace platform the "
+        "probe runs in a stub process the Sentry traces, so each call is a stop of that "
+        "process, two switches between processes and a resume: microseconds where the host "
+        "needs a few hundred nanoseconds for getppid. Files go through the Gofer, a second "
+        "process, which is why its memory shows a Sentry, a Gofer and the stubs that hold the "
+        "probe's address space. In return, a kernel bug reachable from the container is a bug "
+        "in the Sentry, not in the host.",
+        "Memory is host PSS plus resident guest RAM; getppid is the null system call, the "
+        "cost of one trip into whatever kernel serves the instance.",
+    ],
+    "engine": [
+        "The engine's share: each engine against the OCI runtime it calls, run directly by the "
+        "oci driver in the same run, on the same probe with the same namespaces. The "
+        "difference of the medians is what the engine adds to starting (or stopping) a "
+        "container; the ratio's interval says whether that difference is real.",
+        "Docker is client and server: the Engine API call goes to dockerd, which creates the "
+        "container (metadata, an overlay snapshot of the image), then asks containerd over "
+        "gRPC, which starts a shim (containerd-shim-runc-v2) per container, which runs runc "
+        "create and start, and stays as the container's parent. The phases: create "
+        "(dockerd's container object), attach (the output stream, opened before start so "
+        "nothing is missed), start (dockerd, containerd, the shim and runc), ready.",
+        "Podman has no daemon: the podman command does the engine's work itself (image, "
+        "storage, the OCI config) and exits. What stays per container is conmon, a small C "
+        "program that holds the container's stdio and records its exit status, and is the "
+        "parent of its process. The phases: create (podman create), start (podman start "
+        "--attach: conmon, runc create and start, the attach), ready.",
+        "runc called directly: create (runc sets up namespaces, cgroups and mounts; the process "
+        "waits), start (runc start lets it run), ready. Nothing stays behind it.",
+    ],
     "changes": [
         "Each row compares the same runtime, workload and metric in a later run against "
         "the first run given. The change is the ratio of medians with its 95 % interval: "
@@ -132,7 +178,8 @@ def drivers_of(run: Run) -> dict[str, dict[str, Any]]:
 
 
 def run_warnings(analysis: Analysis) -> list[RunWarning]:
-    return [*status_warnings(analysis), *tcg_warnings(analysis), *repetition_warnings(analysis),
+    return [*status_warnings(analysis), *skipped_warnings(analysis), *tcg_warnings(analysis),
+            *repetition_warnings(analysis),
             *wide_interval_warnings(analysis.stats), *failure_warnings(analysis),
             *host_warnings(analysis), *comparison_warnings(analysis)]
 
@@ -146,6 +193,19 @@ def status_warnings(analysis: Analysis) -> Iterator[RunWarning]:
         if run.baseline is None:
             yield RunWarning("run", f"Run {run.name} has no runtime with the process driver: no "
                                  "ratios to a baseline and no memory.overhead.")
+
+
+def skipped_runtimes(run: Run) -> dict[str, str]:
+    """Label -> reason of the runtimes a run listed but could not run on its host (the
+    config's skip_unavailable)."""
+    listed = run.manifest.get("skipped") or {}
+    return {run.label(str(k)): str(v) for k, v in listed.items()} if isinstance(listed, dict) else {}
+
+
+def skipped_warnings(analysis: Analysis) -> Iterator[RunWarning]:
+    for run in analysis.runs:
+        for label, reason in skipped_runtimes(run).items():
+            yield RunWarning("skipped", f"{label} was not run on this host: {reason}")
 
 
 def tcg_warnings(analysis: Analysis) -> Iterator[RunWarning]:

@@ -21,7 +21,8 @@ Writing a driver (see also the README's "Writing a driver"):
   ``usage`` (host CPU time and peak memory charged to an instance, for command
   workloads), ``after_ready`` (boot phases known only once ready),
   ``exit_cause`` (how an instance that ended early ended), ``fingerprint`` (versions and
-  settings that decide your numbers), ``endpoint`` (the daemon or URI you talk to),
+  settings that decide your numbers), ``variants`` (option sets `bench runtimes` checks
+  one by one), ``endpoint`` (the daemon or URI you talk to),
   ``clean`` (find and remove what killed runs left, for these options), ``close``.
 - Raise ``InstanceError`` (with fields) for anything that fails an instance, and
   ``RuntimeUnavailable`` when the driver cannot run here; never let a library's exception
@@ -130,7 +131,7 @@ class Driver(ABC, Generic[OptionsT, HandleT]):
 
     kind: ClassVar[str]
     Options: ClassVar[type[DriverOptions]] = DriverOptions
-    # the parts of host_pss this driver reports, by name (MemoryReading.host_parts)
+    # the parts of host_pss this driver may report, by name (MemoryReading.host_parts)
     host_parts: ClassVar[tuple[str, ...]] = ()
     # how long an instance gets to leave on its own after being told to stop
     grace_seconds: ClassVar[float] = 2.0
@@ -193,6 +194,12 @@ class Driver(ABC, Generic[OptionsT, HandleT]):
     def fingerprint(self) -> dict[str, Any]:
         """Versions and settings that decide this driver's numbers (recorded in the manifest)."""
         return {"driver": self.kind}
+
+    @classmethod
+    def variants(cls) -> Mapping[str, DriverOptions]:
+        """Named option sets worth checking on their own in `bench runtimes` (e.g. each OCI
+        runtime a driver can use), beside the default options; none by default."""
+        return {}
 
     @classmethod
     def endpoint(cls, options: OptionsT) -> str | None:

@@ -42,7 +42,10 @@ from runtimes.docker.engine import (
 from runtimes.docker.image import ensure_image, ensure_tree_image, image_metadata
 from runtimes.errors import ExitCause, InstanceError, RuntimeUnavailable
 from runtimes.host.cgroups import MAX_MEMORY_LIMIT, MAX_PIDS_LIMIT, read_int, whole_pages
-from runtimes.host.memory import pss_bytes
+from runtimes.host.memory import pss_bytes, total_pss
+from runtimes.host.oci_runtimes import RUNTIMES, process_roles, runtime_refusal
+from runtimes.host.procs import cgroup_members, memory_cgroup_file, parent_pid, process_name
+from runtimes.host.tools import tool_version
 from runtimes.host.usage import TICK_NS, process_cpu_ns
 from runtimes.instance import Instance
 
@@ -89,59 +92,13 @@ class Attached:
     exit_code: int | None = None
 
 
-# --- what the host sees of a container -----------------------------------------------
-
-
-def parent_pid(pid: int) -> int:
-    """The parent of a host process, from /proc/PID/stat (the field after the state)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError as error:
-        raise InstanceError(f"process {pid} is gone: {error.strerror}") from error
-    return int(stat.rsplit(")", 1)[1].split()[1])
-
-
-def process_name(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError as error:
-        raise InstanceError(f"process {pid} is gone: {error.strerror}") from error
-
-
-def memory_cgroup_file(pid: int) -> Path | None:
-    """The file holding the charge of the process's memory cgroup, if this host shows one."""
-    try:
-        memberships = Path(f"/proc/{pid}/cgroup").read_text()
-    except OSError as error:  # gone: its cgroup cannot be told, and is not "no cgroup"
-        raise InstanceError(f"process {pid} is gone: {error.strerror}") from error
-    try:
-        mounts = Path("/proc/self/mounts").read_text()
-    except OSError:
-        return None
-    return next((p for p in memory_cgroup_candidates(memberships, mounts) if p.exists()), None)
-
-
-def memory_cgroup_candidates(memberships: str, mounts: str) -> list[Path]:
-    """Where a process's memory charge may be: the v1 memory controller's file first (hybrid
-    hosts also show an empty v2 tree), then the v2 file, whatever the cgroup driver named it."""
-    entries = [line.split(":", 2) for line in memberships.splitlines() if line.count(":") >= 2]
-    v1 = next((path for _, names, path in entries if "memory" in names.split(",")), None)
-    v2 = next((path for _, names, path in entries if names == ""), None)
-    table = [line.split()[1:4] for line in mounts.splitlines() if len(line.split()) >= 4]
-    found = [Path(point) / v1.lstrip("/") / "memory.usage_in_bytes"
-             for point, kind, options in table
-             if v1 is not None and kind == "cgroup" and "memory" in options.split(",")]
-    return found + [Path(point) / v2.lstrip("/") / "memory.current"
-                    for point, kind, _ in table if v2 is not None and kind == "cgroup2"]
-
-
 # --- the driver ----------------------------------------------------------------------
 
 
 class DockerDriver(Driver[DockerOptions, Attached]):
     kind = "docker"
     Options = DockerOptions
-    host_parts = ("workload", "shim")
+    host_parts = ("workload", "sentry", "gofer", "shim")
     runs_commands = True
 
     def __init__(self, name: str, options: DockerOptions, context: RunContext) -> None:
@@ -157,10 +114,19 @@ class DockerDriver(Driver[DockerOptions, Attached]):
     @classmethod
     def unavailable_reason(cls, options: DockerOptions) -> str | None:
         try:
-            connect(options.endpoint).close()
+            api = connect(options.endpoint)
         except RuntimeUnavailable as error:
             return str(error)
-        return None
+        try:
+            return runtime_missing(api, options.runtime, options.endpoint)
+        except InstanceError as error:
+            return str(error)
+        finally:
+            api.close()
+
+    @classmethod
+    def variants(cls) -> dict[str, DockerOptions]:
+        return {runtime: DockerOptions.model_validate({"runtime": runtime}) for runtime in RUNTIMES}
 
     @property
     def api(self) -> Any:
@@ -197,12 +163,9 @@ class DockerDriver(Driver[DockerOptions, Attached]):
                 self.command_images[name] = ensure_tree_image(self.api, packaged.tree, self._probe)
 
     def _check_runtime(self) -> None:
-        with engine_step("read docker info"):
-            runtimes = self.api.info().get("Runtimes") or {}
-        if self.options.runtime not in runtimes:
-            raise RuntimeUnavailable(f"dockerd has no OCI runtime {self.options.runtime!r} "
-                                     f"(it has: {', '.join(sorted(runtimes))}): register it in "
-                                     "/etc/docker/daemon.json or pick another")
+        missing = runtime_missing(self.api, self.options.runtime, self.options.endpoint)
+        if missing:
+            raise RuntimeUnavailable(missing)
 
     def _applied_limits(self) -> dict[str, int | None]:
         """What the engine holds for these options, read back from a container created with
@@ -400,9 +363,14 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         if not process_name(shim).startswith(SHIM_PREFIX):
             raise InstanceError(f"the parent of {handle.name}'s probe (pid {pid}) is "
                                 f"{process_name(shim)!r}, not a containerd shim")
-        workload, shim_pss = pss_bytes(pid), pss_bytes(shim)
-        return MemoryReading(host_pss=workload + shim_pss, cgroup=self._cgroup_charge(handle, pid),
-                             host_parts={"workload": workload, "shim": shim_pss})
+        # a fresh container's cgroup holds all of it (gVisor's Sentry, Gofer and stubs too);
+        # an exec shares its container with the keeper, so only the exec's own process counts
+        members = [p for p in cgroup_members(pid) if p != shim] if handle.exec_id is None else [pid]
+        parts = {role: total_pss(pids) for role, pids in
+                 process_roles(self.options.runtime, members, pid).items()}
+        parts["shim"] = pss_bytes(shim)
+        return MemoryReading(host_pss=sum(parts.values()), cgroup=self._cgroup_charge(handle, pid),
+                             host_parts=parts)
 
     def usage(self, instance: Instance[Attached]) -> Usage:
         """The probe's process tree (the same accounting as process and native) and the
@@ -460,7 +428,7 @@ class DockerDriver(Driver[DockerOptions, Attached]):
             "cgroup_driver": info.get("CgroupDriver"), "cgroup_version": info.get("CgroupVersion"),
             "default_runtime": info.get("DefaultRuntime"), "runtime": runtime,
             "runtime_path": ((info.get("Runtimes") or {}).get(runtime) or {}).get("path"),
-            "runtime_version": components.get(runtime),
+            "runtime_version": components.get(runtime) or self._local_runtime_version(info),
             "seccomp": self.options.seccomp,
             "engine_seccomp": next((s for s in security if "name=seccomp" in s), None),
             "memory_limit": int(self.options.memory_limit) if self.options.memory_limit else None,
@@ -470,6 +438,13 @@ class DockerDriver(Driver[DockerOptions, Attached]):
             "workload_images": dict(self.command_images),
             **scratch_fingerprint(self.cells, "a host directory bind-mounted at /scratch (rw)"),
         }
+
+    def _local_runtime_version(self, info: dict[str, Any]) -> str | None:
+        """The version line of the runtime's binary, when dockerd is on this host (its own
+        version output names runc only)."""
+        path = ((info.get("Runtimes") or {}).get(self.options.runtime) or {}).get("path")
+        local = (self.options.endpoint or DEFAULT_ENDPOINT).startswith("unix://")
+        return tool_version(path) if local and path and Path(path).exists() else None
 
     @classmethod
     def endpoint(cls, options: DockerOptions) -> str | None:
@@ -485,6 +460,21 @@ class DockerDriver(Driver[DockerOptions, Attached]):
             return remove_labelled(api, run_id, dry_run, options.endpoint)
         finally:
             api.close()
+
+
+def runtime_missing(api: Any, runtime: str, endpoint: str | None) -> str | None:
+    """None when dockerd has this OCI runtime registered, else why not and what to do."""
+    with engine_step("read docker info"):
+        runtimes = api.info().get("Runtimes") or {}
+    if runtime in runtimes:
+        return None
+    local = (endpoint or DEFAULT_ENDPOINT).startswith("unix://")
+    refusal = runtime_refusal(runtime) if local else None
+    if refusal:  # registering it would not help
+        return f"dockerd has no OCI runtime {runtime!r}, and {refusal}"
+    return (f"dockerd has no OCI runtime {runtime!r} (it has: {', '.join(sorted(runtimes))}): "
+            "register it in /etc/docker/daemon.json (.ci/host-setup does where it works) and "
+            "reload dockerd (kill -HUP)")
 
 
 def remove_labelled(api: Any, run_id: str | None, dry_run: bool,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runtimes.base import log as runtimes_log
-from runtimes.errors import InstanceError
+from runtimes.errors import ExitCause, InstanceError
 
 log = runtimes_log.getChild("cgroups")
 
@@ -69,8 +69,18 @@ class Hierarchy(ABC):
         """The controllers this host offers that bench can use."""
 
     @abstractmethod
+    def roots(self) -> list[Path]:
+        """The root of every hierarchy bench uses (v2: one; v1: memory and pids)."""
+
     def parents(self) -> list[Path]:
         """The `bench` parent directory in every hierarchy."""
+        return [root / PARENT for root in self.roots()]
+
+    def placed(self, relative: str) -> Cgroup:
+        """A cgroup another program made (an OCI runtime, LXC) at this path below the root of
+        every hierarchy, to read its members, charge and OOM kills like our own."""
+        path = relative.strip("/")
+        return Cgroup(Path(path).name, tuple(root / path for root in self.roots()))
 
     @abstractmethod
     def join_paths(self, cgroup: Cgroup) -> list[Path]:
@@ -94,6 +104,15 @@ class Hierarchy(ABC):
     @abstractmethod
     def oom_kills(self, cgroup: Cgroup) -> int:
         """How many processes the OOM killer took in this cgroup."""
+
+    def oom_cause(self, cgroup: Cgroup, memory_bytes: int) -> ExitCause | None:
+        """An OOM kill in the cgroup, named with the limit it enforced; None when there was
+        none, or when the cgroup is gone (an OCI runtime or liblxc removed it)."""
+        try:
+            killed = self.oom_kills(cgroup)
+        except InstanceError:
+            return None
+        return ExitCause(oom=True, limit=f"the cgroup's {memory_bytes >> 20} MiB limit") if killed else None
 
     def missing(self) -> list[str]:
         """The needed controllers this host lacks (empty when the runtime can run)."""
@@ -254,8 +273,8 @@ class CgroupV2(Hierarchy):
         except OSError:
             return []
 
-    def parents(self) -> list[Path]:
-        return [self.root / PARENT]
+    def roots(self) -> list[Path]:
+        return [self.root]
 
     def join_paths(self, cgroup: Cgroup) -> list[Path]:
         """The directory: the launcher clones the instance into it (CLONE_INTO_CGROUP)."""
@@ -309,8 +328,8 @@ class CgroupV1(Hierarchy):
     def controllers(self) -> list[str]:
         return [c for c in CONTROLLERS if (self.root / c / "cgroup.procs").exists()]
 
-    def parents(self) -> list[Path]:
-        return [self.root / c / PARENT for c in CONTROLLERS]
+    def roots(self) -> list[Path]:
+        return [self.root / c for c in CONTROLLERS]
 
     def join_paths(self, cgroup: Cgroup) -> list[Path]:
         """The `tasks` files: moving one thread there skips the costly threadgroup lock."""
@@ -373,16 +392,23 @@ def enable_controllers(directory: Path) -> None:
 
 def sweep(hierarchy: Hierarchy, prefix: str, dry_run: bool) -> list[str]:
     """Find instance cgroups by name prefix; unless dry_run, kill their processes and rmdir."""
+    lines = remove_found(hierarchy, hierarchy.find(prefix), dry_run)
+    if not dry_run:
+        hierarchy.remove_parents()
+    return lines
+
+
+def remove_found(hierarchy: Hierarchy, cgroups: list[Cgroup], dry_run: bool) -> list[str]:
+    """One line per cgroup (and how many processes it holds); unless dry_run, kill its
+    processes and rmdir it everywhere."""
     lines = []
-    for cgroup in hierarchy.find(prefix):
+    for cgroup in cgroups:
         pids = hierarchy.members(cgroup)
         lines.append(f"cgroup v{hierarchy.version} {hierarchy.describe(cgroup)}"
                      + (f" ({len(pids)} processes)" if pids else ""))
         if not dry_run:
             hierarchy.kill(cgroup)
             hierarchy.remove(cgroup)
-    if not dry_run:
-        hierarchy.remove_parents()
     return lines
 
 

@@ -7,25 +7,24 @@ static C launcher compiled once at prepare()) which puts the instance in the cgr
 without the ~10 ms threadgroup-lock migration (v1: moves its one thread through
 `tasks`; v2: clone3 into the cgroup), starts the probe as PID 1 of new namespaces,
 pivots into the rootfs, drops privileges and installs the seccomp filter. The rootfs
-(the probe plus empty mount points) and the filter (Docker's default profile, compiled by
+(runtimes/host/rootfs.py: the probe plus empty mount points, the same tree the OCI and LXC
+runtimes get) and the filter (Docker's default profile, compiled by
 runtimes/host/seccomp_bpf.py) are made once per run in the run's work directory.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ByteSize, Field, field_validator
+from pydantic import Field
 
 from runtimes.base import (
     Driver,
-    DriverOptions,
     MemoryReading,
     ProbeCommand,
     RunContext,
@@ -34,18 +33,10 @@ from runtimes.base import (
 )
 from runtimes.commands import SCRATCH_MOUNT, CommandCells, PackagedCommand, scratch_fingerprint
 from runtimes.errors import BenchError, BuildError, ExitCause, InstanceError, RuntimeUnavailable
-from runtimes.host.cgroups import (
-    MAX_MEMORY_LIMIT,
-    MAX_PIDS_LIMIT,
-    Cgroup,
-    Hierarchy,
-    Limits,
-    detect,
-    sweep,
-    whole_pages,
-)
+from runtimes.host.cgroups import Cgroup, Hierarchy, Limits, detect, sweep
 from runtimes.host.memory import total_pss
-from runtimes.host.rootfs import assemble_rootfs
+from runtimes.host.options import ContainerOptions
+from runtimes.host.rootfs import MOUNT_POINTS, assemble_rootfs, make_rootfs, probe_argv
 from runtimes.host.seccomp import DOCKER_DEFAULT, PROFILE_SOURCE, host_target, resolve
 from runtimes.host.seccomp_bpf import Filter, compile_filter, library_version
 from runtimes.host.spawn import process_exit, spawn, stop_process
@@ -54,30 +45,20 @@ from runtimes.instance import Instance
 
 LAUNCHER_SOURCE = Path(__file__).with_name("nsrun.c")
 NAMESPACES = ("pid", "mnt", "uts", "ipc", "net", "cgroup")
-ROOTFS_DIRS = ("proc", "tmp", ".oldroot")
 # the device nodes a command workload's rootfs gets, bound from the host (as Docker gives them)
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
-HOSTNAME_MAX = 64
 # what nsrun.c masks (masked_proc), as runc's default maskedPaths; recorded in the fingerprint
 MASKED_PATHS = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                 "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi")
 CAP_SYS_ADMIN = 21
 
 
-class NativeOptions(DriverOptions):
-    # bounded to what the kernel holds as given: whole pages, under its "no limit" values,
-    # pids.max under PID_MAX_LIMIT (a larger value would be applied as something else)
-    memory_limit: ByteSize = Field(ByteSize(256 * 1024**2), gt=4 * 1024**2, le=MAX_MEMORY_LIMIT,
-                                   description="the instance cgroup's memory limit (no swap)")
-    pids_limit: int = Field(64, ge=2, le=MAX_PIDS_LIMIT,
-                            description="tasks the instance cgroup may hold")
-    hostname: str | None = Field(None, min_length=1, max_length=HOSTNAME_MAX,
-                                 pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$",
-                                 description="the instance's hostname (default: its name)")
+class NativeOptions(ContainerOptions):
+    """The limits and hostname every rootfs runtime shares (runtimes/host/options.py), and
+    the seccomp profile."""
+
     seccomp: Literal["default", "unconfined"] = Field(
         "default", description="default: Docker's default profile; unconfined: no filter")
-
-    _pages = field_validator("memory_limit")(whole_pages)
 
 
 @dataclass
@@ -96,7 +77,7 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
     def __init__(self, name: str, options: NativeOptions, context: RunContext) -> None:
         super().__init__(name, options, context)
         self.cgroups: Hierarchy = detect()
-        self.limits = Limits(int(self.options.memory_limit), self.options.pids_limit)
+        self.limits = self.options.limits()
         self.rootfs = context.work_dir / f"{name}-rootfs"
         self.launcher: Path | None = None
         self.applied: Limits | None = None
@@ -145,15 +126,7 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         if self.options.seccomp == "default":
             self.seccomp = compile_filter(resolve(DOCKER_DEFAULT, host_target()))
             self.filter_file.write_bytes(self.seccomp.program)
-        if self.rootfs.exists():
-            shutil.rmtree(self.rootfs)
-        for directory in ROOTFS_DIRS:
-            (self.rootfs / directory).mkdir(parents=True, mode=0o755)
-        self.rootfs.chmod(0o755)
-        for name, source in {"probe": probe, **(extra_files or {})}.items():
-            target = self.rootfs / name
-            shutil.copyfile(source, target)
-            target.chmod(0o755)
+        make_rootfs(self.rootfs, probe, extra_files)
 
     def prepare_commands(self, commands: Mapping[str, PackagedCommand]) -> None:
         """One rootfs per workload tree: its files hard-linked, the probe, the mount points,
@@ -166,13 +139,13 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             if digest not in self.command_roots:
                 self.command_roots[digest] = assemble_rootfs(
                     packaged.tree.root, self.context.work_dir / f"{self.name}-{digest}-rootfs",
-                    {"probe": self.probe}, dirs=ROOTFS_DIRS,
+                    {"probe": self.probe}, dirs=MOUNT_POINTS,
                     empty_files=[f"dev/{device}" for device in DEVICES])
 
     def command_argv(self, command: ProbeCommand) -> list[str]:
         """What runs inside: the probe, by its absolute path (the syscall timings use it), and
         a command workload's spec after `--`."""
-        argv = ["/probe", *command.argv()]
+        argv = probe_argv(command.argv())
         if command.workload is not None:
             spec = self.cells.get(command.workload).spec
             argv += ["--", *spec.lines(cwd=SCRATCH_MOUNT if spec.scratch else None)]
@@ -196,7 +169,7 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         cgroup = self.cgroups.create(instance.name, self.limits)
         handle = instance.handle = NativeHandle(cgroup)
         instance.mark("cgroup")
-        hostname = self.options.hostname or instance.name[:HOSTNAME_MAX]
+        hostname = self.options.hostname_of(instance.name)
         seccomp = ["--seccomp", str(self.filter_file)] if self.seccomp else []
         rootfs, options = self.binds(instance, command)
         argv = [str(self.launcher), *seccomp, *options, rootfs, hostname,
@@ -245,9 +218,8 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         handle = instance.handle
         if handle is None:
             return None
-        if self.cgroups.oom_kills(handle.cgroup):
-            return ExitCause(oom=True, limit=f"the cgroup's {self.limits.memory_bytes >> 20} MiB limit")
-        return process_exit(handle.launcher, instance)
+        return (self.cgroups.oom_cause(handle.cgroup, self.limits.memory_bytes)
+                or process_exit(handle.launcher, instance))
 
     def teardown(self, instance: Instance[NativeHandle]) -> None:
         handle = instance.handle
