@@ -17,7 +17,6 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 import bench
 from bench.config import Config, load_config
@@ -147,24 +146,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def print_summary(path: Path, console: Console) -> None:
-    """The summary's headline rows as a terminal table (boot phases are left to the report)."""
-    from bench.results.summary import summary_json
-    from bench.results.units import format_interval, format_value
+    """The summary's headline rows as a terminal table (bench.results.summary.summary_table)."""
+    from bench.results.summary import summary_json, summary_table
 
-    table = Table(title=f"summary of {path.name}", title_justify="left")
-    for column in ("runtime", "workload", "metric", "n", "median", "95% CI of median", "p90",
-                   "failed"):
-        table.add_column(column, justify="right" if column in {"n", "failed"} else "left")
-    for row in summary_json(path):
-        if row["metric"].startswith("boot.") and row["metric"] != "boot.total":
-            continue
-        unit = row["unit"]
-        interval = format_interval(row["ci_low"], row["ci_high"], unit) if row["n"] else "-"
-        metric = f"{row['metric']} @N={row['count']}" if "count" in row else row["metric"]
-        table.add_row(row["runtime"], row["workload"], metric, str(row["n"]),
-                      format_value(row["median"], unit), interval, format_value(row["p90"], unit),
-                      str(row["failed"]))
-    console.print(table)
+    console.print(summary_table(summary_json(path), f"summary of {path.name}"))
 
 
 def cmd_runtimes(args: argparse.Namespace) -> int:

@@ -248,6 +248,13 @@ def glance_section(analysis: Analysis) -> str:
     return section("glance", "Run at a glance", box + "".join(parts), notes, wide=True)
 
 
+def without_interval(point: float | None, note: str | None, text: str) -> Html:
+    """A figure too uncertain for a 95 % interval: the point and the reason, never a fake one."""
+    if point is None:
+        return Html("\u2013")
+    return Html(f'<span class="same">{escape(text)} (no interval: {escape(note or "")})</span>')
+
+
 def ratio_cell(ratio: tuple[float, float, float] | None) -> Html:
     """The ratio with its interval, coloured when the interval excludes 1."""
     if ratio is None:
@@ -259,9 +266,12 @@ def ratio_cell(ratio: tuple[float, float, float] | None) -> Html:
 
 
 def stat_row(stat: Stat) -> list[Any]:
+    interval = format_interval(stat.ci_low, stat.ci_high, stat.unit) \
+        if stat.ci_low is not None or stat.median is None else stat.ci_note
+    ratio = ratio_cell(stat.ratio) if stat.ratio is not None else without_interval(
+        stat.ratio_point, stat.ratio_note, f"{stat.ratio_point or 0:.3g}\u00d7")
     return [stat.label, stat.workload, stat.metric, stat.n,
-            format_value(stat.median, stat.unit), format_interval(stat.ci_low, stat.ci_high, stat.unit),
-            ratio_cell(stat.ratio), stat.failed]
+            format_value(stat.median, stat.unit), interval, ratio, stat.failed]
 
 
 METRIC_ORDER = ("boot.total", "memory.host_pss", "memory.guest_ram", "memory.cgroup",
@@ -342,6 +352,11 @@ def density_section(analysis: Analysis, page: Page) -> str:
 
 
 def change_row(change: Change) -> list[Any]:
+    before_after = [change.runtime, change.workload, change.metric, change.against,
+                    format_value(change.before, change.unit), format_value(change.after, change.unit)]
+    if change.ratio is None:
+        return [*before_after, without_interval(change.point, change.note,
+                                                f"{change.point - 1:+.1%}")]
     point, low, high = change.ratio
     css = "same" if low <= 1 <= high else ("worse" if point > 1 else "better")
     text = f"{point - 1:+.1%} [{low - 1:+.1%} \u2026 {high - 1:+.1%}]"

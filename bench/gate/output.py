@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench.gate.aa import CAUGHT, Measurement
 from bench.gate.evaluate import Evaluation, GateResult, exit_code
 from bench.results.units import format_value
 
@@ -156,3 +157,24 @@ def to_json(result: GateResult) -> dict[str, Any]:
             "interval": 1 - 2 * result.alpha, "counts": result.counts(), "notes": result.notes,
             "evaluations": [{k: finite(v) for k, v in asdict(item).items()}
                             for item in result.evaluations]}
+
+
+def print_measurement(found: Measurement, console: Console) -> None:
+    """`bench calibrate`: per row its spread and smallest change caught, then the A/A tally."""
+    table = Table(title=f"gate calibration from {found.calibration.sittings} A/A sittings",
+                  title_justify="left")
+    for column in ("metric", "runtime", "workload", "sitting spread (SD)",
+                   f"smallest change caught ({CAUGHT:.0%} of pairs)"):
+        table.add_column(column)
+    for key, shift in sorted(found.smallest_caught.items(), key=lambda kv: (kv[0][2], kv[0])):
+        spread = found.calibration.sd.get(key)
+        table.add_row(key[2], key[0], key[1], "-" if spread is None else f"{100 * spread:.1f} %",
+                      "-" if shift is None else f"+{100 * shift:g} %")
+    console.print(table)
+    rate = found.failing_gates / found.pairs if found.pairs else 0.0
+    console.print(f"A/A: {found.failing_gates} of {found.pairs} ordered pairs of sittings failed "
+                  f"the gate ({rate:.1%}), each calibrated from the other sittings only; "
+                  f"{found.failing_gates_uncalibrated} failed without a calibration.",
+                  highlight=False)
+    for row, count in found.failing_rows.most_common():
+        console.print(f"  failed {count}x: {row}", highlight=False)
