@@ -20,19 +20,16 @@ from dataclasses import dataclass, field, replace
 
 from bench.errors import ResultsError
 from bench.gate.calibration import MIN_SITTINGS, Calibration, estimate
+from bench.gate.correction import adjusted, decide, finish
 from bench.gate.evaluate import (
-    Item,
-    Pending,
-    adjusted,
-    decide,
     evaluate_relative,
-    finish,
     gate_items,
     lower_is_better,
     matches,
     relative_rules,
 )
 from bench.gate.rules import GateConfig
+from bench.gate.verdicts import Item, Pending
 from bench.results.run import Key, Run, Series
 
 # the synthetic regressions tried (a binary search: about four per row), the bad way

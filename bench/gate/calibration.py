@@ -98,7 +98,7 @@ def read(path: Path) -> Calibration:
     except json.JSONDecodeError as error:
         raise ResultsError(f"{path}: not a calibration file ({error.msg})") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise ResultsError(f"{path}: not a bench gate calibration (run `bench gate calibrate`)")
+        raise ResultsError(f"{path}: not a bench gate calibration (run `bench calibrate`)")
     version = document.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ResultsError(f"{path}: calibration format {version!r} is newer than this bench "

@@ -101,7 +101,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
         check_pair(pair)
     result = gate_run(Path(args.candidate), Path(args.baseline) if args.baseline else None, rules,
                       allow_host_change=args.allow_host_change, ab=args.ab,
-                      calibration=Path(args.calibration) if args.calibration else None)
+                      calibration=Path(args.calibration) if args.calibration else None,
+                      rules_dir=Path(args.rules).parent if args.rules else None)
     console = Console(stderr=args.json, width=None if sys.stdout.isatty() else 160)
     print_table(result, console)
     if args.junit:

@@ -10,8 +10,8 @@ Three comparisons (the statistics are in bench.gate.stats):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,8 @@ from pydantic import ValidationError
 from bench.errors import ConfigError, GateError, ResultsError
 from bench.gate import calibration as calibrations
 from bench.gate.calibration import Calibration, Spread
+from bench.gate.correction import finish, power_notes
+from bench.gate.guard import guard, run_notes
 from bench.gate.rules import (
     RULE_TAGS,
     AbsoluteRule,
@@ -34,85 +36,23 @@ from bench.gate.rules import (
 )
 from bench.gate.stats import (
     Decision,
-    holm,
     limit_decision,
+    min_rank_p_value,
     min_samples_for_median_bound,
     ratio_test,
     relative_decision,
     relative_test,
     sign_test,
 )
+from bench.gate.verdicts import Evaluation, GateResult, Item, Pending, exit_code
 from bench.results.manifest import read_manifest
 from bench.results.run import Key, Run, Series, load_run
 from bench.results.stats import Floats, median_bounds
 from bench.results.units import direction_of, parse_quantity
 from runtimes.models import describe_errors
 
-HOST_KEYS = ("cpu_model", "kernel", "cgroup_version")
-FAILING = frozenset({"fail"})
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """One rule applied to one row; the columns every output shows."""
-
-    rule: str
-    kind: str
-    runtime: str
-    workload: str
-    metric: str
-    unit: str
-    reference: str  # "baseline", the reference runtime or variant, or "limit"
-    verdict: str
-    message: str
-    reference_median: float | None = None  # the limit, for absolute rules
-    candidate_median: float | None = None
-    change: float | None = None  # relative change (fraction), ratio, or None
-    change_low: float | None = None
-    change_high: float | None = None
-    absolute_change: float | None = None
-    absolute_low: float | None = None
-    absolute_high: float | None = None
-    p_value: float | None = None  # the row's own p-value (the smaller direction's)
-    n_reference: int = 0
-    n_candidate: int = 0
-    p_adjusted: float | None = None  # after Holm's correction over every row of the gate
-    sitting_sd: float | None = None  # the calibrated SD of the row's log median over sittings
-
-
-@dataclass(frozen=True)
-class Pending:
-    """A tested row waiting for the correction: its p-values and how to decide with them."""
-
-    evaluation: Evaluation
-    alpha: float
-    p_worse: float
-    p_better: float | None  # None: no "improved" verdict for this rule
-    decide: Callable[[float, float], Decision]  # (adjusted p worse, adjusted p better)
-
-
-Item = Evaluation | Pending
-
-
-@dataclass
-class GateResult:
-    candidate: str
-    baseline: str | None
-    alpha: float
-    evaluations: list[Evaluation]
-    notes: list[str] = field(default_factory=list)
-    tests: int = 0  # rows whose p-values the correction counted
-
-    def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for item in self.evaluations:
-            counts[item.verdict] = counts.get(item.verdict, 0) + 1
-        return counts
-
-
-def exit_code(result: GateResult) -> int:
-    """0 when nothing failed (improvements and warnings included), 1 on any failure."""
-    return 1 if any(e.verdict in FAILING for e in result.evaluations) else 0
+__all__ = ["Evaluation", "GateResult", "Item", "Pending", "exit_code", "finish", "gate_run",
+           "gate_runs", "load_rules"]
 
 
 def observations(series: Series, per_instance: bool) -> Floats:
@@ -199,7 +139,8 @@ def evaluate_relative(rule: RelativeRule, key: Key, reference: Series | None,
         return relative_decision(change, p_worse, p_better, percent=rule.percent, floor=floor,
                                  alpha=alpha, lower_is_better=lower)
 
-    return Pending(evaluation, alpha, tested.p_worse, tested.p_better, decide)
+    return Pending(evaluation, alpha, tested.p_worse, tested.p_better, decide,
+                   min_rank_p_value(ref.size, cand.size, config.test == "two-sided"))
 
 
 def evaluate_ratio(rule: RatioRule, key: Key, reference: Series | None,
@@ -228,7 +169,7 @@ def evaluate_ratio(rule: RatioRule, key: Key, reference: Series | None,
     def decide(p_worse: float, _: float) -> Decision:
         return limit_check(low, ratio.point, high, rule.limit, lower, p_worse, alpha)
 
-    return Pending(evaluation, alpha, p_beyond, None, decide)
+    return Pending(evaluation, alpha, p_beyond, None, decide, 0.5 ** min(ref.size, cand.size))
 
 
 def limit_check(low: float, point: float, high: float, limit: float, lower: bool,
@@ -264,48 +205,11 @@ def evaluate_absolute(rule: AbsoluteRule, key: Key, candidate: Series | None,
     def decide(p_worse: float, _: float) -> Decision:
         return limit_check(low, median, high, limit, lower, p_worse, alpha)
 
-    return Pending(evaluation, alpha, p_beyond, None, decide)
+    return Pending(evaluation, alpha, p_beyond, None, decide, 0.5 ** values.size)
 
 
 def per_instance(config: GateConfig) -> bool:
     return config.sample_unit == "repetition"
-
-
-def adjusted(items: Sequence[Item]) -> dict[int, tuple[float, float]]:
-    """Holm's adjusted (p worse, p better) of every tested item, by its index in `items`.
-
-    Rows whose rule sets its own alpha form their own family: the gate's false-fail rate is
-    at most the sum of the families' levels (the gate's alpha when no rule sets one).
-    """
-    pending = {i: item for i, item in enumerate(items) if isinstance(item, Pending)}
-    found: dict[int, tuple[float, float]] = {}
-    for alpha in {item.alpha for item in pending.values()}:
-        family = [i for i, item in pending.items() if item.alpha == alpha]
-        worse = holm([pending[i].p_worse for i in family])
-        improvable = [i for i in family if pending[i].p_better is not None]
-        better = dict(zip(improvable, holm([pending[i].p_better or 1.0 for i in improvable]),
-                          strict=True))
-        found.update({i: (w, better.get(i, 1.0)) for i, w in zip(family, worse, strict=True)})
-    return found
-
-
-def finish(items: Sequence[Item]) -> tuple[list[Evaluation], int]:
-    """Holm's correction over the tested rows, then each row's verdict."""
-    corrected = adjusted(items)
-    return [decide(item, *corrected[i]) if isinstance(item, Pending) else item
-            for i, item in enumerate(items)], len(corrected)
-
-
-def decide(item: Pending, p_worse: float, p_better: float) -> Evaluation:
-    decision = item.decide(p_worse, p_better)
-    message = decision.reason
-    raw = item.decide(item.p_worse, item.p_better if item.p_better is not None else 1.0)
-    if raw.verdict != decision.verdict and raw.verdict in {"fail", "improved"}:
-        message = (f"{raw.reason}, alone; not after Holm's correction for the gate's rows "
-                   f"(adjusted p={min(p_worse, p_better):.2g})")
-    adjusted = p_worse if item.p_better is None else min(p_worse, p_better)
-    return replace(item.evaluation, verdict=decision.verdict, message=message,
-                   p_adjusted=adjusted)
 
 
 def relative_rules(config: GateConfig) -> list[RelativeRule]:
@@ -363,51 +267,6 @@ def check_limits(run: Run, config: GateConfig) -> list[Item]:
     return items
 
 
-def differences(before: dict[str, Any], after: dict[str, Any], keys: Iterable[str],
-                prefix: str) -> list[str]:
-    return [f"{prefix}{key} {before.get(key)!r} -> {after.get(key)!r}"
-            for key in keys if before.get(key) != after.get(key)]
-
-
-def host_differences(baseline: dict[str, Any], candidate: dict[str, Any],
-                     runtimes: Iterable[str]) -> list[str]:
-    """What makes two runs incomparable: host CPU, kernel, cgroup version, per-runtime accel."""
-    found = differences(baseline.get("host", {}), candidate.get("host", {}), HOST_KEYS, "host ")
-    base_drivers, cand_drivers = baseline.get("drivers", {}), candidate.get("drivers", {})
-    for name in sorted(runtimes):
-        found += differences(base_drivers.get(name, {}), cand_drivers.get(name, {}), ["accel"],
-                             f"runtime {name} ")
-    return found
-
-
-def driver_changes(baseline: dict[str, Any], candidate: dict[str, Any],
-                   runtimes: Iterable[str]) -> list[str]:
-    """Driver fingerprint changes (engine version, seccomp profile...): reported, not refused."""
-    found = []
-    for name in sorted(runtimes):
-        before = baseline.get("drivers", {}).get(name, {})
-        after = candidate.get("drivers", {}).get(name, {})
-        keys = sorted((set(before) | set(after)) - {"accel"})
-        found += differences(before, after, keys, f"runtime {name} driver ")
-    return found
-
-
-def guard(baseline: Run, candidate: Run, allow_host_change: bool) -> list[str]:
-    """Refuses runs from different hosts; returns notes about what changed and was allowed."""
-    common = baseline.runtimes() & candidate.runtimes()
-    changed = host_differences(baseline.manifest, candidate.manifest, common)
-    if changed and not allow_host_change:
-        raise GateError(f"{baseline.path} and {candidate.path} are not comparable: "
-                        f"{'; '.join(changed)} (pass --allow-host-change to compare anyway)")
-    notes = [f"allowed: {line}" for line in changed]
-    return notes + driver_changes(baseline.manifest, candidate.manifest, common)
-
-
-def run_notes(run: Run, role: str) -> list[str]:
-    status = run.manifest.get("status")
-    return [] if status == "complete" else [f"the {role} run's status is {status!r}"]
-
-
 def against_baseline(baseline: Run, candidate: Run, config: GateConfig,
                      allow_host_change: bool,
                      calibration: Calibration | None) -> tuple[list[Item], list[str]]:
@@ -426,15 +285,29 @@ def sitting_notes(calibration: Calibration | None, candidate: Run) -> list[str]:
     if calibration is None:
         return ["between-sitting variation is not calibrated: the baseline and the candidate "
                 "ran in different sittings, and a rank test counts their drift as a change "
-                "(measure it with `bench gate calibrate`; A/B inside one run avoids it)"]
+                "(measure it with `bench calibrate`; A/B inside one run avoids it)"]
     return [f"between-sitting variation calibrated from {calibration.sittings} A/A sittings "
             f"({calibration.source})", *calibrations.host_notes(calibration, candidate.manifest)]
 
 
-def load_calibration(config: GateConfig, path: Path | None) -> Calibration | None:
-    """--calibration FILE, else the gate section's `calibration:` file, else none."""
-    chosen = path or (Path(config.calibration) if config.calibration else None)
-    return calibrations.read(chosen) if chosen is not None else None
+def load_calibration(config: GateConfig, path: Path | None,
+                     config_dir: Path | None) -> Calibration | None:
+    """--calibration FILE, else the gate section's `calibration:` file (a relative path is
+    taken next to the config that names it, else from the working directory), else none."""
+    if path is not None:
+        return calibrations.read(path)
+    if not config.calibration:
+        return None
+    named = Path(config.calibration)
+    if not named.is_absolute() and config_dir is not None and (config_dir / named).exists():
+        named = config_dir / named
+    return calibrations.read(named)
+
+
+def config_dir_of(manifest: dict[str, Any]) -> Path | None:
+    """Where the run's config file was (the manifest records its path)."""
+    found = manifest.get("config_path")
+    return Path(str(found)).parent if found else None
 
 
 def gate_items(candidate: Run, baseline: Run | None, config: GateConfig, *,
@@ -465,19 +338,21 @@ def gate_runs(candidate: Run, baseline: Run | None, config: GateConfig, *,
     items, notes = gate_items(candidate, baseline, config, allow_host_change=allow_host_change,
                               ab=ab, calibration=calibration)
     evaluations, tests = finish(items)
+    notes += power_notes(items)
     return GateResult(str(candidate.path), None if baseline is None else str(baseline.path),
                       config.alpha, evaluations, notes, tests)
 
 
 def gate_run(candidate_dir: Path, baseline_dir: Path | None, gate_config: GateConfig | None,
              *, allow_host_change: bool = False, ab: Sequence[str] = (),
-             calibration: Path | None = None) -> GateResult:
+             calibration: Path | None = None, rules_dir: Path | None = None) -> GateResult:
     """Every rule on every row it matches. gate_config None: the candidate config's gate
     section, else the defaults. Raises GateError/ResultsError (exit 2) when nothing compares."""
     config = gate_config or gate_config_of(read_manifest(Path(candidate_dir))) or GateConfig()
     candidate = load_run(Path(candidate_dir))
     baseline = load_run(Path(baseline_dir)) if baseline_dir is not None else None
-    spread = load_calibration(config, calibration) if baseline is not None else None
+    where = rules_dir or config_dir_of(candidate.manifest)
+    spread = load_calibration(config, calibration, where) if baseline is not None else None
     return gate_runs(candidate, baseline, config, allow_host_change=allow_host_change, ab=ab,
                      calibration=spread)
 

@@ -1,7 +1,8 @@
 """The gate's verdicts for people and for CI: a terminal table, Markdown, JUnit XML and JSON.
 
 Every format shows the same rows: one per rule and row evaluated, with both medians, the
-change and its interval, the p-value and the verdict.
+change and its interval, the p-value (adjusted by Holm's correction for the gate's rows:
+the one the verdict compares with alpha; JSON has the row's own too) and the verdict.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.gate.aa import CAUGHT, Measurement
-from bench.gate.evaluate import Evaluation, GateResult, exit_code
+from bench.gate.verdicts import Evaluation, GateResult, exit_code
 from bench.results.units import format_value
 
 COLUMNS = ("metric", "runtime", "workload", "reference", "candidate", "change", "p", "verdict")
@@ -57,7 +58,8 @@ def reference_text(item: Evaluation) -> str:
 
 
 def row(item: Evaluation) -> dict[str, str]:
-    p_value = "-" if item.p_value is None else f"{item.p_value:.2g}"
+    shown = item.p_adjusted if item.p_adjusted is not None else item.p_value
+    p_value = "-" if shown is None else f"{shown:.2g}"
     return {"metric": item.metric, "runtime": item.runtime, "workload": item.workload,
             "reference": reference_text(item),
             "candidate": format_value(item.candidate_median, item.unit), "change": change_text(item),
@@ -68,7 +70,8 @@ def headline(result: GateResult) -> str:
     counts = ", ".join(f"{n} {verdict}" for verdict, n in sorted(result.counts().items()))
     state = "FAIL" if exit_code(result) else "PASS"
     against = f"{result.baseline} -> " if result.baseline else ""
-    return f"bench gate {state}: {against}{result.candidate} ({counts})"
+    return (f"bench gate {state}: {against}{result.candidate} ({counts}; {result.tests} rows "
+            f"tested, Holm-corrected at alpha {result.alpha:g})")
 
 
 def print_table(result: GateResult, console: Console) -> None:
@@ -154,6 +157,7 @@ def finite(value: Any) -> Any:
 def to_json(result: GateResult) -> dict[str, Any]:
     return {"verdict": "fail" if exit_code(result) else "pass", "exit_code": exit_code(result),
             "candidate": result.candidate, "baseline": result.baseline, "alpha": result.alpha,
+            "tests": result.tests,
             "interval": 1 - 2 * result.alpha, "counts": result.counts(), "notes": result.notes,
             "evaluations": [{k: finite(v) for k, v in asdict(item).items()}
                             for item in result.evaluations]}

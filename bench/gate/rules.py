@@ -92,7 +92,7 @@ class GateConfig(Strict):
     ab: list[str] = Field(default_factory=list, description="A/B pairs 'baseline:candidate' "
                           "of runtimes in the same run, gated with the relative rules")
     calibration: str | None = Field(
-        default=None, description="a file from `bench gate calibrate`: how much each row moves "
+        default=None, description="a file from `bench calibrate`: how much each row moves "
         "between sittings of identical code, added to the variance of a change between runs")
 
     @field_validator("ab")

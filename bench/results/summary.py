@@ -42,8 +42,12 @@ def summary_of(series: Series) -> Summary | None:
 def density_summary(series: Series) -> Summary | None:
     """Over ladders when there are enough of them, else over the readings, saying so."""
     ladders, readings = series.instances.size, series.values.size
-    if ladders >= min_instances() or readings < min_instances() or not ladders:
+    if ladders >= min_instances() or not ladders:
         return summary_of(series)
+    if readings < min_instances():
+        over_ladders = summarize(series.instances, readings)
+        return replace(over_ladders, ci_note=f"{ladders} ladder(s) of {readings} reading(s): a "
+                       f"95 % interval needs {min_instances()} of either")
     over_readings = summarize(series.values)
     return replace(over_readings, n=ladders, ci_note=(
         f"over the {readings} readings of {ladders} ladder(s): the host's noise while N ran, "
@@ -124,19 +128,25 @@ def summary_json(path: Path) -> list[dict[str, Any]]:
             for row in summary_rows(load_run(path))]
 
 
+def short_note(note: str | None) -> str:
+    """A note's first clause ("3 instances", "over the 6 readings of 1 ladder(s)"): the
+    terminal's column stays narrow; JSON and the report carry the whole sentence."""
+    return (note or "").split(":")[0]
+
+
 def interval_text(row: dict[str, Any]) -> str:
-    """The median's interval, or why there is none (terminal and report say the same)."""
+    """The median's interval, or that there is none and why, in brief."""
     if row["ci_low"] is None or row["ci_high"] is None:
-        return row["ci_note"] or "-"
+        return f"none ({short_note(row['ci_note'])})" if row["ci_note"] else "-"
     text = format_interval(row["ci_low"], row["ci_high"], row["unit"])
-    return f"{text} ({row['ci_note']})" if row["ci_note"] else text
+    return f"{text} ({short_note(row['ci_note'])})" if row["ci_note"] else text
 
 
 def ratio_text(row: dict[str, Any]) -> str:
     if row["ratio"] is None:
         return "-"
     if row["ratio_low"] is None or row["ratio_high"] is None:
-        return f"{row['ratio']:.3g}x (no interval: {row['ratio_note']})"
+        return f"{row['ratio']:.3g}x (no interval)"
     return f"{row['ratio']:.3g}x [{row['ratio_low']:.3g} \u2026 {row['ratio_high']:.3g}]"
 
 
@@ -151,7 +161,7 @@ def summary_table(rows: list[dict[str, Any]], title: str) -> Table:
         if row["metric"].startswith("boot.") and row["metric"] != "boot.total":
             continue
         metric = f"{row['metric']} @N={row['count']}" if "count" in row else row["metric"]
-        interval = interval_text(row) + (f" [{row['caveat']}]" if row.get("caveat") else "")
+        interval = ("BELOW ZERO: " if row.get("caveat") else "") + interval_text(row)
         table.add_row(row["runtime"], row["workload"], metric, str(row["n"]),
                       str(row["samples"]), format_value(row["median"], row["unit"]), interval,
                       ratio_text(row), str(row["failed"]))
