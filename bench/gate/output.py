@@ -37,6 +37,8 @@ def change_text(item: Evaluation) -> str:
     """The change and its interval, in the rule's terms (relative %, ratio, median bounds)."""
     low, high = item.change_low, item.change_high
     if item.kind == "ratio" and item.change is not None:
+        if low is None or high is None:
+            return f"{item.change:.3f}x [no interval]"
         return f"{item.change:.3f}x [{low:.3f}, {high:.3f}]"
     if item.kind == "absolute":
         return "-" if low is None or high is None else \

@@ -16,6 +16,7 @@ from bench.config import parse_config
 from bench.errors import ConfigError, GateError, ResultsError
 from bench.gate.command import add_parsers
 from bench.gate.evaluate import exit_code, gate_run, load_rules
+from bench.gate.output import to_markdown
 from bench.gate.rules import GateConfig
 from bench.results.sample import Sample
 from bench.results.store import RunStore
@@ -206,8 +207,11 @@ def test_ratio_rule_against_the_process_baseline(tmp_path: Path, scale: float, l
 
 def test_ratio_rule_needs_enough_repetitions(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run", {"process": 1.0, "docker": 3.0}, seed=6, repetitions=5)
-    (only,) = gate_run(run, None, ratio_gate(1.5)).evaluations
+    result = gate_run(run, None, ratio_gate(1.5))
+    (only,) = result.evaluations
     assert only.verdict == "underpowered"
+    assert only.change_low is None  # five instances: the ratio has no interval at all...
+    assert "x [no interval]" in to_markdown(result)  # ...and the table says so
 
 
 @pytest.mark.parametrize(("median", "verdict"), [(25.0, "fail"), (19.0, "pass"), (20.6, "warn")])
