@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import ByteSize, Field, ValidationError, field_validator
+from pydantic import ByteSize, Field, SerializeAsAny, ValidationError, field_validator
 
 from bench.errors import ConfigError
 from bench.gate.rules import RULE_TAGS, GateConfig
+from runtimes.base import DriverOptions
 from runtimes.models import Strict, describe_errors
 
 
@@ -66,10 +67,11 @@ Workload = Annotated[ReadyWorkload | SyscallWorkload | MemtouchWorkload | Densit
 
 
 class RuntimeSpec(Strict):
-    """A named instance of a driver; options are checked against the driver's own model."""
+    """A named instance of a driver; its options are the driver's own typed model, validated
+    once here (parse_config), so drivers receive them typed."""
 
     driver: str
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: SerializeAsAny[DriverOptions] = Field(default_factory=DriverOptions)
     repetitions: int | None = Field(None, ge=1, description="overrides the run's repetitions")
     warmup: int | None = Field(None, ge=0, description="overrides the run's warm-up repetitions")
 
@@ -103,24 +105,41 @@ def describe(error: ValidationError, prefix: tuple[str, ...] = ()) -> str:
     return describe_errors(error, prefix, UNION_TAGS)
 
 
-def parse_config(document: Any, source: str = "config") -> Config:
-    """Validate a loaded document; driver options are checked by each driver's Options model."""
+def with_typed_options(document: dict[str, Any], source: str) -> dict[str, Any]:
+    """The document with each runtime's options validated by its driver's Options model.
+
+    Entries too malformed to say which driver they name are left as they are, for the
+    Config model to report.
+    """
     from bench.drivers import driver_class  # the registry imports driver modules
 
+    runtimes = document.get("runtimes")
+    if not isinstance(runtimes, dict):
+        return document
+    typed = {}
+    for name, spec in runtimes.items():
+        if isinstance(spec, dict) and isinstance(spec.get("driver"), str):
+            cls = driver_class(spec["driver"], f"{source}: runtimes.{name}.driver")
+            try:
+                spec = {**spec, "options": cls.Options.model_validate(spec.get("options", {}))}
+            except ValidationError as error:
+                where = ("runtimes", str(name), "options")
+                raise ConfigError(f"{source}: {describe(error, where)}") from None
+        typed[name] = spec
+    return {**document, "runtimes": typed}
+
+
+def parse_config(document: Any, source: str = "config") -> Config:
+    """Validate a loaded document, each runtime's options by its driver's Options model."""
     if not isinstance(document, dict):
         raise ConfigError(f"{source}: expected a mapping of keys at the top level")
     try:
-        config = Config.model_validate(document)
+        config = Config.model_validate(with_typed_options(document, source))
     except ValidationError as error:
         raise ConfigError(f"{source}: {describe(error)}") from None
-    for name, spec in config.runtimes.items():
+    for name in config.runtimes:
         if not name or not all(c.isalnum() or c in "-_." for c in name):
             raise ConfigError(f"{source}: runtimes.{name}: names may use letters, digits, '-', '_', '.'")
-        cls = driver_class(spec.driver, f"{source}: runtimes.{name}.driver")
-        try:
-            cls.Options.model_validate(spec.options)
-        except ValidationError as error:
-            raise ConfigError(f"{source}: {describe(error, ('runtimes', name, 'options'))}") from None
     if config.baseline is not None and config.baseline not in config.runtimes:
         raise ConfigError(f"{source}: baseline: {config.baseline!r} is not one of the runtimes")
     return config

@@ -28,7 +28,7 @@ from pathlib import Path
 from bench.config import DensityWorkload
 from bench.plan import Cell
 from bench.results.sample import Sample
-from runtimes.base import Driver, Instance, MemoryReading, ProbeCommand
+from runtimes.base import AnyDriver, AnyInstance, MemoryReading, ProbeCommand
 from runtimes.errors import BenchError, InstanceError
 from runtimes.host.memory import meminfo
 from runtimes.protocol import IDLE
@@ -84,12 +84,12 @@ def instance_cost(reading: MemoryReading) -> int:
 class DensityRun:
     """One runtime's ladder of counts; every instance it started is stopped in close()."""
 
-    def __init__(self, driver: Driver, workload: DensityWorkload, cell: Cell, timeout: float) -> None:
+    def __init__(self, driver: AnyDriver, workload: DensityWorkload, cell: Cell, timeout: float) -> None:
         self.driver = driver
         self.workload = workload
         self.cell = cell
         self.timeout = timeout
-        self.running: list[Instance] = []
+        self.running: list[AnyInstance] = []
         self.command = ProbeCommand("ready", (f"idle={int(timeout * 100)}",))
         self.available: list[tuple[int, int, dict[str, object]]] = []  # (N, MemAvailable, meta)
 
@@ -102,7 +102,7 @@ class DensityRun:
                       value=value, unit=unit, repetition=self.cell.repetition, phase=str(count),
                       cell=self.cell.index, metadata={"count": count, **meta})
 
-    def start_one(self) -> Instance:
+    def start_one(self) -> AnyInstance:
         deadline = time.monotonic_ns() + int(self.timeout * 1e9)
         instance = self.driver.start(self.command, deadline)
         try:
@@ -195,7 +195,7 @@ class DensityRun:
         self.running.clear()
 
 
-def density_samples(driver: Driver, workload: DensityWorkload, cell: Cell, timeout: float) -> list[Sample]:
+def density_samples(driver: AnyDriver, workload: DensityWorkload, cell: Cell, timeout: float) -> list[Sample]:
     ladder = DensityRun(driver, workload, cell, timeout)
     before = reference_available(workload.drop_caches, workload.readings)
     try:

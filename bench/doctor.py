@@ -1,4 +1,9 @@
-"""Host checks (`bench doctor`), driver availability (`bench runtimes`) and `bench clean`."""
+"""Host checks (`bench doctor`), driver availability (`bench runtimes`) and `bench clean`.
+
+Every check asks the code that will do the work: the drivers' own availability checks,
+the guest accel choice, the compiler lookup and namespace list the native runtime uses.
+Nothing here keeps a copy of that logic.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +11,41 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from bench.config import Config
 from bench.drivers import driver_class, known_drivers
 from bench.fingerprint import cgroup_version
+from runtimes.base import AnyDriver, DriverOptions, instance_prefix
 from runtimes.errors import BenchError
+from runtimes.guest.accel import choose_accel, host_virt
+from runtimes.host.build import compiler
+from runtimes.native.driver import NAMESPACES, disabled_namespaces
+
+RUN_ID = r"[0-9a-f]{6}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One place a driver works: the driver, with options naming an endpoint or URI."""
+
+    driver: str
+    options: DriverOptions
 
 
 def availability() -> list[tuple[str, str | None]]:
-    """(driver, reason it is unavailable or None) for every registered driver."""
+    """(driver, reason it is unavailable or None) for every registered driver, with its
+    default options."""
     result = []
     for name in known_drivers():
         try:
-            reason = driver_class(name).unavailable_reason()
+            cls = driver_class(name)
+            reason = cls.unavailable_reason(cls.Options())
         except BenchError as error:
             reason = str(error)
         result.append((name, reason))
@@ -38,29 +62,34 @@ def print_runtimes(console: Console) -> None:
     console.print(table)
 
 
-def hardware_virtualization() -> str:
-    flags = Path("/proc/cpuinfo").read_text()
-    has_flag = " vmx" in flags or " svm" in flags
-    kvm = Path("/dev/kvm").exists()
-    if has_flag and kvm:
-        return "kvm available (vmx/svm and /dev/kvm)"
-    if kvm:
-        return "tcg: /dev/kvm exists but the CPU shows neither vmx nor svm"
-    return "tcg: no /dev/kvm"
+def accel_check() -> str:
+    """What a guest would run with here, from the same choice the libvirt driver makes."""
+    try:
+        choice = choose_accel("auto", host_virt())
+    except BenchError as error:
+        return str(error)
+    return f"{choice.accel}: {choice.reason}"
+
+
+def compiler_check() -> tuple[bool, str]:
+    try:
+        return True, compiler()
+    except BenchError as error:
+        return False, str(error)
 
 
 def checks() -> list[tuple[str, bool, str]]:
-    namespaces = Path("/proc/self/ns")
-    wanted = ["pid", "mnt", "uts", "ipc", "net"]
-    missing = [ns for ns in wanted if not (namespaces / ns).exists()]
-    cc = shutil.which("cc") or shutil.which("gcc")
+    root = os.geteuid() == 0
+    missing = disabled_namespaces()
+    has_compiler, cc = compiler_check()
     return [
-        ("root", os.geteuid() == 0, "running as root" if os.geteuid() == 0 else "not root: "
-         "native, docker and libvirt need root"),
+        ("root", root, "running as root" if root else "not root: native, docker and libvirt "
+         "need root"),
         ("cgroups", True, cgroup_version()),
-        ("namespaces", not missing, "pid mnt uts ipc net" if not missing else f"missing {missing}"),
-        ("compiler", cc is not None, cc or "no C compiler: apt-get install gcc libc6-dev"),
-        ("accel", True, hardware_virtualization()),
+        ("namespaces", not missing, " ".join(NAMESPACES) if not missing else
+         f"missing or disabled: {' '.join(missing)}"),
+        ("compiler", has_compiler, cc),
+        ("accel", True, accel_check()),
     ]
 
 
@@ -78,15 +107,35 @@ def print_doctor(console: Console) -> int:
     return 1 if problems else 0
 
 
-def clean_leftovers(run_id: str | None, dry_run: bool) -> list[str]:
+def targets(configs: Iterable[Config]) -> list[Target]:
+    """Every driver with its default options, then each configured runtime's options (a
+    docker endpoint or libvirt URI of a config is swept too); host processes first."""
+    found = [Target(name, driver_class(name).Options()) for name in known_drivers()]
+    found += [Target(spec.driver, spec.options) for config in configs
+              for spec in config.runtimes.values()]
+    unique: dict[tuple[str, str | None], Target] = {}
+    for target in found:
+        endpoint = driver_class(target.driver).endpoint(target.options)
+        unique.setdefault((target.driver, endpoint), target)
+    return sorted(unique.values(), key=lambda target: target.driver != "process")
+
+
+def clean_target(cls: type[AnyDriver], options: DriverOptions, run_id: str | None,
+                 dry_run: bool) -> list[str]:
+    if cls.unavailable_reason(options) is not None:
+        return []  # nothing of ours can be running where the driver cannot run
+    return cls.clean(options, run_id, dry_run)
+
+
+def clean_leftovers(run_id: str | None, dry_run: bool,
+                    configs: Iterable[Config] = ()) -> list[str]:
     """Every driver's leftovers (host processes first), then the runs' scratch directories."""
     found: list[str] = []
-    for name, reason in sorted(availability(), key=lambda item: item[0] != "process"):
-        if reason is None:
-            found += driver_class(name).clean(run_id, dry_run)
+    for target in targets(configs):
+        found += clean_target(driver_class(target.driver), target.options, run_id, dry_run)
     # the runner's scratch directories: bench-<run id>-<random>
-    pattern = re.compile(rf"bench-{re.escape(run_id) if run_id else '[0-9a-f]{6}'}-\w+")
-    for folder in sorted(Path(tempfile.gettempdir()).glob("bench-*")):
+    pattern = re.compile(rf"{re.escape(instance_prefix(run_id)) if run_id else 'bench-' + RUN_ID + '-'}\w+")
+    for folder in sorted(Path(tempfile.gettempdir()).glob(f"{instance_prefix()}*")):
         if pattern.fullmatch(folder.name) and folder.is_dir():
             if not dry_run:
                 shutil.rmtree(folder, ignore_errors=True)

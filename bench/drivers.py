@@ -9,7 +9,7 @@ from bench.errors import ConfigError
 from runtimes.errors import RuntimeUnavailable
 
 if TYPE_CHECKING:
-    from runtimes.base import Driver
+    from runtimes.base import AnyDriver
 
 GROUP = "bench.runtimes"
 
@@ -18,11 +18,11 @@ def known_drivers() -> list[str]:
     return sorted(ep.name for ep in entry_points(group=GROUP))
 
 
-def driver_class(name: str, where: str = "driver") -> type[Driver]:
+def driver_class(name: str, where: str = "driver") -> type[AnyDriver]:
     """The class registered as `name`; an unknown name lists the known ones."""
     for ep in entry_points(group=GROUP, name=name):
         try:
-            loaded: type[Driver] = ep.load()
+            loaded: type[AnyDriver] = ep.load()
         except ImportError as error:
             raise RuntimeUnavailable(f"driver {name!r} could not be loaded: {error}") from error
         return loaded

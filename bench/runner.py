@@ -1,12 +1,15 @@
 """The runner: prepares every driver, walks the plan cell by cell, and stores what it measures.
 
-A failed cell is recorded with its reason and the run goes on; a warm-up cell is run
-but not recorded. Ctrl-C or SIGTERM tears the current instance down, keeps what was
-stored, and ends the run as interrupted.
+A failed cell is recorded with its reason and the run goes on; a warm-up cell is run but
+not recorded. A teardown that fails is recorded as a failed `stop.total` row while the
+cell's other samples are kept. Ctrl-C or SIGTERM tears the current instance down, keeps
+what was stored, and ends the run as interrupted; any other error that ends the run leaves
+the manifest `failed` with the reason, never `running`.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import signal
 import tempfile
@@ -26,9 +29,12 @@ from bench.errors import Interrupted
 from bench.plan import Cell
 from bench.results.sample import Sample
 from bench.results.store import RunStore
+from bench.runlog import RunLog
 from bench.workload.bundle import Bundle
-from runtimes.base import Driver, ProbeCommand, RunContext
-from runtimes.errors import BenchError, InstanceError, RuntimeUnavailable
+from runtimes.base import AnyDriver, AnyInstance, ProbeCommand, RunContext, instance_prefix
+from runtimes.errors import BenchError, InstanceError, RuntimeUnavailable, TeardownError
+
+log = logging.getLogger("bench.runner")
 
 # Called after each cell with (cell, error or None); the CLI draws progress with it.
 CellHook = Callable[[Cell, str | None], None]
@@ -54,18 +60,25 @@ class CellResult:
 
 
 def check_available(config: Config) -> None:
-    """Refuse a run at once (before anything is created) if a runtime cannot work here."""
+    """Refuse a run at once (before anything is created) if a runtime cannot work here.
+
+    Called once per run; each configured runtime is checked with its own options.
+    """
     for name, spec in config.runtimes.items():
-        cls = driver_class(spec.driver)
-        reason = cls.unavailable_reason(cls.Options.model_validate(spec.options))
+        reason = driver_class(spec.driver).unavailable_reason(spec.options)
         if reason:
             raise RuntimeUnavailable(f"runtime {name!r} ({spec.driver}) is unavailable: {reason}")
 
 
-def open_drivers(config: Config, context: RunContext) -> dict[str, Driver]:
-    """One driver per configured runtime."""
-    check_available(config)
+def open_drivers(config: Config, context: RunContext) -> dict[str, AnyDriver]:
+    """One driver per configured runtime, with its typed options."""
     return {name: driver_class(spec.driver)(name, spec.options, context)
+            for name, spec in config.runtimes.items()}
+
+
+def endpoints(config: Config) -> dict[str, str | None]:
+    """What each runtime talks to (a daemon socket, a libvirt URI), for the manifest."""
+    return {name: driver_class(spec.driver).endpoint(spec.options)
             for name, spec in config.runtimes.items()}
 
 
@@ -84,26 +97,24 @@ def signals_interrupt() -> Iterator[None]:
 
 class Runner:
     def __init__(self, config: Config, store: RunStore, bundle: Bundle, run_id: str,
-                 cache_dir: Path) -> None:
+                 cache_dir: Path, run_log: RunLog | None = None) -> None:
         self.config = config
         self.store = store
         self.bundle = bundle
         self.run_id = run_id
         self.cache_dir = cache_dir
-        self.drivers: dict[str, Driver] = {}
+        self.run_log = run_log
+        self.drivers: dict[str, AnyDriver] = {}
+        self.cell_line: int | None = None  # where the current cell's lines start in run.log
 
     def run(self, cells: list[Cell], on_cell: CellHook, on_prepare: Callable[[str], None]) -> int:
         """Runs the cells; returns how many failed. Raises Interrupted on Ctrl-C/SIGTERM."""
-        work_dir = Path(tempfile.mkdtemp(prefix=f"bench-{self.run_id}-"))
+        work_dir = Path(tempfile.mkdtemp(prefix=instance_prefix(self.run_id)))
         context = RunContext(run_id=self.run_id, cache_dir=self.cache_dir, work_dir=work_dir)
         failed = 0
         try:
             with signals_interrupt():
-                self.drivers = open_drivers(self.config, context)
-                for name, driver in self.drivers.items():
-                    on_prepare(name)
-                    driver.prepare(self.bundle.probe)
-                self.store.update_manifest(drivers={n: d.fingerprint() for n, d in self.drivers.items()})
+                self.prepare(context, on_prepare)
                 for cell in cells:
                     result = self.run_cell(cell)
                     failed += result.error is not None and not cell.warmup
@@ -112,62 +123,118 @@ class Runner:
             self.store.update_manifest(status="interrupted", ended=time.time())
             raise Interrupted("interrupted: instances torn down, samples so far kept in "
                               f"{self.store.path}") from None
+        except BaseException as error:
+            log.exception("the run failed")
+            self.store.update_manifest(status="failed", reason=str(error) or type(error).__name__,
+                                       ended=time.time())
+            raise
         finally:
-            for driver in self.drivers.values():
-                driver.close()
-            self.sweep()
+            self.close_drivers()
             shutil.rmtree(work_dir, ignore_errors=True)
         self.store.update_manifest(status="complete", ended=time.time(), failed_cells=failed)
         return failed
 
+    def prepare(self, context: RunContext, on_prepare: Callable[[str], None]) -> None:
+        self.drivers = open_drivers(self.config, context)
+        for name, driver in self.drivers.items():
+            on_prepare(name)
+            log.info("prepare %s (%s)", name, driver.kind)
+            driver.prepare(self.bundle.probe)
+        self.store.update_manifest(drivers={name: {**driver.fingerprint(),
+                                                   "endpoint": driver.endpoint(driver.options)}
+                                            for name, driver in self.drivers.items()})
+
+    def close_drivers(self) -> None:
+        for name, driver in self.drivers.items():
+            try:
+                driver.close()
+            except BenchError as error:
+                log.error("closing %s failed: %s", name, error)
+        self.sweep()
+
     def sweep(self) -> None:
         """A safety net after the last cell: remove anything of this run a teardown could not
-        (a daemon that was down at the time) and say so in the manifest."""
+        (a daemon that was down at the time), where each configured runtime points, and say
+        so in the manifest."""
         swept: list[str] = []
-        for cls in {type(driver) for driver in self.drivers.values()}:
+        seen: set[tuple[type[AnyDriver], str | None]] = set()
+        for name, driver in self.drivers.items():
+            where = (type(driver), driver.endpoint(driver.options))
+            if where in seen:
+                continue
+            seen.add(where)
             try:
-                swept += cls.clean(self.run_id, dry_run=False)
+                swept += type(driver).clean(driver.options, self.run_id, dry_run=False)
             except BenchError as error:
-                swept.append(f"{cls.kind}: could not clean ({error}); run `bench clean --run "
+                swept.append(f"{name}: could not clean ({error}); run `bench clean --run "
                              f"{self.run_id}` once it is back")
         if swept:
+            log.warning("swept after the run: %s", swept)
             self.store.update_manifest(swept=swept)
 
     def run_cell(self, cell: Cell) -> CellResult:
         started = time.time()
+        self.cell_line = self.run_log.next_line if self.run_log else None
+        log.info("cell %d %s%s: start", cell.index, cell.key, " (warm-up)" if cell.warmup else "")
         try:
-            samples, error = self.measure(cell), None
+            samples, error = self.measure(cell)
         except BenchError as exc:
-            samples, error = [self.failure(cell, str(exc))], str(exc)
+            error = str(exc)
+            samples = [self.failure(cell, "cell", error)]
+        if error:
+            log.error("cell %d %s failed: %s", cell.index, cell.key, error)
         if not cell.warmup:
             self.store.append(samples)
             self.store.record_cell({"cell": cell.index, "key": cell.key, "status":
                                     "failed" if error else "ok", "reason": error,
-                                    "started": started, "ended": time.time()})
+                                    "log_line": self.cell_line, "started": started,
+                                    "ended": time.time()})
         return CellResult(samples, error)
 
-    def measure(self, cell: Cell) -> list[Sample]:
+    def measure(self, cell: Cell) -> tuple[list[Sample], str | None]:
+        """The cell's samples and, when its teardown failed, why (its samples are kept)."""
         driver = self.drivers[cell.runtime]
         workload = self.config.workloads[cell.workload]
         if isinstance(workload, DensityWorkload):
-            return density_samples(driver, workload, cell, self.config.cell_timeout)
+            return density_samples(driver, workload, cell, self.config.cell_timeout), None
         deadline = time.monotonic_ns() + int(self.config.cell_timeout * 1e9)
         instance = driver.start(probe_command(workload, self.config.cell_timeout), deadline)
         try:
-            samples = boot_samples(cell, instance)
-            if workload.mode == "syscall":
-                samples += syscall_samples(cell, instance, deadline)
-            else:
-                samples += memory_samples(cell, driver, instance, self.config.settle, deadline)
+            samples = self.collect(cell, driver, instance, deadline)
         except InstanceError as error:
-            raise driver.explain(instance, error)  # noqa: B904 (explain() chains the cause)
-        finally:
+            explained = driver.explain(instance, error)
+            self.stop_after_failure(driver, instance, explained)
+            raise explained  # noqa: B904 (with_cause() chains the original)
+        except BaseException as error:
+            self.stop_after_failure(driver, instance, error)
+            raise
+        try:
             driver.stop(instance)
-        return samples + stop_samples(cell, instance)
+        except TeardownError as error:
+            reason = f"teardown failed: {error}"
+            return samples + [self.failure(cell, "stop.total", reason)], reason
+        return samples + stop_samples(cell, instance), None
+
+    def collect(self, cell: Cell, driver: AnyDriver, instance: AnyInstance,
+                deadline: int) -> list[Sample]:
+        workload = self.config.workloads[cell.workload]
+        samples = boot_samples(cell, instance)
+        if workload.mode == "syscall":
+            return samples + syscall_samples(cell, instance, deadline)
+        return samples + memory_samples(cell, driver, instance, self.config.settle, deadline)
 
     @staticmethod
-    def failure(cell: Cell, reason: str) -> Sample:
-        return Sample.failed(cell.runtime, cell.workload, "cell", cell.repetition, reason,
+    def stop_after_failure(driver: AnyDriver, instance: AnyInstance, error: BaseException) -> None:
+        """Tear down after a failure without letting a teardown error replace it."""
+        try:
+            driver.stop(instance)
+        except TeardownError as problem:
+            log.error("%s: teardown after a failure failed too: %s", instance.name, problem)
+            error.add_note(f"teardown failed too: {problem}")
+
+    def failure(self, cell: Cell, metric: str, reason: str) -> Sample:
+        where = f" (run.log from line {self.cell_line})" if self.cell_line else ""
+        return Sample.failed(cell.runtime, cell.workload, metric, cell.repetition, reason + where,
                              cell=cell.index)
 
 
@@ -176,4 +243,4 @@ def manifest_for(config: Config, config_path: Path, run_id: str, cells: list[Cel
     return {"run_id": run_id, "created": time.time(), "config_path": str(config_path),
             "config": config.model_dump(mode="json"), "config_commit": config_commit,
             "cells": len(cells), "recorded_cells": sum(not c.warmup for c in cells),
-            "host": fingerprint}
+            "endpoints": endpoints(config), "host": fingerprint}

@@ -3,12 +3,13 @@
 Everything is aggregated before it is plotted: medians, intervals and at most
 MAX_POINTS quantiles per trace, so a run with a million samples gives figures of a few
 kilobytes. Every label that reaches plotly is escaped for plotly's own pseudo-HTML
-(it renders <b>, <a href> and entities in names and tick labels), so a hostile runtime
-name shows as text.
+(it renders <b>, <a href> and entities in names and tick labels) with html.escape, so a
+hostile runtime name shows as text.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -18,10 +19,15 @@ from plotly.subplots import make_subplots
 
 from reports.analysis import Analysis, Values
 
+# the parts of memory.host_pss a driver declares (bench/collectors.py writes them)
+HOST_PART = "memory.host_pss."
+
 MAX_POINTS = 200
 MAX_DENSITY = 4  # density is a later issue: a few curves, no more
 MIB = float(1 << 20)
 SYSCALL_ORDER = ("getppid", "clock_gettime", "read", "write", "open_close", "stat")
+DENSITY_ORDER = ("density.mem_available_per_instance", "density.pss_per_instance",
+                 "density.cgroup_per_instance", "density.boot_total")  # memory first
 RUNTIME_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
                   "#e377c2", "#7f7f7f", "#bcbd22")
 PHASE_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b",
@@ -48,14 +54,19 @@ class Chart:
     caption: str
     figure: go.Figure
 
+    @property
+    def height(self) -> int:
+        """Pixels the page keeps for the chart before plotly draws it (no jump when it does)."""
+        return int(self.figure.layout.height or 400)
+
 
 def new_figure(*traces: go.Bar | go.Scatter) -> go.Figure:
     return go.Figure(list(traces), layout={"template": LIGHT})
 
 
-def plot_text(text: object) -> str:
-    """Escape for plotly's pseudo-HTML: it decodes &amp; &lt; &gt; but not &quot;."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def plot_text(text: str) -> str:
+    """Text for plotly's pseudo-HTML: it decodes &amp; &lt; &gt; but not &quot;, so quotes stay."""
+    return html.escape(text, quote=False)
 
 
 def color_of(analysis: Analysis, label: str) -> str:
@@ -173,6 +184,15 @@ def boot_distribution(analysis: Analysis) -> Chart | None:
     return styled(figure, 380, "How boot times are spread (cumulative distribution)")
 
 
+def pss_part(metric: str) -> str | None:
+    """The part of host PSS a metric names (memory.host_pss.<part>), or None.
+
+    The one place that knows how parts are named: drivers declare them and
+    bench/collectors.py writes each as memory.host_pss.<part>.
+    """
+    return metric.removeprefix(HOST_PART) if metric.startswith(HOST_PART) else None
+
+
 def memory_parts(analysis: Analysis, label: str, workload: str) -> list[tuple[str, float]]:
     """host PSS split into the named parts a driver reported, then guest RAM: all additive."""
     def median(metric: str) -> float | None:
@@ -180,10 +200,8 @@ def memory_parts(analysis: Analysis, label: str, workload: str) -> list[tuple[st
         return float(np.median(values)) if values is not None and len(values) else None
 
     host = median("memory.host_pss") or 0.0
-    named = sorted((met.removeprefix("memory.").removesuffix("_pss"), value)
-                   for (lab, wl, met) in analysis.values
-                   if lab == label and wl == workload and met.endswith("_pss")
-                   and met.startswith("memory.") and met != "memory.host_pss"
+    named = sorted((part, value) for (lab, wl, met) in analysis.values
+                   if lab == label and wl == workload and (part := pss_part(met)) is not None
                    and (value := median(met)) is not None)
     parts: list[tuple[str, float]] = []
     if named and sum(v for _, v in named) <= host * 1.02:
@@ -326,7 +344,8 @@ def syscall_ratio(analysis: Analysis) -> Chart | None:
 def density_charts(analysis: Analysis) -> list[Chart]:
     """Metrics named density.*: per instance count N, the median with its interval (the
     summary contract's density rows); a point whose interval reaches below zero is hollow."""
-    metrics = sorted({p.metric for run in analysis.runs for p in run.points})
+    found = {p.metric for run in analysis.runs for p in run.points}
+    metrics = [m for m in DENSITY_ORDER if m in found] + sorted(found - set(DENSITY_ORDER))
     charts = []
     for metric in metrics[:MAX_DENSITY]:
         figure, unit, lows = new_figure(), "", []

@@ -2,7 +2,7 @@
 
 Notes say what a number means and why runtimes differ, so a reader who has never
 looked inside a hypervisor comes away knowing more. Warnings say when the numbers
-deserve less trust. Everything here is plain text; the HTML writer escapes it.
+deserve less trust. Everything here is plain text; the templates escape it (Jinja2 autoescape).
 """
 
 from __future__ import annotations
@@ -21,6 +21,11 @@ WIDE_CI = 0.20  # an interval wider than this share of its median is flagged
 MAX_LISTED = 8
 
 NOTES: dict[str, list[str]] = {
+    "setup": [
+        "Numbers only compare when they come from the same host, kernel and settings: "
+        "this section records them. The drivers' fingerprints say which engine, "
+        "seccomp profile and accelerator each runtime really used.",
+    ],
     "verdict": [
         "Each row is one runtime's metric in one workload. n counts instances (one per "
         "repetition): each instance is summarised by the median of its samples first, "
@@ -112,7 +117,9 @@ NOTES: dict[str, list[str]] = {
 
 
 @dataclass(frozen=True)
-class Warning:
+class RunWarning:
+    """One reason to trust a run's numbers less; `topic` groups them (run, accel, failed...)."""
+
     topic: str
     text: str
 
@@ -129,47 +136,48 @@ def drivers_of(run: Run) -> dict[str, dict[str, Any]]:
     return {str(k): v for k, v in drivers.items() if isinstance(v, dict)}
 
 
-def run_warnings(analysis: Analysis) -> list[Warning]:
+def run_warnings(analysis: Analysis) -> list[RunWarning]:
     return [*status_warnings(analysis), *tcg_warnings(analysis), *repetition_warnings(analysis),
             *wide_interval_warnings(analysis.stats), *density_warnings(analysis),
-            *failure_warnings(analysis), *host_warnings(analysis)]
+            *failure_warnings(analysis), *host_warnings(analysis), *comparison_warnings(analysis)]
 
 
-def density_warnings(analysis: Analysis) -> Iterator[Warning]:
+def density_warnings(analysis: Analysis) -> Iterator[RunWarning]:
     """Density figures that measured the host's noise, not the instances (hollow points)."""
     found = [(run, point) for run in analysis.runs for point in run.points if point.caveat]
     for run, point in found[:MAX_LISTED]:
-        yield Warning("density", f"{run.label(point.runtime)} / {point.metric} at N={point.count}"
-                                 f": {point.caveat}.")
+        yield RunWarning("density", f"{run.label(point.runtime)} / {point.metric} at "
+                                    f"N={point.count}: {point.caveat}.")
     if len(found) > MAX_LISTED:
-        yield Warning("density", f"... and {len(found) - MAX_LISTED} more density point(s) "
-                                 "whose interval reaches below zero (hollow in the charts).")
+        yield RunWarning("density", f"... and {len(found) - MAX_LISTED} more density point(s) "
+                                    "whose interval reaches below zero (hollow in the charts).")
 
 
-def status_warnings(analysis: Analysis) -> Iterator[Warning]:
+def status_warnings(analysis: Analysis) -> Iterator[RunWarning]:
     for run in analysis.runs:
         status = run.manifest.get("status", "unknown")
         if status != "complete":
-            yield Warning("run", f"Run {run.name} is {status}: the numbers cover only the "
+            yield RunWarning("run", f"Run {run.name} is {status}: the numbers cover only the "
                                  "cells that finished.")
         if run.baseline is None:
-            yield Warning("run", f"Run {run.name} has no runtime with the process driver: no "
+            yield RunWarning("run", f"Run {run.name} has no runtime with the process driver: no "
                                  "ratios to a baseline and no memory.overhead.")
 
 
-def tcg_warnings(analysis: Analysis) -> Iterator[Warning]:
+def tcg_warnings(analysis: Analysis) -> Iterator[RunWarning]:
     for label in uses_tcg(analysis):
-        yield Warning("accel", f"{label} ran its guest under TCG (CPU emulated in software, "
+        yield RunWarning("accel", f"{label} ran its guest under TCG (CPU emulated in software, "
                                "no KVM): its boot and syscall numbers are not those of a "
                                "hardware-accelerated VM.")
 
 
-def repetition_warnings(analysis: Analysis) -> Iterator[Warning]:
-    for stat in analysis.stats:
-        if stat.metric == "boot.total" and stat.n < MIN_REPETITIONS:
-            yield Warning("repetitions", f"{stat.label} / {stat.workload}: only {stat.n} "
-                          f"successful repetition(s), fewer than {MIN_REPETITIONS}: its "
-                          "intervals are wide or missing.")
+def repetition_warnings(analysis: Analysis) -> Iterator[RunWarning]:
+    """One line for every runtime and workload with too few instances (often all of them)."""
+    few = [f"{s.label} / {s.workload} ({s.n})" for s in analysis.stats
+           if s.metric == "boot.total" and s.n < MIN_REPETITIONS]
+    if few:
+        yield RunWarning("repetitions", f"Fewer than {MIN_REPETITIONS} successful repetitions, "
+                                        "so intervals are wide or missing: " + ", ".join(few))
 
 
 def is_wide(stat: Stat) -> bool:
@@ -178,18 +186,18 @@ def is_wide(stat: Stat) -> bool:
     return (stat.ci_high - stat.ci_low) > WIDE_CI * abs(stat.median)
 
 
-def wide_interval_warnings(stats: list[Stat]) -> Iterator[Warning]:
+def wide_interval_warnings(stats: list[Stat]) -> Iterator[RunWarning]:
     headline = [s for s in stats if s.metric != "memory.overhead"
                 and not s.metric.startswith("density.")
                 and not (s.metric.startswith("boot.") and s.metric != "boot.total")]
     wide = [s for s in headline if is_wide(s)]
     for stat in wide[:MAX_LISTED]:
         width = ((stat.ci_high or 0) - (stat.ci_low or 0)) / abs(stat.median or 1)
-        yield Warning("interval", f"{stat.label} / {stat.workload} / {stat.metric}: the 95 % "
+        yield RunWarning("interval", f"{stat.label} / {stat.workload} / {stat.metric}: the 95 % "
                                   f"interval spans {width:.0%} of the median (more than "
                                   f"{WIDE_CI:.0%}); more repetitions would narrow it.")
     if len(wide) > MAX_LISTED:
-        yield Warning("interval", f"... and {len(wide) - MAX_LISTED} more metric(s) with wide "
+        yield RunWarning("interval", f"... and {len(wide) - MAX_LISTED} more metric(s) with wide "
                                   "intervals (see the table).")
 
 
@@ -201,21 +209,21 @@ def failed_cells(run: Run) -> pd.DataFrame:
             .reset_index(name="count"))
 
 
-def failure_warnings(analysis: Analysis) -> Iterator[Warning]:
+def failure_warnings(analysis: Analysis) -> Iterator[RunWarning]:
     for run in analysis.runs:
         groups = failed_cells(run)
         for row in groups.head(MAX_LISTED * 2).itertuples(index=False):
-            yield Warning("failed", f"{run.label(str(row.runtime))} / {row.workload}: "
+            yield RunWarning("failed", f"{run.label(str(row.runtime))} / {row.workload}: "
                                     f"{row.count} failed: {row.reason}")
         if len(groups) > MAX_LISTED * 2:
-            yield Warning("failed", f"... and {len(groups) - MAX_LISTED * 2} more kinds of "
+            yield RunWarning("failed", f"... and {len(groups) - MAX_LISTED * 2} more kinds of "
                                     f"failure in {run.name}.")
 
 
 HOST_KEYS = ("kernel", "cpu_model", "cores", "cgroup_version", "arch")
 
 
-def host_warnings(analysis: Analysis) -> Iterator[Warning]:
+def host_warnings(analysis: Analysis) -> Iterator[RunWarning]:
     if len(analysis.runs) < 2:
         return
     first = analysis.runs[0].manifest.get("host") or {}
@@ -223,6 +231,12 @@ def host_warnings(analysis: Analysis) -> Iterator[Warning]:
         host = run.manifest.get("host") or {}
         differ = [key for key in HOST_KEYS if host.get(key) != first.get(key)]
         if differ:
-            yield Warning("host", f"{run.name} ran on a different host than "
+            yield RunWarning("host", f"{run.name} ran on a different host than "
                                   f"{analysis.runs[0].name} ({', '.join(differ)} differ): "
                                   "changes mix the host and the runtime.")
+
+
+def comparison_warnings(analysis: Analysis) -> Iterator[RunWarning]:
+    if len(analysis.runs) > 1 and not analysis.changes:
+        yield RunWarning("changes", "The runs share no runtime, workload and metric with "
+                                    f"{analysis.runs[0].name}: there is nothing to compare.")

@@ -4,11 +4,15 @@ They sit at the bottom of the house, beside the driver contract, because drivers
 them and nothing in runtimes/ imports bench. Every layer above may use them; bench.errors
 adds the errors of the layers above (config, results, gate, history).
 
-An error carries fields (the cause, the exit status, the signal, whether the OOM killer
-acted) as well as its sentence; code and tests read the fields, the CLI prints the text.
+An error carries fields (why an instance ended: its exit status, the signal, whether the
+OOM killer acted; the tail of its output) as well as its sentence: code and tests read the
+fields, and the sentence is built from them when the error is shown.
 """
 
 from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
 
 
 class BenchError(Exception):
@@ -25,9 +29,77 @@ class RuntimeUnavailable(BenchError):
     """A driver cannot run here; the message says why and what to do."""
 
 
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
+@dataclass(frozen=True)
+class ExitCause:
+    """Why an instance ended: killed by the OOM killer, by a signal, or exited with a status.
+
+    `limit` names the memory limit the OOM killer enforced, when the driver knows it.
+    """
+
+    status: int | None = None
+    signal: int | None = None
+    oom: bool = False
+    limit: str | None = None
+
+    @classmethod
+    def from_wait_status(cls, status: int) -> ExitCause:
+        """subprocess's returncode (negative: a signal) or a shell-style 128+N status."""
+        if status < 0:
+            return cls(signal=-status)
+        if 128 < status < 128 + 65:
+            return cls(status=status, signal=status - 128)
+        return cls(status=status)
+
+    def sentence(self) -> str:
+        if self.oom:
+            where = f" at {self.limit}" if self.limit else ""
+            return f"out-of-memory (killed{where})"
+        if self.status is None and self.signal is not None:
+            return f"killed by signal {signal_name(self.signal)}"
+        if self.signal is not None:
+            return f"exited with status {self.status} (signal {signal_name(self.signal)})"
+        return f"exited with status {self.status}"
+
+
 class InstanceError(BenchError):
-    """An instance failed to start, to become ready, or died early."""
+    """An instance failed to start, to become ready, or died early.
+
+    `message` says what went wrong; `cause` (set by the driver's exit_cause, before
+    teardown erases the evidence) says how the instance ended; `tail` holds its last lines
+    of output.
+    """
+
+    def __init__(self, message: str, *, cause: ExitCause | None = None,
+                 tail: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.cause = cause
+        self.tail = tail
+
+    def __str__(self) -> str:
+        text = f"{self.cause.sentence()}: {self.message}" if self.cause else self.message
+        shown = [line for line in self.tail if line.strip()]
+        return f"{text} (last output: {' | '.join(shown)[:300]})" if shown else text
+
+    def with_cause(self, cause: ExitCause | None) -> InstanceError:
+        """The same error with the instance's exit cause recorded (a copy; chained)."""
+        if cause is None or self.cause is not None:
+            return self
+        explained = type(self)(self.message, cause=cause, tail=self.tail)
+        explained.__cause__ = self
+        return explained
 
 
 class InstanceTimeout(InstanceError):
     """An instance did not reach a marker before the cell's deadline."""
+
+
+class TeardownError(InstanceError):
+    """An instance could not be torn down completely; `bench clean` may find what is left."""

@@ -20,6 +20,8 @@ from bench.results.store import RunStore
 CREATED = 1_700_000_000.0
 SYSCALL_NS = {"getppid": 250.0, "clock_gettime": 30.0, "read": 500.0, "write": 470.0,
               "open_close": 4000.0, "stat": 2100.0}
+DENSITY_COUNTS = (1, 2, 4, 8, 16)
+DENSITY_STOP = "stopped early at N=8: MemAvailable 3900 MiB is under the floor of 4096 MiB"
 
 
 class Row(Sample):
@@ -50,7 +52,7 @@ MODELS: dict[str, RuntimeModel] = {
                            {"host_pss": 1.3e6, "cgroup": 700e3}, 1.02,
                            {"driver": "native", "cgroup": "v1"}),
     "docker": RuntimeModel("docker", {"create": 150.0, "start": 200.0, "ready": 20.0},
-                           {"host_pss": 12e6, "workload_pss": 0.9e6, "shim_pss": 11e6,
+                           {"host_pss": 12e6, "host_pss.workload": 0.9e6, "host_pss.shim": 11e6,
                             "cgroup": 900e3}, 1.3,
                            {"driver": "docker", "engine_version": "20.10.24",
                             "seccomp": "default", "runtime": "runc"}),
@@ -72,7 +74,8 @@ class Generator:
     syscall_batches: int = 20
     description: str = "synthetic run"
     failures: int = 0
-    density: bool = False
+    density: bool = False  # add a density ladder per runtime
+    density_only: bool = False  # only the ladder, as configs/density.yaml records it
     host: dict[str, Any] = field(default_factory=lambda: {
         "kernel": "6.1.0-test", "cpu_model": "Test CPU", "cores": 2, "cgroup_version": "v2",
         "arch": "x86_64", "bench_version": "0.1.0", "mitigations": {"meltdown": "Not affected"}})
@@ -86,12 +89,12 @@ class Generator:
             store.update_manifest(drivers={name: MODELS[model].fingerprint
                                            for name, model in self.runtimes.items()})
             cell = 0
-            for repetition in range(self.repetitions):
+            for repetition in range(0 if self.density_only else self.repetitions):
                 for name, model in self.runtimes.items():
                     store.append(self.cell_samples(rng, name, MODELS[model], repetition, cell))
                     cell += 2
             store.append(self.failed_samples())
-            if self.density:
+            if self.density or self.density_only:
                 store.append(self.density_samples(rng))
             store.update_manifest(status="complete", ended=CREATED + 60.0 * self.repetitions)
         finally:
@@ -102,10 +105,16 @@ class Generator:
         runtimes: dict[str, Any] = {
             name: {"driver": MODELS[model].driver, "options": {}, "repetitions": None}
             for name, model in self.runtimes.items()}
-        config = {"description": self.description, "repetitions": self.repetitions,
-                  "warmup": 1, "runtimes": runtimes,
-                  "workloads": {"idle": {"mode": "ready"},
-                                "syscalls": {"mode": "syscall", "batches": self.syscall_batches}}}
+        workloads: dict[str, Any] = {
+            "idle": {"mode": "ready"},
+            "syscalls": {"mode": "syscall", "batches": self.syscall_batches}}
+        if self.density or self.density_only:
+            workloads = {} if self.density_only else workloads
+            workloads["density"] = {"mode": "density", "counts": list(DENSITY_COUNTS)}
+        config = {"description": self.description,
+                  "repetitions": 1 if self.density_only else self.repetitions,
+                  "warmup": 0 if self.density_only else 1, "runtimes": runtimes,
+                  "workloads": workloads}
         return {"run_id": "abc123", "created": CREATED, "config": config,
                 "host": self.host, "config_path": "configs/synthetic.yaml"}
 
@@ -139,14 +148,30 @@ class Generator:
                               cell=10_000 + n) for n in range(self.failures)]
 
     def density_samples(self, rng: np.random.Generator) -> list[Sample]:
+        """A ladder per runtime, with bench.density's metrics; the heaviest stops early."""
         samples = []
-        for name, model in self.runtimes.items():
-            per_instance = MODELS[model].memory["host_pss"]
-            for count in (1, 2, 4, 8, 16):
-                value = count * per_instance * self.noise(rng, 0.05)
-                samples.append(Sample(name, "idle", "density.host_pss", value, 0, unit="bytes",
-                                      phase=str(count), metadata={"count": count}))
+        for index, (name, model) in enumerate(self.runtimes.items()):
+            last = index == len(self.runtimes) - 1 and len(self.runtimes) > 1
+            for count in DENSITY_COUNTS[:3] if last else DENSITY_COUNTS:
+                samples += self.density_rung(rng, name, MODELS[model], count, index)
+            if last:
+                samples.append(Sample(name, "density", "density.stopped", None, 0, unit="count",
+                                      phase=str(DENSITY_COUNTS[3]), status="failed",
+                                      reason=DENSITY_STOP, cell=20_000 + index))
         return samples
+
+    def density_rung(self, rng: np.random.Generator, name: str, model: RuntimeModel,
+                     count: int, index: int) -> list[Sample]:
+        shared = 1 / (1 + 0.1 * count)  # shared pages: the cost per instance falls with N
+        values = {"mem_available_per_instance": ("bytes", 1.5 * model.memory["host_pss"]),
+                  "pss_per_instance": ("bytes", model.memory["host_pss"] * (0.5 + shared)),
+                  "boot_total": ("ms", sum(model.boot_phases.values()))}
+        if "cgroup" in model.memory:
+            values["cgroup_per_instance"] = ("bytes", model.memory["cgroup"])
+        return [Sample(name, "density", f"density.{metric}", value * self.noise(rng, 0.05), 0,
+                       unit=unit, phase=str(count), cell=20_000 + index,
+                       metadata={"count": count})
+                for metric, (unit, value) in values.items()]
 
     @staticmethod
     def noise(rng: np.random.Generator, sigma: float) -> float:

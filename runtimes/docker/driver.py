@@ -14,37 +14,28 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ByteSize, Field, PositiveInt, field_validator
 
-from runtimes.base import (
-    Driver,
-    DriverOptions,
-    Instance,
-    MemoryReading,
-    ProbeCommand,
-    RunContext,
-    describe_status,
-)
+from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, RunContext, instance_prefix
 from runtimes.docker.engine import (
     DEFAULT_ENDPOINT,
     close_connection,
     close_stdin,
     connect,
-    demultiplex,
     engine_step,
-    raw_socket,
+    output_chunks,
     remove_container,
-    unbounded,
 )
 from runtimes.docker.image import ensure_image, image_metadata
-from runtimes.errors import InstanceError, RuntimeUnavailable
+from runtimes.errors import ExitCause, InstanceError, RuntimeUnavailable
 from runtimes.host.cgroups import read_int
 from runtimes.host.memory import pss_bytes
+from runtimes.instance import Instance
 
 RUN_LABEL = "bench.run"
 INSTANCE_LABEL = "bench.instance"
@@ -127,22 +118,21 @@ def memory_cgroup_candidates(memberships: str, mounts: str) -> list[Path]:
 # --- the driver ----------------------------------------------------------------------
 
 
-class DockerDriver(Driver):
+class DockerDriver(Driver[DockerOptions, Attached]):
     kind = "docker"
     Options = DockerOptions
-    options: DockerOptions
+    host_parts = ("workload", "shim")
 
-    def __init__(self, name: str, options: dict[str, Any], context: RunContext) -> None:
+    def __init__(self, name: str, options: DockerOptions, context: RunContext) -> None:
         super().__init__(name, options, context)
         self._api: Any = None
         self._image: str | None = None
         self._keeper: str | None = None  # the shared container of exec mode
 
     @classmethod
-    def unavailable_reason(cls, options: DriverOptions | None = None) -> str | None:
-        endpoint = options.endpoint if isinstance(options, DockerOptions) else None
+    def unavailable_reason(cls, options: DockerOptions) -> str | None:
         try:
-            connect(endpoint).close()
+            connect(options.endpoint).close()
         except RuntimeUnavailable as error:
             return str(error)
         return None
@@ -161,13 +151,13 @@ class DockerDriver(Driver):
 
     def prepare(self, probe: Path) -> None:
         self._check_runtime()
-        with engine_step("docker could not look up or build the probe image"):
+        with engine_step("look up or build the probe image"):
             self._image = ensure_image(self.api, probe)
         if self.options.mode == "exec":
             self._keeper = self._start_keeper()
 
     def _check_runtime(self) -> None:
-        with engine_step("docker info failed"):
+        with engine_step("read docker info"):
             runtimes = self.api.info().get("Runtimes") or {}
         if self.options.runtime not in runtimes:
             raise RuntimeUnavailable(f"dockerd has no OCI runtime {self.options.runtime!r} "
@@ -186,7 +176,7 @@ class DockerDriver(Driver):
             pids_limit=options.pids_limit)
 
     def _create(self, name: str, argv: list[str]) -> str:
-        with engine_step(f"docker could not create container {name}"):
+        with engine_step(f"create container {name}"):
             created = self.api.create_container(self.image, command=argv, name=name,
                                                 labels=self._labels(name), stdin_open=True,
                                                 host_config=self._host_config())
@@ -198,60 +188,59 @@ class DockerDriver(Driver):
         name = self._keeper_name()
         container_id = self._create(name, ["ready", f"idle={KEEPER_IDLE_S}"])
         self._keeper = container_id
-        with engine_step(f"docker could not start container {name}"):
+        with engine_step(f"start container {name}"):
             self.api.start(container_id)
         return container_id
 
     def _keeper_name(self) -> str:
-        return f"bench-{self.context.run_id}-{self.name}-exec"
+        return f"{instance_prefix(self.context.run_id)}{self.name}-exec"
 
     # --- launch ---------------------------------------------------------------------
 
-    def launch(self, instance: Instance, command: ProbeCommand) -> None:
+    def launch(self, instance: Instance[Attached], command: ProbeCommand) -> None:
         if self.options.mode == "exec":
             self._launch_exec(instance, command)
         else:
             self._launch_container(instance, command)
 
-    def _launch_container(self, instance: Instance, command: ProbeCommand) -> None:
+    def _launch_container(self, instance: Instance[Attached], command: ProbeCommand) -> None:
         handle = instance.handle = Attached(self._create(instance.name, command.argv()),
                                             instance.name)
         instance.mark("create")
-        with engine_step(f"docker could not attach to container {instance.name}"):
-            handle.sock = unbounded(self.api.attach_socket(handle.container_id, params=ATTACH))
+        with engine_step(f"attach to container {instance.name}"):
+            handle.sock = self.api.attach_socket(handle.container_id, params=ATTACH)
         self._follow(instance, handle)
         instance.mark("attach")
-        with engine_step(f"docker could not start container {instance.name}"):
+        with engine_step(f"start container {instance.name}"):
             self.api.start(handle.container_id)
         instance.mark("start")
 
-    def _launch_exec(self, instance: Instance, command: ProbeCommand) -> None:
+    def _launch_exec(self, instance: Instance[Attached], command: ProbeCommand) -> None:
         keeper = self._keeper or self._start_keeper()
-        with engine_step(f"docker could not create an exec in container {keeper[:12]}"):
+        with engine_step(f"create an exec in container {keeper[:12]}"):
             created = self.api.exec_create(keeper, ["/probe", *command.argv()], stdin=True,
                                            stdout=True, stderr=True)
         handle = instance.handle = Attached(keeper, instance.name, exec_id=created["Id"])
         instance.mark("exec_create")
-        with engine_step(f"docker could not start exec {instance.name}"):
-            handle.sock = unbounded(self.api.exec_start(handle.exec_id, socket=True))
+        with engine_step(f"start exec {instance.name}"):
+            handle.sock = self.api.exec_start(handle.exec_id, socket=True)
         self._follow(instance, handle)
         instance.mark("exec_start")
 
-    def _follow(self, instance: Instance, handle: Attached) -> None:
-        def chunks() -> Iterator[bytes]:
-            yield from demultiplex(iter(lambda: raw_socket(handle.sock).recv(65536), b""))
-        instance.output.follow(chunks, instance.name)
+    def _follow(self, instance: Instance[Attached], handle: Attached) -> None:
+        sock = handle.sock
+        instance.output.follow(lambda: output_chunks(sock), instance.name)
 
-    def exit_cause(self, instance: Instance) -> str | None:
+    def exit_cause(self, instance: Instance[Attached]) -> ExitCause | None:
         """How a container or exec whose output ended left: OOM-killed, or its status."""
-        handle: Attached | None = instance.handle
+        handle = instance.handle
         if handle is None or not instance.output.closed:
             return None
         if not self._wait_exit(handle, self.grace_seconds) or handle.exit_code is None:
             return None
         if handle.exec_id is None and self._oom_killed(handle):
-            return "out-of-memory (killed at the container's memory limit)"
-        return describe_status(handle.exit_code)
+            return ExitCause(status=handle.exit_code, oom=True, limit="the container's memory limit")
+        return ExitCause.from_wait_status(handle.exit_code)
 
     def _oom_killed(self, handle: Attached) -> bool:
         from docker.errors import DockerException
@@ -263,8 +252,8 @@ class DockerDriver(Driver):
 
     # --- stop -----------------------------------------------------------------------
 
-    def teardown(self, instance: Instance) -> None:
-        handle: Attached | None = instance.handle
+    def teardown(self, instance: Instance[Attached]) -> None:
+        handle = instance.handle
         if handle is None:
             return
         steps: tuple[Callable[[], None], ...] = (
@@ -335,18 +324,16 @@ class DockerDriver(Driver):
 
     # --- measure --------------------------------------------------------------------
 
-    def memory(self, instance: Instance) -> MemoryReading:
-        handle: Attached = instance.handle
+    def memory(self, instance: Instance[Attached]) -> MemoryReading:
+        handle = instance.held()
         pid = self._workload_pid(handle)
         shim = parent_pid(pid)
         if not process_name(shim).startswith(SHIM_PREFIX):
             raise InstanceError(f"the parent of {handle.name}'s probe (pid {pid}) is "
                                 f"{process_name(shim)!r}, not a containerd shim")
         workload, shim_pss = pss_bytes(pid), pss_bytes(shim)
-        if not workload or not shim_pss:
-            raise InstanceError(f"{handle.name} exited before its memory could be read")
         return MemoryReading(host_pss=workload + shim_pss, cgroup=self._cgroup_charge(handle, pid),
-                             extra={"workload_pss": workload, "shim_pss": shim_pss})
+                             host_parts={"workload": workload, "shim": shim_pss})
 
     def _workload_pid(self, handle: Attached) -> int:
         """The probe's host pid. dockerd records an exec's pid only once containerd returns,
@@ -359,7 +346,7 @@ class DockerDriver(Driver):
         return pid
 
     def _recorded_pid(self, handle: Attached) -> int:
-        with engine_step(f"docker could not inspect {handle.name}"):
+        with engine_step(f"inspect {handle.name}"):
             if handle.exec_id is not None:
                 return int(self._exec_state(handle)["Pid"])
             return int(self.api.inspect_container(handle.container_id)["State"]["Pid"])
@@ -369,7 +356,7 @@ class DockerDriver(Driver):
         path = memory_cgroup_file(pid)
         if path is not None:
             return read_int(path)
-        with engine_step(f"docker could not read the stats of {handle.name}"):
+        with engine_step(f"read the stats of {handle.name}"):
             stats = self.api.stats(handle.container_id, stream=False, one_shot=True)
         usage = (stats.get("memory_stats") or {}).get("usage")
         if not usage:
@@ -377,7 +364,7 @@ class DockerDriver(Driver):
         return int(usage)
 
     def fingerprint(self) -> dict[str, Any]:
-        with engine_step("docker version/info failed"):
+        with engine_step("read docker version and info"):
             version, info = self.api.version(), self.api.info()
         components = {c.get("Name"): c.get("Version") for c in version.get("Components") or []}
         security = info.get("SecurityOptions") or []
@@ -401,26 +388,33 @@ class DockerDriver(Driver):
         }
 
     @classmethod
-    def clean(cls, run_id: str | None, dry_run: bool) -> list[str]:
+    def endpoint(cls, options: DockerOptions) -> str | None:
+        return options.endpoint or DEFAULT_ENDPOINT
+
+    @classmethod
+    def clean(cls, options: DockerOptions, run_id: str | None, dry_run: bool) -> list[str]:
         try:
-            api = connect(None)
+            api = connect(options.endpoint)
         except RuntimeUnavailable:
-            return []  # no daemon here: nothing it could be keeping
+            return []  # no daemon there: nothing it could be keeping
         try:
-            return remove_labelled(api, run_id, dry_run)
+            return remove_labelled(api, run_id, dry_run, options.endpoint)
         finally:
             api.close()
 
 
-def remove_labelled(api: Any, run_id: str | None, dry_run: bool) -> list[str]:
-    """Containers labelled by a bench run (this one or any), removed unless dry_run."""
+def remove_labelled(api: Any, run_id: str | None, dry_run: bool,
+                    endpoint: str | None = None) -> list[str]:
+    """Containers labelled by a bench run (this one or any), removed unless dry_run; a
+    configured endpoint is named in each line."""
     label = RUN_LABEL if run_id is None else f"{RUN_LABEL}={run_id}"
-    with engine_step("docker could not list bench containers"):
+    with engine_step("list bench containers"):
         found = api.containers(all=True, filters={"label": label})
+    where = f" on {endpoint}" if endpoint else ""
     lines = []
     for container in found:
         name = (container.get("Names") or [container["Id"][:12]])[0].lstrip("/")
-        lines.append(f"container {name}")
+        lines.append(f"container {name}{where}")
         if not dry_run:
             remove_container(api, container["Id"], name)
     return lines

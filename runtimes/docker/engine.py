@@ -6,18 +6,21 @@ The `docker` library is imported inside the functions, so this module imports wi
 
 from __future__ import annotations
 
+import logging
+import os
 import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
 from runtimes.errors import InstanceError, RuntimeUnavailable
 
+log = logging.getLogger("bench.runtimes.docker")
+
 DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
 START_DOCKERD = "dockerd --bridge=none --iptables=false --ip6tables=false &"
 PING_TIMEOUT_S = 3.0  # with dockerd down a run must fail within seconds
 API_TIMEOUT_S = 60.0
-FRAME_HEADER = 8  # stream type, three zero bytes, big-endian payload size
 
 
 def connect(endpoint: str | None) -> Any:
@@ -67,17 +70,22 @@ def causes(error: BaseException) -> Iterator[BaseException]:
 
 
 @contextmanager
-def engine_step(what: str) -> Iterator[None]:
-    """Engine and transport errors during `what` become one-line InstanceErrors."""
+def engine_step(action: str) -> Iterator[None]:
+    """One Engine API call (or a few), logged with its time; engine and transport errors
+    during it become one-line InstanceErrors ("docker could not <action>: ...")."""
     from docker.errors import APIError, DockerException
     from requests.exceptions import RequestException
 
+    log.info("docker: %s", action)
     try:
         yield
     except APIError as error:
-        raise InstanceError(f"{what}: {first_line(str(error.explanation or error))}") from error
+        reason = first_line(str(error.explanation or error))
+        log.error("docker: %s failed: %s", action, reason)
+        raise InstanceError(f"docker could not {action}: {reason}") from error
     except (DockerException, RequestException) as error:
-        raise InstanceError(f"{what}: {first_line(str(error))}") from error
+        log.error("docker: %s failed: %s", action, error)
+        raise InstanceError(f"docker could not {action}: {first_line(str(error))}") from error
 
 
 def first_line(text: str) -> str:
@@ -85,49 +93,39 @@ def first_line(text: str) -> str:
     return lines[0][:300] if lines else "no message"
 
 
-def demultiplex(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """The payloads of Docker's multiplexed stream (no tty), in order, stdout and stderr alike."""
-    pending = b""
-    for chunk in chunks:
-        pending += chunk
-        while len(pending) >= FRAME_HEADER:
-            size = int.from_bytes(pending[4:FRAME_HEADER], "big")
-            if len(pending) < FRAME_HEADER + size:
-                break
-            yield pending[FRAME_HEADER:FRAME_HEADER + size]
-            pending = pending[FRAME_HEADER + size:]
+def output_chunks(sock: Any) -> Iterator[bytes]:
+    """The payloads of an attach or exec connection's multiplexed stream (no tty), stdout
+    and stderr alike, read with the SDK's socket functions. They wait for data without a
+    timeout, so a probe that idles silently for minutes keeps its stream."""
+    from docker.utils.socket import frames_iter
+
+    for _, payload in frames_iter(sock, tty=False):
+        yield payload
 
 
-def raw_socket(sock: Any) -> socket.socket:
-    """The plain socket under the SDK's SocketIO wrapper."""
-    raw: socket.socket = getattr(sock, "_sock", sock)
-    return raw
-
-
-def unbounded(sock: Any) -> Any:
-    """An idle probe says nothing for minutes: the stream must not time out."""
-    raw_socket(sock).settimeout(None)
-    return sock
+def _shutdown(sock: Any, how: int) -> None:
+    """shutdown(2) of the connection under the SDK's socket object, through a duplicate of
+    its descriptor (shutdown acts on the connection, whichever descriptor asks)."""
+    with suppress(OSError), socket.socket(fileno=os.dup(sock.fileno())) as duplicate:
+        duplicate.shutdown(how)
 
 
 def close_stdin(sock: Any) -> None:
     """Half-close the connection: the container's stdin reaches EOF and the probe leaves."""
-    with suppress(OSError):  # the peer is gone already
-        raw_socket(sock).shutdown(socket.SHUT_WR)
+    _shutdown(sock, socket.SHUT_WR)
 
 
 def close_connection(sock: Any) -> None:
-    raw = raw_socket(sock)
+    """End the connection: wakes the reader thread if it still waits, then releases it."""
+    _shutdown(sock, socket.SHUT_RDWR)
     with suppress(OSError):
-        raw.shutdown(socket.SHUT_RDWR)  # wakes the reader thread if it still waits
-    sock.close()
-    raw.close()
+        sock.close()
 
 
 def remove_container(api: Any, container_id: str, name: str) -> None:
     """Remove a container, running or not; one already gone is fine."""
     from docker.errors import NotFound
 
-    with engine_step(f"docker could not remove container {name} (run `bench clean`)"), \
+    with engine_step(f"remove container {name}"), \
             suppress(NotFound):
         api.remove_container(container_id, force=True)

@@ -67,12 +67,12 @@ def probe_kvm(device: Path = KVM_DEVICE) -> tuple[bool, str]:
     return True, ""
 
 
-def host_virt(cpuinfo: Path = CPUINFO, device: Path = KVM_DEVICE) -> HostVirt:
+def host_virt() -> HostVirt:
     try:
-        text = cpuinfo.read_text()
+        text = CPUINFO.read_text()
     except OSError:
         text = ""
-    openable, error = probe_kvm(device)
+    openable, error = probe_kvm()
     return HostVirt(cpu_virt_flags(text), openable, error)
 
 

@@ -8,12 +8,15 @@ source, the compiler or the flags change: the cache key is a hash of all three.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
 from runtimes.errors import BuildError
+
+log = logging.getLogger("bench.runtimes.build")
 
 FLAGS = ("-static", "-O2", "-Wall", "-Wextra", "-Werror")
 
@@ -44,8 +47,9 @@ def compile_static(source: Path, cache_dir: Path) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(f".partial-{os.getpid()}")
-    result = subprocess.run([cc, *FLAGS, "-o", str(partial), str(source)],
-                            capture_output=True, text=True, timeout=300)
+    argv = [cc, *FLAGS, "-o", str(partial), str(source)]
+    log.info("compile: %s", argv)
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     if result.returncode != 0:
         partial.unlink(missing_ok=True)
         first = (result.stderr.strip().splitlines() or ["no output"])[0]

@@ -3,8 +3,9 @@
 The native runtime puts every instance in a cgroup named after it, under a `bench`
 parent, with a memory and a pids limit. Most hosts are pure cgroup v2 (one tree, the
 controllers enabled through `cgroup.subtree_control`); some (this project's CI) are
-v1 or hybrid (one mount per controller). The root path, the signal sender and rmdir
-are injectable so the logic is tested against a fake tree in a temporary folder.
+v1 or hybrid (one mount per controller). The root path is a parameter, so the logic
+is tested against a fake tree in a temporary folder (whose tests stand in for the kernel's
+kill and rmdir).
 """
 
 from __future__ import annotations
@@ -14,18 +15,18 @@ import os
 import signal
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtimes.base import log as runtimes_log
 from runtimes.errors import InstanceError
+
+log = runtimes_log.getChild("cgroups")
 
 ROOT = Path("/sys/fs/cgroup")
 PARENT = "bench"
 CONTROLLERS = ("memory", "pids")
 
-Kill = Callable[[int, int], None]
-Rmdir = Callable[[Path], None]
 
 
 @dataclass(frozen=True)
@@ -54,10 +55,8 @@ class Hierarchy(ABC):
 
     version: int
 
-    def __init__(self, root: Path = ROOT, kill: Kill = os.kill, rmdir: Rmdir = os.rmdir) -> None:
+    def __init__(self, root: Path = ROOT) -> None:
         self.root = root
-        self._kill = kill
-        self._rmdir = rmdir
         self._parents_ready = False
 
     @abstractmethod
@@ -151,6 +150,14 @@ class Hierarchy(ABC):
                                         f"kill them, then rmdir it (or run `bench clean`)")
                 self.kill(cgroup)
                 time.sleep(0.005)
+
+    @staticmethod
+    def _kill(pid: int, signum: int) -> None:
+        os.kill(pid, signum)
+
+    @staticmethod
+    def _rmdir(directory: Path) -> None:
+        os.rmdir(directory)
 
     def _try_rmdir(self, directory: Path) -> bool:
         try:
@@ -268,14 +275,14 @@ class CgroupV1(Hierarchy):
         return keyed_value(cgroup.dirs[0] / "memory.oom_control", "oom_kill")
 
 
-def detect(root: Path = ROOT, kill: Kill = os.kill, rmdir: Rmdir = os.rmdir) -> Hierarchy:
+def detect(root: Path = ROOT) -> Hierarchy:
     """v2 when the root itself is a cgroup2 mount, else per-controller v1 mounts.
 
     A hybrid host (an empty cgroup2 at root/unified) is v1 for bench's purposes.
     """
     if (root / "cgroup.controllers").exists():
-        return CgroupV2(root, kill, rmdir)
-    return CgroupV1(root, kill, rmdir)
+        return CgroupV2(root)
+    return CgroupV1(root)
 
 
 def enable_controllers(directory: Path) -> None:
@@ -312,6 +319,7 @@ def sweep(hierarchy: Hierarchy, prefix: str, dry_run: bool) -> list[str]:
 
 def write(path: Path, value: int | str) -> None:
     """One write(2) of the whole value, as cgroupfs expects (and fast: this is the start path)."""
+    log.debug("cgroup write %s = %s", path, value)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
         os.write(fd, str(value).encode())

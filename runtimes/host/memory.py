@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtimes.errors import InstanceError
+
 PROC = Path("/proc")
 
 
@@ -17,12 +19,20 @@ class PssSplit:
 
 
 def pss_bytes(pid: int) -> int:
-    """Proportional set size of one process (smaps_rollup); 0 if it is gone."""
+    """Proportional set size of one process (smaps_rollup); InstanceError if it is gone:
+    a vanished process has no PSS, which is not the same as a PSS of 0."""
+    return parse_rollup_pss(read_proc(pid, "smaps_rollup"))
+
+
+def read_proc(pid: int, name: str) -> str:
+    """/proc/PID/NAME; an InstanceError saying the process is gone when it is."""
     try:
-        text = (PROC / str(pid) / "smaps_rollup").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0
-    return parse_rollup_pss(text)
+        text = (PROC / str(pid) / name).read_text()
+    except (FileNotFoundError, ProcessLookupError) as error:
+        raise InstanceError(f"process {pid} is gone: its memory cannot be read") from error
+    if not text:  # a zombie's smaps are empty
+        raise InstanceError(f"process {pid} has exited: its memory cannot be read")
+    return text
 
 
 def parse_rollup_pss(text: str) -> int:
@@ -34,11 +44,7 @@ def parse_rollup_pss(text: str) -> int:
 
 def pss_split(pid: int, large: int) -> PssSplit:
     """PSS of one process with mappings of at least `large` bytes (guest RAM) counted apart."""
-    try:
-        text = (PROC / str(pid) / "smaps").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return PssSplit(0, 0)
-    return parse_smaps_split(text, large)
+    return parse_smaps_split(read_proc(pid, "smaps"), large)
 
 
 def parse_smaps_split(text: str, large: int) -> PssSplit:

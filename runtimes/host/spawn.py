@@ -12,19 +12,22 @@ import os
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
-from runtimes.base import Instance, describe_status
-from runtimes.errors import InstanceError
+from runtimes.base import log
+from runtimes.errors import ExitCause, InstanceError
+from runtimes.instance import Instance
 
 TAG = "BENCH_INSTANCE"
 
 
-def spawn(instance: Instance, argv: list[str]) -> subprocess.Popen[bytes]:
+def spawn(instance: Instance[Any], argv: list[str]) -> subprocess.Popen[bytes]:
     """Start argv with stdin and stdout as pipes; its output feeds instance.output.
 
     The environment carries the instance's name, so `bench clean` can find the process
     after the harness itself was killed.
     """
+    log.info("%s: run %s", instance.name, argv)
     process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, close_fds=True,
                                env={**os.environ, TAG: instance.name})
@@ -38,14 +41,14 @@ def spawn(instance: Instance, argv: list[str]) -> subprocess.Popen[bytes]:
     return process
 
 
-def exit_cause(process: subprocess.Popen[bytes] | None, instance: Instance,
-               wait: float = 1.0) -> str | None:
+def process_exit(process: subprocess.Popen[bytes] | None, instance: Instance[Any],
+                 wait: float = 1.0) -> ExitCause | None:
     """How a process whose output just ended left (it may still be exiting); None while
     its output goes on, or if it does not leave within `wait` seconds."""
     if process is None or not instance.output.closed:
         return None
     try:
-        return describe_status(process.wait(timeout=wait))
+        return ExitCause.from_wait_status(process.wait(timeout=wait))
     except subprocess.TimeoutExpired:
         return None
 

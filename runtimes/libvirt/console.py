@@ -15,8 +15,8 @@ import time
 from types import ModuleType
 from typing import Any
 
-from runtimes.base import StampedLines
 from runtimes.guest.serial import ConsoleText
+from runtimes.instance import StampedLines
 
 CHUNK = 65536
 _loop_lock = threading.Lock()
@@ -44,7 +44,7 @@ def _run_loop(libvirt: ModuleType) -> None:
         libvirt.virEventRunDefaultImpl()
 
 
-class Console:
+class ConsoleStream:
     """Feeds one guest's console stream into `output` until the stream ends or is closed."""
 
     def __init__(self, libvirt: ModuleType, stream: Any, output: StampedLines) -> None:

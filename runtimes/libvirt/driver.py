@@ -25,12 +25,14 @@ from urllib.parse import urlsplit
 
 from pydantic import ByteSize, Field, field_validator
 
-from runtimes.base import Driver, DriverOptions, Instance, MemoryReading, ProbeCommand, RunContext
+from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, RunContext, instance_prefix
+from runtimes.base import log as runtimes_log
 from runtimes.errors import InstanceError, RuntimeUnavailable
 from runtimes.guest.accel import AccelChoice, AccelRequest, choose_accel, host_virt, readable_kernel
 from runtimes.guest.initramfs import build_initramfs
 from runtimes.host.memory import pss_split
-from runtimes.libvirt.console import Console, ensure_event_loop
+from runtimes.instance import Instance
+from runtimes.libvirt.console import ConsoleStream, ensure_event_loop
 from runtimes.libvirt.domain import (
     CPU_MODEL,
     MACHINE,
@@ -55,6 +57,7 @@ DEFAULT_URI = "qemu:///system"
 INSTALL = "pip install 'bench[libvirt]'"
 START_DAEMONS = "check the URI, or start the daemons: virtlogd -d && libvirtd -d"
 INIT_LINE = "Run /init as init process"
+log = runtimes_log.getChild("libvirt")
 
 
 class LibvirtOptions(DriverOptions):
@@ -119,7 +122,7 @@ class Guest:
 
     domain: Any
     accel: str
-    console: Console | None = None
+    console: ConsoleStream | None = None
 
 
 def import_libvirt() -> ModuleType:
@@ -145,12 +148,12 @@ def open_connection(libvirt: ModuleType, uri: str) -> Any:
                                  f" {START_DAEMONS}") from error
 
 
-class LibvirtDriver(Driver):
+class LibvirtDriver(Driver[LibvirtOptions, Guest]):
     kind = "libvirt"
     Options = LibvirtOptions
-    options: LibvirtOptions
+    host_parts = ("vmm",)
 
-    def __init__(self, name: str, options: dict[str, Any], context: RunContext) -> None:
+    def __init__(self, name: str, options: LibvirtOptions, context: RunContext) -> None:
         super().__init__(name, options, context)
         self._libvirt: ModuleType | None = None
         self._conn: Any = None
@@ -160,14 +163,13 @@ class LibvirtDriver(Driver):
         self._lock = threading.Lock()
 
     @classmethod
-    def unavailable_reason(cls, options: DriverOptions | None = None) -> str | None:
+    def unavailable_reason(cls, options: LibvirtOptions) -> str | None:
         """The library, the daemon at the configured URI, and a readable kernel."""
-        configured = options if isinstance(options, LibvirtOptions) else None
         try:
             libvirt = import_libvirt()
-            open_connection(libvirt, configured.uri if configured else DEFAULT_URI).close()
-            if not (configured and configured.is_remote()):
-                readable_kernel(configured.kernel if configured else None)
+            open_connection(libvirt, options.uri).close()
+            if not options.is_remote():
+                readable_kernel(options.kernel)
         except RuntimeUnavailable as error:
             return str(error)
         return None
@@ -192,7 +194,7 @@ class LibvirtDriver(Driver):
                                       " here; set accel: kvm to use it")
         return choose_accel(self.options.accel, host_virt())
 
-    def _spec(self, instance: Instance, command: ProbeCommand) -> GuestSpec:
+    def _spec(self, instance: Instance[Guest], command: ProbeCommand) -> GuestSpec:
         if self._kernel is None or self._initrd is None:
             raise InstanceError("the libvirt driver was not prepared (prepare() packs the probe)")
         choice = self._accel_choice()
@@ -209,32 +211,30 @@ class LibvirtDriver(Driver):
             cpu_mode=self._cpu_mode(choice),
             cpu_model=self.options.cpu_model, run_as_root=self.options.run_as_root)
 
-    def launch(self, instance: Instance, command: ProbeCommand) -> None:
+    def launch(self, instance: Instance[Guest], command: ProbeCommand) -> None:
         conn = self._connect()
         spec = self._spec(instance, command)
         libvirt = self._lib()
         flags = libvirt.VIR_DOMAIN_START_PAUSED | libvirt.VIR_DOMAIN_START_AUTODESTROY
         try:
-            domain = conn.createXML(domain_xml(spec), flags)
+            document = domain_xml(spec)
+            log.info("libvirt %s: createXML (paused, auto-destroy)\n%s", self.options.uri, document)
+            domain = conn.createXML(document, flags)
             instance.mark("create")
             guest = instance.handle = Guest(domain, "kvm" if spec.domain_type == "kvm" else "tcg")
             stream = conn.newStream(libvirt.VIR_STREAM_NONBLOCK)
             domain.openConsole(None, stream, libvirt.VIR_DOMAIN_CONSOLE_FORCE)
-            guest.console = Console(libvirt, stream, instance.output)
+            guest.console = ConsoleStream(libvirt, stream, instance.output)
             guest.console.attach()
             instance.mark("console")
+            log.info("libvirt: resume %s", instance.name)
             domain.resume()
             instance.mark("resume")
         except libvirt.libvirtError as error:
             raise InstanceError(f"libvirt could not start {instance.name}: "
                                 f"{error.get_error_message()}") from error
 
-    def start(self, command: ProbeCommand, deadline_ns: int) -> Instance:
-        instance = super().start(command, deadline_ns)
-        self._mark_console_phases(instance)
-        return instance
-
-    def _mark_console_phases(self, instance: Instance) -> None:
+    def after_ready(self, instance: Instance[Guest]) -> None:
         """first_byte and kernel_to_init, from stamps the console reader already took."""
         if instance.output.first_byte_ns is not None:
             instance.mark("first_byte", instance.output.first_byte_ns)
@@ -242,7 +242,7 @@ class LibvirtDriver(Driver):
         if init is not None:
             instance.mark("kernel_to_init", init)
 
-    def memory(self, instance: Instance) -> MemoryReading:
+    def memory(self, instance: Instance[Guest]) -> MemoryReading:
         if self.options.is_remote():
             raise InstanceError(f"memory readings need the guest's QEMU on this host; "
                                 f"{self.options.uri} is remote")
@@ -250,15 +250,13 @@ class LibvirtDriver(Driver):
         if pid is None:
             raise InstanceError(f"no QEMU process found for {instance.name}: the guest is gone")
         split = pss_split(pid, int(self.options.memory))
-        if split.small == 0:
-            raise InstanceError(f"cannot read /proc/{pid}/smaps for {instance.name}'s QEMU")
         folder = machine_cgroup(pid)
         return MemoryReading(host_pss=split.small, guest_ram=split.large,
                              cgroup=cgroup_charge(folder) if folder else None,
-                             extra=guest_meminfo(instance))
+                             host_parts={"vmm": split.small}, guest=guest_meminfo(instance))
 
-    def teardown(self, instance: Instance) -> None:
-        guest: Guest | None = instance.handle
+    def teardown(self, instance: Instance[Guest]) -> None:
+        guest = instance.handle
         if guest is None:
             return
         try:
@@ -275,6 +273,7 @@ class LibvirtDriver(Driver):
 
     def _destroy(self, domain: Any) -> None:
         libvirt = self._lib()
+        log.info("libvirt: destroy %s", domain.name())
         try:
             domain.destroy()
         except libvirt.libvirtError as error:
@@ -333,25 +332,32 @@ class LibvirtDriver(Driver):
                 self._conn = None
 
     @classmethod
-    def clean(cls, run_id: str | None, dry_run: bool) -> list[str]:
+    def endpoint(cls, options: LibvirtOptions) -> str | None:
+        return options.uri
+
+    @classmethod
+    def clean(cls, options: LibvirtOptions, run_id: str | None, dry_run: bool) -> list[str]:
+        """Domains tagged with a bench run at this URI, and (locally) the logs failed boots kept."""
         try:
             libvirt = import_libvirt()
-            conn = open_connection(libvirt, DEFAULT_URI)
+            conn = open_connection(libvirt, options.uri)
         except RuntimeUnavailable:
-            return []  # no library or no daemon: no domain of ours can be running
-        prefix = f"bench-{run_id}-" if run_id else "bench-"
+            return []  # no library or no daemon: no domain of ours can be running there
+        prefix = instance_prefix(run_id)
         try:
             live = {domain.name() for domain in conn.listAllDomains(0)}
             found = [f"domain {name}" for name in _clean_domains(libvirt, conn, prefix, run_id,
                                                                  dry_run)]
         finally:
             conn.close()
-        for log in bench_logs(prefix):  # what failed boots kept for a look
-            if log.stem in live and f"domain {log.stem}" not in found:
+        if options.is_remote():
+            return found  # the logs are on that host
+        for kept in bench_logs(prefix):  # what failed boots kept for a look
+            if kept.stem in live and f"domain {kept.stem}" not in found:
                 continue  # a running domain that is not ours to clean
-            found.append(f"log {log}")
+            found.append(f"log {kept}")
             if not dry_run:
-                log.unlink(missing_ok=True)
+                kept.unlink(missing_ok=True)
         return found
 
 

@@ -7,9 +7,10 @@ libvirt version runs the guest, and only for a guest on this host.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from runtimes.base import Instance
 from runtimes.host.memory import PROC
+from runtimes.instance import Instance
 from runtimes.protocol import parse_meminfo
 
 PID_DIRS = (Path("/run/libvirt/qemu"), Path("/var/run/libvirt/qemu"))
@@ -70,7 +71,7 @@ def cgroup_charge(folder: Path) -> int | None:
     return None
 
 
-def guest_meminfo(instance: Instance) -> dict[str, int]:
+def guest_meminfo(instance: Instance[Any]) -> dict[str, int]:
     """The guest's own MemTotal/MemAvailable (bytes) from the probe's BENCH-MEMINFO line."""
     seen = parse_meminfo(instance.output.text())
     if seen is None:

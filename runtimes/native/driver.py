@@ -6,8 +6,9 @@ happen per instance: make the cgroup and write its limits, then spawn `nsrun` (a
 static C launcher compiled once at prepare()) which puts the instance in the cgroup
 without the ~10 ms threadgroup-lock migration (v1: moves its one thread through
 `tasks`; v2: clone3 into the cgroup), starts the probe as PID 1 of new namespaces,
-pivots into the rootfs and drops privileges. The rootfs (the probe plus empty mount
-points) is made once per run in the run's work directory.
+pivots into the rootfs, drops privileges and installs the seccomp filter. The rootfs
+(the probe plus empty mount points) and the filter (Docker's default profile, compiled by
+runtimes/host/seccomp_bpf.py) are made once per run in the run's work directory.
 """
 
 from __future__ import annotations
@@ -18,20 +19,26 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ByteSize, Field
 
-from runtimes.base import Driver, DriverOptions, Instance, MemoryReading, ProbeCommand, RunContext
-from runtimes.errors import BenchError, BuildError, InstanceError, RuntimeUnavailable
+from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, RunContext, instance_prefix
+from runtimes.errors import BenchError, BuildError, ExitCause, InstanceError, RuntimeUnavailable
 from runtimes.host.cgroups import Cgroup, Hierarchy, Limits, detect, sweep
 from runtimes.host.memory import total_pss
-from runtimes.host.spawn import exit_cause, spawn, stop_process
+from runtimes.host.seccomp import DOCKER_DEFAULT, PROFILE_SOURCE, host_target, resolve
+from runtimes.host.seccomp_bpf import Filter, compile_filter, library_version
+from runtimes.host.spawn import process_exit, spawn, stop_process
+from runtimes.instance import Instance
 
 LAUNCHER_SOURCE = Path(__file__).with_name("nsrun.c")
 NAMESPACES = ("pid", "mnt", "uts", "ipc", "net", "cgroup")
 ROOTFS_DIRS = ("proc", "tmp", ".oldroot")
 HOSTNAME_MAX = 64
+# what nsrun.c masks (masked_proc), as runc's default maskedPaths; recorded in the fingerprint
+MASKED_PATHS = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi")
 CAP_SYS_ADMIN = 21
 
 
@@ -42,6 +49,8 @@ class NativeOptions(DriverOptions):
     hostname: str | None = Field(None, min_length=1, max_length=HOSTNAME_MAX,
                                  pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$",
                                  description="the instance's hostname (default: its name)")
+    seccomp: Literal["default", "unconfined"] = Field(
+        "default", description="default: Docker's default profile; unconfined: no filter")
 
 
 @dataclass
@@ -52,20 +61,20 @@ class NativeHandle:
     launcher: subprocess.Popen[bytes] | None = None
 
 
-class NativeDriver(Driver):
+class NativeDriver(Driver[NativeOptions, NativeHandle]):
     kind = "native"
     Options = NativeOptions
-    options: NativeOptions
 
-    def __init__(self, name: str, options: dict[str, Any], context: RunContext) -> None:
+    def __init__(self, name: str, options: NativeOptions, context: RunContext) -> None:
         super().__init__(name, options, context)
         self.cgroups: Hierarchy = detect()
         self.limits = Limits(int(self.options.memory_limit), self.options.pids_limit)
         self.rootfs = context.work_dir / f"{name}-rootfs"
         self.launcher: Path | None = None
+        self.seccomp: Filter | None = None
 
     @classmethod
-    def unavailable_reason(cls, options: DriverOptions | None = None) -> str | None:
+    def unavailable_reason(cls, options: NativeOptions) -> str | None:
         if os.geteuid() != 0:
             return ("the native runtime needs root (namespaces, cgroups, pivot_root): "
                     "run bench as root")
@@ -87,6 +96,11 @@ class NativeDriver(Driver):
             compiler()
         except BuildError as error:
             return f"the native runtime's launcher is built from C source, and {error}"
+        if options.seccomp == "default":
+            try:
+                library_version()
+            except RuntimeUnavailable as error:
+                return str(error)
         return None
 
     def prepare(self, probe: Path, extra_files: Mapping[str, Path] | None = None) -> None:
@@ -94,6 +108,9 @@ class NativeDriver(Driver):
         from runtimes.host.build import compile_static
 
         self.launcher = compile_static(LAUNCHER_SOURCE, self.context.cache_dir)
+        if self.options.seccomp == "default":
+            self.seccomp = compile_filter(resolve(DOCKER_DEFAULT, host_target()))
+            self.filter_file.write_bytes(self.seccomp.program)
         if self.rootfs.exists():
             shutil.rmtree(self.rootfs)
         for directory in ROOTFS_DIRS:
@@ -108,45 +125,53 @@ class NativeDriver(Driver):
         """What runs inside: the probe, by its absolute path (the syscall timings use it)."""
         return ["/probe", *command.argv()]
 
-    def launch(self, instance: Instance, command: ProbeCommand) -> None:
+    def launch(self, instance: Instance[NativeHandle], command: ProbeCommand) -> None:
         if self.launcher is None:
             raise InstanceError("the native driver was not prepared: call prepare(probe) first")
         cgroup = self.cgroups.create(instance.name, self.limits)
-        instance.handle = NativeHandle(cgroup)
+        handle = instance.handle = NativeHandle(cgroup)
         instance.mark("cgroup")
         hostname = self.options.hostname or instance.name[:HOSTNAME_MAX]
-        argv = [str(self.launcher), str(self.rootfs), hostname,
+        seccomp = ["--seccomp", str(self.filter_file)] if self.seccomp else []
+        argv = [str(self.launcher), *seccomp, str(self.rootfs), hostname,
                 *map(str, self.cgroups.join_paths(cgroup)), "--", *self.command_argv(command)]
         try:
-            instance.handle.launcher = spawn(instance, argv)
+            handle.launcher = spawn(instance, argv)
         except OSError as error:
             raise InstanceError(f"cannot run the native launcher {self.launcher}: "
                                 f"{error.strerror}") from error
         instance.mark("spawn")
 
-    def host_pids(self, instance: Instance) -> list[int]:
+    @property
+    def filter_file(self) -> Path:
+        return self.context.work_dir / f"{self.name}-seccomp.bpf"
+
+    def host_pids(self, instance: Instance[NativeHandle]) -> list[int]:
         """The launcher and every process in the instance's cgroup (the probe and its children)."""
-        handle: NativeHandle = instance.handle
+        handle = instance.held()
         pids = self.cgroups.members(handle.cgroup)
         if handle.launcher is not None and handle.launcher.pid not in pids:
             pids.insert(0, handle.launcher.pid)
         return pids
 
-    def memory(self, instance: Instance) -> MemoryReading:
-        handle: NativeHandle = instance.handle
+    def memory(self, instance: Instance[NativeHandle]) -> MemoryReading:
+        handle = instance.held()
+        if handle.launcher is None or handle.launcher.poll() is not None:
+            raise InstanceError(f"{instance.name} exited before its memory could be read",
+                                cause=self.exit_cause(instance))
         return MemoryReading(host_pss=total_pss(self.host_pids(instance)),
                              cgroup=self.cgroups.memory_charge(handle.cgroup))
 
-    def exit_cause(self, instance: Instance) -> str | None:
-        handle: NativeHandle | None = instance.handle
+    def exit_cause(self, instance: Instance[NativeHandle]) -> ExitCause | None:
+        handle = instance.handle
         if handle is None:
             return None
         if self.cgroups.oom_kills(handle.cgroup):
-            return f"out-of-memory (killed at the cgroup's {self.limits.memory_bytes >> 20} MiB limit)"
-        return exit_cause(handle.launcher, instance)
+            return ExitCause(oom=True, limit=f"the cgroup's {self.limits.memory_bytes >> 20} MiB limit")
+        return process_exit(handle.launcher, instance)
 
-    def teardown(self, instance: Instance) -> None:
-        handle: NativeHandle | None = instance.handle
+    def teardown(self, instance: Instance[NativeHandle]) -> None:
+        handle = instance.handle
         if handle is None:
             return
         if handle.launcher is not None:
@@ -174,15 +199,28 @@ class NativeDriver(Driver):
             "capabilities": "none (bounding set empty, securebits locked)",
             "no_new_privs": True,
             "network": "empty namespace, lo only",
+            "keyring": "own session keyring",
+            "masked_paths": list(MASKED_PATHS),
+            "seccomp": self.options.seccomp,
+            "seccomp_filter": seccomp_facts(self.seccomp),
         }
 
     @classmethod
-    def clean(cls, run_id: str | None, dry_run: bool) -> list[str]:
-        prefix = f"bench-{run_id}-" if run_id else "bench-"
+    def clean(cls, options: NativeOptions, run_id: str | None, dry_run: bool) -> list[str]:
         try:
-            return sweep(detect(), prefix, dry_run)
+            return sweep(detect(), instance_prefix(run_id), dry_run)
         except (OSError, BenchError) as error:
             raise RuntimeUnavailable(f"cannot clean native cgroups: {error}") from error
+
+
+def seccomp_facts(compiled: Filter | None) -> dict[str, Any] | None:
+    """What decides the filter's cost and reach: the profile, its ABIs and size, the library."""
+    if compiled is None:
+        return None
+    return {"profile": compiled.profile, "source": PROFILE_SOURCE,
+            "architectures": list(compiled.architectures), "instructions": compiled.instructions,
+            "sha256": compiled.sha256, "libseccomp": compiled.libseccomp,
+            "enosys_above": compiled.newest, "layout": compiled.layout}
 
 
 def has_sys_admin() -> bool:

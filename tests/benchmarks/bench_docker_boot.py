@@ -27,8 +27,8 @@ from collections.abc import Callable
 from functools import partial
 
 from bench.workload.bundle import build_bundle
-from runtimes.base import Driver, ProbeCommand, RunContext
-from runtimes.docker.driver import DockerDriver
+from runtimes.base import AnyDriver, DriverOptions, ProbeCommand, RunContext
+from runtimes.docker.driver import DockerDriver, DockerOptions
 from runtimes.errors import InstanceError
 from runtimes.process import ProcessDriver
 from runtimes.protocol import DONE, parse_syscalls
@@ -43,7 +43,7 @@ def deadline() -> int:
     return time.monotonic_ns() + int(TIMEOUT_S * 1e9)
 
 
-def driver_boot(driver: Driver) -> float:
+def driver_boot(driver: AnyDriver) -> float:
     """ms from the request to the ready marker, as the driver measures every boot."""
     instance = driver.start(READY_ONCE, deadline())
     try:
@@ -99,7 +99,7 @@ def interleaved_boots(driver: DockerDriver, image: str, run_id: str, rounds: int
     return by_driver, by_cli
 
 
-def syscall_medians(drivers: dict[str, Driver], runs: int) -> dict[str, dict[str, float]]:
+def syscall_medians(drivers: dict[str, AnyDriver], runs: int) -> dict[str, dict[str, float]]:
     """Median ns per call, per syscall and per driver, over every batch of every run."""
     batches: dict[str, dict[str, list[float]]] = {name: {} for name in drivers}
     names = list(drivers)
@@ -153,12 +153,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def sitting(context: RunContext, rounds: int, warmup: int, syscall_runs: int) -> int:
     probe = build_bundle(context.cache_dir).probe
-    docker = DockerDriver("docker", {}, context)
-    drivers: dict[str, Driver] = {
+    docker = DockerDriver("docker", DockerOptions(), context)
+    drivers: dict[str, AnyDriver] = {
         "docker seccomp=default": docker,
         "docker seccomp=unconfined": DockerDriver("docker-unconfined",
-                                                  {"seccomp": "unconfined"}, context),
-        "host process": ProcessDriver("process", {}, context)}
+                                                  DockerOptions(seccomp="unconfined"), context),
+        "host process": ProcessDriver("process", DriverOptions(), context)}
     try:
         for driver in drivers.values():
             driver.prepare(probe)

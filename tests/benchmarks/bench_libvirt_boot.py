@@ -33,7 +33,7 @@ from bench.workload.bundle import build_bundle
 from runtimes.base import ProbeCommand, RunContext
 from runtimes.errors import InstanceError
 from runtimes.libvirt.domain import kernel_cmdline
-from runtimes.libvirt.driver import LibvirtDriver
+from runtimes.libvirt.driver import LibvirtDriver, LibvirtOptions
 from tests.benchmarks.sitting import run_sitting
 
 READY_ONCE = ProbeCommand("ready", ("idle=0",))
@@ -137,7 +137,7 @@ def report_phases(phases: list[dict[str, float]]) -> None:
 
 def sitting(context: RunContext, rounds: int, warmup: int, options: dict[str, Any]) -> int:
     probe = build_bundle(context.cache_dir).probe
-    driver = LibvirtDriver("libvirt", options, context)
+    driver = LibvirtDriver("libvirt", LibvirtOptions(**options), context)
     try:
         driver.prepare(probe)
         info = driver.fingerprint()
@@ -166,7 +166,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 def variants(context: RunContext, rounds: int, warmup: int, options: dict[str, Any]) -> int:
     probe = build_bundle(context.cache_dir).probe
-    drivers = {name: LibvirtDriver(name.replace(" ", "-"), options | variant, context)
+    drivers = {name: LibvirtDriver(name.replace(" ", "-"), LibvirtOptions(**(options | variant)),
+                                 context)
                for name, variant in VARIANTS.items()}
     try:
         for driver in drivers.values():

@@ -27,7 +27,7 @@ from typing import Any
 
 from bench.workload.bundle import build_bundle
 from runtimes.base import ProbeCommand, RunContext
-from runtimes.native.driver import NativeDriver
+from runtimes.native.driver import NativeDriver, NativeOptions
 
 UNSHARE = ["unshare", "--pid", "--mount", "--uts", "--ipc", "--net", "--fork", "--mount-proc",
            "/bin/true"]
@@ -51,8 +51,8 @@ class NativeBoots:
 
     def __init__(self, run_id: str, work: Path) -> None:
         context = RunContext(run_id=run_id, cache_dir=work / "cache", work_dir=work)
-        self.driver = NativeDriver("native", {"memory_limit": MEMORY_LIMIT,
-                                              "pids_limit": PIDS_LIMIT}, context)
+        self.driver = NativeDriver("native", NativeOptions(memory_limit=MEMORY_LIMIT,
+                                                           pids_limit=PIDS_LIMIT), context)
         self.driver.prepare(build_bundle(context.cache_dir).probe)
         self.boot_total: list[float] = []
         self.phases: list[dict[str, float]] = []
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             samples = run(args.n, Path(tmp), run_id)
         finally:
-            leftovers = NativeDriver.clean(run_id, dry_run=False)
+            leftovers = NativeDriver.clean(NativeOptions(), run_id, dry_run=False)
     report(samples)
     if leftovers:
         print(f"removed leftovers: {leftovers}")

@@ -20,7 +20,7 @@ from pathlib import Path
 from bench.collectors import syscall_samples
 from bench.plan import Cell
 from bench.workload.bundle import build_bundle
-from runtimes.base import ProbeCommand, RunContext
+from runtimes.base import DriverOptions, ProbeCommand, RunContext
 from runtimes.host.build import compile_static
 from runtimes.process import ProcessDriver
 
@@ -57,7 +57,7 @@ def main(rounds: int) -> None:
         cache = Path(tmp)
         bundle = build_bundle(cache)
         loop = compile_static(LOOP, cache)
-        driver = ProcessDriver("process", {}, RunContext("ref", cache, cache))
+        driver = ProcessDriver("process", DriverOptions(), RunContext("ref", cache, cache))
         driver.prepare(bundle.probe)
         results: dict[str, list[float]] = {"probe": [], "c_loop": []}
         if shutil.which("perf"):

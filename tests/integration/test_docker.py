@@ -8,8 +8,6 @@ tests at the end need no daemon (stream framing, error sentences, a dead endpoin
 from __future__ import annotations
 
 import secrets
-import socket
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,12 +17,13 @@ from typing import Any
 import pytest
 
 from bench.workload.bundle import build_bundle
-from runtimes.base import Instance, ProbeCommand, RunContext
-from runtimes.docker.driver import DockerDriver, memory_cgroup_candidates
-from runtimes.docker.engine import PING_TIMEOUT_S, connect, daemon_problem, demultiplex
+from runtimes.base import ProbeCommand, RunContext
+from runtimes.docker.driver import DockerDriver, DockerOptions
+from runtimes.docker.engine import connect
 from runtimes.docker.image import image_tag
 from runtimes.errors import BenchError, InstanceError, RuntimeUnavailable
 from runtimes.host.build import compile_static
+from runtimes.instance import Instance
 from runtimes.protocol import DONE, IDLE, exit_status, parse_syscalls
 from tests.conftest import require
 
@@ -44,7 +43,7 @@ def probe(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def dockerd() -> None:
-    reason = DockerDriver.unavailable_reason()
+    reason = DockerDriver.unavailable_reason(DockerOptions())
     require(reason is None, f"a running dockerd ({reason})")
 
 
@@ -59,7 +58,8 @@ def make_driver(dockerd: None, probe: Path, run_id: str, tmp_path: Path) -> Iter
     drivers: list[DockerDriver] = []
 
     def make(probe_path: Path = probe, **options: Any) -> DockerDriver:
-        driver = DockerDriver("docker", options, RunContext(run_id, tmp_path, tmp_path))
+        driver = DockerDriver("docker", DockerOptions(**options), RunContext(run_id, tmp_path,
+                                                                             tmp_path))
         drivers.append(driver)
         driver.prepare(probe_path)
         return driver
@@ -72,8 +72,8 @@ def make_driver(dockerd: None, probe: Path, run_id: str, tmp_path: Path) -> Iter
                 driver.close()
             except BenchError as error:  # still clean below; the test reports the leftovers
                 print(f"close failed: {error}")
-        left = DockerDriver.clean(run_id, dry_run=False)
-        assert DockerDriver.clean(run_id, dry_run=True) == []
+        left = DockerDriver.clean(DockerOptions(), run_id, dry_run=False)
+        assert DockerDriver.clean(DockerOptions(), run_id, dry_run=True) == []
         assert left == [], f"containers left behind: {left}"
 
 
@@ -137,9 +137,9 @@ def test_memory_reading_counts_workload_and_shim(make_driver: MakeDriver) -> Non
     with running(driver) as instance:
         instance.output.wait_for(IDLE, deadline(), "docker instance")
         reading = driver.memory(instance)
-    assert reading.extra["workload_pss"] > 0
-    assert reading.extra["shim_pss"] > 0
-    assert reading.host_pss == reading.extra["workload_pss"] + reading.extra["shim_pss"]
+    assert reading.host_parts["workload"] > 0
+    assert reading.host_parts["shim"] > 0
+    assert reading.host_pss == reading.host_parts["workload"] + reading.host_parts["shim"]
     assert reading.cgroup is not None and 0 < reading.cgroup < 256 * 2**20
     assert reading.guest_ram is None
 
@@ -169,7 +169,7 @@ def test_exec_mode_runs_each_instance_in_one_container(make_driver: MakeDriver,
             instance.output.wait_for(IDLE, deadline(), "docker exec")
         assert first.handle.container_id == second.handle.container_id
         reading = driver.memory(second)
-        assert reading.extra["workload_pss"] > 0 and reading.extra["shim_pss"] > 0
+        assert reading.host_parts["workload"] > 0 and reading.host_parts["shim"] > 0
         assert reading.cgroup is not None and reading.cgroup > 0
         listed = engine.containers(filters={"label": f"bench.run={run_id}"})
         assert len(listed) == 1
@@ -187,11 +187,11 @@ def test_stop_is_idempotent_and_survives_a_cleaned_container(make_driver: MakeDr
                                                             run_id: str) -> None:
     driver = make_driver()
     instance = driver.start(READY_IDLE, deadline())
-    assert DockerDriver.clean(run_id, dry_run=True) == [f"container {instance.name}"]
-    assert DockerDriver.clean(run_id, dry_run=False) == [f"container {instance.name}"]
+    assert DockerDriver.clean(DockerOptions(), run_id, dry_run=True) == [f"container {instance.name}"]
+    assert DockerDriver.clean(DockerOptions(), run_id, dry_run=False) == [f"container {instance.name}"]
     driver.stop(instance)
     driver.stop(instance)
-    assert DockerDriver.clean(run_id, dry_run=True) == []
+    assert DockerDriver.clean(DockerOptions(), run_id, dry_run=True) == []
 
 
 @pytest.fixture
@@ -265,87 +265,3 @@ def test_unknown_oci_runtime_is_refused_at_prepare(make_driver: MakeDriver) -> N
 
 
 # --- no daemon needed ----------------------------------------------------------------
-
-
-def frame(stream: int, payload: bytes) -> bytes:
-    return bytes([stream, 0, 0, 0]) + len(payload).to_bytes(4, "big") + payload
-
-
-def test_demultiplex_joins_frames_split_anywhere() -> None:
-    stream = frame(1, b"BENCH-READY ready\n") + frame(2, b"oops\n") + frame(1, b"BENCH-IDLE\n")
-    for cut in range(len(stream)):
-        chunks = [stream[:cut], stream[cut:]]
-        assert b"".join(demultiplex(chunks)) == b"BENCH-READY ready\noops\nBENCH-IDLE\n"
-
-
-CID = "9ea7167487b0"
-HYBRID_MOUNTS = """cgroup2 /sys/fs/cgroup/unified cgroup2 rw,nosuid,nodev,noexec,relatime 0 0
-cgroup /sys/fs/cgroup/cpu,cpuacct cgroup rw,nosuid,nodev,noexec,relatime,cpu,cpuacct 0 0
-cgroup /sys/fs/cgroup/memory cgroup rw,nosuid,nodev,noexec,relatime,memory 0 0
-"""
-
-
-def test_memory_cgroup_on_v1_and_hybrid_hosts_prefers_the_memory_controller() -> None:
-    memberships = f"4:memory:/docker/{CID}\n1:cpu,cpuacct:/docker/{CID}\n0::/docker/{CID}\n"
-    assert memory_cgroup_candidates(memberships, HYBRID_MOUNTS) == [
-        Path(f"/sys/fs/cgroup/memory/docker/{CID}/memory.usage_in_bytes"),
-        Path(f"/sys/fs/cgroup/unified/docker/{CID}/memory.current")]
-
-
-@pytest.mark.parametrize("group", [f"/system.slice/docker-{CID}.scope", f"/docker/{CID}"])
-def test_memory_cgroup_on_v2_hosts_follows_either_cgroup_driver(group: str) -> None:
-    mounts = "cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,relatime,nsdelegate 0 0\n"
-    assert memory_cgroup_candidates(f"0::{group}\n", mounts) == [
-        Path(f"/sys/fs/cgroup{group}/memory.current")]
-
-
-def test_daemon_problem_sentences() -> None:
-    def wrapped(cause: BaseException) -> Exception:
-        try:
-            raise ConnectionError("Connection aborted.", cause) from cause
-        except ConnectionError as error:
-            return error
-
-    assert "no permission on the Docker socket unix:///x.sock" in daemon_problem(
-        wrapped(PermissionError(13, "Permission denied")), "unix:///x.sock")
-    assert "dockerd is not running" in daemon_problem(wrapped(FileNotFoundError(2, "x")), None)
-    assert "unix:///var/run/docker.sock" in daemon_problem(wrapped(FileNotFoundError()), None)
-
-
-@contextmanager
-def dead_endpoint(path: Path, kind: str) -> Iterator[str]:
-    """A unix socket nobody answers on: absent, bound only (refused), or listening but mute."""
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    if kind != "missing":
-        server.bind(str(path))
-    if kind == "hung":
-        server.listen(4)
-    try:
-        yield f"unix://{path}"
-    finally:
-        server.close()
-
-
-@pytest.mark.parametrize("kind", ["missing", "refused", "hung"])
-def test_a_dead_endpoint_fails_within_seconds(tmp_path: Path, kind: str) -> None:
-    pytest.importorskip("docker")
-    expected = "did not answer" if kind == "hung" else "dockerd is not running"
-    started = time.monotonic()
-    with dead_endpoint(tmp_path / "docker.sock", kind) as url:
-        driver = DockerDriver("docker", {"endpoint": url}, RunContext("dead", tmp_path, tmp_path))
-        with pytest.raises(RuntimeUnavailable, match=expected):
-            driver.prepare(tmp_path / "probe")
-    assert time.monotonic() - started < PING_TIMEOUT_S + 2
-
-
-def test_endpoint_must_be_a_docker_url(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="unix:///var/run/docker.sock"):
-        DockerDriver("docker", {"endpoint": "/var/run/docker.sock"},
-                     RunContext("x", tmp_path, tmp_path))
-
-
-def test_missing_sdk_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "docker", None)  # `import docker` now raises ImportError
-    assert DockerDriver.unavailable_reason() == (
-        "the docker SDK for Python is not installed: pip install 'bench[docker]'")
-    assert DockerDriver.clean(None, dry_run=True) == []

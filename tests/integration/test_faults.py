@@ -21,9 +21,10 @@ from bench.results.records import read_lines
 from bench.results.store import RunStore
 from bench.runner import Runner
 from bench.workload.bundle import Bundle
-from runtimes.docker.driver import DockerDriver
+from runtimes.docker.driver import DockerDriver, DockerOptions
 from runtimes.host.build import compile_static
-from runtimes.native.driver import NativeDriver
+from runtimes.libvirt.driver import LibvirtOptions
+from runtimes.native.driver import NativeDriver, NativeOptions
 from tests.conftest import leftovers, require
 
 pytestmark = pytest.mark.integration
@@ -84,7 +85,7 @@ def memtouch_config(runtime: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_native_out_of_memory_is_recorded_as_such(tmp_path: Path) -> None:
-    require(NativeDriver.unavailable_reason() is None, "the native runtime")
+    require(NativeDriver.unavailable_reason(NativeOptions()) is None, "the native runtime")
     code, cells, _ = run_config(tmp_path, memtouch_config(
         {"driver": "native", "options": {"memory_limit": "32MiB"}}))
     assert code == 3
@@ -96,7 +97,7 @@ def test_native_out_of_memory_is_recorded_as_such(tmp_path: Path) -> None:
 
 @pytest.mark.docker
 def test_docker_out_of_memory_is_recorded_as_such(tmp_path: Path) -> None:
-    require(DockerDriver.unavailable_reason() is None, "a running dockerd")
+    require(DockerDriver.unavailable_reason(DockerOptions()) is None, "a running dockerd")
     code, cells, _ = run_config(tmp_path, memtouch_config(
         {"driver": "docker", "options": {"memory_limit": "32MiB"}}))
     assert code == 3
@@ -124,12 +125,13 @@ def start_dockerd() -> None:
     log = open("/var/log/bench-dockerd-test.log", "a")  # noqa: SIM115 (the daemon keeps it)
     subprocess.Popen(["dockerd", "--bridge=none", "--iptables=false", "--ip6tables=false"],
                      stdout=log, stderr=log, start_new_session=True)
-    wait_until(lambda: DockerDriver.unavailable_reason() is None, 60, "dockerd did not come back")
+    wait_until(lambda: DockerDriver.unavailable_reason(DockerOptions()) is None, 60,
+               "dockerd did not come back")
 
 
 @pytest.mark.docker
 def test_dockerd_stopped_mid_run(tmp_path: Path) -> None:
-    require(DockerDriver.unavailable_reason() is None, "a running dockerd")
+    require(DockerDriver.unavailable_reason(DockerOptions()) is None, "a running dockerd")
     config = {"repetitions": 6, "warmup": 0, "settle": 0.2, "cell_timeout": 20,
               "runtimes": {"process": {"driver": "process"}, "docker": {"driver": "docker"}},
               "workloads": {"idle": {"mode": "ready"}}}
@@ -153,8 +155,8 @@ def test_dockerd_stopped_mid_run(tmp_path: Path) -> None:
 
 @pytest.mark.docker
 def test_sigkill_then_bench_clean_leaves_nothing(tmp_path: Path) -> None:
-    require(NativeDriver.unavailable_reason() is None, "the native runtime")
-    require(DockerDriver.unavailable_reason() is None, "a running dockerd")
+    require(NativeDriver.unavailable_reason(NativeOptions()) is None, "the native runtime")
+    require(DockerDriver.unavailable_reason(DockerOptions()) is None, "a running dockerd")
     config = {"repetitions": 50, "warmup": 0, "settle": 5, "cell_timeout": 60,
               "runtimes": {"process": {"driver": "process"}, "native": {"driver": "native"},
                            "docker": {"driver": "docker"}},
@@ -179,7 +181,7 @@ def test_sigkill_then_bench_clean_leaves_nothing(tmp_path: Path) -> None:
 def libvirt_ready() -> bool:
     from runtimes.libvirt.driver import LibvirtDriver
 
-    return LibvirtDriver.unavailable_reason() is None
+    return LibvirtDriver.unavailable_reason(LibvirtOptions()) is None
 
 
 @pytest.mark.libvirt
@@ -240,7 +242,7 @@ def stop_dockerd() -> None:
 
 @pytest.mark.docker
 def test_with_dockerd_stopped_a_docker_run_is_refused_at_once(tmp_path: Path) -> None:
-    require(DockerDriver.unavailable_reason() is None, "a running dockerd")
+    require(DockerDriver.unavailable_reason(DockerOptions()) is None, "a running dockerd")
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"runtimes": {"docker": {"driver": "docker"}},
                                     "workloads": {"idle": {"mode": "ready"}}}))

@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from bench.workload.bundle import build_bundle
-from runtimes.base import Instance, MemoryReading, ProbeCommand, RunContext
+from runtimes.base import MemoryReading, ProbeCommand, RunContext
 from runtimes.errors import InstanceTimeout
 from runtimes.guest.accel import host_virt
-from runtimes.libvirt.driver import LibvirtDriver
+from runtimes.instance import Instance
+from runtimes.libvirt.driver import LibvirtDriver, LibvirtOptions
 from runtimes.libvirt.host import bench_logs, domain_log
 from runtimes.protocol import DONE, IDLE, exit_status, parse_syscalls
 from tests.conftest import require
@@ -45,15 +46,16 @@ def listed_domains() -> str:
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LibvirtDriver]:
     require(os.geteuid() == 0, "root (qemu:///system)")
-    reason = LibvirtDriver.unavailable_reason()
+    reason = LibvirtDriver.unavailable_reason(LibvirtOptions())
     require(reason is None, f"libvirtd and libvirt-python ({reason})")
     cache = tmp_path_factory.mktemp("cache")
     context = RunContext("t" + secrets.token_hex(4), cache, tmp_path_factory.mktemp("work"))
-    libvirt = LibvirtDriver("libvirt", {"memory": "256MiB"}, context)
+    libvirt = LibvirtDriver("libvirt", LibvirtOptions(memory="256MiB"), context)
     libvirt.prepare(build_bundle(cache).probe)
     yield libvirt
     libvirt.close()
-    left = LibvirtDriver.clean(context.run_id, dry_run=False)  # the failed boot's log goes too
+    # the failed boot's log goes too
+    left = LibvirtDriver.clean(LibvirtOptions(), context.run_id, dry_run=False)
     assert domains(left) == [], f"domains left behind: {left}"
     assert f"bench-{context.run_id}-" not in listed_domains()
     assert bench_logs(f"bench-{context.run_id}-") == []
@@ -77,9 +79,10 @@ def test_clean_finds_and_destroys_the_runs_domains(driver: LibvirtDriver) -> Non
     driver.launch(instance, ProbeCommand("ready", ("idle=300",)))
     try:
         run_id = driver.context.run_id
-        assert domains(LibvirtDriver.clean(run_id, dry_run=True)) == [f"domain {instance.name}"]
-        assert LibvirtDriver.clean("someoneelse", dry_run=True) == []
-        assert domains(LibvirtDriver.clean(run_id, dry_run=False)) == [f"domain {instance.name}"]
+        mine = [f"domain {instance.name}"]
+        assert domains(LibvirtDriver.clean(LibvirtOptions(), run_id, dry_run=True)) == mine
+        assert LibvirtDriver.clean(LibvirtOptions(), "someoneelse", dry_run=True) == []
+        assert domains(LibvirtDriver.clean(LibvirtOptions(), run_id, dry_run=False)) == mine
         assert instance.name not in listed_domains()
     finally:
         driver.stop(instance)  # the domain is gone already: stop must still succeed
@@ -125,8 +128,8 @@ def test_memory_splits_guest_ram_from_the_vmm(idle_guest: tuple[Instance, Memory
     _, reading = idle_guest
     assert reading.guest_ram is not None and 16 << 20 < reading.guest_ram <= MEMORY
     assert 0 < reading.host_pss < MEMORY
-    assert 64 << 20 < reading.extra["guest_mem_total"] <= MEMORY
-    assert 0 < reading.extra["guest_mem_available"] <= reading.extra["guest_mem_total"]
+    assert 64 << 20 < reading.guest["guest_mem_total"] <= MEMORY
+    assert 0 < reading.guest["guest_mem_available"] <= reading.guest["guest_mem_total"]
     if Path("/sys/fs/cgroup/memory/machine").is_dir():  # libvirt's v1 layout (this project's hosts)
         assert reading.cgroup is not None and reading.cgroup >= reading.guest_ram
 

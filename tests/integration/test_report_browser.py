@@ -40,7 +40,7 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     require(CHROMIUM.exists(), f"chromium at {CHROMIUM} (apt-get install chromium)")
     require(CHROMEDRIVER.exists(), f"chromedriver at {CHROMEDRIVER} (apt-get install "
             "chromium-driver)")
-    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     monkeypatch.setenv("SE_OFFLINE", "true")  # selenium-manager must never download
@@ -128,13 +128,46 @@ def check_page(driver: Any, page: Path, shot: Path) -> None:
     print(f"screenshot: {screenshot(driver, shot)}")
 
 
+def shown_sections(driver: Any) -> list[str]:
+    """The sections on the page and the navigation's anchors, which must be the same."""
+    ids = driver.execute_script(
+        "return Array.from(document.querySelectorAll('main > section')).map(s => s.id)")
+    links = driver.execute_script(
+        "return Array.from(document.querySelectorAll('nav a')).map(a => a.hash.slice(1))")
+    assert ids == links
+    return [str(i) for i in ids]
+
+
+def first_screen(driver: Any) -> str:
+    """The text of what a reader sees without scrolling, checked to be the summary."""
+    top = driver.execute_script(
+        "const table = document.querySelector('#summary table');"
+        "return table && table.getBoundingClientRect().top < window.innerHeight")
+    assert top, "the summary's table is not on the first screen"
+    return str(driver.execute_script("return document.getElementById('summary').innerText"))
+
+
 def test_report_draws_every_chart_offline(browser: Any, tmp_path: Path) -> None:
     first = write_results(tmp_path / "run-a", runtimes=ALL, repetitions=6, failures=1,
                           density=True)
     later = write_results(tmp_path / "run-b", runtimes=ALL, repetitions=6, seed=2, scale=1.2)
     check_page(browser, write_report([first], tmp_path / "one.html"), tmp_path / "one.png")
+    assert shown_sections(browser) == ["summary", "verdict", "boot", "memory", "syscalls",
+                                       "density", "setup"]
+    summary = first_screen(browser)
+    for text in ("run-a", "idle: 6", "boot.total", "syscall.getppid", "baseline",
+                 "libvirt", "ran its guest under TCG", "1 failed"):
+        assert text in summary
     check_page(browser, write_report([first, later], tmp_path / "two.html"),
                tmp_path / "two.png")
+    assert "changes" in shown_sections(browser)
+    # a density run: its first screen says so, and no empty boot, memory or syscall card
+    ladder = write_results(tmp_path / "density", runtimes=ALL, density_only=True)
+    check_page(browser, write_report([ladder], tmp_path / "density.html"),
+               tmp_path / "density.png")
+    assert shown_sections(browser) == ["summary", "density", "setup"]
+    summary = first_screen(browser)
+    assert "up to 16 at once" in summary and "No successful measurements" not in summary
 
 
 def test_hostile_names_show_as_text_and_run_nothing(browser: Any, tmp_path: Path) -> None:

@@ -5,26 +5,28 @@ from __future__ import annotations
 import time
 from typing import ClassVar
 
-from runtimes.base import Driver, DriverOptions, Instance, MemoryReading, ProbeCommand
-from runtimes.errors import InstanceError
+from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand
+from runtimes.errors import InstanceError, TeardownError
+from runtimes.instance import Instance
 
 
 class FakeOptions(DriverOptions):
     fail_every: int = 0  # every Nth launch fails
     pss: int = 1000
     hang: bool = False
+    teardown_fails: bool = False  # every teardown raises, after removing the instance
 
 
-class FakeDriver(Driver):
+class FakeDriver(Driver[FakeOptions, str]):
     kind = "fake"
     Options = FakeOptions
-    options: FakeOptions
     live: ClassVar[set[str]] = set()
 
-    def launch(self, instance: Instance, command: ProbeCommand) -> None:
+    def launch(self, instance: Instance[str], command: ProbeCommand) -> None:
         if self.options.fail_every and self.serial % self.options.fail_every == 0:
             raise InstanceError("fake launch failure")
         self.live.add(instance.name)
+        instance.handle = instance.name
         instance.mark("create")
         if self.options.hang:
             return
@@ -37,8 +39,10 @@ class FakeDriver(Driver):
             lines += ["BENCH-IDLE"]
         instance.output.feed(("\n".join(lines) + "\n").encode(), now + 1000)
 
-    def memory(self, instance: Instance) -> MemoryReading:
+    def memory(self, instance: Instance[str]) -> MemoryReading:
         return MemoryReading(host_pss=self.options.pss)
 
-    def teardown(self, instance: Instance) -> None:
+    def teardown(self, instance: Instance[str]) -> None:
         self.live.discard(instance.name)
+        if self.options.teardown_fails:
+            raise TeardownError(f"fake teardown of {instance.name} failed")

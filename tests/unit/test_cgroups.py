@@ -66,7 +66,11 @@ MakeTree = Callable[[Path], Path]
 
 
 def hierarchy(root: Path, kernel: FakeKernel) -> Hierarchy:
-    return detect(root, kill=kernel.kill, rmdir=kernel.rmdir)
+    """The hierarchy detected under root, with the fake kernel's kill and rmdir."""
+    found = detect(root)
+    found._kill = kernel.kill  # type: ignore[method-assign]
+    found._rmdir = kernel.rmdir  # type: ignore[method-assign]
+    return found
 
 
 # --- detection -----------------------------------------------------------------------

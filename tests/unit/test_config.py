@@ -72,6 +72,11 @@ def test_missing_config_file(tmp_path: Path) -> None:
         load_config(tmp_path / "absent.yaml")
 
 
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
 def test_shipped_configs_load() -> None:
-    for path in sorted(Path("configs").glob("*.yaml")):
+    shipped = sorted(CONFIGS.glob("*.yaml"))
+    assert len(shipped) >= 4, f"no shipped configs found in {CONFIGS}"
+    for path in shipped:
         load_config(path)

@@ -15,7 +15,7 @@ from bench.results.sample import Sample
 from bench.results.store import RunStore
 from bench.results.summary import summary_json
 from runtimes.base import RunContext
-from tests.unit.fake_driver import FakeDriver
+from tests.unit.fake_driver import FakeDriver, FakeOptions
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +26,7 @@ def no_gap(monkeypatch: pytest.MonkeyPatch) -> None:
 def ladder(tmp_path: object, **options: object) -> DensityRun:
     workload = DensityWorkload(mode="density", counts=(1, 3, 6), concurrency=2, settle=0,
                                drop_caches=False, readings=3, **options)  # type: ignore[arg-type]
-    driver = FakeDriver("box", {"pss": 1000}, RunContext("r", tmp_path, tmp_path))  # type: ignore[arg-type]
+    driver = FakeDriver("box", FakeOptions(pss=1000), RunContext("r", tmp_path, tmp_path))
     return DensityRun(driver, workload, Cell(0, "box", "density", 0, False), timeout=5)
 
 

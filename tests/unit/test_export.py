@@ -8,16 +8,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from pytest_benchmark.stats import Stats
 
 from bench.export import benchmark_stats, to_pytest_benchmark
 from tests.unit.test_gate import cli, make_run
 
 
 def test_stats_match_pytest_benchmark() -> None:
-    stats_module = pytest.importorskip("pytest_benchmark.stats")
     for data in ([3.0], [2.0, 1.0], [5.0, 1.0, 4.0, 2.0, 3.0, 9.0, 0.5],
                  [0.1 * i * i for i in range(1, 14)], [1.0, 1.0, 1.0, 50.0, 2.0, 3.0]):
-        reference = stats_module.Stats()
+        reference = Stats()
         for value in data:
             reference.update(value)
         ours = benchmark_stats(data)
@@ -42,7 +42,6 @@ def test_time_metrics_in_seconds(tmp_path: Path) -> None:
 
 
 def test_pytest_benchmark_compare_reads_the_export(tmp_path: Path) -> None:
-    pytest.importorskip("pytest_benchmark")
     run = make_run(tmp_path / "run", {"process": 1.0, "docker": 1.3}, repetitions=5)
     first, second = tmp_path / "0001_first.json", tmp_path / "0002_second.json"
     assert cli(["export", str(run), "--format", "pytest-benchmark", "-o", str(first)]) == 0

@@ -11,9 +11,10 @@ import pytest
 from pydantic import ValidationError
 
 import runtimes.libvirt.host as host_module
-from runtimes.base import Instance, RunContext
+from runtimes.base import RunContext
 from runtimes.guest.serial import ConsoleText
-from runtimes.libvirt.console import Console
+from runtimes.instance import Instance
+from runtimes.libvirt.console import ConsoleStream
 from runtimes.libvirt.domain import (
     METADATA_NS,
     GuestSpec,
@@ -145,7 +146,7 @@ def test_guest_meminfo_reads_the_probe_line_in_bytes() -> None:
 
 
 def test_console_phases_are_in_time_order_and_add_up_to_the_total(tmp_path: Path) -> None:
-    driver = LibvirtDriver("libvirt", {}, RunContext("1a2b", tmp_path, tmp_path))
+    driver = LibvirtDriver("libvirt", LibvirtOptions(), RunContext("1a2b", tmp_path, tmp_path))
     instance = Instance("bench-1a2b-libvirt-1", 1_000)
     for phase, stamp in (("create", 2_000), ("console", 3_000), ("resume", 4_000)):
         instance.mark(phase, stamp)
@@ -153,7 +154,7 @@ def test_console_phases_are_in_time_order_and_add_up_to_the_total(tmp_path: Path
     instance.output.feed(b"[    3.2] Run /init as init process\n", 9_000)
     instance.output.feed(b"BENCH-READY ready\n", 9_500)
     instance.mark("ready", 9_500)
-    driver._mark_console_phases(instance)
+    driver.after_ready(instance)
     phases = instance.boot_phases()
     assert list(phases) == ["create", "console", "resume", "first_byte", "kernel_to_init", "ready"]
     assert all(value >= 0 for value in phases.values())
@@ -206,9 +207,9 @@ def test_machine_cgroup_is_none_outside_a_machine(
 
 def test_without_the_library_the_driver_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "libvirt", None)  # makes `import libvirt` raise ImportError
-    reason = LibvirtDriver.unavailable_reason()
+    reason = LibvirtDriver.unavailable_reason(LibvirtOptions())
     assert reason is not None and "pip install 'bench[libvirt]'" in reason
-    assert LibvirtDriver.clean(None, dry_run=True) == []
+    assert LibvirtDriver.clean(LibvirtOptions(), None, dry_run=True) == []
 
 
 def test_console_text_keeps_each_marker_at_the_start_of_its_line() -> None:
@@ -251,7 +252,7 @@ class FakeLibvirt:
 def test_console_stamps_chunks_and_finishes_the_stream_at_its_end() -> None:
     instance = Instance("bench-x-libvirt-1", 0)
     stream = FakeStream([b"SeaBIOS\n", b"BENCH-READY ready\n", -2])
-    console = Console(FakeLibvirt, stream, instance.output)  # type: ignore[arg-type]
+    console = ConsoleStream(FakeLibvirt, stream, instance.output)  # type: ignore[arg-type]
     console._on_event(stream, FakeLibvirt.VIR_STREAM_EVENT_READABLE, None)
     assert instance.output.text() == ["SeaBIOS", "BENCH-READY ready"]
     assert instance.output.first_byte_ns is not None and not instance.output.closed
@@ -265,7 +266,7 @@ def test_console_stamps_chunks_and_finishes_the_stream_at_its_end() -> None:
 def test_console_aborts_on_a_hangup() -> None:
     instance = Instance("bench-x-libvirt-1", 0)
     stream = FakeStream([-2])
-    console = Console(FakeLibvirt, stream, instance.output)  # type: ignore[arg-type]
+    console = ConsoleStream(FakeLibvirt, stream, instance.output)  # type: ignore[arg-type]
     console._on_event(stream, FakeLibvirt.VIR_STREAM_EVENT_HANGUP, None)
     assert instance.output.closed and stream.calls == ["eventRemoveCallback", "abort"]
 

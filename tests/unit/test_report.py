@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 from plotly.offline import get_plotlyjs
 
@@ -23,10 +24,10 @@ from bench.results.records import read_lines
 from bench.results.sample import Sample
 from bench.results.store import RunStore
 from bench.results.summary import summary_json
-from reports import analysis, figures
-from reports.html import write_report
+from reports import analysis, figures, page_assets, sections
+from reports.html import figure_json, render, write_report
 from reports.notes import run_warnings, wide_interval_warnings
-from tests.report_fixtures import ALL, hostile_dir, write_results
+from tests.report_fixtures import ALL, HOSTILE, hostile_dir, write_results
 
 
 class Elements(HTMLParser):
@@ -67,17 +68,33 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def result(run_dir: Path) -> analysis.Analysis:
+    return analysis.analyse([run_dir])
+
+
+@pytest.fixture(scope="module")
 def report(run_dir: Path) -> str:
     return write_report([run_dir], run_dir / "report.html").read_text()
 
 
 # --- contents ---------------------------------------------------------------------------
 
+def sections_of(page: str) -> list[str]:
+    return re.findall(r'<section id="([^"]+)">', page)
+
+
+def nav_of(page: str) -> list[str]:
+    nav = re.search(r"<nav>(.*?)</nav>", page, re.S)
+    assert nav is not None
+    return re.findall(r'<a href="#([^"]+)">', nav.group(1))
+
+
 def test_report_has_every_section_and_figure(report: str) -> None:
-    for section in ("glance", "verdict", "boot", "memory", "syscalls", "density"):
-        assert f'<section id="{section}">' in report
-    slots = re.findall(r'data-figure="(figure-\d+)-data"', report)
-    assert len(slots) == 7  # phases, boot ECDF, memory, overhead, latency, ratio, density
+    expected = ["summary", "verdict", "boot", "memory", "syscalls", "density", "setup"]
+    assert sections_of(report) == expected and nav_of(report) == expected
+    slots = re.findall(r'data-figure="(figure-[a-z]+-\d+)-data"', report)
+    # phases, boot ECDF, memory, overhead, latency, ratio, four density metrics
+    assert len(slots) == 10
     for slot in slots:
         holder = re.search(rf'id="{slot}-data">(.*?)</script>', report, re.S)
         assert holder is not None
@@ -85,16 +102,69 @@ def test_report_has_every_section_and_figure(report: str) -> None:
         assert spec["data"] and "layout" in spec
 
 
-def test_glance_shows_host_drivers_and_warnings(report: str) -> None:
+def section_text(page: str, key: str) -> str:
+    found = re.search(rf'<section id="{key}">(.*?)</section>', page, re.S)
+    assert found is not None, key
+    return found.group(1)
+
+
+def test_first_screen_says_what_the_run_measured(report: str) -> None:
+    summary = section_text(report, "summary")
+    assert report.index('<section id="summary">') < report.index('<section id="verdict">')
+    assert "synthetic run" in summary and "6 repetitions (+1 warm-up)" in summary
+    assert "Test CPU, 2 cores, kernel 6.1.0-test" in summary
+    heads = re.findall(r"<th>([^<]+)(?:<br><small>([^<]+)</small>)?</th>", summary)
+    assert heads == [("runtime", ""), ("driver", ""), ("instances", ""), ("boot.total", "idle"),
+                     ("memory.overhead", "idle"), ("syscall.getppid", "syscalls"),
+                     ("density.mem_available_per_instance", "at the largest N"),
+                     ("density.pss_per_instance", "at the largest N")]
+    rows = dict(re.findall(r"<tr><td>([a-z]+)</td><td>[a-z]+</td>(.*?)</tr>", summary, re.S))
+    assert list(rows) == ["process", "native", "docker", "libvirt"]
+    assert "idle: 6" in rows["native"] and "syscalls: 6" in rows["native"]
+    assert "baseline" in rows["process"] and "density: up to 16 at once" in rows["process"]
+    assert re.search(r'class="worse">1\.\d+\u00d7 \[', rows["docker"])  # getppid 1.3x
+    assert "(2 failed)" in rows["libvirt"] and "up to 4 at once" in rows["libvirt"]
+    assert "ran its guest under TCG" in summary
+    assert "2 failed: instance timed out after 60 s waiting for BENCH-READY" in summary
+
+
+def test_setup_shows_host_and_drivers(report: str) -> None:
+    setup = section_text(report, "setup")
     for text in ("6.1.0-test", "Test CPU", "v2", "engine_version: 20.10.24",
                  "seccomp: default", "accel: tcg", "synthetic run", "2023-11-14"):
-        assert text in report
-    assert "ran its guest under TCG" in report
-    assert "2 failed: instance timed out after 60 s waiting for BENCH-READY" in report
+        assert text in setup
 
 
-def test_verdict_quotes_median_interval_and_ratio(run_dir: Path) -> None:
-    result = analysis.analyse([run_dir])
+def test_a_density_run_leaves_out_the_empty_sections(tmp_path: Path) -> None:
+    path = write_results(tmp_path / "density", runtimes=ALL, density_only=True)
+    page = write_report([path], tmp_path / "density.html").read_text()
+    assert sections_of(page) == nav_of(page) == ["summary", "density", "setup"]
+    assert "No successful measurements" not in page and "Boot is the time" not in page
+    summary = section_text(page, "summary")
+    assert "density: up to 16 at once" in summary and "idle:" not in summary
+    assert "boot.total" not in summary and "<th>density.pss_per_instance<br>" in summary
+    assert re.search(r"<td class=\"num\">[\d.]+ MiB \(N=16\)", summary)
+    assert "stopped early at N=8" in summary  # the ladder that hit the memory floor
+    assert len(re.findall(r'data-figure="figure-density-\d+-data"', page)) == 4  # 4 metrics
+
+
+def test_a_new_section_is_one_function(result: analysis.Analysis,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The extension point later sections use (workloads, spectrum, cross-checks)."""
+    def extra(found: analysis.Analysis) -> sections.Section | None:
+        chart = figures.boot_distribution(found)
+        return sections.Section("extra", f"Extra {HOSTILE}", "Extra", [f"note {HOSTILE}"],
+                                [chart] if chart else [])
+
+    monkeypatch.setattr(sections, "SECTIONS", (extra, sections.setup))
+    page = render(result)
+    assert sections_of(page) == nav_of(page) == ["extra", "setup"]
+    extra_card = section_text(page, "extra")
+    assert 'data-figure="figure-extra-1-data"' in extra_card and HOSTILE not in page
+    assert "<h2>Extra &lt;script&gt;" in extra_card and "<p>note &lt;script&gt;" in extra_card
+
+
+def test_verdict_quotes_median_interval_and_ratio(result: analysis.Analysis) -> None:
     stats = {(s.label, s.workload, s.metric): s for s in result.stats}
     docker = stats[("docker", "syscalls", "syscall.getppid")]
     assert docker.ratio is not None
@@ -140,6 +210,15 @@ def test_grouped_reading_gives_the_summary_frames_numbers(run_dir: Path, tmp_pat
         assert groups.failed == {as_key(k): int(n) for k, n in failed.to_dict().items()}
 
 
+def test_memory_parts_come_from_one_naming_function(result: analysis.Analysis) -> None:
+    assert [figures.pss_part(m) for m in ("memory.host_pss.shim", "memory.host_pss.workload",
+                                          "memory.host_pss", "memory.shim_pss", "memory.cgroup")] \
+        == ["shim", "workload", None, None, None]
+    parts = dict(figures.memory_parts(result, "docker", "idle"))
+    assert list(parts)[:2] == ["host: shim PSS", "host: workload PSS"]  # 11 + 0.9 of 12 MB
+    assert sum(parts.values()) == pytest.approx(12e6, rel=0.05)  # the parts add up to host PSS
+
+
 def test_large_groups_are_downsampled_before_plotting() -> None:
     x, y = figures.quantile_points(np.random.default_rng(0).lognormal(size=100_000))
     assert len(x) == len(y) == figures.MAX_POINTS
@@ -176,7 +255,8 @@ def test_two_runs_side_by_side_with_a_change_table(tmp_path: Path, run_dir: Path
     later = write_results(tmp_path / "run-b", runtimes=ALL, repetitions=6, seed=2, scale=1.25)
     page = write_report([run_dir, later], tmp_path / "two.html").read_text()
     assert "run-a:docker" in page and "run-b:docker" in page
-    assert '<section id="changes">' in page
+    assert "changes" in sections_of(page) and "changes" in nav_of(page)
+    assert "<strong>run-a</strong>" in page and "<strong>run-b</strong>" in page
     result = analysis.analyse([run_dir, later])
     change = next(c for c in result.changes if c.runtime == "docker"
                   and c.metric == "syscall.getppid")
@@ -184,12 +264,22 @@ def test_two_runs_side_by_side_with_a_change_table(tmp_path: Path, run_dir: Path
     assert "ran on a different host" not in page
 
 
+def test_runs_with_nothing_in_common_have_no_change_table(tmp_path: Path, run_dir: Path) -> None:
+    other = write_results(tmp_path / "other", runtimes={"runc": "native"}, repetitions=5)
+    both = analysis.analyse([run_dir, other])
+    assert sections.changes(both) is None
+    assert any("share no runtime, workload and metric" in w.text for w in run_warnings(both))
+
+
 def test_warnings_cover_small_runs_wide_intervals_and_missing_baseline(tmp_path: Path) -> None:
     path = write_results(tmp_path / "small", runtimes={"docker": "docker", "libvirt": "libvirt"},
                          repetitions=3)
     texts = [w.text for w in run_warnings(analysis.analyse([path]))]
     assert any("no runtime with the process driver" in t for t in texts)
-    assert any("only 3 successful repetition(s), fewer than 6" in t for t in texts)
+    few = [t for t in texts if "Fewer than 6 successful repetitions" in t]
+    assert few == ["Fewer than 6 successful repetitions, so intervals are wide or missing: "
+                   "docker / idle (3), docker / syscalls (3), libvirt / idle (3), "
+                   "libvirt / syscalls (3)"]
     assert not any("interval spans" in t for t in texts)  # 3 instances: no interval at all
     wide = analysis.Stat("r", "docker", "docker", "idle", "boot.total", "ms", 6, 0, 100.0, 50.0,
                          150.0)
@@ -202,8 +292,11 @@ def test_empty_and_failed_only_runs_still_render(tmp_path: Path) -> None:
     store.append([Sample.failed("process", "idle", "cell", 0, "the daemon is down")])
     store.close()
     page = write_report([tmp_path / "empty"], tmp_path / "empty.html").read_text()
-    assert "is interrupted" in page and "the daemon is down" in page
-    assert "data-figure=" not in page
+    assert sections_of(page) == ["summary", "setup"]
+    summary = section_text(page, "summary")
+    assert "No successful measurements" in summary
+    assert "is interrupted" in summary and "the daemon is down" in summary
+    assert "data-figure=" not in page and "plotly-js" not in page  # no chart, no plotly.js
 
 
 def test_write_report_refuses_nothing_and_unwritable(tmp_path: Path, run_dir: Path) -> None:
@@ -232,6 +325,25 @@ def test_hostile_strings_are_text_never_markup(tmp_path: Path) -> None:
             assert "<" not in text and ">" not in text
             # plotly renders a subset of HTML in names, ticks and titles: all escaped
             assert not [s for s in strings(json.loads(text)) if "<" in s]
+
+
+def test_figure_json_cannot_close_its_script_element() -> None:
+    name = figures.plot_text(f"{HOSTILE}</script><!--<script>&")
+    chart = figures.Chart("c", go.Figure(go.Bar(x=[1], y=[name], name=name)))
+    text = str(figure_json(chart))
+    assert not set("<>&") & set(text)  # not even an entity: JSON \\u escapes only
+    spec = json.loads(text)
+    assert spec["data"][0]["name"] == name == (
+        "&lt;script&gt;alert(1)&lt;/script&gt;&lt;/script&gt;&lt;!--&lt;script&gt;&amp;")
+
+
+def test_plot_text_keeps_quotes_that_plotly_would_not_decode() -> None:
+    assert figures.plot_text('a<b>&"c\'') == 'a&lt;b&gt;&amp;"c\''
+
+
+def test_the_page_inlines_the_style_sheet_and_loader_unchanged(report: str) -> None:
+    assert page_assets.STYLE.strip() in report and page_assets.LOADER.strip() in report
+    assert report.count('id="plotly-js"') == 1
 
 
 def strings(node: object, key: str = "") -> list[str]:

@@ -12,9 +12,9 @@ from bench.results.manifest import FORMAT, read_manifest
 from bench.results.records import read_lines
 from bench.results.sample import Sample
 from bench.results.store import RunStore
-from runtimes.base import Instance, StampedLines
 from runtimes.errors import InstanceError, InstanceTimeout
 from runtimes.host.memory import parse_rollup_pss, parse_smaps_split
+from runtimes.instance import Instance, StampedLines
 from runtimes.protocol import exit_status, parse_meminfo, parse_syscalls, probe_errors
 
 

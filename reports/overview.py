@@ -1,0 +1,225 @@
+"""The report's first screen: what the run measured, before the long tables.
+
+Which runtimes and workloads ran and how many instances each, the headline figures with
+their ratios to the baseline, and the warnings. A reader who stops here knows what was
+compared, what it found and how far to trust it. Computed from an Analysis;
+templates/sections/summary.html.j2 lays it out.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from bench.results.units import format_value
+from reports.analysis import Analysis, Ratio, Run, Stat
+from reports.notes import RunWarning, run_warnings
+
+# each headline column: the first of these metrics the run has
+HEADLINE: tuple[tuple[str, ...], ...] = (
+    ("boot.total",), ("memory.overhead", "memory.host_pss"), ("syscall.getppid",))
+# a density ladder's headline: each metric at the largest N a runtime reached
+DENSITY_HEADLINE = ("density.mem_available_per_instance", "density.pss_per_instance")
+
+
+@dataclass(frozen=True)
+class RunLine:
+    """One run in a sentence: when, where, how long, with how many repetitions."""
+
+    name: str
+    description: str
+    status: str
+    started: str | None
+    took: str | None
+    host: str
+    repetitions: str
+    baseline: str | None
+
+
+@dataclass(frozen=True)
+class Column:
+    metric: str
+    workload: str
+    detail: str  # under the metric's name: its workload, or where on a density ladder
+
+
+@dataclass(frozen=True)
+class Headline:
+    """A headline figure: the median as text, and its ratio to the baseline when it has one."""
+
+    value: str
+    ratio: Ratio | None = None
+    baseline: bool = False
+
+
+@dataclass(frozen=True)
+class Instances:
+    measured: int  # repetitions with a successful measurement (one instance each)
+    failed: int  # repetitions that failed
+    peak: int | None = None  # a density ladder: the most instances running at once
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    driver: str
+    instances: list[tuple[str, Instances]]  # per workload this runtime ran
+    headlines: list[Headline | None]  # one per column
+
+
+@dataclass(frozen=True)
+class Overview:
+    runs: list[RunLine]
+    columns: list[Column]
+    rows: list[Row]
+    warnings: list[RunWarning]
+    measured: bool  # at least one successful measurement
+    legend: list[str]  # how to read the table, only what applies to it
+
+
+def overview(analysis: Analysis) -> Overview:
+    workloads = workload_order(analysis)
+    columns = headline_columns(analysis, workloads) + density_columns(analysis)
+    counts = {(run.label(r), w): n for run in analysis.runs
+              for (r, w), n in instance_counts(run).items()}
+    rows = [Row(label, driver_of(analysis, label),
+                [(w, counts[(label, w)]) for w in workloads if (label, w) in counts],
+                [headline(analysis, label, column) for column in columns])
+            for label in analysis.labels]
+    return Overview([run_line(run) for run in analysis.runs], columns, rows,
+                    run_warnings(analysis),
+                    any(s.n for s in analysis.stats) or any(run.points for run in analysis.runs),
+                    legend(columns, rows))
+
+
+def legend(columns: list[Column], rows: list[Row]) -> list[str]:
+    metrics = {c.metric for c in columns}
+    lines = ["Medians."]
+    if any(f and f.ratio for row in rows for f in row.headlines):
+        lines.append("Under each, its ratio to the baseline runtime measured in the same run, "
+                     "with its 95 % interval: grey when the interval holds 1 (no difference "
+                     "the samples show), red when worse, green when better.")
+    if "memory.overhead" in metrics:
+        lines.append("memory.overhead is an instance's host memory minus the baseline's: "
+                     "already a difference, so it has no ratio.")
+    if any(m.startswith("density.") for m in metrics):
+        lines.append("A density figure is the median at the largest number of instances "
+                     "running at once (N) that the runtime reached.")
+    return lines
+
+
+def workload_order(analysis: Analysis) -> list[str]:
+    """Workloads as the configs list them, then any other the results hold."""
+    configured = [str(w) for run in analysis.runs
+                  for w in (run.manifest.get("config", {}).get("workloads") or {})]
+    seen = [s.workload for s in analysis.stats] + [
+        str(w) for run in analysis.runs for _, w, _ in run.failed]
+    return list(dict.fromkeys(w for w in [*configured, *seen] if w in seen))
+
+
+def headline_columns(analysis: Analysis, workloads: list[str]) -> list[Column]:
+    """Per headline metric, the first workload (in config order) that measured it."""
+    measured = {(s.workload, s.metric) for s in analysis.stats if s.median is not None}
+    found = [next(((m, w) for m in choices for w in workloads if (w, m) in measured), None)
+             for choices in HEADLINE]
+    return [Column(metric, workload, workload) for metric, workload in filter(None, found)]
+
+
+def density_columns(analysis: Analysis) -> list[Column]:
+    found = {(str(m), str(w)) for run in analysis.runs
+             for m, w in zip(run.density["metric"], run.density["workload"], strict=True)}
+    return [Column(metric, workload, "at the largest N")
+            for metric in DENSITY_HEADLINE for workload in sorted({w for m, w in found
+                                                                   if m == metric})]
+
+
+def headline(analysis: Analysis, label: str, column: Column) -> Headline | None:
+    if column.metric.startswith("density."):
+        return density_headline(analysis, label, column)
+    stat = next((s for s in analysis.stats if s.label == label and s.workload == column.workload
+                 and s.metric == column.metric and s.median is not None), None)
+    if stat is None:
+        return None
+    return Headline(format_value(stat.median, stat.unit), stat.ratio, is_baseline(analysis, stat))
+
+
+def is_baseline(analysis: Analysis, stat: Stat) -> bool:
+    return any(run.name == stat.run and run.baseline == stat.runtime for run in analysis.runs)
+
+
+def density_headline(analysis: Analysis, label: str, column: Column) -> Headline | None:
+    """The median of a density metric at the largest instance count this runtime reached
+    (the summary contract's density row, as the density section draws it)."""
+    for run in analysis.runs:
+        points = [p for p in run.points if p.metric == column.metric
+                  and p.workload == column.workload and run.label(p.runtime) == label]
+        if points:
+            top = max(points, key=lambda p: p.count)
+            return Headline(f"{format_value(top.median, top.unit)} (N={top.count})")
+    return None
+
+
+def instance_counts(run: Run) -> dict[tuple[str, str], Instances]:
+    """Per runtime and workload: instances measured and failed (a cell is one repetition)."""
+    detail, keys = run.detail, ["runtime", "workload"]
+    ok = detail["status"] == "ok"
+    measured = detail[ok].groupby(keys, sort=False)["repetition"].nunique()
+    failed = detail[~ok & (detail["metric"] == "cell")].groupby(keys)["repetition"].nunique()
+    ladder = detail[ok & detail["metric"].str.startswith("density.")]
+    peaks = pd.to_numeric(ladder["phase"], errors="coerce").groupby(
+        [ladder["runtime"], ladder["workload"]]).max()
+    return {(str(r), str(w)): Instances(int(measured.get((r, w), 0)), int(failed.get((r, w), 0)),
+                                        peak(peaks.get((r, w))))
+            for r, w in dict.fromkeys([*measured.index, *failed.index])}
+
+
+def peak(count: Any) -> int | None:
+    return None if count is None or math.isnan(count) else int(count)
+
+
+def driver_of(analysis: Analysis, label: str) -> str:
+    for run in analysis.runs:
+        for name, spec in (run.manifest.get("config", {}).get("runtimes") or {}).items():
+            if run.label(str(name)) == label:
+                return str((spec or {}).get("driver") or "?")
+    return "?"
+
+
+def run_line(run: Run) -> RunLine:
+    manifest = run.manifest
+    config = manifest.get("config") or {}
+    created, ended = manifest.get("created"), manifest.get("ended")
+    return RunLine(run.name, str(config.get("description") or ""),
+                   str(manifest.get("status", "unknown")), when(created), took(created, ended),
+                   host_line(manifest.get("host") or {}),
+                   repetitions(config), run.baseline)
+
+
+def repetitions(config: dict[str, Any]) -> str:
+    count, warmup = config.get("repetitions", "?"), config.get("warmup", 0)
+    return f"{count} repetition{'' if count == 1 else 's'} (+{warmup} warm-up)"
+
+
+def when(epoch: Any) -> str | None:
+    if not isinstance(epoch, int | float):
+        return None
+    moment = datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def took(created: Any, ended: Any) -> str | None:
+    if not isinstance(created, int | float) or not isinstance(ended, int | float):
+        return None
+    seconds = ended - created
+    return f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
+def host_line(host: dict[str, Any]) -> str:
+    parts = [host.get("cpu_model"), f"{host['cores']} cores" if host.get("cores") else None,
+             f"kernel {host['kernel']}" if host.get("kernel") else None,
+             f"cgroup {host['cgroup_version']}" if host.get("cgroup_version") else None]
+    return ", ".join(str(p) for p in parts if p) or "host not recorded"

@@ -1,0 +1,217 @@
+"""The report's sections, in reading order: each is a small function that returns a Section.
+
+A function returns None when its section would have nothing to show, and the page and
+its navigation leave that section out: a density run's report has no empty boot,
+memory and syscall cards.
+
+Adding a section (a Workloads table, a runtime spectrum, Cross-checks) takes:
+- a function `name(analysis) -> Section | None`, listed in SECTIONS where it belongs;
+- for charts only, nothing else: Section(charts=[...]) draws them in the plain card
+  (templates/section.html.j2) with the notes beside them;
+- for anything else, a template sections/<key>.html.j2 that extends section.html.j2 and
+  fills its `content` block from `section.data` (sections/verdict.html.j2 is an example).
+Values in `data` are plain Python objects: the templates escape every one of them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.results.units import format_value
+from reports import figures
+from reports.analysis import Analysis, Change, Run, Stat, is_headline, is_phase
+from reports.figures import Chart
+from reports.notes import NOTES, drivers_of, uses_tcg
+from reports.overview import overview, repetitions, when
+
+
+@dataclass(frozen=True)
+class Section:
+    """One card of the page: its anchor, title, nav entry, notes, charts and template data."""
+
+    key: str  # the element id and the nav anchor
+    title: str
+    nav: str  # the link text in the navigation bar
+    notes: Sequence[str] = ()  # plain-language "what this means", beside the content
+    charts: Sequence[Chart] = ()
+    data: Mapping[str, Any] = field(default_factory=dict)  # what the section's template reads
+    wide: bool = False  # full-width content with the notes above it (tables)
+    template: str = "section.html.j2"
+
+
+def sections(analysis: Analysis) -> list[Section]:
+    return [s for build in SECTIONS if (s := build(analysis)) is not None]
+
+
+def summary(analysis: Analysis) -> Section:
+    return Section("summary", "What this run measured", "Summary",
+                   data={"overview": overview(analysis)}, wide=True,
+                   template="sections/summary.html.j2")
+
+
+FAMILIES = (("boot", "Boot"), ("memory", "Memory"), ("syscall", "Syscalls"), ("stop", "Teardown"))
+METRIC_ORDER = ("boot.total", "memory.host_pss", "memory.guest_ram", "memory.cgroup",
+                "memory.overhead", *(f"syscall.{name}" for name in figures.SYSCALL_ORDER))
+
+
+def verdict(analysis: Analysis) -> Section | None:
+    headline = [s for s in analysis.stats if is_headline(s.metric)]
+    families = [(title, ordered(analysis, rows)) for family, title in [*FAMILIES, ("", "Other")]
+                if (rows := [s for s in headline if family_of(s.metric) == family])]
+    phases = ordered(analysis, [s for s in analysis.stats if is_phase(s.metric)])
+    if not families and not phases:
+        return None
+    return Section("verdict", "Verdict: every runtime and metric", "Verdict", NOTES["verdict"],
+                   data={"families": families, "phases": phases}, wide=True,
+                   template="sections/verdict.html.j2")
+
+
+def family_of(metric: str) -> str:
+    family = metric.split(".", 1)[0]
+    return family if family in {f for f, _ in FAMILIES} else ""
+
+
+def metric_rank(metric: str) -> int:
+    return METRIC_ORDER.index(metric) if metric in METRIC_ORDER else len(METRIC_ORDER)
+
+
+def ordered(analysis: Analysis, stats: Iterable[Stat]) -> list[Stat]:
+    """Headline metrics first, in reading order; then runtimes from lightest to heaviest."""
+    def key(stat: Stat) -> tuple[int, str, int, str]:
+        return (metric_rank(stat.metric), stat.metric, figures.label_rank(analysis, stat.label),
+                stat.workload)
+    return sorted(stats, key=key)
+
+
+def charts(*made: Chart | None) -> list[Chart]:
+    return [chart for chart in made if chart is not None]
+
+
+def tcg_notes(analysis: Analysis) -> list[str]:
+    return NOTES["tcg"] if uses_tcg(analysis) else []
+
+
+def boot(analysis: Analysis) -> Section | None:
+    drawn = charts(figures.boot_phases(analysis), figures.boot_distribution(analysis))
+    return Section("boot", "Boot: from request to ready", "Boot",
+                   NOTES["boot"] + tcg_notes(analysis), drawn) if drawn else None
+
+
+def memory(analysis: Analysis) -> Section | None:
+    drawn = charts(figures.memory_breakdown(analysis), figures.memory_overhead(analysis))
+    return Section("memory", "Memory: what an idle instance costs", "Memory", NOTES["memory"],
+                   drawn) if drawn else None
+
+
+def syscalls(analysis: Analysis) -> Section | None:
+    drawn = charts(figures.syscall_latency(analysis), figures.syscall_ratio(analysis))
+    return Section("syscalls", "Syscalls: the cost of one call", "Syscalls",
+                   NOTES["syscalls"] + tcg_notes(analysis), drawn) if drawn else None
+
+
+def density(analysis: Analysis) -> Section | None:
+    drawn = figures.density_charts(analysis)
+    return Section("density", "Density: many instances at once", "Density", NOTES["density"],
+                   drawn) if drawn else None
+
+
+def changes(analysis: Analysis) -> Section | None:
+    if not analysis.changes:
+        return None
+    first = analysis.runs[0]
+
+    def key(change: Change) -> tuple[int, str, int, str, str]:
+        return (metric_rank(change.metric), change.metric,
+                figures.label_rank(analysis, first.label(change.runtime)), change.workload,
+                change.against)
+
+    return Section("changes", f"Changes against {first.name}", "Changes", NOTES["changes"],
+                   data={"first": first.name, "changes": sorted(analysis.changes, key=key)},
+                   wide=True, template="sections/changes.html.j2")
+
+
+def setup(analysis: Analysis) -> Section:
+    runs = [{"name": run.name, "run": run_facts(run), "host": host_facts(run),
+             "mitigations": mitigations(run), "drivers": driver_rows(run)}
+            for run in analysis.runs]
+    return Section("setup", "Run, host and drivers", "Setup", NOTES["setup"],
+                   data={"runs": runs, "several": len(runs) > 1}, wide=True,
+                   template="sections/setup.html.j2")
+
+
+Facts = list[tuple[str, str]]
+
+
+def facts(items: Iterable[tuple[str, Any]]) -> Facts:
+    """(label, text) pairs, the empty ones left out."""
+    return [(str(k), text_of(v)) for k, v in items if v not in (None, "", {}, [])]
+
+
+def text_of(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)
+
+
+def run_facts(run: Run) -> Facts:
+    config = run.manifest.get("config") or {}
+    runtimes = {name: (spec or {}).get("driver") for name, spec in
+                (config.get("runtimes") or {}).items()}
+    workloads = {name: (spec or {}).get("mode") for name, spec in
+                 (config.get("workloads") or {}).items()}
+    return facts([
+        ("results", str(run.path)), ("started", when(run.manifest.get("created"))),
+        ("status", run.manifest.get("status")), ("run id", run.manifest.get("run_id")),
+        ("config", run.manifest.get("config_path")), ("description", config.get("description")),
+        ("repetitions", repetitions(config)),
+        ("runtimes", ", ".join(f"{k} ({v})" for k, v in runtimes.items())),
+        ("workloads", ", ".join(f"{k} ({v})" for k, v in workloads.items())),
+        ("baseline", run.baseline or "none")])
+
+
+HOST_FIELDS = (("kernel", "kernel"), ("kernel_version", "kernel build"), ("arch", "arch"),
+               ("cpu_model", "CPU"), ("cores", "cores"), ("memory_bytes", "memory"),
+               ("cgroup_version", "cgroup version"), ("hostname", "hostname"),
+               ("python", "Python"), ("bench_version", "bench"), ("bench_commit", "commit"))
+
+
+def host_facts(run: Run) -> Facts:
+    host = run.manifest.get("host") or {}
+    known = [(label, host_value(key, host.get(key))) for key, label in HOST_FIELDS]
+    other = [(k, v) for k, v in host.items() if k not in dict(HOST_FIELDS) and k != "mitigations"]
+    return facts(known + other)
+
+
+def host_value(key: str, value: Any) -> Any:
+    if key == "memory_bytes" and isinstance(value, int | float):
+        return format_value(float(value), "bytes")
+    return value
+
+
+def mitigations(run: Run) -> str:
+    listed = (run.manifest.get("host") or {}).get("mitigations") or {}
+    if isinstance(listed, dict):
+        return "; ".join(f"{k}: {v}" for k, v in listed.items())
+    return text_of(listed)
+
+
+KEY_FACTS = ("isolation", "accel", "seccomp", "runtime", "runtime_version", "engine_version",
+             "containerd_version", "libvirt_version", "hypervisor_version", "domain_type",
+             "cpu_model", "cgroup_version")
+
+
+def driver_rows(run: Run) -> list[dict[str, str]]:
+    """The facts that decide each runtime's numbers; the whole fingerprint folds out."""
+    return [{"runtime": name, "driver": str(fingerprint.get("driver", "?")),
+             "key": " \u00b7 ".join(f"{k}: {text_of(fingerprint[k])}" for k in KEY_FACTS
+                                    if fingerprint.get(k) not in (None, "", [], {})),
+             "fingerprint": json.dumps(fingerprint, indent=1, sort_keys=True, default=str)}
+            for name, fingerprint in drivers_of(run).items()]
+
+
+# the page in reading order: the first screen, the numbers, the charts, then the setup
+SECTIONS: tuple[Callable[[Analysis], Section | None], ...] = (
+    summary, verdict, boot, memory, syscalls, density, changes, setup)
