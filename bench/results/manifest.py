@@ -32,13 +32,21 @@ def read_manifest(path: Path) -> dict[str, Any]:
         raise ResultsError(f"{path}: not a bench results directory (no {MANIFEST})") from None
     except json.JSONDecodeError as error:
         raise ResultsError(f"{file}: unreadable or truncated ({error.msg})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ResultsError(f"{path}: not a bench results directory (another tool's {MANIFEST})")
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ResultsError(f"{path}: results format version {version!r} is newer than this bench "
-                           f"reads ({FORMAT_VERSION}); upgrade bench")
-    return manifest
+    return check_format(manifest, FORMAT, FORMAT_VERSION, f"{path}: not a bench results "
+                        f"directory (another tool's {MANIFEST})", f"{path}: results")
+
+
+def check_format(document: Any, name: str, reads: int, foreign: str,
+                 what: str) -> dict[str, Any]:
+    """A versioned document bench wrote: its `format` is `name`, its `format_version` at most
+    `reads`; else ResultsError with `foreign`, or saying the version is too new."""
+    if not isinstance(document, dict) or document.get("format") != name:
+        raise ResultsError(foreign)
+    version = document.get("format_version")
+    if not isinstance(version, int) or version > reads:
+        raise ResultsError(f"{what} format version {version!r} is newer than this bench reads "
+                           f"({reads}); upgrade bench")
+    return document
 
 
 def baseline_runtime(manifest: dict[str, Any]) -> str | None:
