@@ -10,8 +10,9 @@ problem exists at all:
   run (A/B) and between runs without a calibration the test is Mann-Whitney U on the
   per-instance figures. Between two sittings a row also moves by a sitting effect that no
   instance of either run shows (load, caches, daemons); with a calibration from A/A sittings
-  (bench.gate.calibration) the test is on the change of log medians with that variance
-  added: se(baseline)^2 + se(candidate)^2 + 2 sitting_sd^2.
+  (bench.gate.calibration: the SD s of the row's log median over K sittings) the change of
+  log medians d must also stand out from it: d / (s * sqrt(2)) against Student's t with
+  K - 1 degrees of freedom, both tests required.
 - ratio and absolute limits: fail when the limit is exceeded significantly (the one-sided
   bound of the interval lies beyond the limit); a point estimate beyond the limit whose
   interval still reaches the limit is a warning.
