@@ -38,6 +38,8 @@ def make_plan(config: Config) -> list[Cell]:
                 continue  # a density ladder is its own warm-up: its first rung is N=1
             shift = (rep + warmup) % len(runtimes)
             for runtime in runtimes[shift:] + runtimes[:shift]:
+                if not config.runs(workload, runtime):
+                    continue
                 if -config.warmup_of(runtime) <= rep < config.repetitions_of(runtime):
                     cells.append(Cell(len(cells), runtime, workload, rep, rep < 0))
     return cells

@@ -65,6 +65,7 @@ class Run:
     density: pd.DataFrame = field(default_factory=pd.DataFrame)  # the ok density.* rows
     instances: dict[Key, Values] = field(default_factory=dict)  # one figure per instance
     points: list[DensityPoint] = field(default_factory=list)  # density rows, per N
+    directions: dict[str, str] = field(default_factory=dict)  # metric -> "lower"/"higher" is better
 
     def label(self, runtime: str) -> str:
         return f"{self.prefix}{runtime}"
@@ -90,6 +91,7 @@ class Stat:
     ci_note: str | None = None  # why there is no interval of the median
     ratio_point: float | None = None  # the ratio, also when it has no interval
     ratio_note: str | None = None  # why the ratio has no interval
+    direction: str = ""  # which way is better, as the samples say ("" before they said)
 
 
 @dataclass(frozen=True)
@@ -150,8 +152,9 @@ def load_run(path: Path, name: str, prefix: str) -> Run:
     instances = {k: s.instances for k, s in loaded.series.items() if s.instances.size}
     failed = {k: s.failed for k, s in loaded.series.items() if s.failed}
     units = {k[2]: s.unit for k, s in loaded.series.items()}
+    directions = {k[2]: s.direction for k, s in loaded.series.items()}
     return Run(path, name, loaded.manifest, detail, loaded.baseline, prefix, values, units,
-               failed, phases, density, instances, density_points(loaded))
+               failed, phases, density, instances, density_points(loaded), directions)
 
 
 def density_points(loaded: results.Run) -> list[DensityPoint]:
@@ -198,7 +201,8 @@ def run_stats(run: Run) -> dict[Key, Stat]:
         data = run.instances.get(key, np.empty(0))
         stat = Stat(run.name, run.label(runtime), runtime, workload, metric,
                     run.units.get(metric, ""), len(data), run.failed.get(key, 0),
-                    samples=len(run.values.get(key, ())))
+                    samples=len(run.values.get(key, ())),
+                    direction=run.directions.get(metric, ""))
         if len(data):
             summary = summarize(data, stat.samples)
             stat = replace(stat, median=summary.median, ci_low=summary.ci_low,

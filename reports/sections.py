@@ -26,6 +26,7 @@ from reports.analysis import Analysis, Change, Run, Stat, is_headline, is_phase
 from reports.figures import Chart
 from reports.notes import NOTES, drivers_of, uses_tcg
 from reports.overview import overview, repetitions, when
+from reports.workloads import by_label, workload_table
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,18 @@ def syscalls(analysis: Analysis) -> Section | None:
     drawn = charts(figures.syscall_latency(analysis), figures.syscall_ratio(analysis))
     return Section("syscalls", "Syscalls: the cost of one call", "Syscalls",
                    NOTES["syscalls"] + tcg_notes(analysis), drawn) if drawn else None
+
+
+def workloads(analysis: Analysis) -> Section | None:
+    """Command workloads: each runtime's metric, its interval and its ratio to the process."""
+    found = workload_table(analysis)
+    if found is None:
+        return None
+    rows = [(row, by_label(row, found.labels)) for row in found.rows]
+    return Section("workloads", "Workloads: your programs in every runtime", "Workloads",
+                   found.notes, data={"labels": found.labels, "rows": rows,
+                                      "storage": found.storage, "shorter": found.shorter},
+                   wide=True, template="sections/workloads.html.j2")
 
 
 def density(analysis: Analysis) -> Section | None:
@@ -214,4 +227,4 @@ def driver_rows(run: Run) -> list[dict[str, str]]:
 
 # the page in reading order: the first screen, the numbers, the charts, then the setup
 SECTIONS: tuple[Callable[[Analysis], Section | None], ...] = (
-    summary, verdict, boot, memory, syscalls, density, changes, setup)
+    summary, verdict, boot, memory, syscalls, workloads, density, changes, setup)

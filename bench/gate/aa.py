@@ -114,7 +114,7 @@ def smallest_shift(runs: list[Run], key: Key, config: GateConfig,
                    pairs: dict[tuple[int, int], tuple[list[Item], Calibration]]) -> float | None:
     """The smallest shift on the ladder that is caught (a binary search: bigger shifts are
     caught at least as often); None when even the largest is not."""
-    worse = all(lower_is_better(rule, key[2]) for rule in relative_rules(config)
+    worse = all(lower_is_better(rule, runs[0].series[key]) for rule in relative_rules(config)
                 if matches(rule, key))
     low, high = 0, len(SHIFTS)  # the answer's index lies in [low, high]; high: none
     while low < high:

@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 
 from bench.errors import ResultsError
-from bench.results.manifest import check_format
 from bench.results.run import Key, Run
 
 FORMAT = "bench-gate-calibration"
@@ -98,8 +97,12 @@ def read(path: Path) -> Calibration:
         raise ResultsError(f"{path}: cannot read the calibration ({error.strerror})") from None
     except json.JSONDecodeError as error:
         raise ResultsError(f"{path}: not a calibration file ({error.msg})") from None
-    check_format(document, FORMAT, FORMAT_VERSION, f"{path}: not a bench gate calibration "
-                 "(run `bench calibrate`)", f"{path}: calibration")
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise ResultsError(f"{path}: not a bench gate calibration (run `bench calibrate`)")
+    version = document.get("format_version")
+    if type(version) is not int or version > FORMAT_VERSION:
+        raise ResultsError(f"{path}: calibration format {version!r} is newer than this bench "
+                           f"reads ({FORMAT_VERSION}); upgrade bench")
     try:
         rows = {(str(r["runtime"]), str(r["workload"]), str(r["metric"])): float(r["sd"])
                 for r in document["rows"]}

@@ -6,10 +6,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from bench.errors import ConfigError, ResultsError
+
+if TYPE_CHECKING:
+    from bench.gate.evaluate import GateResult
+    from bench.gate.rules import GateConfig
 
 GATE_HELP = "compare a candidate run with a baseline run (or variants in one run); exit 1 on a " \
     "regression"
@@ -33,6 +38,9 @@ rules (a --rules YAML file, else the candidate run config's `gate:` section, els
   repetition (one instance) unless the gate section says `sample_unit: sample`.
 defaults: relative 10 % on boot.total (floor 0.5 ms), syscall.* (floor 10 ns) and
   memory.overhead (floor 1 MiB); alpha 0.01, two-sided.
+history (--history N): the relative rules against each of the last N runs in the history
+  store with the candidate's host fingerprint and config hash; a row fails only when it fails
+  against a majority of them, so one noisy baseline cannot fail a change on its own.
 refused (exit 2): runs whose host cpu_model, kernel, cgroup_version or a runtime's accel
   differ (unless --allow-host-change), missing directories, nothing in common.
 exit codes: 0 pass (improved, warn, underpowered, skipped included), 1 a rule failed,
@@ -60,6 +68,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     gate.set_defaults(handler=cmd_gate)
     gate.add_argument("--candidate", required=True, metavar="DIR", help="results directory gated")
     gate.add_argument("--baseline", metavar="DIR", help="results directory compared against")
+    gate.add_argument("--history", type=int, metavar="N", help="compare with the last N "
+                      "comparable runs in the history store (same host and config; a row fails "
+                      "only against a majority of them)")
+    gate.add_argument("--store", metavar="URL", help="history store for --history (default: "
+                      "$BENCH_STORE, else the per-user SQLite file)")
     gate.add_argument("--ab", action="append", default=[], metavar="A:B",
                       help="A/B in the candidate run: variant B against variant A (repeatable)")
     gate.add_argument("--rules", metavar="FILE", help="YAML gate section (or a run config "
@@ -99,10 +112,13 @@ def cmd_gate(args: argparse.Namespace) -> int:
     rules = load_rules(Path(args.rules)) if args.rules else None
     for pair in args.ab:
         check_pair(pair)
-    result = gate_run(Path(args.candidate), Path(args.baseline) if args.baseline else None, rules,
-                      allow_host_change=args.allow_host_change, ab=args.ab,
-                      calibration=Path(args.calibration) if args.calibration else None,
-                      rules_dir=Path(args.rules).parent if args.rules else None)
+    if args.history is not None:
+        result = gate_against_history(args, rules)
+    else:
+        result = gate_run(Path(args.candidate), Path(args.baseline) if args.baseline else None,
+                          rules, allow_host_change=args.allow_host_change, ab=args.ab,
+                          calibration=Path(args.calibration) if args.calibration else None,
+                          rules_dir=Path(args.rules).parent if args.rules else None)
     console = Console(stderr=args.json, width=None if sys.stdout.isatty() else 160)
     print_table(result, console)
     if args.junit:
@@ -112,6 +128,19 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(to_json(result), indent=2))
     return exit_code(result)
+
+
+def gate_against_history(args: argparse.Namespace, rules: GateConfig | None) -> GateResult:
+    from bench.gate.history import gate_history
+    from bench.history.command import open_from
+
+    if args.baseline:
+        raise ConfigError("--history N and --baseline DIR: give one of them")
+    store = open_from(args)
+    try:
+        return gate_history(Path(args.candidate), store, args.history, rules, ab=args.ab)
+    finally:
+        store.close()
 
 
 def check_pair(pair: str) -> None:

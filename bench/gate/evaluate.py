@@ -48,7 +48,7 @@ from bench.gate.verdicts import Evaluation, GateResult, Item, Pending, exit_code
 from bench.results.manifest import read_manifest
 from bench.results.run import Key, Run, Series, load_run
 from bench.results.stats import Floats, median_bounds
-from bench.results.units import direction_of, parse_quantity
+from bench.results.units import parse_quantity
 from runtimes.models import describe_errors
 
 __all__ = ["Evaluation", "GateResult", "Item", "Pending", "exit_code", "finish", "gate_run",
@@ -72,8 +72,9 @@ def gate_config_of(manifest: dict[str, Any]) -> GateConfig | None:
                            f"{error.errors()[0]['msg']}") from None
 
 
-def lower_is_better(rule: Rule, metric: str) -> bool:
-    return (rule.direction or direction_of(metric)) == "lower"
+def lower_is_better(rule: Rule, series: Series) -> bool:
+    """The rule's direction if it gives one, else what the samples carry."""
+    return (rule.direction or series.direction) == "lower"
 
 
 def matches(rule: Rule, key: Key) -> bool:
@@ -95,7 +96,7 @@ def unusable(rule: Rule, key: Key, unit: str, reference: str, verdict: str,
 
 
 def usable(rule: Rule, key: Key, reference: Series | None, candidate: Series | None,
-           label: str, per_instance: bool) -> tuple[Floats, Floats, str] | Evaluation:
+           label: str, per_instance: bool) -> tuple[Floats, Floats, Series] | Evaluation:
     """Both sides' observations and the unit, or the verdict of a row that cannot be compared:
     a broken candidate (every sample failed) fails, an absent one is skipped."""
     if candidate is None:
@@ -109,7 +110,7 @@ def usable(rule: Rule, key: Key, reference: Series | None, candidate: Series | N
     if ref is None or ref.size == 0:
         return unusable(rule, key, candidate.unit, label, "skipped",
                         f"no successful samples in {label}")
-    return ref, cand, candidate.unit
+    return ref, cand, candidate
 
 
 def evaluate_relative(rule: RelativeRule, key: Key, reference: Series | None,
@@ -118,9 +119,8 @@ def evaluate_relative(rule: RelativeRule, key: Key, reference: Series | None,
     checked = usable(rule, key, reference, candidate, label, per_instance(config))
     if isinstance(checked, Evaluation):
         return checked
-    ref, cand, unit = checked
-    alpha = rule.alpha or config.alpha
-    lower = lower_is_better(rule, key[2])
+    ref, cand, series = checked
+    unit, alpha, lower = series.unit, rule.alpha or config.alpha, lower_is_better(rule, series)
     floor = quantity(rule.floor, unit, rule)
     tested = relative_test(ref, cand, alpha=alpha, two_sided=config.test == "two-sided",
                            lower_is_better=lower,
@@ -148,9 +148,8 @@ def evaluate_ratio(rule: RatioRule, key: Key, reference: Series | None,
     checked = usable(rule, key, reference, candidate, label, per_instance(config))
     if isinstance(checked, Evaluation):
         return checked
-    ref, cand, unit = checked
-    alpha = rule.alpha or config.alpha
-    lower = lower_is_better(rule, key[2])
+    ref, cand, series = checked
+    unit, alpha, lower = series.unit, rule.alpha or config.alpha, lower_is_better(rule, series)
     tested = ratio_test(cand, ref, rule.limit, alpha, lower)
     if tested is None:
         return unusable(rule, key, unit, label, "skipped",
@@ -187,9 +186,8 @@ def evaluate_absolute(rule: AbsoluteRule, key: Key, candidate: Series | None,
     checked = usable(rule, key, candidate, candidate, "the candidate", per_instance(config))
     if isinstance(checked, Evaluation):
         return checked
-    values, unit = checked[1], checked[2]
-    alpha = rule.alpha or config.alpha
-    lower = lower_is_better(rule, key[2])
+    values, series = checked[1], checked[2]
+    unit, alpha, lower = series.unit, rule.alpha or config.alpha, lower_is_better(rule, series)
     limit = quantity(rule.limit, unit, rule)
     median = float(np.median(values))
     bounds = median_bounds(values, alpha)
@@ -359,14 +357,14 @@ def gate_run(candidate_dir: Path, baseline_dir: Path | None, gate_config: GateCo
 
 def load_rules(path: Path) -> GateConfig:
     """A --rules file: a gate section, or a whole run config that has one."""
-    import yaml
+    from runtimes.yaml_input import load_yaml, read_text
 
     try:
-        document = yaml.safe_load(path.read_text())
+        document = load_yaml(read_text(path))  # within bounds, like a run config
     except OSError as error:
         raise ConfigError(f"{path}: cannot read the rules ({error.strerror})") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: invalid YAML: {getattr(error, 'problem', error)}") from None
+    except ValueError as error:
+        raise ConfigError(f"{path}: {error}") from None
     if isinstance(document, dict) and "gate" in document:
         document = document["gate"]
     if not isinstance(document, dict):

@@ -13,10 +13,12 @@ from dataclasses import asdict
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bench.gate.aa import CAUGHT, Measurement
 from bench.gate.verdicts import Evaluation, GateResult, exit_code
+from bench.results.text import markdown_text, visible
 from bench.results.units import format_value
 
 COLUMNS = ("metric", "runtime", "workload", "reference", "candidate", "change", "p", "verdict")
@@ -77,41 +79,45 @@ def headline(result: GateResult) -> str:
 
 
 def print_table(result: GateResult, console: Console) -> None:
-    table = Table(title=headline(result), title_justify="left")
+    """The verdicts as a terminal table; names from the results are shown, never obeyed as
+    rich markup or control characters."""
+    table = Table(title=escape(visible(headline(result))), title_justify="left")
     for column in COLUMNS:
         label = f"change [{interval_percent(result)} interval]" if column == "change" else column
         table.add_column(label, justify="right" if column in {"p"} else "left")
     for item in result.evaluations:
-        cells = row(item)
+        cells = {column: escape(visible(text)) for column, text in row(item).items()}
         style = STYLES.get(item.verdict, "")
-        cells["verdict"] = f"[{style}]{item.verdict}[/]" if style else item.verdict
+        cells["verdict"] = f"[{style}]{cells['verdict']}[/]" if style else cells["verdict"]
         table.add_row(*(cells[c] for c in COLUMNS))
     console.print(table)
     for item in result.evaluations:
         if item.verdict not in {"pass", "skipped"}:
-            console.print(f"{item.verdict}: {item.rule}: {item.runtime}/{item.workload}/"
-                          f"{item.metric}: {item.message}", markup=False, highlight=False)
+            console.print(visible(f"{item.verdict}: {item.rule}: {item.runtime}/{item.workload}/"
+                                  f"{item.metric}: {item.message}"), markup=False, highlight=False)
     for note in result.notes:
-        console.print(f"note: {note}", markup=False, highlight=False)
+        console.print(visible(f"note: {note}"), markup=False, highlight=False)
 
 
 def markdown_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """A cell for a pull-request comment: the text as written, inert (bench.results.text)."""
+    return markdown_text(text)
 
 
 def to_markdown(result: GateResult) -> str:
     header = [c if c != "change" else f"change [{interval_percent(result)} interval]"
               for c in COLUMNS]
-    lines = [f"### {headline(result)}", "", "| " + " | ".join(header) + " |",
+    lines = [f"### {markdown_text(headline(result))}", "", "| " + " | ".join(header) + " |",
              "|" + "---|" * len(COLUMNS)]
     for item in result.evaluations:
-        cells = row(item)
+        cells = {column: markdown_cell(text) for column, text in row(item).items()}
         if item.verdict != "pass":
-            cells["verdict"] = f"**{item.verdict}**"
-        lines.append("| " + " | ".join(markdown_cell(cells[c]) for c in COLUMNS) + " |")
-    details = [f"- {e.verdict}: {e.rule}: {e.runtime}/{e.workload}/{e.metric}: {e.message}"
+            cells["verdict"] = f"**{cells['verdict']}**"
+        lines.append("| " + " | ".join(cells[c] for c in COLUMNS) + " |")
+    details = ["- " + markdown_text(f"{e.verdict}: {e.rule}: {e.runtime}/{e.workload}/{e.metric}: "
+                                    f"{e.message}")
                for e in result.evaluations if e.verdict not in {"pass", "skipped"}]
-    notes = [f"- note: {note}" for note in result.notes]
+    notes = [f"- {markdown_text(f'note: {note}')}" for note in result.notes]
     return "\n".join(lines + ([""] + details + notes if details or notes else [])) + "\n"
 
 
@@ -138,16 +144,18 @@ def to_junit(result: GateResult) -> str:
                         ("alpha", f"{result.alpha:g}")):
         ET.SubElement(properties, "property", {"name": name, "value": value})
     for item in result.evaluations:
+        # visible(): a control character in a name is not allowed in XML 1.0 at all
         case = ET.SubElement(suite, "testcase", {"classname": f"bench.gate.evaluate.{item.kind}",
-                                                 "name": testcase_name(item), "time": "0"})
+                                                 "name": visible(testcase_name(item)), "time": "0"})
+        message = visible(item.message)
         if item.verdict == "fail":
-            failure = ET.SubElement(case, "failure", {"message": item.message, "type": "regression"})
-            failure.text = describe(item)
+            failure = ET.SubElement(case, "failure", {"message": message, "type": "regression"})
+            failure.text = visible(describe(item))
         elif item.verdict in SKIPPED:
-            ET.SubElement(case, "skipped", {"message": item.message})
-        ET.SubElement(case, "system-out").text = f"{item.verdict}: {describe(item)}"
+            ET.SubElement(case, "skipped", {"message": message})
+        ET.SubElement(case, "system-out").text = visible(f"{item.verdict}: {describe(item)}")
     if result.notes:
-        ET.SubElement(suite, "system-out").text = "\n".join(result.notes)
+        ET.SubElement(suite, "system-out").text = "\n".join(map(visible, result.notes))
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
@@ -174,8 +182,9 @@ def print_measurement(found: Measurement, console: Console) -> None:
         table.add_column(column)
     for key, shift in sorted(found.smallest_caught.items(), key=lambda kv: (kv[0][2], kv[0])):
         spread = found.calibration.sd.get(key)
-        table.add_row(key[2], key[0], key[1], "-" if spread is None else f"{100 * spread:.1f} %",
-                      "-" if shift is None else f"+{100 * shift:g} %")
+        cells = [*key[2:], key[0], key[1], "-" if spread is None else f"{100 * spread:.1f} %",
+                 "-" if shift is None else f"+{100 * shift:g} %"]
+        table.add_row(*(escape(visible(cell)) for cell in cells))
     console.print(table)
     rate = found.failing_gates / found.pairs if found.pairs else 0.0
     console.print(f"A/A: {found.failing_gates} of {found.pairs} ordered pairs of sittings failed "
@@ -183,4 +192,4 @@ def print_measurement(found: Measurement, console: Console) -> None:
                   f"{found.failing_gates_uncalibrated} failed without a calibration.",
                   highlight=False)
     for row, count in found.failing_rows.most_common():
-        console.print(f"  failed {count}x: {row}", highlight=False)
+        console.print(visible(f"  failed {count}x: {row}"), markup=False, highlight=False)

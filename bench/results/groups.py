@@ -27,7 +27,14 @@ from numpy.typing import NDArray
 
 from bench.results.frames import COLUMNS, memory_overhead
 from bench.results.manifest import SAMPLES, baseline_runtime, read_manifest
-from bench.results.records import gc_paused, parse_whole, read_lines
+from bench.results.records import (
+    check_sample_records,
+    gc_paused,
+    parse_whole,
+    read_bytes,
+    read_samples,
+)
+from bench.results.validate import refuse_duplicate_lines
 
 Values = NDArray[np.float64]
 Key = tuple[str, str, str]  # (runtime, workload, metric)
@@ -146,15 +153,19 @@ def load_groups(path: Path) -> Groups:
     """The samples of a results directory, grouped, with memory.overhead derived."""
     manifest = read_manifest(path)
     file = path / SAMPLES
-    data = file.read_bytes() if file.exists() else b""
+    data = read_bytes(path, SAMPLES)
+    refuse_duplicate_lines(data, file)
     table = Table()
+    line = 1
     with gc_paused():  # each slice's dicts die young, unwalked by the collector
         for piece in slices(data):
             records = parse_whole(piece)
-            if records is None:  # a torn tail or a corrupt line: read_lines' verdict
+            if records is None:  # a torn tail or a corrupt line: read_samples' verdict
                 table = Table()
-                table.add(read_lines(path, SAMPLES))
+                table.add(read_samples(path))
                 break
+            check_sample_records(records, file, line)
+            line += piece.count(b"\n")
             table.add(records)
     return with_overhead(table.groups(), baseline_runtime(manifest))
 

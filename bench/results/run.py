@@ -20,6 +20,7 @@ from bench.results.groups import Groups, Key, Values, load_groups
 
 __all__ = ["DensityKey", "Key", "Run", "Series", "Values", "load_run"]
 from bench.results.manifest import baseline_runtime, read_manifest
+from bench.results.units import direction_of
 
 DensityKey = tuple[str, str, str, int]  # (runtime, workload, metric, N)
 DENSITY = "density."
@@ -35,6 +36,7 @@ class Series:
     values: Values = field(default_factory=lambda: EMPTY)  # every ok sample, in file order
     failed: int = 0
     reason: str | None = None  # the first failed sample's reason
+    direction: str = "lower"  # which way is better, as the samples say
 
     @property
     def samples(self) -> int:
@@ -66,20 +68,23 @@ def load_run(path: Path) -> Run:
     """A results directory, read grouped (fast for a million samples), per instance."""
     manifest = read_manifest(path)
     groups = load_groups(path)
-    reasons = first_reasons(groups.detail)
+    reasons, directions = first_of(groups.detail, "reason"), first_of(groups.detail, "direction")
     series = {key: Series(groups.units.get(key[2], ""), groups.instances.get(key, EMPTY),
                           groups.values.get(key, EMPTY), groups.failed.get(key, 0),
-                          reasons.get(key))
+                          reasons.get(key), directions.get(key) or direction_of(key[2]))
               for key in dict.fromkeys([*groups.values, *groups.failed])}
     return Run(path, manifest, series, density_series(groups), groups.detail)
 
 
-def first_reasons(detail: pd.DataFrame) -> dict[Key, str]:
-    failed = detail[detail["status"] == "failed"].dropna(subset=["reason"])
-    found: dict[Key, str] = {}
-    for row in failed.itertuples(index=False):
-        found.setdefault((str(row.runtime), str(row.workload), str(row.metric)), str(row.reason))
-    return found
+def first_of(detail: pd.DataFrame, column: str) -> dict[Key, str]:
+    """Per row, the first non-empty value of a column among its detail rows: the reason of a
+    failure, the direction a workload metric's samples carry (bulk syscall rows, absent
+    from the detail, take their family's)."""
+    rows = detail if column == "direction" else detail[detail["status"] == "failed"]
+    given = rows[rows[column].notna() & (rows[column] != "")]
+    first = given.drop_duplicates(["runtime", "workload", "metric"])
+    return {(str(r), str(w), str(m)): str(v) for r, w, m, v in
+            zip(first["runtime"], first["workload"], first["metric"], first[column], strict=True)}
 
 
 def density_count(phase: Any, repetition: Any) -> int:
@@ -106,5 +111,6 @@ def density_series(groups: Groups) -> dict[DensityKey, Series]:
         reason = next(iter(failed["reason"].dropna()), None)
         found[(str(runtime), str(workload), str(metric), int(str(count)))] = Series(
             groups.units.get(str(metric), ""), per_ladder.to_numpy(float),
-            ok["value"].to_numpy(float), len(failed), None if reason is None else str(reason))
+            ok["value"].to_numpy(float), len(failed), None if reason is None else str(reason),
+            direction_of(str(metric)))
     return found

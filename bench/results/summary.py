@@ -21,11 +21,13 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from bench.results.run import DensityKey, Key, Run, Series, load_run
 from bench.results.stats import Ratio, Summary, min_instances, ratio_of_medians, summarize
-from bench.results.units import direction_of, format_interval, format_value
+from bench.results.text import visible
+from bench.results.units import format_interval, format_value
 
 # a difference from the baseline already: a ratio of it means nothing
 NO_RATIO = frozenset({"memory.overhead"})
@@ -97,7 +99,7 @@ def contract_row(run: Run, key: Key | DensityKey, series: Series,
                  reference: Series | None) -> dict[str, Any]:
     runtime, workload, metric = key[:3]
     row: dict[str, Any] = {"runtime": runtime, "workload": workload, "metric": metric,
-                           "unit": series.unit, "direction": direction_of(metric)}
+                           "unit": series.unit, "direction": series.direction}
     summary = density_summary(series) if len(key) == 4 else summary_of(series)
     row.update(EMPTY_SUMMARY if summary is None else asdict(summary))
     row.update(ratio_fields(run, key, series, reference))
@@ -155,14 +157,16 @@ def summary_table(rows: list[dict[str, Any]], title: str) -> Table:
     table = Table(title=title, title_justify="left")
     for column in ("runtime", "workload", "metric", "n", "samples", "median",
                    "95% CI of median", "x baseline [95%]", "failed"):
+        names = column in {"runtime", "workload", "metric"}  # one line each, cut with an ellipsis
         table.add_column(column, justify="right" if column in {"n", "samples", "failed"}
-                         else "left")
+                         else "left", no_wrap=names, overflow="ellipsis" if names else "fold")
     for row in rows:
         if row["metric"].startswith("boot.") and row["metric"] != "boot.total":
             continue
         metric = f"{row['metric']} @N={row['count']}" if "count" in row else row["metric"]
         interval = ("BELOW ZERO: " if row.get("caveat") else "") + interval_text(row)
-        table.add_row(row["runtime"], row["workload"], metric, str(row["n"]),
-                      str(row["samples"]), format_value(row["median"], row["unit"]), interval,
-                      ratio_text(row), str(row["failed"]))
+        cells = [row["runtime"], row["workload"], metric, str(row["n"]), str(row["samples"]),
+                 format_value(row["median"], row["unit"]), interval, ratio_text(row),
+                 str(row["failed"])]
+        table.add_row(*(escape(visible(cell)) for cell in cells))  # names come from files
     return table

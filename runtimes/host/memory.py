@@ -65,6 +65,10 @@ def parse_smaps_split(text: str, large: int) -> PssSplit:
 
 
 def total_pss(pids: list[int]) -> int:
+    """PSS of a set of processes; an empty set is an InstanceError (no process to read is
+    not a reading of 0)."""
+    if not pids:
+        raise InstanceError("no process left to read the memory of")
     return sum(pss_bytes(pid) for pid in pids)
 
 

@@ -21,20 +21,42 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ByteSize, Field
+from pydantic import ByteSize, Field, field_validator
 
-from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, RunContext, instance_prefix
+from runtimes.base import (
+    Driver,
+    DriverOptions,
+    MemoryReading,
+    ProbeCommand,
+    RunContext,
+    Usage,
+    instance_prefix,
+)
+from runtimes.commands import SCRATCH_MOUNT, CommandCells, PackagedCommand, scratch_fingerprint
 from runtimes.errors import BenchError, BuildError, ExitCause, InstanceError, RuntimeUnavailable
-from runtimes.host.cgroups import Cgroup, Hierarchy, Limits, detect, sweep
+from runtimes.host.cgroups import (
+    MAX_MEMORY_LIMIT,
+    MAX_PIDS_LIMIT,
+    Cgroup,
+    Hierarchy,
+    Limits,
+    detect,
+    sweep,
+    whole_pages,
+)
 from runtimes.host.memory import total_pss
+from runtimes.host.rootfs import assemble_rootfs
 from runtimes.host.seccomp import DOCKER_DEFAULT, PROFILE_SOURCE, host_target, resolve
 from runtimes.host.seccomp_bpf import Filter, compile_filter, library_version
 from runtimes.host.spawn import process_exit, spawn, stop_process
+from runtimes.host.usage import TICK_NS, process_cpu_ns
 from runtimes.instance import Instance
 
 LAUNCHER_SOURCE = Path(__file__).with_name("nsrun.c")
 NAMESPACES = ("pid", "mnt", "uts", "ipc", "net", "cgroup")
 ROOTFS_DIRS = ("proc", "tmp", ".oldroot")
+# the device nodes a command workload's rootfs gets, bound from the host (as Docker gives them)
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 HOSTNAME_MAX = 64
 # what nsrun.c masks (masked_proc), as runc's default maskedPaths; recorded in the fingerprint
 MASKED_PATHS = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
@@ -43,14 +65,19 @@ CAP_SYS_ADMIN = 21
 
 
 class NativeOptions(DriverOptions):
-    memory_limit: ByteSize = Field(ByteSize(256 * 1024**2), gt=4 * 1024**2,
+    # bounded to what the kernel holds as given: whole pages, under its "no limit" values,
+    # pids.max under PID_MAX_LIMIT (a larger value would be applied as something else)
+    memory_limit: ByteSize = Field(ByteSize(256 * 1024**2), gt=4 * 1024**2, le=MAX_MEMORY_LIMIT,
                                    description="the instance cgroup's memory limit (no swap)")
-    pids_limit: int = Field(64, ge=2, description="tasks the instance cgroup may hold")
+    pids_limit: int = Field(64, ge=2, le=MAX_PIDS_LIMIT,
+                            description="tasks the instance cgroup may hold")
     hostname: str | None = Field(None, min_length=1, max_length=HOSTNAME_MAX,
                                  pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$",
                                  description="the instance's hostname (default: its name)")
     seccomp: Literal["default", "unconfined"] = Field(
         "default", description="default: Docker's default profile; unconfined: no filter")
+
+    _pages = field_validator("memory_limit")(whole_pages)
 
 
 @dataclass
@@ -64,6 +91,7 @@ class NativeHandle:
 class NativeDriver(Driver[NativeOptions, NativeHandle]):
     kind = "native"
     Options = NativeOptions
+    runs_commands = True
 
     def __init__(self, name: str, options: NativeOptions, context: RunContext) -> None:
         super().__init__(name, options, context)
@@ -71,6 +99,10 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         self.limits = Limits(int(self.options.memory_limit), self.options.pids_limit)
         self.rootfs = context.work_dir / f"{name}-rootfs"
         self.launcher: Path | None = None
+        self.applied: Limits | None = None
+        self.probe: Path | None = None
+        self.cells = CommandCells()
+        self.command_roots: dict[str, Path] = {}  # tree digest -> its rootfs
         self.seccomp: Filter | None = None
 
     @classmethod
@@ -107,7 +139,9 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         """Compile the launcher and make the rootfs: /probe (plus extra_files), mount points."""
         from runtimes.host.build import compile_static
 
+        self.probe = probe
         self.launcher = compile_static(LAUNCHER_SOURCE, self.context.cache_dir)
+        self.applied = self.cgroups.check_limits(self.resource_name("limits"), self.limits)
         if self.options.seccomp == "default":
             self.seccomp = compile_filter(resolve(DOCKER_DEFAULT, host_target()))
             self.filter_file.write_bytes(self.seccomp.program)
@@ -121,9 +155,40 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             shutil.copyfile(source, target)
             target.chmod(0o755)
 
+    def prepare_commands(self, commands: Mapping[str, PackagedCommand]) -> None:
+        """One rootfs per workload tree: its files hard-linked, the probe, the mount points,
+        and empty files the host's device nodes are bound on."""
+        if self.probe is None:
+            raise InstanceError("the native driver was not prepared: call prepare(probe) first")
+        self.cells.set(commands)
+        for packaged in commands.values():
+            digest = packaged.tree.digest
+            if digest not in self.command_roots:
+                self.command_roots[digest] = assemble_rootfs(
+                    packaged.tree.root, self.context.work_dir / f"{self.name}-{digest}-rootfs",
+                    {"probe": self.probe}, dirs=ROOTFS_DIRS,
+                    empty_files=[f"dev/{device}" for device in DEVICES])
+
     def command_argv(self, command: ProbeCommand) -> list[str]:
-        """What runs inside: the probe, by its absolute path (the syscall timings use it)."""
-        return ["/probe", *command.argv()]
+        """What runs inside: the probe, by its absolute path (the syscall timings use it), and
+        a command workload's spec after `--`."""
+        argv = ["/probe", *command.argv()]
+        if command.workload is not None:
+            spec = self.cells.get(command.workload).spec
+            argv += ["--", *spec.lines(cwd=SCRATCH_MOUNT if spec.scratch else None)]
+        return argv
+
+    def binds(self, instance: Instance[NativeHandle], command: ProbeCommand) -> tuple[str, list[str]]:
+        """The rootfs for this command, and the launcher's --bind options (scratch, devices)."""
+        if command.workload is None:
+            return str(self.rootfs), []
+        packaged = self.cells.get(command.workload)
+        options = [arg for device in DEVICES
+                   for arg in ("--bind", f"/dev/{device}", f"dev/{device}")]
+        scratch = self.cells.make_scratch(instance.name, packaged.spec)
+        if scratch is not None:
+            options += ["--bind", str(scratch), SCRATCH_MOUNT.lstrip("/")]
+        return str(self.command_roots[packaged.tree.digest]), options
 
     def launch(self, instance: Instance[NativeHandle], command: ProbeCommand) -> None:
         if self.launcher is None:
@@ -133,7 +198,8 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         instance.mark("cgroup")
         hostname = self.options.hostname or instance.name[:HOSTNAME_MAX]
         seccomp = ["--seccomp", str(self.filter_file)] if self.seccomp else []
-        argv = [str(self.launcher), *seccomp, str(self.rootfs), hostname,
+        rootfs, options = self.binds(instance, command)
+        argv = [str(self.launcher), *seccomp, *options, rootfs, hostname,
                 *map(str, self.cgroups.join_paths(cgroup)), "--", *self.command_argv(command)]
         try:
             handle.launcher = spawn(instance, argv)
@@ -149,7 +215,9 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
     def host_pids(self, instance: Instance[NativeHandle]) -> list[int]:
         """The launcher and every process in the instance's cgroup (the probe and its children)."""
         handle = instance.held()
-        pids = self.cgroups.members(handle.cgroup)
+        pids = self.cgroups.members_now(handle.cgroup)
+        if not pids:
+            raise InstanceError(f"{instance.name}: no process is left in its cgroup")
         if handle.launcher is not None and handle.launcher.pid not in pids:
             pids.insert(0, handle.launcher.pid)
         return pids
@@ -161,6 +229,17 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
                                 cause=self.exit_cause(instance))
         return MemoryReading(host_pss=total_pss(self.host_pids(instance)),
                              cgroup=self.cgroups.memory_charge(handle.cgroup))
+
+    def usage(self, instance: Instance[NativeHandle]) -> Usage:
+        """The probe's process tree (as for a plain process: the same accounting) and the
+        cgroup's peak charge."""
+        handle = instance.held()
+        if handle.launcher is None:
+            raise InstanceError(f"{instance.name} has no launcher")
+        return Usage(cpu_ns=process_cpu_ns(first_child(handle.launcher.pid)),
+                     cpu_source="the probe's process tree (/proc/PID/stat)", cpu_resolution_ns=TICK_NS,
+                     peak_bytes=self.cgroups.memory_peak(handle.cgroup),
+                     peak_source="the instance cgroup's peak charge")
 
     def exit_cause(self, instance: Instance[NativeHandle]) -> ExitCause | None:
         handle = instance.handle
@@ -180,6 +259,7 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         self.cgroups.kill(handle.cgroup)
         self.cgroups.remove(handle.cgroup)
         instance.mark_stop("cgroup_removed")
+        self.cells.remove_scratch(instance.name)
 
     def close(self) -> None:
         self.cgroups.remove_parents()
@@ -195,6 +275,9 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
                             else "launcher thread moved through tasks"),
             "memory_limit": self.limits.memory_bytes,
             "pids_limit": self.limits.pids,
+            # read back from a cgroup made with these limits at prepare(): what the kernel holds
+            "memory_limit_applied": self.applied.memory_bytes if self.applied else None,
+            "pids_limit_applied": self.applied.pids if self.applied else None,
             "rootfs": "read-only, pivot_root",
             "capabilities": "none (bounding set empty, securebits locked)",
             "no_new_privs": True,
@@ -203,6 +286,7 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             "masked_paths": list(MASKED_PATHS),
             "seccomp": self.options.seccomp,
             "seccomp_filter": seccomp_facts(self.seccomp),
+            **scratch_fingerprint(self.cells, "a host directory bound at /scratch (rw, nosuid)"),
         }
 
     @classmethod
@@ -213,6 +297,15 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             raise RuntimeUnavailable(f"cannot clean native cgroups: {error}") from error
 
 
+def first_child(pid: int) -> int:
+    """The launcher's child: the probe, PID 1 of the instance."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError as error:
+        raise InstanceError(f"the launcher {pid} is gone: {error.strerror}") from error
+    if not children:
+        raise InstanceError(f"the launcher {pid} has no child: the probe is gone")
+    return int(children[0])
 def seccomp_facts(compiled: Filter | None) -> dict[str, Any] | None:
     """What decides the filter's cost and reach: the profile, its ABIs and size, the library."""
     if compiled is None:

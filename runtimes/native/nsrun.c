@@ -2,7 +2,12 @@
  * nsrun: the native runtime's launcher, kept small and static so an instance starts
  * in about the time `unshare --fork` takes.
  *
- * Usage: nsrun [--seccomp FILTER] ROOTFS HOSTNAME [CGROUP ...] -- COMMAND [ARG ...]
+ * Usage: nsrun [--seccomp FILTER] [--bind SOURCE TARGET ...] ROOTFS HOSTNAME [CGROUP ...]
+ *              -- COMMAND [ARG ...]
+ *
+ * Each --bind mounts a host file or directory SOURCE at TARGET (relative to ROOTFS, which
+ * must hold it), writable and nosuid: a command workload's scratch storage, and the few
+ * device nodes a program expects (/dev/null, /dev/urandom...).
  *
  * Each CGROUP is where the instance is charged and limited, given one of two ways:
  *  - a file (cgroup v1: <hierarchy>/bench/<name>/tasks): the launcher moves itself
@@ -57,8 +62,11 @@
                     SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED)
 
 #define MAX_FILTER 4096  /* BPF_MAXINSNS */
+#define MAX_BINDS 16
 
 static volatile sig_atomic_t child_pid;
+static const char *binds[MAX_BINDS][2];
+static int bind_count;
 static volatile sig_atomic_t pending_signal;
 static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
 static struct sock_filter filter[MAX_FILTER];
@@ -162,6 +170,10 @@ static void enter_rootfs(const char *rootfs) {
     for (size_t i = 0; i < COUNT(masked_proc); i++) mask(masked_proc[i]);
     if (mount("tmpfs", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=1777") != 0)
         fail("mount /tmp");
+    for (int i = 0; i < bind_count; i++) {
+        if (mount(binds[i][0], binds[i][1], NULL, MS_BIND | MS_REC, NULL) != 0) fail(binds[i][1]);
+        if (mount(NULL, binds[i][1], NULL, MS_REMOUNT | MS_BIND | MS_NOSUID, NULL) != 0) fail(binds[i][1]);
+    }
     if (syscall(SYS_pivot_root, ".", ".oldroot") != 0) fail("pivot_root");
     if (chdir("/") != 0) fail("chdir /");
     if (umount2("/.oldroot", MNT_DETACH) != 0) fail("detach old root");
@@ -262,20 +274,38 @@ static int wait_child(pid_t pid) {
     return 128 + sig;
 }
 
+/* Leading options (--seccomp FILTER, --bind SOURCE TARGET); returns how many arguments
+ * they took. */
+static int parse_options(int argc, char **argv, const char **filter_path) {
+    int used = 0;
+    for (;;) {
+        if (used + 2 < argc && strcmp(argv[used + 1], "--seccomp") == 0) {
+            *filter_path = argv[used + 2];
+            used += 2;
+        } else if (used + 3 < argc && strcmp(argv[used + 1], "--bind") == 0) {
+            if (bind_count == MAX_BINDS) { errno = E2BIG; fail("--bind"); }
+            binds[bind_count][0] = argv[used + 2];
+            binds[bind_count][1] = argv[used + 3];
+            bind_count++;
+            used += 3;
+        } else {
+            return used;
+        }
+    }
+}
+
 int main(int argc, char **argv) {
     const char *filter_path = NULL;
-    if (argc > 2 && strcmp(argv[1], "--seccomp") == 0) {
-        filter_path = argv[2];
-        argv[2] = argv[0];
-        argv += 2;
-        argc -= 2;
-    }
+    int used = parse_options(argc, argv, &filter_path);
+    argv[used] = argv[0];
+    argv += used;
+    argc -= used;
     int separator = 0;
     for (int i = 3; i < argc; i++)
         if (strcmp(argv[i], "--") == 0) { separator = i; break; }
     if (argc < 5 || separator == 0 || separator == argc - 1) {
-        dprintf(STDERR_FILENO, "usage: nsrun [--seccomp FILTER] ROOTFS HOSTNAME [CGROUP ...] -- "
-                               "COMMAND [ARG ...]\n");
+        dprintf(STDERR_FILENO, "usage: nsrun [--seccomp FILTER] [--bind SOURCE TARGET ...] ROOTFS "
+                               "HOSTNAME [CGROUP ...] -- COMMAND [ARG ...]\n");
         return 2;
     }
     int cgroup_fd = -1;

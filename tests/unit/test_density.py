@@ -63,7 +63,7 @@ def test_cap_and_floor(tmp_path: object) -> None:
 
 
 def test_counts_must_ascend() -> None:
-    with pytest.raises(ConfigError, match="workloads.d.counts: value error, counts must be"):
+    with pytest.raises(ConfigError, match="workloads.d.counts: counts must be"):
         parse_config({"runtimes": {"p": {"driver": "process"}},
                       "workloads": {"d": {"mode": "density", "counts": [5, 1]}}})
 
