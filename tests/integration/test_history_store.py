@@ -138,7 +138,8 @@ def test_importing_the_same_run_twice_changes_nothing(store_url: str,  # noqa: F
         assert list_runs(store, Filters()) == before
         with (run / "samples.jsonl").open("a") as samples:  # a resumed run measured more
             samples.write('{"runtime": "native", "workload": "idle", "metric": "boot.total", '
-                          '"value": 7.0, "repetition": 9, "unit": "ms", "cell": 99}\n')
+                          '"value": 7.0, "repetition": 9, "unit": "ms", "cell": 99, '
+                          '"status": "ok"}\n')
         assert record_run(store, run).outcome == "replaced"
     finally:
         store.close()
