@@ -75,6 +75,8 @@ class DensityWorkload(Strict):
     max_count: dict[str, Annotated[int, Field(ge=1, le=MAX_INSTANCES)]] = Field(
         default_factory=dict, description="per-runtime cap on N")
     drop_caches: bool = Field(True, description="drop the page cache before each MemAvailable read")
+    readings: int = Field(6, ge=1, le=100, description="memory readings at each N (and of the "
+                          "host before and after the ladder): their spread is the interval")
 
     @field_validator("counts")
     @classmethod

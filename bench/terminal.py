@@ -14,7 +14,6 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from bench.results.text import visible
 
@@ -28,21 +27,7 @@ def plain(text: str) -> str:
 
 
 def print_summary(path: Path, console: Console) -> None:
-    """The summary's headline rows as a terminal table (boot phases are left to the report)."""
-    from bench.results.summary import summary_json
-    from bench.results.units import format_interval, format_value
+    """The summary's headline rows as a terminal table (bench.results.summary.summary_table)."""
+    from bench.results.summary import summary_json, summary_table
 
-    table = Table(title=f"summary of {plain(path.name)}", title_justify="left")
-    for column in ("runtime", "workload", "metric", "n", "median", "95% CI of median", "p90",
-                   "failed"):
-        table.add_column(column, justify="right" if column in {"n", "failed"} else "left")
-    for row in summary_json(path):
-        if row["metric"].startswith("boot.") and row["metric"] != "boot.total":
-            continue
-        unit = row["unit"]
-        interval = format_interval(row["ci_low"], row["ci_high"], unit) if row["n"] else "-"
-        metric = f"{row['metric']} @N={row['count']}" if "count" in row else row["metric"]
-        table.add_row(plain(row["runtime"]), plain(row["workload"]), plain(metric), str(row["n"]),
-                      format_value(row["median"], unit), interval, format_value(row["p90"], unit),
-                      str(row["failed"]))
-    console.print(table)
+    console.print(summary_table(summary_json(path), f"summary of {plain(path.name)}"))

@@ -13,9 +13,10 @@ from typing import Any
 
 import pandas as pd
 
+from bench.results.stats import min_instances
 from reports.analysis import Analysis, Run, Stat
 
-MIN_REPETITIONS = 5
+MIN_REPETITIONS = min_instances()  # the fewest instances a 95 % interval of a median needs
 WIDE_CI = 0.20  # an interval wider than this share of its median is flagged
 MAX_LISTED = 8
 
@@ -26,12 +27,16 @@ NOTES: dict[str, list[str]] = {
         "seccomp profile and accelerator each runtime really used.",
     ],
     "verdict": [
-        "Each row is one runtime's metric in one workload. The median is the middle of all "
-        "samples; the 95 % interval is where the true median most likely lies (a bootstrap "
-        "of the samples). Narrow intervals mean the number is stable.",
+        "Each row is one runtime's metric in one workload. n counts instances (one per "
+        "repetition): each instance is summarised by the median of its samples first, "
+        "because samples inside one instance agree closely while instances differ. The "
+        "median is the middle of those per-instance figures; the 95 % interval is the exact, "
+        "distribution-free interval of that median (order statistics), which needs at least "
+        f"{min_instances()} instances: rows with fewer say so instead of showing one.",
         "The ratio divides by the plain process measured in the same run, cells interleaved, "
-        "so slow drift of the machine cancels. A ratio whose interval contains 1 means "
-        "\u201cno difference we can see\u201d.",
+        "so slow drift of the machine cancels; its interval joins both medians' intervals. "
+        "A ratio whose interval contains 1 means \u201cno difference we can see\u201d. "
+        "`bench summary DIR --json` prints the same numbers.",
     ],
     "boot": [
         "Boot is the time from asking for an instance to the moment the host sees the probe's "
@@ -179,9 +184,20 @@ def drivers_of(run: Run) -> dict[str, dict[str, Any]]:
 
 def run_warnings(analysis: Analysis) -> list[RunWarning]:
     return [*status_warnings(analysis), *skipped_warnings(analysis), *tcg_warnings(analysis),
-            *repetition_warnings(analysis),
-            *wide_interval_warnings(analysis.stats), *failure_warnings(analysis),
-            *host_warnings(analysis), *comparison_warnings(analysis)]
+            *repetition_warnings(analysis), *wide_interval_warnings(analysis.stats),
+            *density_warnings(analysis), *failure_warnings(analysis), *host_warnings(analysis),
+            *comparison_warnings(analysis)]
+
+
+def density_warnings(analysis: Analysis) -> Iterator[RunWarning]:
+    """Density figures that measured the host's noise, not the instances (hollow points)."""
+    found = [(run, point) for run in analysis.runs for point in run.points if point.caveat]
+    for run, point in found[:MAX_LISTED]:
+        yield RunWarning("density", f"{run.label(point.runtime)} / {point.metric} at "
+                                    f"N={point.count}: {point.caveat}.")
+    if len(found) > MAX_LISTED:
+        yield RunWarning("density", f"... and {len(found) - MAX_LISTED} more density point(s) "
+                                    "whose interval reaches below zero (hollow in the charts).")
 
 
 def status_warnings(analysis: Analysis) -> Iterator[RunWarning]:

@@ -10,7 +10,8 @@ runtimes go by median boot time.
 The engine tax pairs each engine with the OCI runtime called directly by the oci driver in
 the same run (same runtime binary, same probe, same namespaces): docker with runc against
 oci with runc, podman with runsc against oci with runsc. The difference of medians is what
-the engine adds; the ratio carries a bootstrap interval (bench.results.stats.ratio_ci).
+the engine adds; the ratio carries the interval bench.results.stats.ratio_of_medians gives
+(none with fewer than 6 instances a side).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from bench.results.stats import ratio_ci
+from bench.results.stats import ratio_of_medians
 from reports.analysis import Analysis, Ratio, Run
 from reports.figures import MIB, Chart, new_figure, plot_text, pooled, styled
 from reports.notes import drivers_of
@@ -98,7 +99,7 @@ class EngineTax:
     metric: str  # boot.total or stop.total
     engine_ms: float
     reference_ms: float
-    ratio: Ratio
+    ratio: Ratio | None
 
     @property
     def share_ms(self) -> float:
@@ -129,8 +130,14 @@ def engine_tax(analysis: Analysis) -> list[EngineTax]:
                 if len(mine) and len(theirs):
                     found.append(EngineTax(engine, reference, runtime, metric,
                                            float(np.median(mine)), float(np.median(theirs)),
-                                           ratio_ci(mine, theirs)))
+                                           interval_of(mine, theirs)))
     return found
+
+
+def interval_of(engine: Any, reference: Any) -> Ratio | None:
+    """The ratio of the medians with its 95 % interval; None when there is none to show."""
+    found = ratio_of_medians(engine, reference)
+    return found.bounds() if found else None
 
 
 def engine_labels(taxes: list[EngineTax]) -> list[str]:

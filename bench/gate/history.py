@@ -29,29 +29,25 @@ from typing import Any
 import numpy as np
 
 from bench.errors import GateError
+from bench.gate.correction import finish
 from bench.gate.evaluate import (
-    Evaluation,
-    GateResult,
-    Key,
-    Run,
-    Series,
     check_limits,
     compare_variants,
     evaluate_relative,
     gate_config_of,
-    host_differences,
-    load_run,
     lower_is_better,
     matches,
     relative_rules,
-    run_notes,
     usable,
 )
+from bench.gate.guard import host_differences, run_notes
 from bench.gate.rules import GateConfig, RelativeRule, parse_pair
+from bench.gate.verdicts import Evaluation, GateResult, Item
 from bench.history.identity import config_hash, host_hash
 from bench.history.queries import RunLine, comparable_runs, row_instances
 from bench.history.store import Store
 from bench.results.manifest import read_manifest
+from bench.results.run import Key, Run, Series, load_run
 
 Past = tuple[RunLine, dict[Key, Series]]
 VOTED = ("fail", "improved", "underpowered")
@@ -64,7 +60,8 @@ def majority(count: int) -> int:
 def history_series(run: RunLine, instances: dict[Key, list[float] | None],
                    units: dict[Key, str]) -> dict[Key, Series]:
     """A past run's rows as the gate's series: one observation per instance."""
-    return {key: Series(units.get(key, ""), np.asarray(values, dtype=float), 0, None)
+    return {key: Series(units.get(key, ""), np.asarray(values, dtype=float),
+                        np.asarray(values, dtype=float))
             for key, values in instances.items() if values}
 
 
@@ -72,27 +69,46 @@ def at_majority_mark(past: Sequence[Past], key: Key, lower: bool) -> int:
     """Index of the run at the majority mark: the past runs ordered from the candidate's
     worst case (the fastest past run, for lower-is-better metrics) to its best, the k-th.
     The row fails when at least k comparisons fail, which is, near enough, whether this one does."""
-    medians = [float(np.median(series[key].values)) for _, series in past]
+    medians = [float(np.median(series[key].instances)) for _, series in past]
     order = sorted(range(len(past)), key=lambda i: medians[i], reverse=not lower)
     return order[majority(len(past)) - 1]
 
 
-def evaluate_pooled(rule: RelativeRule, key: Key, past: Sequence[Past], candidate: Run,
-                    config: GateConfig) -> Evaluation:
+Row = tuple[RelativeRule, Key]
+
+
+def compared_with(past: Past, rows: Sequence[Row], own: Sequence[Item], candidate: Run,
+                  config: GateConfig) -> tuple[dict[Row, Evaluation], list[Evaluation]]:
+    """Every row against one past run, with the candidate's own A/B and limit rows, decided
+    together as `--baseline` decides them (Holm's correction over the rows compared)."""
+    line, series = past
+    having = [row for row in rows if row[1] in series]
+    items: list[Item] = [evaluate_relative(rule, key, series[key], candidate.series.get(key),
+                                           line.run_id, config) for rule, key in having]
+    evaluations, _ = finish([*items, *own])
+    return dict(zip(having, evaluations, strict=False)), evaluations[len(having):]
+
+
+def evaluate_pooled(row: Row, past: Sequence[Past], decided: Sequence[dict[Row, Evaluation]],
+                    candidate: Run) -> Evaluation:
     """The relative rule against each past run that has the row, then the vote."""
-    having = [(line, series) for line, series in past if key in series]
+    rule, key = row
+    having = [(item, verdicts[row]) for item, verdicts in zip(past, decided, strict=True)
+              if row in verdicts]
     label = f"history ({len(having)} runs)"
-    pooled = (Series(having[0][1][key].unit, np.concatenate([s[key].values for _, s in having]),
-                     0, None) if having else None)
-    checked = usable(rule, key, pooled, candidate.series.get(key), label)
+    pooled = (Series(having[0][0][1][key].unit,
+                     np.concatenate([p[1][key].instances for p, _ in having]),
+                     np.concatenate([p[1][key].instances for p, _ in having]))
+              if having else None)
+    checked = usable(rule, key, pooled, candidate.series.get(key), label, True)
     if isinstance(checked, Evaluation):
         return checked
-    each = [evaluate_relative(rule, key, series[key], candidate.series[key], line.run_id, config)
-            for line, series in having]
+    each = [evaluation for _, evaluation in having]
     counts = {verdict: sum(e.verdict == verdict for e in each) for verdict in VOTED}
     needed = majority(len(each))
     verdict = next((v for v in VOTED if counts[v] >= needed), "pass")
-    shown = each[at_majority_mark(having, key, lower_is_better(rule, candidate.series[key]))]
+    shown = each[at_majority_mark([p for p, _ in having], key,
+                                  lower_is_better(rule, checked[2]))]
     tally = ", ".join(f"{e.reference}: {e.verdict}" for e in each)
     message = (f"{verdict} by majority: {counts['fail']} of {len(each)} runs fail, "
                f"{needed} needed ({tally}); figures against {shown.reference}: {shown.message}")
@@ -144,18 +160,21 @@ def gate_history(candidate_dir: Path, store: Store, count: int,
     if config.sample_unit != "repetition":
         raise GateError("--history compares one observation per repetition (what the store "
                         "keeps); for sample_unit: sample, gate against --baseline DIR")
-    candidate = load_run(candidate_dir, per_repetition=True)
+    candidate = load_run(candidate_dir)
     past, notes = comparable(store, candidate, count)
     if not past:
         raise GateError(f"no comparable run in {store.name} for {candidate_dir} (same host "
                         f"fingerprint {host_hash(candidate.manifest)[:8]} and config hash "
                         f"{config_hash(candidate.manifest)[:8]}): record some runs first")
     keys = sorted({key for _, series in past for key in series})
-    evaluations = [evaluate_pooled(rule, key, past, candidate, config)
-                   for rule in relative_rules(config) for key in keys if matches(rule, key)]
-    for pair in [*config.ab, *ab]:
-        evaluations += compare_variants(candidate, parse_pair(pair), config)
-    evaluations += check_limits(candidate, config)
+    rows = [(rule, key) for rule in relative_rules(config) for key in keys if matches(rule, key)]
+    own = [item for pair in [*config.ab, *ab]
+           for item in compare_variants(candidate, parse_pair(pair), config)]
+    own += check_limits(candidate, config)
+    decided = [compared_with(item, rows, own, candidate, config) for item in past]
+    evaluations = [evaluate_pooled(row, past, [d for d, _ in decided], candidate)
+                   for row in rows]
+    evaluations += decided[0][1]
     notes = [f"compared with {len(past)} run(s): {described(past, store, candidate.manifest)}",
              *run_notes(candidate, "candidate"), *notes]
     new = sorted({f"{k[0]}/{k[1]}/{k[2]}" for k in set(candidate.series) - set(keys)})

@@ -1,7 +1,8 @@
 """The gate's verdicts for people and for CI: a terminal table, Markdown, JUnit XML and JSON.
 
 Every format shows the same rows: one per rule and row evaluated, with both medians, the
-change and its interval, the p-value and the verdict.
+change and its interval, the p-value (adjusted by Holm's correction for the gate's rows:
+the one the verdict compares with alpha; JSON has the row's own too) and the verdict.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bench.gate.evaluate import Evaluation, GateResult, exit_code
+from bench.gate.aa import CAUGHT, Measurement
+from bench.gate.verdicts import Evaluation, GateResult, exit_code
 from bench.results.text import markdown_text, visible
 from bench.results.units import format_value
 
@@ -37,6 +39,8 @@ def change_text(item: Evaluation) -> str:
     """The change and its interval, in the rule's terms (relative %, ratio, median bounds)."""
     low, high = item.change_low, item.change_high
     if item.kind == "ratio" and item.change is not None:
+        if low is None or high is None:
+            return f"{item.change:.3f}x [no interval]"
         return f"{item.change:.3f}x [{low:.3f}, {high:.3f}]"
     if item.kind == "absolute":
         return "-" if low is None or high is None else \
@@ -58,7 +62,8 @@ def reference_text(item: Evaluation) -> str:
 
 
 def row(item: Evaluation) -> dict[str, str]:
-    p_value = "-" if item.p_value is None else f"{item.p_value:.2g}"
+    shown = item.p_adjusted if item.p_adjusted is not None else item.p_value
+    p_value = "-" if shown is None else f"{shown:.2g}"
     return {"metric": item.metric, "runtime": item.runtime, "workload": item.workload,
             "reference": reference_text(item),
             "candidate": format_value(item.candidate_median, item.unit), "change": change_text(item),
@@ -69,7 +74,8 @@ def headline(result: GateResult) -> str:
     counts = ", ".join(f"{n} {verdict}" for verdict, n in sorted(result.counts().items()))
     state = "FAIL" if exit_code(result) else "PASS"
     against = f"{result.baseline} -> " if result.baseline else ""
-    return f"bench gate {state}: {against}{result.candidate} ({counts})"
+    return (f"bench gate {state}: {against}{result.candidate} ({counts}; {result.tests} rows "
+            f"tested, Holm-corrected at alpha {result.alpha:g})")
 
 
 def print_table(result: GateResult, console: Console) -> None:
@@ -161,6 +167,29 @@ def finite(value: Any) -> Any:
 def to_json(result: GateResult) -> dict[str, Any]:
     return {"verdict": "fail" if exit_code(result) else "pass", "exit_code": exit_code(result),
             "candidate": result.candidate, "baseline": result.baseline, "alpha": result.alpha,
+            "tests": result.tests,
             "interval": 1 - 2 * result.alpha, "counts": result.counts(), "notes": result.notes,
             "evaluations": [{k: finite(v) for k, v in asdict(item).items()}
                             for item in result.evaluations]}
+
+
+def print_measurement(found: Measurement, console: Console) -> None:
+    """`bench calibrate`: per row its spread and smallest change caught, then the A/A tally."""
+    table = Table(title=f"gate calibration from {found.calibration.sittings} A/A sittings",
+                  title_justify="left")
+    for column in ("metric", "runtime", "workload", "sitting spread (SD)",
+                   f"smallest change caught ({CAUGHT:.0%} of pairs)"):
+        table.add_column(column)
+    for key, shift in sorted(found.smallest_caught.items(), key=lambda kv: (kv[0][2], kv[0])):
+        spread = found.calibration.sd.get(key)
+        cells = [*key[2:], key[0], key[1], "-" if spread is None else f"{100 * spread:.1f} %",
+                 "-" if shift is None else f"+{100 * shift:g} %"]
+        table.add_row(*(escape(visible(cell)) for cell in cells))
+    console.print(table)
+    rate = found.failing_gates / found.pairs if found.pairs else 0.0
+    console.print(f"A/A: {found.failing_gates} of {found.pairs} ordered pairs of sittings failed "
+                  f"the gate ({rate:.1%}), each calibrated from the other sittings only; "
+                  f"{found.failing_gates_uncalibrated} failed without a calibration.",
+                  highlight=False)
+    for row, count in found.failing_rows.most_common():
+        console.print(visible(f"  failed {count}x: {row}"), markup=False, highlight=False)
