@@ -39,7 +39,8 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with pytest.MonkeyPatch.context() as patch:
         for name, model in EXTRA.items():
             patch.setitem(MODELS, name, model)
-        path = write_results(tmp_path_factory.mktemp("spectrum") / "run", runtimes=RUNTIMES)
+        path = write_results(tmp_path_factory.mktemp("spectrum") / "run", runtimes=RUNTIMES,
+                             repetitions=6)  # a ratio has an interval from 6 instances
     store = RunStore.reopen(path)
     store.update_manifest(skipped=SKIPPED)
     store.close()
