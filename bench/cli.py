@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,18 +16,28 @@ from pathlib import Path
 import bench
 from bench.config import load_config
 from bench.gate.command import add_parsers as add_gate_parsers
+from bench.history.command import add_parsers as add_history_parsers
 from bench.report_command import add_parser as add_report_parser
+from bench.results.text import visible
 from bench.run_command import add_parser as add_run_parser
-from bench.terminal import err, out, print_summary
+from bench.terminal import err, out, plain, print_summary
 from bench.verify.command import add_parser as add_verify_parser
+from reports.trend import add_parser as add_trend_parser
 from runtimes.errors import BenchError
 
 
+def default_store_path() -> Path:
+    """The per-user history store: $XDG_DATA_HOME/bench/history.sqlite (~/.local/share)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "bench" / "history.sqlite"
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
+    from bench.results.store import json_safe
     from bench.results.summary import summary_json
 
-    if args.json:
-        print(json.dumps(summary_json(Path(args.results)), indent=2))
+    if args.json:  # strict JSON: a statistic that came out infinite is null, never Infinity
+        print(json.dumps(json_safe(summary_json(Path(args.results))), indent=2, allow_nan=False))
     else:
         print_summary(Path(args.results), out)
     return 0
@@ -44,13 +55,21 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-    from bench.doctor import clean_leftovers
+    from bench.doctor import check_run_id, clean_leftovers, live_runs
 
+    if args.run is not None:
+        check_run_id(args.run)
     configs = [load_config(Path(path)) for path in args.config]
-    found = clean_leftovers(args.run, args.dry_run, configs)
+    live = set() if args.force else live_runs()
+    if args.run is not None:
+        live &= {args.run}
+    found = clean_leftovers(args.run, args.dry_run, configs, force=args.force)
     verb = "would remove" if args.dry_run else "removed"
     for line in found:
-        out.print(f"{verb} {line}", highlight=False)
+        out.print(f"{verb} {plain(line)}", highlight=False)
+    for run_id in sorted(live):
+        out.print(f"left run {plain(run_id)} alone: it is still running (its lock is held); "
+                  "--force to clean it anyway", highlight=False)
     out.print(f"{len(found)} leftover(s) {verb}" if found else "nothing left behind")
     return 0
 
@@ -76,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     parsers["summary"].add_argument("--json", action="store_true",
                                     help="print the summary contract as a JSON array")
     parsers["clean"].add_argument("--run", help="only this run id (default: every bench run)")
+    parsers["clean"].add_argument("--force", action="store_true", help="clean runs that are "
+                                  "still going too (by default a run whose lock is held is left "
+                                  "alone)")
     parsers["clean"].add_argument("--dry-run", action="store_true", help="list, remove nothing")
     parsers["clean"].add_argument("--config", action="append", default=[], metavar="CONFIG",
                                   help="also sweep where this config's runtimes point (a docker "
@@ -83,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_gate_parsers(sub)
     add_report_parser(sub)
     add_verify_parser(sub)
+    add_history_parsers(sub)
+    add_trend_parser(sub)
+    parser.set_defaults(env_store=os.environ.get("BENCH_STORE"),
+                        default_store_path=str(default_store_path()))
     return parser
 
 
@@ -91,8 +117,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
     except BenchError as error:
-        err.print(f"bench: {error}", markup=False, highlight=False, soft_wrap=True)
+        err.print(f"bench: {visible(str(error))}", markup=False, highlight=False, soft_wrap=True)
         return error.exit_code
+    except KeyboardInterrupt:  # a command with nothing to tear down: one line, not a traceback
+        err.print("bench: interrupted", markup=False, highlight=False)
+        return 130
     return code
 
 

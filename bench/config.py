@@ -2,20 +2,41 @@
 
 After load_config() the rest of bench receives typed, frozen objects. Every error
 becomes one line that names the dotted key and what was expected.
+
+Whatever a config holds, loading it ends in a Config or in one ConfigError (exit 2): the
+YAML is read within bounds (runtimes.yaml_input: size, depth, alias expansion, repeated
+keys), every number is bounded (a repetition count, a timeout and a settle that a run can
+finish, a plan of at most MAX_CELLS cells), and runtime and workload names follow one rule
+that every driver can use (NAME_RULE), checked here rather than by a driver mid-run.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import ByteSize, Field, SerializeAsAny, ValidationError, field_validator
 
 from bench.errors import ConfigError
 from bench.gate.rules import RULE_TAGS, GateConfig
+from bench.history.settings import HistoryConfig
+from bench.workload.spec import CommandWorkload
 from runtimes.base import DriverOptions
-from runtimes.models import Strict, describe_errors
+from runtimes.models import Strict, describe_errors, key_text
+from runtimes.yaml_input import load_yaml, read_text
+
+# Runtime and workload names become parts of container names, hostnames (a DNS label: at
+# most 63 characters, the run id and serials included), cgroup directories, libvirt domain
+# names and file names: the rule is the strictest of them, a lowercase DNS-1123 label.
+NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?")
+NAME_RULE = ("a name is 1 to 32 lowercase letters, digits and '-', starting and ending with a "
+             "letter or digit (it becomes part of container names, hostnames, cgroup "
+             "directories, domain names and file names)")
+MAX_CELLS = 100_000  # cells in one plan (every repetition and warm-up of every pair)
+MAX_INSTANCES = 10_000  # instances of one density rung
+DAY_S = 86_400.0
+HOUR_S = 3_600.0
 
 
 class ReadyWorkload(Strict):
@@ -44,24 +65,30 @@ class DensityWorkload(Strict):
     """Many idle instances at once: memory per instance and start time as N grows."""
 
     mode: Literal["density"]
-    counts: tuple[int, ...] = Field(min_length=1, description="instance counts, ascending")
+    counts: tuple[int, ...] = Field(min_length=1, max_length=1_000,
+                                    description="instance counts, ascending")
     concurrency: int = Field(4, ge=1, le=256, description="instances started at once")
-    settle: float = Field(5.0, ge=0, description="seconds the host rests before memory is read")
-    min_available: ByteSize = Field(ByteSize(2 << 30), description="stop early below this "
-                                    "MemAvailable, rather than push the host into swap or OOM")
-    max_count: dict[str, int] = Field(default_factory=dict, description="per-runtime cap on N")
+    settle: float = Field(5.0, ge=0, le=HOUR_S,
+                          description="seconds the host rests before memory is read")
+    min_available: ByteSize = Field(ByteSize(2 << 30), le=1 << 62, description="stop early below "
+                                    "this MemAvailable, rather than push the host into swap or OOM")
+    max_count: dict[str, Annotated[int, Field(ge=1, le=MAX_INSTANCES)]] = Field(
+        default_factory=dict, description="per-runtime cap on N")
     drop_caches: bool = Field(True, description="drop the page cache before each MemAvailable read")
+    readings: int = Field(6, ge=1, le=100, description="memory readings at each N (and of the "
+                          "host before and after the ladder): their spread is the interval")
 
     @field_validator("counts")
     @classmethod
     def _ascending(cls, counts: tuple[int, ...]) -> tuple[int, ...]:
-        if any(n < 1 for n in counts) or list(counts) != sorted(set(counts)):
-            raise ValueError("counts must be distinct positive numbers in ascending order")
+        if any(n < 1 or n > MAX_INSTANCES for n in counts) or list(counts) != sorted(set(counts)):
+            raise ValueError(f"counts must be distinct numbers from 1 to {MAX_INSTANCES} in "
+                             "ascending order")
         return counts
 
 
-Workload = Annotated[ReadyWorkload | SyscallWorkload | MemtouchWorkload | DensityWorkload,
-                     Field(discriminator="mode")]
+Workload = Annotated[ReadyWorkload | SyscallWorkload | MemtouchWorkload | DensityWorkload
+                     | CommandWorkload, Field(discriminator="mode")]
 
 
 class RuntimeSpec(Strict):
@@ -70,22 +97,37 @@ class RuntimeSpec(Strict):
 
     driver: str
     options: SerializeAsAny[DriverOptions] = Field(default_factory=DriverOptions)
-    repetitions: int | None = Field(None, ge=1, description="overrides the run's repetitions")
-    warmup: int | None = Field(None, ge=0, description="overrides the run's warm-up repetitions")
+    repetitions: int | None = Field(None, ge=1, le=100_000,
+                                    description="overrides the run's repetitions")
+    warmup: int | None = Field(None, ge=0, le=1_000,
+                               description="overrides the run's warm-up repetitions")
 
 
 class Config(Strict):
-    description: str = ""
+    description: str = Field("", max_length=10_000)
     repetitions: int = Field(5, ge=1, le=100_000)
     warmup: int = Field(1, ge=0, le=1_000, description="unrecorded repetitions run first")
-    cell_timeout: float = Field(60.0, gt=0, description="seconds one cell may take")
-    settle: float = Field(1.0, ge=0, description="seconds an idle instance rests before memory is read")
-    output: str = Field("results", description="folder that receives one results directory per run")
+    cell_timeout: float = Field(60.0, gt=0, le=DAY_S, description="seconds one cell may take")
+    settle: float = Field(1.0, ge=0, le=HOUR_S,
+                          description="seconds an idle instance rests before memory is read")
+    output: str = Field("results", min_length=1, max_length=4096,
+                        description="folder that receives one results directory per run")
     baseline: str | None = Field(None, description="runtime that ratios and memory.overhead are "
                                  "taken against (default: the first with the process driver)")
     runtimes: dict[str, RuntimeSpec] = Field(min_length=1)
+    skip_unavailable: bool = Field(False, description="run the runtimes this host can run and "
+                                   "record the others with the reason (default: refuse the run)")
     workloads: dict[str, Workload] = Field(min_length=1)
     gate: GateConfig | None = Field(None, description="rules for `bench gate` (bench/gate_rules.py)")
+    history: HistoryConfig | None = Field(None, description="record every run in this history "
+                                          "store (README: History and trends)")
+
+    @field_validator("output")
+    @classmethod
+    def _printable_path(cls, value: str) -> str:
+        if not value.isprintable():
+            raise ValueError("a folder path without control characters")
+        return value
 
     def repetitions_of(self, runtime: str) -> int:
         return self.runtimes[runtime].repetitions or self.repetitions
@@ -94,8 +136,14 @@ class Config(Strict):
         own = self.runtimes[runtime].warmup
         return self.warmup if own is None else own
 
+    def runs(self, workload: str, runtime: str) -> bool:
+        """Whether the plan pairs this workload with this runtime (a command workload may
+        name the runtimes it runs on)."""
+        spec = self.workloads[workload]
+        return not isinstance(spec, CommandWorkload) or spec.runs_on(runtime)
 
-MODES = frozenset({"ready", "syscall", "memtouch", "density"})
+
+MODES = frozenset({"ready", "syscall", "memtouch", "density", "command"})
 UNION_TAGS = {"workloads": MODES, **RULE_TAGS}
 
 
@@ -127,32 +175,79 @@ def with_typed_options(document: dict[str, Any], source: str) -> dict[str, Any]:
     return {**document, "runtimes": typed}
 
 
+def check_names(document: dict[str, Any], source: str) -> None:
+    """Runtime and workload names follow NAME_RULE: refused here, before any driver sees one."""
+    for section in ("runtimes", "workloads"):
+        entries = document.get(section)
+        if not isinstance(entries, dict):
+            continue
+        for name in entries:
+            if not (isinstance(name, str) and NAME.fullmatch(name)):
+                raise ConfigError(f"{source}: {section}.{key_text(name)[:60]}: {NAME_RULE}")
+
+
+def check_references(config: Config, source: str) -> None:
+    """Names that point at runtimes name configured ones."""
+    if config.baseline is not None and config.baseline not in config.runtimes:
+        raise ConfigError(f"{source}: baseline: {key_text(config.baseline)[:60]} is not one of the "
+                          "runtimes")
+    for workload_name, workload in config.workloads.items():
+        if isinstance(workload, DensityWorkload):
+            for name in workload.max_count:
+                if name not in config.runtimes:
+                    raise ConfigError(f"{source}: workloads.{workload_name}.max_count."
+                                      f"{key_text(name)[:60]}: not one of the runtimes")
+
+
+def plan_size(config: Config) -> int:
+    """How many cells make_plan would build, counted without building them."""
+    rounds = {name: config.warmup_of(name) + config.repetitions_of(name) for name in config.runtimes}
+    density = sum(isinstance(w, DensityWorkload) for w in config.workloads.values())
+    plain = len(config.workloads) - density
+    return sum(plain * total + density * config.repetitions_of(name)
+               for name, total in rounds.items())
+
+
 def parse_config(document: Any, source: str = "config") -> Config:
     """Validate a loaded document, each runtime's options by its driver's Options model."""
     if not isinstance(document, dict):
         raise ConfigError(f"{source}: expected a mapping of keys at the top level")
+    check_names(document, source)
     try:
         config = Config.model_validate(with_typed_options(document, source))
     except ValidationError as error:
         raise ConfigError(f"{source}: {describe(error)}") from None
-    for name in config.runtimes:
-        if not name or not all(c.isalnum() or c in "-_." for c in name):
-            raise ConfigError(f"{source}: runtimes.{name}: names may use letters, digits, '-', '_', '.'")
-    if config.baseline is not None and config.baseline not in config.runtimes:
-        raise ConfigError(f"{source}: baseline: {config.baseline!r} is not one of the runtimes")
+    check_references(config, source)
+    cells = plan_size(config)
+    if cells > MAX_CELLS:
+        raise ConfigError(f"{source}: the plan would have {cells} cells (runtimes x workloads x "
+                          f"warm-up and repetitions); at most {MAX_CELLS}: lower repetitions")
+    check_command_runtimes(config, source)
     return config
+
+
+def check_command_runtimes(config: Config, source: str) -> None:
+    """A command workload's `runtimes` and `overrides` name runtimes of this config."""
+    for name, workload in config.workloads.items():
+        if not isinstance(workload, CommandWorkload):
+            continue
+        named = [("runtimes", r) for r in workload.runtimes or ()]
+        named += [("overrides", r) for r in workload.overrides]
+        for key, runtime in named:
+            if runtime not in config.runtimes:
+                raise ConfigError(f"{source}: workloads.{name}.{key}: {runtime!r} is not one of "
+                                  "the runtimes")
 
 
 def load_config(path: Path) -> Config:
     try:
-        text = path.read_text()
+        text = read_text(path)
     except OSError as error:
-        raise ConfigError(f"{path}: cannot read the config ({error.strerror})") from None
+        raise ConfigError(f"{path}: cannot read the config ({error.strerror or error})") from None
+    except ValueError as error:
+        raise ConfigError(f"{path}: {error}") from None
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or "malformed YAML"
-        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+        document = load_yaml(text)
+    except ValueError as error:
+        raise ConfigError(f"{path}: {error}") from None
     return parse_config(document, str(path))

@@ -6,14 +6,26 @@ N (page cache dropped before both reads), the instances' summed host cost (PSS p
 guest RAM) divided by N, and their cgroup charge divided by N where they have one.
 Then one more instance is started while N run, and its boot.total recorded. The ladder
 stops early, with the reason recorded, when MemAvailable falls under a floor.
+
+One reading per N lets noise pass for a result: the host's own memory use moves by tens of
+MB while one probe costs one, so a single MemAvailable difference came out negative at N=1.
+And the host drifts: other work allocates and frees memory between the reference read and
+a rung. So MemAvailable is read `readings` times before the first instance and again after
+the last one stopped (each group's median a reference), and `readings` times at every N;
+each reading at N is recorded against both references (`reference`: before or after, and
+`reading`, in its metadata). The summary gives each N its median and an interval over those
+figures, so drift during the ladder widens the interval, and it says when the interval
+reaches below zero. PSS and the cgroup charge need no reference: one sample per reading.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench.collectors import still_there
 from bench.config import DensityWorkload
 from bench.plan import Cell
 from bench.results.sample import Sample
@@ -26,6 +38,7 @@ KSM = Path("/sys/kernel/mm/ksm")
 THP = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 DROP_CACHES = Path("/proc/sys/vm/drop_caches")
 KSM_SETTLE_LIMIT = 120.0
+READING_GAP = 0.5  # seconds between two readings at one N: the host's noise shows between them
 
 
 def host_memory_state() -> dict[str, str]:
@@ -55,6 +68,16 @@ def available_bytes(drop_caches: bool) -> int:
     return meminfo()["MemAvailable"]
 
 
+def reference_available(drop_caches: bool, readings: int) -> float:
+    """MemAvailable before the first instance: the median of several reads, gap apart."""
+    found = []
+    for reading in range(readings):
+        if reading:
+            time.sleep(READING_GAP)
+        found.append(available_bytes(drop_caches))
+    return float(statistics.median(found))
+
+
 def instance_cost(reading: MemoryReading) -> int:
     return reading.host_pss + (reading.guest_ram or 0)
 
@@ -69,6 +92,7 @@ class DensityRun:
         self.timeout = timeout
         self.running: list[AnyInstance] = []
         self.command = ProbeCommand("ready", (f"idle={int(timeout * 100)}",))
+        self.available: list[tuple[int, int, dict[str, object]]] = []  # (N, MemAvailable, meta)
 
     def counts(self) -> list[int]:
         cap = self.workload.max_count.get(self.cell.runtime)
@@ -111,23 +135,44 @@ class DensityRun:
             raise InstanceError(f"stopped early at N={count}: MemAvailable {available >> 20} MiB is "
                                 f"under the floor of {int(self.workload.min_available) >> 20} MiB")
 
-    def measure(self, count: int, before: int) -> list[Sample]:
+    def measure(self, count: int) -> list[Sample]:
         time.sleep(self.workload.settle)
         ksm_wait = wait_for_ksm()
-        readings = [self.driver.memory(i) for i in self.running]
-        after = available_bytes(self.workload.drop_caches)
-        meta = {**host_memory_state(), "ksm_settled_after_s": ksm_wait}
-        samples = [
-            self.sample("density.mem_available_per_instance", (before - after) / count, "bytes",
-                        count, **meta),
-            self.sample("density.pss_per_instance", sum(map(instance_cost, readings)) / count,
-                        "bytes", count, **meta),
-        ]
+        samples: list[Sample] = []
+        for reading in range(self.workload.readings):
+            if reading:
+                time.sleep(READING_GAP)
+            meta: dict[str, object] = {**host_memory_state(), "ksm_settled_after_s": ksm_wait,
+                                       "reading": reading}
+            samples += self.read_memory(count, meta)
+        return samples
+
+    def read_memory(self, count: int, meta: dict[str, object]) -> list[Sample]:
+        """One reading at N: the instances' PSS and charges now, MemAvailable kept for later."""
+        readings = [self.reading(i) for i in self.running]
+        self.available.append((count, available_bytes(self.workload.drop_caches), meta))
+        samples = [self.sample("density.pss_per_instance",
+                               sum(map(instance_cost, readings)) / count, "bytes", count, **meta)]
         charges = [r.cgroup for r in readings if r.cgroup is not None]
         if len(charges) == len(readings):
             samples.append(self.sample("density.cgroup_per_instance", sum(charges) / count,
                                        "bytes", count, **meta))
         return samples
+
+    def available_samples(self, before: float, after: float) -> list[Sample]:
+        """Each MemAvailable reading at N against the host before and after the ladder."""
+        return [self.sample("density.mem_available_per_instance", (reference - available) / count,
+                            "bytes", count, **meta, reference=name)
+                for count, available, meta in self.available
+                for name, reference in (("before", before), ("after", after))]
+
+    def reading(self, instance: AnyInstance) -> MemoryReading:
+        """One instance's memory; one that left during the settle stops the ladder with the
+        reason (its memory is not 0, and N would no longer be N)."""
+        still_there(instance, "during the settle")
+        reading = self.driver.memory(instance)
+        still_there(instance, "while its memory was read")
+        return reading
 
     def boot_one_more(self, count: int) -> Sample:
         self.check_floor(count)
@@ -138,12 +183,12 @@ class DensityRun:
             self.driver.stop(extra)
 
     def run(self) -> list[Sample]:
-        before = available_bytes(self.workload.drop_caches)
+        """The ladder up; MemAvailable's samples come with available_samples, after close."""
         samples: list[Sample] = []
         for count in self.counts():
             try:
                 self.top_up(count)
-                samples += self.measure(count, before)
+                samples += self.measure(count)
                 samples.append(self.boot_one_more(count))
             except BenchError as error:
                 samples.append(Sample(runtime=self.cell.runtime, workload=self.cell.workload,
@@ -161,7 +206,10 @@ class DensityRun:
 
 def density_samples(driver: AnyDriver, workload: DensityWorkload, cell: Cell, timeout: float) -> list[Sample]:
     ladder = DensityRun(driver, workload, cell, timeout)
+    before = reference_available(workload.drop_caches, workload.readings)
     try:
-        return ladder.run()
+        samples = ladder.run()
     finally:
         ladder.close()
+    after = reference_available(workload.drop_caches, workload.readings)
+    return samples + ladder.available_samples(before, after)

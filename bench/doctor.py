@@ -20,14 +20,20 @@ from rich.table import Table
 
 from bench.config import Config
 from bench.drivers import driver_class, known_drivers
+from bench.errors import ConfigError
 from bench.fingerprint import cgroup_version
+from bench.results.lock import is_locked
+from bench.workload.spec import CommandWorkload
 from runtimes.base import AnyDriver, DriverOptions, instance_prefix
+from runtimes.commands import sweep_scratch
 from runtimes.errors import BenchError
 from runtimes.guest.accel import choose_accel, host_virt
 from runtimes.host.build import compiler
 from runtimes.native.driver import NAMESPACES, disabled_namespaces
 
 RUN_ID = r"[0-9a-f]{6}"
+RUN_ID_ARGUMENT = re.compile(r"[0-9A-Za-z]{1,32}")
+RUN_IN_NAME = re.compile(r"(?<![0-9A-Za-z])bench-([0-9A-Za-z]+)-")
 
 
 @dataclass(frozen=True)
@@ -39,17 +45,26 @@ class Target:
 
 
 def availability() -> list[tuple[str, str | None]]:
-    """(driver, reason it is unavailable or None) for every registered driver, with its
-    default options."""
-    result = []
+    """(driver, reason it is unavailable or None) for every registered driver with its
+    default options, or for each variant it names instead ("oci/runc", "oci/crun")."""
+    result: list[tuple[str, str | None]] = []
     for name in known_drivers():
         try:
             cls = driver_class(name)
-            reason = cls.unavailable_reason(cls.Options())
+            checks = ({f"{name}/{variant}": options for variant, options in cls.variants().items()}
+                      or {name: cls.Options()})
         except BenchError as error:
-            reason = str(error)
-        result.append((name, reason))
+            result.append((name, str(error)))
+            continue
+        result += [(label, reason_of(cls, options)) for label, options in checks.items()]
     return result
+
+
+def reason_of(cls: type[AnyDriver], options: DriverOptions) -> str | None:
+    try:
+        return cls.unavailable_reason(options)
+    except BenchError as error:
+        return str(error)
 
 
 def print_runtimes(console: Console) -> None:
@@ -141,17 +156,65 @@ def clean_target(cls: type[AnyDriver], options: DriverOptions, run_id: str | Non
     return cls.clean(options, run_id, dry_run)
 
 
-def clean_leftovers(run_id: str | None, dry_run: bool,
-                    configs: Iterable[Config] = ()) -> list[str]:
-    """Every driver's leftovers (host processes first), then the runs' scratch directories."""
+def check_run_id(run_id: str) -> None:
+    """A run id to clean: never empty (which would match every run), only letters and digits."""
+    if not RUN_ID_ARGUMENT.fullmatch(run_id):
+        raise ConfigError(f"--run: {run_id!r} is not a run id (the letters and digits after "
+                          "'bench-' in what a run creates)")
+
+
+def scratch_dirs(run_id: str | None) -> list[Path]:
+    """The runners' scratch directories, bench-<run id>-<random>, of one run or all."""
+    pattern = re.compile(rf"{re.escape(instance_prefix(run_id)) if run_id else 'bench-' + RUN_ID + '-'}\w+")
+    return [folder for folder in sorted(Path(tempfile.gettempdir()).glob(f"{instance_prefix()}*"))
+            if pattern.fullmatch(folder.name) and folder.is_dir() and not folder.is_symlink()]
+
+
+def live_runs() -> set[str]:
+    """Run ids whose runner is alive: it holds the lock on its scratch directory
+    (bench-<run id>-<random> in the temp dir; any run id, not only the 6 hex digits bench
+    makes)."""
+    folders = Path(tempfile.gettempdir()).glob(f"{instance_prefix()}*")
+    return {owner for folder in folders if (owner := run_of(folder.name)) is not None
+            and folder.is_dir() and not folder.is_symlink() and is_locked(folder)}
+
+
+def run_of(line: str) -> str | None:
+    """The run id in a name bench made (bench-<run id>-...), wherever it sits in `line`."""
+    found = RUN_IN_NAME.search(line)
+    return found.group(1) if found else None
+
+
+def clean_leftovers(run_id: str | None, dry_run: bool, configs: Iterable[Config] = (),
+                    force: bool = False) -> list[str]:
+    """Every driver's leftovers (host processes first), then the runs' scratch directories;
+    one run's, or every run's. A run that is still going (its lock is held) is left alone
+    unless `force`."""
+    live = set() if force else live_runs()
+    if run_id is not None:
+        return [] if run_id in live else clean_run(run_id, dry_run, configs)
+    if not live:
+        return clean_run(None, dry_run, configs)
+    # some run is alive: find what every run left, then clean only the dead runs, one by one
+    dead = {owner for line in clean_run(None, True, configs) if (owner := run_of(line))} - live
+    return [line for owner in sorted(dead) for line in clean_run(owner, dry_run, configs)]
+
+
+def workload_scratch_dirs(configs: Iterable[Config]) -> set[Path]:
+    """The scratch directories command workloads of these configs name (scratch.dir)."""
+    return {spec.scratch.dir for config in configs for spec in config.workloads.values()
+            if isinstance(spec, CommandWorkload) and spec.scratch and spec.scratch.dir}
+
+
+def clean_run(run_id: str | None, dry_run: bool, configs: Iterable[Config]) -> list[str]:
     found: list[str] = []
+    configs = list(configs)
     for target in targets(configs):
         found += clean_target(driver_class(target.driver), target.options, run_id, dry_run)
-    # the runner's scratch directories: bench-<run id>-<random>
-    pattern = re.compile(rf"{re.escape(instance_prefix(run_id)) if run_id else 'bench-' + RUN_ID + '-'}\w+")
-    for folder in sorted(Path(tempfile.gettempdir()).glob(f"{instance_prefix()}*")):
-        if pattern.fullmatch(folder.name) and folder.is_dir():
-            if not dry_run:
-                shutil.rmtree(folder, ignore_errors=True)
-            found.append(f"temp dir {folder}")
+    for folder in workload_scratch_dirs(configs):  # a command workload's own scratch.dir
+        found += sweep_scratch(folder, instance_prefix(run_id), dry_run)
+    for folder in scratch_dirs(run_id):
+        if not dry_run:
+            shutil.rmtree(folder, ignore_errors=True)
+        found.append(f"temp dir {folder}")
     return found

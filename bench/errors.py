@@ -29,6 +29,32 @@ class GateError(BenchError):
 
 
 class Interrupted(BenchError):
-    """The run was stopped by a signal; what was measured so far is kept."""
+    """The run was stopped by a signal; what was measured so far is kept. The exit code is
+    128 + the signal's number, as a shell reports a command the signal killed."""
 
     exit_code = 130
+
+    def __init__(self, message: str, signum: int = 2) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+class WorkloadError(BenchError):
+    """A command workload cannot be packaged: a command that is not found, a library that
+    cannot be resolved, an image that is not local. Nothing has started yet."""
+
+    exit_code = 2
+
+
+class HistoryError(BenchError):
+    """The history store cannot be opened, read or written: unreachable, newer, or corrupt.
+
+    `store` names the store (a path or a URL without its password) so the one line says which.
+    """
+
+    exit_code = 1
+
+    def __init__(self, store: str, problem: str) -> None:
+        super().__init__(f"history store {store}: {problem}")
+        self.store = store
+        self.problem = problem

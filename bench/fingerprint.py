@@ -47,6 +47,17 @@ def git_commit(folder: Path) -> str | None:
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
+def git_branch(folder: Path) -> str | None:
+    """The branch checked out where `folder` is (None outside git or on a detached HEAD)."""
+    try:
+        head = subprocess.run(["git", "-C", str(folder), "rev-parse", "--abbrev-ref", "HEAD"],
+                              capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    branch = head.stdout.strip()
+    return branch if head.returncode == 0 and branch and branch != "HEAD" else None
+
+
 def host_fingerprint() -> dict[str, Any]:
     uname = os.uname()
     return {

@@ -38,13 +38,16 @@ def make_plan(config: Config) -> list[Cell]:
                 continue  # a density ladder is its own warm-up: its first rung is N=1
             shift = (rep + warmup) % len(runtimes)
             for runtime in runtimes[shift:] + runtimes[:shift]:
+                if not config.runs(workload, runtime):
+                    continue
                 if -config.warmup_of(runtime) <= rep < config.repetitions_of(runtime):
                     cells.append(Cell(len(cells), runtime, workload, rep, rep < 0))
     return cells
 
 
-def remaining_cells(path: Path, config: Config) -> tuple[dict[str, Any], list[Cell]]:
+def remaining_cells(path: Path, config: Config,
+                    runnable: Config | None = None) -> tuple[dict[str, Any], list[Cell]]:
     """A stopped run's manifest and the cells still to run (warm-up cells run again: caches
-    went cold)."""
+    went cold); `runnable` is the config less the runtimes the run skipped."""
     manifest, done = finished_cells(path, config.model_dump(mode="json"))
-    return manifest, [c for c in make_plan(config) if c.warmup or c.index not in done]
+    return manifest, [c for c in make_plan(runnable or config) if c.warmup or c.index not in done]

@@ -1,11 +1,18 @@
 """`bench run`: a config's plan, run and stored in a fresh results directory (or a stopped
-run resumed), then its report, summary and, with --baseline, its gate."""
+run resumed), then its report, summary and, with --baseline, its gate.
+
+The whole command runs under bench.interrupts: SIGINT, SIGTERM or SIGHUP at any point (the
+compile, a cell, the report) ends in teardown, a manifest that says what happened, a
+report of what was kept, and exit 128+N. The results directory is locked from its creation
+(or a --resume's start) to the end, so a second writer is refused in one line.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import secrets
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,15 +21,20 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench.config import Config, load_config
-from bench.errors import ConfigError
-from bench.fingerprint import git_commit, host_fingerprint
+from bench.doctor import clean_leftovers
+from bench.errors import ConfigError, Interrupted
+from bench.fingerprint import git_branch, git_commit, host_fingerprint
+from bench.history.command import record_after_run
+from bench.interrupts import handling_signals, shielded, signal_of
 from bench.plan import Cell, make_plan, remaining_cells
+from bench.results.lock import DirectoryLock
 from bench.results.manifest import read_manifest
 from bench.results.store import RunStore
 from bench.runlog import run_log
-from bench.runner import CellHook, Runner, check_available, manifest_for
-from bench.terminal import err, out, print_summary
+from bench.runner import CellHook, Runner, check_available, check_commands, manifest_for, without
+from bench.terminal import err, out, plain, print_summary
 from bench.workload.bundle import Bundle, build_bundle
+from bench.workload.package import PreparedWorkload, prepare_workloads, write_tree_manifests
 from runtimes.errors import BenchError
 
 
@@ -39,75 +51,136 @@ def results_dir_for(output: str, config_path: Path, run_id: str, kind: str = "")
     return parent / f"{stamp}-{config_path.stem}-{kind + '-' if kind else ''}{run_id}"
 
 
+def history_store(args: argparse.Namespace, config: Config) -> str | None:
+    """Where the run is recorded: --store, $BENCH_STORE (args.env_store, read by bench.cli),
+    the config's history.store, or nowhere."""
+    configured = config.history.store if config.history else None
+    return args.store or args.env_store or configured
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    with handling_signals():
+        try:
+            return resume_run(args) if args.resume else new_run(args)
+        except KeyboardInterrupt as stop:  # before a run existed, or after it ended
+            signum = signal_of(stop)
+            raise Interrupted(f"interrupted by {signal.Signals(signum).name}", signum) from None
+
+
+def new_run(args: argparse.Namespace) -> int:
+    if not args.config:
+        raise ConfigError("bench run needs a CONFIG (or --resume DIR)")
+    run = create_run(Path(args.config), args.output)
+    return execute(run.config, run.store, run.bundle, run.cells, args, run.start, run.workloads)
+
+
 @dataclass(frozen=True)
 class NewRun:
-    """A run about to start: its config, plan, probe and freshly created results directory."""
+    """A run about to start: the runtimes that can run here, the plan, the probe and the
+    workloads' trees, its freshly created (and locked) results directory, its first line."""
 
     config: Config
     run_id: str
     cells: list[Cell]
     bundle: Bundle
     store: RunStore
+    workloads: dict[str, PreparedWorkload]
+    start: str
 
 
 def create_run(config_path: Path, output: str | None, kind: str = "", **extra: Any) -> NewRun:
-    """Load and check the config, plan it, build the probe, and create the results directory
-    (named <time>-<config>-[<kind>-]<run id> unless `output` names it); `extra` goes into
-    the manifest."""
+    """Load and check the config, plan it, build the probe and the workloads, and create the
+    results directory (<time>-<config>-[<kind>-]<run id> unless `output` names it); `extra`
+    goes into the manifest. Shared by `bench run` and `bench verify`."""
     config = load_config(config_path)
-    check_available(config)  # once per runtime per run, before anything is created
+    skipped = check_available(config)  # once per runtime per run, before anything is created
+    for name, reason in skipped.items():
+        err.print(f"[yellow]skipping runtime {plain(name)}:[/] {plain(reason)}", highlight=False)
+    runnable = without(config, skipped)
     run_id = secrets.token_hex(3)
-    cells = make_plan(config)
+    workloads = command_workloads(runnable, run_id)
+    cells = make_plan(runnable)
     path = Path(output) if output else results_dir_for(config.output, config_path, run_id, kind)
     bundle = build_bundle(default_cache_dir())
     manifest = manifest_for(config, config_path, run_id, cells, host_fingerprint(),
                             git_commit(config_path.resolve().parent))
-    store = RunStore.create(path, {**manifest, "bundle": bundle.digest, **extra})
-    return NewRun(config, run_id, cells, bundle, store)
+    manifest["workloads"] = {name: item.summary() for name, item in workloads.items()}
+    store = RunStore.create(path, {**manifest, "bundle": bundle.digest, "skipped": skipped,
+                                   "config_branch": git_branch(config_path.resolve().parent),
+                                   **extra})
+    write_tree_manifests(path, workloads)
+    start = f"run {run_id}: {len(cells)} cells ({manifest['recorded_cells']} recorded) -> {path}"
+    return NewRun(runnable, run_id, cells, bundle, store, workloads, start)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    if args.resume:
-        return resume_run(args)
-    if not args.config:
-        raise ConfigError("bench run needs a CONFIG (or --resume DIR)")
-    run = create_run(Path(args.config), args.output)
-    err.print(f"run {run.run_id}: {len(run.cells)} cells "
-              f"({run.store.manifest['recorded_cells']} recorded) -> {run.store.path}")
-    return execute(run.config, run.store, run.bundle, run.cells, args)
+def command_workloads(config: Config, run_id: str) -> dict[str, PreparedWorkload]:
+    """Each command workload's tree, built or found in the cache, and checked against the
+    runtimes it runs on: bad input stops the run here (exit 2), before anything exists."""
+    workloads = prepare_workloads(config.workloads, default_cache_dir(), run_id)
+    check_commands(config, workloads)
+    return workloads
 
 
 def resume_run(args: argparse.Namespace) -> int:
+    """Finish a stopped run, under its directory's lock (a run still going is refused), after
+    sweeping what the stopped attempt left; this attempt's instances get new names."""
     path = Path(args.resume)
-    manifest = read_manifest(path)
-    config_path = Path(args.config or manifest["config_path"])
-    config = load_config(config_path)
-    check_available(config)
-    manifest, cells = remaining_cells(path, config)
-    bundle = build_bundle(default_cache_dir())
-    store = RunStore.reopen(path)
-    store.update_manifest(status="running", resumed=[*manifest.get("resumed", []), time.time()])
-    err.print(f"resuming run {manifest['run_id']}: {sum(not c.warmup for c in cells)} cells left -> {path}")
-    return execute(config, store, bundle, cells, args)
+    lock = DirectoryLock.acquire(path)
+    try:
+        manifest = read_manifest(path)
+        config_path = Path(args.config or manifest.get("config_path") or "")
+        config = load_config(config_path)
+        runnable = without(config, manifest.get("skipped") or {})  # the plan the run started with
+        check_available(runnable, may_skip=False)
+        manifest, cells = remaining_cells(path, config, runnable)
+        swept = clean_leftovers(manifest["run_id"], False, [config], force=True)
+        workloads = command_workloads(runnable, manifest["run_id"])
+        bundle = build_bundle(default_cache_dir())
+        store = RunStore.reopen(path, lock)
+    except BaseException:
+        lock.release()
+        raise
+    store.update_manifest(status="running", resumed=[*manifest.get("resumed", []), time.time()],
+                          **({"swept_before_resume": swept} if swept else {}))
+    start = (f"resuming run {manifest['run_id']}: {sum(not c.warmup for c in cells)} cells left"
+             f"{f' ({len(swept)} leftovers of the stopped attempt removed)' if swept else ''}"
+             f" -> {path}")
+    return execute(runnable, store, bundle, cells, args, start, workloads)
 
 
 def execute(config: Config, store: RunStore, bundle: Bundle, cells: list[Cell],
-            args: argparse.Namespace) -> int:
+            args: argparse.Namespace, start: str, workloads: dict[str, PreparedWorkload]) -> int:
+    """Run the cells into the store; whatever happens, the manifest ends in a final state,
+    the report of what was kept is written and the lock released."""
     baseline = args.baseline
     try:
+        err.print(plain(start), highlight=False)
         with run_log(store.path, verbose=args.verbose) as log:
             runner = Runner(config, store, bundle, store.manifest["run_id"], default_cache_dir(),
-                            log)
+                            log, workloads)
             failed = run_with_progress(runner, cells)
+    except KeyboardInterrupt as stop:  # before the runner took over: it had nothing to tear down
+        signum = signal_of(stop)
+        with shielded():
+            store.update_manifest(status="interrupted", signal=signal.Signals(signum).name,
+                                  ended=time.time())
+        raise Interrupted(f"interrupted by {signal.Signals(signum).name}: nothing was running; "
+                          f"{store.path} kept", signum) from None
     finally:
-        store.close()
-        write_run_report(store.path)  # a partial one too, when the run stopped early
+        with shielded():
+            write_run_report(store.path)  # a partial one too, when the run stopped early
+            store.close()
     print_summary(store.path, out)
+    history = history_store(args, config)
+    required = bool(config.history and config.history.required)
+    record_code = record_after_run(store.path, history, Path(args.default_store_path),
+                                   required) if history else 0
     gate_code = gate_against(store.path, Path(baseline), config) if baseline else 0
-    if gate_code:
-        return gate_code
+    if gate_code or record_code:
+        return gate_code or record_code
     if failed:
-        err.print(f"[yellow]{failed} cell(s) failed[/]; their reasons are in {store.path}/cells.jsonl")
+        err.print(f"[yellow]{failed} cell(s) failed[/]; their reasons are in "
+                  f"{plain(str(store.path))}/cells.jsonl")
         return 3
     return 0
 
@@ -116,9 +189,9 @@ def write_run_report(path: Path) -> None:
     from reports.html import write_report
 
     try:
-        err.print(f"report: {write_report([path], path / 'report.html')}")
+        err.print(f"report: {plain(str(write_report([path], path / 'report.html')))}")
     except BenchError as error:
-        err.print(f"[yellow]no report written:[/] {error}")
+        err.print(f"[yellow]no report written:[/] {plain(str(error))}")
 
 
 def gate_against(candidate: Path, baseline: Path, config: Config) -> int:
@@ -141,19 +214,17 @@ def run_with_progress(runner: Runner, cells: list[Cell], after_cell: CellHook | 
         task = progress.add_task("preparing", total=len(cells))
 
         def on_prepare(name: str) -> None:
-            progress.update(task, description=f"preparing {name}", refresh=True)
+            progress.update(task, description=plain(f"preparing {name}"), refresh=True)
 
         def on_cell(cell: Cell, error: str | None) -> None:
             label = "warm-up " if cell.warmup else ""
-            progress.update(task, advance=1, description=f"{label}{cell.key}", refresh=True)
+            progress.update(task, advance=1, description=plain(f"{label}{cell.key}"), refresh=True)
             if error:
-                progress.console.print(f"[red]cell {cell.key} failed:[/] {error}")
+                progress.console.print(f"[red]cell {plain(cell.key)} failed:[/] {plain(error)}")
             if after_cell is not None:
                 after_cell(cell, error)
 
         return runner.run(cells, on_cell, on_prepare)
-
-
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -169,6 +240,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--baseline", metavar="DIR", help="after the run, gate it against "
                         "this results directory with the config's gate section (exit 1 "
                         "on a regression)")
+    parser.add_argument("--store", metavar="URL", help="record the run in this history store: "
+                        "`default` (the per-user SQLite file), a path or a URL (default: "
+                        "$BENCH_STORE, else the config's history.store, else none)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show every external "
                         "action (commands, API calls, domain XML, cgroup writes) as it happens; "
                         "they are always written to run.log in the results directory")

@@ -8,11 +8,16 @@ them live. A failed cell's reason names the line of run.log where its story star
 
 from __future__ import annotations
 
+import io
 import logging
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from bench.errors import ResultsError
+from runtimes.files import open_append
 
 LOG_NAME = "run.log"
 ROOT = "bench"
@@ -29,16 +34,29 @@ class MonotonicStamp(logging.Filter):
 
 
 class CountingFileHandler(logging.FileHandler):
-    """A file handler that knows which line it will write next (records can span lines)."""
+    """A file handler that knows which line it will write next (records can span lines).
+
+    The file is opened with O_NOFOLLOW (runtimes.files): a link planted at run.log is refused,
+    never written through."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, mode="a", encoding="utf-8")
-        self.next_line = 1 + (path.read_bytes().count(b"\n") if path.exists() else 0)
+        self.next_line = 1 + count_lines(path)
+
+    def _open(self) -> io.TextIOWrapper:
+        return open_append(Path(self.baseFilename))
 
     def emit(self, record: logging.LogRecord) -> None:
         text = self.format(record)
         super().emit(record)
         self.next_line += text.count("\n") + 1
+
+
+def count_lines(path: Path) -> int:
+    """Lines already in the file (a resumed run's log goes on after them)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as file:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: file.read(1 << 20), b""))
 
 
 class RunLog:
@@ -65,7 +83,11 @@ def run_log(results: Path, verbose: bool = False) -> Iterator[RunLog]:
     """Record the `bench` logger's records in results/run.log (and on stderr with verbose)."""
     logger = logging.getLogger(ROOT)
     stamp = MonotonicStamp()
-    handler = CountingFileHandler(results / LOG_NAME)
+    try:
+        handler = CountingFileHandler(results / LOG_NAME)
+    except OSError as error:
+        raise ResultsError(f"{results / LOG_NAME}: cannot write the run log "
+                           f"({error.strerror or error})") from None
     handler.setFormatter(formatter())
     handler.addFilter(stamp)
     handlers: list[logging.Handler] = [handler]

@@ -2,9 +2,14 @@
 
 A failed cell is recorded with its reason and the run goes on; a warm-up cell is run but
 not recorded. A teardown that fails is recorded as a failed `stop.total` row while the
-cell's other samples are kept. Ctrl-C or SIGTERM tears the current instance down, keeps
-what was stored, and ends the run as interrupted; any other error that ends the run leaves
-the manifest `failed` with the reason, never `running`.
+cell's other samples are kept. Ctrl-C, SIGTERM or SIGHUP (bench.interrupts) tears the
+current instance down, keeps what was stored, and ends the run as interrupted with the
+signal's name; a teardown, the sweep and the manifest's last word are never cut off by a
+signal. Any other error that ends the run leaves the manifest `failed` with the reason,
+never `running`.
+
+The runner's scratch directory is locked for the run's life (bench.results.lock): that is
+how `bench clean` knows this run is alive and leaves it alone.
 """
 
 from __future__ import annotations
@@ -14,25 +19,28 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from bench.collectors import boot_samples, memory_samples, stop_samples, syscall_samples
+from bench.collectors import boot_samples, command_samples, memory_samples, stop_samples, syscall_samples
 from bench.config import Config, DensityWorkload, MemtouchWorkload, SyscallWorkload, Workload
 from bench.density import density_samples
 from bench.drivers import driver_class
 from bench.errors import Interrupted
+from bench.interrupts import handling_signals, shielded, signal_of
 from bench.noise import cell_noise, host_load
 from bench.plan import Cell
+from bench.results.lock import DirectoryLock
 from bench.results.sample import Sample
 from bench.results.store import RunStore
 from bench.runlog import RunLog
 from bench.workload.bundle import Bundle
+from bench.workload.package import PreparedWorkload, check_runtime, packaged
+from bench.workload.spec import CommandWorkload
 from runtimes.base import AnyDriver, AnyInstance, ProbeCommand, RunContext, instance_prefix
+from runtimes.commands import sweep_scratch
 from runtimes.errors import BenchError, InstanceError, RuntimeUnavailable, TeardownError
 
 log = logging.getLogger("bench.runner")
@@ -44,10 +52,13 @@ CellHook = Callable[[Cell, str | None], None]
 InstanceHook = Callable[[Cell, AnyDriver, AnyInstance, list[Sample]], None]
 
 
-def probe_command(workload: Workload, idle_seconds: float) -> ProbeCommand:
+def probe_command(workload: Workload, idle_seconds: float, name: str = "") -> ProbeCommand:
     """The probe invocation for a workload; idle instances outlive the cell timeout by design."""
     idle = f"idle={int(idle_seconds) + 1}"
     match workload:
+        case CommandWorkload():
+            return ProbeCommand("command", (f"idle={int(idle_seconds + workload.timeout) + 1}",),
+                                workload=name)
         case SyscallWorkload():
             return ProbeCommand("syscall", (f"batches={workload.batches}", f"calls={workload.calls}",
                                             f"warmup={workload.warmup}"))
@@ -63,15 +74,50 @@ class CellResult:
     error: str | None
 
 
-def check_available(config: Config) -> None:
-    """Refuse a run at once (before anything is created) if a runtime cannot work here.
+def check_available(config: Config, may_skip: bool | None = None) -> dict[str, str]:
+    """Refuse a run at once (before anything is created) if a runtime cannot work here, or,
+    where skipping is allowed (the config's skip_unavailable, unless may_skip says
+    otherwise), return the runtimes to skip with the reason for each.
 
     Called once per run; each configured runtime is checked with its own options.
     """
+    skip = config.skip_unavailable if may_skip is None else may_skip
+    skipped: dict[str, str] = {}
     for name, spec in config.runtimes.items():
         reason = driver_class(spec.driver).unavailable_reason(spec.options)
-        if reason:
+        if reason and not skip:
             raise RuntimeUnavailable(f"runtime {name!r} ({spec.driver}) is unavailable: {reason}")
+        if reason:
+            skipped[name] = reason
+    if len(skipped) == len(config.runtimes):
+        raise RuntimeUnavailable(f"no runtime of this config can run here: {skipped}")
+    if config.baseline in skipped:
+        raise RuntimeUnavailable(f"the baseline runtime {config.baseline!r} is unavailable: "
+                                 f"{skipped[config.baseline]}")
+    return skipped
+
+
+def without(config: Config, skipped: dict[str, str]) -> Config:
+    """The config the run executes: its runtimes less the skipped ones."""
+    if not skipped:
+        return config
+    kept = {name: spec for name, spec in config.runtimes.items() if name not in skipped}
+    return config.model_copy(update={"runtimes": kept})
+
+
+def scratch_dirs(workloads: dict[str, PreparedWorkload]) -> set[Path]:
+    """The host directories a config named for its workloads' scratch storage."""
+    return {item.workload.scratch.dir for item in workloads.values()
+            if item.workload.scratch is not None and item.workload.scratch.dir is not None}
+
+
+def check_commands(config: Config, workloads: dict[str, PreparedWorkload]) -> None:
+    """Refuse a command workload paired with a runtime that cannot run it (exit 2), before
+    anything is created."""
+    for name, prepared in workloads.items():
+        for runtime, spec in config.runtimes.items():
+            if config.runs(name, runtime):
+                check_runtime(prepared, runtime, spec.driver, driver_class(spec.driver).runs_commands)
 
 
 def open_drivers(config: Config, context: RunContext) -> dict[str, AnyDriver]:
@@ -86,24 +132,13 @@ def endpoints(config: Config) -> dict[str, str | None]:
             for name, spec in config.runtimes.items()}
 
 
-@contextmanager
-def signals_interrupt() -> Iterator[None]:
-    """SIGTERM behaves like Ctrl-C, so CI killing the job still gets a clean teardown."""
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 class Runner:
     def __init__(self, config: Config, store: RunStore, bundle: Bundle, run_id: str,
                  cache_dir: Path, run_log: RunLog | None = None,
+                 workloads: dict[str, PreparedWorkload] | None = None,
                  on_instance: InstanceHook | None = None) -> None:
         self.config = config
+        self.workloads = workloads or {}
         self.on_instance = on_instance
         self.store = store
         self.bundle = bundle
@@ -114,31 +149,51 @@ class Runner:
         self.cell_line: int | None = None  # where the current cell's lines start in run.log
 
     def run(self, cells: list[Cell], on_cell: CellHook, on_prepare: Callable[[str], None]) -> int:
-        """Runs the cells; returns how many failed. Raises Interrupted on Ctrl-C/SIGTERM."""
+        """Runs the cells; returns how many failed. Raises Interrupted on SIGINT, SIGTERM or
+        SIGHUP, once everything is torn down and the manifest says so."""
         work_dir = Path(tempfile.mkdtemp(prefix=instance_prefix(self.run_id)))
-        context = RunContext(run_id=self.run_id, cache_dir=self.cache_dir, work_dir=work_dir)
+        alive = DirectoryLock.acquire(work_dir)  # `bench clean` leaves a locked run alone
+        context = RunContext(run_id=self.run_id, cache_dir=self.cache_dir, work_dir=work_dir,
+                             attempt=self.attempt)
         failed = 0
         try:
-            with signals_interrupt():
-                self.prepare(context, on_prepare)
-                for cell in cells:
-                    result = self.run_cell(cell)
-                    failed += result.error is not None and not cell.warmup
-                    on_cell(cell, result.error)
-        except KeyboardInterrupt:
-            self.store.update_manifest(status="interrupted", ended=time.time())
-            raise Interrupted("interrupted: instances torn down, samples so far kept in "
-                              f"{self.store.path}") from None
-        except BaseException as error:
-            log.exception("the run failed")
-            self.store.update_manifest(status="failed", reason=str(error) or type(error).__name__,
-                                       ended=time.time())
-            raise
+            with handling_signals():
+                try:
+                    self.prepare(context, on_prepare)
+                    for cell in cells:
+                        result = self.run_cell(cell)
+                        failed += result.error is not None and not cell.warmup
+                        on_cell(cell, result.error)
+                except KeyboardInterrupt as stop:
+                    raise self.interrupted(signal_of(stop)) from None
+                except BaseException as error:
+                    with shielded():
+                        log.exception("the run failed")
+                        self.store.update_manifest(status="failed", ended=time.time(),
+                                                   reason=str(error) or type(error).__name__)
+                    raise
+                finally:
+                    with shielded():
+                        self.close_drivers()
+                        shutil.rmtree(work_dir, ignore_errors=True)
         finally:
-            self.close_drivers()
-            shutil.rmtree(work_dir, ignore_errors=True)
+            alive.release()
         self.store.update_manifest(status="complete", ended=time.time(), failed_cells=failed)
         return failed
+
+    @property
+    def attempt(self) -> int:
+        """1 for a new run, then one more for each --resume (names carry it)."""
+        return 1 + len(self.store.manifest.get("resumed") or [])
+
+    def interrupted(self, signum: int) -> Interrupted:
+        """The manifest says which signal stopped the run; the error exits 128 + its number."""
+        name = signal.Signals(signum).name
+        with shielded():
+            log.warning("%s: stopping; instances torn down", name)
+            self.store.update_manifest(status="interrupted", signal=name, ended=time.time())
+        return Interrupted(f"interrupted by {name}: instances torn down, samples so far kept in "
+                           f"{self.store.path}", signum)
 
     def prepare(self, context: RunContext, on_prepare: Callable[[str], None]) -> None:
         self.drivers = open_drivers(self.config, context)
@@ -146,6 +201,10 @@ class Runner:
             on_prepare(name)
             log.info("prepare %s (%s)", name, driver.kind)
             driver.prepare(self.bundle.probe)
+            commands = packaged(self.workloads, name, context.work_dir / "scratch")
+            if commands:
+                log.info("package %s for %s", ", ".join(commands), name)
+                driver.prepare_commands(commands)
         self.store.update_manifest(drivers={name: {**driver.fingerprint(),
                                                    "endpoint": driver.endpoint(driver.options)}
                                             for name, driver in self.drivers.items()})
@@ -174,6 +233,8 @@ class Runner:
             except BenchError as error:
                 swept.append(f"{name}: could not clean ({error}); run `bench clean --run "
                              f"{self.run_id}` once it is back")
+        for folder in scratch_dirs(self.workloads):  # the run's work directory goes anyway
+            swept += sweep_scratch(folder, instance_prefix(self.run_id), dry_run=False)
         if swept:
             log.warning("swept after the run: %s", swept)
             self.store.update_manifest(swept=swept)
@@ -205,10 +266,12 @@ class Runner:
         workload = self.config.workloads[cell.workload]
         if isinstance(workload, DensityWorkload):
             return density_samples(driver, workload, cell, self.config.cell_timeout), None
-        deadline = time.monotonic_ns() + int(self.config.cell_timeout * 1e9)
-        instance = driver.start(probe_command(workload, self.config.cell_timeout), deadline)
+        seconds = self.config.cell_timeout + (workload.timeout if isinstance(workload, CommandWorkload)
+                                              else 0.0)
+        deadline = time.monotonic_ns() + int(seconds * 1e9)
+        instance = driver.start(probe_command(workload, seconds, cell.workload), deadline)
         try:
-            samples = self.collect(cell, driver, instance, deadline)
+            samples, problem = self.collect(cell, driver, instance, deadline)
             if self.on_instance is not None:
                 self.on_instance(cell, driver, instance, samples)
         except InstanceError as error:
@@ -219,25 +282,31 @@ class Runner:
             self.stop_after_failure(driver, instance, error)
             raise
         try:
-            driver.stop(instance)
+            with shielded():
+                driver.stop(instance)
         except TeardownError as error:
             reason = f"teardown failed: {error}"
             return samples + [self.failure(cell, "stop.total", reason)], reason
-        return samples + stop_samples(cell, instance), None
+        return samples + stop_samples(cell, instance), problem
 
     def collect(self, cell: Cell, driver: AnyDriver, instance: AnyInstance,
-                deadline: int) -> list[Sample]:
+                deadline: int) -> tuple[list[Sample], str | None]:
+        """The cell's samples, and why it failed when its command did (its samples kept)."""
         workload = self.config.workloads[cell.workload]
         samples = boot_samples(cell, instance)
+        if isinstance(workload, CommandWorkload):
+            measured, problem = command_samples(cell, driver, instance, workload, deadline)
+            return samples + measured, problem
         if workload.mode == "syscall":
-            return samples + syscall_samples(cell, instance, deadline)
-        return samples + memory_samples(cell, driver, instance, self.config.settle, deadline)
+            return samples + syscall_samples(cell, instance, deadline), None
+        return samples + memory_samples(cell, driver, instance, self.config.settle, deadline), None
 
     @staticmethod
     def stop_after_failure(driver: AnyDriver, instance: AnyInstance, error: BaseException) -> None:
         """Tear down after a failure without letting a teardown error replace it."""
         try:
-            driver.stop(instance)
+            with shielded():
+                driver.stop(instance)
         except TeardownError as problem:
             log.error("%s: teardown after a failure failed too: %s", instance.name, problem)
             error.add_note(f"teardown failed too: {problem}")

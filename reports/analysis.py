@@ -1,17 +1,18 @@
 """What the HTML report says, computed once from one or more results directories.
 
-Every number the page shows comes from here: medians with their 95 % intervals, ratios
-to the run's own process baseline (samples from the same run, interleaved, so drift
-cancels), boot phases in time order, and the change between two runs. The figures and
-the tables only draw these.
+Every number the page shows comes from here, computed as the summary contract computes it
+(bench.results.summary: the same functions on the same per-instance figures), so the page
+shows what `bench summary --json` prints: medians over instances with the exact 95 %
+interval of the median, ratios to the run's own baseline (interleaved, so drift cancels)
+with their interval, boot phases in time order, and the change between two runs. Rows with
+too few instances for an interval carry the reason instead. The figures and tables only
+draw these.
 
-A run can hold a million samples, so it is read grouped (bench.results.groups) and everything
-after works on the groups' arrays.
+Runs are read through the one results loader (bench.results.run.load_run).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,14 +21,31 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from bench.results.groups import load_groups
-from bench.results.manifest import baseline_runtime, read_manifest
-from bench.results.stats import BOOTSTRAP_LIMIT, ratio_ci, summarize
+from bench.results import run as results
+from bench.results.stats import ratio_of_medians, summarize
+from bench.results.summary import NO_RATIO, caveat, density_summary
 
 Values = NDArray[np.float64]
 Key = tuple[str, str, str]  # (runtime or label, workload, metric)
 Ratio = tuple[float, float, float]  # point, low, high
-NO_RATIO = ("memory.overhead",)  # a difference from the baseline: its ratio means nothing
+
+
+@dataclass(frozen=True)
+class DensityPoint:
+    """One runtime's density metric at one N: median, interval (or why none), caveat."""
+
+    runtime: str
+    workload: str
+    metric: str
+    unit: str
+    count: int
+    n: int  # ladders
+    samples: int  # readings
+    median: float
+    ci_low: float | None
+    ci_high: float | None
+    ci_note: str | None
+    caveat: str | None  # the interval reaches below zero: noise, not a cost
 
 
 @dataclass(frozen=True)
@@ -45,6 +63,9 @@ class Run:
     failed: dict[Key, int] = field(default_factory=dict)
     phases: dict[str, list[str]] = field(default_factory=dict)  # runtime -> phases in order
     density: pd.DataFrame = field(default_factory=pd.DataFrame)  # the ok density.* rows
+    instances: dict[Key, Values] = field(default_factory=dict)  # one figure per instance
+    points: list[DensityPoint] = field(default_factory=list)  # density rows, per N
+    directions: dict[str, str] = field(default_factory=dict)  # metric -> "lower"/"higher" is better
 
     def label(self, runtime: str) -> str:
         return f"{self.prefix}{runtime}"
@@ -60,12 +81,17 @@ class Stat:
     workload: str
     metric: str
     unit: str
-    n: int
+    n: int  # instances
     failed: int
     median: float | None = None
     ci_low: float | None = None
     ci_high: float | None = None
-    ratio: Ratio | None = None  # against the run's baseline
+    ratio: Ratio | None = None  # against the run's baseline, with its interval
+    samples: int = 0  # inner samples behind the n instances
+    ci_note: str | None = None  # why there is no interval of the median
+    ratio_point: float | None = None  # the ratio, also when it has no interval
+    ratio_note: str | None = None  # why the ratio has no interval
+    direction: str = ""  # which way is better, as the samples say ("" before they said)
 
 
 @dataclass(frozen=True)
@@ -78,8 +104,10 @@ class Change:
     unit: str
     before: float
     after: float
-    ratio: Ratio
+    ratio: Ratio | None  # None: too few instances for an interval (see note)
     against: str  # name of the later run
+    point: float = 1.0  # after / before, medians over instances
+    note: str | None = None
 
 
 @dataclass
@@ -114,15 +142,31 @@ def unique_names(paths: list[Path]) -> list[str]:
 
 
 def load_run(path: Path, name: str, prefix: str) -> Run:
-    manifest = read_manifest(path)
-    groups = load_groups(path)
-    detail = groups.detail
+    loaded = results.load_run(path)
+    detail = loaded.detail
     ok_rows = detail[detail["status"] == "ok"].astype({"runtime": object, "phase": object})
     metrics = ok_rows["metric"].astype(str)
     phases = phase_order(ok_rows[metrics.map(is_phase).astype(bool)])
     density = ok_rows[metrics.map(lambda m: m.startswith("density.")).astype(bool)]
-    return Run(path, name, manifest, detail, baseline_runtime(manifest), prefix, groups.values,
-               groups.units, groups.failed, phases, density)
+    values = {k: s.values for k, s in loaded.series.items() if s.values.size}
+    instances = {k: s.instances for k, s in loaded.series.items() if s.instances.size}
+    failed = {k: s.failed for k, s in loaded.series.items() if s.failed}
+    units = {k[2]: s.unit for k, s in loaded.series.items()}
+    directions = {k[2]: s.direction for k, s in loaded.series.items()}
+    return Run(path, name, loaded.manifest, detail, loaded.baseline, prefix, values, units,
+               failed, phases, density, instances, density_points(loaded), directions)
+
+
+def density_points(loaded: results.Run) -> list[DensityPoint]:
+    """Per runtime, metric and N, the summary contract's density figures."""
+    points = []
+    for (runtime, workload, metric, count), series in sorted(loaded.density.items()):
+        summary = density_summary(series)
+        if summary is not None:
+            points.append(DensityPoint(runtime, workload, metric, series.unit, count, summary.n,
+                                       summary.samples, summary.median, summary.ci_low,
+                                       summary.ci_high, summary.ci_note, caveat(series, summary)))
+    return points
 
 
 def phase_order(phases: pd.DataFrame) -> dict[str, list[str]]:
@@ -142,31 +186,33 @@ def runtime_order(run: Run) -> list[str]:
     seen = list(dict.fromkeys(k[0] for k in [*run.values, *run.failed]))
     names = [r for r in configured if r in seen] + [r for r in seen if r not in configured]
     boots = {r: float(np.median(np.concatenate(v))) for r in names
-             if (v := [a for k, a in run.values.items() if k[0] == r and k[2] == "boot.total"])}
+             if (v := [a for k, a in run.instances.items() if k[0] == r and k[2] == "boot.total"])}
     return sorted(names, key=lambda r: (r != run.baseline, r not in boots, boots.get(r, 0.0),
                                         names.index(r)))
 
 
 def run_stats(run: Run) -> dict[Key, Stat]:
+    """Per row, bench.results.stats.summarize of its per-instance figures (as the summary)."""
     stats: dict[Key, Stat] = {}
     for key in dict.fromkeys([*run.values, *run.failed]):
         runtime, workload, metric = key
-        if metric == "cell":
-            continue
-        data = run.values.get(key, np.empty(0))
+        if metric == "cell" or metric.startswith("density."):
+            continue  # density rows are per N: the density figures draw them
+        data = run.instances.get(key, np.empty(0))
         stat = Stat(run.name, run.label(runtime), runtime, workload, metric,
-                    run.units.get(metric, ""), len(data), run.failed.get(key, 0))
-        if len(data) and is_headline(metric):
-            summary = summarize(data)
+                    run.units.get(metric, ""), len(data), run.failed.get(key, 0),
+                    samples=len(run.values.get(key, ())),
+                    direction=run.directions.get(metric, ""))
+        if len(data):
+            summary = summarize(data, stat.samples)
             stat = replace(stat, median=summary.median, ci_low=summary.ci_low,
-                           ci_high=summary.ci_high)
-        elif len(data):
-            stat = replace(stat, median=float(np.median(data)))
+                           ci_high=summary.ci_high, ci_note=summary.ci_note)
         stats[key] = stat
     return with_ratios(run, stats)
 
 
 def with_ratios(run: Run, stats: dict[Key, Stat]) -> dict[Key, Stat]:
+    """Each headline row's ratio to the baseline runtime's same row (as the summary's)."""
     if run.baseline is None:
         return stats
     for key, stat in stats.items():
@@ -174,50 +220,26 @@ def with_ratios(run: Run, stats: dict[Key, Stat]) -> dict[Key, Stat]:
         base_key = (run.baseline, workload, metric)
         if runtime == run.baseline or not is_headline(metric) or metric in NO_RATIO:
             continue
-        if base_key in run.values and key in run.values:
-            ratio = ratio_interval(run.values[key], run.values[base_key], stat, stats[base_key])
-            stats[key] = replace(stat, ratio=ratio)
+        if base_key in run.instances and key in run.instances:
+            ratio = ratio_of_medians(run.instances[key], run.instances[base_key])
+            if ratio is not None:
+                stats[key] = replace(stat, ratio=ratio.bounds(), ratio_point=ratio.point,
+                                     ratio_note=ratio.note)
     return stats
 
 
-def ratio_interval(candidate: Values, baseline: Values, candidate_stat: Stat,
-                   baseline_stat: Stat) -> Ratio | None:
-    """bench.results.stats.ratio_ci, or for large samples the log-scale sum of both medians' intervals.
-
-    ratio_ci resamples 2000 x min(n, 5000) values per side: seconds per call for big
-    groups, and no tighter than for 5000 samples. Above BOOTSTRAP_LIMIT each median's
-    order-statistic interval (bench.results.stats.median_ci) is distribution-free and tight, so
-    the ratio's interval combines the two on the log scale (the delta method).
-    """
-    if not len(candidate) or not len(baseline) or not baseline_stat.median:
-        return None
-    if max(len(candidate), len(baseline)) <= BOOTSTRAP_LIMIT:
-        return ratio_ci(candidate, baseline)
-    widths = [log_half_width(candidate_stat), log_half_width(baseline_stat)]
-    if candidate_stat.median is None or None in widths:
-        return ratio_ci(candidate, baseline)
-    point = candidate_stat.median / baseline_stat.median
-    spread = math.hypot(*[w or 0.0 for w in widths])
-    return point, point * math.exp(-spread), point * math.exp(spread)
-
-
-def log_half_width(stat: Stat) -> float | None:
-    if stat.ci_low is None or stat.ci_high is None or stat.ci_low <= 0:
-        return None
-    return (math.log(stat.ci_high) - math.log(stat.ci_low)) / 2
-
-
-def run_changes(first: Run, later: Run, first_stats: dict[Key, Stat],
-                later_stats: dict[Key, Stat]) -> list[Change]:
+def run_changes(first: Run, later: Run) -> list[Change]:
+    """Per row in both runs, the later run's median over the first's, with its interval."""
     changes = []
-    for key, after in later.values.items():
-        before = first.values.get(key)
+    for key, after in later.instances.items():
+        before = first.instances.get(key)
         if before is None or not is_headline(key[2]) or key[2] in NO_RATIO:
             continue
-        ratio = ratio_interval(after, before, later_stats[key], first_stats[key])
+        ratio = ratio_of_medians(after, before)
         if ratio is not None:
             changes.append(Change(*key, later.units.get(key[2], ""), float(np.median(before)),
-                                  float(np.median(after)), ratio, later.name))
+                                  float(np.median(after)), ratio.bounds(), later.name,
+                                  ratio.point, ratio.note))
     return changes
 
 
@@ -232,6 +254,5 @@ def analyse(paths: list[Path]) -> Analysis:
                    key=lambda s: rank.get(s.label, len(rank)))
     values = {(run.label(k[0]), k[1], k[2]): v for run in runs for k, v in run.values.items()}
     phases = {run.label(r): order for run in runs for r, order in run.phases.items()}
-    changes = [c for index in range(1, len(runs))
-               for c in run_changes(runs[0], runs[index], per_run[0], per_run[index])]
+    changes = [c for index in range(1, len(runs)) for c in run_changes(runs[0], runs[index])]
     return Analysis(runs, labels, values, stats, phases, changes)

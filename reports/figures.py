@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -115,7 +114,13 @@ def spread(values: Iterable[float]) -> float:
 
 def boot_phases(analysis: Analysis) -> Chart | None:
     """Stacked medians of the named phases; one panel per runtime when totals differ a lot."""
-    labels = [lab for lab in analysis.labels if analysis.phases.get(lab)]
+    return phase_chart(analysis, [lab for lab in analysis.labels if analysis.phases.get(lab)],
+                       "Boot phases, in time order")
+
+
+def phase_chart(analysis: Analysis, labels: list[str], caption: str) -> Chart | None:
+    """The named boot phases of these runtimes, stacked in time order, medians."""
+    labels = [lab for lab in labels if analysis.phases.get(lab)]
     if not labels:
         return None
     totals = {lab: float(np.median(pooled(analysis, lab, "boot.total")))
@@ -145,7 +150,7 @@ def boot_phases(analysis: Analysis) -> Chart | None:
     figure.update_yaxes(autorange="reversed")
     height = 60 + (45 * len(labels) if shared else 80 * len(labels))
     scale = "one axis" if shared else "each runtime on its own axis"
-    return styled(figure, height, f"Boot phases, in time order ({scale})")
+    return styled(figure, height, f"{caption} ({scale})")
 
 
 def format_ms(value: float | None) -> str:
@@ -343,32 +348,29 @@ def syscall_ratio(analysis: Analysis) -> Chart | None:
 
 
 def density_charts(analysis: Analysis) -> list[Chart]:
-    """Metrics named density.*: median per instance count N (a numeric phase, else repetition)."""
-    found = {m for (_, _, m) in analysis.values if m.startswith("density.")}
+    """Metrics named density.*: per instance count N, the median with its interval (the
+    summary contract's density rows); a point whose interval reaches below zero is hollow."""
+    found = {p.metric for run in analysis.runs for p in run.points}
     metrics = [m for m in DENSITY_ORDER if m in found] + sorted(found - set(DENSITY_ORDER))
     charts = []
     for metric in metrics[:MAX_DENSITY]:
-        figure, unit, medians = new_figure(), "", []
+        figure, unit, lows = new_figure(), "", []
         for run in analysis.runs:
-            rows = run.density[run.density["metric"] == metric]
-            unit = unit or run.units.get(metric, "")
-            for runtime, group in rows.groupby("runtime", sort=False):
-                curve = group.assign(n=density_counts(group)).groupby("n")["value"].median()
-                medians += [float(v) for v in curve.to_numpy()]
-                label = run.label(str(runtime))
+            for runtime in dict.fromkeys(p.runtime for p in run.points if p.metric == metric):
+                curve = [p for p in run.points if p.metric == metric and p.runtime == runtime]
+                unit = unit or curve[0].unit
+                lows += [p.median if p.ci_low is None else p.ci_low for p in curve]
+                label = run.label(runtime)
                 figure.add_trace(go.Scatter(
-                    x=curve.index.to_numpy(), y=curve.to_numpy(), name=plot_text(label),
-                    mode="lines+markers", line_color=color_of(analysis, label)))
+                    x=[p.count for p in curve], y=[p.median for p in curve], name=plot_text(label),
+                    mode="lines+markers", line_color=color_of(analysis, label),
+                    marker={"symbol": ["circle-open" if p.caveat else "circle" for p in curve]},
+                    error_y=interval_bars([(p.median, p.ci_low, p.ci_high) for p in curve])))
         # runtimes differ by orders of magnitude (a guest's RAM against a namespace's KiB);
-        # a log axis keeps every curve readable where all values are positive
-        log = bool(medians) and min(medians) > 0 and spread(medians) > 10
+        # a log axis keeps every curve readable where every interval stays positive
+        log = bool(lows) and min(lows) > 0 and spread(lows) > 10
         figure.update_xaxes(title_text="instances running at once (N)")
-        figure.update_yaxes(type="log" if log else "linear",
-                            title_text=plot_text(f"{metric} ({unit}, median{'; log' if log else ''})"))
+        figure.update_yaxes(type="log" if log else "linear", title_text=plot_text(
+            f"{metric} ({unit}, median, 95 % interval{'; log' if log else ''})"))
         charts.append(styled(figure, 320, f"{metric} as instances are added"))
     return charts
-
-
-def density_counts(group: pd.DataFrame) -> pd.Series:
-    numeric = pd.to_numeric(group["phase"], errors="coerce")
-    return numeric.where(numeric.notna(), group["repetition"].astype(float))

@@ -11,9 +11,7 @@ What the page holds is decided in reports.sections; this module renders and writ
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from bench.errors import ResultsError
 from bench.results.units import direction_of, format_interval, format_value
 from reports.analysis import Analysis, Ratio, analyse
 from reports.figures import Chart
-from reports.page_assets import CSP, packed_plotlyjs
+from reports.page_assets import CSP, packed_plotlyjs, write_page
 from reports.sections import sections
 
 
@@ -37,18 +35,7 @@ def write_report(results_dirs: list[Path], output: Path) -> Path:
     with ThreadPoolExecutor(1) as pool:  # zlib packs plotly.js while pandas loads the runs
         pool.submit(packed_plotlyjs)
         analysis = analyse([Path(p) for p in results_dirs])
-    page = render(analysis)
-    output = Path(output)
-    partial = output.with_name(output.name + ".partial")
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(page, encoding="utf-8")
-        os.replace(partial, output)
-    except OSError as error:
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
-        raise ResultsError(f"{output}: cannot write the report ({error.strerror})") from None
-    return output
+    return write_page(render(analysis), Path(output), "report")
 
 
 def render(analysis: Analysis) -> str:
@@ -83,12 +70,14 @@ def plotly_json(figure: Any, **_: Any) -> str:
     return str(figure.to_json(validate=False, pretty=False, remove_uids=True))
 
 
-def trend(ratio: Ratio, metric: str) -> str:
-    """The CSS class of a metric's ratio: same when its interval holds 1, else worse or better."""
+def trend(ratio: Ratio, metric: str, direction: str = "") -> str:
+    """The CSS class of a metric's ratio: same when its interval holds 1, else worse or better,
+    by the direction its samples carry (else its family's)."""
     point, low, high = ratio
     if low <= 1 <= high:
         return "same"
-    return "worse" if (point > 1) == (direction_of(metric) == "lower") else "better"
+    lower = (direction or direction_of(metric)) == "lower"
+    return "worse" if (point > 1) == lower else "better"
 
 
 def ratio_text(ratio: Ratio) -> str:

@@ -14,9 +14,10 @@ from typing import Any
 import pandas as pd
 
 from bench.results.noise import STEAL_PERCENT, noise_change
+from bench.results.stats import min_instances
 from reports.analysis import Analysis, Run, Stat
 
-MIN_REPETITIONS = 5
+MIN_REPETITIONS = min_instances()  # the fewest instances a 95 % interval of a median needs
 WIDE_CI = 0.20  # an interval wider than this share of its median is flagged
 MAX_LISTED = 8
 
@@ -27,12 +28,16 @@ NOTES: dict[str, list[str]] = {
         "seccomp profile and accelerator each runtime really used.",
     ],
     "verdict": [
-        "Each row is one runtime's metric in one workload. The median is the middle of all "
-        "samples; the 95 % interval is where the true median most likely lies (a bootstrap "
-        "of the samples). Narrow intervals mean the number is stable.",
+        "Each row is one runtime's metric in one workload. n counts instances (one per "
+        "repetition): each instance is summarised by the median of its samples first, "
+        "because samples inside one instance agree closely while instances differ. The "
+        "median is the middle of those per-instance figures; the 95 % interval is the exact, "
+        "distribution-free interval of that median (order statistics), which needs at least "
+        f"{min_instances()} instances: rows with fewer say so instead of showing one.",
         "The ratio divides by the plain process measured in the same run, cells interleaved, "
-        "so slow drift of the machine cancels. A ratio whose interval contains 1 means "
-        "\u201cno difference we can see\u201d.",
+        "so slow drift of the machine cancels; its interval joins both medians' intervals. "
+        "A ratio whose interval contains 1 means \u201cno difference we can see\u201d. "
+        "`bench summary DIR --json` prints the same numbers.",
     ],
     "boot": [
         "Boot is the time from asking for an instance to the moment the host sees the probe's "
@@ -114,6 +119,52 @@ NOTES: dict[str, list[str]] = {
         "straddles the tolerance (too few instances, or a busy host). Hover a reference for "
         "what exactly it measured.",
     ],
+    "spectrum": [
+        "Each row is one runtime of this run, ordered by how much stands between the probe "
+        "and the host kernel, and within a kind by boot time. A plain process only forks and "
+        "execs. The native runtime and LXC set up namespaces, a cgroup and a read-only root "
+        "with a small launcher of their own. An OCI runtime (runc, crun) does the same from "
+        "a JSON bundle. An engine (Docker, podman) prepares an image and storage, then calls "
+        "an OCI runtime. gVisor (runsc) puts a kernel written in Go between the probe and the "
+        "host. A virtual machine boots a whole guest kernel.",
+        "What runc does that the native runtime does not: it is a general tool. It parses the "
+        "bundle's config.json, re-executes itself (runc init) to enter the new namespaces from "
+        "a fresh process (Go cannot safely do that from a running program), creates the "
+        "instance's directory in every cgroup hierarchy the host mounts (not only memory and "
+        "pids), fills a /dev with device nodes, masks /proc paths, loads the seccomp profile "
+        "from JSON through libseccomp, runs hooks, and keeps state files so `runc start`, "
+        "`kill` and `delete` (separate processes) can find the container again. Then it "
+        "exits: the container's process has no runc parent.",
+        "Why gVisor's syscalls cost more: the probe's system calls never reach the host "
+        "kernel. The Sentry, gVisor's kernel, serves them itself. On the ptrace platform the "
+        "probe runs in a stub process the Sentry traces, so each call is a stop of that "
+        "process, two switches between processes and a resume: microseconds where the host "
+        "needs a few hundred nanoseconds for getppid. Files go through the Gofer, a second "
+        "process, which is why its memory shows a Sentry, a Gofer and the stubs that hold the "
+        "probe's address space. In return, a kernel bug reachable from the container is a bug "
+        "in the Sentry, not in the host.",
+        "Memory is host PSS plus resident guest RAM; getppid is the null system call, the "
+        "cost of one trip into whatever kernel serves the instance.",
+    ],
+    "engine": [
+        "The engine's share: each engine against the OCI runtime it calls, run directly by the "
+        "oci driver in the same run, on the same probe with the same namespaces. The "
+        "difference of the medians is what the engine adds to starting (or stopping) a "
+        "container; the ratio's interval says whether that difference is real.",
+        "Docker is client and server: the Engine API call goes to dockerd, which creates the "
+        "container (metadata, an overlay snapshot of the image), then asks containerd over "
+        "gRPC, which starts a shim (containerd-shim-runc-v2) per container, which runs runc "
+        "create and start, and stays as the container's parent. The phases: create "
+        "(dockerd's container object), attach (the output stream, opened before start so "
+        "nothing is missed), start (dockerd, containerd, the shim and runc), ready.",
+        "Podman has no daemon: the podman command does the engine's work itself (image, "
+        "storage, the OCI config) and exits. What stays per container is conmon, a small C "
+        "program that holds the container's stdio and records its exit status, and is the "
+        "parent of its process. The phases: create (podman create), start (podman start "
+        "--attach: conmon, runc create and start, the attach), ready.",
+        "runc called directly: create (runc sets up namespaces, cgroups and mounts; the process "
+        "waits), start (runc start lets it run), ready. Nothing stays behind it.",
+    ],
     "changes": [
         "Each row compares the same runtime, workload and metric in a later run against "
         "the first run given. The change is the ratio of medians with its 95 % interval: "
@@ -144,9 +195,21 @@ def drivers_of(run: Run) -> dict[str, dict[str, Any]]:
 
 
 def run_warnings(analysis: Analysis) -> list[RunWarning]:
-    return [*status_warnings(analysis), *tcg_warnings(analysis), *repetition_warnings(analysis),
-            *wide_interval_warnings(analysis.stats), *failure_warnings(analysis),
-            *host_warnings(analysis), *comparison_warnings(analysis), *noise_warnings(analysis)]
+    return [*status_warnings(analysis), *skipped_warnings(analysis), *tcg_warnings(analysis),
+            *repetition_warnings(analysis), *wide_interval_warnings(analysis.stats),
+            *density_warnings(analysis), *failure_warnings(analysis), *host_warnings(analysis),
+            *comparison_warnings(analysis), *noise_warnings(analysis)]
+
+
+def density_warnings(analysis: Analysis) -> Iterator[RunWarning]:
+    """Density figures that measured the host's noise, not the instances (hollow points)."""
+    found = [(run, point) for run in analysis.runs for point in run.points if point.caveat]
+    for run, point in found[:MAX_LISTED]:
+        yield RunWarning("density", f"{run.label(point.runtime)} / {point.metric} at "
+                                    f"N={point.count}: {point.caveat}.")
+    if len(found) > MAX_LISTED:
+        yield RunWarning("density", f"... and {len(found) - MAX_LISTED} more density point(s) "
+                                    "whose interval reaches below zero (hollow in the charts).")
 
 
 def status_warnings(analysis: Analysis) -> Iterator[RunWarning]:
@@ -158,6 +221,19 @@ def status_warnings(analysis: Analysis) -> Iterator[RunWarning]:
         if run.baseline is None:
             yield RunWarning("run", f"Run {run.name} has no runtime with the process driver: no "
                                  "ratios to a baseline and no memory.overhead.")
+
+
+def skipped_runtimes(run: Run) -> dict[str, str]:
+    """Label -> reason of the runtimes a run listed but could not run on its host (the
+    config's skip_unavailable)."""
+    listed = run.manifest.get("skipped") or {}
+    return {run.label(str(k)): str(v) for k, v in listed.items()} if isinstance(listed, dict) else {}
+
+
+def skipped_warnings(analysis: Analysis) -> Iterator[RunWarning]:
+    for run in analysis.runs:
+        for label, reason in skipped_runtimes(run).items():
+            yield RunWarning("skipped", f"{label} was not run on this host: {reason}")
 
 
 def tcg_warnings(analysis: Analysis) -> Iterator[RunWarning]:

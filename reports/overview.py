@@ -91,7 +91,8 @@ def overview(analysis: Analysis) -> Overview:
                 [headline(analysis, label, column) for column in columns])
             for label in analysis.labels]
     return Overview([run_line(run) for run in analysis.runs], columns, rows,
-                    run_warnings(analysis), any(s.n for s in analysis.stats),
+                    run_warnings(analysis),
+                    any(s.n for s in analysis.stats) or any(run.points for run in analysis.runs),
                     legend(columns, rows))
 
 
@@ -151,18 +152,14 @@ def is_baseline(analysis: Analysis, stat: Stat) -> bool:
 
 
 def density_headline(analysis: Analysis, label: str, column: Column) -> Headline | None:
-    """The median of a density metric at the largest instance count this runtime reached."""
+    """The median of a density metric at the largest instance count this runtime reached
+    (the summary contract's density row, as the density section draws it)."""
     for run in analysis.runs:
-        density = run.density
-        rows = density.loc[(density["metric"] == column.metric)
-                           & (density["workload"] == column.workload)
-                           & (density["runtime"].astype(str).map(run.label) == label)]
-        counts = pd.to_numeric(rows["phase"], errors="coerce")
-        if counts.notna().any():
-            top = rows[counts == counts.max()]
-            unit = run.units.get(column.metric, "")
-            return Headline(f"{format_value(float(top['value'].median()), unit)} "
-                          f"(N={int(counts.max())})")
+        points = [p for p in run.points if p.metric == column.metric
+                  and p.workload == column.workload and run.label(p.runtime) == label]
+        if points:
+            top = max(points, key=lambda p: p.count)
+            return Headline(f"{format_value(top.median, top.unit)} (N={top.count})")
     return None
 
 

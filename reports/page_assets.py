@@ -18,13 +18,28 @@ import base64
 import functools
 import gzip
 from importlib import resources
+from pathlib import Path
 
 import plotly
 from plotly.offline import get_plotlyjs
 
+from bench.errors import ResultsError
+from runtimes.files import write_text_atomic
+
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
        "img-src data: blob:; font-src data:; connect-src 'none'; base-uri 'none'; "
        "form-action 'none'")
+
+
+def write_page(page: str, output: Path, what: str) -> Path:
+    """A page written atomically, through a file created exclusively under a random name (never
+    through a link planted at a fixed name): a partial file never has the final name."""
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(output, page)
+    except OSError as error:
+        raise ResultsError(f"{output}: cannot write the {what} ({error.strerror})") from None
+    return output
 
 
 @functools.lru_cache(maxsize=2)

@@ -25,8 +25,11 @@ from bench.results.units import format_value
 from reports import figures
 from reports.analysis import Analysis, Change, Run, Stat, is_headline, is_phase
 from reports.figures import Chart
-from reports.notes import NOTES, drivers_of, uses_tcg
+from reports.notes import NOTES, drivers_of, skipped_runtimes, uses_tcg
 from reports.overview import overview, repetitions, when
+from reports.spectrum import KINDS, engine_labels, engine_tax, spectrum_chart
+from reports.spectrum import spectrum as runtime_spectrum
+from reports.workloads import by_label, workload_table
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,46 @@ def syscalls(analysis: Analysis) -> Section | None:
                    NOTES["syscalls"] + tcg_notes(analysis), drawn) if drawn else None
 
 
+def workloads(analysis: Analysis) -> Section | None:
+    """Command workloads: each runtime's metric, its interval and its ratio to the process."""
+    found = workload_table(analysis)
+    if found is None:
+        return None
+    rows = [(row, by_label(row, found.labels)) for row in found.rows]
+    return Section("workloads", "Workloads: your programs in every runtime", "Workloads",
+                   found.notes, data={"labels": found.labels, "rows": rows,
+                                      "storage": found.storage, "shorter": found.shorter},
+                   wide=True, template="sections/workloads.html.j2")
+
+
+def spectrum(analysis: Analysis) -> Section | None:
+    """Every runtime from the plain process to the VM: boot, memory, getppid; and the
+    runtimes the host could not run, with the reason."""
+    places = runtime_spectrum(analysis)
+    skipped = [(label, reason) for run in analysis.runs
+               for label, reason in skipped_runtimes(run).items()]
+    if len(places) < 2 and not skipped:
+        return None
+    rows = [{"label": p.label, "kind": KINDS[p.kind], "boot": p.boot, "memory": p.memory,
+             "getppid": p.getppid, "ratio": p.getppid_ratio} for p in places]
+    return Section("spectrum", "The spectrum: from a process to a VM", "Spectrum",
+                   NOTES["spectrum"], charts(spectrum_chart(places)),
+                   data={"rows": rows, "skipped": skipped}, wide=True,
+                   template="sections/spectrum.html.j2")
+
+
+def engine(analysis: Analysis) -> Section | None:
+    """Docker's and podman's boot and teardown against the OCI runtime they call, run directly."""
+    taxes = engine_tax(analysis)
+    if not taxes:
+        return None
+    chart = figures.phase_chart(analysis, engine_labels(taxes),
+                                "Boot phases: each engine beside its OCI runtime called directly")
+    return Section("engine", "The engine's share: docker and podman against runc alone",
+                   "Engine tax", NOTES["engine"], charts(chart), data={"taxes": taxes},
+                   wide=True, template="sections/engine.html.j2")
+
+
 def density(analysis: Analysis) -> Section | None:
     drawn = figures.density_charts(analysis)
     return Section("density", "Density: many instances at once", "Density", NOTES["density"],
@@ -170,7 +213,8 @@ def run_facts(run: Run) -> Facts:
         ("repetitions", repetitions(config)),
         ("runtimes", ", ".join(f"{k} ({v})" for k, v in runtimes.items())),
         ("workloads", ", ".join(f"{k} ({v})" for k, v in workloads.items())),
-        ("baseline", run.baseline or "none")])
+        ("baseline", run.baseline or "none"),
+        ("not run here", "; ".join(f"{k}: {v}" for k, v in skipped_runtimes(run).items()))])
 
 
 HOST_FIELDS = (("kernel", "kernel"), ("kernel_version", "kernel build"), ("arch", "arch"),
@@ -245,4 +289,5 @@ def crosscheck_row(check: CrossCheck) -> dict[str, str]:
 # the page in reading order: the first screen, the numbers, the charts, the cross-checks, then
 # the setup
 SECTIONS: tuple[Callable[[Analysis], Section | None], ...] = (
-    summary, verdict, boot, memory, syscalls, density, changes, crosschecks, setup)
+    summary, verdict, boot, memory, syscalls, workloads, spectrum, engine, density, changes,
+    crosschecks, setup)

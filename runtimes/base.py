@@ -16,9 +16,13 @@ Writing a driver (see also the README's "Writing a driver"):
   names of your ``host_parts``), and ``teardown`` (leave politely, then force; mark each
   step with ``instance.mark_stop``; raise ``TeardownError`` if something is left).
 - Optional: ``unavailable_reason`` (one sentence: why not, and what to do), ``prepare``
-  (package the probe once per run), ``after_ready`` (boot phases known only once ready),
+  (package the probe once per run), ``prepare_commands`` with ``runs_commands = True``
+  (package each command workload's tree with the probe, once per run: runtimes.commands),
+  ``usage`` (host CPU time and peak memory charged to an instance, for command
+  workloads), ``after_ready`` (boot phases known only once ready),
   ``exit_cause`` (how an instance that ended early ended), ``fingerprint`` (versions and
-  settings that decide your numbers), ``endpoint`` (the daemon or URI you talk to),
+  settings that decide your numbers), ``variants`` (option sets `bench runtimes` checks
+  one by one), ``endpoint`` (the daemon or URI you talk to),
   ``clean`` (find and remove what killed runs left, for these options), ``close``.
 - Raise ``InstanceError`` (with fields) for anything that fails an instance, and
   ``RuntimeUnavailable`` when the driver cannot run here; never let a library's exception
@@ -45,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
+from runtimes.commands import PackagedCommand
 from runtimes.errors import BenchError, ExitCause, InstanceError, TeardownError
 from runtimes.instance import HandleT, Instance
 from runtimes.models import Strict
@@ -75,14 +80,17 @@ class RunContext:
     run_id: str
     cache_dir: Path
     work_dir: Path  # per-run scratch space, removed by the runner
+    attempt: int = 1  # 1, then 2, 3... for each --resume: names never collide with a killed try's
 
 
 @dataclass(frozen=True)
 class ProbeCommand:
-    """The probe's mode and arguments (key=value), identical for every packaging."""
+    """The probe's mode and arguments (key=value), identical for every packaging; for mode
+    `command`, the name of the command workload (packaged by prepare_commands) it runs."""
 
     mode: str
     args: tuple[str, ...] = ()
+    workload: str | None = None
 
     def argv(self) -> list[str]:
         return [self.mode, *self.args]
@@ -105,15 +113,30 @@ class MemoryReading:
     guest: Mapping[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Usage:
+    """What an instance has cost the host so far, where the driver can tell: CPU time in
+    ns (cgroup accounting, the VMM's CPU time, or the process tree's) and peak memory in
+    bytes (the cgroup's peak, the VMM's peak resident set); each with where it came from."""
+
+    cpu_ns: int | None = None
+    cpu_source: str = ""
+    cpu_resolution_ns: int = 1  # /proc/PID/stat counts in clock ticks (10 ms)
+    peak_bytes: int | None = None
+    peak_source: str = ""
+
+
 class Driver(ABC, Generic[OptionsT, HandleT]):
     """A runtime. Subclasses set `kind` and `Options`, and implement the abstract methods."""
 
     kind: ClassVar[str]
     Options: ClassVar[type[DriverOptions]] = DriverOptions
-    # the parts of host_pss this driver reports, by name (MemoryReading.host_parts)
+    # the parts of host_pss this driver may report, by name (MemoryReading.host_parts)
     host_parts: ClassVar[tuple[str, ...]] = ()
     # how long an instance gets to leave on its own after being told to stop
     grace_seconds: ClassVar[float] = 2.0
+    # whether prepare_commands() packages command workloads (mode `command`)
+    runs_commands: ClassVar[bool] = False
 
     def __init__(self, name: str, options: OptionsT, context: RunContext) -> None:
         if not isinstance(options, self.Options):
@@ -135,6 +158,16 @@ class Driver(ABC, Generic[OptionsT, HandleT]):
 
     def prepare(self, probe: Path) -> None:  # noqa: B027  (optional hook)
         """Once per run, before any cell and outside every measurement: package the probe."""
+
+    def prepare_commands(self, commands: Mapping[str, PackagedCommand]) -> None:  # noqa: B027
+        """Once per run, after prepare() and outside every measurement: package each command
+        workload's tree with the probe (a rootfs, an image, a guest disk). Drivers that do
+        set `runs_commands`; launch() then gets ProbeCommand("command", ..., workload=name)."""
+
+    def usage(self, instance: Instance[HandleT]) -> Usage:
+        """Host CPU time and peak memory charged to the instance so far (read while its
+        command runs and once it ended); empty where the driver cannot tell."""
+        return Usage()
 
     @abstractmethod
     def launch(self, instance: Instance[HandleT], command: ProbeCommand) -> None:
@@ -163,6 +196,12 @@ class Driver(ABC, Generic[OptionsT, HandleT]):
         return {"driver": self.kind}
 
     @classmethod
+    def variants(cls) -> Mapping[str, DriverOptions]:
+        """Named option sets worth checking on their own in `bench runtimes` (e.g. each OCI
+        runtime a driver can use), beside the default options; none by default."""
+        return {}
+
+    @classmethod
     def endpoint(cls, options: OptionsT) -> str | None:
         """The daemon, URI or binary these options make the driver talk to (recorded in the
         manifest, swept by `bench clean`); None for a driver with no such thing."""
@@ -184,9 +223,16 @@ class Driver(ABC, Generic[OptionsT, HandleT]):
     # --- what the base class does for all of them --------------------------------------
 
     def instance_name(self) -> str:
+        """`bench-<run id>-<runtime>-<attempt>-<serial>`: unique per run, runtime and attempt,
+        so a resumed run never meets what the killed attempt left under the same name."""
         with self._serial_lock:
             self.serial += 1
-            return f"{instance_prefix(self.context.run_id)}{self.name}-{self.serial}"
+            return self.resource_name(str(self.serial))
+
+    def resource_name(self, tag: str) -> str:
+        """The name of something this driver creates for the run (an instance, a shared
+        container, a trial cgroup): `bench-<run id>-<runtime>-<attempt>-<tag>`."""
+        return f"{instance_prefix(self.context.run_id)}{self.name}-{self.context.attempt}-{tag}"
 
     def explain(self, instance: Instance[HandleT], error: InstanceError) -> InstanceError:
         """The error with the instance's exit cause recorded (read before teardown)."""

@@ -7,14 +7,25 @@ same run.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, instance_prefix
+from runtimes.base import (
+    Driver,
+    DriverOptions,
+    MemoryReading,
+    ProbeCommand,
+    RunContext,
+    Usage,
+    instance_prefix,
+)
+from runtimes.commands import CommandCells, PackagedCommand, scratch_fingerprint
 from runtimes.errors import ExitCause, InstanceError
 from runtimes.host.memory import pss_bytes
 from runtimes.host.pinning import CpuList
 from runtimes.host.spawn import process_exit, spawn, stop_process, sweep_processes
+from runtimes.host.usage import TICK_NS, process_cpu_ns
 from runtimes.instance import Instance
 
 Process = subprocess.Popen[bytes]
@@ -27,13 +38,33 @@ class ProcessOptions(DriverOptions):
 class ProcessDriver(Driver[ProcessOptions, Process]):
     kind = "process"
     Options = ProcessOptions
+    runs_commands = True
+
+    def __init__(self, name: str, options: ProcessOptions, context: RunContext) -> None:
+        super().__init__(name, options, context)
+        self.cells = CommandCells()
 
     def prepare(self, probe: Path) -> None:
         self.probe = probe
 
+    def prepare_commands(self, commands: Mapping[str, PackagedCommand]) -> None:
+        """Nothing to package: the programs run in place, from the host's own files (the
+        same files the tree holds for the other runtimes)."""
+        self.cells.set(commands)
+
     def launch(self, instance: Instance[Process], command: ProbeCommand) -> None:
-        instance.handle = spawn(instance, [str(self.probe), *command.argv()], self.options.cpus)
+        argv = [str(self.probe), *command.argv()]
+        if command.workload is not None:
+            spec = self.cells.get(command.workload).spec
+            scratch = self.cells.make_scratch(instance.name, spec)
+            argv += ["--", *spec.lines(cwd=str(scratch) if scratch else None)]
+        instance.handle = spawn(instance, argv, self.options.cpus)
         instance.mark("spawn")
+
+    def usage(self, instance: Instance[Process]) -> Usage:
+        """The probe's CPU time and its reaped children's: the whole instance."""
+        return Usage(cpu_ns=process_cpu_ns(instance.held().pid),
+                     cpu_source="the probe's process tree (/proc/PID/stat)", cpu_resolution_ns=TICK_NS)
 
     def memory(self, instance: Instance[Process]) -> MemoryReading:
         process = instance.held()
@@ -49,6 +80,7 @@ class ProcessDriver(Driver[ProcessOptions, Process]):
         if instance.handle is not None:
             stop_process(instance.handle, self.grace_seconds)
             instance.mark_stop("exit")
+        self.cells.remove_scratch(instance.name)
 
     @classmethod
     def clean(cls, options: ProcessOptions, run_id: str | None, dry_run: bool) -> list[str]:
@@ -56,4 +88,5 @@ class ProcessDriver(Driver[ProcessOptions, Process]):
 
     def fingerprint(self) -> dict[str, Any]:
         return {"driver": self.kind, "isolation": "none", "cpus": self.options.cpus,
-                "pinning": "sched_setaffinity" if self.options.cpus else None}
+                "pinning": "sched_setaffinity" if self.options.cpus else None,
+                **scratch_fingerprint(self.cells, "a host directory, the command's working directory")}

@@ -78,3 +78,52 @@ def exit_status(lines: list[str]) -> int | None:
         if line.startswith("BENCH-DONE"):
             return int(line.split()[1])
     return None
+
+
+STARTED = "BENCH-STARTED"
+EXITED = "BENCH-EXITED"
+RESPONSE = "BENCH-RESPONSE"
+COMMAND = "BENCH-COMMAND"
+STDOUT = "BENCH-OUT "
+STDERR = "BENCH-ERR "
+
+
+@dataclass(frozen=True)
+class CommandReport:
+    """What the probe says of a command it supervised (durations measured inside: a
+    duration needs no shared clock). `stopped`: 1 when the probe stopped a server after its
+    first answer, as asked; 2 when it killed the command at its timeout; 3 when told to stop."""
+
+    status: int
+    signal: int
+    stopped: int
+    wall_ns: int
+    user_ns: int
+    sys_ns: int
+    maxrss_kb: int
+    all_user_ns: int
+    all_sys_ns: int
+    all_maxrss_kb: int
+
+    @property
+    def cpu_ns(self) -> int:
+        """CPU time of every process the probe reaped: the command, its helper, orphans."""
+        return self.all_user_ns + self.all_sys_ns
+
+
+def parse_command(lines: list[str]) -> CommandReport | None:
+    for line in lines:
+        if line.startswith(COMMAND + " "):
+            try:
+                fields = {key: int(value) for key, value in
+                          (item.split("=", 1) for item in line.split()[1:])}
+                return CommandReport(**fields)
+            except (TypeError, ValueError) as error:
+                raise InstanceError(f"malformed probe line: {line!r}") from error
+    return None
+
+
+def command_output(lines: list[str], prefix: str = STDOUT) -> list[str]:
+    """The command's own output lines (stdout by default), without the probe's prefix."""
+    return [line[len(prefix):] for line in lines if line.startswith(prefix)
+            or line == prefix.rstrip()]

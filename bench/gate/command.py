@@ -6,10 +6,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from bench.errors import ConfigError, ResultsError
+
+if TYPE_CHECKING:
+    from bench.gate.evaluate import GateResult
+    from bench.gate.rules import GateConfig
 
 GATE_HELP = "compare a candidate run with a baseline run (or variants in one run); exit 1 on a " \
     "regression"
@@ -33,10 +38,27 @@ rules (a --rules YAML file, else the candidate run config's `gate:` section, els
   repetition (one instance) unless the gate section says `sample_unit: sample`.
 defaults: relative 10 % on boot.total (floor 0.5 ms), syscall.* (floor 10 ns) and
   memory.overhead (floor 1 MiB); alpha 0.01, two-sided.
+history (--history N): the relative rules against each of the last N runs in the history
+  store with the candidate's host fingerprint and config hash; a row fails only when it fails
+  against a majority of them, so one noisy baseline cannot fail a change on its own.
 refused (exit 2): runs whose host cpu_model, kernel, cgroup_version or a runtime's accel
   differ (unless --allow-host-change), missing directories, nothing in common.
 exit codes: 0 pass (improved, warn, underpowered, skipped included), 1 a rule failed,
   2 usage or data error."""
+
+
+CALIBRATE_HELP = "measure a gate on A/A sittings: its calibration, false-fail rate and the " \
+    "smallest change it catches"
+CALIBRATE_EPILOG = """\
+Give K >= 3 results directories of the same config and the same code, run one after the
+other (K >= 5 to measure the false-fail rate, 10 or more for a useful calibration).
+  calibration      per row, the SD of the log of its median over the sittings (what a
+                   sitting moves it by); `-o FILE` writes it for the gate's `calibration:`.
+  false fails      every ordered pair of sittings gated against each other, each pair with a
+                   calibration from the other K - 2 sittings only; and without a calibration.
+  smallest change  per between-run row, the smallest synthetic regression (the candidate's
+                   row scaled by 1 + x) that fails in 90 % of the pairs, the whole gate
+                   evaluated (Holm's correction counts every row); "-" when not even +500 %."""
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,16 +68,33 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     gate.set_defaults(handler=cmd_gate)
     gate.add_argument("--candidate", required=True, metavar="DIR", help="results directory gated")
     gate.add_argument("--baseline", metavar="DIR", help="results directory compared against")
+    gate.add_argument("--history", type=int, metavar="N", help="compare with the last N "
+                      "comparable runs in the history store (same host and config; a row fails "
+                      "only against a majority of them)")
+    gate.add_argument("--store", metavar="URL", help="history store for --history (default: "
+                      "$BENCH_STORE, else the per-user SQLite file)")
     gate.add_argument("--ab", action="append", default=[], metavar="A:B",
                       help="A/B in the candidate run: variant B against variant A (repeatable)")
     gate.add_argument("--rules", metavar="FILE", help="YAML gate section (or a run config "
                       "with one); default: the candidate run config's, else the defaults")
     gate.add_argument("--allow-host-change", action="store_true",
                       help="compare runs from hosts that differ (the differences are noted)")
+    gate.add_argument("--calibration", metavar="FILE", help="between-sitting spread from "
+                      "`bench calibrate` (default: the gate section's `calibration:`)")
     gate.add_argument("--junit", metavar="FILE", help="also write JUnit XML")
     gate.add_argument("--markdown", metavar="FILE", help="also write a Markdown table")
     gate.add_argument("--json", action="store_true",
                       help="print the verdicts as JSON on stdout (the table goes to stderr)")
+    calibrate = sub.add_parser("calibrate", help=CALIBRATE_HELP, description=CALIBRATE_HELP,
+                               epilog=CALIBRATE_EPILOG,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    calibrate.set_defaults(handler=cmd_calibrate)
+    calibrate.add_argument("sittings", nargs="+", metavar="DIR",
+                           help="results directories of the same config and code (A/A)")
+    calibrate.add_argument("-o", "--output", metavar="FILE",
+                           help="write the calibration here (a gate's `calibration:` file)")
+    calibrate.add_argument("--rules", metavar="FILE", help="YAML gate section (or a run "
+                           "config with one); default: the first sitting's, else the defaults")
     export = sub.add_parser("export", help="write a results directory in another tool's format",
                             description="write a results directory in another tool's format")
     export.set_defaults(handler=cmd_export)
@@ -73,8 +112,13 @@ def cmd_gate(args: argparse.Namespace) -> int:
     rules = load_rules(Path(args.rules)) if args.rules else None
     for pair in args.ab:
         check_pair(pair)
-    result = gate_run(Path(args.candidate), Path(args.baseline) if args.baseline else None, rules,
-                      allow_host_change=args.allow_host_change, ab=args.ab)
+    if args.history is not None:
+        result = gate_against_history(args, rules)
+    else:
+        result = gate_run(Path(args.candidate), Path(args.baseline) if args.baseline else None,
+                          rules, allow_host_change=args.allow_host_change, ab=args.ab,
+                          calibration=Path(args.calibration) if args.calibration else None,
+                          rules_dir=Path(args.rules).parent if args.rules else None)
     console = Console(stderr=args.json, width=None if sys.stdout.isatty() else 160)
     print_table(result, console)
     if args.junit:
@@ -84,6 +128,19 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(to_json(result), indent=2))
     return exit_code(result)
+
+
+def gate_against_history(args: argparse.Namespace, rules: GateConfig | None) -> GateResult:
+    from bench.gate.history import gate_history
+    from bench.history.command import open_from
+
+    if args.baseline:
+        raise ConfigError("--history N and --baseline DIR: give one of them")
+    store = open_from(args)
+    try:
+        return gate_history(Path(args.candidate), store, args.history, rules, ab=args.ab)
+    finally:
+        store.close()
 
 
 def check_pair(pair: str) -> None:
@@ -100,6 +157,33 @@ def write(path: Path, text: str) -> None:
         path.write_text(text)
     except OSError as error:
         raise ConfigError(f"{path}: cannot write ({error.strerror})") from None
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from bench.gate.aa import measure
+    from bench.gate.calibration import MIN_SITTINGS, estimate, write
+    from bench.gate.evaluate import gate_config_of, load_rules
+    from bench.gate.output import print_measurement
+    from bench.gate.rules import GateConfig
+    from bench.results.run import load_run
+
+    runs = [load_run(Path(path)) for path in args.sittings]
+    config = (load_rules(Path(args.rules)) if args.rules else
+              gate_config_of(runs[0].manifest) or GateConfig())
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    if len(runs) >= MIN_SITTINGS + 2:
+        measurement = measure(runs, config)
+        calibration = measurement.calibration
+        print_measurement(measurement, console)
+    else:
+        calibration = estimate(runs, config.sample_unit == "repetition")
+        console.print(f"{len(runs)} sittings: enough for a calibration, not for measuring the "
+                      f"gate (that needs {MIN_SITTINGS + 2})", highlight=False)
+    if args.output:
+        write(Path(args.output), calibration)
+        console.print(f"calibration of {len(calibration.sd)} rows written to {args.output}",
+                      highlight=False)
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -10,17 +10,20 @@ Three comparisons (the statistics are in bench.gate.stats):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import replace
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from pydantic import ValidationError
 
 from bench.errors import ConfigError, GateError, ResultsError
+from bench.gate import calibration as calibrations
+from bench.gate.calibration import Calibration, Spread
+from bench.gate.correction import finish, power_notes
+from bench.gate.guard import guard, run_notes
 from bench.gate.rules import (
     RULE_TAGS,
     AbsoluteRule,
@@ -32,107 +35,29 @@ from bench.gate.rules import (
     rule_label,
 )
 from bench.gate.stats import (
-    Floats,
-    compare_relative,
+    Decision,
     limit_decision,
-    median_bounds,
+    min_rank_p_value,
     min_samples_for_median_bound,
-    ratio_of_medians,
+    ratio_test,
+    relative_decision,
+    relative_test,
+    sign_test,
 )
-from bench.results.frames import load_samples
-from bench.results.manifest import baseline_runtime, read_manifest
-from bench.results.units import direction_of, parse_quantity
+from bench.gate.verdicts import Evaluation, GateResult, Item, Pending, exit_code
+from bench.results.manifest import read_manifest
+from bench.results.run import Key, Run, Series, load_run
+from bench.results.stats import Floats, median_bounds
+from bench.results.units import parse_quantity
 from runtimes.models import describe_errors
 
-Key = tuple[str, str, str]  # runtime, workload, metric
-HOST_KEYS = ("cpu_model", "kernel", "cgroup_version")
-FAILING = frozenset({"fail"})
+__all__ = ["Evaluation", "GateResult", "Item", "Pending", "exit_code", "finish", "gate_run",
+           "gate_runs", "load_rules"]
 
 
-@dataclass(frozen=True)
-class Series:
-    unit: str
-    values: Floats  # the successful samples
-    failed: int
-    reason: str | None
-
-
-@dataclass(frozen=True)
-class Run:
-    path: Path
-    manifest: dict[str, Any]
-    series: dict[Key, Series]
-
-    def runtimes(self) -> set[str]:
-        return {key[0] for key in self.series}
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """One rule applied to one row; the columns every output shows."""
-
-    rule: str
-    kind: str
-    runtime: str
-    workload: str
-    metric: str
-    unit: str
-    reference: str  # "baseline", the reference runtime or variant, or "limit"
-    verdict: str
-    message: str
-    reference_median: float | None = None  # the limit, for absolute rules
-    candidate_median: float | None = None
-    change: float | None = None  # relative change (fraction), ratio, or None
-    change_low: float | None = None
-    change_high: float | None = None
-    absolute_change: float | None = None
-    absolute_low: float | None = None
-    absolute_high: float | None = None
-    p_value: float | None = None
-    n_reference: int = 0
-    n_candidate: int = 0
-
-
-@dataclass
-class GateResult:
-    candidate: str
-    baseline: str | None
-    alpha: float
-    evaluations: list[Evaluation]
-    notes: list[str] = field(default_factory=list)
-
-    def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for item in self.evaluations:
-            counts[item.verdict] = counts.get(item.verdict, 0) + 1
-        return counts
-
-
-def exit_code(result: GateResult) -> int:
-    """0 when nothing failed (improvements and warnings included), 1 on any failure."""
-    return 1 if any(e.verdict in FAILING for e in result.evaluations) else 0
-
-
-def observations(group: pd.DataFrame, per_repetition: bool) -> Floats:
-    """The successful values, or one median per cell (an instance is the experimental unit)."""
-    ok = group[group.status == "ok"].dropna(subset=["value"])
-    if per_repetition:
-        return ok.groupby("cell", sort=True)["value"].median().to_numpy(dtype=float)
-    return ok["value"].to_numpy(dtype=float)
-
-
-def load_run(path: Path, per_repetition: bool = True) -> Run:
-    manifest = read_manifest(path)
-    frame = load_samples(path)
-    series = {}
-    for (runtime, workload, metric, unit), group in frame.groupby(
-            ["runtime", "workload", "metric", "unit"], sort=True):
-        ok = observations(group, per_repetition)
-        failed = group[group.status == "failed"]
-        reason = next(iter(failed["reason"].dropna()), None)
-        series[(str(runtime), str(workload), str(metric))] = Series(
-            str(unit), ok, len(failed), None if reason is None else str(reason))
-    return Run(path, manifest, series)
+def observations(series: Series, per_instance: bool) -> Floats:
+    """One figure per instance (the experimental unit), or every sample when asked."""
+    return series.observations(per_instance)
 
 
 def gate_config_of(manifest: dict[str, Any]) -> GateConfig | None:
@@ -147,8 +72,9 @@ def gate_config_of(manifest: dict[str, Any]) -> GateConfig | None:
                            f"{error.errors()[0]['msg']}") from None
 
 
-def lower_is_better(rule: Rule, metric: str) -> bool:
-    return (rule.direction or direction_of(metric)) == "lower"
+def lower_is_better(rule: Rule, series: Series) -> bool:
+    """The rule's direction if it gives one, else what the samples carry."""
+    return (rule.direction or series.direction) == "lower"
 
 
 def matches(rule: Rule, key: Key) -> bool:
@@ -170,97 +96,137 @@ def unusable(rule: Rule, key: Key, unit: str, reference: str, verdict: str,
 
 
 def usable(rule: Rule, key: Key, reference: Series | None, candidate: Series | None,
-           label: str) -> tuple[Series, Series] | Evaluation:
-    """Both sides with samples, or the verdict of a row that cannot be compared: a broken
-    candidate (every sample failed) fails, an absent one is skipped."""
+           label: str, per_instance: bool) -> tuple[Floats, Floats, Series] | Evaluation:
+    """Both sides' observations and the unit, or the verdict of a row that cannot be compared:
+    a broken candidate (every sample failed) fails, an absent one is skipped."""
     if candidate is None:
         unit = reference.unit if reference else ""
         return unusable(rule, key, unit, label, "skipped", "not in the candidate run")
-    if candidate.values.size == 0:
+    cand = observations(candidate, per_instance)
+    if cand.size == 0:
         return unusable(rule, key, candidate.unit, label, "fail", f"every sample failed in the "
                         f"candidate ({candidate.failed}): {candidate.reason}")
-    if reference is None or reference.values.size == 0:
+    ref = observations(reference, per_instance) if reference is not None else None
+    if ref is None or ref.size == 0:
         return unusable(rule, key, candidate.unit, label, "skipped",
                         f"no successful samples in {label}")
-    return reference, candidate
+    return ref, cand, candidate
 
 
 def evaluate_relative(rule: RelativeRule, key: Key, reference: Series | None,
-                      candidate: Series | None, label: str, config: GateConfig) -> Evaluation:
-    checked = usable(rule, key, reference, candidate, label)
+                      candidate: Series | None, label: str, config: GateConfig,
+                      sitting: Spread | None = None) -> Item:
+    checked = usable(rule, key, reference, candidate, label, per_instance(config))
     if isinstance(checked, Evaluation):
         return checked
-    reference, candidate = checked
-    alpha = rule.alpha or config.alpha
-    change, p_value, decision = compare_relative(
-        reference.values, candidate.values, percent=rule.percent,
-        floor=quantity(rule.floor, candidate.unit, rule), alpha=alpha,
-        two_sided=config.test == "two-sided", lower_is_better=lower_is_better(rule, key[2]))
-    return Evaluation(rule_label(rule), rule.kind, *key, candidate.unit, label, decision.verdict,
-                      decision.reason, change.baseline_median, change.candidate_median,
-                      change.relative, change.relative_low, change.relative_high,
-                      change.absolute, change.absolute_low, change.absolute_high, p_value,
-                      reference.values.size, candidate.values.size)
+    ref, cand, series = checked
+    unit, alpha, lower = series.unit, rule.alpha or config.alpha, lower_is_better(rule, series)
+    floor = quantity(rule.floor, unit, rule)
+    tested = relative_test(ref, cand, alpha=alpha, two_sided=config.test == "two-sided",
+                           lower_is_better=lower,
+                           sitting=None if sitting is None else (sitting.sd, sitting.dof))
+    change = tested.change
+    evaluation = Evaluation(
+        rule_label(rule), rule.kind, *key, unit, label, "pass", "", change.baseline_median,
+        change.candidate_median, change.relative, change.relative_low, change.relative_high,
+        change.absolute, change.absolute_low, change.absolute_high,
+        min(tested.p_worse, tested.p_better), ref.size, cand.size,
+        sitting_sd=tested.sitting_sd)
+    if tested.underpowered:
+        return replace(evaluation, verdict="underpowered", message=tested.underpowered)
+
+    def decide(p_worse: float, p_better: float) -> Decision:
+        return relative_decision(change, p_worse, p_better, percent=rule.percent, floor=floor,
+                                 alpha=alpha, lower_is_better=lower)
+
+    return Pending(evaluation, alpha, tested.p_worse, tested.p_better, decide,
+                   min_rank_p_value(ref.size, cand.size, config.test == "two-sided"))
 
 
 def evaluate_ratio(rule: RatioRule, key: Key, reference: Series | None,
-                   candidate: Series | None, label: str, alpha: float) -> Evaluation:
-    checked = usable(rule, key, reference, candidate, label)
+                   candidate: Series | None, label: str, config: GateConfig) -> Item:
+    checked = usable(rule, key, reference, candidate, label, per_instance(config))
     if isinstance(checked, Evaluation):
         return checked
-    reference, candidate = checked
-    needed = min_samples_for_median_bound(alpha)
-    ratio = ratio_of_medians(candidate.values, reference.values, alpha)
-    if ratio is None:
-        return unusable(rule, key, candidate.unit, label, "skipped",
+    ref, cand, series = checked
+    unit, alpha, lower = series.unit, rule.alpha or config.alpha, lower_is_better(rule, series)
+    tested = ratio_test(cand, ref, rule.limit, alpha, lower)
+    if tested is None:
+        return unusable(rule, key, unit, label, "skipped",
                         f"the median of {label} is not positive: no ratio")
-    point, low, high = ratio
-    if min(reference.values.size, candidate.values.size) < needed:
-        verdict, message = "underpowered", f"a ratio needs {needed} samples on each side"
-    else:
-        decision = limit_decision(low, point, high, rule.limit, lower_is_better(rule, key[2]))
-        verdict, message = decision.verdict, decision.reason
-    return Evaluation(rule_label(rule), rule.kind, *key, candidate.unit, label, verdict, message,
-                      float(np.median(reference.values)), float(np.median(candidate.values)),
-                      point, low, high, n_reference=reference.values.size,
-                      n_candidate=candidate.values.size)
+    ratio, p_beyond = tested
+    evaluation = Evaluation(rule_label(rule), rule.kind, *key, unit, label, "pass", "",
+                            float(np.median(ref)), float(np.median(cand)), ratio.point,
+                            ratio.low, ratio.high, p_value=p_beyond, n_reference=ref.size,
+                            n_candidate=cand.size)
+    needed = min_samples_for_median_bound(alpha)
+    if min(ref.size, cand.size) < needed or ratio.low is None or ratio.high is None:
+        return replace(evaluation, verdict="underpowered",
+                       message=f"a ratio needs {needed} samples on each side")
+    low, high = ratio.low, ratio.high
+
+    def decide(p_worse: float, _: float) -> Decision:
+        return limit_check(low, ratio.point, high, rule.limit, lower, p_worse, alpha)
+
+    return Pending(evaluation, alpha, p_beyond, None, decide, 0.5 ** min(ref.size, cand.size))
+
+
+def limit_check(low: float, point: float, high: float, limit: float, lower: bool,
+                p_adjusted: float, alpha: float) -> Decision:
+    """limit_decision, where a bound beyond the limit fails only if it survives the correction."""
+    decision = limit_decision(low, point, high, limit, lower)
+    if decision.verdict == "fail" and p_adjusted >= alpha:
+        return Decision("warn", f"beyond the limit alone, but not after the correction for the "
+                        f"gate's rows (adjusted p={p_adjusted:.2g})")
+    return decision
 
 
 def evaluate_absolute(rule: AbsoluteRule, key: Key, candidate: Series | None,
-                      alpha: float) -> Evaluation:
-    checked = usable(rule, key, candidate, candidate, "the candidate")
+                      config: GateConfig) -> Item:
+    checked = usable(rule, key, candidate, candidate, "the candidate", per_instance(config))
     if isinstance(checked, Evaluation):
         return checked
-    candidate = checked[1]
-    limit = quantity(rule.limit, candidate.unit, rule)
-    median = float(np.median(candidate.values))
-    bounds = median_bounds(candidate.values, alpha)
+    values, series = checked[1], checked[2]
+    unit, alpha, lower = series.unit, rule.alpha or config.alpha, lower_is_better(rule, series)
+    limit = quantity(rule.limit, unit, rule)
+    median = float(np.median(values))
+    bounds = median_bounds(values, alpha)
+    evaluation = Evaluation(rule_label(rule), rule.kind, *key, unit, "limit", "pass", "", limit,
+                            median, None, None, None, n_candidate=values.size)
     if bounds is None:
-        verdict = "underpowered"
-        message = f"a median bound needs {min_samples_for_median_bound(alpha)} samples"
-        low = high = None
-    else:
-        low, high = bounds
-        decision = limit_decision(low, median, high, limit, lower_is_better(rule, key[2]))
-        verdict, message = decision.verdict, decision.reason
-    return Evaluation(rule_label(rule), rule.kind, *key, candidate.unit, "limit", verdict,
-                      message, limit, median, None, low, high, n_candidate=candidate.values.size)
+        return replace(evaluation, verdict="underpowered", message=f"a median bound needs "
+                       f"{min_samples_for_median_bound(alpha)} samples")
+    low, high = bounds
+    p_beyond = sign_test(values, limit, lower)
+    evaluation = replace(evaluation, change_low=low, change_high=high, p_value=p_beyond)
+
+    def decide(p_worse: float, _: float) -> Decision:
+        return limit_check(low, median, high, limit, lower, p_worse, alpha)
+
+    return Pending(evaluation, alpha, p_beyond, None, decide, 0.5 ** values.size)
+
+
+def per_instance(config: GateConfig) -> bool:
+    return config.sample_unit == "repetition"
 
 
 def relative_rules(config: GateConfig) -> list[RelativeRule]:
     return [rule for rule in config.rules if isinstance(rule, RelativeRule)]
 
 
-def compare_runs(baseline: Run, candidate: Run, config: GateConfig) -> list[Evaluation]:
-    """Relative rules, candidate run against baseline run, row by row."""
+def compare_runs(baseline: Run, candidate: Run, config: GateConfig,
+                 calibration: Calibration | None = None) -> list[Item]:
+    """Relative rules, candidate run against baseline run, row by row; with a calibration,
+    each row's change carries its sitting-to-sitting variance."""
     keys = sorted(set(baseline.series) | set(candidate.series))
     return [evaluate_relative(rule, key, baseline.series.get(key), candidate.series.get(key),
-                              "baseline", config)
+                              "baseline", config,
+                              calibration.of(key) if calibration is not None else None)
             for rule in relative_rules(config) for key in keys
             if matches(rule, key) and key in baseline.series]
 
 
-def compare_variants(run: Run, pair: tuple[str, str], config: GateConfig) -> list[Evaluation]:
+def compare_variants(run: Run, pair: tuple[str, str], config: GateConfig) -> list[Item]:
     """A/B: the relative rules on variant B against variant A, both from the same run."""
     reference, variant = pair
     for name in pair:
@@ -275,7 +241,7 @@ def compare_variants(run: Run, pair: tuple[str, str], config: GateConfig) -> lis
 
 
 def reference_runtime(rule: RatioRule, run: Run) -> str:
-    name = rule.against or baseline_runtime(run.manifest)
+    name = rule.against or run.baseline
     if name is None:
         raise GateError(f"rule {rule_label(rule)!r}: the run has no process baseline runtime; "
                         "name the reference with `against:`")
@@ -284,112 +250,121 @@ def reference_runtime(rule: RatioRule, run: Run) -> str:
     return name
 
 
-def check_limits(run: Run, config: GateConfig) -> list[Evaluation]:
+def check_limits(run: Run, config: GateConfig) -> list[Item]:
     """Ratio and absolute rules, within the candidate run."""
-    evaluations = []
+    items: list[Item] = []
     for rule in config.rules:
-        alpha = rule.alpha or config.alpha
         if isinstance(rule, RatioRule):
             ref = reference_runtime(rule, run)
-            evaluations += [evaluate_ratio(rule, key, run.series.get((ref, key[1], key[2])),
-                                           run.series[key], ref, alpha)
-                            for key in sorted(run.series) if key[0] != ref and matches(rule, key)]
+            items += [evaluate_ratio(rule, key, run.series.get((ref, key[1], key[2])),
+                                     run.series[key], ref, config)
+                      for key in sorted(run.series) if key[0] != ref and matches(rule, key)]
         elif isinstance(rule, AbsoluteRule):
-            evaluations += [evaluate_absolute(rule, key, run.series[key], alpha)
-                            for key in sorted(run.series) if matches(rule, key)]
-    return evaluations
+            items += [evaluate_absolute(rule, key, run.series[key], config)
+                      for key in sorted(run.series) if matches(rule, key)]
+    return items
 
 
-def differences(before: dict[str, Any], after: dict[str, Any], keys: Iterable[str],
-                prefix: str) -> list[str]:
-    return [f"{prefix}{key} {before.get(key)!r} -> {after.get(key)!r}"
-            for key in keys if before.get(key) != after.get(key)]
-
-
-def host_differences(baseline: dict[str, Any], candidate: dict[str, Any],
-                     runtimes: Iterable[str]) -> list[str]:
-    """What makes two runs incomparable: host CPU, kernel, cgroup version, per-runtime accel."""
-    found = differences(baseline.get("host", {}), candidate.get("host", {}), HOST_KEYS, "host ")
-    base_drivers, cand_drivers = baseline.get("drivers", {}), candidate.get("drivers", {})
-    for name in sorted(runtimes):
-        found += differences(base_drivers.get(name, {}), cand_drivers.get(name, {}), ["accel"],
-                             f"runtime {name} ")
-    return found
-
-
-def driver_changes(baseline: dict[str, Any], candidate: dict[str, Any],
-                   runtimes: Iterable[str]) -> list[str]:
-    """Driver fingerprint changes (engine version, seccomp profile...): reported, not refused."""
-    found = []
-    for name in sorted(runtimes):
-        before = baseline.get("drivers", {}).get(name, {})
-        after = candidate.get("drivers", {}).get(name, {})
-        keys = sorted((set(before) | set(after)) - {"accel"})
-        found += differences(before, after, keys, f"runtime {name} driver ")
-    return found
-
-
-def guard(baseline: Run, candidate: Run, allow_host_change: bool) -> list[str]:
-    """Refuses runs from different hosts; returns notes about what changed and was allowed."""
-    common = baseline.runtimes() & candidate.runtimes()
-    changed = host_differences(baseline.manifest, candidate.manifest, common)
-    if changed and not allow_host_change:
-        raise GateError(f"{baseline.path} and {candidate.path} are not comparable: "
-                        f"{'; '.join(changed)} (pass --allow-host-change to compare anyway)")
-    notes = [f"allowed: {line}" for line in changed]
-    return notes + driver_changes(baseline.manifest, candidate.manifest, common)
-
-
-def run_notes(run: Run, role: str) -> list[str]:
-    status = run.manifest.get("status")
-    return [] if status == "complete" else [f"the {role} run's status is {status!r}"]
-
-
-def against_baseline(baseline_dir: Path, candidate: Run, config: GateConfig,
-                     allow_host_change: bool) -> tuple[list[Evaluation], list[str]]:
-    baseline = load_run(baseline_dir, config.sample_unit == "repetition")
+def against_baseline(baseline: Run, candidate: Run, config: GateConfig,
+                     allow_host_change: bool,
+                     calibration: Calibration | None) -> tuple[list[Item], list[str]]:
     if not set(baseline.series) & set(candidate.series):
-        raise GateError(f"{baseline_dir} and {candidate.path} have no metric in common "
+        raise GateError(f"{baseline.path} and {candidate.path} have no metric in common "
                         "(same runtime, workload and metric)")
     notes = guard(baseline, candidate, allow_host_change) + run_notes(baseline, "baseline")
     new = sorted({f"{k[0]}/{k[1]}" for k in set(candidate.series) - set(baseline.series)})
     if new:
         notes.append(f"not in the baseline, not compared: {', '.join(new)}")
-    return compare_runs(baseline, candidate, config), notes
+    notes += sitting_notes(calibration, candidate)
+    return compare_runs(baseline, candidate, config, calibration), notes
+
+
+def sitting_notes(calibration: Calibration | None, candidate: Run) -> list[str]:
+    if calibration is None:
+        return ["between-sitting variation is not calibrated: the baseline and the candidate "
+                "ran in different sittings, and a rank test counts their drift as a change "
+                "(measure it with `bench calibrate`; A/B inside one run avoids it)"]
+    return [f"between-sitting variation calibrated from {calibration.sittings} A/A sittings "
+            f"({calibration.source})", *calibrations.host_notes(calibration, candidate.manifest)]
+
+
+def load_calibration(config: GateConfig, path: Path | None,
+                     config_dir: Path | None) -> Calibration | None:
+    """--calibration FILE, else the gate section's `calibration:` file (a relative path is
+    taken next to the config that names it, else from the working directory), else none."""
+    if path is not None:
+        return calibrations.read(path)
+    if not config.calibration:
+        return None
+    named = Path(config.calibration)
+    if not named.is_absolute() and config_dir is not None and (config_dir / named).exists():
+        named = config_dir / named
+    return calibrations.read(named)
+
+
+def config_dir_of(manifest: dict[str, Any]) -> Path | None:
+    """Where the run's config file was (the manifest records its path)."""
+    found = manifest.get("config_path")
+    return Path(str(found)).parent if found else None
+
+
+def gate_items(candidate: Run, baseline: Run | None, config: GateConfig, *,
+               allow_host_change: bool = False, ab: Sequence[str] = (),
+               calibration: Calibration | None = None) -> tuple[list[Item], list[str]]:
+    """Every rule on every row it matches, tested but not yet corrected; and the notes."""
+    items: list[Item] = []
+    notes = run_notes(candidate, "candidate")
+    if baseline is not None:
+        found, more = against_baseline(baseline, candidate, config, allow_host_change,
+                                       calibration)
+        items += found
+        notes += more
+    for pair in [*config.ab, *ab]:
+        items += compare_variants(candidate, parse_pair(pair), config)
+    items += check_limits(candidate, config)
+    if not items:
+        raise GateError("nothing to gate: no rule matched a metric"
+                        + ("" if baseline or ab or config.ab else
+                           " (give --baseline DIR or --ab A:B for relative rules)"))
+    return items, notes
+
+
+def gate_runs(candidate: Run, baseline: Run | None, config: GateConfig, *,
+              allow_host_change: bool = False, ab: Sequence[str] = (),
+              calibration: Calibration | None = None) -> GateResult:
+    """Every rule on every row it matches, corrected for the number of rows."""
+    items, notes = gate_items(candidate, baseline, config, allow_host_change=allow_host_change,
+                              ab=ab, calibration=calibration)
+    evaluations, tests = finish(items)
+    notes += power_notes(items)
+    return GateResult(str(candidate.path), None if baseline is None else str(baseline.path),
+                      config.alpha, evaluations, notes, tests)
 
 
 def gate_run(candidate_dir: Path, baseline_dir: Path | None, gate_config: GateConfig | None,
-             *, allow_host_change: bool = False, ab: Sequence[str] = ()) -> GateResult:
+             *, allow_host_change: bool = False, ab: Sequence[str] = (),
+             calibration: Path | None = None, rules_dir: Path | None = None) -> GateResult:
     """Every rule on every row it matches. gate_config None: the candidate config's gate
     section, else the defaults. Raises GateError/ResultsError (exit 2) when nothing compares."""
     config = gate_config or gate_config_of(read_manifest(Path(candidate_dir))) or GateConfig()
-    candidate = load_run(Path(candidate_dir), config.sample_unit == "repetition")
-    evaluations, notes = [], run_notes(candidate, "candidate")
-    if baseline_dir is not None:
-        found, more = against_baseline(Path(baseline_dir), candidate, config, allow_host_change)
-        evaluations += found
-        notes += more
-    for pair in [*config.ab, *ab]:
-        evaluations += compare_variants(candidate, parse_pair(pair), config)
-    evaluations += check_limits(candidate, config)
-    if not evaluations:
-        raise GateError("nothing to gate: no rule matched a metric"
-                        + ("" if baseline_dir or ab or config.ab else
-                           " (give --baseline DIR or --ab A:B for relative rules)"))
-    return GateResult(str(candidate_dir), None if baseline_dir is None else str(baseline_dir),
-                      config.alpha, evaluations, notes)
+    candidate = load_run(Path(candidate_dir))
+    baseline = load_run(Path(baseline_dir)) if baseline_dir is not None else None
+    where = rules_dir or config_dir_of(candidate.manifest)
+    spread = load_calibration(config, calibration, where) if baseline is not None else None
+    return gate_runs(candidate, baseline, config, allow_host_change=allow_host_change, ab=ab,
+                     calibration=spread)
 
 
 def load_rules(path: Path) -> GateConfig:
     """A --rules file: a gate section, or a whole run config that has one."""
-    import yaml
+    from runtimes.yaml_input import load_yaml, read_text
 
     try:
-        document = yaml.safe_load(path.read_text())
+        document = load_yaml(read_text(path))  # within bounds, like a run config
     except OSError as error:
         raise ConfigError(f"{path}: cannot read the rules ({error.strerror})") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: invalid YAML: {getattr(error, 'problem', error)}") from None
+    except ValueError as error:
+        raise ConfigError(f"{path}: {error}") from None
     if isinstance(document, dict) and "gate" in document:
         document = document["gate"]
     if not isinstance(document, dict):

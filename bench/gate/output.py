@@ -1,7 +1,8 @@
 """The gate's verdicts for people and for CI: a terminal table, Markdown, JUnit XML and JSON.
 
 Every format shows the same rows: one per rule and row evaluated, with both medians, the
-change and its interval, the p-value and the verdict.
+change and its interval, the p-value (adjusted by Holm's correction for the gate's rows:
+the one the verdict compares with alpha; JSON has the row's own too) and the verdict.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ from dataclasses import asdict
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from bench.gate.evaluate import Evaluation, GateResult, exit_code
+from bench.gate.aa import CAUGHT, Measurement
+from bench.gate.verdicts import Evaluation, GateResult, exit_code
+from bench.results.text import markdown_text, visible
 from bench.results.units import format_value
 
 COLUMNS = ("metric", "runtime", "workload", "reference", "candidate", "change", "p", "verdict")
@@ -35,6 +39,8 @@ def change_text(item: Evaluation) -> str:
     """The change and its interval, in the rule's terms (relative %, ratio, median bounds)."""
     low, high = item.change_low, item.change_high
     if item.kind == "ratio" and item.change is not None:
+        if low is None or high is None:
+            return f"{item.change:.3f}x [no interval]"
         return f"{item.change:.3f}x [{low:.3f}, {high:.3f}]"
     if item.kind == "absolute":
         return "-" if low is None or high is None else \
@@ -56,7 +62,8 @@ def reference_text(item: Evaluation) -> str:
 
 
 def row(item: Evaluation) -> dict[str, str]:
-    p_value = "-" if item.p_value is None else f"{item.p_value:.2g}"
+    shown = item.p_adjusted if item.p_adjusted is not None else item.p_value
+    p_value = "-" if shown is None else f"{shown:.2g}"
     return {"metric": item.metric, "runtime": item.runtime, "workload": item.workload,
             "reference": reference_text(item),
             "candidate": format_value(item.candidate_median, item.unit), "change": change_text(item),
@@ -67,45 +74,50 @@ def headline(result: GateResult) -> str:
     counts = ", ".join(f"{n} {verdict}" for verdict, n in sorted(result.counts().items()))
     state = "FAIL" if exit_code(result) else "PASS"
     against = f"{result.baseline} -> " if result.baseline else ""
-    return f"bench gate {state}: {against}{result.candidate} ({counts})"
+    return (f"bench gate {state}: {against}{result.candidate} ({counts}; {result.tests} rows "
+            f"tested, Holm-corrected at alpha {result.alpha:g})")
 
 
 def print_table(result: GateResult, console: Console) -> None:
-    table = Table(title=headline(result), title_justify="left")
+    """The verdicts as a terminal table; names from the results are shown, never obeyed as
+    rich markup or control characters."""
+    table = Table(title=escape(visible(headline(result))), title_justify="left")
     for column in COLUMNS:
         label = f"change [{interval_percent(result)} interval]" if column == "change" else column
         table.add_column(label, justify="right" if column in {"p"} else "left")
     for item in result.evaluations:
-        cells = row(item)
+        cells = {column: escape(visible(text)) for column, text in row(item).items()}
         style = STYLES.get(item.verdict, "")
-        cells["verdict"] = f"[{style}]{item.verdict}[/]" if style else item.verdict
+        cells["verdict"] = f"[{style}]{cells['verdict']}[/]" if style else cells["verdict"]
         table.add_row(*(cells[c] for c in COLUMNS))
     console.print(table)
     for item in result.evaluations:
         if item.verdict not in {"pass", "skipped"}:
-            console.print(f"{item.verdict}: {item.rule}: {item.runtime}/{item.workload}/"
-                          f"{item.metric}: {item.message}", markup=False, highlight=False)
+            console.print(visible(f"{item.verdict}: {item.rule}: {item.runtime}/{item.workload}/"
+                                  f"{item.metric}: {item.message}"), markup=False, highlight=False)
     for note in result.notes:
-        console.print(f"note: {note}", markup=False, highlight=False)
+        console.print(visible(f"note: {note}"), markup=False, highlight=False)
 
 
 def markdown_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """A cell for a pull-request comment: the text as written, inert (bench.results.text)."""
+    return markdown_text(text)
 
 
 def to_markdown(result: GateResult) -> str:
     header = [c if c != "change" else f"change [{interval_percent(result)} interval]"
               for c in COLUMNS]
-    lines = [f"### {headline(result)}", "", "| " + " | ".join(header) + " |",
+    lines = [f"### {markdown_text(headline(result))}", "", "| " + " | ".join(header) + " |",
              "|" + "---|" * len(COLUMNS)]
     for item in result.evaluations:
-        cells = row(item)
+        cells = {column: markdown_cell(text) for column, text in row(item).items()}
         if item.verdict != "pass":
-            cells["verdict"] = f"**{item.verdict}**"
-        lines.append("| " + " | ".join(markdown_cell(cells[c]) for c in COLUMNS) + " |")
-    details = [f"- {e.verdict}: {e.rule}: {e.runtime}/{e.workload}/{e.metric}: {e.message}"
+            cells["verdict"] = f"**{cells['verdict']}**"
+        lines.append("| " + " | ".join(cells[c] for c in COLUMNS) + " |")
+    details = ["- " + markdown_text(f"{e.verdict}: {e.rule}: {e.runtime}/{e.workload}/{e.metric}: "
+                                    f"{e.message}")
                for e in result.evaluations if e.verdict not in {"pass", "skipped"}]
-    notes = [f"- note: {note}" for note in result.notes]
+    notes = [f"- {markdown_text(f'note: {note}')}" for note in result.notes]
     return "\n".join(lines + ([""] + details + notes if details or notes else [])) + "\n"
 
 
@@ -132,16 +144,18 @@ def to_junit(result: GateResult) -> str:
                         ("alpha", f"{result.alpha:g}")):
         ET.SubElement(properties, "property", {"name": name, "value": value})
     for item in result.evaluations:
+        # visible(): a control character in a name is not allowed in XML 1.0 at all
         case = ET.SubElement(suite, "testcase", {"classname": f"bench.gate.evaluate.{item.kind}",
-                                                 "name": testcase_name(item), "time": "0"})
+                                                 "name": visible(testcase_name(item)), "time": "0"})
+        message = visible(item.message)
         if item.verdict == "fail":
-            failure = ET.SubElement(case, "failure", {"message": item.message, "type": "regression"})
-            failure.text = describe(item)
+            failure = ET.SubElement(case, "failure", {"message": message, "type": "regression"})
+            failure.text = visible(describe(item))
         elif item.verdict in SKIPPED:
-            ET.SubElement(case, "skipped", {"message": item.message})
-        ET.SubElement(case, "system-out").text = f"{item.verdict}: {describe(item)}"
+            ET.SubElement(case, "skipped", {"message": message})
+        ET.SubElement(case, "system-out").text = visible(f"{item.verdict}: {describe(item)}")
     if result.notes:
-        ET.SubElement(suite, "system-out").text = "\n".join(result.notes)
+        ET.SubElement(suite, "system-out").text = "\n".join(map(visible, result.notes))
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
@@ -153,6 +167,29 @@ def finite(value: Any) -> Any:
 def to_json(result: GateResult) -> dict[str, Any]:
     return {"verdict": "fail" if exit_code(result) else "pass", "exit_code": exit_code(result),
             "candidate": result.candidate, "baseline": result.baseline, "alpha": result.alpha,
+            "tests": result.tests,
             "interval": 1 - 2 * result.alpha, "counts": result.counts(), "notes": result.notes,
             "evaluations": [{k: finite(v) for k, v in asdict(item).items()}
                             for item in result.evaluations]}
+
+
+def print_measurement(found: Measurement, console: Console) -> None:
+    """`bench calibrate`: per row its spread and smallest change caught, then the A/A tally."""
+    table = Table(title=f"gate calibration from {found.calibration.sittings} A/A sittings",
+                  title_justify="left")
+    for column in ("metric", "runtime", "workload", "sitting spread (SD)",
+                   f"smallest change caught ({CAUGHT:.0%} of pairs)"):
+        table.add_column(column)
+    for key, shift in sorted(found.smallest_caught.items(), key=lambda kv: (kv[0][2], kv[0])):
+        spread = found.calibration.sd.get(key)
+        cells = [*key[2:], key[0], key[1], "-" if spread is None else f"{100 * spread:.1f} %",
+                 "-" if shift is None else f"+{100 * shift:g} %"]
+        table.add_row(*(escape(visible(cell)) for cell in cells))
+    console.print(table)
+    rate = found.failing_gates / found.pairs if found.pairs else 0.0
+    console.print(f"A/A: {found.failing_gates} of {found.pairs} ordered pairs of sittings failed "
+                  f"the gate ({rate:.1%}), each calibrated from the other sittings only; "
+                  f"{found.failing_gates_uncalibrated} failed without a calibration.",
+                  highlight=False)
+    for row, count in found.failing_rows.most_common():
+        console.print(visible(f"  failed {count}x: {row}"), markup=False, highlight=False)

@@ -79,7 +79,8 @@ def default_rules() -> list[Rule]:
 class GateConfig(Strict):
     """The `gate:` section: rules, the significance level and the test's sidedness."""
 
-    alpha: float = Field(default=0.01, gt=0, lt=0.5, description="significance level of every rule")
+    alpha: float = Field(default=0.01, gt=0, lt=0.5, description="the chance that identical "
+                         "code fails the gate (Holm's correction over every row of the gate)")
     test: Literal["two-sided", "one-sided"] = Field(
         default="two-sided", description="Mann-Whitney U of relative rules: two-sided, or one-sided "
         "in the direction being tested")
@@ -90,6 +91,9 @@ class GateConfig(Strict):
     rules: list[Rule] = Field(default_factory=default_rules, min_length=1)
     ab: list[str] = Field(default_factory=list, description="A/B pairs 'baseline:candidate' "
                           "of runtimes in the same run, gated with the relative rules")
+    calibration: str | None = Field(
+        default=None, description="a file from `bench calibrate`: how much each row moves "
+        "between sittings of identical code, added to the variance of a change between runs")
 
     @field_validator("ab")
     @classmethod

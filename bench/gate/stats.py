@@ -1,43 +1,52 @@
-"""The statistics behind the CI gate: rank tests, intervals of changes and the three rule decisions.
+"""The statistics behind the CI gate: tests of each row, intervals of changes, the three rule
+decisions and the correction for the number of rows.
 
-Every decision is a test at level alpha that gives the candidate the benefit of the doubt
-about whether a problem exists at all:
+Every decision is a test that gives the candidate the benefit of the doubt about whether a
+problem exists at all:
 
-- relative: a regression fails when it is significant (Mann-Whitney U) AND the data cannot
-  show it is smaller than the threshold (the bad-side bound of the change's interval
-  reaches the threshold and the absolute floor). A true regression of exactly the
-  threshold then fails with probability about 1 - alpha, noise alone almost never fails,
-  and a significant change the data prove smaller than the threshold passes. This is a
-  non-inferiority margin on top of a significance test.
+- relative: a regression fails when it is significant AND the data cannot show it is smaller
+  than the threshold (the bad-side bound of the change's interval reaches the threshold and
+  the absolute floor): a non-inferiority margin on top of a significance test. Inside one
+  run (A/B) and between runs without a calibration the test is Mann-Whitney U on the
+  per-instance figures. Between two sittings a row also moves by a sitting effect that no
+  instance of either run shows (load, caches, daemons); with a calibration from A/A sittings
+  (bench.gate.calibration: the SD s of the row's log median over K sittings) the change of
+  log medians d must also stand out from it: d / (s * sqrt(2)) against Student's t with
+  K - 1 degrees of freedom, both tests required.
 - ratio and absolute limits: fail when the limit is exceeded significantly (the one-sided
-  1 - alpha bound lies beyond the limit); a point estimate beyond the limit whose interval
-  still reaches the limit is a warning.
+  bound of the interval lies beyond the limit); a point estimate beyond the limit whose
+  interval still reaches the limit is a warning.
+- the gate as a whole: each row's p-value is adjusted by Holm's step-down over every row of
+  the gate, so the chance that identical code fails any row is at most alpha.
 
-Intervals are two-sided at 1 - 2 * alpha, so each side is a one-sided 1 - alpha bound.
+Intervals are two-sided at 1 - 2 * alpha, so each side is a one-sided 1 - alpha bound. The
+bootstrap and the exact median intervals are bench.results.stats', as the summary uses.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
-from scipy.stats import binom, mannwhitneyu
+from numpy.typing import ArrayLike
+from scipy.special import ndtr
+from scipy.stats import binom, mannwhitneyu, rankdata
+from scipy.stats import t as student_t
 
-RESAMPLES = 4000
-BOOTSTRAP_LIMIT = 5000  # larger samples are resampled m-out-of-n (wider, so conservative)
+from bench.results.stats import (
+    Floats,
+    Ratio,
+    as_array,
+    percentile_interval,
+    ratio_of_medians,
+    resampled_medians,
+)
 
+ASYMPTOTIC_FROM = 8  # scipy's Mann-Whitney U is exact up to this size, asymptotic above
 Verdict = Literal["pass", "fail", "improved", "warn", "underpowered"]
-Floats = NDArray[np.float64]
-
-
-def as_array(values: ArrayLike) -> Floats:
-    data: Floats = np.asarray(values, dtype=float)
-    if data.size == 0:
-        raise ValueError("no samples")
-    return data
 
 
 def rank_p_values(baseline: ArrayLike, candidate: ArrayLike, lower_is_better: bool = True,
@@ -48,27 +57,37 @@ def rank_p_values(baseline: ArrayLike, candidate: ArrayLike, lower_is_better: bo
     alpha / 2 and the pair together is the usual two-sided test at alpha.
     """
     base, cand = as_array(baseline), as_array(candidate)
-    greater = float(mannwhitneyu(cand, base, alternative="greater").pvalue)
-    less = float(mannwhitneyu(cand, base, alternative="less").pvalue)
+    greater, less = one_sided_rank_p_values(cand, base)
     worse, better = (greater, less) if lower_is_better else (less, greater)
     if two_sided:
         return min(1.0, 2 * worse), min(1.0, 2 * better)
     return worse, better
 
 
+def one_sided_rank_p_values(first: Floats, second: Floats) -> tuple[float, float]:
+    """(p that `first` is stochastically greater, p that it is smaller), as scipy computes
+    them: its exact distribution for small samples, else the normal approximation with tie
+    and continuity corrections, computed here once for both sides (scipy's wrapper costs
+    milliseconds a call, and `bench calibrate` makes tens of thousands)."""
+    n1, n2 = first.size, second.size
+    if n1 <= ASYMPTOTIC_FROM or n2 <= ASYMPTOTIC_FROM:
+        return (float(mannwhitneyu(first, second, alternative="greater").pvalue),
+                float(mannwhitneyu(first, second, alternative="less").pvalue))
+    ranks = rankdata(np.concatenate([first, second]))
+    u_first = float(ranks[:n1].sum()) - n1 * (n1 + 1) / 2
+    _, counts = np.unique(ranks, return_counts=True)
+    n = n1 + n2
+    ties = float(np.sum(counts.astype(float) ** 3 - counts))
+    scale = math.sqrt(n1 * n2 / 12 * ((n + 1) - ties / (n * (n - 1))))
+    middle = n1 * n2 / 2
+    return (float(ndtr(-(u_first - middle - 0.5) / scale)),
+            float(ndtr(-(n1 * n2 - u_first - middle - 0.5) / scale)))
+
+
 def min_rank_p_value(n_baseline: int, n_candidate: int, two_sided: bool = True) -> float:
     """The smallest p-value Mann-Whitney U can give at these sizes (complete separation)."""
     one_sided = 1 / math.comb(n_baseline + n_candidate, n_baseline)
     return min(1.0, 2 * one_sided) if two_sided else one_sided
-
-
-def resampled_medians(data: Floats, rng: np.random.Generator,
-                      resamples: int = RESAMPLES) -> Floats:
-    size = min(data.size, BOOTSTRAP_LIMIT)
-    drawn = np.sort(data[rng.integers(0, data.size, size=(resamples, size))], axis=1)
-    half = size // 2  # sorting then picking is several times faster than np.median here
-    medians: Floats = drawn[:, half] if size % 2 else (drawn[:, half - 1] + drawn[:, half]) / 2
-    return medians
 
 
 def tails(alpha: float) -> tuple[float, float]:
@@ -97,16 +116,42 @@ def median_change(baseline: ArrayLike, candidate: ArrayLike, alpha: float,
     rng = np.random.default_rng(seed)
     base_m, cand_m = resampled_medians(base, rng), resampled_medians(cand, rng)
     b_med, c_med = float(np.median(base)), float(np.median(cand))
-    low_q, high_q = tails(alpha)
-    abs_low, abs_high = np.percentile(cand_m - base_m, [low_q, high_q])
+    abs_low, abs_high = percentile_interval(cand_m - base_m, alpha, alpha)
     if b_med <= 0:
-        return MedianChange(b_med, c_med, c_med - b_med, float(abs_low), float(abs_high),
-                            None, None, None)
+        return MedianChange(b_med, c_med, c_med - b_med, abs_low, abs_high, None, None, None)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = cand_m / base_m - 1
-    rel_low, rel_high = np.percentile(rel[np.isfinite(rel)], [low_q, high_q])
-    return MedianChange(b_med, c_med, c_med - b_med, float(abs_low), float(abs_high),
-                        c_med / b_med - 1, float(rel_low), float(rel_high))
+    rel_low, rel_high = percentile_interval(rel, alpha, alpha)
+    return MedianChange(b_med, c_med, c_med - b_med, abs_low, abs_high, c_med / b_med - 1,
+                        rel_low, rel_high)
+
+
+def sitting_change(baseline: ArrayLike, candidate: ArrayLike, alpha: float, sd: float,
+                   dof: int, lower_is_better: bool = True,
+                   two_sided: bool = True) -> tuple[float, float, float, float] | None:
+    """The change of log medians between two sittings against their calibrated spread.
+
+    d = log(candidate median / baseline median); under identical code d / (sd * sqrt(2))
+    follows Student's t with `dof` degrees of freedom (sd: the SD of a row's log median over
+    dof + 1 A/A sittings). Returns (relative low, relative high, p worse, p better), the
+    interval at 1 - 2 * alpha; None when a median is not positive (no log scale).
+    """
+    b_med, c_med = float(np.median(as_array(baseline))), float(np.median(as_array(candidate)))
+    if min(b_med, c_med) <= 0:
+        return None
+    d = math.log(c_med / b_med)
+    scale = sd * math.sqrt(2)
+    if scale == 0:  # identical medians in every sitting: any change is beyond the spread
+        up, down = float(d <= 0), float(d >= 0)
+        low = high = math.expm1(d)
+    else:
+        up, down = float(student_t.sf(d / scale, dof)), float(student_t.cdf(d / scale, dof))
+        reach = float(student_t.isf(alpha, dof)) * scale
+        low, high = math.expm1(d - reach), math.expm1(d + reach)
+    worse, better = (up, down) if lower_is_better else (down, up)
+    if two_sided:
+        worse, better = min(1.0, 2 * worse), min(1.0, 2 * better)
+    return low, high, worse, better
 
 
 @dataclass(frozen=True)
@@ -155,20 +200,61 @@ def relative_decision(change: MedianChange, p_worse: float, p_better: float, *, 
     return Decision("pass", "no significant change")
 
 
-def compare_relative(baseline: ArrayLike, candidate: ArrayLike, *, percent: float,
-                     floor: float = 0.0, alpha: float = 0.01, two_sided: bool = True,
-                     lower_is_better: bool = True,
-                     seed: int = 0) -> tuple[MedianChange, float, Decision]:
-    """The whole relative rule on two samples: (change, displayed p-value, decision)."""
+@dataclass(frozen=True)
+class RelativeTest:
+    """A relative rule's row, tested: the change, both one-directional p-values, the power."""
+
+    change: MedianChange
+    p_worse: float
+    p_better: float
+    underpowered: str | None  # why no outcome can reach alpha, if so
+    sitting_sd: float | None  # the calibrated spread of the row between sittings, if any
+
+
+def relative_test(baseline: ArrayLike, candidate: ArrayLike, *, alpha: float = 0.01,
+                  two_sided: bool = True, lower_is_better: bool = True,
+                  sitting: tuple[float, int] | None = None, seed: int = 0) -> RelativeTest:
+    """The change and its p-values: the rank test on the instances, and, between sittings
+    with a calibration (sd, dof), also the test against the sittings' spread.
+
+    Both must reject (an intersection-union test: the larger p-value is a valid one), so a
+    change counts only when it stands out from the instances *and* from the sittings. The
+    interval shown is then the wider of the bootstrap's and the sittings'.
+    """
     base, cand = as_array(baseline), as_array(candidate)
+    few = None
+    if min_rank_p_value(base.size, cand.size, two_sided) >= alpha:
+        few = f"n={base.size}/{cand.size} cannot reach p < {alpha:g}: add repetitions"
     change = median_change(base, cand, alpha, seed)
     p_worse, p_better = rank_p_values(base, cand, lower_is_better, two_sided)
-    if min_rank_p_value(base.size, cand.size, two_sided) >= alpha:
-        return change, min(p_worse, p_better), Decision(
-            "underpowered", f"n={base.size}/{cand.size} cannot reach p < {alpha:g}: add repetitions")
-    decision = relative_decision(change, p_worse, p_better, percent=percent, floor=floor,
-                                 alpha=alpha, lower_is_better=lower_is_better)
-    return change, min(p_worse, p_better), decision
+    modelled = None if sitting is None else sitting_change(
+        base, cand, alpha, sitting[0], sitting[1], lower_is_better, two_sided)
+    if modelled is None or change.relative_low is None or change.relative_high is None:
+        return RelativeTest(change, p_worse, p_better, few, None)
+    low, high, s_worse, s_better = modelled
+    rel_low, rel_high = min(low, change.relative_low), max(high, change.relative_high)
+    b_med = change.baseline_median
+    wider = replace(change, relative_low=rel_low, relative_high=rel_high,
+                    absolute_low=min(change.absolute_low, b_med * rel_low),
+                    absolute_high=max(change.absolute_high, b_med * rel_high))
+    return RelativeTest(wider, max(p_worse, s_worse), max(p_better, s_better), few,
+                        None if sitting is None else sitting[0])
+
+
+def compare_relative(baseline: ArrayLike, candidate: ArrayLike, *, percent: float,
+                     floor: float = 0.0, alpha: float = 0.01, two_sided: bool = True,
+                     lower_is_better: bool = True, sitting: tuple[float, int] | None = None,
+                     seed: int = 0) -> tuple[MedianChange, float, Decision]:
+    """The whole relative rule on two samples alone (no correction for other rows):
+    (change, displayed p-value, decision)."""
+    tested = relative_test(baseline, candidate, alpha=alpha, two_sided=two_sided,
+                           lower_is_better=lower_is_better, sitting=sitting, seed=seed)
+    p_value = min(tested.p_worse, tested.p_better)
+    if tested.underpowered:
+        return tested.change, p_value, Decision("underpowered", tested.underpowered)
+    return tested.change, p_value, relative_decision(
+        tested.change, tested.p_worse, tested.p_better, percent=percent, floor=floor,
+        alpha=alpha, lower_is_better=lower_is_better)
 
 
 def min_samples_for_median_bound(alpha: float) -> int:
@@ -176,19 +262,39 @@ def min_samples_for_median_bound(alpha: float) -> int:
     return max(1, math.ceil(math.log2(1 / alpha)))
 
 
-def median_bounds(values: ArrayLike, alpha: float) -> tuple[float, float] | None:
-    """Exact, distribution-free one-sided 1 - alpha bounds of the median (order statistics).
+def sign_test(values: ArrayLike, limit: float, lower_is_better: bool = True) -> float:
+    """Exact p that the median is beyond `limit` (above it when lower is better).
 
-    The k-th smallest value lies below the median with probability P(Binomial(n, 1/2) >= k);
-    None when n is too small for any order statistic to reach 1 - alpha.
+    The order-statistic bound of median_bounds lies beyond the limit at tail alpha exactly
+    when this p-value is at most alpha: the two are one test.
     """
-    data = np.sort(as_array(values))
-    n = data.size
-    smallest = int(binom.ppf(alpha, n, 0.5))  # the smallest j with P(B <= j) >= alpha
-    k = smallest + int(binom.cdf(smallest, n, 0.5) <= alpha)  # the largest k: P(B < k) <= alpha
-    if k < 1:
+    data = as_array(values)
+    beyond = int((data > limit).sum() if lower_is_better else (data < limit).sum())
+    return float(binom.sf(beyond - 1, data.size, 0.5))
+
+
+def attainable_tails(*sizes: int) -> list[float]:
+    """Every tail at which an order-statistic bound of a median of these sizes changes."""
+    found = {float(binom.cdf(k - 1, n, 0.5)) for n in sizes for k in range(1, n // 2 + 1)}
+    return sorted(t for t in found if t < 0.5)
+
+
+def ratio_test(candidate: ArrayLike, reference: ArrayLike, limit: float, alpha: float,
+               lower_is_better: bool = True) -> tuple[Ratio, float] | None:
+    """The ratio of medians with its 1 - 2 * alpha interval, and the p-value of "the ratio is
+    beyond `limit`": the smallest tail whose bound lies beyond the limit (the interval's
+    inversion, so the fail decision and the interval shown agree). None: no ratio."""
+    shown = ratio_of_medians(candidate, reference, 1 - 2 * alpha)
+    if shown is None:
         return None
-    return float(data[k - 1]), float(data[n - k])
+    cand, ref = as_array(candidate), as_array(reference)
+    for tail in attainable_tails(cand.size, ref.size):
+        bound = ratio_of_medians(cand, ref, 1 - 2 * tail)
+        if bound is None or bound.low is None or bound.high is None:
+            continue
+        if (bound.low > limit) if lower_is_better else (bound.high < limit):
+            return shown, tail
+    return shown, 1.0
 
 
 def limit_decision(low: float, point: float, high: float, limit: float,
@@ -203,16 +309,15 @@ def limit_decision(low: float, point: float, high: float, limit: float,
     return Decision("pass", "within the limit")
 
 
-def ratio_of_medians(candidate: ArrayLike, reference: ArrayLike, alpha: float,
-                     seed: int = 0) -> tuple[float, float, float] | None:
-    """candidate / reference medians with a bootstrap 1 - 2 * alpha interval (None: ref <= 0)."""
-    cand, ref = as_array(candidate), as_array(reference)
-    ref_median = float(np.median(ref))
-    if ref_median <= 0:
-        return None
-    rng = np.random.default_rng(seed)
-    cand_m, ref_m = resampled_medians(cand, rng), resampled_medians(ref, rng)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = cand_m / ref_m
-    low, high = np.percentile(ratios[np.isfinite(ratios)], list(tails(alpha)))
-    return float(np.median(cand)) / ref_median, float(low), float(high)
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values: reject every row whose adjusted p is below alpha
+    and the chance of rejecting any true null is at most alpha, whatever their dependence."""
+    order = np.argsort(p_values, kind="stable")
+    m = len(p_values)
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
+

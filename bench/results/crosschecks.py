@@ -3,10 +3,12 @@ in the same sitting, with the agreement between them. Written by bench.verify in
 results directory as verify.json, read by the report.
 
 A line compares bench's figure with the reference's as the relative difference
-bench / reference - 1 and its 95 % interval; the verdict holds that interval against a
-tolerance stated with the line: *agree* when the whole interval lies within it, *disagree*
-when the whole interval lies outside, *unclear* when it straddles (too few instances to
-tell). A reference that could not be taken is a line with its reason, never a number.
+bench / reference - 1 and its interval (timings: the 95 % percentile bootstrap of the ratio of
+medians; memory, read from one instance at one moment: the range of the instances' pairs);
+the verdict holds that interval against a tolerance stated with the line: *agree* when the
+whole interval lies within it, *disagree* when the whole interval lies outside, *unclear*
+when it straddles (too few instances to tell). A reference that could not be taken is a
+line with its reason, never a number.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from typing import Any, Literal
 import numpy as np
 
 from bench.errors import ResultsError
-from bench.results.stats import median_ci, ratio_ci
+from bench.results.stats import CONFIDENCE, percentile_interval, resampled_medians
 
 VERIFY = "verify.json"
+SEED = 0
 FORMAT = "bench-verify"
 FORMAT_VERSION = 1
 
@@ -72,13 +75,23 @@ def agreement(check: CrossCheck) -> Agreement:
     if theirs == 0:
         return Agreement(ours, theirs, ours, None, None, None, "failed", "the reference is 0")
     if check.paired and len(check.bench) == len(check.reference_values):
+        # read from one instance at one moment: every pair must agree, so the range of the
+        # pairs' ratios is the interval (distribution-free, whatever the number of instances)
         ratios = np.asarray(check.bench) / np.asarray(check.reference_values)
-        point = float(np.median(ratios))
-        low, high = median_ci(ratios)
+        point, low, high = float(np.median(ratios)), float(ratios.min()), float(ratios.max())
     else:
-        point, low, high = ratio_ci(check.bench, check.reference_values)
+        point, low, high = bootstrap_ratio(check.bench, check.reference_values)
     return Agreement(ours, theirs, ours - theirs, point - 1, low - 1, high - 1,
                      verdict(low - 1, high - 1, check.tolerance))
+
+
+def bootstrap_ratio(ours: list[float], theirs: list[float]) -> tuple[float, float, float]:
+    """median(ours) / median(theirs) with the percentile bootstrap's 95 % interval (the shared
+    bootstrap, each side resampled over its own instances or runs)."""
+    rng = np.random.default_rng(SEED)
+    ratios = resampled_medians(ours, rng) / resampled_medians(theirs, rng)
+    low, high = percentile_interval(ratios, (1 - CONFIDENCE) / 2, (1 - CONFIDENCE) / 2)
+    return float(np.median(ours) / np.median(theirs)), low, high
 
 
 def verdict(low: float, high: float, tolerance: float) -> Verdict:

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.results.manifest import SAMPLES, baseline_runtime, read_manifest
-from bench.results.records import gc_paused, read_lines
+from bench.results.manifest import baseline_runtime, read_manifest
+from bench.results.records import gc_paused, read_samples
+from bench.results.units import direction_of
 
 COLUMNS = ["runtime", "workload", "metric", "unit", "value", "repetition", "phase", "status",
-           "reason", "cell"]
+           "reason", "cell", "direction"]
 TOTAL_PARTS = ("memory.host_pss", "memory.guest_ram")
 
 
@@ -23,13 +24,23 @@ def load_samples(path: Path) -> pd.DataFrame:
     """Every sample of a run (ok and failed), with derived memory.overhead rows appended."""
     manifest = read_manifest(path)
     with gc_paused():  # the parsed dicts are freed before the collector could walk them
-        frame = pd.DataFrame(read_lines(path, SAMPLES), columns=COLUMNS)
-    frame = frame.astype({"value": float})
+        frame = pd.DataFrame(read_samples(path), columns=COLUMNS)
+    frame = with_directions(frame.astype({"value": float}))
     derived = memory_overhead(frame, baseline_runtime(manifest))
     if len(derived) == 0:
         return frame
     combined: pd.DataFrame = pd.concat([frame, derived], ignore_index=True)
     return combined
+
+
+def with_directions(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every row's direction: its own (a workload metric's), else its family's (results
+    written before samples carried one)."""
+    missing = frame.direction.isna() | (frame.direction == "")
+    if missing.any():
+        frame = frame.copy()
+        frame.loc[missing, "direction"] = frame.loc[missing, "metric"].map(lambda m: direction_of(str(m)))
+    return frame
 
 
 def memory_overhead(frame: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
@@ -41,6 +52,6 @@ def memory_overhead(frame: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
     totals = totals[totals.workload.isin(base.index)].copy()
     totals["value"] = totals.value - totals.workload.map(base)
     totals["metric"], totals["unit"], totals["status"] = "memory.overhead", "bytes", "ok"
-    totals["phase"], totals["reason"] = None, None
+    totals["phase"], totals["reason"], totals["direction"] = None, None, "lower"
     derived: pd.DataFrame = totals[COLUMNS]
     return derived

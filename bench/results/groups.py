@@ -27,7 +27,14 @@ from numpy.typing import NDArray
 
 from bench.results.frames import COLUMNS, memory_overhead
 from bench.results.manifest import SAMPLES, baseline_runtime, read_manifest
-from bench.results.records import gc_paused, parse_whole, read_lines
+from bench.results.records import (
+    check_sample_records,
+    gc_paused,
+    parse_whole,
+    read_bytes,
+    read_samples,
+)
+from bench.results.validate import refuse_duplicate_lines
 
 Values = NDArray[np.float64]
 Key = tuple[str, str, str]  # (runtime, workload, metric)
@@ -37,11 +44,13 @@ SLICE = 4 << 20  # bytes of JSON lines parsed at a time (about 18,000 samples)
 KEY = itemgetter("runtime", "workload", "metric")
 RUNTIME, WORKLOAD, METRIC = (methodcaller("get", c) for c in ("runtime", "workload", "metric"))
 VALUE, STATUS = methodcaller("get", "value"), methodcaller("get", "status")
+CELL, REPETITION = methodcaller("get", "cell", -1), methodcaller("get", "repetition", -1)
 
 
 @dataclass(frozen=True)
 class Groups:
     values: dict[Key, Values]  # the ok samples of each key, in file order
+    instances: dict[Key, Values]  # one figure per instance: the median of its ok samples
     failed: dict[Key, int]  # failed samples per key
     units: dict[str, str]  # metric -> unit
     detail: pd.DataFrame  # every row but ok syscall samples, in file order, then derived rows
@@ -58,6 +67,7 @@ class Table:
     codes: list[NDArray[np.intp]] = field(default_factory=list)
     values: list[Values] = field(default_factory=list)
     ok: list[NDArray[np.bool_]] = field(default_factory=list)
+    instances: list[NDArray[np.int64]] = field(default_factory=list)  # (cell, repetition)
     detail: list[Record] = field(default_factory=list)
 
     def add(self, records: list[Record]) -> None:
@@ -66,6 +76,7 @@ class Table:
         self.codes.append(codes)
         self.values.append(np.array(list(map(VALUE, records)), dtype=float))
         self.ok.append(ok)
+        self.instances.append(instance_ids(records))
         bulk = np.array([key[2] is not None and str(key[2]).startswith(BULK)
                          for key in self.index], dtype=bool)
         self.detail += [records[i] for i in np.flatnonzero(~bulk[codes] | ~ok)]
@@ -85,9 +96,12 @@ class Table:
         codes: NDArray[np.intp] = np.concatenate([np.empty(0, np.intp), *self.codes])
         values: Values = np.concatenate([np.empty(0, float), *self.values])
         ok: NDArray[np.bool_] = np.concatenate([np.empty(0, bool), *self.ok])
+        ids = np.concatenate([np.empty((0, 2), np.int64), *self.instances])
+        per_instance = instance_medians(codes, ids, values, ok)
         order = np.argsort(codes, kind="stable")
         ends = np.cumsum(np.bincount(codes, minlength=len(self.index)))
         grouped: dict[Key, Values] = {}
+        medians: dict[Key, Values] = {}
         failed: dict[Key, int] = {}
         units: dict[str, str] = {}
         for code, row in enumerate(self.index):
@@ -99,11 +113,30 @@ class Table:
             good = good[~np.isnan(good)]
             if len(good):
                 grouped[key] = good
+                medians[key] = per_instance[code]
             if len(good) < len(rows):
                 failed[key] = int((~ok[rows]).sum())
             units.setdefault(key[2], self.units[code])
         detail = pd.DataFrame(self.detail, columns=COLUMNS).astype({"value": float})
-        return Groups(grouped, failed, units, detail)
+        return Groups(grouped, medians, failed, units, detail)
+
+
+def instance_ids(records: list[Record]) -> NDArray[np.int64]:
+    """Each row's instance as (cell, repetition); a hand-made file without cells has -1s."""
+    cells = [-1 if c is None else c for c in map(CELL, records)]
+    repetitions = [-1 if r is None else r for r in map(REPETITION, records)]
+    return np.array([cells, repetitions], dtype=np.int64).T.reshape(-1, 2)
+
+
+def instance_medians(codes: NDArray[np.intp], ids: NDArray[np.int64], values: Values,
+                     ok: NDArray[np.bool_]) -> dict[int, Values]:
+    """Per key code, the median of each instance's ok, non-NaN samples, in instance order."""
+    good = ok & ~np.isnan(values)
+    frame = pd.DataFrame({"code": codes[good], "cell": ids[good, 0], "rep": ids[good, 1],
+                          "value": values[good]})
+    medians = frame.groupby(["code", "cell", "rep"], sort=True)["value"].median()
+    return {int(str(code)): rows.to_numpy(float)
+            for code, rows in medians.groupby(level="code", sort=False)}
 
 
 def slices(data: bytes, size: int = SLICE) -> Iterator[bytes]:
@@ -120,31 +153,33 @@ def load_groups(path: Path) -> Groups:
     """The samples of a results directory, grouped, with memory.overhead derived."""
     manifest = read_manifest(path)
     file = path / SAMPLES
-    data = file.read_bytes() if file.exists() else b""
+    data = read_bytes(path, SAMPLES)
+    refuse_duplicate_lines(data, file)
     table = Table()
+    line = 1
     with gc_paused():  # each slice's dicts die young, unwalked by the collector
         for piece in slices(data):
             records = parse_whole(piece)
-            if records is None:  # a torn tail or a corrupt line: read_lines' verdict
+            if records is None:  # a torn tail or a corrupt line: read_samples' verdict
                 table = Table()
-                table.add(read_lines(path, SAMPLES))
+                table.add(read_samples(path))
                 break
+            check_sample_records(records, file, line)
+            line += piece.count(b"\n")
             table.add(records)
     return with_overhead(table.groups(), baseline_runtime(manifest))
 
 
-def group(records: list[Record]) -> Groups:
-    table = Table()
-    table.add(records)
-    return table.groups()
-
-
 def with_overhead(groups: Groups, baseline: str | None) -> Groups:
+    """memory.overhead rows derived from the memory rows: one value per instance already."""
     derived = memory_overhead(groups.detail, baseline)
     if not len(derived):
         return groups
-    values = dict(groups.values)
+    values, instances = dict(groups.values), dict(groups.instances)
     for (runtime, workload), rows in derived.groupby(["runtime", "workload"], sort=False):
-        values[(str(runtime), str(workload), "memory.overhead")] = rows["value"].to_numpy(float)
+        key = (str(runtime), str(workload), "memory.overhead")
+        values[key] = rows["value"].to_numpy(float)
+        instances[key] = rows.sort_values(["cell", "repetition"])["value"].to_numpy(float)
     detail = pd.concat([groups.detail, derived], ignore_index=True)
-    return Groups(values, groups.failed, {**groups.units, "memory.overhead": "bytes"}, detail)
+    return Groups(values, instances, groups.failed, {**groups.units, "memory.overhead": "bytes"},
+                  detail)

@@ -8,6 +8,8 @@ is what `--resume` reads).
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -19,26 +21,112 @@ MANIFEST = "manifest.json"
 SAMPLES = "samples.jsonl"
 CELLS = "cells.jsonl"
 BASELINE_DRIVER = "process"
+MAX_MANIFEST_BYTES = 64 << 20
+MAX_DEPTH = 64  # readers walk the config recursively (resume compares it key by key)
+# what readers take from a manifest, and the JSON type each must have when present
+FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "run_id": (str,), "status": (str,), "reason": (str,), "config_path": (str,),
+    "config": (dict,), "host": (dict,), "drivers": (dict,), "endpoints": (dict,),
+    "created": (int, float), "ended": (int, float), "resumed": (list,), "swept": (list,),
+    "cells": (int,), "recorded_cells": (int,), "failed_cells": (int,),
+}
+CONFIG_TYPES: dict[str, tuple[type, ...]] = {
+    "runtimes": (dict,), "workloads": (dict,), "gate": (dict, type(None)),
+    "baseline": (str, type(None)), "description": (str,), "warmup": (int,),
+    "repetitions": (int,),
+}
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
-    """The manifest, after checking this is a bench results directory we can read."""
+    """The manifest, after checking this is a bench results directory we can read: the
+    format, a positive version no newer than ours, and the type of every field a reader uses."""
     if not path.is_dir():
         raise ResultsError(f"{path}: no such results directory")
     file = path / MANIFEST
-    try:
-        manifest = json.loads(file.read_text())
-    except FileNotFoundError:
-        raise ResultsError(f"{path}: not a bench results directory (no {MANIFEST})") from None
-    except json.JSONDecodeError as error:
-        raise ResultsError(f"{file}: unreadable or truncated ({error.msg})") from None
+    manifest = parse_manifest(file, read_document(path, file))
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ResultsError(f"{path}: not a bench results directory (another tool's {MANIFEST})")
     version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if type(version) is not int or version < 1:
+        raise ResultsError(f"{file}: format_version must be a positive integer (got "
+                           f"{json.dumps(version)[:40]})")
+    if version > FORMAT_VERSION:
         raise ResultsError(f"{path}: results format version {version!r} is newer than this bench "
                            f"reads ({FORMAT_VERSION}); upgrade bench")
+    if depth(manifest) > MAX_DEPTH:
+        raise ResultsError(f"{file}: nested deeper than {MAX_DEPTH} levels: not a manifest")
+    check_fields(file, manifest, FIELD_TYPES, "")
+    check_fields(file, manifest.get("config") or {}, CONFIG_TYPES, "config.")
+    for section in ("config.runtimes", "config.workloads", "drivers"):
+        parent, _, key = section.rpartition(".")
+        entries = (manifest.get(parent) or {}) if parent else manifest
+        for name, entry in (entries.get(key) or {}).items():
+            if not isinstance(entry, dict):
+                raise ResultsError(f"{file}: {section}.{name} must be an object")
     return manifest
+
+
+def read_document(path: Path, file: Path) -> bytes:
+    try:
+        with open(file, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_MANIFEST_BYTES:
+                raise ResultsError(f"{file}: not a regular file of at most "
+                                   f"{MAX_MANIFEST_BYTES >> 20} MiB")
+            return handle.read(MAX_MANIFEST_BYTES + 1)
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: not a bench results directory (no {MANIFEST})") from None
+    except OSError as error:
+        raise ResultsError(f"{file}: cannot read ({error.strerror or error})") from None
+
+
+def parse_manifest(file: Path, data: bytes) -> Any:
+    """JSON with every key once (a repeated key would silently win) and no NaN or Infinity."""
+    try:
+        return json.loads(data.decode("utf-8"), object_pairs_hook=unique_keys,
+                          parse_constant=refuse_constant)
+    except UnicodeDecodeError:
+        raise ResultsError(f"{file}: unreadable (not UTF-8)") from None
+    except json.JSONDecodeError as error:
+        raise ResultsError(f"{file}: unreadable or truncated ({error.msg})") from None
+    except RecursionError:
+        raise ResultsError(f"{file}: unreadable (nested too deeply)") from None
+    except ValueError as error:
+        raise ResultsError(f"{file}: unreadable ({error})") from None
+
+
+def depth(document: Any) -> int:
+    """How deeply lists and objects nest in a document, counted without recursion."""
+    deepest, pending = 0, [(document, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            pending += [(child, level + 1) for child in
+                        (item.values() if isinstance(item, dict) else item)]
+    return deepest
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise ValueError(f"the key {key[:40]!r} appears twice")
+        document[key] = value
+    return document
+
+
+def refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def check_fields(file: Path, document: dict[str, Any], types: dict[str, tuple[type, ...]],
+                 prefix: str) -> None:
+    for key, allowed in types.items():
+        value = document.get(key)
+        if key in document and not (isinstance(value, allowed) and not isinstance(value, bool)):
+            raise ResultsError(f"{file}: {prefix}{key} has the wrong type "
+                               f"({type(value).__name__})")
 
 
 def baseline_runtime(manifest: dict[str, Any]) -> str | None:

@@ -7,13 +7,13 @@ off before that line are dropped, so the rerun does not count them twice.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from bench.errors import ConfigError, ResultsError
 from bench.results.manifest import CELLS, SAMPLES, read_manifest
-from bench.results.records import read_lines
+from bench.results.records import read_cells, read_samples
+from runtimes.files import write_text_atomic
 
 
 def first_difference(old: Any, new: Any, key: str = "") -> str | None:
@@ -38,17 +38,18 @@ def finished_cells(path: Path, config: dict[str, Any]) -> tuple[dict[str, Any], 
     if changed:
         raise ConfigError(f"{path}: the config changed since this run started (at {changed}); "
                           "resume with the original config or start a new run")
-    done = {record["cell"] for record in read_lines(path, CELLS)}
+    done = {record["cell"] for record in read_cells(path)}
     drop_unfinished_samples(path, done)
     return manifest, done
 
 
 def drop_unfinished_samples(path: Path, done: set[int]) -> None:
-    kept = [r for r in read_lines(path, SAMPLES) if r.get("cell") in done]
-    partial = path / (SAMPLES + ".partial")
-    partial.write_text("".join(json.dumps(r) + "\n" for r in kept))
-    os.replace(partial, path / SAMPLES)
-    # cells.jsonl may end in a torn line too: rewrite it whole
-    cells = read_lines(path, CELLS)
-    (path / (CELLS + ".partial")).write_text("".join(json.dumps(r) + "\n" for r in cells))
-    os.replace(path / (CELLS + ".partial"), path / CELLS)
+    """Rewrite samples.jsonl with the finished cells' samples only, and cells.jsonl whole
+    (it may end in a torn line too); each through runtimes.files, never a fixed-name file."""
+    kept = [r for r in read_samples(path) if r.get("cell") in done]
+    cells = read_cells(path)
+    for name, records in ((SAMPLES, kept), (CELLS, cells)):
+        try:
+            write_text_atomic(path / name, "".join(json.dumps(r) + "\n" for r in records))
+        except OSError as error:
+            raise ResultsError(f"{path / name}: cannot rewrite ({error.strerror or error})") from None

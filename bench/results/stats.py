@@ -1,76 +1,168 @@
-"""Statistics every reader shares: medians with bootstrap confidence intervals, rank tests.
+"""Statistics every reader shares: per-instance summaries, exact median intervals, ratios, the
+one bootstrap.
+
+The unit of observation is the instance (one cell): batches inside one instance agree to a
+few ns while instances differ by up to 30 %, so every interval here is computed over one
+figure per instance (the median of its samples), never over pooled inner samples.
+
+- The interval of a median is the exact, distribution-free order-statistic interval: the k-th
+  smallest and k-th largest of n values, with P(Binomial(n, 1/2) < k) at most the tail. It
+  holds whatever the distribution; at 95 % it needs n >= 6 (with 5 values even [min, max]
+  covers only 93.75 %), and fewer instances get no interval and a note saying why.
+- The interval of a ratio of medians joins the two medians' exact intervals on the log scale
+  (each side's half-widths added in quadrature, the delta method). The exact intervals are
+  conservative at small n, so the ratio's interval covers at least its nominal level in the
+  simulations of tests/unit/test_plan_stats.py.
+- The bootstrap (medians of resampled observations) serves the gate's intervals of changes.
 
 Medians, never means alone: latency distributions are skewed and have outliers.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.stats import binom
 
+Floats = NDArray[np.float64]
 CONFIDENCE = 0.95
-RESAMPLES = 2000
-# Above this size the bootstrap's (resamples x n) array grows too large; the order-statistic
-# interval used instead is distribution-free and agrees with the bootstrap for large n.
+RESAMPLES = 4000
+# Above this size a resample is m-out-of-n (m = this): the (resamples x n) array stays small,
+# and the interval is wider than n would allow, so it errs on the safe side.
 BOOTSTRAP_LIMIT = 5000
 
 
+def as_array(values: ArrayLike) -> Floats:
+    data: Floats = np.asarray(values, dtype=float)
+    if data.size == 0:
+        raise ValueError("no samples")
+    return data
+
+
+# --- exact intervals of a median ------------------------------------------------------------
+
+def order_rank(n: int, tail: float) -> int:
+    """The largest k with P(Binomial(n, 1/2) < k) <= tail; 0 when even k = 1 is too likely.
+
+    The k-th smallest of n values lies above the median with probability P(B < k), so it is
+    a one-sided 1 - tail lower bound of the median (and the k-th largest an upper bound).
+    """
+    smallest = int(binom.ppf(tail, n, 0.5))  # the smallest j with P(B <= j) >= tail
+    return smallest + int(binom.cdf(smallest, n, 0.5) <= tail)
+
+
+def min_instances(confidence: float = CONFIDENCE) -> int:
+    """The fewest values whose extremes bound the median two-sided at `confidence`."""
+    return max(1, math.ceil(math.log2(2 / (1 - confidence))))
+
+
+def median_bounds(values: ArrayLike, tail: float) -> tuple[float, float] | None:
+    """Exact, distribution-free one-sided 1 - tail bounds of the median (order statistics);
+    None when n is too small for any order statistic to reach 1 - tail."""
+    data = np.sort(as_array(values))
+    k = order_rank(data.size, tail)
+    if k < 1:
+        return None
+    return float(data[k - 1]), float(data[data.size - k])
+
+
+def median_interval(values: ArrayLike,
+                    confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """The exact two-sided interval of the median at `confidence`, or None (too few values)."""
+    return median_bounds(values, (1 - confidence) / 2)
+
+
+def too_few(n: int, what: str = "instances", confidence: float = CONFIDENCE) -> str:
+    return (f"{n} {what}: a {100 * confidence:g} % interval of a median needs at least "
+            f"{min_instances(confidence)}")
+
+
+# --- summaries ------------------------------------------------------------------------------
+
 @dataclass(frozen=True)
 class Summary:
-    n: int
+    """One row's figures over its instances (the summary contract's numeric fields)."""
+
+    n: int  # instances
+    samples: int  # inner samples (batches, readings) behind them
     median: float
     p90: float
     p99: float
     mean: float
-    ci_low: float
-    ci_high: float
+    ci_low: float | None
+    ci_high: float | None
+    ci_note: str | None  # why there is no interval
 
 
-def median_ci(values: ArrayLike, seed: int = 0) -> tuple[float, float]:
-    """95 % confidence interval of the median."""
-    data = np.sort(np.asarray(values, dtype=float))
-    n = data.size
-    if n == 1:
-        return float(data[0]), float(data[0])
-    if n > BOOTSTRAP_LIMIT:
-        half = 1.959963984540054 * np.sqrt(n) / 2
-        low, high = int(np.floor(n / 2 - half)), int(np.ceil(n / 2 + half))
-        return float(data[max(low, 0)]), float(data[min(high, n - 1)])
-    rng = np.random.default_rng(seed)
-    medians = np.median(data[rng.integers(0, n, size=(RESAMPLES, n))], axis=1)
-    tail = (1 - CONFIDENCE) / 2 * 100
-    low_q, high_q = np.percentile(medians, [tail, 100 - tail])
-    return float(low_q), float(high_q)
-
-
-def summarize(values: ArrayLike) -> Summary:
-    data = np.asarray(values, dtype=float)
-    if data.size == 0:
-        raise ValueError("no samples to summarize")
-    low, high = median_ci(data)
+def summarize(instances: ArrayLike, samples: int | None = None,
+              confidence: float = CONFIDENCE) -> Summary:
+    """Median, percentiles and mean of the per-instance figures, with the median's interval."""
+    data = as_array(instances)
+    interval = median_interval(data, confidence)
     p90, p99 = np.percentile(data, [90, 99])
-    return Summary(int(data.size), float(np.median(data)), float(p90), float(p99),
-                   float(data.mean()), low, high)
+    low, high = interval if interval else (None, None)
+    note = None if interval else too_few(data.size, confidence=confidence)
+    return Summary(int(data.size), int(data.size if samples is None else samples),
+                   float(np.median(data)), float(p90), float(p99), float(data.mean()),
+                   low, high, note)
 
 
-def ratio_ci(candidate: ArrayLike, baseline: ArrayLike, seed: int = 0) -> tuple[float, float, float]:
-    """Ratio of medians (candidate / baseline) with a bootstrap 95 % interval."""
-    cand = np.asarray(candidate, dtype=float)
-    base = np.asarray(baseline, dtype=float)
-    point = float(np.median(cand) / np.median(base))
-    rng = np.random.default_rng(seed)
-    cand_m = _resampled_medians(cand, rng)
-    base_m = _resampled_medians(base, rng)
-    ratios = cand_m / base_m
-    tail = (1 - CONFIDENCE) / 2 * 100
-    low, high = np.percentile(ratios[np.isfinite(ratios)], [tail, 100 - tail])
-    return point, float(low), float(high)
+@dataclass(frozen=True)
+class Ratio:
+    """median(candidate) / median(reference), with its interval or the reason it has none."""
+
+    point: float
+    low: float | None
+    high: float | None
+    note: str | None
+
+    def bounds(self) -> tuple[float, float, float] | None:
+        if self.low is None or self.high is None:
+            return None
+        return self.point, self.low, self.high
 
 
-def _resampled_medians(data: NDArray[np.float64], rng: np.random.Generator) -> NDArray[np.float64]:
-    size = min(data.size, BOOTSTRAP_LIMIT)
-    picks = rng.integers(0, data.size, size=(RESAMPLES, size))
-    result: NDArray[np.float64] = np.median(data[picks], axis=1)
-    return result
+def ratio_of_medians(candidate: ArrayLike, reference: ArrayLike,
+                     confidence: float = CONFIDENCE) -> Ratio | None:
+    """The ratio of two groups' medians; None when the reference's median is not positive.
+
+    The interval joins both medians' exact intervals on the log scale: the low end is the
+    point times exp(-hypot(candidate's lower half-width, reference's upper half-width)).
+    """
+    cand, ref = as_array(candidate), as_array(reference)
+    cand_median, ref_median = float(np.median(cand)), float(np.median(ref))
+    if ref_median <= 0:
+        return None
+    point = cand_median / ref_median
+    cand_iv, ref_iv = median_interval(cand, confidence), median_interval(ref, confidence)
+    if cand_iv is None or ref_iv is None or cand_median <= 0 or min(*cand_iv, *ref_iv) <= 0:
+        few = min(cand.size, ref.size)
+        note = too_few(few, confidence=confidence) if few < min_instances(confidence) else \
+            "a value is not positive: no interval of a ratio"
+        return Ratio(point, None, None, note)
+    below = math.hypot(math.log(cand_median / cand_iv[0]), math.log(ref_iv[1] / ref_median))
+    above = math.hypot(math.log(cand_iv[1] / cand_median), math.log(ref_median / ref_iv[0]))
+    return Ratio(point, point * math.exp(-below), point * math.exp(above), None)
+
+
+# --- the bootstrap --------------------------------------------------------------------------
+
+def resampled_medians(data: ArrayLike, rng: np.random.Generator,
+                      resamples: int = RESAMPLES) -> Floats:
+    """Medians of `resamples` resamples with replacement (m-out-of-n above BOOTSTRAP_LIMIT)."""
+    values = as_array(data)
+    size = min(values.size, BOOTSTRAP_LIMIT)
+    drawn = np.sort(values[rng.integers(0, values.size, size=(resamples, size))], axis=1)
+    half = size // 2  # sorting then picking is several times faster than np.median here
+    medians: Floats = drawn[:, half] if size % 2 else (drawn[:, half - 1] + drawn[:, half]) / 2
+    return medians
+
+
+def percentile_interval(values: Floats, low_tail: float, high_tail: float) -> tuple[float, float]:
+    """The percentile bootstrap interval: the tails' quantiles of the finite resampled values."""
+    finite = values[np.isfinite(values)]
+    low, high = np.percentile(finite, [100 * low_tail, 100 * (1 - high_tail)])
+    return float(low), float(high)

@@ -31,9 +31,9 @@ from bench.verify.references import (
     rollup_pss,
 )
 from runtimes.base import AnyDriver, AnyInstance, instance_prefix
-from runtimes.docker.driver import parent_pid
 from runtimes.docker.engine import engine_step
 from runtimes.errors import BenchError
+from runtimes.host.procs import parent_pid
 
 log = logging.getLogger("bench.verify")
 

@@ -20,6 +20,7 @@
  *   ready     idle=SECONDS                 idle until SIGTERM, a byte or EOF on stdin, or timeout
  *   syscall   batches=N calls=N warmup=N  time each syscall in batches
  *   memtouch  mib=N idle=SECONDS           touch N MiB, then idle like ready
+ *   command   idle=SECONDS [spec=FILE] [-- SPEC LINES]  supervise a user's program (below)
  * Arguments may also come as key=value in the kernel command line after "--".
  *
  * Syscall mode keeps every timing in memory and reports them only after the last batch:
@@ -38,12 +39,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <regex.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/reboot.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -268,6 +278,429 @@ static int touch_memory(long mib) {
     return 0;  /* kept mapped on purpose: the host measures it */
 }
 
+/* ---- command supervisor ---------------------------------------------------
+ *
+ * Mode `command` runs a user's program and reports on it; the probe stays the first
+ * process of the instance and the only one that speaks the protocol. The program's spec
+ * is key=value lines, either the arguments after "--" (process, native, docker) or the
+ * lines of the file spec=PATH (a guest: its kernel command line is too short for it):
+ *   arg=A          the command's argv, in order        env=K=V   its whole environment
+ *   cwd=DIR        its working directory (the scratch storage, else /)
+ *   bg=A           a background helper's argv (a server the command talks to)
+ *   bg_port=N      wait until 127.0.0.1:N accepts a connection before the command starts
+ *   ready_port=N   the command is a server: report its first answer on 127.0.0.1:N ...
+ *   ready_send_hex=HEX, ready_expect=TEXT  ... to this request, starting with this reply
+ *   ready_line=RE  ... or its first output line matching this extended regex; then stop it
+ *   timeout=S      kill the command after S seconds
+ *   (a guest) modules=FILE: kernel modules to load; root_dev=DEV, root=DIR: a read-only
+ *   ext4 tree to run the command in (chroot); scratch_dev=DEV: ext4 mounted at ROOT/scratch
+ * Output: BENCH-STARTED (exec succeeded), BENCH-OUT / BENCH-ERR / BENCH-BG <line> (its
+ * stdout, stderr and the helper's output), BENCH-RESPONSE (a server's first answer),
+ * BENCH-EXITED (the command was reaped; the helper is stopped after it),
+ * BENCH-COMMAND status=N signal=N stopped=0|1 wall_ns=N user_ns=N sys_ns=N maxrss_kb=N
+ * all_user_ns=N all_sys_ns=N (getrusage of the command, then of every process reaped),
+ * then BENCH-DONE and the idle state, so the host can read its counters before teardown.
+ */
+#define SPEC_MAX 256
+#define LINE_MAX_OUT 65536
+
+struct spec {
+    char *argv[SPEC_MAX + 1], *env[SPEC_MAX + 1], *bg[SPEC_MAX + 1];
+    int argc, envc, bgc;
+    const char *cwd, *ready_expect, *ready_line, *modules, *root_dev, *root, *scratch_dev;
+    char ready_send[1024];
+    size_t ready_send_len;
+    long bg_port, ready_port, timeout;
+};
+
+struct stream { int fd; const char *prefix; int watched; char buf[LINE_MAX_OUT]; size_t len; };
+
+/* ready_line: the command's output lines are matched as they are forwarded */
+static regex_t ready_re;
+static int ready_re_set, ready_line_seen;
+
+/* Like emit(), for lines of any length up to a stream's buffer. */
+static void write_line(const char *prefix, const char *text) {
+    static char line[LINE_MAX_OUT + 64];
+    int n = snprintf(line, sizeof line - 1, "%s %s", prefix, text);
+    if (n < 0) return;
+    if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
+    line[n++] = '\n';
+    for (ssize_t off = 0, w; off < n; off += w)
+        if ((w = write(STDOUT_FILENO, line + off, (size_t)(n - off))) <= 0) {
+            if (w < 0 && errno == EINTR) { w = 0; continue; }
+            return;
+        }
+}
+
+static void emit_line(struct stream *st, const char *text) {
+    write_line(st->prefix, text);
+    if (st->watched && ready_re_set && !ready_line_seen && regexec(&ready_re, text, 0, NULL, 0) == 0)
+        ready_line_seen = 1;
+}
+
+static int unhex(const char *hex, char *out, size_t room) {
+    size_t n = 0;
+    for (; hex[0] && hex[1] && n < room; hex += 2) {
+        unsigned int byte;
+        if (sscanf(hex, "%2x", &byte) != 1) return -1;
+        out[n++] = (char)byte;
+    }
+    return (int)n;
+}
+
+static int spec_line(struct spec *s, char *line) {
+    char *eq = strchr(line, '=');
+    if (!eq) return line[0] ? -1 : 0;
+    *eq = '\0';
+    char *key = line, *value = eq + 1;
+    if (strcmp(key, "arg") == 0 && s->argc < SPEC_MAX) s->argv[s->argc++] = value;
+    else if (strcmp(key, "env") == 0 && s->envc < SPEC_MAX) s->env[s->envc++] = value;
+    else if (strcmp(key, "bg") == 0 && s->bgc < SPEC_MAX) s->bg[s->bgc++] = value;
+    else if (strcmp(key, "cwd") == 0) s->cwd = value;
+    else if (strcmp(key, "bg_port") == 0) s->bg_port = atol(value);
+    else if (strcmp(key, "ready_port") == 0) s->ready_port = atol(value);
+    else if (strcmp(key, "ready_send_hex") == 0) {
+        int n = unhex(value, s->ready_send, sizeof s->ready_send);
+        if (n < 0) return -1;
+        s->ready_send_len = (size_t)n;
+    } else if (strcmp(key, "ready_expect") == 0) s->ready_expect = value;
+    else if (strcmp(key, "ready_line") == 0) s->ready_line = value;
+    else if (strcmp(key, "timeout") == 0) s->timeout = atol(value);
+    else if (strcmp(key, "modules") == 0) s->modules = value;
+    else if (strcmp(key, "root_dev") == 0) s->root_dev = value;
+    else if (strcmp(key, "root") == 0) s->root = value;
+    else if (strcmp(key, "scratch_dev") == 0) s->scratch_dev = value;
+    else return -1;
+    return 0;
+}
+
+/* The spec from the arguments after "--", else from the file named by spec=PATH. */
+static int read_spec(int argc, char **argv, struct spec *s) {
+    static char text[1 << 20];
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--") == 0) {
+            for (int j = i + 1; j < argc; j++)
+                if (spec_line(s, argv[j]) != 0) { emit("BENCH-ERROR bad spec line %.80s", argv[j]); return -1; }
+            return 0;
+        }
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++)
+        if (strncmp(argv[i], "spec=", 5) == 0) path = argv[i] + 5;
+    if (!path) { emit("BENCH-ERROR command mode needs spec=FILE or a spec after --"); return -1; }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) { emit("BENCH-ERROR spec %s: %s", path, strerror(errno)); return -1; }
+    ssize_t got = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (got < 0) { emit("BENCH-ERROR spec %s: %s", path, strerror(errno)); return -1; }
+    text[got] = '\0';
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+        if (spec_line(s, line) != 0) { emit("BENCH-ERROR bad spec line %.80s", line); return -1; }
+    return 0;
+}
+
+/* A guest's setup before the command: modules, loopback, the tree and the scratch disk. */
+static int wait_for_node(const char *dev) {
+    for (int i = 0; i < 1000 && access(dev, F_OK) != 0; i++) usleep(10000);
+    return access(dev, F_OK);
+}
+
+static int load_modules(const char *list) {
+    FILE *f = fopen(list, "r");
+    if (!f) { emit("BENCH-ERROR modules %s: %s", list, strerror(errno)); return -1; }
+    char path[512];
+    while (fgets(path, sizeof path, f)) {
+        path[strcspn(path, "\n")] = '\0';
+        if (!path[0]) continue;
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || (syscall(SYS_finit_module, fd, "", 0) != 0 && errno != EEXIST)) {
+            emit("BENCH-ERROR load module %s: %s", path, strerror(errno));
+            fclose(f);
+            return -1;
+        }
+        close(fd);
+    }
+    fclose(f);
+    return 0;
+}
+
+static void loopback_up(void) {
+    int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    if (sock >= 0 && ioctl(sock, SIOCGIFFLAGS, &ifr) == 0) {
+        ifr.ifr_flags |= IFF_UP;
+        if (ioctl(sock, SIOCSIFFLAGS, &ifr) != 0) emit("BENCH-ERROR bring lo up: %s", strerror(errno));
+    }
+    if (sock >= 0) close(sock);
+}
+
+static int mount_at(const char *dev, const char *dir, unsigned long flags) {
+    if (wait_for_node(dev) != 0) { emit("BENCH-ERROR no device %s", dev); return -1; }
+    if (mount(dev, dir, "ext4", flags, NULL) != 0) {
+        emit("BENCH-ERROR mount %s on %s: %s", dev, dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int setup_guest(const struct spec *s) {
+    loopback_up();
+    if (s->modules && load_modules(s->modules) != 0) return -1;
+    if (s->root_dev && s->root) {
+        char path[512];
+        if (mount_at(s->root_dev, s->root, MS_RDONLY) != 0) return -1;
+        snprintf(path, sizeof path, "%s/proc", s->root);
+        mount("proc", path, "proc", 0, NULL);
+        snprintf(path, sizeof path, "%s/dev", s->root);
+        mount("devtmpfs", path, "devtmpfs", 0, NULL);
+        snprintf(path, sizeof path, "%s/tmp", s->root);
+        mount("tmpfs", path, "tmpfs", 0, NULL);
+    }
+    if (s->scratch_dev) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/scratch", s->root ? s->root : "");
+        if (mount_at(s->scratch_dev, path, 0) != 0) return -1;
+    }
+    return 0;
+}
+
+/* Start argv with its output on pipes; the child reports a failed exec through `report`. */
+static pid_t start_child(const struct spec *s, char **argv, int out[2], int err[2]) {
+    int report[2], input[2];
+    if (pipe2(report, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0 ||
+        pipe2(input, O_CLOEXEC) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(input[0], STDIN_FILENO);  /* stdin at EOF at once, with no /dev/null needed */
+        dup2(out[1], STDOUT_FILENO);
+        dup2(err[1], STDERR_FILENO);
+        signal(SIGPIPE, SIG_DFL);
+        struct sigaction dfl = {.sa_handler = SIG_DFL};
+        sigaction(SIGTERM, &dfl, NULL);
+        sigaction(SIGINT, &dfl, NULL);
+        int code = 0;
+        if (s->root && (chroot(s->root) != 0 || chdir("/") != 0)) code = errno;
+        if (!code && s->cwd && chdir(s->cwd) != 0) code = errno;
+        if (!code && !s->cwd && chdir("/") != 0) code = errno;
+        if (!code) {
+            clearenv();
+            for (int i = 0; i < s->envc; i++) putenv(s->env[i]);
+            execvp(argv[0], argv);
+            code = errno;
+        }
+        if (write(report[1], &code, sizeof code) < 0) _exit(126);
+        _exit(127);
+    }
+    close(report[1]);
+    close(input[0]);
+    close(input[1]);
+    close(out[1]);
+    close(err[1]);
+    if (pid < 0) { close(report[0]); return -1; }
+    int code = 0;
+    ssize_t got;
+    while ((got = read(report[0], &code, sizeof code)) < 0 && errno == EINTR) {}
+    close(report[0]);
+    if (got == (ssize_t)sizeof code) {
+        emit("BENCH-ERROR exec %s: %s", argv[0], strerror(code));
+        errno = code;
+        return -2;
+    }
+    return pid;
+}
+
+/* Forward what a stream has, one protocol line per output line; false at its end. */
+static int forward(struct stream *st) {
+    ssize_t got = read(st->fd, st->buf + st->len, sizeof st->buf - 1 - st->len);
+    if (got <= 0) {
+        if (got < 0 && errno == EINTR) return 1;
+        if (st->len) { st->buf[st->len] = '\0'; emit_line(st, st->buf); st->len = 0; }
+        close(st->fd);
+        st->fd = -1;
+        return 0;
+    }
+    st->len += (size_t)got;
+    char *start = st->buf, *nl;
+    while ((nl = memchr(start, '\n', st->len - (size_t)(start - st->buf)))) {
+        *nl = '\0';
+        emit_line(st, start);
+        start = nl + 1;
+    }
+    size_t left = st->len - (size_t)(start - st->buf);
+    if (left == sizeof st->buf - 1) { st->buf[left] = '\0'; emit_line(st, st->buf); left = 0; }
+    memmove(st->buf, start, left);
+    st->len = left;
+    return 1;
+}
+
+static int port_answers(long port, const struct spec *s, int want_reply) {
+    int sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (sock < 0) return 0;
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = connect(sock, (struct sockaddr *)&addr, sizeof addr) == 0;
+    if (ok && want_reply && s->ready_send_len)
+        ok = write(sock, s->ready_send, s->ready_send_len) == (ssize_t)s->ready_send_len;
+    if (ok && want_reply && s->ready_expect) {
+        struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
+        setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        char reply[256];
+        ssize_t got = read(sock, reply, sizeof reply - 1);
+        size_t want = strlen(s->ready_expect);
+        ok = got >= (ssize_t)want && memcmp(reply, s->ready_expect, want) == 0;
+    }
+    close(sock);
+    return ok;
+}
+
+struct usage { unsigned long long user_ns, sys_ns; long maxrss_kb; };
+
+static void add_usage(struct usage *u, const struct rusage *ru) {
+    u->user_ns += (unsigned long long)ru->ru_utime.tv_sec * 1000000000ull + (unsigned long long)ru->ru_utime.tv_usec * 1000ull;
+    u->sys_ns += (unsigned long long)ru->ru_stime.tv_sec * 1000000000ull + (unsigned long long)ru->ru_stime.tv_usec * 1000ull;
+    if (ru->ru_maxrss > u->maxrss_kb) u->maxrss_kb = ru->ru_maxrss;
+}
+
+/* Reap every child that has ended (orphans come here too: the probe is a subreaper). */
+static void reap(pid_t command, int *status, int *done, struct usage *cmd, struct usage *all,
+                 unsigned long long *ended) {
+    struct rusage ru;
+    int st;
+    pid_t pid;
+    while ((pid = wait4(-1, &st, WNOHANG, &ru)) > 0) {
+        add_usage(all, &ru);
+        if (pid == command) { *status = st; *done = 1; *ended = now_ns(); add_usage(cmd, &ru); }
+    }
+}
+
+static void stop_child(pid_t pid, struct usage *all) {
+    struct rusage ru;
+    int st;
+    kill(pid, SIGTERM);
+    for (int i = 0; i < 200; i++) {
+        if (wait4(pid, &st, WNOHANG, &ru) == pid) { add_usage(all, &ru); return; }
+        usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    if (wait4(pid, &st, 0, &ru) == pid) add_usage(all, &ru);
+}
+
+static pid_t start_background(const struct spec *s, struct stream *bg_out, struct stream *bg_err) {
+    int out[2], err[2];
+    char *argv[SPEC_MAX + 1];
+    memcpy(argv, s->bg, sizeof argv);
+    argv[s->bgc] = NULL;
+    pid_t pid = start_child(s, argv, out, err);
+    if (pid < 0) return pid;
+    bg_out->fd = out[0];
+    bg_err->fd = err[0];
+    if (!s->bg_port) return pid;
+    unsigned long long deadline = now_ns() + 30000000000ull;
+    while (!port_answers(s->bg_port, s, 0)) {
+        struct pollfd p[2] = {{.fd = bg_out->fd, .events = POLLIN}, {.fd = bg_err->fd, .events = POLLIN}};
+        if (poll(p, 2, 5) > 0) {
+            if (p[0].revents && bg_out->fd >= 0) forward(bg_out);
+            if (p[1].revents && bg_err->fd >= 0) forward(bg_err);
+        }
+        if (now_ns() > deadline || waitpid(pid, NULL, WNOHANG) == pid) {
+            emit("BENCH-ERROR the background helper never answered on port %ld", s->bg_port);
+            return -2;
+        }
+    }
+    return pid;
+}
+
+/* The command's end: everything it and its helper printed forwarded, every child reaped. */
+static void finish(pid_t bg, struct stream *bg_out, struct stream *bg_err, int *status, int *done,
+                   struct usage *cmd, struct usage *all, unsigned long long *ended) {
+    if (bg > 0) stop_child(bg, all);
+    while (bg_out->fd >= 0) forward(bg_out);
+    while (bg_err->fd >= 0) forward(bg_err);
+    reap(-1, status, done, cmd, all, ended);
+}
+
+static int supervise(int argc, char **argv, int is_init) {
+    static struct spec s;
+    static struct stream out = {.fd = -1, .prefix = "BENCH-OUT", .watched = 1};
+    static struct stream err = {.fd = -1, .prefix = "BENCH-ERR", .watched = 1};
+    static struct stream bg_out = {.fd = -1, .prefix = "BENCH-BG"}, bg_err = {.fd = -1, .prefix = "BENCH-BG"};
+    if (read_spec(argc, argv, &s) != 0) return 2;
+    if (s.argc == 0) { emit("BENCH-ERROR the spec names no command (arg=...)"); return 2; }
+    s.argv[s.argc] = NULL;
+    s.env[s.envc] = NULL;
+    if (is_init && setup_guest(&s) != 0) return 1;
+    if (s.ready_line) {
+        if (regcomp(&ready_re, s.ready_line, REG_EXTENDED | REG_NOSUB) != 0) {
+            emit("BENCH-ERROR ready_line is not an extended regex");
+            return 2;
+        }
+        ready_re_set = 1;
+    }
+    /* a port that answers before its server started would answer for someone else */
+    long ports[2] = {s.bg_port, s.ready_port};
+    for (int i = 0; i < 2; i++)
+        if (ports[i] && port_answers(ports[i], &s, 0)) {
+            emit("BENCH-ERROR port %ld on 127.0.0.1 already answers before the server started", ports[i]);
+            return 1;
+        }
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    struct usage cmd = {0}, all = {0};
+    pid_t bg = s.bgc ? start_background(&s, &bg_out, &bg_err) : 0;
+    if (bg < 0) return 1;
+    int pipes_out[2], pipes_err[2], status = 0, done = 0, stopped = 0, responded = 0;
+    unsigned long long started = now_ns(), ended = started;
+    pid_t pid = start_child(&s, s.argv, pipes_out, pipes_err);
+    if (pid < 0) {
+        if (pid == -1) emit("BENCH-ERROR cannot start the command: %s", strerror(errno));
+        finish(bg, &bg_out, &bg_err, &status, &done, &cmd, &all, &ended);
+        return 127;
+    }
+    out.fd = pipes_out[0];
+    err.fd = pipes_err[0];
+    emit("BENCH-STARTED");
+    int server = s.ready_port || s.ready_line;
+    unsigned long long deadline = s.timeout > 0 ? started + (unsigned long long)s.timeout * 1000000000ull : 0;
+    struct stream *streams[4] = {&out, &err, &bg_out, &bg_err};
+    while (!done || out.fd >= 0 || err.fd >= 0) {
+        if (done && now_ns() > ended + 2000000000ull) {  /* a daemonized grandchild holds them */
+            for (int i = 0; i < 2; i++) if (streams[i]->fd >= 0) { close(streams[i]->fd); streams[i]->fd = -1; }
+            break;
+        }
+        struct pollfd p[4];
+        for (int i = 0; i < 4; i++) p[i] = (struct pollfd){.fd = streams[i]->fd, .events = POLLIN};
+        if (poll(p, 4, server && !responded ? 1 : 50) > 0)
+            for (int i = 0; i < 4; i++)
+                if (p[i].fd >= 0 && p[i].revents) forward(streams[i]);
+        if (!responded && !done && ((s.ready_line && ready_line_seen) ||
+                                    (s.ready_port && port_answers(s.ready_port, &s, 1)))) {
+            responded = 1;
+            emit("BENCH-RESPONSE");
+        }
+        if (server && responded && !stopped && !done) { kill(pid, SIGTERM); stopped = 1; }
+        if (deadline && !done && !stopped && now_ns() > deadline) {
+            emit("BENCH-ERROR the command ran past its timeout of %ld s: killed", s.timeout);
+            kill(pid, SIGKILL);
+            stopped = 2;
+        }
+        if (stop_requested && !done && !stopped) { kill(pid, SIGTERM); stopped = 3; }
+        int was_done = done;
+        reap(pid, &status, &done, &cmd, &all, &ended);
+        if (done && !was_done) emit("BENCH-EXITED");
+    }
+    finish(bg, &bg_out, &bg_err, &status, &done, &cmd, &all, &ended);
+    int exited = WIFEXITED(status), sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    emit("BENCH-COMMAND status=%d signal=%d stopped=%d wall_ns=%llu user_ns=%llu sys_ns=%llu "
+         "maxrss_kb=%ld all_user_ns=%llu all_sys_ns=%llu all_maxrss_kb=%ld",
+         exited ? WEXITSTATUS(status) : -1, sig, stopped, ended - started, cmd.user_ns, cmd.sys_ns,
+         cmd.maxrss_kb, all.user_ns, all.sys_ns, all.maxrss_kb);
+    if (stopped == 1) return 0;  /* a server stopped after its first answer, as asked */
+    if (stopped == 2) return 124;
+    return exited ? WEXITSTATUS(status) : 128 + sig;
+}
+
 /* As a guest's init there is nothing mounted and nobody to exit to. */
 static void init_guest(void) {
     mount("proc", "/proc", "proc", 0, NULL);
@@ -298,6 +731,13 @@ int main(int argc, char **argv) {
     } else if (strcmp(mode, "syscall") == 0) {
         status = run_syscalls(arg_long(argc, argv, "batches", 30), arg_long(argc, argv, "calls", 20000),
                               arg_long(argc, argv, "warmup", 3));
+    } else if (strcmp(mode, "command") == 0) {
+        status = supervise(argc, argv, is_init);
+        emit("BENCH-DONE %d", status);
+        /* idle on, so the host reads the instance's counters before it stops it */
+        idle(arg_long(argc, argv, "idle", 600));
+        if (is_init) { sync(); reboot(RB_POWER_OFF); }
+        return status;
     } else if (strcmp(mode, "memtouch") == 0) {
         status = touch_memory(arg_long(argc, argv, "mib", 64));
         if (status == 0) idle(arg_long(argc, argv, "idle", 600));

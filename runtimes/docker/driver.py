@@ -14,14 +14,22 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ByteSize, Field, PositiveInt, field_validator
 
-from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, RunContext, instance_prefix
+from runtimes.base import (
+    Driver,
+    DriverOptions,
+    MemoryReading,
+    ProbeCommand,
+    RunContext,
+    Usage,
+)
+from runtimes.commands import SCRATCH_MOUNT, CommandCells, PackagedCommand, scratch_fingerprint
 from runtimes.docker.engine import (
     DEFAULT_ENDPOINT,
     close_connection,
@@ -31,11 +39,15 @@ from runtimes.docker.engine import (
     output_chunks,
     remove_container,
 )
-from runtimes.docker.image import ensure_image, image_metadata
+from runtimes.docker.image import ensure_image, ensure_tree_image, image_metadata
 from runtimes.errors import ExitCause, InstanceError, RuntimeUnavailable
-from runtimes.host.cgroups import read_int
-from runtimes.host.memory import pss_bytes
+from runtimes.host.cgroups import MAX_MEMORY_LIMIT, MAX_PIDS_LIMIT, read_int, whole_pages
+from runtimes.host.memory import pss_bytes, total_pss
+from runtimes.host.oci_runtimes import RUNTIMES, process_roles, runtime_refusal
 from runtimes.host.pinning import CpuList
+from runtimes.host.procs import cgroup_members, memory_cgroup_file, parent_pid, process_name
+from runtimes.host.tools import tool_version
+from runtimes.host.usage import TICK_NS, process_cpu_ns
 from runtimes.instance import Instance
 
 RUN_LABEL = "bench.run"
@@ -43,16 +55,24 @@ INSTANCE_LABEL = "bench.instance"
 ATTACH = {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1, "logs": 0}
 KEEPER_IDLE_S = 86400
 SHIM_PREFIX = "containerd-shim"
+MIN_MEMORY_LIMIT = 6 * 1024**2  # dockerd's own floor
 
 
 class DockerOptions(DriverOptions):
     endpoint: str | None = None  # None: the local socket; else unix:///... or tcp://127.0.0.1:N
     mode: Literal["fresh", "exec"] = "fresh"
     seccomp: Literal["default", "unconfined"] = "default"
-    memory_limit: ByteSize | None = None
-    pids_limit: PositiveInt | None = None
+    # null is no limit; a number is bounded to what the engine and the kernel apply as given
+    # (dockerd refuses under 6 MiB, and would take 0 to mean no limit at all)
+    memory_limit: ByteSize | None = Field(None, ge=MIN_MEMORY_LIMIT, le=MAX_MEMORY_LIMIT)
+    pids_limit: PositiveInt | None = Field(None, le=MAX_PIDS_LIMIT)
     runtime: str = Field(default="runc", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     cpus: CpuList | None = None  # the container's cpuset (docker run --cpuset-cpus)
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _pages(cls, value: ByteSize | None) -> ByteSize | None:
+        return value if value is None else ByteSize(whole_pages(value))
 
     @field_validator("endpoint")
     @classmethod
@@ -74,70 +94,41 @@ class Attached:
     exit_code: int | None = None
 
 
-# --- what the host sees of a container -----------------------------------------------
-
-
-def parent_pid(pid: int) -> int:
-    """The parent of a host process, from /proc/PID/stat (the field after the state)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError as error:
-        raise InstanceError(f"process {pid} is gone: {error.strerror}") from error
-    return int(stat.rsplit(")", 1)[1].split()[1])
-
-
-def process_name(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return "?"
-
-
-def memory_cgroup_file(pid: int) -> Path | None:
-    """The file holding the charge of the process's memory cgroup, if this host shows one."""
-    try:
-        memberships = Path(f"/proc/{pid}/cgroup").read_text()
-        mounts = Path("/proc/self/mounts").read_text()
-    except OSError:
-        return None
-    return next((p for p in memory_cgroup_candidates(memberships, mounts) if p.exists()), None)
-
-
-def memory_cgroup_candidates(memberships: str, mounts: str) -> list[Path]:
-    """Where a process's memory charge may be: the v1 memory controller's file first (hybrid
-    hosts also show an empty v2 tree), then the v2 file, whatever the cgroup driver named it."""
-    entries = [line.split(":", 2) for line in memberships.splitlines() if line.count(":") >= 2]
-    v1 = next((path for _, names, path in entries if "memory" in names.split(",")), None)
-    v2 = next((path for _, names, path in entries if names == ""), None)
-    table = [line.split()[1:4] for line in mounts.splitlines() if len(line.split()) >= 4]
-    found = [Path(point) / v1.lstrip("/") / "memory.usage_in_bytes"
-             for point, kind, options in table
-             if v1 is not None and kind == "cgroup" and "memory" in options.split(",")]
-    return found + [Path(point) / v2.lstrip("/") / "memory.current"
-                    for point, kind, _ in table if v2 is not None and kind == "cgroup2"]
-
-
 # --- the driver ----------------------------------------------------------------------
 
 
 class DockerDriver(Driver[DockerOptions, Attached]):
     kind = "docker"
     Options = DockerOptions
-    host_parts = ("workload", "shim")
+    host_parts = ("workload", "sentry", "gofer", "shim")
+    runs_commands = True
 
     def __init__(self, name: str, options: DockerOptions, context: RunContext) -> None:
         super().__init__(name, options, context)
         self._api: Any = None
         self._image: str | None = None
         self._keeper: str | None = None  # the shared container of exec mode
+        self.applied: dict[str, int | None] = {}
+        self._probe: Path | None = None
+        self.cells = CommandCells()
+        self.command_images: dict[str, str] = {}  # workload -> its image tag
 
     @classmethod
     def unavailable_reason(cls, options: DockerOptions) -> str | None:
         try:
-            connect(options.endpoint).close()
+            api = connect(options.endpoint)
         except RuntimeUnavailable as error:
             return str(error)
-        return None
+        try:
+            return runtime_missing(api, options.runtime, options.endpoint)
+        except InstanceError as error:
+            return str(error)
+        finally:
+            api.close()
+
+    @classmethod
+    def variants(cls) -> dict[str, DockerOptions]:
+        return {runtime: DockerOptions.model_validate({"runtime": runtime}) for runtime in RUNTIMES}
 
     @property
     def api(self) -> Any:
@@ -152,36 +143,70 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         return self._image
 
     def prepare(self, probe: Path) -> None:
+        self._probe = probe
         self._check_runtime()
         with engine_step("look up or build the probe image"):
             self._image = ensure_image(self.api, probe)
+        self.applied = self._applied_limits()
         if self.options.mode == "exec":
             self._keeper = self._start_keeper()
 
+    def prepare_commands(self, commands: Mapping[str, PackagedCommand]) -> None:
+        """An image per tree: FROM scratch with the tree's files and the probe, or the
+        workload's own image plus the probe; content-addressed tags, built once."""
+        if self._probe is None:
+            raise InstanceError("the docker driver was not prepared: call prepare(probe) first")
+        if self.options.mode == "exec" and commands:
+            raise RuntimeUnavailable("docker mode exec runs the probe in one shared container: "
+                                     "command workloads need mode fresh")
+        self.cells.set(commands)
+        for name, packaged in commands.items():
+            with engine_step(f"look up or build the image of workload {name}"):
+                self.command_images[name] = ensure_tree_image(self.api, packaged.tree, self._probe)
+
     def _check_runtime(self) -> None:
-        with engine_step("read docker info"):
-            runtimes = self.api.info().get("Runtimes") or {}
-        if self.options.runtime not in runtimes:
-            raise RuntimeUnavailable(f"dockerd has no OCI runtime {self.options.runtime!r} "
-                                     f"(it has: {', '.join(sorted(runtimes))}): register it in "
-                                     "/etc/docker/daemon.json or pick another")
+        missing = runtime_missing(self.api, self.options.runtime, self.options.endpoint)
+        if missing:
+            raise RuntimeUnavailable(missing)
+
+    def _applied_limits(self) -> dict[str, int | None]:
+        """What the engine holds for these options, read back from a container created with
+        them (never started) and removed; refused when it differs from what was asked."""
+        name = self.resource_name("limits")
+        container_id = self._create(name, ["ready"])
+        try:
+            with engine_step(f"inspect container {name}"):
+                host = self.api.inspect_container(container_id).get("HostConfig") or {}
+        finally:
+            remove_container(self.api, container_id, name)
+        pids = host.get("PidsLimit")
+        applied = {"memory_limit_applied": host.get("Memory") or None,  # 0: no limit
+                   "memory_swap_applied": host.get("MemorySwap") or None,
+                   "pids_limit_applied": pids if pids and pids > 0 else None}  # 0, -1: none
+        asked = {"memory_limit_applied": int(self.options.memory_limit or 0) or None,
+                 "pids_limit_applied": self.options.pids_limit}
+        if any(applied[key] != value for key, value in asked.items()):
+            raise RuntimeUnavailable(f"dockerd holds limits {applied} where {asked} were asked")
+        return applied
 
     def _labels(self, name: str) -> dict[str, str]:
         return {RUN_LABEL: self.context.run_id, INSTANCE_LABEL: name}
 
-    def _host_config(self) -> Any:
+    def _host_config(self, scratch: Path | None = None) -> Any:
         options = self.options
         return self.api.create_host_config(
             network_mode="none", runtime=options.runtime,
             security_opt=["seccomp=unconfined"] if options.seccomp == "unconfined" else None,
             mem_limit=int(options.memory_limit) if options.memory_limit else None,
-            pids_limit=options.pids_limit, cpuset_cpus=options.cpus)
+            pids_limit=options.pids_limit, cpuset_cpus=options.cpus,
+            binds={str(scratch): {"bind": SCRATCH_MOUNT, "mode": "rw"}} if scratch else None)
 
-    def _create(self, name: str, argv: list[str]) -> str:
+    def _create(self, name: str, argv: list[str], image: str | None = None,
+                scratch: Path | None = None) -> str:
         with engine_step(f"create container {name}"):
-            created = self.api.create_container(self.image, command=argv, name=name,
+            created = self.api.create_container(image or self.image, command=argv, name=name,
                                                 labels=self._labels(name), stdin_open=True,
-                                                host_config=self._host_config())
+                                                host_config=self._host_config(scratch))
         container_id: str = created["Id"]
         return container_id
 
@@ -195,7 +220,7 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         return container_id
 
     def _keeper_name(self) -> str:
-        return f"{instance_prefix(self.context.run_id)}{self.name}-exec"
+        return self.resource_name("exec")
 
     # --- launch ---------------------------------------------------------------------
 
@@ -206,7 +231,13 @@ class DockerDriver(Driver[DockerOptions, Attached]):
             self._launch_container(instance, command)
 
     def _launch_container(self, instance: Instance[Attached], command: ProbeCommand) -> None:
-        handle = instance.handle = Attached(self._create(instance.name, command.argv()),
+        argv, image, scratch = command.argv(), None, None
+        if command.workload is not None:
+            spec = self.cells.get(command.workload).spec
+            image = self.command_images[command.workload]
+            scratch = self.cells.make_scratch(instance.name, spec)
+            argv += ["--", *spec.lines(cwd=SCRATCH_MOUNT if scratch else None)]
+        handle = instance.handle = Attached(self._create(instance.name, argv, image, scratch),
                                             instance.name)
         instance.mark("create")
         with engine_step(f"attach to container {instance.name}"):
@@ -274,6 +305,7 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         finally:
             if handle.sock is not None:
                 close_connection(handle.sock)
+            self.cells.remove_scratch(instance.name)
 
     def _signal(self, handle: Attached, signum: signal.Signals) -> None:
         from docker.errors import DockerException
@@ -333,9 +365,26 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         if not process_name(shim).startswith(SHIM_PREFIX):
             raise InstanceError(f"the parent of {handle.name}'s probe (pid {pid}) is "
                                 f"{process_name(shim)!r}, not a containerd shim")
-        workload, shim_pss = pss_bytes(pid), pss_bytes(shim)
-        return MemoryReading(host_pss=workload + shim_pss, cgroup=self._cgroup_charge(handle, pid),
-                             host_parts={"workload": workload, "shim": shim_pss})
+        # a fresh container's cgroup holds all of it (gVisor's Sentry, Gofer and stubs too);
+        # an exec shares its container with the keeper, so only the exec's own process counts
+        members = [p for p in cgroup_members(pid) if p != shim] if handle.exec_id is None else [pid]
+        parts = {role: total_pss(pids) for role, pids in
+                 process_roles(self.options.runtime, members, pid).items()}
+        parts["shim"] = pss_bytes(shim)
+        return MemoryReading(host_pss=sum(parts.values()), cgroup=self._cgroup_charge(handle, pid),
+                             host_parts=parts)
+
+    def usage(self, instance: Instance[Attached]) -> Usage:
+        """The probe's process tree (the same accounting as process and native) and the
+        container cgroup's peak charge."""
+        pid = self._workload_pid(instance.held())
+        charge = memory_cgroup_file(pid)
+        peak = None if charge is None else charge.with_name(
+            "memory.max_usage_in_bytes" if charge.name == "memory.usage_in_bytes" else "memory.peak")
+        return Usage(cpu_ns=process_cpu_ns(pid), cpu_resolution_ns=TICK_NS,
+                     cpu_source="the probe's process tree (/proc/PID/stat)",
+                     peak_bytes=read_int(peak) if peak is not None and peak.exists() else None,
+                     peak_source="the container cgroup's peak charge")
 
     def _workload_pid(self, handle: Attached) -> int:
         """The probe's host pid. dockerd records an exec's pid only once containerd returns,
@@ -381,14 +430,24 @@ class DockerDriver(Driver[DockerOptions, Attached]):
             "cgroup_driver": info.get("CgroupDriver"), "cgroup_version": info.get("CgroupVersion"),
             "default_runtime": info.get("DefaultRuntime"), "runtime": runtime,
             "runtime_path": ((info.get("Runtimes") or {}).get(runtime) or {}).get("path"),
-            "runtime_version": components.get(runtime),
+            "runtime_version": components.get(runtime) or self._local_runtime_version(info),
             "seccomp": self.options.seccomp,
             "engine_seccomp": next((s for s in security if "name=seccomp" in s), None),
             "memory_limit": int(self.options.memory_limit) if self.options.memory_limit else None,
             "pids_limit": self.options.pids_limit,
             "cpus": self.options.cpus, "pinning": "cpuset" if self.options.cpus else None,
+            **self.applied,  # read back from the engine at prepare(): what it holds
             "image": image_metadata(self.api, self._image) if self._image else None,
+            "workload_images": dict(self.command_images),
+            **scratch_fingerprint(self.cells, "a host directory bind-mounted at /scratch (rw)"),
         }
+
+    def _local_runtime_version(self, info: dict[str, Any]) -> str | None:
+        """The version line of the runtime's binary, when dockerd is on this host (its own
+        version output names runc only)."""
+        path = ((info.get("Runtimes") or {}).get(self.options.runtime) or {}).get("path")
+        local = (self.options.endpoint or DEFAULT_ENDPOINT).startswith("unix://")
+        return tool_version(path) if local and path and Path(path).exists() else None
 
     @classmethod
     def endpoint(cls, options: DockerOptions) -> str | None:
@@ -404,6 +463,21 @@ class DockerDriver(Driver[DockerOptions, Attached]):
             return remove_labelled(api, run_id, dry_run, options.endpoint)
         finally:
             api.close()
+
+
+def runtime_missing(api: Any, runtime: str, endpoint: str | None) -> str | None:
+    """None when dockerd has this OCI runtime registered, else why not and what to do."""
+    with engine_step("read docker info"):
+        runtimes = api.info().get("Runtimes") or {}
+    if runtime in runtimes:
+        return None
+    local = (endpoint or DEFAULT_ENDPOINT).startswith("unix://")
+    refusal = runtime_refusal(runtime) if local else None
+    if refusal:  # registering it would not help
+        return f"dockerd has no OCI runtime {runtime!r}, and {refusal}"
+    return (f"dockerd has no OCI runtime {runtime!r} (it has: {', '.join(sorted(runtimes))}): "
+            "register it in /etc/docker/daemon.json (.ci/host-setup does where it works) and "
+            "reload dockerd (kill -HUP)")
 
 
 def remove_labelled(api: Any, run_id: str | None, dry_run: bool,

@@ -1,4 +1,6 @@
 """The probe packaged as a Docker image: FROM scratch, /probe, nothing else; built locally.
+A command workload's image is its tree plus the probe (FROM scratch), or, for a workload
+from a local image, that image plus the probe.
 
 No registry is involved: the build context (a Dockerfile and the probe) is a tar made in
 memory and sent through the Engine API with pull=False. The tag carries the probe's
@@ -10,9 +12,11 @@ from __future__ import annotations
 import hashlib
 import io
 import tarfile
+import tempfile
 from pathlib import Path
 from typing import Any
 
+from runtimes.commands import Tree
 from runtimes.docker.engine import first_line
 from runtimes.errors import BuildError
 
@@ -83,3 +87,56 @@ def image_metadata(api: Any, tag: str) -> dict[str, Any]:
             "Env": config.get("Env"), "Cmd": config.get("Cmd"),
             "Entrypoint": config.get("Entrypoint")}
 
+
+
+# --- command workloads: an image per tree -------------------------------------------------
+
+WORKLOAD_REPOSITORY = "bench-workload"
+TREE_DOCKERFILE = b'FROM scratch\nCOPY rootfs/ /\nENTRYPOINT ["/probe"]\n'
+
+
+def workload_tag(tree: Tree, probe: Path) -> str:
+    """bench-workload:<hash of the tree's digest (or the image's id) and the probe's>."""
+    key = f"{tree.digest} {tree.image_id or ''} {probe_digest(probe)}".encode()
+    return f"{WORKLOAD_REPOSITORY}:{hashlib.sha256(key).hexdigest()[:16]}"
+
+
+def tree_context(tree: Tree, probe: Path) -> io.BytesIO | Any:
+    """A host tree: FROM scratch, the tree's files and the probe. An image's tree: FROM the
+    image itself (by id, never pulled), plus the probe."""
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the caller)
+    with tarfile.open(fileobj=spool, mode="w") as tar:
+        if tree.image_id is None:
+            _add(tar, "Dockerfile", TREE_DOCKERFILE, 0o644)
+            tar.add(tree.root, arcname="rootfs", recursive=True)
+            _add(tar, "rootfs/probe", probe.read_bytes(), 0o755)
+        else:
+            dockerfile = f'FROM {tree.image_id}\nCOPY probe /probe\nENTRYPOINT ["/probe"]\nCMD []\n'
+            _add(tar, "Dockerfile", dockerfile.encode(), 0o644)
+            _add(tar, "probe", probe.read_bytes(), 0o755)
+    spool.seek(0)
+    return spool
+
+
+def ensure_tree_image(api: Any, tree: Tree, probe: Path) -> str:
+    """The workload's image tag, built from its tree only when no image has that tag yet."""
+    from docker.errors import APIError, ImageNotFound
+
+    tag = workload_tag(tree, probe)
+    try:
+        api.inspect_image(tag)
+        return tag
+    except ImageNotFound:
+        pass
+    with tree_context(tree, probe) as context:
+        try:
+            for step in api.build(fileobj=context, custom_context=True, tag=tag, pull=False,
+                                  rm=True, forcerm=True, decode=True,
+                                  labels={IMAGE_LABEL: probe_digest(probe),
+                                          "bench.tree": tree.digest}):
+                if "error" in step:
+                    raise BuildError(f"building image {tag} failed: {first_line(step['error'])}")
+        except APIError as error:
+            raise BuildError(f"building image {tag} failed: "
+                             f"{first_line(str(error.explanation or error))}") from error
+    return tag

@@ -3,18 +3,22 @@
 A guest booted straight from a kernel needs nothing else: the kernel unpacks the archive
 into its rootfs, opens /dev/console for PID 1 and runs /init. The archive is built once
 per probe and cached under its content hash, so a run never rebuilds it and no temporary
-file is left outside the cache.
+file is left outside the cache. The archive's bytes depend only on the probe's, so the
+cached file is checked against the archive built in memory before a guest boots from it
+(a tampered or torn file is replaced), and written through runtimes.files (an
+exclusively created temporary file, renamed), never through a fixed-name partial file.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from runtimes.files import write_atomic
 
 MAGIC = b"070701"  # newc: ASCII headers, no checksum
 TRAILER = "TRAILER!!!"
@@ -67,20 +71,55 @@ def archive_name(probe: bytes, compress: bool) -> str:
 
 
 def build_initramfs(probe: Path, cache_dir: Path, compress: bool = False) -> Path:
-    """The cached initramfs for this probe (built on first use, written atomically)."""
+    """The cached initramfs for this probe: built in memory (milliseconds), compared with
+    the cached file, and (re)written atomically only when that differs or is missing."""
     data = probe.read_bytes()
     target = cache_dir / archive_name(data, compress)
-    if target.exists():
-        return target
     archive = write_newc(probe_entries(data))
     if compress:
         archive = gzip.compress(archive, compresslevel=6, mtime=0)
+    if cached_copy_matches(target, archive):
+        return target
     cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    write_atomic(target, archive, 0o644)  # a concurrent run never reads half an archive
+    return target
+
+
+def cached_copy_matches(target: Path, archive: bytes) -> bool:
+    """Whether the cache holds exactly this archive, as a regular file (not a link)."""
     try:
-        partial.write_bytes(archive)
-        partial.chmod(0o644)
-        partial.rename(target)  # atomic: a concurrent run never reads half an archive
-    finally:
-        partial.unlink(missing_ok=True)
+        if not stat.S_ISREG(target.lstat().st_mode):
+            return False
+        return hashlib.sha256(target.read_bytes()).digest() == hashlib.sha256(archive).digest()
+    except OSError:
+        return False
+
+
+def with_files(base: list[Entry], files: dict[str, bytes], dirs: Iterable[str]) -> list[Entry]:
+    """The probe's layout plus directories and files (parents first, as cpio wants)."""
+    entries = list(base)
+    have = {entry.name for entry in entries}
+    wanted = set(dirs) | {str(Path(name).parent) for name in files if "/" in name}
+    for name in sorted(wanted):
+        parts = Path(name).parts
+        for depth in range(1, len(parts) + 1):
+            directory = "/".join(parts[:depth])
+            if directory not in have:
+                entries.append(Entry(directory, stat.S_IFDIR | 0o755))
+                have.add(directory)
+    entries += [Entry(name, stat.S_IFREG | 0o644, data) for name, data in sorted(files.items())]
+    return entries
+
+
+def build_initramfs_with(probe: Path, files: dict[str, bytes], dirs: Iterable[str],
+                         cache_dir: Path) -> Path:
+    """An initramfs of the probe plus more files (kernel modules, command specs), cached
+    under the hash of its whole content."""
+    archive = write_newc(with_files(probe_entries(probe.read_bytes()), files, dirs))
+    key = hashlib.sha256(FORMAT_VERSION.encode() + b"\0" + archive).hexdigest()[:16]
+    target = cache_dir / f"initramfs-{key}.cpio"
+    if cached_copy_matches(target, archive):
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(target, archive, 0o644)  # a concurrent run never reads half an archive
     return target

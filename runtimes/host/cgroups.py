@@ -19,13 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runtimes.base import log as runtimes_log
-from runtimes.errors import InstanceError
+from runtimes.errors import ExitCause, InstanceError
 
 log = runtimes_log.getChild("cgroups")
 
 ROOT = Path("/sys/fs/cgroup")
 PARENT = "bench"
 CONTROLLERS = ("memory", "pids")
+# the largest memory limit bench sets; v1 shows "no limit" as a larger number (PAGE_COUNTER_MAX
+# pages, the largest page-aligned long), v2 as "max"
+MAX_MEMORY_LIMIT = 1 << 62
+# pids.max takes at most PID_MAX_LIMIT (4M tasks); a larger number is refused by the kernel
+MAX_PIDS_LIMIT = 4 * 1024 * 1024
 
 
 
@@ -64,8 +69,18 @@ class Hierarchy(ABC):
         """The controllers this host offers that bench can use."""
 
     @abstractmethod
+    def roots(self) -> list[Path]:
+        """The root of every hierarchy bench uses (v2: one; v1: memory and pids)."""
+
     def parents(self) -> list[Path]:
         """The `bench` parent directory in every hierarchy."""
+        return [root / PARENT for root in self.roots()]
+
+    def placed(self, relative: str) -> Cgroup:
+        """A cgroup another program made (an OCI runtime, LXC) at this path below the root of
+        every hierarchy, to read its members, charge and OOM kills like our own."""
+        path = relative.strip("/")
+        return Cgroup(Path(path).name, tuple(root / path for root in self.roots()))
 
     @abstractmethod
     def join_paths(self, cgroup: Cgroup) -> list[Path]:
@@ -83,8 +98,21 @@ class Hierarchy(ABC):
         """Bytes of memory charged to the cgroup now."""
 
     @abstractmethod
+    def memory_peak(self, cgroup: Cgroup) -> int | None:
+        """The cgroup's peak memory charge, in bytes, where the kernel keeps one."""
+
+    @abstractmethod
     def oom_kills(self, cgroup: Cgroup) -> int:
         """How many processes the OOM killer took in this cgroup."""
+
+    def oom_cause(self, cgroup: Cgroup, memory_bytes: int) -> ExitCause | None:
+        """An OOM kill in the cgroup, named with the limit it enforced; None when there was
+        none, or when the cgroup is gone (an OCI runtime or liblxc removed it)."""
+        try:
+            killed = self.oom_kills(cgroup)
+        except InstanceError:
+            return None
+        return ExitCause(oom=True, limit=f"the cgroup's {memory_bytes >> 20} MiB limit") if killed else None
 
     def missing(self) -> list[str]:
         """The needed controllers this host lacks (empty when the runtime can run)."""
@@ -95,19 +123,28 @@ class Hierarchy(ABC):
         return Cgroup(name, tuple(parent / name for parent in self.parents()))
 
     def create(self, name: str, limits: Limits) -> Cgroup:
-        """Make the instance's cgroup and set its limits; raises InstanceError on failure."""
+        """Make the instance's cgroup and set its limits; raises InstanceError on failure.
+
+        A cgroup of that name that already exists is someone else's (a leftover of a killed
+        run, another run's instance): the error says so, and it is left as it is. On any
+        failure only what this call created is removed.
+        """
         cgroup = self.cgroup(name)
+        created: list[Path] = []
         try:
-            self._make_dirs(cgroup)
+            self._make_dirs(cgroup, created)
             self._write_limits(cgroup, limits)
         except OSError as error:
-            self.remove(cgroup, timeout_s=0.5)
+            self.remove(Cgroup(name, tuple(created)), timeout_s=0.5)
+            exists = " (it exists already: not ours to use or remove)" \
+                if isinstance(error, FileExistsError) else ""
             raise InstanceError(f"cannot create cgroup {name} under {self.root}: "
-                                f"{error.strerror or error}") from error
+                                f"{error.strerror or error}{exists}") from error
         return cgroup
 
-    def _make_dirs(self, cgroup: Cgroup) -> None:
-        """mkdir in every hierarchy; the parents are set up once (again if removed meanwhile)."""
+    def _make_dirs(self, cgroup: Cgroup, created: list[Path]) -> None:
+        """mkdir in every hierarchy, noting each directory made; the parents are set up once
+        (again if removed meanwhile). An existing directory is FileExistsError."""
         if not self._parents_ready:
             self._prepare_parents()
             self._parents_ready = True
@@ -117,9 +154,34 @@ class Hierarchy(ABC):
             except FileNotFoundError:  # another run removed an empty parent
                 self._prepare_parents()
                 directory.mkdir()
+            created.append(directory)
+
+    def applied(self, cgroup: Cgroup) -> Limits:
+        """The limits the kernel holds for the cgroup, read back from its files: what was
+        applied, which is what a run records (the kernel rounds and caps what it is given)."""
+        return Limits(self._read_limit(cgroup, "memory"), self._read_limit(cgroup, "pids"))
+
+    @abstractmethod
+    def _read_limit(self, cgroup: Cgroup, controller: str) -> int:
+        """The memory limit (bytes) or the pids limit; -1 for none ("max")."""
+
+    def check_limits(self, name: str, limits: Limits) -> Limits:
+        """Make a cgroup with these limits, read back what the kernel applied, remove it: the
+        applied limits, or an InstanceError when the kernel holds something else."""
+        cgroup = self.create(name, limits)
+        try:
+            applied = self.applied(cgroup)
+        finally:
+            self.remove(cgroup)
+        if applied != limits:
+            raise InstanceError(f"the kernel applied a memory limit of {applied.memory_bytes} "
+                                f"and a pids limit of {applied.pids} where {limits.memory_bytes} "
+                                f"and {limits.pids} were asked")
+        return applied
 
     def members(self, cgroup: Cgroup) -> list[int]:
-        """Pids in the cgroup (all hierarchies, each pid once); empty once it is gone."""
+        """Pids in the cgroup (all hierarchies, each pid once); empty once it is gone (see
+        members_now for a reading that must not take "gone" for "empty")."""
         found: dict[int, None] = {}
         for procs in cgroup.procs_files:
             try:
@@ -127,6 +189,13 @@ class Hierarchy(ABC):
             except FileNotFoundError:
                 continue
         return list(found)
+
+    def members_now(self, cgroup: Cgroup) -> list[int]:
+        """Pids in the cgroup for a measurement: a cgroup that is gone is an InstanceError,
+        never an empty list (whose memory would add up to 0)."""
+        if not all(directory.is_dir() for directory in cgroup.dirs):
+            raise InstanceError(f"cgroup {cgroup.name} is gone: its processes cannot be read")
+        return self.members(cgroup)
 
     def kill(self, cgroup: Cgroup) -> None:
         """SIGKILL every process in the cgroup (the processes may take a moment to leave)."""
@@ -204,8 +273,8 @@ class CgroupV2(Hierarchy):
         except OSError:
             return []
 
-    def parents(self) -> list[Path]:
-        return [self.root / PARENT]
+    def roots(self) -> list[Path]:
+        return [self.root]
 
     def join_paths(self, cgroup: Cgroup) -> list[Path]:
         """The directory: the launcher clones the instance into it (CLONE_INTO_CGROUP)."""
@@ -224,8 +293,17 @@ class CgroupV2(Hierarchy):
             write(directory / "memory.swap.max", 0)
         write(directory / "pids.max", limits.pids)
 
+    def _read_limit(self, cgroup: Cgroup, controller: str) -> int:
+        name = "memory.max" if controller == "memory" else "pids.max"
+        return read_limit(cgroup.dirs[0] / name)
+
     def memory_charge(self, cgroup: Cgroup) -> int:
         return read_int(cgroup.dirs[0] / "memory.current")
+
+    def memory_peak(self, cgroup: Cgroup) -> int | None:
+        """The cgroup's peak charge since it was made (memory.peak, Linux 5.19+)."""
+        peak = cgroup.dirs[0] / "memory.peak"
+        return read_int(peak) if peak.exists() else None
 
     def oom_kills(self, cgroup: Cgroup) -> int:
         return keyed_value(cgroup.dirs[0] / "memory.events", "oom_kill")
@@ -250,8 +328,8 @@ class CgroupV1(Hierarchy):
     def controllers(self) -> list[str]:
         return [c for c in CONTROLLERS if (self.root / c / "cgroup.procs").exists()]
 
-    def parents(self) -> list[Path]:
-        return [self.root / c / PARENT for c in CONTROLLERS]
+    def roots(self) -> list[Path]:
+        return [self.root / c for c in CONTROLLERS]
 
     def join_paths(self, cgroup: Cgroup) -> list[Path]:
         """The `tasks` files: moving one thread there skips the costly threadgroup lock."""
@@ -268,8 +346,18 @@ class CgroupV1(Hierarchy):
             write(memory / "memory.memsw.limit_in_bytes", limits.memory_bytes)
         write(pids / "pids.max", limits.pids)
 
+    def _read_limit(self, cgroup: Cgroup, controller: str) -> int:
+        memory, pids = cgroup.dirs
+        if controller == "memory":
+            value = read_int(memory / "memory.limit_in_bytes")
+            return -1 if value > MAX_MEMORY_LIMIT else value
+        return read_limit(pids / "pids.max")
+
     def memory_charge(self, cgroup: Cgroup) -> int:
         return read_int(cgroup.dirs[0] / "memory.usage_in_bytes")
+
+    def memory_peak(self, cgroup: Cgroup) -> int | None:
+        return read_int(cgroup.dirs[0] / "memory.max_usage_in_bytes")
 
     def oom_kills(self, cgroup: Cgroup) -> int:
         return keyed_value(cgroup.dirs[0] / "memory.oom_control", "oom_kill")
@@ -304,16 +392,23 @@ def enable_controllers(directory: Path) -> None:
 
 def sweep(hierarchy: Hierarchy, prefix: str, dry_run: bool) -> list[str]:
     """Find instance cgroups by name prefix; unless dry_run, kill their processes and rmdir."""
+    lines = remove_found(hierarchy, hierarchy.find(prefix), dry_run)
+    if not dry_run:
+        hierarchy.remove_parents()
+    return lines
+
+
+def remove_found(hierarchy: Hierarchy, cgroups: list[Cgroup], dry_run: bool) -> list[str]:
+    """One line per cgroup (and how many processes it holds); unless dry_run, kill its
+    processes and rmdir it everywhere."""
     lines = []
-    for cgroup in hierarchy.find(prefix):
+    for cgroup in cgroups:
         pids = hierarchy.members(cgroup)
         lines.append(f"cgroup v{hierarchy.version} {hierarchy.describe(cgroup)}"
                      + (f" ({len(pids)} processes)" if pids else ""))
         if not dry_run:
             hierarchy.kill(cgroup)
             hierarchy.remove(cgroup)
-    if not dry_run:
-        hierarchy.remove_parents()
     return lines
 
 
@@ -332,6 +427,24 @@ def read_int(path: Path) -> int:
         return int(path.read_text().split()[0])
     except (OSError, ValueError, IndexError) as error:
         raise InstanceError(f"cannot read {path}: {error}") from error
+
+
+def whole_pages(value: int) -> int:
+    """A memory limit the kernel keeps as given: a whole number of pages (it rounds down)."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    if value % page:
+        raise ValueError(f"must be a whole number of {page >> 10} KiB pages (the kernel would "
+                         f"round {value} down)")
+    return value
+
+
+def read_limit(path: Path) -> int:
+    """A v2-style limit file: a number, or "max" (no limit, returned as -1)."""
+    try:
+        text = path.read_text().strip()
+    except OSError as error:
+        raise InstanceError(f"cannot read {path}: {error.strerror}") from error
+    return -1 if text == "max" else read_int(path)
 
 
 def keyed_value(path: Path, key: str) -> int:

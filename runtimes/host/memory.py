@@ -118,6 +118,10 @@ def is_code_cache(mapping: Mapping) -> bool:
 
 
 def total_pss(pids: list[int]) -> int:
+    """PSS of a set of processes; an empty set is an InstanceError (no process to read is
+    not a reading of 0)."""
+    if not pids:
+        raise InstanceError("no process left to read the memory of")
     return sum(pss_bytes(pid) for pid in pids)
 
 

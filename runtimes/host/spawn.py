@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import select
 import signal
 import subprocess
 from pathlib import Path
@@ -18,6 +19,7 @@ from runtimes.base import log
 from runtimes.errors import ExitCause, InstanceError
 from runtimes.host.pinning import thread_pinned
 from runtimes.instance import Instance
+from runtimes.protocol import exit_status
 
 TAG = "BENCH_INSTANCE"
 
@@ -56,14 +58,44 @@ def process_exit(process: subprocess.Popen[bytes] | None, instance: Instance[Any
         return None
 
 
+def announced_exit(instance: Instance[Any]) -> ExitCause | None:
+    """The status the probe announced (BENCH-DONE) before its output ended, for runtimes
+    whose container process is no child of ours (its wait status is nobody's to read)."""
+    if not instance.output.closed:
+        return None
+    status = exit_status(instance.output.text())
+    return ExitCause(status=status) if status is not None else None
+
+
+def wait_exit(process: subprocess.Popen[bytes], timeout_s: float) -> int | None:
+    """The process's exit status as soon as it exits, or None after timeout_s.
+
+    Popen.wait(timeout) polls with sleeps that grow to 50 ms, which a timed step would
+    count as its own; a pidfd wakes us the moment the process exits.
+    """
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except OSError:  # already reaped, or a kernel without pidfd_open
+        try:
+            return process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        exited = bool(poller.poll(max(0, int(timeout_s * 1000))))
+    finally:
+        os.close(pidfd)
+    return process.wait() if exited else None
+
+
 def stop_process(process: subprocess.Popen[bytes], grace_seconds: float) -> int:
     """Tell the probe to leave (EOF on stdin), then SIGTERM, then SIGKILL; returns its status."""
     for step in (_close_stdin, subprocess.Popen.terminate, subprocess.Popen.kill):
         step(process)
-        try:
-            return process.wait(timeout=grace_seconds)
-        except subprocess.TimeoutExpired:
-            continue
+        status = wait_exit(process, grace_seconds)
+        if status is not None:
+            return status
     return process.wait()
 
 

@@ -5,8 +5,9 @@ validated field; nothing is spliced into a string template, so a name or a kerne
 parameter cannot add an element, an attribute or a second command line.
 
 The guest is as small as libvirt allows, to boot fast: direct kernel boot with the
-probe as /init, a serial console on a pty, no disk, no NIC, no USB, no graphics, no
-balloon, and every way out (poweroff, reboot, crash) destroys the transient domain.
+probe as /init, a serial console on a pty, no NIC, no USB, no graphics, no balloon, and
+every way out (poweroff, reboot, crash) destroys the transient domain. A command
+workload's guest has virtio-blk disks: its tree (read-only) and its scratch storage.
 """
 
 from __future__ import annotations
@@ -29,6 +30,17 @@ COMMAND_LINE_MAX = 2047  # x86 COMMAND_LINE_SIZE less the terminator
 BASE_PARAMS = ("console=ttyS0", "panic=-1")
 
 CpuMode = Literal["host-passthrough", "host-model", "maximum", "custom"]
+DiskCache = Literal["none", "writeback", "writethrough", "directsync", "unsafe"]
+
+
+@dataclass(frozen=True)
+class Disk:
+    """A raw image file on the host as a virtio-blk disk (vda, vdb... in this order)."""
+
+    path: Path
+    target: str
+    readonly: bool = False
+    cache: DiskCache | None = None  # None: the hypervisor's default
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,7 @@ class GuestSpec:
     run_as_root: bool
     vcpu_pins: tuple[str, ...] = ()  # the host CPUs of vCPU 0, 1, ... (empty: unpinned)
     emulator_pin: str | None = None  # the host CPUs of QEMU's own threads
+    disks: tuple[Disk, ...] = ()
 
 
 def check_kernel_param(param: str) -> str:
@@ -103,8 +116,20 @@ def _metadata(domain: ET.Element, spec: GuestSpec) -> None:
     tag.set("accel", "kvm" if spec.domain_type == "kvm" else "tcg")
 
 
-def _devices(domain: ET.Element) -> None:
+def _disk(devices: ET.Element, disk: Disk) -> None:
+    element = _sub(devices, "disk", type="file", device="disk")
+    driver = {"name": "qemu", "type": "raw"} | ({"cache": disk.cache} if disk.cache else {})
+    _sub(element, "driver", **driver)
+    _sub(element, "source", file=str(disk.path))
+    _sub(element, "target", dev=disk.target, bus="virtio")
+    if disk.readonly:
+        _sub(element, "readonly")
+
+
+def _devices(domain: ET.Element, spec: GuestSpec) -> None:
     devices = _sub(domain, "devices")
+    for disk in spec.disks:
+        _disk(devices, disk)
     serial = _sub(devices, "serial", type="pty")
     _sub(serial, "target", port="0")
     console = _sub(devices, "console", type="pty")
@@ -145,7 +170,7 @@ def domain_element(spec: GuestSpec) -> ET.Element:
     _sub(domain, "clock", offset="utc")
     for event in ("on_poweroff", "on_reboot", "on_crash"):
         _sub(domain, event, "destroy")
-    _devices(domain)
+    _devices(domain, spec)
     _seclabel(domain, spec)
     return domain
 

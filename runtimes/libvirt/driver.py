@@ -16,29 +16,43 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import re
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
-from pydantic import ByteSize, Field, field_validator
+from pydantic import ByteSize, Field, field_validator, model_validator
 
-from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, RunContext, instance_prefix
+from runtimes.base import (
+    Driver,
+    DriverOptions,
+    MemoryReading,
+    ProbeCommand,
+    RunContext,
+    Usage,
+    instance_prefix,
+)
 from runtimes.base import log as runtimes_log
+from runtimes.commands import PackagedCommand, scratch_fingerprint
 from runtimes.errors import InstanceError, RuntimeUnavailable
 from runtimes.guest.accel import AccelChoice, AccelRequest, choose_accel, host_virt, readable_kernel
 from runtimes.guest.initramfs import build_initramfs
 from runtimes.host.memory import vmm_split
 from runtimes.host.pinning import CpuList, parse_cpus
+from runtimes.host.usage import TICK_NS, peak_rss_bytes, process_cpu_ns
 from runtimes.instance import Instance
+from runtimes.libvirt.commands import GuestCommands
 from runtimes.libvirt.console import ConsoleStream, ensure_event_loop
 from runtimes.libvirt.domain import (
     CPU_MODEL,
     MACHINE,
     CpuMode,
+    Disk,
     GuestSpec,
     check_kernel_param,
     domain_xml,
@@ -59,6 +73,10 @@ DEFAULT_URI = "qemu:///system"
 INSTALL = "pip install 'bench[libvirt]'"
 START_DAEMONS = "check the URI, or start the daemons: virtlogd -d && libvirtd -d"
 INIT_LINE = "Run /init as init process"
+# libvirt runs a program for these: the ext transport runs `command`; ssh-style transports
+# run `command` in place of ssh, and `netcat` on the remote host
+COMMAND_TRANSPORTS = frozenset({"ext"})
+COMMAND_PARAMETERS = frozenset({"command", "netcat"})
 log = runtimes_log.getChild("libvirt")
 
 
@@ -88,6 +106,17 @@ class LibvirtOptions(DriverOptions):
             return ()
         cpus = sorted(parse_cpus(self.cpus))
         return tuple(str(cpus[vcpu % len(cpus)]) for vcpu in range(self.vcpus))
+    allow_command_transport: bool = Field(False, description="accept a URI that makes libvirt "
+                                          "run a program (qemu+ext, command= or netcat=): it "
+                                          "runs as bench's user, root, whenever bench connects")
+
+    @model_validator(mode="after")
+    def _no_hidden_programs(self) -> LibvirtOptions:
+        problem = command_in_uri(self.uri)
+        if problem and not self.allow_command_transport:
+            raise ValueError(f"the URI {self.uri!r} {problem}; set allow_command_transport: true "
+                             "if that is meant")
+        return self
 
     @field_validator("uri")
     @classmethod
@@ -129,6 +158,19 @@ class LibvirtOptions(DriverOptions):
         return bool(parts.netloc) or parts.scheme.partition("+")[2] not in ("", "unix")
 
 
+def command_in_uri(uri: str) -> str | None:
+    """What in a libvirt URI makes libvirt run a program, or None. Transport and parameter
+    names are matched as libvirt does: case-insensitively, unescaped, split on & and ;."""
+    parts = urlsplit(uri)
+    transport = parts.scheme.partition("+")[2].lower()
+    if transport in COMMAND_TRANSPORTS:
+        return f"uses the {transport} transport, which runs a program"
+    names = {unquote_plus(item.partition("=")[0]).strip().lower()
+             for item in re.split(r"[&;]", parts.query) if item}
+    found = sorted(names & COMMAND_PARAMETERS)
+    return f"has a {found[0]}= parameter, which runs a program" if found else None
+
+
 @dataclass
 class Guest:
     """The driver's handle on one instance."""
@@ -167,6 +209,7 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
     # QEMU's PSS less the guest's RAM: the VMM itself, and (under TCG) its translation cache,
     # which is the VMM's cost too, though it grows with the code the guest ran
     host_parts = ("vmm", "tcg_code_cache")
+    runs_commands = True
 
     def __init__(self, name: str, options: LibvirtOptions, context: RunContext) -> None:
         super().__init__(name, options, context)
@@ -175,6 +218,8 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
         self._choice: AccelChoice | None = None
         self._kernel: Path | None = None
         self._initrd: Path | None = None
+        self._probe: Path | None = None
+        self.commands = GuestCommands(context.cache_dir)
         self._lock = threading.Lock()
 
     @classmethod
@@ -194,6 +239,17 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
         remote_kernel = self.options.kernel if self.options.is_remote() else None
         self._kernel = remote_kernel or readable_kernel(self.options.kernel)
         self._initrd = build_initramfs(probe, self.context.cache_dir)
+        self._probe = probe
+
+    def prepare_commands(self, commands: Mapping[str, PackagedCommand]) -> None:
+        """Each tree as a read-only guest disk, and one initramfs with the disk modules and
+        every workload's spec (runtimes.libvirt.commands)."""
+        if self._probe is None or self._kernel is None:
+            raise InstanceError("the libvirt driver was not prepared (prepare() packs the probe)")
+        if self.options.is_remote():
+            raise RuntimeUnavailable(f"command workloads need their disks on this host; "
+                                     f"{self.options.uri} is remote")
+        self.commands.prepare(self._probe, self._kernel, commands)
 
     def _connect(self) -> Any:
         with self._lock:
@@ -214,19 +270,30 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
             raise InstanceError("the libvirt driver was not prepared (prepare() packs the probe)")
         choice = self._accel_choice()
         kvm = choice.accel == "kvm"
+        argv, initrd, disks = command.argv(), self._initrd, self._disks(instance, command)
+        if command.workload is not None and self.commands.initrd is not None:
+            argv += self.commands.probe_args(command.workload)
+            initrd = self.commands.initrd
         try:
-            cmdline = kernel_cmdline(self.options.cmdline_extra, command.argv())
+            cmdline = kernel_cmdline(self.options.cmdline_extra, argv)
         except ValueError as error:
             raise InstanceError(f"cannot pass the probe's arguments to the guest: {error}") from None
         return GuestSpec(
-            name=instance.name, run_id=self.context.run_id,
-            domain_type="kvm" if kvm else "qemu", kernel=self._kernel, initrd=self._initrd,
+            name=instance.name, run_id=self.context.run_id, disks=disks,
+            domain_type="kvm" if kvm else "qemu", kernel=self._kernel, initrd=initrd,
             cmdline=cmdline, memory_bytes=int(self.options.memory), vcpus=self.options.vcpus,
             machine=self.options.machine,
             cpu_mode=self._cpu_mode(choice),
             cpu_model=self.options.cpu_model, run_as_root=self.options.run_as_root,
             vcpu_pins=self.options.vcpu_pins(),
             emulator_pin=self.options.emulator_cpus or self.options.cpus)
+
+    def _disks(self, instance: Instance[Guest], command: ProbeCommand) -> tuple[Disk, ...]:
+        if command.workload is None:
+            return ()
+        disks = self.commands.disks(instance.name, command.workload)
+        instance.mark("disks")
+        return disks
 
     def launch(self, instance: Instance[Guest], command: ProbeCommand) -> None:
         conn = self._connect()
@@ -273,9 +340,23 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
                              host_parts={"vmm": split.vmm, "tcg_code_cache": split.code_cache},
                              guest=guest_meminfo(instance))
 
+    def usage(self, instance: Instance[Guest]) -> Usage:
+        """QEMU's CPU time (every thread: vCPUs, I/O, emulation) and its peak resident set
+        (the guest RAM it touched included)."""
+        if self.options.is_remote():
+            return Usage()
+        pid = qemu_pid(instance.name)
+        if pid is None:
+            raise InstanceError(f"no QEMU process found for {instance.name}: the guest is gone")
+        return Usage(cpu_ns=process_cpu_ns(pid, children=False), cpu_source="QEMU's CPU time "
+                     "(/proc/PID/stat, every thread)", cpu_resolution_ns=TICK_NS,
+                     peak_bytes=peak_rss_bytes(pid),
+                     peak_source="QEMU's peak resident set (VmHWM), guest RAM included")
+
     def teardown(self, instance: Instance[Guest]) -> None:
         guest = instance.handle
         if guest is None:
+            self.commands.cells.remove_scratch(instance.name)  # made before the domain
             return
         try:
             self._destroy(guest.domain)
@@ -286,6 +367,7 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
                 instance.output.wait_closed(time.monotonic_ns() + int(self.grace_seconds * 1e9))
                 guest.console.close()
             instance.output.close()
+            self.commands.cells.remove_scratch(instance.name)
         if not self.options.is_remote() and any(phase == "ready" for phase, _ in instance.marks):
             domain_log(instance.name).unlink(missing_ok=True)  # kept only when the boot failed
 
@@ -316,6 +398,9 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
             "emulator_cpus": self.options.emulator_cpus or self.options.cpus,
             "pinning": "vcpupin+emulatorpin" if self.options.cpus or self.options.emulator_cpus
             else None,
+            **scratch_fingerprint(self.commands.cells, "a virtio-blk disk: a raw ext4 image file "
+                                  f"(cache={'/'.join(self.commands.cache_modes())}), made by "
+                                  "mkfs.ext4 without a loop mount"),
         }
         conn = self._connect()
         choice = self._accel_choice()

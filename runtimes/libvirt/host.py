@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from runtimes.errors import InstanceError
 from runtimes.host.memory import PROC
 from runtimes.instance import Instance
 from runtimes.protocol import parse_meminfo
@@ -37,11 +38,12 @@ def qemu_pid(name: str) -> int | None:
 
 
 def machine_cgroup(pid: int) -> Path | None:
-    """The memory cgroup libvirt made for the guest (v1 memory controller, else pure v2), or None."""
+    """The memory cgroup libvirt made for the guest (v1 memory controller, else pure v2), or
+    None when it has none; an InstanceError when the process is gone (not "no cgroup")."""
     try:
         lines = (PROC / str(pid) / "cgroup").read_text().splitlines()
-    except OSError:
-        return None
+    except OSError as error:
+        raise InstanceError(f"the guest's QEMU (pid {pid}) is gone: {error.strerror}") from error
     paths = {}
     for line in lines:
         _, controllers, path = line.split(":", 2)
@@ -62,13 +64,15 @@ def _guest_level(base: Path, path: Path) -> Path | None:
     return None
 
 
-def cgroup_charge(folder: Path) -> int | None:
+def cgroup_charge(folder: Path) -> int:
+    """The machine cgroup's charge; an InstanceError when it cannot be read (a cgroup that is
+    gone has no charge, which is not a charge of 0, nor no reading at all)."""
     for name in ("memory.current", "memory.usage_in_bytes"):
         try:
             return int((folder / name).read_text())
         except (OSError, ValueError):
             continue
-    return None
+    raise InstanceError(f"cannot read the memory charge of {folder}: gone, or not a cgroup")
 
 
 def guest_meminfo(instance: Instance[Any]) -> dict[str, int]:

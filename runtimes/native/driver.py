@@ -6,45 +6,61 @@ happen per instance: make the cgroup and write its limits, then spawn `nsrun` (a
 static C launcher compiled once at prepare()) which puts the instance in the cgroup
 without the ~10 ms threadgroup-lock migration (v1: moves its one thread through
 `tasks`; v2: clone3 into the cgroup), starts the probe as PID 1 of new namespaces,
-pivots into the rootfs and drops privileges. The rootfs (the probe plus empty mount
-points) is made once per run in the run's work directory.
+pivots into the rootfs, drops privileges and installs the seccomp filter. The rootfs
+(runtimes/host/rootfs.py: the probe plus empty mount points, the same tree the OCI and LXC
+runtimes get) and the filter (Docker's default profile, compiled by
+runtimes/host/seccomp_bpf.py) are made once per run in the run's work directory.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import ByteSize, Field
+from pydantic import Field
 
-from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, RunContext, instance_prefix
+from runtimes.base import (
+    Driver,
+    MemoryReading,
+    ProbeCommand,
+    RunContext,
+    Usage,
+    instance_prefix,
+)
+from runtimes.commands import SCRATCH_MOUNT, CommandCells, PackagedCommand, scratch_fingerprint
 from runtimes.errors import BenchError, BuildError, ExitCause, InstanceError, RuntimeUnavailable
 from runtimes.host.cgroups import Cgroup, Hierarchy, Limits, detect, sweep
 from runtimes.host.memory import total_pss
+from runtimes.host.options import ContainerOptions
 from runtimes.host.pinning import CpuList
+from runtimes.host.rootfs import MOUNT_POINTS, assemble_rootfs, make_rootfs, probe_argv
+from runtimes.host.seccomp import DOCKER_DEFAULT, PROFILE_SOURCE, host_target, resolve
+from runtimes.host.seccomp_bpf import Filter, compile_filter, library_version
 from runtimes.host.spawn import process_exit, spawn, stop_process
+from runtimes.host.usage import TICK_NS, process_cpu_ns
 from runtimes.instance import Instance
 
 LAUNCHER_SOURCE = Path(__file__).with_name("nsrun.c")
 NAMESPACES = ("pid", "mnt", "uts", "ipc", "net", "cgroup")
-ROOTFS_DIRS = ("proc", "tmp", ".oldroot")
-HOSTNAME_MAX = 64
+# the device nodes a command workload's rootfs gets, bound from the host (as Docker gives them)
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+# what nsrun.c masks (masked_proc), as runc's default maskedPaths; recorded in the fingerprint
+MASKED_PATHS = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi")
 CAP_SYS_ADMIN = 21
 
 
-class NativeOptions(DriverOptions):
-    memory_limit: ByteSize = Field(ByteSize(256 * 1024**2), gt=4 * 1024**2,
-                                   description="the instance cgroup's memory limit (no swap)")
-    pids_limit: int = Field(64, ge=2, description="tasks the instance cgroup may hold")
-    hostname: str | None = Field(None, min_length=1, max_length=HOSTNAME_MAX,
-                                 pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$",
-                                 description="the instance's hostname (default: its name)")
-    cpus: CpuList | None = None
+class NativeOptions(ContainerOptions):
+    """The limits and hostname every rootfs runtime shares (runtimes/host/options.py), and
+    the seccomp profile."""
+
+    seccomp: Literal["default", "unconfined"] = Field(
+        "default", description="default: Docker's default profile; unconfined: no filter")
+    cpus: CpuList | None = None  # the launcher and the probe start with this affinity
 
 
 @dataclass
@@ -58,13 +74,19 @@ class NativeHandle:
 class NativeDriver(Driver[NativeOptions, NativeHandle]):
     kind = "native"
     Options = NativeOptions
+    runs_commands = True
 
     def __init__(self, name: str, options: NativeOptions, context: RunContext) -> None:
         super().__init__(name, options, context)
         self.cgroups: Hierarchy = detect()
-        self.limits = Limits(int(self.options.memory_limit), self.options.pids_limit)
+        self.limits = self.options.limits()
         self.rootfs = context.work_dir / f"{name}-rootfs"
         self.launcher: Path | None = None
+        self.applied: Limits | None = None
+        self.probe: Path | None = None
+        self.cells = CommandCells()
+        self.command_roots: dict[str, Path] = {}  # tree digest -> its rootfs
+        self.seccomp: Filter | None = None
 
     @classmethod
     def unavailable_reason(cls, options: NativeOptions) -> str | None:
@@ -89,34 +111,70 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             compiler()
         except BuildError as error:
             return f"the native runtime's launcher is built from C source, and {error}"
+        if options.seccomp == "default":
+            try:
+                library_version()
+            except RuntimeUnavailable as error:
+                return str(error)
         return None
 
     def prepare(self, probe: Path, extra_files: Mapping[str, Path] | None = None) -> None:
         """Compile the launcher and make the rootfs: /probe (plus extra_files), mount points."""
         from runtimes.host.build import compile_static
 
+        self.probe = probe
         self.launcher = compile_static(LAUNCHER_SOURCE, self.context.cache_dir)
-        if self.rootfs.exists():
-            shutil.rmtree(self.rootfs)
-        for directory in ROOTFS_DIRS:
-            (self.rootfs / directory).mkdir(parents=True, mode=0o755)
-        self.rootfs.chmod(0o755)
-        for name, source in {"probe": probe, **(extra_files or {})}.items():
-            target = self.rootfs / name
-            shutil.copyfile(source, target)
-            target.chmod(0o755)
+        self.applied = self.cgroups.check_limits(self.resource_name("limits"), self.limits)
+        if self.options.seccomp == "default":
+            self.seccomp = compile_filter(resolve(DOCKER_DEFAULT, host_target()))
+            self.filter_file.write_bytes(self.seccomp.program)
+        make_rootfs(self.rootfs, probe, extra_files)
+
+    def prepare_commands(self, commands: Mapping[str, PackagedCommand]) -> None:
+        """One rootfs per workload tree: its files hard-linked, the probe, the mount points,
+        and empty files the host's device nodes are bound on."""
+        if self.probe is None:
+            raise InstanceError("the native driver was not prepared: call prepare(probe) first")
+        self.cells.set(commands)
+        for packaged in commands.values():
+            digest = packaged.tree.digest
+            if digest not in self.command_roots:
+                self.command_roots[digest] = assemble_rootfs(
+                    packaged.tree.root, self.context.work_dir / f"{self.name}-{digest}-rootfs",
+                    {"probe": self.probe}, dirs=MOUNT_POINTS,
+                    empty_files=[f"dev/{device}" for device in DEVICES])
 
     def command_argv(self, command: ProbeCommand) -> list[str]:
-        """What runs inside: the probe, by its absolute path (the syscall timings use it)."""
-        return ["/probe", *command.argv()]
+        """What runs inside: the probe, by its absolute path (the syscall timings use it), and
+        a command workload's spec after `--`."""
+        argv = probe_argv(command.argv())
+        if command.workload is not None:
+            spec = self.cells.get(command.workload).spec
+            argv += ["--", *spec.lines(cwd=SCRATCH_MOUNT if spec.scratch else None)]
+        return argv
 
-    def launcher_argv(self, name: str, cgroup: Cgroup, command: ProbeCommand) -> list[str]:
-        """The launcher's command line for an instance in `cgroup` (made already)."""
+    def binds(self, instance: Instance[NativeHandle], command: ProbeCommand) -> tuple[str, list[str]]:
+        """The rootfs for this command, and the launcher's --bind options (scratch, devices)."""
+        if command.workload is None:
+            return str(self.rootfs), []
+        packaged = self.cells.get(command.workload)
+        options = [arg for device in DEVICES
+                   for arg in ("--bind", f"/dev/{device}", f"dev/{device}")]
+        scratch = self.cells.make_scratch(instance.name, packaged.spec)
+        if scratch is not None:
+            options += ["--bind", str(scratch), SCRATCH_MOUNT.lstrip("/")]
+        return str(self.command_roots[packaged.tree.digest]), options
+
+    def launcher_argv(self, name: str, cgroup: Cgroup, command: ProbeCommand,
+                      rootfs: str | None = None, binds: list[str] | None = None) -> list[str]:
+        """The launcher's command line for an instance in `cgroup` (made already); the
+        probe's own rootfs unless `rootfs` (a command workload's) and its --bind options."""
         if self.launcher is None:
             raise InstanceError("the native driver was not prepared: call prepare(probe) first")
-        hostname = self.options.hostname or name[:HOSTNAME_MAX]
-        return [str(self.launcher), str(self.rootfs), hostname,
-                *map(str, self.cgroups.join_paths(cgroup)), "--", *self.command_argv(command)]
+        seccomp = ["--seccomp", str(self.filter_file)] if self.seccomp else []
+        return [str(self.launcher), *seccomp, *(binds or []), rootfs or str(self.rootfs),
+                self.options.hostname_of(name), *map(str, self.cgroups.join_paths(cgroup)), "--",
+                *self.command_argv(command)]
 
     def launch(self, instance: Instance[NativeHandle], command: ProbeCommand) -> None:
         if self.launcher is None:
@@ -124,7 +182,8 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         cgroup = self.cgroups.create(instance.name, self.limits)
         handle = instance.handle = NativeHandle(cgroup)
         instance.mark("cgroup")
-        argv = self.launcher_argv(instance.name, cgroup, command)
+        rootfs, binds = self.binds(instance, command)
+        argv = self.launcher_argv(instance.name, cgroup, command, rootfs, binds)
         try:
             handle.launcher = spawn(instance, argv, self.options.cpus)
         except OSError as error:
@@ -132,10 +191,16 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
                                 f"{error.strerror}") from error
         instance.mark("spawn")
 
+    @property
+    def filter_file(self) -> Path:
+        return self.context.work_dir / f"{self.name}-seccomp.bpf"
+
     def host_pids(self, instance: Instance[NativeHandle]) -> list[int]:
         """The launcher and every process in the instance's cgroup (the probe and its children)."""
         handle = instance.held()
-        pids = self.cgroups.members(handle.cgroup)
+        pids = self.cgroups.members_now(handle.cgroup)
+        if not pids:
+            raise InstanceError(f"{instance.name}: no process is left in its cgroup")
         if handle.launcher is not None and handle.launcher.pid not in pids:
             pids.insert(0, handle.launcher.pid)
         return pids
@@ -148,13 +213,23 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         return MemoryReading(host_pss=total_pss(self.host_pids(instance)),
                              cgroup=self.cgroups.memory_charge(handle.cgroup))
 
+    def usage(self, instance: Instance[NativeHandle]) -> Usage:
+        """The probe's process tree (as for a plain process: the same accounting) and the
+        cgroup's peak charge."""
+        handle = instance.held()
+        if handle.launcher is None:
+            raise InstanceError(f"{instance.name} has no launcher")
+        return Usage(cpu_ns=process_cpu_ns(first_child(handle.launcher.pid)),
+                     cpu_source="the probe's process tree (/proc/PID/stat)", cpu_resolution_ns=TICK_NS,
+                     peak_bytes=self.cgroups.memory_peak(handle.cgroup),
+                     peak_source="the instance cgroup's peak charge")
+
     def exit_cause(self, instance: Instance[NativeHandle]) -> ExitCause | None:
         handle = instance.handle
         if handle is None:
             return None
-        if self.cgroups.oom_kills(handle.cgroup):
-            return ExitCause(oom=True, limit=f"the cgroup's {self.limits.memory_bytes >> 20} MiB limit")
-        return process_exit(handle.launcher, instance)
+        return (self.cgroups.oom_cause(handle.cgroup, self.limits.memory_bytes)
+                or process_exit(handle.launcher, instance))
 
     def teardown(self, instance: Instance[NativeHandle]) -> None:
         handle = instance.handle
@@ -166,6 +241,7 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         self.cgroups.kill(handle.cgroup)
         self.cgroups.remove(handle.cgroup)
         instance.mark_stop("cgroup_removed")
+        self.cells.remove_scratch(instance.name)
 
     def close(self) -> None:
         self.cgroups.remove_parents()
@@ -181,10 +257,18 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
                             else "launcher thread moved through tasks"),
             "memory_limit": self.limits.memory_bytes,
             "pids_limit": self.limits.pids,
+            # read back from a cgroup made with these limits at prepare(): what the kernel holds
+            "memory_limit_applied": self.applied.memory_bytes if self.applied else None,
+            "pids_limit_applied": self.applied.pids if self.applied else None,
             "rootfs": "read-only, pivot_root",
             "capabilities": "none (bounding set empty, securebits locked)",
             "no_new_privs": True,
             "network": "empty namespace, lo only",
+            "keyring": "own session keyring",
+            "masked_paths": list(MASKED_PATHS),
+            "seccomp": self.options.seccomp,
+            "seccomp_filter": seccomp_facts(self.seccomp),
+            **scratch_fingerprint(self.cells, "a host directory bound at /scratch (rw, nosuid)"),
             "cpus": self.options.cpus,
             # inherited by the launcher and the probe; the cgroup has no cpuset of its own
             "pinning": "sched_setaffinity" if self.options.cpus else None,
@@ -196,6 +280,25 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             return sweep(detect(), instance_prefix(run_id), dry_run)
         except (OSError, BenchError) as error:
             raise RuntimeUnavailable(f"cannot clean native cgroups: {error}") from error
+
+
+def first_child(pid: int) -> int:
+    """The launcher's child: the probe, PID 1 of the instance."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError as error:
+        raise InstanceError(f"the launcher {pid} is gone: {error.strerror}") from error
+    if not children:
+        raise InstanceError(f"the launcher {pid} has no child: the probe is gone")
+    return int(children[0])
+def seccomp_facts(compiled: Filter | None) -> dict[str, Any] | None:
+    """What decides the filter's cost and reach: the profile, its ABIs and size, the library."""
+    if compiled is None:
+        return None
+    return {"profile": compiled.profile, "source": PROFILE_SOURCE,
+            "architectures": list(compiled.architectures), "instructions": compiled.instructions,
+            "sha256": compiled.sha256, "libseccomp": compiled.libseccomp,
+            "enosys_above": compiled.newest, "layout": compiled.layout}
 
 
 def has_sys_admin() -> bool:

@@ -71,7 +71,7 @@ def test_a_guest_that_misses_the_deadline_is_destroyed(driver: LibvirtDriver) ->
     with pytest.raises(InstanceTimeout, match="BENCH-READY"):
         driver.start(ProbeCommand("ready", ("idle=300",)), deadline(1.0))
     assert f"bench-{driver.context.run_id}-" not in listed_domains()
-    name = f"bench-{driver.context.run_id}-libvirt-{driver.serial}"
+    name = driver.resource_name(str(driver.serial))  # the name of the instance just made
     if Path("/var/log/libvirt/qemu").is_dir():
         assert domain_log(name).exists(), "a failed boot keeps its QEMU log for a look"
 

@@ -16,34 +16,32 @@ import re
 import shutil
 import signal
 import subprocess
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from bench.workload.bundle import build_bundle
-from runtimes.base import ProbeCommand, RunContext
+from runtimes.base import ProbeCommand
 from runtimes.errors import InstanceError
 from runtimes.host.build import compile_static
 from runtimes.host.cgroups import CgroupV2, detect
-from runtimes.instance import Instance
-from runtimes.native.driver import NativeDriver, NativeHandle, NativeOptions
+from runtimes.native.driver import MASKED_PATHS, NativeDriver, NativeOptions
 from tests.conftest import require
+from tests.integration.native_harness import (
+    Harness,
+    deadline,
+    handle,
+    launcher,
+    open_harness,
+    probe_pid,
+    status_fields,
+)
 
 pytestmark = pytest.mark.integration
 
 FORKER_SOURCE = Path(__file__).with_name("forker.c")
 MIB = 1024**2
 READ_ONLY_PROC = ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs")
-
-
-def requirements() -> None:
-    require(os.geteuid() == 0, "root (namespaces, cgroups)")
-    reason = NativeDriver.unavailable_reason(NativeOptions())
-    require(reason is None, f"the native runtime to be available ({reason})")
 
 
 class ForkerDriver(NativeDriver):
@@ -53,85 +51,6 @@ class ForkerDriver(NativeDriver):
         return ["/forker", *command.args]
 
 
-class Harness:
-    """Makes drivers for one run id, tracks every instance, and proves the cleanup."""
-
-    def __init__(self, work: Path, cache: Path) -> None:
-        self.run_id = f"t{uuid.uuid4().hex[:8]}"
-        self.work = work
-        self.cache = cache
-        self.probe = build_bundle(cache).probe
-        self.started: list[tuple[NativeDriver, Instance]] = []
-        self.drivers: list[NativeDriver] = []
-
-    def driver(self, options: dict[str, Any] | None = None,
-               cls: type[NativeDriver] = NativeDriver,
-               extra_files: dict[str, Path] | None = None) -> NativeDriver:
-        context = RunContext(run_id=self.run_id, cache_dir=self.cache, work_dir=self.work)
-        driver = cls(f"native{len(self.drivers)}", NativeOptions(**(options or {})), context)
-        driver.prepare(self.probe, extra_files)
-        self.drivers.append(driver)
-        return driver
-
-    def start(self, driver: NativeDriver, mode: str, *args: str) -> Instance:
-        instance = driver.start(ProbeCommand(mode, args), deadline(10))
-        self.started.append((driver, instance))
-        return instance
-
-    def close(self) -> None:
-        for driver, instance in self.started:
-            driver.stop(instance)
-        for driver in self.drivers:
-            driver.close()
-        assert NativeDriver.clean(NativeOptions(), self.run_id, dry_run=True) == []
-        assert processes_of_run(self.run_id) == []
-        mounts = Path("/proc/self/mountinfo").read_text()
-        assert str(self.work) not in mounts
-
-
-def deadline(seconds: float) -> int:
-    return time.monotonic_ns() + int(seconds * 1e9)
-
-
-def processes_of_run(run_id: str) -> list[int]:
-    """Host pids whose cgroup carries the run id (nothing may outlive its instance)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and f"bench-{run_id}-" in (entry / "cgroup").read_text():
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
-def handle(instance: Instance) -> NativeHandle:
-    found: NativeHandle = instance.handle
-    return found
-
-
-def launcher(instance: Instance) -> subprocess.Popen[bytes]:
-    process = handle(instance).launcher
-    assert process is not None
-    return process
-
-
-def workload_pids(driver: NativeDriver, instance: Instance) -> list[int]:
-    """The instance's processes other than the launcher (v1 counts the launcher in the cgroup)."""
-    return [p for p in driver.cgroups.members(handle(instance).cgroup)
-            if p != launcher(instance).pid]
-
-
-def probe_pid(driver: NativeDriver, instance: Instance) -> int:
-    pids = workload_pids(driver, instance)
-    assert len(pids) == 1, f"expected only the probe in the cgroup, found {pids}"
-    return pids[0]
-
-
-def status_fields(text: str) -> dict[str, str]:
-    return dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
-
-
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cache")
@@ -139,12 +58,8 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def harness(tmp_path: Path, cache: Path) -> Iterator[Harness]:
-    requirements()
-    made = Harness(tmp_path, cache)
-    try:
+    with open_harness(tmp_path, cache) as made:
         yield made
-    finally:
-        made.close()
 
 
 def test_the_probe_is_pid_1_and_alone_in_its_namespaces(harness: Harness) -> None:
@@ -179,11 +94,18 @@ def test_only_its_own_mounts_on_a_read_only_root(harness: Harness) -> None:
     mounts = [line.split() for line in
               Path(f"/proc/{probe_pid(driver, instance)}/mountinfo").read_text().splitlines()]
     by_point = {fields[4]: fields for fields in mounts}
-    # /proc/sys and the like are read-only binds (where this kernel has them)
+    # /proc/sys and the like are read-only binds, /proc/keys and the like masked (where
+    # this kernel has them)
     read_only = ["/", *(p for p in READ_ONLY_PROC if Path(p).exists())]
-    assert sorted(by_point) == sorted({"/", "/proc", "/tmp", *read_only})
+    masked = [p for p in MASKED_PATHS if Path(p).exists()]
+    assert sorted(by_point) == sorted({"/", "/proc", "/tmp", *read_only, *masked})
     for point in read_only:
         assert "ro" in by_point[point][5].split(","), point
+    for point in masked:  # a file becomes /dev/null, a directory an empty read-only tmpfs
+        if Path(point).is_dir():
+            assert fs_type(by_point[point]) == "tmpfs" and "ro" in by_point[point][5].split(",")
+        else:
+            assert by_point[point][3] == "/null", point
     assert fs_type(by_point["/proc"]) == "proc" and fs_type(by_point["/tmp"]) == "tmpfs"
     assert "ro" not in by_point["/tmp"][5].split(",")
 

@@ -153,7 +153,7 @@ def test_report_draws_every_chart_offline(browser: Any, tmp_path: Path) -> None:
     later = write_results(tmp_path / "run-b", runtimes=ALL, repetitions=6, seed=2, scale=1.2)
     check_page(browser, write_report([first], tmp_path / "one.html"), tmp_path / "one.png")
     assert shown_sections(browser) == ["summary", "verdict", "boot", "memory", "syscalls",
-                                       "density", "setup"]
+                                       "spectrum", "density", "setup"]
     summary = first_screen(browser)
     for text in ("run-a", "idle: 6", "boot.total", "syscall.getppid", "baseline",
                  "libvirt", "ran its guest under TCG", "1 failed"):

@@ -15,8 +15,9 @@ from tests.conftest import require
 
 pytestmark = pytest.mark.integration
 
-CONTRACT = {"runtime", "workload", "metric", "unit", "n", "median", "p90", "p99", "mean",
-            "ci_low", "ci_high"}
+CONTRACT = {"runtime", "workload", "metric", "unit", "direction", "n", "samples", "median", "p90",
+            "p99", "mean", "ci_low", "ci_high", "ci_note", "ratio", "ratio_low", "ratio_high",
+            "ratio_note", "failed"}
 
 
 def bench(*args: str) -> subprocess.CompletedProcess[str]:
@@ -26,7 +27,7 @@ def bench(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_run_then_summary_json(tmp_path: Path) -> None:
     require(NativeDriver.unavailable_reason(NativeOptions()) is None, "the native runtime (root, namespaces)")
-    config = {"repetitions": 5, "warmup": 1, "settle": 0.2, "cell_timeout": 30,
+    config = {"repetitions": 6, "warmup": 1, "settle": 0.2, "cell_timeout": 30,
               "runtimes": {"process": {"driver": "process"}, "native": {"driver": "native"}},
               "workloads": {"idle": {"mode": "ready"},
                             "sys": {"mode": "syscall", "batches": 5, "calls": 2000}}}
@@ -41,9 +42,13 @@ def test_run_then_summary_json(tmp_path: Path) -> None:
         for metric in ("boot.total", "memory.overhead", "syscall.getppid", "memory.host_pss"):
             row = rows[(runtime, metric)]
             assert row.keys() >= CONTRACT
-            assert row["n"] >= 5
+            assert row["n"] == 6  # instances: a 95 % interval needs six
             assert row["ci_low"] <= row["median"] <= row["ci_high"]
-    assert rows[("native", "memory.cgroup")]["n"] >= 5
+    assert rows[("process", "syscall.getppid")]["samples"] == 6 * 5  # their batches
+    native = rows[("native", "syscall.getppid")]
+    assert native["ratio_low"] <= native["ratio"] <= native["ratio_high"]
+    assert rows[("process", "syscall.getppid")]["ratio_note"] == "the baseline itself"
+    assert rows[("native", "memory.cgroup")]["n"] == 6
     assert (tmp_path / "out" / "report.html").stat().st_size > 0
     assert rows[("process", "memory.host_pss")]["median"] > 100_000  # a static binary's pages
     assert 1 < rows[("process", "syscall.getppid")]["median"] < 100_000

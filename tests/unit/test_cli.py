@@ -25,8 +25,8 @@ def test_unknown_runtime_driver(tmp_path: Path) -> None:
     path.write_text("runtimes:\n  p: {driver: firecracker}\nworkloads: {i: {mode: ready}}\n")
     run = bench("run", str(path))
     assert run.returncode == 2
-    assert "runtimes.p.driver: unknown driver 'firecracker' (known: docker, libvirt, native, process)" \
-        in run.stderr
+    assert ("runtimes.p.driver: unknown driver 'firecracker' (known: docker, libvirt, lxc, native, "
+            "oci, podman, process)") in run.stderr
     assert "Traceback" not in run.stderr
 
 

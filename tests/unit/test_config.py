@@ -51,9 +51,21 @@ def test_unknown_driver_lists_known_ones() -> None:
         parse_config({**GOOD, "runtimes": {"x": {"driver": "nope"}}})
 
 
-def test_runtime_names_are_restricted() -> None:
-    with pytest.raises(ConfigError, match="names may use"):
-        parse_config({**GOOD, "runtimes": {"a b": {"driver": "process"}}})
+@pytest.mark.parametrize("name", ["a b", "Docker", "d_1", "..", ".", "a.b", "-a", "a-", "", "é",
+                                  "a" * 33, "a/b", "a\x1b[31m", "[/]", "<img>"])
+@pytest.mark.parametrize("section", ["runtimes", "workloads"])
+def test_names_follow_one_rule_every_driver_can_use(section: str, name: str) -> None:
+    entry = {"driver": "process"} if section == "runtimes" else {"mode": "ready"}
+    with pytest.raises(ConfigError, match="a name is 1 to 32 lowercase letters") as info:
+        parse_config({**GOOD, section: {name: entry}}, "c.yaml")
+    assert str(info.value).isprintable()
+
+
+def test_good_names_pass() -> None:
+    names = ["a", "docker-unconfined", "x" * 32, "0", "a-1-b"]
+    config = parse_config({"runtimes": {n: {"driver": "process"} for n in names},
+                           "workloads": {n: {"mode": "ready"} for n in names}})
+    assert list(config.runtimes) == names
 
 
 @pytest.mark.parametrize("text", ["runtimes: [unclosed", "a: b: c", "\t- x"])

@@ -2,35 +2,49 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from bench import density
 from bench.config import DensityWorkload, parse_config
 from bench.density import DensityRun
 from bench.errors import ConfigError
 from bench.plan import Cell
+from bench.results.sample import Sample
+from bench.results.store import RunStore
+from bench.results.summary import summary_json
 from runtimes.base import RunContext
 from tests.unit.fake_driver import FakeDriver, FakeOptions
 
 
+@pytest.fixture(autouse=True)
+def no_gap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(density, "READING_GAP", 0.0)
+
+
 def ladder(tmp_path: object, **options: object) -> DensityRun:
     workload = DensityWorkload(mode="density", counts=(1, 3, 6), concurrency=2, settle=0,
-                               drop_caches=False, **options)  # type: ignore[arg-type]
+                               drop_caches=False, readings=3, **options)  # type: ignore[arg-type]
     driver = FakeDriver("box", FakeOptions(pss=1000), RunContext("r", tmp_path, tmp_path))
     return DensityRun(driver, workload, Cell(0, "box", "density", 0, False), timeout=5)
 
 
 def test_ladder_records_every_count_and_stops_everything(tmp_path: object) -> None:
     run = ladder(tmp_path)
-    try:
-        samples = run.run()
-    finally:
-        run.close()
+    samples = density.density_samples(run.driver, run.workload, run.cell, timeout=5)
     by_metric: dict[str, list[tuple[str | None, float | None]]] = {}
     for s in samples:
         by_metric.setdefault(s.metric, []).append((s.phase, s.value))
-    assert by_metric["density.pss_per_instance"] == [("1", 1000), ("3", 1000), ("6", 1000)]
+    # three readings at every N, each its own sample
+    assert by_metric["density.pss_per_instance"] == [(n, 1000) for n in "111333666"]
+    assert [s.metadata["reading"] for s in samples
+            if s.metric == "density.pss_per_instance"] == [0, 1, 2] * 3
     assert [p for p, _ in by_metric["density.boot_total"]] == ["1", "3", "6"]
-    assert "density.mem_available_per_instance" in by_metric
+    available = [s for s in samples if s.metric == "density.mem_available_per_instance"]
+    # each reading against the host before the ladder and after it
+    assert [(s.phase, s.metadata["reading"], s.metadata["reference"]) for s in available] == [
+        (n, r, ref) for n in "136" for r in range(3) for ref in ("before", "after")]
     assert "density.cgroup_per_instance" not in by_metric  # the fake has no cgroup: no number
     assert not FakeDriver.live
 
@@ -49,6 +63,49 @@ def test_cap_and_floor(tmp_path: object) -> None:
 
 
 def test_counts_must_ascend() -> None:
-    with pytest.raises(ConfigError, match="workloads.d.counts: value error, counts must be"):
+    with pytest.raises(ConfigError, match="workloads.d.counts: counts must be"):
         parse_config({"runtimes": {"p": {"driver": "process"}},
                       "workloads": {"d": {"mode": "density", "counts": [5, 1]}}})
+
+
+def density_results(path: Path, readings: dict[int, list[float]], ladders: int = 1) -> Path:
+    """A density run of one runtime: at each N, these MemAvailable readings per ladder."""
+    store = RunStore.create(path, {"config": {"runtimes": {"process": {"driver": "process"}},
+                                              "workloads": {"density": {"mode": "density"}}}})
+    for ladder_index in range(ladders):
+        store.append([Sample("process", "density", "density.mem_available_per_instance",
+                             value + ladder_index, ladder_index, "bytes", phase=str(count),
+                             cell=ladder_index, metadata={"count": count, "reading": r})
+                      for count, values in readings.items() for r, value in enumerate(values)])
+    store.update_manifest(status="complete")
+    store.close()
+    return path
+
+
+def test_density_rows_have_intervals_over_readings_and_flag_negative_memory(
+        tmp_path: Path) -> None:
+    mib = float(1 << 20)
+    path = density_results(tmp_path / "d", {
+        1: [-50 * mib, 20 * mib, -10 * mib, 5 * mib, 30 * mib, -40 * mib],  # host noise
+        8: [1.0 * mib, 1.1 * mib, 0.9 * mib, 1.05 * mib, 0.95 * mib, 1.02 * mib]})
+    rows = {r["count"]: r for r in summary_json(path)}
+    noisy, steady = rows[1], rows[8]
+    assert (steady["n"], steady["samples"]) == (1, 6)  # one ladder, six readings
+    assert steady["ci_low"] == 0.9 * mib and steady["ci_high"] == 1.1 * mib
+    assert "over the 6 readings of 1 ladder(s)" in steady["ci_note"]
+    assert steady["caveat"] is None
+    assert noisy["ci_low"] < 0 < noisy["ci_high"]
+    assert "below zero" in noisy["caveat"]
+
+
+def test_density_rows_without_enough_readings_have_no_interval(tmp_path: Path) -> None:
+    path = density_results(tmp_path / "d", {1: [1.0, 2.0, 3.0]})
+    (row,) = summary_json(path)
+    assert row["ci_low"] is None and "1 ladder(s) of 3 reading(s)" in row["ci_note"]
+
+
+def test_enough_ladders_are_the_unit(tmp_path: Path) -> None:
+    path = density_results(tmp_path / "d", {4: [10.0, 11.0, 12.0]}, ladders=6)
+    (row,) = summary_json(path)
+    assert (row["n"], row["samples"]) == (6, 18)
+    assert row["ci_note"] is None and row["median"] == 13.5  # ladders' medians 11 ... 16

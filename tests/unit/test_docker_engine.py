@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from runtimes.base import RunContext
-from runtimes.docker.driver import DockerDriver, DockerOptions, memory_cgroup_candidates
+from runtimes.docker.driver import DockerDriver, DockerOptions
 from runtimes.docker.engine import PING_TIMEOUT_S, daemon_problem, output_chunks
 from runtimes.errors import RuntimeUnavailable
+from runtimes.host.procs import memory_cgroup_candidates
 
 
 def frame(stream: int, payload: bytes) -> bytes:

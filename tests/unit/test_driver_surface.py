@@ -15,7 +15,7 @@ import bench.drivers
 import bench.runner
 from bench.config import parse_config
 from bench.plan import make_plan
-from bench.results.frames import load_samples
+from bench.results.run import load_run
 from bench.results.store import RunStore
 from bench.results.summary import summary_rows
 from bench.runner import Runner
@@ -57,7 +57,7 @@ def test_the_example_driver_runs_through_the_runner(tmp_path: Path,
         make_plan(config), lambda c, e: None, lambda n: None)
     store.close()
     assert failed == 0
-    rows = {(r["runtime"], r["metric"]) for r in summary_rows(load_samples(store.path))
+    rows = {(r["runtime"], r["metric"]) for r in summary_rows(load_run(store.path))
             if r["n"]}
     for metric in ("boot.total", "boot.spawn", "memory.host_pss", "memory.overhead",
                    "syscall.getppid", "stop.total"):

@@ -16,6 +16,7 @@ from bench.config import parse_config
 from bench.errors import ConfigError, GateError, ResultsError
 from bench.gate.command import add_parsers
 from bench.gate.evaluate import exit_code, gate_run, load_rules
+from bench.gate.output import row, to_markdown
 from bench.gate.rules import GateConfig
 from bench.results.sample import Sample
 from bench.results.store import RunStore
@@ -206,8 +207,12 @@ def test_ratio_rule_against_the_process_baseline(tmp_path: Path, scale: float, l
 
 def test_ratio_rule_needs_enough_repetitions(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run", {"process": 1.0, "docker": 3.0}, seed=6, repetitions=5)
-    (only,) = gate_run(run, None, ratio_gate(1.5)).evaluations
+    result = gate_run(run, None, ratio_gate(1.5))
+    (only,) = result.evaluations
     assert only.verdict == "underpowered"
+    assert only.change_low is None  # five instances: the ratio has no interval at all...
+    assert row(only)["change"].endswith("x [no interval]")  # ...and every table says so
+    assert "no interval" in to_markdown(result)
 
 
 @pytest.mark.parametrize(("median", "verdict"), [(25.0, "fail"), (19.0, "pass"), (20.6, "warn")])
@@ -307,3 +312,76 @@ def test_example_ci_config_loads() -> None:
 
     config = load_config(Path(__file__).parents[2] / "configs" / "ci-gate.yaml")
     assert config.gate is not None and config.gate.rules
+
+
+# --- between sittings: Holm's correction and the calibration ---------------------------
+
+SITTINGS = [1.0, 1.25, 0.85, 1.1, 0.9, 1.2]  # what each sitting did to every figure (load...)
+
+
+def test_a_calibration_absorbs_the_drift_between_sittings(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sittings = [make_run(tmp_path / f"s{i}", {"process": shift}, seed=20 + i)
+                for i, shift in enumerate(SITTINGS)]
+    base = make_run(tmp_path / "base", {"process": 0.85}, seed=30)
+    drifted = make_run(tmp_path / "drifted", {"process": 1.2}, seed=31)  # same code, +41 %
+    assert exit_code(gate_run(drifted, base, None)) == 1  # a rank test calls the drift a change
+    calibration = tmp_path / "calibration.json"
+    assert cli(["calibrate", *map(str, sittings), "-o", str(calibration)], capsys) == 0
+    printed = capsys.readouterr().out
+    assert "of 30 ordered pairs of sittings failed the gate" in printed
+    assert calibration.exists()
+    calibrated = gate_run(drifted, base, None, calibration=calibration)
+    assert exit_code(calibrated) == 0, [e.message for e in calibrated.evaluations]
+    boot = next(e for e in calibrated.evaluations if e.metric == "boot.total")
+    assert boot.sitting_sd == pytest.approx(float(np.std(np.log(SITTINGS), ddof=1)), rel=0.2)
+    assert any("calibrated from 6 A/A sittings" in note for note in calibrated.notes)
+    slower = make_run(tmp_path / "slower", {"process": 1.0}, seed=32,
+                      medians={**MEDIANS, ("idle", "boot.total"): 5.0 * 6})
+    found = verdicts(gate_run(slower, base, None, calibration=calibration))
+    assert found[("process", "idle", "boot.total")] == "fail"  # far beyond the sittings' spread
+    assert found[("process", "syscalls", "syscall.getppid")] == "pass"
+
+
+def test_the_calibration_is_named_in_the_gate_section_next_to_its_config(tmp_path: Path) -> None:
+    sittings = [make_run(tmp_path / f"s{i}", {"process": shift}, seed=40 + i)
+                for i, shift in enumerate(SITTINGS[:3])]
+    config_dir = tmp_path / "configs"
+    config_dir.mkdir()
+    assert cli(["calibrate", *map(str, sittings), "-o", str(config_dir / "cal.json")]) == 0
+    rules = config_dir / "rules.yaml"
+    rules.write_text("calibration: cal.json\nrules:\n"
+                     "  - {kind: relative, metric: boot.total, percent: 10}\n")
+    base = make_run(tmp_path / "base", {"process": 0.85}, seed=50)
+    drifted = make_run(tmp_path / "drifted", {"process": 1.2}, seed=51)
+    assert cli(["gate", "--baseline", str(base), "--candidate", str(drifted), "--rules",
+                str(rules)]) == 0
+    (config_dir / "cal.json").write_text("{}")
+    assert cli(["gate", "--baseline", str(base), "--candidate", str(drifted), "--rules",
+                str(rules)]) == 2  # an unreadable calibration is a data error
+
+
+def test_holm_counts_every_row_of_the_gate(tmp_path: Path) -> None:
+    """A row significant alone but not among the gate's rows passes and says why."""
+    base = make_run(tmp_path / "base", {"process": 1.0, "a": 1.0, "b": 1.0, "c": 1.0}, seed=60,
+                    repetitions=6)
+    cand = make_run(tmp_path / "cand", {"process": 1.0, "a": 1.0, "b": 1.0, "c": 1.15}, seed=61,
+                    repetitions=6)
+    alone = gate_run(cand, base, GateConfig.model_validate(
+        {"rules": [{"kind": "relative", "metric": "boot.total", "runtime": "c", "percent": 5}]}))
+    assert verdicts(alone)[("c", "idle", "boot.total")] == "fail"
+    together = gate_run(cand, base, GateConfig.model_validate(
+        {"rules": [{"kind": "relative", "metric": "*", "percent": 5}]}))
+    row = next(e for e in together.evaluations if (e.runtime, e.metric) == ("c", "boot.total"))
+    assert row.verdict == "pass" and "not after Holm's correction" in row.message
+    assert row.p_adjusted is not None and row.p_value is not None
+    assert row.p_adjusted > row.p_value and together.tests >= 12
+
+
+def test_rules_too_weak_for_the_correction_are_named(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", {"process": 1.0, "docker": 1.0}, seed=70, repetitions=8)
+    gate = GateConfig.model_validate({"rules": [
+        {"kind": "absolute", "metric": "*", "limit": 1e12},
+        {"kind": "ratio", "metric": "*", "runtime": "docker", "limit": 2}]})
+    notes = gate_run(run, None, gate).notes
+    assert any("too large to fail on its own after the correction" in n for n in notes)

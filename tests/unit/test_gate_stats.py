@@ -9,14 +9,20 @@ import pytest
 
 from bench.gate.stats import (
     compare_relative,
+    holm,
     limit_decision,
-    median_bounds,
     median_change,
     min_rank_p_value,
     min_samples_for_median_bound,
+    one_sided_rank_p_values,
     rank_p_values,
-    ratio_of_medians,
+    ratio_test,
+    relative_decision,
+    relative_test,
+    sign_test,
+    sitting_change,
 )
+from bench.results.stats import median_bounds, ratio_of_medians
 
 TRIALS = 200
 N = 30
@@ -126,13 +132,127 @@ def test_ratio_interval_covers_the_true_ratio() -> None:
     rng = np.random.default_rng(19)
     misses = 0
     for _ in range(100):
-        ratio = ratio_of_medians(latencies(rng, 1.3), latencies(rng), alpha=0.025)
-        assert ratio is not None
-        point, low, high = ratio
-        misses += not low <= 1.3 <= high
-        assert low <= point <= high
+        ratio = ratio_of_medians(latencies(rng, 1.3), latencies(rng), confidence=0.95)
+        assert ratio is not None and ratio.low is not None and ratio.high is not None
+        misses += not ratio.low <= 1.3 <= ratio.high
+        assert ratio.low <= ratio.point <= ratio.high
     assert misses <= 12  # nominal 5 %
-    assert ratio_of_medians([1.0, 2.0], [0.0, 0.0], alpha=0.01) is None
+    assert ratio_of_medians([1.0, 2.0], [0.0, 0.0]) is None
+
+
+def test_the_ratio_rule_p_value_inverts_the_interval_it_shows() -> None:
+    rng = np.random.default_rng(20)
+    cand, ref = latencies(rng, 1.6, n=12), latencies(rng, n=12)
+    tested = ratio_test(cand, ref, 1.5, alpha=0.01)
+    assert tested is not None
+    shown, p_value = tested
+    assert shown.low is not None
+    assert (shown.low > 1.5) == (p_value <= 0.01)  # the bound beyond the limit iff p <= alpha
+    near = ratio_test(latencies(rng, 1.5, n=12), ref, 1.5, alpha=0.01)
+    assert near is not None and near[1] > 0.01
+
+
+def test_the_sign_test_and_the_order_statistic_bound_are_one_test() -> None:
+    rng = np.random.default_rng(21)
+    for _ in range(50):
+        values = rng.lognormal(0.0, 0.2, size=int(rng.integers(7, 30)))
+        limit = float(rng.uniform(0.8, 1.2))
+        bounds = median_bounds(values, 0.01)
+        assert bounds is not None
+        assert (bounds[0] > limit) == (sign_test(values, limit) <= 0.01)
+
+
+def test_fast_rank_p_values_are_scipys() -> None:
+    from scipy.stats import mannwhitneyu
+
+    rng = np.random.default_rng(22)
+    for n1, n2, digits in ((12, 12, 6), (9, 30, 1), (40, 11, 0), (5, 12, 6)):
+        first, second = rng.normal(0, 1, n1).round(digits), rng.normal(0.4, 1, n2).round(digits)
+        greater, less = one_sided_rank_p_values(first, second)
+        assert greater == pytest.approx(mannwhitneyu(first, second, alternative="greater").pvalue)
+        assert less == pytest.approx(mannwhitneyu(first, second, alternative="less").pvalue)
+
+
+# --- the gate as a whole: many rows, and sittings ------------------------------------------
+
+ROWS = 20
+GATES = 60
+
+
+def gate_fails(p_values: list[float], alpha: float = 0.01) -> bool:
+    return any(p < alpha for p in holm(p_values))
+
+
+def test_holm_adjusts_like_the_textbook() -> None:
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5]) == [0.5]
+
+
+def test_holm_keeps_identical_code_from_failing_a_gate_of_many_rows() -> None:
+    """FWER on simulated A/A data, one sitting: ROWS independent rows of identical instances.
+    Uncorrected, about 1 - 0.99^ROWS of the gates would have a row under alpha."""
+    rng = np.random.default_rng(23)
+    corrected = uncorrected = 0
+    for _ in range(GATES):
+        worse = [rank_p_values(latencies(rng, n=12), latencies(rng, n=12))[0] for _ in range(ROWS)]
+        corrected += gate_fails(worse)
+        uncorrected += any(p < 0.01 for p in worse)
+    assert corrected <= 2  # expected at most 0.01 * GATES = 0.6
+    assert uncorrected > corrected
+
+
+def sitting(rng: np.random.Generator, spread: float, n: int = 12) -> np.ndarray:
+    """One sitting of a row: every instance shares the sitting's shift (load, caches)."""
+    return latencies(rng, float(np.exp(rng.normal(0.0, spread))), n=n, noise=0.03)
+
+
+def test_a_calibrated_gate_passes_identical_code_between_sittings() -> None:
+    """Sittings move a row by 10 % while its instances agree to 3 %: a rank test between two
+    sittings fails most gates; with the spread calibrated from ten A/A sittings and both
+    tests required, at most about alpha of the gates fail."""
+    rng = np.random.default_rng(24)
+    spread, calibrating = 0.10, 10
+    calibrated_fails = rank_only_fails = 0
+    gates = GATES // 3
+    for _ in range(gates):
+        worse_calibrated, worse_rank = [], []
+        for _ in range(ROWS):
+            past = [np.median(sitting(rng, spread)) for _ in range(calibrating)]
+            sd = float(np.std(np.log(past), ddof=1))
+            base, cand = sitting(rng, spread), sitting(rng, spread)
+            tested = relative_test(base, cand, sitting=(sd, calibrating - 1))
+            worse_calibrated.append(tested.p_worse)
+            worse_rank.append(rank_p_values(base, cand)[0])
+        calibrated_fails += gate_fails(worse_calibrated)
+        rank_only_fails += gate_fails(worse_rank)
+    assert calibrated_fails <= 1
+    assert rank_only_fails >= gates // 2
+
+
+def test_a_calibrated_gate_still_catches_a_change_well_beyond_the_sittings_spread() -> None:
+    rng = np.random.default_rng(25)
+    caught = 0
+    for _ in range(40):
+        past = [np.median(sitting(rng, 0.03)) for _ in range(12)]
+        sd = float(np.std(np.log(past), ddof=1))
+        base = sitting(rng, 0.03)
+        cand = sitting(rng, 0.03) * 1.5
+        tested = relative_test(base, cand, sitting=(sd, 11))
+        p_gate = min(1.0, ROWS * tested.p_worse)  # Holm's worst case for the one changed row
+        caught += relative_decision(tested.change, p_gate, 1.0, percent=10, floor=0,
+                                    alpha=0.01).verdict == "fail"
+    assert caught >= 36
+
+
+def test_the_sitting_test_is_student_t() -> None:
+    low, high, worse, better = sitting_change([100.0] * 3, [110.0] * 3, 0.01, sd=0.05, dof=9)
+    scale = 0.05 * np.sqrt(2)
+    from scipy.stats import t
+
+    assert worse == pytest.approx(2 * t.sf(np.log(1.1) / scale, 9))
+    assert better == pytest.approx(min(1.0, 2 * t.cdf(np.log(1.1) / scale, 9)))
+    assert low < 0.1 < high
+    assert sitting_change([1.0, 2.0], [0.0, -1.0], 0.01, sd=0.1, dof=5) is None
 
 
 @pytest.mark.parametrize(("low", "point", "high", "verdict"), [

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 import runtimes.libvirt.host as host_module
 from runtimes.base import RunContext
+from runtimes.errors import InstanceError
 from runtimes.guest.serial import ConsoleText
 from runtimes.instance import Instance
 from runtimes.libvirt.console import ConsoleStream
@@ -202,7 +203,15 @@ def test_machine_cgroup_is_none_outside_a_machine(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_cgroups(tmp_path, monkeypatch, "4:memory:/\n0::/\n")
     assert host_module.machine_cgroup(77) is None
-    assert host_module.cgroup_charge(tmp_path / "nowhere") is None
+    with pytest.raises(InstanceError, match="cannot read the memory charge"):
+        host_module.cgroup_charge(tmp_path / "nowhere")
+
+
+def test_a_guest_whose_qemu_is_gone_has_no_cgroup_reading(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(host_module, "PROC", tmp_path / "proc")
+    with pytest.raises(InstanceError, match="is gone"):
+        host_module.machine_cgroup(77)
 
 
 def test_without_the_library_the_driver_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

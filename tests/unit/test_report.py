@@ -22,11 +22,11 @@ from bench.results.frames import load_samples
 from bench.results.groups import load_groups
 from bench.results.records import read_lines
 from bench.results.sample import Sample
-from bench.results.stats import summarize
 from bench.results.store import RunStore
+from bench.results.summary import summary_json
 from reports import analysis, figures, page_assets, sections
 from reports.html import figure_json, render, write_report
-from reports.notes import run_warnings
+from reports.notes import run_warnings, wide_interval_warnings
 from tests.report_fixtures import ALL, HOSTILE, hostile_dir, write_results
 
 
@@ -90,11 +90,11 @@ def nav_of(page: str) -> list[str]:
 
 
 def test_report_has_every_section_and_figure(report: str) -> None:
-    expected = ["summary", "verdict", "boot", "memory", "syscalls", "density", "setup"]
+    expected = ["summary", "verdict", "boot", "memory", "syscalls", "spectrum", "density", "setup"]
     assert sections_of(report) == expected and nav_of(report) == expected
     slots = re.findall(r'data-figure="(figure-[a-z]+-\d+)-data"', report)
-    # phases, boot ECDF, memory, overhead, latency, ratio, four density metrics
-    assert len(slots) == 10
+    # phases, boot ECDF, memory, overhead, latency, ratio, spectrum, four density metrics
+    assert len(slots) == 11
     for slot in slots:
         holder = re.search(rf'id="{slot}-data">(.*?)</script>', report, re.S)
         assert holder is not None
@@ -202,6 +202,10 @@ def test_grouped_reading_gives_the_summary_frames_numbers(run_dir: Path, tmp_pat
         assert set(groups.values) == set(expected)
         for key, values in expected.items():
             assert np.array_equal(groups.values[key], values), key
+        per_instance = ok.groupby(["runtime", "workload", "metric", "cell", "repetition"],
+                                  sort=True)["value"].median()
+        for key, instances in per_instance.groupby(level=[0, 1, 2], sort=False):
+            assert np.array_equal(groups.instances[as_key(key)], instances.to_numpy(float)), key
         failed = frame[frame["status"] != "ok"].groupby(["runtime", "workload", "metric"]).size()
         assert groups.failed == {as_key(k): int(n) for k, n in failed.to_dict().items()}
 
@@ -222,20 +226,29 @@ def test_large_groups_are_downsampled_before_plotting() -> None:
     assert list(small) == [1.0, 2.0, 3.0] and list(steps) == pytest.approx([1 / 3, 2 / 3, 1])
 
 
-def summarized(values: np.ndarray) -> analysis.Stat:
-    summary = summarize(values)
-    return analysis.Stat("run", "r", "r", "w", "m", "ns", len(values), 0, summary.median,
-                         summary.ci_low, summary.ci_high)
+def test_the_report_quotes_the_summary_contract(run_dir: Path) -> None:
+    """What the page shows is what `bench summary --json` prints: same instances, same
+    intervals, same ratios."""
+    result = analysis.analyse([run_dir])
+    rows = {(r["runtime"], r["workload"], r["metric"]): r for r in summary_json(run_dir)}
+    checked = 0
+    for stat in result.stats:
+        row = rows[(stat.runtime, stat.workload, stat.metric)]
+        assert (stat.n, stat.samples, stat.median, stat.ci_low, stat.ci_high, stat.ci_note) == (
+            row["n"], row["samples"], row["median"], row["ci_low"], row["ci_high"], row["ci_note"])
+        if stat.ratio is not None:
+            assert stat.ratio == (row["ratio"], row["ratio_low"], row["ratio_high"])
+            checked += 1
+    assert checked >= 10
+    getppid = rows[("docker", "syscalls", "syscall.getppid")]
+    assert getppid["n"] == 6 and getppid["samples"] == 6 * 20  # instances, and their batches
 
 
-def test_large_samples_use_the_order_statistic_ratio() -> None:
-    rng = np.random.default_rng(3)
-    base, cand = rng.lognormal(0, 0.1, 20_000), 1.2 * rng.lognormal(0, 0.1, 20_000)
-    ratio = analysis.ratio_interval(cand, base, summarized(cand), summarized(base))
-    assert ratio is not None
-    assert ratio[1] < 1.2 < ratio[2] and ratio[2] - ratio[1] < 0.05
-    same = analysis.ratio_interval(base, base, summarized(base), summarized(base))
-    assert same is not None and same[1] < 1 < same[2]
+def test_rows_without_an_interval_say_why_in_the_page(tmp_path: Path) -> None:
+    path = write_results(tmp_path / "few", runtimes=ALL, repetitions=3)
+    page = write_report([path], tmp_path / "few.html").read_text()
+    assert "3 instances: a 95 % interval of a median needs at least 6" in page
+    assert "(no interval:" in page
 
 
 def test_two_runs_side_by_side_with_a_change_table(tmp_path: Path, run_dir: Path) -> None:
@@ -263,11 +276,14 @@ def test_warnings_cover_small_runs_wide_intervals_and_missing_baseline(tmp_path:
                          repetitions=3)
     texts = [w.text for w in run_warnings(analysis.analyse([path]))]
     assert any("no runtime with the process driver" in t for t in texts)
-    few = [t for t in texts if "Fewer than 5 successful repetitions" in t]
-    assert few == ["Fewer than 5 successful repetitions, so intervals are wide or missing: "
+    few = [t for t in texts if "Fewer than 6 successful repetitions" in t]
+    assert few == ["Fewer than 6 successful repetitions, so intervals are wide or missing: "
                    "docker / idle (3), docker / syscalls (3), libvirt / idle (3), "
                    "libvirt / syscalls (3)"]
-    assert any("interval spans" in t for t in texts)
+    assert not any("interval spans" in t for t in texts)  # 3 instances: no interval at all
+    wide = analysis.Stat("r", "docker", "docker", "idle", "boot.total", "ms", 6, 0, 100.0, 50.0,
+                         150.0)
+    assert any("interval spans 100%" in w.text for w in wide_interval_warnings([wide]))
 
 
 def test_empty_and_failed_only_runs_still_render(tmp_path: Path) -> None:

@@ -11,9 +11,9 @@ import bench.drivers
 import bench.runner
 from bench.config import parse_config
 from bench.plan import make_plan
-from bench.results.frames import load_samples
 from bench.results.manifest import read_manifest
 from bench.results.records import read_lines
+from bench.results.run import load_run
 from bench.results.store import RunStore
 from bench.results.summary import summary_rows
 from bench.runner import Runner
@@ -55,9 +55,9 @@ def test_samples_cells_and_manifest(tmp_path: Path) -> None:
     assert read_manifest(path)["status"] == "complete"
     cells = read_lines(path, "cells.jsonl")
     assert len(cells) == 2 * 2 * 3  # warm-up cells are not recorded
-    frame = load_samples(path)
-    rows = {(r["runtime"], r["workload"], r["metric"]): r for r in summary_rows(frame)}
-    assert rows[("box", "sys", "syscall.getppid")]["n"] == 9
+    rows = {(r["runtime"], r["workload"], r["metric"]): r for r in summary_rows(load_run(path))}
+    assert rows[("box", "sys", "syscall.getppid")]["n"] == 3  # instances
+    assert rows[("box", "sys", "syscall.getppid")]["samples"] == 9  # their batches
     assert rows[("box", "sys", "syscall.getppid")]["median"] == 101.5
     assert rows[("box", "idle", "memory.overhead")]["median"] == 4000
     assert rows[("process", "idle", "memory.overhead")]["median"] == 0

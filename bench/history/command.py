@@ -1,0 +1,297 @@
+"""`bench history import|list|show|export|prune`, and the recording step after `bench run`.
+
+bench.cli adds these with add_parsers and passes the store the environment names
+(args.env_store) and the per-user default file (args.default_store_path): the CLI alone
+reads the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import io
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.errors import ConfigError, HistoryError
+from runtimes.errors import BenchError
+
+if TYPE_CHECKING:  # SQLAlchemy loads only for the commands that open a store
+    from bench.history.queries import Filters, RunLine
+    from bench.history.store import Store
+
+HELP = "the results store across runs: import, list, show, export, prune"
+STORE_HELP = ("history store: `default` (the per-user SQLite file), a SQLite path, or a URL "
+              "(postgresql://USER@HOST/DB); default: $BENCH_STORE, else `default`")
+LIST_LIMIT = 50
+
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, soft_wrap=True)  # a message is one line, however long
+
+
+def add_store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", metavar="URL", help=STORE_HELP)
+
+
+def add_filters(parser: argparse.ArgumentParser, rows: bool = True) -> None:
+    parser.add_argument("--host", help="a host name, or the start of a host fingerprint hash")
+    parser.add_argument("--config", help="a config name, or the start of a config hash")
+    parser.add_argument("--branch", help="git branch of the config's checkout (* and ? match)")
+    parser.add_argument("--since", metavar="DATE", help="runs started on or after DATE "
+                        "(ISO 8601: 2026-12-01 or 2026-12-01T14:00; UTC unless it says)")
+    parser.add_argument("--until", metavar="DATE", help="runs started before DATE")
+    if rows:
+        parser.add_argument("--runtime", help="runtime name (* and ? match)")
+        parser.add_argument("--workload", help="workload name (* and ? match)")
+        parser.add_argument("--metric", help="metric, e.g. 'syscall.*' (* and ? match)")
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Adds `history` and its subcommands to bench's subcommands."""
+    history = sub.add_parser("history", help=HELP, description=HELP)
+    actions = history.add_subparsers(dest="history_command", required=True, metavar="ACTION")
+    imported = actions.add_parser("import", help="record results directories (again: no change)")
+    imported.add_argument("results", nargs="+", metavar="DIR", help="a results directory")
+    imported.set_defaults(handler=cmd_import)
+    listed = actions.add_parser("list", help="runs in the store, newest first")
+    add_filters(listed)
+    listed.add_argument("--limit", type=int, default=LIST_LIMIT,
+                        help=f"at most this many runs (default {LIST_LIMIT}; 0: all)")
+    listed.add_argument("--json", action="store_true", help="print a JSON array")
+    listed.set_defaults(handler=cmd_list)
+    shown = actions.add_parser("show", help="one run: its keys and summary rows")
+    shown.add_argument("run", help="run id (or its unambiguous start)")
+    shown.add_argument("--json", action="store_true", help="print run, manifest and rows as JSON")
+    shown.set_defaults(handler=cmd_show)
+    exported = actions.add_parser("export", help="summary rows of the selected runs as CSV or JSON")
+    add_filters(exported)
+    exported.add_argument("--format", choices=["csv", "json"], default="csv")
+    exported.add_argument("-o", "--output", metavar="FILE", help="file to write (default: stdout)")
+    exported.set_defaults(handler=cmd_export)
+    pruned = actions.add_parser("prune", help="keep the newest N runs of each host and config")
+    pruned.add_argument("--keep", type=int, required=True, metavar="N",
+                        help="runs kept per host fingerprint and config hash (at least 1)")
+    add_filters(pruned, rows=False)
+    pruned.add_argument("--dry-run", action="store_true", help="list, delete nothing")
+    pruned.set_defaults(handler=cmd_prune)
+    for parser in (imported, listed, shown, exported, pruned):
+        add_store_option(parser)
+
+
+def open_from(args: argparse.Namespace) -> Store:
+    """The store named by --store, else $BENCH_STORE, else the per-user default file."""
+    from bench.history.location import DEFAULT, store_url
+    from bench.history.store import open_store
+
+    name = args.store or getattr(args, "env_store", None) or DEFAULT
+    return open_store(store_url(name, Path(args.default_store_path)))
+
+
+def parse_date(text: str | None, option: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: expected an ISO 8601 date, e.g. 2026-12-01") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp()
+
+
+def filters_from(args: argparse.Namespace) -> Filters:
+    from bench.history.queries import Filters
+
+    return Filters(host=args.host, config=args.config, branch=args.branch,
+                   runtime=getattr(args, "runtime", None), workload=getattr(args, "workload", None),
+                   metric=getattr(args, "metric", None), since=parse_date(args.since, "--since"),
+                   until=parse_date(args.until, "--until"))
+
+
+def when(epoch: float) -> str:
+    moment = datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from bench.history.record import record_run
+
+    store = open_from(args)
+    refused = 0
+    try:
+        for folder in args.results:
+            try:
+                done = record_run(store, Path(folder))
+            except HistoryError:
+                raise  # the store itself failed: stop here
+            except BenchError as error:
+                refused += 1
+                err.print(f"bench: {error}", markup=False, highlight=False, soft_wrap=True)
+                continue
+            rows = f" ({done.rows} rows)" if done.rows else ""
+            out.print(f"{done.outcome} {done.run_id}{rows}: {folder}", markup=False,
+                      highlight=False)
+    finally:
+        store.close()
+    err.print(f"store: {store.name}", markup=False, highlight=False)
+    return 2 if refused else 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from bench.history.queries import count_runs, list_runs
+
+    store = open_from(args)
+    try:
+        filters = filters_from(args)
+        runs = list_runs(store, filters, args.limit if args.limit > 0 else None)
+        total = count_runs(store, filters) if args.limit > 0 and len(runs) == args.limit else None
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([vars(run) for run in runs], indent=2))
+        return 0
+    print(f"{len(runs)} run(s) in {store.name}, newest first")
+    print(plain_table(RUN_HEAD, [run_cells(run) for run in runs]))
+    if total is not None and total > len(runs):
+        err.print(f"{len(runs)} of {total} runs shown; --limit 0 lists them all")
+    return 0
+
+
+RUN_HEAD = ("run", "started (UTC)", "host", "config", "branch", "commit", "status")
+
+
+def run_cells(run: RunLine) -> tuple[str, ...]:
+    return (run.run_id, when(run.created), f"{run.hostname} {run.host_hash[:8]}",
+            f"{run.config_name} {run.config_hash[:8]}", run.branch or "-",
+            (run.commit or "-")[:12], run.status)
+
+
+def runs_table(runs: list[RunLine], name: str) -> Table:
+    table = Table(title=f"{len(runs)} run(s) in {name}", title_justify="left")
+    for column in RUN_HEAD:
+        table.add_column(column)
+    for run in runs:
+        table.add_row(*run_cells(run))
+    return table
+
+
+def plain_table(head: tuple[str, ...], lines: list[tuple[str, ...]]) -> str:
+    """Aligned columns, no markup: a thousand lines print at once (a rich Table of 50 takes
+    a third of a second to lay out)."""
+    widths = [max(len(cell) for cell in column) for column in zip(head, *lines, strict=True)]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+                     .rstrip() for line in [head, *lines])
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from bench.history.queries import find_run
+    from bench.results.units import format_interval, format_value
+
+    store = open_from(args)
+    try:
+        run, manifest, rows = find_run(store, args.run)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps({"run": vars(run), "manifest": manifest, "rows": rows}, indent=2,
+                         default=str))
+        return 0
+    out.print(runs_table([run], store.name))
+    out.print(f"results directory: {run.path}", markup=False, highlight=False)
+    table = Table(title="summary rows", title_justify="left")
+    for column in ("runtime", "workload", "metric", "n", "median", "95% CI of median", "failed"):
+        table.add_column(column)
+    for row in rows:
+        unit = str(row.get("unit") or "")
+        median, low, high = row.get("median"), row.get("ci_low"), row.get("ci_high")
+        metric = f"{row['metric']} @N={row['count']}" if "count" in row else row["metric"]
+        table.add_row(row["runtime"], row["workload"], metric, str(row.get("n")),
+                      "-" if median is None else format_value(median, unit),
+                      "-" if low is None or high is None else format_interval(low, high, unit),
+                      str(row.get("failed")))
+    out.print(table)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from bench.history.queries import export_rows
+
+    store = open_from(args)
+    try:
+        rows = export_rows(store, filters_from(args))
+    finally:
+        store.close()
+    text = as_csv(rows) if args.format == "csv" else json.dumps(rows, indent=2, default=str) + "\n"
+    if args.output:
+        try:
+            Path(args.output).write_text(text)
+        except OSError as error:
+            raise ConfigError(f"{args.output}: cannot write ({error.strerror})") from None
+        err.print(f"{len(rows)} rows written to {args.output}", markup=False, highlight=False)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def as_csv(rows: list[dict[str, Any]]) -> str:
+    """One line per row; columns in first-seen order (nested values as JSON)."""
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: json.dumps(value) if isinstance(value, dict | list) else value
+                         for key, value in row.items()})
+    return buffer.getvalue()
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from bench.history.queries import delete_runs, prune_plan
+
+    if args.keep < 1:
+        raise ConfigError("--keep: at least 1 (a series with no run left has no history)")
+    store = open_from(args)
+    try:
+        doomed = prune_plan(store, args.keep, filters_from(args))
+        if doomed and not args.dry_run:
+            delete_runs(store, [run.run_id for run in doomed])
+    finally:
+        store.close()
+    verb = "would delete" if args.dry_run else "deleted"
+    for run in doomed:
+        out.print(f"{verb} {run.run_id} {when(run.created)} {run.hostname} {run.config_name}",
+                  markup=False, highlight=False)
+    out.print(f"{len(doomed)} run(s) {verb}; the newest {args.keep} of each host and config kept")
+    return 0
+
+
+def record_after_run(results: Path, url_name: str, default_path: Path, required: bool) -> int:
+    """`bench run`'s last step: record the run. An unreachable or refused store keeps the
+    results directory, says so in one line, and fails the run only when `required`."""
+    from bench.history.location import store_url
+    from bench.history.record import record_run
+    from bench.history.store import open_store
+
+    try:
+        store = open_store(store_url(url_name, default_path))
+        try:
+            done = record_run(store, results)
+        finally:
+            store.close()
+    except HistoryError as error:
+        level = "error" if required else "warning"
+        err.print(f"bench: {level}: {error}; the run was not recorded, its results are kept in "
+                  f"{results}", markup=False, highlight=False, soft_wrap=True)
+        return error.exit_code if required else 0
+    err.print(f"history: {done.outcome} run {done.run_id} in {store.name}", markup=False,
+              highlight=False)
+    return 0
+

@@ -1,0 +1,1 @@
+"""alembic's migration environment for the history store (run through bench.history.store)."""

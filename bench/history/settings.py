@@ -1,0 +1,14 @@
+"""The run config's `history:` section: where `bench run` records, and whether it must."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from runtimes.models import Strict
+
+
+class HistoryConfig(Strict):
+    store: str = Field("default", description="`default` (the per-user SQLite file), a SQLite "
+                       "file path, or a URL: sqlite:///PATH, postgresql://USER@HOST/DB")
+    required: bool = Field(False, description="exit 1 when the run cannot be recorded (the "
+                           "results directory is kept either way)")

@@ -1,0 +1,156 @@
+"""The config of a command workload (`mode: command`): a user's program, its files, how to
+read its output, and what it needs (a helper server, scratch storage, a readiness check).
+
+bench.config puts CommandWorkload in its Workload union; everything here is validated once,
+strictly, like the rest of the config.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import ByteSize, Field, field_validator, model_validator
+
+from runtimes.models import Strict
+
+Parser = Literal["duration", "sysbench-cpu", "sysbench-memory", "fio", "stress-ng", "iperf3",
+                 "redis-benchmark"]
+CacheMode = Literal["none", "writeback", "writethrough", "directsync", "unsafe"]
+METRIC_NAME = r"^[a-z][a-z0-9_]*$"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def no_control(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Arguments travel as lines of the probe's spec: a newline or NUL cannot be in one."""
+    for value in values:
+        if "\n" in value or "\0" in value:
+            raise ValueError(f"{value!r}: an argument cannot hold a newline or NUL")
+    return values
+
+
+def regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as error:
+        raise ValueError(f"not a regular expression: {error}") from None
+    return value
+
+
+class RegexMetric(Strict):
+    """A metric read from any program's output: the first match of `regex` (its group
+    `value`, else its first group) in the command's output lines."""
+
+    name: str = Field(pattern=METRIC_NAME, description="the metric is workload.<name>")
+    regex: str
+    unit: str = Field("", max_length=32)
+    direction: Literal["lower", "higher"]
+
+    @field_validator("regex")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        compiled = re.compile(regex(value))
+        if compiled.groups < 1:
+            raise ValueError("the regex needs a group around the number, e.g. 'took ([0-9.]+) s'")
+        return value
+
+
+class Readiness(Strict):
+    """A server's first answer, checked inside the instance: 127.0.0.1:`port` accepting a
+    connection (answering `send` with a reply that starts with `expect`, when given), or
+    a line of its output matching `line`. The server is stopped once it has answered."""
+
+    port: int | None = Field(None, ge=1, le=65535)
+    send: str | None = Field(None, max_length=512)
+    expect: str | None = Field(None, min_length=1, max_length=200)
+    line: str | None = None
+
+    @field_validator("line")
+    @classmethod
+    def _line(cls, value: str | None) -> str | None:
+        return None if value is None else no_control((regex(value),))[0]
+
+    @model_validator(mode="after")
+    def _one_check(self) -> Readiness:
+        if (self.port is None) == (self.line is None):
+            raise ValueError("give either port or line")
+        if self.port is None and (self.send or self.expect):
+            raise ValueError("send and expect go with port")
+        return self
+
+
+class Background(Strict):
+    """A helper the command talks to (a server on the instance's loopback), started first
+    and waited for until 127.0.0.1:`port` accepts; stopped when the command ends."""
+
+    argv: tuple[str, ...] = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
+
+    _argv = field_validator("argv")(no_control)
+
+
+class Scratch(Strict):
+    """Storage for a disk workload, on one host disk for every runtime (see the README)."""
+
+    size: ByteSize = Field(ByteSize(512 << 20), ge=16 << 20, description="the guest disk's size")
+    dir: Path | None = Field(None, description="host directory that holds every cell's scratch "
+                             "storage (default: the run's work directory)")
+    cache: CacheMode = Field("none", description="the libvirt disk's cache mode")
+
+
+class Override(Strict):
+    """What one runtime runs instead (e.g. a shorter run in a TCG guest)."""
+
+    argv: tuple[str, ...] | None = Field(None, min_length=1)
+    timeout: float | None = Field(None, gt=0)
+
+    _argv = field_validator("argv")(no_control)
+
+
+class CommandWorkload(Strict):
+    """A user's program, supervised by the probe in every runtime."""
+
+    mode: Literal["command"]
+    argv: tuple[str, ...] = Field((), description="the command; default an image's entrypoint")
+    image: str | None = Field(None, min_length=1, description="a local Docker image whose "
+                              "flattened filesystem holds the files (never pulled)")
+    executables: tuple[str, ...] = Field((), description="more programs to package with "
+                                         "their libraries (by path, or found on PATH)")
+    files: tuple[str, ...] = Field((), description="more host files or directories (absolute)")
+    env: dict[str, str] = Field(default_factory=dict, description="added to PATH=... (host "
+                                "trees) or to the image's environment")
+    parser: Parser = "duration"
+    metrics: tuple[RegexMetric, ...] = ()
+    background: Background | None = None
+    readiness: Readiness | None = None
+    scratch: Scratch | None = None
+    timeout: float = Field(300.0, gt=0, description="seconds the command may run")
+    runtimes: tuple[str, ...] | None = Field(None, min_length=1, description="run only on these")
+    overrides: dict[str, Override] = Field(default_factory=dict, description="per runtime name")
+
+    _argv = field_validator("argv")(no_control)
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, env: dict[str, str]) -> dict[str, str]:
+        for key, value in env.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                raise ValueError(f"{key!r} is not an environment variable name")
+            no_control((value,))
+        return env
+
+    @model_validator(mode="after")
+    def _source(self) -> CommandWorkload:
+        if not self.argv and self.image is None:
+            raise ValueError("argv is required (only an image has a default command)")
+        if self.image is not None and (self.executables or self.files):
+            raise ValueError("an image brings its own files: executables and files are for "
+                             "host programs")
+        names = [m.name for m in self.metrics]
+        if len(set(names)) != len(names):
+            raise ValueError("two metrics have one name")
+        return self
+
+    def runs_on(self, runtime: str) -> bool:
+        return self.runtimes is None or runtime in self.runtimes

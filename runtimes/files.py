@@ -1,0 +1,94 @@
+"""Writing files without following anything planted in the way.
+
+bench runs as root and writes into directories other users may reach (a results folder
+under /tmp, a cache under $XDG_CACHE_HOME). A fixed-name temporary file such as
+`manifest.partial` lets a local user plant a symlink there and make root overwrite any
+file. So every file bench writes whole is written through a temporary file created
+exclusively (O_EXCL, O_NOFOLLOW, a random name in the target's directory) and renamed
+over the target (rename replaces a symlink, never writes through it); every file bench
+appends to is opened with O_NOFOLLOW. One helper for all of it: the results store, the
+report, and the cache's builds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import secrets
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+TEMP_ATTEMPTS = 100
+
+
+def temporary_name(target: Path) -> Path:
+    """A random, hidden name beside `target`, unguessable by whoever might plant a link."""
+    return target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
+
+
+def create_exclusive(target: Path, mode: int = 0o644) -> tuple[Path, int]:
+    """A new file beside `target` with a random name, created with O_EXCL|O_NOFOLLOW: its
+    path and an open descriptor. Nothing that existed before is ever opened."""
+    for _ in range(TEMP_ATTEMPTS):
+        candidate = temporary_name(target)
+        try:
+            return candidate, os.open(candidate, CREATE_FLAGS, mode)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {target}")
+
+
+def write_atomic(target: Path, data: bytes, mode: int = 0o644) -> None:
+    """Replace `target` with `data` in one rename: readers see the old file or the new one,
+    whole; a link planted at `target` is replaced, never written through. OSError on failure
+    (the temporary file is removed, whatever interrupted the write)."""
+    partial, fd = create_exclusive(target, mode)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fchmod(file.fileno(), mode)  # the umask does not decide a cache binary's mode
+        os.replace(partial, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise
+
+
+def write_text_atomic(target: Path, text: str, mode: int = 0o644) -> None:
+    write_atomic(target, text.encode("utf-8"), mode)
+
+
+def open_append(path: Path) -> io.TextIOWrapper:
+    """A text file opened for appending; a symlink at `path` is refused (ELOOP), not followed."""
+    return open(path, "a", encoding="utf-8", opener=_append_opener)  # noqa: SIM115 (the caller closes it)
+
+
+def _append_opener(path: str, flags: int) -> int:
+    return os.open(path, APPEND_FLAGS, 0o644)
+
+
+def real_directory(path: Path) -> bool:
+    """Whether `path` is a directory itself, not a symlink to one."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+@contextmanager
+def private_directory(parent: Path, prefix: str) -> Iterator[Path]:
+    """A fresh directory only this user can enter (mkdtemp: exclusive, mode 0700), removed
+    with everything in it on the way out, however the block ends."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,32 @@
+"""The options every runtime that isolates our rootfs shares (native, oci, lxc): the same
+limits and hostname rules, so a config can hold one runtime's limits against another's."""
+
+from __future__ import annotations
+
+from pydantic import ByteSize, Field, field_validator
+
+from runtimes.base import DriverOptions
+from runtimes.host.cgroups import MAX_MEMORY_LIMIT, MAX_PIDS_LIMIT, Limits, whole_pages
+
+HOSTNAME_MAX = 64
+
+
+class ContainerOptions(DriverOptions):
+    # bounded to what the kernel holds as given: whole pages, under its "no limit" values,
+    # pids.max under PID_MAX_LIMIT (a larger value would be applied as something else)
+    memory_limit: ByteSize = Field(ByteSize(256 * 1024**2), gt=4 * 1024**2, le=MAX_MEMORY_LIMIT,
+                                   description="the instance cgroup's memory limit (no swap)")
+    pids_limit: int = Field(64, ge=2, le=MAX_PIDS_LIMIT,
+                            description="tasks the instance cgroup may hold")
+    hostname: str | None = Field(None, min_length=1, max_length=HOSTNAME_MAX,
+                                 pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$",
+                                 description="the instance's hostname (default: its name)")
+
+    _pages = field_validator("memory_limit")(whole_pages)
+
+    def limits(self) -> Limits:
+        return Limits(int(self.memory_limit), self.pids_limit)
+
+    def hostname_of(self, instance_name: str) -> str:
+        """The configured hostname, else the instance's name cut to what a hostname may hold."""
+        return self.hostname or instance_name[:HOSTNAME_MAX]

@@ -1,0 +1,238 @@
+"""LXC application containers over the same rootfs the native and OCI runtimes get.
+
+LXC is the older Linux container toolkit (liblxc, in C): a container is a config file and a
+rootfs, started by `lxc-start`, which stays as the container's monitor (the parent of its
+init, holding its command socket) until the container ends. Here each instance gets a
+config written from typed settings: the same namespaces (with an empty network
+namespace: `lxc.net.0.type = empty`, lo only), the same memory (no swap) and pids
+limits in a cgroup below bench/lxc, the rootfs read-only, /proc (with /proc/sys
+read-only), a tmpfs /tmp, an autodev /dev, no capabilities and no new privileges.
+
+Two ways to launch, an option: `start` (default) runs `lxc-start -F` with the probe as
+`lxc.init.cmd`, so the probe is the container's PID 1 as in every other runtime here;
+`execute` runs `lxc-execute -- /probe ...`, LXC's "application container", where LXC's
+own minimal init (lxc-init) is PID 1 and the probe PID 2. With no console
+(`lxc.console.path = none`) the container's stdio is ours: the ready line comes straight
+through, and EOF on stdin tells the probe to leave.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from runtimes.base import Driver, MemoryReading, ProbeCommand, RunContext, instance_prefix
+from runtimes.errors import BenchError, ExitCause, InstanceError, RuntimeUnavailable
+from runtimes.host.cgroups import Cgroup, CgroupV2, Hierarchy, detect
+from runtimes.host.memory import pss_bytes, total_pss
+from runtimes.host.options import ContainerOptions
+from runtimes.host.placed_cgroups import mounted_roots, remove_empty, spread, sweep_placed
+from runtimes.host.rootfs import make_rootfs, probe_argv
+from runtimes.host.spawn import TAG, announced_exit, process_exit, spawn, stop_process
+from runtimes.host.tools import missing_tool, sweep_dirs, tool_version
+from runtimes.instance import Instance
+
+LXC_BASE = Path("/run/bench/lxc")  # one lxcpath (-P) per run below it
+LOCK_BASE = Path("/run/lxc/lock")  # where liblxc keeps a lock directory per lxcpath
+CGROUP_PARENT = "bench/lxc"
+MONITOR_SUFFIX = ".monitor"
+LAUNCHERS = {"start": "lxc-start", "execute": "lxc-execute"}
+
+
+class LxcOptions(ContainerOptions):
+    launcher: Literal["start", "execute"] = "start"
+
+
+@dataclass
+class LxcHandle:
+    """The container's cgroup and its monitor: the lxc-start (or lxc-execute) process."""
+
+    cgroup: Cgroup
+    monitor: subprocess.Popen[bytes] | None = None
+
+
+class LxcDriver(Driver[LxcOptions, LxcHandle]):
+    kind = "lxc"
+    Options = LxcOptions
+    host_parts = ("workload", "monitor")
+
+    def __init__(self, name: str, options: LxcOptions, context: RunContext) -> None:
+        super().__init__(name, options, context)
+        self.cgroups: Hierarchy = detect()
+        self.rootfs = context.work_dir / f"{name}-rootfs"
+        self.lxc_path = lxc_path(context.run_id)
+
+    @classmethod
+    def unavailable_reason(cls, options: LxcOptions) -> str | None:
+        if os.geteuid() != 0:
+            return "the lxc driver runs privileged LXC containers: run bench as root"
+        missing = missing_tool(LAUNCHERS[options.launcher], "lxc")
+        if missing:
+            return missing
+        lacking = detect().missing()
+        if lacking:
+            return (f"no cgroup {' or '.join(lacking)} controller under /sys/fs/cgroup: mount it "
+                    f"(v1) or enable it in cgroup.subtree_control (v2)")
+        return None
+
+    @classmethod
+    def variants(cls) -> dict[str, LxcOptions]:
+        return {launcher: LxcOptions.model_validate({"launcher": launcher}) for launcher in LAUNCHERS}
+
+    def prepare(self, probe: Path, extra_files: Mapping[str, Path] | None = None) -> None:
+        make_rootfs(self.rootfs, probe, extra_files)
+        self.lxc_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    # --- boot ------------------------------------------------------------------------
+
+    def command_argv(self, command: ProbeCommand) -> list[str]:
+        """What runs inside: the probe, by its absolute path."""
+        return probe_argv(command.argv())
+
+    def config(self, instance: Instance[LxcHandle], command: ProbeCommand) -> str:
+        """The container's LXC config (lxc.container.conf(5))."""
+        limits = self.options.limits()
+        cgroup_key = "lxc.cgroup2" if isinstance(self.cgroups, CgroupV2) else "lxc.cgroup"
+        memory_key = "memory.max" if isinstance(self.cgroups, CgroupV2) else "memory.limit_in_bytes"
+        lines = [
+            f"lxc.uts.name = {self.options.hostname_of(instance.name)}",
+            f"lxc.rootfs.path = dir:{self.rootfs}",
+            "lxc.rootfs.options = ro",
+            "lxc.net.0.type = empty",
+            "lxc.mount.auto = proc:mixed",
+            "lxc.mount.entry = tmpfs tmp tmpfs nosuid,nodev,size=16m,mode=1777 0 0",
+            "lxc.autodev = 1",
+            f"lxc.cgroup.dir.container = {CGROUP_PARENT}/{instance.name}",
+            f"lxc.cgroup.dir.monitor = {CGROUP_PARENT}/{instance.name}{MONITOR_SUFFIX}",
+            f"{cgroup_key}.{memory_key} = {limits.memory_bytes}",
+            *self._no_swap(cgroup_key, limits.memory_bytes),
+            f"{cgroup_key}.pids.max = {limits.pids}",
+            "lxc.cap.keep = none",
+            "lxc.no_new_privs = 1",
+            "lxc.console.path = none",
+            "lxc.tty.max = 0",
+            f"lxc.environment = {TAG}={instance.name}",
+        ]
+        if self.options.launcher == "start":
+            lines.append(f"lxc.init.cmd = {' '.join(self.command_argv(command))}")
+        return "\n".join(lines) + "\n"
+
+    def _no_swap(self, cgroup_key: str, memory_bytes: int) -> list[str]:
+        """The memory limit with no swap on top, where this host accounts swap."""
+        if isinstance(self.cgroups, CgroupV2):
+            return [f"{cgroup_key}.memory.swap.max = 0"]
+        swap = self.cgroups.roots()[0] / "memory.memsw.limit_in_bytes"
+        return [f"{cgroup_key}.memory.memsw.limit_in_bytes = {memory_bytes}"] if swap.exists() else []
+
+    def launch_argv(self, instance: Instance[LxcHandle], config: Path, command: ProbeCommand) -> list[str]:
+        tool = LAUNCHERS[self.options.launcher]
+        common = ["-n", instance.name, "-f", str(config), "-P", str(self.lxc_path)]
+        if self.options.launcher == "start":
+            return [tool, "-F", *common]
+        return [tool, *common, "--", *self.command_argv(command)]
+
+    def launch(self, instance: Instance[LxcHandle], command: ProbeCommand) -> None:
+        config = self.context.work_dir / f"{instance.name}.conf"
+        config.write_text(self.config(instance, command))
+        handle = instance.handle = LxcHandle(
+            self.cgroups.placed(f"{CGROUP_PARENT}/{instance.name}"))
+        try:
+            handle.monitor = spawn(instance, self.launch_argv(instance, config, command))
+        except OSError as error:
+            raise InstanceError(f"cannot run {LAUNCHERS[self.options.launcher]}: "
+                                f"{error.strerror}") from error
+        instance.mark("spawn")
+
+    # --- measure ---------------------------------------------------------------------
+
+    def memory(self, instance: Instance[LxcHandle]) -> MemoryReading:
+        handle = instance.held()
+        monitor = handle.monitor
+        if monitor is None or monitor.poll() is not None or instance.output.closed:
+            raise InstanceError(f"{instance.name} exited before its memory could be read",
+                                cause=self.exit_cause(instance))
+        workload = total_pss([p for p in self.cgroups.members(handle.cgroup) if p != monitor.pid])
+        parts = {"workload": workload, "monitor": pss_bytes(monitor.pid)}
+        return MemoryReading(host_pss=sum(parts.values()), host_parts=parts,
+                             cgroup=self.cgroups.memory_charge(handle.cgroup))
+
+    def exit_cause(self, instance: Instance[LxcHandle]) -> ExitCause | None:
+        """OOM from the cgroup's counter, while liblxc has not removed the cgroup yet (it does
+        as soon as init dies); else the status lxc-execute passes on, or the probe announced."""
+        handle = instance.handle
+        if handle is None:
+            return None
+        oom = self.cgroups.oom_cause(handle.cgroup, int(self.options.memory_limit))
+        if oom or self.options.launcher == "start":  # lxc-start's own status says nothing
+            return oom or announced_exit(instance)
+        return process_exit(handle.monitor, instance)  # lxc-execute exits with the probe's
+
+    # --- teardown --------------------------------------------------------------------
+
+    def teardown(self, instance: Instance[LxcHandle]) -> None:
+        """EOF on the probe's stdin, then TERM and KILL to the monitor (liblxc kills the
+        container's init when its monitor dies); then proof the cgroups went with it."""
+        handle = instance.handle
+        if handle is None:
+            return
+        if handle.monitor is not None:
+            stop_process(handle.monitor, self.grace_seconds)
+            instance.mark_stop("exit")
+        for suffix in ("", MONITOR_SUFFIX):
+            left = spread(f"{CGROUP_PARENT}/{instance.name}{suffix}", mounted_roots())
+            if left.dirs:
+                self.cgroups.remove(left)
+        instance.mark_stop("cgroup_removed")
+
+    def close(self) -> None:
+        remove_empty(CGROUP_PARENT, mounted_roots())
+        remove_empty(str(self.lxc_path.relative_to(LXC_BASE)), [LXC_BASE])
+        remove_empty(str(lock_dir(self.lxc_path).relative_to(LOCK_BASE)), [LOCK_BASE])
+
+    # --- what the run records, and what clean finds -----------------------------------
+
+    def fingerprint(self) -> dict[str, Any]:
+        tool = LAUNCHERS[self.options.launcher]
+        return {
+            "driver": self.kind,
+            "launcher": self.options.launcher,
+            "lxc_version": tool_version(shutil.which(tool) or tool),
+            "init": "the probe (lxc.init.cmd)" if self.options.launcher == "start" else "lxc-init",
+            "isolation": "namespaces+cgroup",
+            "cgroup_version": self.cgroups.version,
+            "cgroups_path": f"{CGROUP_PARENT}/<instance>",
+            "memory_limit": int(self.options.memory_limit),
+            "pids_limit": self.options.pids_limit,
+            "rootfs": "read-only",
+            "capabilities": "none (lxc.cap.keep = none)",
+            "no_new_privs": True,
+            "proc": "proc:mixed (/proc/sys read-only)",
+            "network": "empty network namespace, lo only",
+            "seccomp": "none",
+            "lxc_path": str(self.lxc_path),
+        }
+
+    @classmethod
+    def clean(cls, options: LxcOptions, run_id: str | None, dry_run: bool) -> list[str]:
+        """Containers' and monitors' cgroups (their processes killed), then the runs' lxc paths."""
+        try:
+            lines = sweep_placed(detect(), CGROUP_PARENT, instance_prefix(run_id), dry_run)
+        except (OSError, BenchError) as error:
+            raise RuntimeUnavailable(f"cannot clean LXC cgroups: {error}") from error
+        paths = [lxc_path(run_id)] if run_id else sorted(LXC_BASE.glob("*"))
+        return lines + sweep_dirs("lxc directory", [d for path in paths
+                                                    for d in (path, lock_dir(path))], dry_run)
+
+
+def lxc_path(run_id: str) -> Path:
+    return LXC_BASE / run_id
+
+
+def lock_dir(path: Path) -> Path:
+    """liblxc's lock directory for an lxcpath: /run/lxc/lock/<the lxcpath>."""
+    return LOCK_BASE / path.relative_to("/")

@@ -1,0 +1,258 @@
+"""Property: no results directory, however corrupt, makes a reader crash or print non-JSON;
+each is read, or refused in one line with exit 2. Names that are valid but hostile (rich
+markup, HTML, Markdown) are shown as written, never obeyed.
+
+Deterministic (derandomized) and bounded (a deadline per example). The directories start
+from one a run would write (through RunStore) and are then broken one way each: bytes that
+are not UTF-8, lines that are not objects, fields of the wrong type, values that are not
+data (negative, Infinity, NaN, booleans, strings, huge), a line written twice, a directory
+where a file belongs, a manifest whose format version is not a positive integer.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bench.cli import main
+from bench.errors import ConfigError, ResultsError
+from bench.results.groups import load_groups
+from bench.results.manifest import CELLS, MANIFEST, SAMPLES
+from bench.results.resume import finished_cells
+from bench.results.sample import Sample
+from bench.results.store import RunStore
+
+CONFIG = {"runtimes": {"process": {"driver": "process"}, "native": {"driver": "native"}},
+          "workloads": {"idle": {"mode": "ready"}, "sys": {"mode": "syscall"}}}
+FUZZ = settings(max_examples=120, deadline=5000, derandomize=True,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FIELDS = ["runtime", "workload", "metric", "unit", "value", "repetition", "phase", "status",
+          "reason", "cell", "metadata"]
+HOSTILE_VALUES = st.one_of(
+    st.sampled_from([-1, -0.5, True, False, None, "1.5", "", [], {}, [1], 2**70, -2**70, 1e300,
+                     "Infinity", "NaN"]),
+    st.text(max_size=8), st.floats(allow_nan=True, allow_infinity=True))
+RAW_TOKENS = ["Infinity", "-Infinity", "NaN", "1e999", "-1e999"]  # not JSON, yet json reads them
+counter = itertools.count()
+
+
+def write_run(path: Path, runtime_names: tuple[str, str] = ("process", "native"),
+              workload: str = "idle") -> Path:
+    """A small results directory as a run writes it."""
+    base, other = runtime_names
+    config = {"runtimes": {base: {"driver": "process"}, other: {"driver": "native"}},
+              "workloads": {workload: {"mode": "ready"}, "sys": {"mode": "syscall"}}}
+    store = RunStore.create(path, {"run_id": "abc123", "config": config, "host": {},
+                                   "drivers": {}})
+    cell = 0
+    for repetition in range(3):
+        for runtime, scale in ((base, 1.0), (other, 1.3)):
+            store.append([Sample(runtime, workload, "boot.total", 2.0 * scale + repetition, repetition,
+                                 cell=cell),
+                          Sample(runtime, workload, "memory.host_pss", 8e5 * scale, repetition,
+                                 cell=cell)])
+            store.append([Sample(runtime, "sys", "syscall.getppid", 250.0 * scale + b, repetition,
+                                 cell=cell + 1, metadata={"batch": b}) for b in range(3)])
+            store.record_cell({"cell": cell, "key": f"{runtime}/{workload}/{repetition}",
+                               "status": "ok", "reason": None})
+            cell += 2
+    store.append([Sample.failed(other, workload, "cell", 3, "it broke", cell=cell)])
+    store.update_manifest(status="complete")
+    store.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_run(tmp_path_factory.mktemp("template") / "run")
+
+
+def fresh(template: Path, tmp_path: Path) -> Path:
+    target = tmp_path / f"run{next(counter)}"
+    shutil.copytree(template, target)
+    return target
+
+
+def lines_of(path: Path, name: str) -> list[bytes]:
+    return (path / name).read_bytes().splitlines()
+
+
+def set_lines(path: Path, name: str, lines: list[bytes]) -> None:
+    (path / name).write_bytes(b"\n".join(lines) + b"\n")
+
+
+@st.composite
+def corruption(draw: st.DrawFn) -> tuple[str, Any]:
+    """One way to break a results directory, as (kind, details)."""
+    kind = draw(st.sampled_from(["bytes", "not_object", "field", "raw_token", "duplicate",
+                                 "directory", "version", "manifest_field", "cells_field"]))
+    if kind == "bytes":
+        return kind, (draw(st.integers(0, 20)), draw(st.binary(min_size=1, max_size=12)))
+    if kind == "not_object":
+        return kind, (draw(st.integers(0, 20)), draw(st.sampled_from(
+            ["1", "[1, 2]", '"x"', "null", "true", "[]", "-5"])))
+    if kind in ("field", "cells_field"):
+        return kind, (draw(st.integers(0, 20)), draw(st.sampled_from(FIELDS)),
+                      draw(HOSTILE_VALUES))
+    if kind == "raw_token":
+        return kind, (draw(st.integers(0, 20)), draw(st.sampled_from(RAW_TOKENS)))
+    if kind == "duplicate":
+        return kind, draw(st.integers(0, 20))
+    if kind == "directory":
+        return kind, draw(st.sampled_from([SAMPLES, CELLS, MANIFEST]))
+    if kind == "version":
+        return kind, draw(st.sampled_from([0, -1, True, 1.5, "1", None, 2**70, [], {}]))
+    return kind, (draw(st.sampled_from(["config", "host", "drivers", "run_id", "status",
+                                        "created", "resumed"])),
+                  draw(st.sampled_from([[], "x", 5, True, None, {"a": 1}])))
+
+
+def apply(path: Path, kind: str, details: Any) -> None:
+    if kind == "directory":
+        target = path / details
+        target.unlink()
+        target.mkdir()
+        return
+    if kind in ("version", "manifest_field"):
+        manifest = json.loads((path / MANIFEST).read_text())
+        key, value = ("format_version", details) if kind == "version" else details
+        manifest[key] = value
+        (path / MANIFEST).write_text(json.dumps(manifest))
+        return
+    name = CELLS if kind == "cells_field" else SAMPLES
+    lines = lines_of(path, name)
+    if kind == "duplicate":
+        index = details % len(lines)
+        lines.insert(index, lines[index])
+    else:
+        index = details[0] % len(lines)
+        if kind == "bytes":
+            lines[index] = lines[index][:5] + details[1] + b"\xff" + lines[index][5:]
+        elif kind == "not_object":
+            lines[index] = details[1].encode()
+        elif kind == "raw_token":
+            record = json.loads(lines[index])
+            record["value"] = "@@"
+            lines[index] = json.dumps(record).replace('"@@"', details[1]).encode()
+        else:
+            record = json.loads(lines[index])
+            record[details[1]] = details[2]
+            lines[index] = json.dumps(record).encode()
+    set_lines(path, name, lines)
+
+
+def strict_json(text: str) -> Any:
+    def refuse(token: str) -> None:
+        raise AssertionError(f"{token} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def one_line_or_json(code: int, out: str, err: str) -> None:
+    assert code in (0, 2), (code, err)
+    if code == 2:
+        assert err.startswith("bench: ") and len(err.strip().splitlines()) == 1, err
+        assert "Traceback" not in err and err.strip().isprintable()
+    else:
+        rows = strict_json(out)
+        assert isinstance(rows, list)
+
+
+@FUZZ
+@given(broken=corruption())
+def test_no_corrupt_results_directory_crashes_a_reader(template: Path, tmp_path: Path,
+                                                       broken: tuple[str, Any],
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    path = fresh(template, tmp_path)
+    apply(path, *broken)
+    code = main(["summary", str(path), "--json"])
+    captured = capsys.readouterr()
+    one_line_or_json(code, captured.out, captured.err)
+    try:
+        load_groups(path)  # the report's reader agrees with the summary's
+        grouped = True
+    except ResultsError as error:
+        assert "\n" not in str(error)
+        grouped = False
+    if broken[0] not in ("cells_field",) and not (broken[0] == "directory" and broken[1] == CELLS):
+        assert grouped == (code == 0), broken
+    try:
+        finished_cells(path, json.loads(json.dumps(CONFIG)))
+    except (ResultsError, ConfigError) as error:
+        assert "\n" not in str(error)
+
+
+@pytest.mark.parametrize(("kind", "details", "message"), [
+    ("raw_token", (0, "Infinity"), "line 1 is corrupt|needs a finite value"),
+    ("raw_token", (2, "NaN"), "line 3 is corrupt|needs a finite value"),
+    ("field", (0, "value", -3.0), "not negative"),
+    ("field", (0, "value", True), "value must be a number"),
+    ("field", (0, "value", 1e300), "magnitude under"),
+    ("field", (0, "value", "12"), "value must be a number"),
+    ("field", (1, "unit", "furlongs"), "unit of memory.host_pss must be 'bytes'"),
+    ("field", (0, "runtime", 5), "runtime must be a printable name"),
+    ("field", (0, "runtime", "a\x1bb"), "runtime must be a printable name"),
+    ("field", (0, "cell", "3"), "cell must be an integer from -1"),
+    ("field", (0, "status", "maybe"), "status must be ok or failed"),
+    ("duplicate", 3, "repeats line"),
+    ("bytes", (4, b"\x80"), r"line 5 is corrupt \(not UTF-8\)"),
+    ("not_object", (0, "[1, 2]"), "line 1 is not a JSON object"),
+    ("directory", SAMPLES, "a directory where a file belongs"),
+    ("directory", MANIFEST, "cannot read"),
+    ("version", 0, "format_version must be a positive integer"),
+    ("version", True, "format_version must be a positive integer"),
+    ("version", 2, "newer than this bench reads"),
+    ("manifest_field", ("config", []), "config has the wrong type"),
+    ("manifest_field", ("host", json.loads("[" * 100 + "]" * 100)), "nested deeper than 64"),
+])
+def test_each_class_is_named_in_the_one_line(template: Path, tmp_path: Path, kind: str,
+                                             details: Any, message: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    path = fresh(template, tmp_path)
+    apply(path, kind, details)
+    assert main(["summary", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_duplicated_line_is_never_counted_twice(template: Path, tmp_path: Path) -> None:
+    path = fresh(template, tmp_path)
+    apply(path, "duplicate", 0)
+    with pytest.raises(ResultsError, match="line 2 repeats line 1"):
+        load_groups(path)
+
+
+MARKUP_NAMES = st.sampled_from(["[/]", "[bold red]x[/]", "<img src=x onerror=alert(1)>", "<!--",
+                                "![t](http://example.invalid/p.png)", "@everyone", "a|b", "*x*",
+                                "[link](javascript:alert(1))", "`code`", "_x_", "#1", "&amp;"])
+
+
+@settings(max_examples=6, deadline=10000, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(name=MARKUP_NAMES, other=MARKUP_NAMES)
+def test_hostile_names_are_shown_never_obeyed(tmp_path: Path, name: str, other: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """Names a hand-made results file may hold: summary and gate print them as written; the
+    gate's Markdown (a pull-request comment) renders them as text, nothing else."""
+    base = write_run(tmp_path / f"base{next(counter)}", ("process", name), workload=other)
+    candidate = write_run(tmp_path / f"cand{next(counter)}", ("process", name), workload=other)
+    assert main(["summary", str(base)]) == 0
+    shown = capsys.readouterr().out
+    assert name in shown or name.replace("[", "\\[") in shown or "…" in shown
+    markdown = tmp_path / "gate.md"
+    code = main(["gate", "--baseline", str(base), "--candidate", str(candidate),
+                 "--allow-host-change", "--markdown", str(markdown)])
+    capsys.readouterr()
+    assert code in (0, 1)
+    text = markdown.read_text()
+    for raw in ("<img", "<!--", "](", "[/]", "`", "@everyone", "*x*", "_x_"):
+        if raw in name or raw in other:
+            assert raw not in text, (raw, text)
+    assert "onerror=alert" not in text or "&#60;img" in text

@@ -1,0 +1,128 @@
+"""Signals end a run one way: SIGINT, SIGTERM and SIGHUP alike tear down, leave a manifest that
+says which signal, remove the scratch directory, and exit 128+N; a second signal during the
+teardown changes nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+import bench.drivers
+import bench.runner
+from bench.config import parse_config
+from bench.errors import Interrupted
+from bench.interrupts import Interruption, handling_signals, shielded
+from bench.plan import make_plan
+from bench.results.manifest import read_manifest
+from bench.results.store import RunStore
+from bench.runner import Runner
+from bench.workload.bundle import Bundle
+from runtimes.base import Driver
+from runtimes.instance import Instance
+from tests.unit.fake_driver import FakeDriver, FakeOptions
+
+
+class SignalledOptions(FakeOptions):
+    signum: int = signal.SIGHUP
+    at_launch: int = 2  # the launch that receives the signal
+    again_in_teardown: bool = False  # a second signal while tearing down
+
+
+class SignalledDriver(FakeDriver):
+    """A fake driver whose host receives a signal in the middle of its second launch."""
+
+    kind = "signalled"
+    Options = SignalledOptions
+    torn_down: ClassVar[list[str]] = []
+
+    def launch(self, instance: Instance[str], command: object) -> None:
+        super().launch(instance, command)  # type: ignore[arg-type]
+        options: SignalledOptions = self.options  # type: ignore[assignment]
+        if self.serial == options.at_launch:
+            self.sent = True
+            os.kill(os.getpid(), options.signum)
+            time.sleep(1)  # the handler runs at the next bytecode; this is never reached whole
+
+    def teardown(self, instance: Instance[str]) -> None:
+        options: SignalledOptions = self.options  # type: ignore[assignment]
+        if options.again_in_teardown and getattr(self, "sent", False):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+        super().teardown(instance)
+        self.torn_down.append(instance.name)
+
+
+@pytest.fixture(autouse=True)
+def registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = bench.drivers.driver_class
+
+    def lookup(name: str, where: str = "driver") -> type[Driver]:  # type: ignore[type-arg]
+        return SignalledDriver if name == "signalled" else real(name, where)
+
+    monkeypatch.setattr(bench.drivers, "driver_class", lookup)
+    monkeypatch.setattr(bench.runner, "driver_class", lookup)
+    SignalledDriver.torn_down.clear()
+    SignalledDriver.live.clear()
+
+
+def run_until_signalled(tmp_path: Path, **options: object) -> tuple[Interrupted, Path, Runner]:
+    config = parse_config({"repetitions": 4, "warmup": 0, "settle": 0, "cell_timeout": 5,
+                           "runtimes": {"box": {"driver": "signalled", "options": options}},
+                           "workloads": {"idle": {"mode": "ready"}}})
+    store = RunStore.create(tmp_path / "r", {"config": config.model_dump(mode="json")})
+    runner = Runner(config, store, Bundle(tmp_path / "probe", "0"), "sig123", tmp_path)
+    with pytest.raises(Interrupted) as info:
+        runner.run(make_plan(config), lambda c, e: None, lambda n: None)
+    store.close()
+    return info.value, tmp_path / "r", runner
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_every_stopping_signal_tears_down_and_says_which(tmp_path: Path, signum: int) -> None:
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    error, path, _ = run_until_signalled(tmp_path, signum=signum)
+    assert error.exit_code == 128 + signum
+    manifest = read_manifest(path)
+    assert manifest["status"] == "interrupted"
+    assert manifest["signal"] == signal.Signals(signum).name
+    assert SignalledDriver.live == set(), "the instance being started was torn down"
+    assert len(SignalledDriver.torn_down) == 2
+    assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob("bench-sig123-*"))
+    assert {s: signal.getsignal(s) for s in previous} == previous, "handlers restored"
+
+
+def test_a_second_signal_during_teardown_changes_nothing(tmp_path: Path) -> None:
+    error, path, _ = run_until_signalled(tmp_path, signum=signal.SIGTERM, again_in_teardown=True)
+    assert error.exit_code == 128 + signal.SIGTERM, "the first signal decides the exit"
+    assert read_manifest(path)["signal"] == "SIGTERM"
+    assert SignalledDriver.live == set()
+
+
+def test_a_shielded_block_finishes_and_the_signal_follows() -> None:
+    finished = []
+    with pytest.raises(Interruption) as info, handling_signals():
+        with shielded():
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.01)
+            finished.append("report")
+        finished.append("never")
+    assert finished == ["report"]
+    assert info.value.signum == signal.SIGHUP
+
+
+def test_after_the_first_signal_later_ones_are_only_noted(capfd: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(Interruption), handling_signals():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+        finally:
+            os.kill(os.getpid(), signal.SIGINT)  # a second Ctrl-C while cleaning up
+            time.sleep(0.01)
+            cleaned = True
+    assert cleaned
+    assert "already stopping" in capfd.readouterr().err
