@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench.config import Config, SyscallWorkload
@@ -46,23 +46,23 @@ PID_FILES = (Path("/run/libvirt/qemu"), Path("/var/run/libvirt/qemu"))
 
 @dataclass
 class Line:
-    """A cross-check being gathered: bench's values and the reference's, per instance."""
+    """A cross-check being gathered: its lists (bench's values and the reference's, per
+    instance) fill as the sitting goes, and the problems met on the way."""
 
-    figure: str
-    runtime: str
-    reference: str
-    how: str
-    unit: str
-    tolerance: float
-    paired: bool
-    bench: list[float] = field(default_factory=list)
-    reference_values: list[float] = field(default_factory=list)
+    spec: CrossCheck
     problems: list[str] = field(default_factory=list)
+
+    @property
+    def bench(self) -> list[float]:
+        return self.spec.bench
+
+    @property
+    def reference_values(self) -> list[float]:
+        return self.spec.reference_values
 
     def check(self) -> CrossCheck:
         failed = self.problems[0] if self.problems and not self.reference_values else None
-        return CrossCheck(self.figure, self.runtime, self.reference, self.how, self.unit,
-                          self.tolerance, self.paired, self.bench, self.reference_values, failed)
+        return replace(self.spec, failed=failed)
 
 
 class Verifier:
@@ -82,7 +82,8 @@ class Verifier:
              tolerance: float, paired: bool) -> Line:
         key = (figure, runtime, reference)
         if key not in self.lines:
-            self.lines[key] = Line(figure, runtime, reference, how, unit, tolerance, paired)
+            self.lines[key] = Line(CrossCheck(figure, runtime, reference, how, unit, tolerance,
+                                              paired))
         return self.lines[key]
 
     def checks(self) -> list[CrossCheck]:
@@ -181,7 +182,7 @@ class Verifier:
 
     def _note(self, cell: Cell, driver: AnyDriver, problem: str) -> None:
         for line in self.lines.values():
-            if line.runtime == cell.runtime and line.unit != "bytes":
+            if line.spec.runtime == cell.runtime and line.spec.unit != "bytes":
                 line.problems.append(problem)
 
     def _perf_line(self, cell: Cell) -> Line:
