@@ -21,6 +21,7 @@ from bench.report_command import add_parser as add_report_parser
 from bench.results.text import visible
 from bench.run_command import add_parser as add_run_parser
 from bench.terminal import err, out, plain, print_summary
+from bench.verify.command import add_parser as add_verify_parser
 from reports.trend import add_parser as add_trend_parser
 from runtimes.errors import BenchError
 
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   "endpoint, a libvirt URI); repeatable")
     add_gate_parsers(sub)
     add_report_parser(sub)
+    add_verify_parser(sub)
     add_history_parsers(sub)
     add_trend_parser(sub)
     parser.set_defaults(env_store=os.environ.get("BENCH_STORE"),

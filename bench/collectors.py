@@ -28,11 +28,14 @@ from runtimes.protocol import (
     command_output,
     parse_command,
     parse_syscalls,
+    parse_target,
     probe_errors,
 )
 
 # a part of memory.host_pss (the workload, a shim, the VMM) is the metric memory.host_pss.<part>
 HOST_PART = "memory.host_pss."
+# the probe's calls that walk a path to its own file
+PATH_CALLS = frozenset({"open_close", "stat"})
 
 
 def _sample(cell: Cell, metric: str, value: float, phase: str | None = None,
@@ -96,7 +99,12 @@ def syscall_samples(cell: Cell, instance: AnyInstance, deadline_ns: int) -> list
     batches = parse_syscalls(lines)
     if not batches:
         raise InstanceError("the probe finished without reporting any syscall batch")
-    return [_sample(cell, f"syscall.{b.name}", b.ns_per_call, metadata={"batch": b.batch})
+    # where the probe's file sits differs by runtime (ext4, overlayfs, ramfs): recorded with
+    # the calls that reach it
+    target = parse_target(lines)
+    placed = {"target": target.name, "target_fs": target.filesystem} if target else {}
+    return [_sample(cell, f"syscall.{b.name}", b.ns_per_call,
+                    metadata={"batch": b.batch, **(placed if b.name in PATH_CALLS else {})})
             for b in batches]
 
 

@@ -119,7 +119,21 @@ def print_doctor(console: Console) -> int:
     for name, reason in availability():
         table.add_row(f"driver {name}", "no" if reason else "yes", reason or "available")
     console.print(table)
+    print_noise(console)
     return 1 if problems else 0
+
+
+def print_noise(console: Console) -> None:
+    """What moves timings on this host, with what to do about each (warnings: bench still
+    runs, but its figures move with these)."""
+    from bench.noise import noise_sources
+
+    table = Table(title="noise sources (timings move with these)", title_justify="left")
+    for column in ("source", "quiet", "now", "what to do"):
+        table.add_column(column)
+    for source in noise_sources():
+        table.add_row(source.name, "yes" if source.ok else "NO", source.detail, source.advice)
+    console.print(table)
 
 
 def targets(configs: Iterable[Config]) -> list[Target]:

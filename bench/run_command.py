@@ -14,7 +14,9 @@ import os
 import secrets
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -29,7 +31,7 @@ from bench.results.lock import DirectoryLock
 from bench.results.manifest import read_manifest
 from bench.results.store import RunStore
 from bench.runlog import run_log
-from bench.runner import Runner, check_available, check_commands, manifest_for, without
+from bench.runner import CellHook, Runner, check_available, check_commands, manifest_for, without
 from bench.terminal import err, out, plain, print_summary
 from bench.workload.bundle import Bundle, build_bundle
 from bench.workload.package import PreparedWorkload, prepare_workloads, write_tree_manifests
@@ -41,12 +43,12 @@ def default_cache_dir() -> Path:
     return Path(base) / "bench"
 
 
-def results_dir_for(output: str, config_path: Path, run_id: str) -> Path:
+def results_dir_for(output: str, config_path: Path, run_id: str, kind: str = "") -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     parent = Path(output)
     if not parent.is_absolute():
         parent = Path.cwd() / parent
-    return parent / f"{stamp}-{config_path.stem}-{run_id}"
+    return parent / f"{stamp}-{config_path.stem}-{kind + '-' if kind else ''}{run_id}"
 
 
 def history_store(args: argparse.Namespace, config: Config) -> str | None:
@@ -68,7 +70,28 @@ def cmd_run(args: argparse.Namespace) -> int:
 def new_run(args: argparse.Namespace) -> int:
     if not args.config:
         raise ConfigError("bench run needs a CONFIG (or --resume DIR)")
-    config_path = Path(args.config)
+    run = create_run(Path(args.config), args.output)
+    return execute(run.config, run.store, run.bundle, run.cells, args, run.start, run.workloads)
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A run about to start: the runtimes that can run here, the plan, the probe and the
+    workloads' trees, its freshly created (and locked) results directory, its first line."""
+
+    config: Config
+    run_id: str
+    cells: list[Cell]
+    bundle: Bundle
+    store: RunStore
+    workloads: dict[str, PreparedWorkload]
+    start: str
+
+
+def create_run(config_path: Path, output: str | None, kind: str = "", **extra: Any) -> NewRun:
+    """Load and check the config, plan it, build the probe and the workloads, and create the
+    results directory (<time>-<config>-[<kind>-]<run id> unless `output` names it); `extra`
+    goes into the manifest. Shared by `bench run` and `bench verify`."""
     config = load_config(config_path)
     skipped = check_available(config)  # once per runtime per run, before anything is created
     for name, reason in skipped.items():
@@ -77,16 +100,17 @@ def new_run(args: argparse.Namespace) -> int:
     run_id = secrets.token_hex(3)
     workloads = command_workloads(runnable, run_id)
     cells = make_plan(runnable)
-    path = Path(args.output) if args.output else results_dir_for(config.output, config_path, run_id)
+    path = Path(output) if output else results_dir_for(config.output, config_path, run_id, kind)
     bundle = build_bundle(default_cache_dir())
     manifest = manifest_for(config, config_path, run_id, cells, host_fingerprint(),
                             git_commit(config_path.resolve().parent))
     manifest["workloads"] = {name: item.summary() for name, item in workloads.items()}
     store = RunStore.create(path, {**manifest, "bundle": bundle.digest, "skipped": skipped,
-                                   "config_branch": git_branch(config_path.resolve().parent)})
+                                   "config_branch": git_branch(config_path.resolve().parent),
+                                   **extra})
     write_tree_manifests(path, workloads)
     start = f"run {run_id}: {len(cells)} cells ({manifest['recorded_cells']} recorded) -> {path}"
-    return execute(runnable, store, bundle, cells, args, start, workloads)
+    return NewRun(runnable, run_id, cells, bundle, store, workloads, start)
 
 
 def command_workloads(config: Config, run_id: str) -> dict[str, PreparedWorkload]:
@@ -180,24 +204,27 @@ def gate_against(candidate: Path, baseline: Path, config: Config) -> int:
     return exit_code(result)
 
 
-def run_with_progress(runner: Runner, cells: list[Cell]) -> int:
+def run_with_progress(runner: Runner, cells: list[Cell], after_cell: CellHook | None = None) -> int:
+    """Runs the cells with a progress bar; `after_cell` runs after each cell, outside it."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=False) as progress:
+    # redrawn only when a cell ends: an auto-refresh thread would wake ten times a second
+    # on this host while an instance is being timed
+    with Progress(*columns, console=err, transient=False, auto_refresh=False) as progress:
         task = progress.add_task("preparing", total=len(cells))
 
         def on_prepare(name: str) -> None:
-            progress.update(task, description=plain(f"preparing {name}"))
+            progress.update(task, description=plain(f"preparing {name}"), refresh=True)
 
         def on_cell(cell: Cell, error: str | None) -> None:
             label = "warm-up " if cell.warmup else ""
-            progress.update(task, advance=1, description=plain(f"{label}{cell.key}"))
+            progress.update(task, advance=1, description=plain(f"{label}{cell.key}"), refresh=True)
             if error:
                 progress.console.print(f"[red]cell {plain(cell.key)} failed:[/] {plain(error)}")
+            if after_cell is not None:
+                after_cell(cell, error)
 
         return runner.run(cells, on_cell, on_prepare)
-
-
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -30,6 +30,7 @@ from bench.density import density_samples
 from bench.drivers import driver_class
 from bench.errors import Interrupted
 from bench.interrupts import handling_signals, shielded, signal_of
+from bench.noise import cell_noise, host_load
 from bench.plan import Cell
 from bench.results.lock import DirectoryLock
 from bench.results.sample import Sample
@@ -46,6 +47,9 @@ log = logging.getLogger("bench.runner")
 
 # Called after each cell with (cell, error or None); the CLI draws progress with it.
 CellHook = Callable[[Cell, str | None], None]
+# Called with a measured instance, still running, before its teardown (`bench verify` reads
+# its independent references there, at the same moment as the cell's own readings).
+InstanceHook = Callable[[Cell, AnyDriver, AnyInstance, list[Sample]], None]
 
 
 def probe_command(workload: Workload, idle_seconds: float, name: str = "") -> ProbeCommand:
@@ -131,9 +135,11 @@ def endpoints(config: Config) -> dict[str, str | None]:
 class Runner:
     def __init__(self, config: Config, store: RunStore, bundle: Bundle, run_id: str,
                  cache_dir: Path, run_log: RunLog | None = None,
-                 workloads: dict[str, PreparedWorkload] | None = None) -> None:
+                 workloads: dict[str, PreparedWorkload] | None = None,
+                 on_instance: InstanceHook | None = None) -> None:
         self.config = config
         self.workloads = workloads or {}
+        self.on_instance = on_instance
         self.store = store
         self.bundle = bundle
         self.run_id = run_id
@@ -237,11 +243,13 @@ class Runner:
         started = time.time()
         self.cell_line = self.run_log.next_line if self.run_log else None
         log.info("cell %d %s%s: start", cell.index, cell.key, " (warm-up)" if cell.warmup else "")
+        before = host_load()
         try:
             samples, error = self.measure(cell)
         except BenchError as exc:
             error = str(exc)
             samples = [self.failure(cell, "cell", error)]
+        noise = cell_noise(before, host_load())
         if error:
             log.error("cell %d %s failed: %s", cell.index, cell.key, error)
         if not cell.warmup:
@@ -249,7 +257,7 @@ class Runner:
             self.store.record_cell({"cell": cell.index, "key": cell.key, "status":
                                     "failed" if error else "ok", "reason": error,
                                     "log_line": self.cell_line, "started": started,
-                                    "ended": time.time()})
+                                    "ended": time.time(), "noise": noise})
         return CellResult(samples, error)
 
     def measure(self, cell: Cell) -> tuple[list[Sample], str | None]:
@@ -264,6 +272,8 @@ class Runner:
         instance = driver.start(probe_command(workload, seconds, cell.workload), deadline)
         try:
             samples, problem = self.collect(cell, driver, instance, deadline)
+            if self.on_instance is not None:
+                self.on_instance(cell, driver, instance, samples)
         except InstanceError as error:
             explained = driver.explain(instance, error)
             self.stop_after_failure(driver, instance, explained)

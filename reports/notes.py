@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from bench.results.noise import STEAL_PERCENT, noise_change
 from bench.results.stats import min_instances
 from reports.analysis import Analysis, Run, Stat
 
@@ -107,6 +108,17 @@ NOTES: dict[str, list[str]] = {
         "charge counts what the kernel bills to the instance's cgroup: its pages and some "
         "of its kernel memory, not the processes outside it (the shim, the VMM).",
     ],
+    "crosschecks": [
+        "`bench verify` ran an independent reference beside each headline figure, in the same "
+        "sitting and interleaved with bench's own cells, timed to the same end point: "
+        "hyperfine for launches (to the probe's ready line), perf bench for getppid, plain "
+        "QEMU for a guest's boot, /proc/PID/smaps_rollup, the cgroup's own file and QEMU's "
+        "monitor for memory.",
+        "The difference is bench / reference \u2212 1 with its 95 % interval. agree: the whole "
+        "interval lies within the tolerance; disagree: it lies wholly outside; unclear: it "
+        "straddles the tolerance (too few instances, or a busy host). Hover a reference for "
+        "what exactly it measured.",
+    ],
     "spectrum": [
         "Each row is one runtime of this run, ordered by how much stands between the probe "
         "and the host kernel, and within a kind by boot time. A plain process only forks and "
@@ -186,7 +198,7 @@ def run_warnings(analysis: Analysis) -> list[RunWarning]:
     return [*status_warnings(analysis), *skipped_warnings(analysis), *tcg_warnings(analysis),
             *repetition_warnings(analysis), *wide_interval_warnings(analysis.stats),
             *density_warnings(analysis), *failure_warnings(analysis), *host_warnings(analysis),
-            *comparison_warnings(analysis)]
+            *comparison_warnings(analysis), *noise_warnings(analysis)]
 
 
 def density_warnings(analysis: Analysis) -> Iterator[RunWarning]:
@@ -300,3 +312,24 @@ def comparison_warnings(analysis: Analysis) -> Iterator[RunWarning]:
     if len(analysis.runs) > 1 and not analysis.changes:
         yield RunWarning("changes", "The runs share no runtime, workload and metric with "
                                     f"{analysis.runs[0].name}: there is nothing to compare.")
+
+
+def noise_warnings(analysis: Analysis) -> Iterator[RunWarning]:
+    """The host's load moved during the run, or a hypervisor took CPU time from its cells
+    (cells.jsonl records both around every cell)."""
+    for run in analysis.runs:
+        cores = int((run.manifest.get("host") or {}).get("cores") or 1)
+        change = noise_change(run.path, cores)
+        if change is None:
+            continue
+        if change.load_moved:
+            yield RunWarning("noise", f"{run.name}: the host's load moved between "
+                                   f"{change.load_low:.2f} and {change.load_high:.2f} over the "
+                                   f"run ({cores} cores): cells ran on a machine that changed "
+                                   "under them; compare ratios, and re-measure on a quiet host.")
+        if change.stolen:
+            worst = max(change.stolen, key=lambda item: item[1])
+            yield RunWarning("noise", f"{run.name}: a hypervisor took more than "
+                                   f"{STEAL_PERCENT:.0f} % of the CPU time from "
+                                   f"{len(change.stolen)} cell(s) (at most {worst[1]:.1f} %, "
+                                   f"{worst[0]}): their timings include that wait.")

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.results.crosschecks import CrossCheck, read_checks
 from bench.results.units import format_value
 from reports import figures
 from reports.analysis import Analysis, Change, Run, Stat, is_headline, is_phase
@@ -256,7 +257,37 @@ def driver_rows(run: Run) -> list[dict[str, str]]:
             for name, fingerprint in drivers_of(run).items()]
 
 
-# the page in reading order: the first screen, the numbers, the charts, then the setup
+VERDICT_CLASS = {"agree": "better", "disagree": "worse", "unclear": "same", "failed": "worse"}
+
+
+def crosschecks(analysis: Analysis) -> Section | None:
+    """`bench verify`'s lines (verify.json), for the runs that have them."""
+    runs = [{"name": run.name, "rows": [crosscheck_row(check) for check in checks]}
+            for run in analysis.runs if (checks := read_checks(run.path))]
+    if not runs:
+        return None
+    return Section("crosschecks", "Cross-checks: bench against independent references",
+                   "Cross-checks", NOTES["crosschecks"], data={"runs": runs}, wide=True,
+                   template="sections/crosschecks.html.j2")
+
+
+def crosscheck_row(check: CrossCheck) -> dict[str, str]:
+    result = check.agreement()
+    if result.relative is None or result.relative_low is None or result.relative_high is None:
+        difference = result.reason or "-"
+    else:
+        difference = (f"{result.relative:+.1%} [{result.relative_low:+.1%} \u2026 "
+                      f"{result.relative_high:+.1%}]")
+    return {"figure": check.figure, "runtime": check.runtime, "reference": check.reference,
+            "how": check.how, "bench": format_value(result.bench, check.unit),
+            "reference_value": format_value(result.reference, check.unit),
+            "difference": difference, "tolerance": f"\u00b1{check.tolerance:.0%}",
+            "verdict": result.verdict, "verdict_class": VERDICT_CLASS[result.verdict],
+            "n": f"{len(check.bench)} / {len(check.reference_values)}"}
+
+
+# the page in reading order: the first screen, the numbers, the charts, the cross-checks, then
+# the setup
 SECTIONS: tuple[Callable[[Analysis], Section | None], ...] = (
     summary, verdict, boot, memory, syscalls, workloads, spectrum, engine, density, changes,
-    setup)
+    crosschecks, setup)

@@ -23,6 +23,7 @@ from runtimes.base import (
 from runtimes.commands import CommandCells, PackagedCommand, scratch_fingerprint
 from runtimes.errors import ExitCause, InstanceError
 from runtimes.host.memory import pss_bytes
+from runtimes.host.pinning import CpuList
 from runtimes.host.spawn import process_exit, spawn, stop_process, sweep_processes
 from runtimes.host.usage import TICK_NS, process_cpu_ns
 from runtimes.instance import Instance
@@ -30,11 +31,16 @@ from runtimes.instance import Instance
 Process = subprocess.Popen[bytes]
 
 
-class ProcessDriver(Driver[DriverOptions, Process]):
+class ProcessOptions(DriverOptions):
+    cpus: CpuList | None = None
+
+
+class ProcessDriver(Driver[ProcessOptions, Process]):
     kind = "process"
+    Options = ProcessOptions
     runs_commands = True
 
-    def __init__(self, name: str, options: DriverOptions, context: RunContext) -> None:
+    def __init__(self, name: str, options: ProcessOptions, context: RunContext) -> None:
         super().__init__(name, options, context)
         self.cells = CommandCells()
 
@@ -52,7 +58,7 @@ class ProcessDriver(Driver[DriverOptions, Process]):
             spec = self.cells.get(command.workload).spec
             scratch = self.cells.make_scratch(instance.name, spec)
             argv += ["--", *spec.lines(cwd=str(scratch) if scratch else None)]
-        instance.handle = spawn(instance, argv)
+        instance.handle = spawn(instance, argv, self.options.cpus)
         instance.mark("spawn")
 
     def usage(self, instance: Instance[Process]) -> Usage:
@@ -77,9 +83,10 @@ class ProcessDriver(Driver[DriverOptions, Process]):
         self.cells.remove_scratch(instance.name)
 
     @classmethod
-    def clean(cls, options: DriverOptions, run_id: str | None, dry_run: bool) -> list[str]:
+    def clean(cls, options: ProcessOptions, run_id: str | None, dry_run: bool) -> list[str]:
         return sweep_processes(instance_prefix(run_id), dry_run)
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"driver": self.kind, "isolation": "none",
+        return {"driver": self.kind, "isolation": "none", "cpus": self.options.cpus,
+                "pinning": "sched_setaffinity" if self.options.cpus else None,
                 **scratch_fingerprint(self.cells, "a host directory, the command's working directory")}

@@ -19,6 +19,20 @@ class SyscallBatch:
     ns_per_call: float
 
 
+# statfs(2) magic numbers of the filesystems a probe's own file may sit on
+FILESYSTEMS = {0xEF53: "ext4", 0x794C7630: "overlayfs", 0x01021994: "tmpfs", 0x858458F6: "ramfs",
+               0x58465342: "xfs", 0x9123683E: "btrfs", 0x6969: "nfs", 0x65735546: "fuse"}
+
+
+@dataclass(frozen=True)
+class SyscallTarget:
+    """What the probe's open_close and stat reach: its own file, by one name relative to its
+    directory, on this filesystem (a runtime's layout decides it: ext4, overlayfs, ramfs)."""
+
+    name: str
+    filesystem: str
+
+
 @dataclass(frozen=True)
 class GuestMemory:
     """The instance's own view of its memory (bytes), from /proc/meminfo inside."""
@@ -36,6 +50,15 @@ def parse_syscalls(lines: list[str]) -> list[SyscallBatch]:
                 raise InstanceError(f"malformed probe line: {line!r}")
             batches.append(SyscallBatch(parts[1], int(parts[2]), float(parts[3])))
     return batches
+
+
+def parse_target(lines: list[str]) -> SyscallTarget | None:
+    for line in lines:
+        if line.startswith("BENCH-TARGET "):
+            fields = dict(item.split("=", 1) for item in line.split()[1:] if "=" in item)
+            magic = int(fields.get("fs", "0"), 16)
+            return SyscallTarget(fields.get("name", "?"), FILESYSTEMS.get(magic, hex(magic)))
+    return None
 
 
 def parse_meminfo(lines: list[str]) -> GuestMemory | None:

@@ -9,7 +9,8 @@
  * Output, one record per line, parsed by bench/probe_output.py:
  *   BENCH-READY <mode>
  *   BENCH-MEMINFO MemTotal=<kB> MemAvailable=<kB>       (when /proc/meminfo is readable)
- *   BENCH-LOOP ns_per_iter=<float>                      (empty-loop cost, syscall mode)
+ *   BENCH-LOOP ns_per_iter=<float> calls=<n>             (empty-loop cost, syscall mode)
+ *   BENCH-TARGET name=<file> fs=<magic hex>             (what open_close and stat reach)
  *   BENCH-SYSCALL <name> <batch> <ns_per_call>           (every measured batch)
  *   BENCH-IDLE                                          (entered the idle state)
  *   BENCH-ERROR <text>
@@ -21,6 +22,12 @@
  *   memtouch  mib=N idle=SECONDS           touch N MiB, then idle like ready
  *   command   idle=SECONDS [spec=FILE] [-- SPEC LINES]  supervise a user's program (below)
  * Arguments may also come as key=value in the kernel command line after "--".
+ *
+ * Syscall mode keeps every timing in memory and reports them only after the last batch:
+ * a line written during the loop would wake the host's reader, which then competes with
+ * the probe for its CPU (on a small host it preempts the very batch being timed). The
+ * open_close and stat target is the probe's own file, reached by name from a descriptor
+ * of its directory, so every runtime walks one path component whatever its layout.
  * As PID 1 of a guest (no parent to return to) it powers the machine off at the end.
  */
 #define _GNU_SOURCE
@@ -44,13 +51,16 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t stop_requested;
-static const char *self_path = "/probe";
+/* open_close and stat reach the probe's own file as `target_name` in `target_dir` */
+static int target_dir = AT_FDCWD;
+static const char *target_name = "/probe";
 
 static void on_signal(int sig) { (void)sig; stop_requested = 1; }
 
@@ -132,11 +142,15 @@ static void call_write(void *ctx) { struct io_ctx *io = ctx; char c = 'x'; if (w
 static void call_read(void *ctx) { struct io_ctx *io = ctx; char c; if (read(io->rfd, &c, 1) != 1) abort(); }
 static void call_open_close(void *ctx) {
     (void)ctx;
-    int fd = open(self_path, O_RDONLY | O_CLOEXEC);
+    int fd = openat(target_dir, target_name, O_RDONLY | O_CLOEXEC);
     if (fd < 0) abort();
     close(fd);
 }
-static void call_stat(void *ctx) { (void)ctx; struct stat st; if (stat(self_path, &st) != 0) abort(); }
+static void call_stat(void *ctx) {
+    (void)ctx;
+    struct stat st;
+    if (fstatat(target_dir, target_name, &st, 0) != 0) abort();
+}
 static void call_nothing(void *ctx) { __asm__ volatile("" : : "r"(ctx) : "memory"); }
 
 /* ns per iteration of a batch of `calls` calls; the function pointer call is part of the loop cost. */
@@ -155,12 +169,74 @@ static double empty_loop_cost(long calls) {
     return best;
 }
 
-/* The pipe is filled by `write` batches and drained by the following `read` batches. */
-static void measure(const char *name, call_fn fn, void *ctx, long batches, long calls, long warmup, double loop) {
-    for (long b = -warmup; b < batches && !stop_requested; b++) {
+/* Every call timed, in the order measured; the pipe is filled by `write` batches and
+ * drained by the following `read` batches. */
+static const struct { const char *name; call_fn fn; int io; } CALLS[] = {
+    {"getppid", call_getppid, 0}, {"clock_gettime", call_clock_gettime, 0},
+    {"write", call_write, 1},     {"read", call_read, 1},
+    {"open_close", call_open_close, 0}, {"stat", call_stat, 0},
+};
+#define NCALLS (sizeof CALLS / sizeof CALLS[0])
+
+/* Batches of one call, kept in `out` (warm-up batches are run and dropped); returns how
+ * many were measured before a stop request. */
+static long measure(call_fn fn, void *ctx, long batches, long calls, long warmup, double loop,
+                    double *out) {
+    long b;
+    for (b = -warmup; b < batches && !stop_requested; b++) {
         double t = time_batch(fn, ctx, calls) - loop;
-        if (b >= 0) emit("BENCH-SYSCALL %s %ld %.3f", name, b, t);
+        if (b >= 0) out[b] = t;
     }
+    return b < 0 ? 0 : b;
+}
+
+/* Lines gathered into large writes once measuring is over: a handful of wake-ups of the
+ * host's reader instead of one per line. */
+struct report { char buf[1 << 16]; size_t used; };
+
+static void report_flush(struct report *r) {
+    size_t off = 0;
+    while (off < r->used) {
+        ssize_t w = write(STDOUT_FILENO, r->buf + off, r->used - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        off += (size_t)w;
+    }
+    r->used = 0;
+}
+
+static void report_line(struct report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void report_line(struct report *r, const char *fmt, ...) {
+    if (sizeof r->buf - r->used < 256) report_flush(r);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(r->buf + r->used, sizeof r->buf - r->used - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof r->buf - r->used - 1) return;
+    r->used += (size_t)n;
+    r->buf[r->used++] = '\n';
+}
+
+/* The directory of the probe's own file, and its name there (argv[0] is absolute in every
+ * runtime: a host path, /probe in a rootfs or an image, /init in an initramfs). */
+static void open_target(const char *self) {
+    if (!self || self[0] != '/') return;
+    const char *slash = strrchr(self, '/');
+    char dir[4096];
+    size_t len = slash == self ? 1 : (size_t)(slash - self);
+    if (len >= sizeof dir) return;
+    memcpy(dir, self, len);
+    dir[len] = '\0';
+    int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    target_dir = fd;
+    target_name = slash + 1;
+}
+
+static unsigned long target_fs(void) {
+    struct statfs fs;
+    int r = target_dir == AT_FDCWD ? statfs("/", &fs) : fstatfs(target_dir, &fs);
+    return r == 0 ? (unsigned long)fs.f_type : 0;
 }
 
 static int run_syscalls(long batches, long calls, long warmup) {
@@ -170,17 +246,25 @@ static int run_syscalls(long batches, long calls, long warmup) {
     long need = (batches + warmup) * calls;
     long room = fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
     if (room < 0 || room < need) calls = (room > 0 ? room : 65536) / (batches + warmup);
+    double *timings = calloc(NCALLS * (size_t)batches, sizeof *timings);
+    if (!timings) { emit("BENCH-ERROR no memory for %ld batches", batches); return 1; }
     struct io_ctx io = {fds[0], fds[1]};
     double loop = empty_loop_cost(calls);
-    emit("BENCH-LOOP ns_per_iter=%.3f calls=%ld", loop, calls);
-    measure("getppid", call_getppid, NULL, batches, calls, warmup, loop);
-    measure("clock_gettime", call_clock_gettime, NULL, batches, calls, warmup, loop);
-    measure("write", call_write, &io, batches, calls, warmup, loop);
-    measure("read", call_read, &io, batches, calls, warmup, loop);
-    measure("open_close", call_open_close, NULL, batches, calls, warmup, loop);
-    measure("stat", call_stat, NULL, batches, calls, warmup, loop);
+    long done[NCALLS] = {0};
+    for (size_t c = 0; c < NCALLS; c++)
+        done[c] = measure(CALLS[c].fn, CALLS[c].io ? (void *)&io : NULL, batches, calls, warmup,
+                          loop, timings + c * (size_t)batches);
     close(fds[0]);
     close(fds[1]);
+
+    static struct report r;
+    report_line(&r, "BENCH-LOOP ns_per_iter=%.3f calls=%ld", loop, calls);
+    report_line(&r, "BENCH-TARGET name=%s fs=0x%lx", target_name, target_fs());
+    for (size_t c = 0; c < NCALLS; c++)
+        for (long b = 0; b < done[c]; b++)
+            report_line(&r, "BENCH-SYSCALL %s %ld %.3f", CALLS[c].name, b, timings[c * (size_t)batches + b]);
+    report_flush(&r);
+    free(timings);
     return 0;
 }
 
@@ -627,7 +711,7 @@ static void init_guest(void) {
 int main(int argc, char **argv) {
     /* A guest's init finds nothing mounted; PID 1 of a container already has /proc. */
     int is_init = getpid() == 1 && access("/proc/self", F_OK) != 0;
-    if (argv[0] && argv[0][0] == '/') self_path = argv[0];
+    open_target(argv[0]);
     const char *mode = argc > 1 && strchr(argv[1], '=') == NULL ? argv[1] : "ready";
     for (int i = 1; i < argc; i++)
         if (strncmp(argv[i], "mode=", 5) == 0) mode = argv[i] + 5;

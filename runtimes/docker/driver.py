@@ -44,6 +44,7 @@ from runtimes.errors import ExitCause, InstanceError, RuntimeUnavailable
 from runtimes.host.cgroups import MAX_MEMORY_LIMIT, MAX_PIDS_LIMIT, read_int, whole_pages
 from runtimes.host.memory import pss_bytes, total_pss
 from runtimes.host.oci_runtimes import RUNTIMES, process_roles, runtime_refusal
+from runtimes.host.pinning import CpuList
 from runtimes.host.procs import cgroup_members, memory_cgroup_file, parent_pid, process_name
 from runtimes.host.tools import tool_version
 from runtimes.host.usage import TICK_NS, process_cpu_ns
@@ -66,6 +67,7 @@ class DockerOptions(DriverOptions):
     memory_limit: ByteSize | None = Field(None, ge=MIN_MEMORY_LIMIT, le=MAX_MEMORY_LIMIT)
     pids_limit: PositiveInt | None = Field(None, le=MAX_PIDS_LIMIT)
     runtime: str = Field(default="runc", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    cpus: CpuList | None = None  # the container's cpuset (docker run --cpuset-cpus)
 
     @field_validator("memory_limit")
     @classmethod
@@ -196,7 +198,7 @@ class DockerDriver(Driver[DockerOptions, Attached]):
             network_mode="none", runtime=options.runtime,
             security_opt=["seccomp=unconfined"] if options.seccomp == "unconfined" else None,
             mem_limit=int(options.memory_limit) if options.memory_limit else None,
-            pids_limit=options.pids_limit,
+            pids_limit=options.pids_limit, cpuset_cpus=options.cpus,
             binds={str(scratch): {"bind": SCRATCH_MOUNT, "mode": "rw"}} if scratch else None)
 
     def _create(self, name: str, argv: list[str], image: str | None = None,
@@ -433,6 +435,7 @@ class DockerDriver(Driver[DockerOptions, Attached]):
             "engine_seccomp": next((s for s in security if "name=seccomp" in s), None),
             "memory_limit": int(self.options.memory_limit) if self.options.memory_limit else None,
             "pids_limit": self.options.pids_limit,
+            "cpus": self.options.cpus, "pinning": "cpuset" if self.options.cpus else None,
             **self.applied,  # read back from the engine at prepare(): what it holds
             "image": image_metadata(self.api, self._image) if self._image else None,
             "workload_images": dict(self.command_images),

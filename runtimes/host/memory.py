@@ -1,8 +1,9 @@
-"""Host-side memory readings shared by every driver: PSS from /proc, split by mapping size."""
+"""Host-side memory readings shared by every driver: PSS from /proc, and a VMM's PSS split
+by what its mappings hold (guest RAM, a TCG translation cache, the VMM itself)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from runtimes.errors import InstanceError
@@ -11,11 +12,38 @@ PROC = Path("/proc")
 
 
 @dataclass(frozen=True)
-class PssSplit:
-    """PSS in bytes of a set of processes: mappings at least `large` bytes apart from the rest."""
+class Mapping:
+    """One mapping of a process (/proc/PID/smaps), sizes in bytes."""
 
-    small: int
-    large: int
+    start: int
+    end: int
+    perms: str
+    path: str
+    rss: int = 0
+    pss: int = 0
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
+
+    @property
+    def anonymous(self) -> bool:
+        return not self.path
+
+
+@dataclass(frozen=True)
+class VmmSplit:
+    """PSS in bytes of a VMM process, by what each mapping holds.
+
+    guest_ram: the guest's RAM block (the one anonymous read-write mapping of exactly the
+    guest's memory size); code_cache: the translation cache of a TCG guest (anonymous
+    executable mappings, or QEMU's tcg-jit memfd when it maps the cache twice); vmm: the rest.
+    """
+
+    guest_ram: int
+    code_cache: int
+    vmm: int
+    guest_ram_mapping: Mapping
 
 
 def pss_bytes(pid: int) -> int:
@@ -42,26 +70,51 @@ def parse_rollup_pss(text: str) -> int:
     raise ValueError("no Pss line in smaps_rollup")
 
 
-def pss_split(pid: int, large: int) -> PssSplit:
-    """PSS of one process with mappings of at least `large` bytes (guest RAM) counted apart."""
-    return parse_smaps_split(read_proc(pid, "smaps"), large)
+def mappings(pid: int) -> list[Mapping]:
+    """Every mapping of a process with its Rss and Pss; InstanceError if it is gone."""
+    return parse_smaps(read_proc(pid, "smaps"))
 
 
-def parse_smaps_split(text: str, large: int) -> PssSplit:
-    small = big = 0
-    size = 0
+def parse_smaps(text: str) -> list[Mapping]:
+    found: list[Mapping] = []
     for line in text.splitlines():
-        head = line.split(maxsplit=1)[0] if line else ""
-        if "-" in head and not head.endswith(":"):
-            start, end = (int(x, 16) for x in head.split("-"))
-            size = end - start
-        elif head == "Pss:":
-            value = int(line.split()[1]) * 1024
-            if size >= large:
-                big += value
-            else:
-                small += value
-    return PssSplit(small, big)
+        fields = line.split(maxsplit=5)
+        if not fields:
+            continue
+        if not fields[0].endswith(":"):  # a mapping's header: range, perms, offset, dev, inode, path
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            found.append(Mapping(start, end, fields[1], fields[5].strip() if len(fields) > 5 else ""))
+        elif fields[0] == "Rss:" and found:
+            found[-1] = replace(found[-1], rss=int(fields[1]) * 1024)
+        elif fields[0] == "Pss:" and found:
+            found[-1] = replace(found[-1], pss=int(fields[1]) * 1024)
+    return found
+
+
+def vmm_split(pid: int, guest_ram_bytes: int) -> VmmSplit:
+    """A VMM's PSS split into the guest's RAM, a TCG translation cache and the rest."""
+    return split_vmm(mappings(pid), guest_ram_bytes, pid)
+
+
+def split_vmm(maps: list[Mapping], guest_ram_bytes: int, pid: int = 0) -> VmmSplit:
+    """guest RAM is the one anonymous read-write mapping of exactly the guest's size: QEMU maps
+    each RAM block on its own, with a guard page after it, so nothing merges into it. A
+    size match alone is not enough ("at least that large" also caught QEMU's 1 GiB code
+    buffer), and two candidates are refused rather than guessed between."""
+    ram = [m for m in maps if m.anonymous and m.size == guest_ram_bytes and m.perms.startswith("rw")
+           and "x" not in m.perms]
+    if len(ram) != 1:
+        raise InstanceError(f"cannot tell the guest's RAM in process {pid}: {len(ram)} anonymous "
+                            f"read-write mappings of exactly {guest_ram_bytes} bytes")
+    cache = sum(m.pss for m in maps if is_code_cache(m))
+    rest = sum(m.pss for m in maps) - ram[0].pss - cache
+    return VmmSplit(guest_ram=ram[0].pss, code_cache=cache, vmm=rest, guest_ram_mapping=ram[0])
+
+
+def is_code_cache(mapping: Mapping) -> bool:
+    """TCG's translation cache: an anonymous executable mapping (a JIT buffer), or both views
+    of QEMU's tcg-jit memfd when it maps the cache writable and executable apart."""
+    return (mapping.anonymous and "x" in mapping.perms) or "tcg-jit" in mapping.path
 
 
 def total_pss(pids: list[int]) -> int:

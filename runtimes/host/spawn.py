@@ -17,22 +17,25 @@ from typing import Any
 
 from runtimes.base import log
 from runtimes.errors import ExitCause, InstanceError
+from runtimes.host.pinning import thread_pinned
 from runtimes.instance import Instance
 from runtimes.protocol import exit_status
 
 TAG = "BENCH_INSTANCE"
 
 
-def spawn(instance: Instance[Any], argv: list[str]) -> subprocess.Popen[bytes]:
+def spawn(instance: Instance[Any], argv: list[str], cpus: str | None = None) -> subprocess.Popen[bytes]:
     """Start argv with stdin and stdout as pipes; its output feeds instance.output.
 
     The environment carries the instance's name, so `bench clean` can find the process
-    after the harness itself was killed.
+    after the harness itself was killed. With `cpus`, the process runs pinned to them from
+    its start; the reader thread started here stays where the harness runs.
     """
-    log.info("%s: run %s", instance.name, argv)
-    process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, close_fds=True,
-                               env={**os.environ, TAG: instance.name})
+    log.info("%s: run %s%s", instance.name, argv, f" on CPUs {cpus}" if cpus else "")
+    with thread_pinned(cpus):
+        process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, close_fds=True,
+                                   env={**os.environ, TAG: instance.name})
     # The reader holds the pipe's file object, not its number: a bare fd could be closed
     # when the Popen is collected and reused by the next instance's pipe while this thread
     # still reads it, stealing that instance's lines.

@@ -59,6 +59,8 @@ class GuestSpec:
     cpu_mode: CpuMode
     cpu_model: str
     run_as_root: bool
+    vcpu_pins: tuple[str, ...] = ()  # the host CPUs of vCPU 0, 1, ... (empty: unpinned)
+    emulator_pin: str | None = None  # the host CPUs of QEMU's own threads
     disks: tuple[Disk, ...] = ()
 
 
@@ -144,12 +146,23 @@ def _seclabel(domain: ET.Element, spec: GuestSpec) -> None:
         _sub(label, "label", "+0:+0")
 
 
+def _cputune(domain: ET.Element, spec: GuestSpec) -> None:
+    if not spec.vcpu_pins and spec.emulator_pin is None:
+        return
+    tune = _sub(domain, "cputune")
+    for vcpu, cpus in enumerate(spec.vcpu_pins):
+        _sub(tune, "vcpupin", vcpu=str(vcpu), cpuset=cpus)
+    if spec.emulator_pin is not None:
+        _sub(tune, "emulatorpin", cpuset=spec.emulator_pin)
+
+
 def domain_element(spec: GuestSpec) -> ET.Element:
     domain = ET.Element("domain", type=spec.domain_type)
     _sub(domain, "name", spec.name)
     _metadata(domain, spec)
     _sub(domain, "memory", str(spec.memory_bytes // 1024), unit="KiB")
     _sub(domain, "vcpu", str(spec.vcpus), placement="static")
+    _cputune(domain, spec)
     _os(domain, spec)
     features = _sub(domain, "features")
     _sub(features, "acpi")  # the probe powers off through ACPI when it ends

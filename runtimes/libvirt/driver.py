@@ -4,8 +4,9 @@ The guest is created paused, its serial console is attached through a libvirt st
 and only then is it resumed, so the host stamps every console byte, the first one
 included. Boot phases: create (createXML returns), console (stream attached), resume,
 first_byte (firmware's first byte), kernel_to_init (the kernel's "Run /init" line),
-ready (the probe's marker). Memory: QEMU's PSS split into guest RAM (mappings at least
-the guest's memory size) and the VMM's own overhead.
+ready (the probe's marker). Memory: QEMU's PSS split into guest RAM (the one anonymous
+mapping of exactly the guest's memory size: QEMU's RAM block), the TCG translation cache
+(anonymous executable mappings; none under KVM) and the rest of the VMM.
 
 The libvirt library is imported inside the functions that need it, so this module
 imports (and reports itself unavailable) without it.
@@ -41,7 +42,8 @@ from runtimes.commands import PackagedCommand, scratch_fingerprint
 from runtimes.errors import InstanceError, RuntimeUnavailable
 from runtimes.guest.accel import AccelChoice, AccelRequest, choose_accel, host_virt, readable_kernel
 from runtimes.guest.initramfs import build_initramfs
-from runtimes.host.memory import pss_split
+from runtimes.host.memory import vmm_split
+from runtimes.host.pinning import CpuList, parse_cpus
 from runtimes.host.usage import TICK_NS, peak_rss_bytes, process_cpu_ns
 from runtimes.instance import Instance
 from runtimes.libvirt.commands import GuestCommands
@@ -93,6 +95,17 @@ class LibvirtOptions(DriverOptions):
     accel: AccelRequest = "auto"
     run_as_root: bool = Field(True, description="run qemu as root and relabel no file; false "
                               "keeps libvirt's default user, which must reach the cache dir")
+    cpus: CpuList | None = Field(None, description="pin the vCPUs to these host CPUs, one CPU "
+                                 "each in turn (vcpupin); default: unpinned")
+    emulator_cpus: CpuList | None = Field(None, description="pin QEMU's own threads here "
+                                          "(emulatorpin); default: the vCPUs' CPUs")
+
+    def vcpu_pins(self) -> tuple[str, ...]:
+        """The host CPU of each vCPU: the `cpus` list in turn."""
+        if self.cpus is None:
+            return ()
+        cpus = sorted(parse_cpus(self.cpus))
+        return tuple(str(cpus[vcpu % len(cpus)]) for vcpu in range(self.vcpus))
     allow_command_transport: bool = Field(False, description="accept a URI that makes libvirt "
                                           "run a program (qemu+ext, command= or netcat=): it "
                                           "runs as bench's user, root, whenever bench connects")
@@ -193,7 +206,9 @@ def open_connection(libvirt: ModuleType, uri: str) -> Any:
 class LibvirtDriver(Driver[LibvirtOptions, Guest]):
     kind = "libvirt"
     Options = LibvirtOptions
-    host_parts = ("vmm",)
+    # QEMU's PSS less the guest's RAM: the VMM itself, and (under TCG) its translation cache,
+    # which is the VMM's cost too, though it grows with the code the guest ran
+    host_parts = ("vmm", "tcg_code_cache")
     runs_commands = True
 
     def __init__(self, name: str, options: LibvirtOptions, context: RunContext) -> None:
@@ -269,7 +284,9 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
             cmdline=cmdline, memory_bytes=int(self.options.memory), vcpus=self.options.vcpus,
             machine=self.options.machine,
             cpu_mode=self._cpu_mode(choice),
-            cpu_model=self.options.cpu_model, run_as_root=self.options.run_as_root)
+            cpu_model=self.options.cpu_model, run_as_root=self.options.run_as_root,
+            vcpu_pins=self.options.vcpu_pins(),
+            emulator_pin=self.options.emulator_cpus or self.options.cpus)
 
     def _disks(self, instance: Instance[Guest], command: ProbeCommand) -> tuple[Disk, ...]:
         if command.workload is None:
@@ -316,11 +333,12 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
         pid = qemu_pid(instance.name)
         if pid is None:
             raise InstanceError(f"no QEMU process found for {instance.name}: the guest is gone")
-        split = pss_split(pid, int(self.options.memory))
+        split = vmm_split(pid, int(self.options.memory))
         folder = machine_cgroup(pid)
-        return MemoryReading(host_pss=split.small, guest_ram=split.large,
+        return MemoryReading(host_pss=split.vmm + split.code_cache, guest_ram=split.guest_ram,
                              cgroup=cgroup_charge(folder) if folder else None,
-                             host_parts={"vmm": split.small}, guest=guest_meminfo(instance))
+                             host_parts={"vmm": split.vmm, "tcg_code_cache": split.code_cache},
+                             guest=guest_meminfo(instance))
 
     def usage(self, instance: Instance[Guest]) -> Usage:
         """QEMU's CPU time (every thread: vCPUs, I/O, emulation) and its peak resident set
@@ -376,6 +394,10 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
             "memory_bytes": int(self.options.memory), "kernel": str(self._kernel or ""),
             "initramfs": str(self._initrd or ""),
             "cmdline_extra": list(self.options.cmdline_extra),
+            "cpus": self.options.cpus, "vcpu_pins": list(self.options.vcpu_pins()),
+            "emulator_cpus": self.options.emulator_cpus or self.options.cpus,
+            "pinning": "vcpupin+emulatorpin" if self.options.cpus or self.options.emulator_cpus
+            else None,
             **scratch_fingerprint(self.commands.cells, "a virtio-blk disk: a raw ext4 image file "
                                   f"(cache={'/'.join(self.commands.cache_modes())}), made by "
                                   "mkfs.ext4 without a loop mount"),

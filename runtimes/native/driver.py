@@ -36,6 +36,7 @@ from runtimes.errors import BenchError, BuildError, ExitCause, InstanceError, Ru
 from runtimes.host.cgroups import Cgroup, Hierarchy, Limits, detect, sweep
 from runtimes.host.memory import total_pss
 from runtimes.host.options import ContainerOptions
+from runtimes.host.pinning import CpuList
 from runtimes.host.rootfs import MOUNT_POINTS, assemble_rootfs, make_rootfs, probe_argv
 from runtimes.host.seccomp import DOCKER_DEFAULT, PROFILE_SOURCE, host_target, resolve
 from runtimes.host.seccomp_bpf import Filter, compile_filter, library_version
@@ -59,6 +60,7 @@ class NativeOptions(ContainerOptions):
 
     seccomp: Literal["default", "unconfined"] = Field(
         "default", description="default: Docker's default profile; unconfined: no filter")
+    cpus: CpuList | None = None  # the launcher and the probe start with this affinity
 
 
 @dataclass
@@ -163,19 +165,27 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             options += ["--bind", str(scratch), SCRATCH_MOUNT.lstrip("/")]
         return str(self.command_roots[packaged.tree.digest]), options
 
+    def launcher_argv(self, name: str, cgroup: Cgroup, command: ProbeCommand,
+                      rootfs: str | None = None, binds: list[str] | None = None) -> list[str]:
+        """The launcher's command line for an instance in `cgroup` (made already); the
+        probe's own rootfs unless `rootfs` (a command workload's) and its --bind options."""
+        if self.launcher is None:
+            raise InstanceError("the native driver was not prepared: call prepare(probe) first")
+        seccomp = ["--seccomp", str(self.filter_file)] if self.seccomp else []
+        return [str(self.launcher), *seccomp, *(binds or []), rootfs or str(self.rootfs),
+                self.options.hostname_of(name), *map(str, self.cgroups.join_paths(cgroup)), "--",
+                *self.command_argv(command)]
+
     def launch(self, instance: Instance[NativeHandle], command: ProbeCommand) -> None:
         if self.launcher is None:
             raise InstanceError("the native driver was not prepared: call prepare(probe) first")
         cgroup = self.cgroups.create(instance.name, self.limits)
         handle = instance.handle = NativeHandle(cgroup)
         instance.mark("cgroup")
-        hostname = self.options.hostname_of(instance.name)
-        seccomp = ["--seccomp", str(self.filter_file)] if self.seccomp else []
-        rootfs, options = self.binds(instance, command)
-        argv = [str(self.launcher), *seccomp, *options, rootfs, hostname,
-                *map(str, self.cgroups.join_paths(cgroup)), "--", *self.command_argv(command)]
+        rootfs, binds = self.binds(instance, command)
+        argv = self.launcher_argv(instance.name, cgroup, command, rootfs, binds)
         try:
-            handle.launcher = spawn(instance, argv)
+            handle.launcher = spawn(instance, argv, self.options.cpus)
         except OSError as error:
             raise InstanceError(f"cannot run the native launcher {self.launcher}: "
                                 f"{error.strerror}") from error
@@ -259,6 +269,9 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             "seccomp": self.options.seccomp,
             "seccomp_filter": seccomp_facts(self.seccomp),
             **scratch_fingerprint(self.cells, "a host directory bound at /scratch (rw, nosuid)"),
+            "cpus": self.options.cpus,
+            # inherited by the launcher and the probe; the cgroup has no cpuset of its own
+            "pinning": "sched_setaffinity" if self.options.cpus else None,
         }
 
     @classmethod

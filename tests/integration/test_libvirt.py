@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.verify.checks import qemu_pid_file
+from bench.verify.references import monitor_guest_ram
 from bench.workload.bundle import build_bundle
 from runtimes.base import MemoryReading, ProbeCommand, RunContext
 from runtimes.errors import InstanceTimeout
@@ -132,6 +134,25 @@ def test_memory_splits_guest_ram_from_the_vmm(idle_guest: tuple[Instance, Memory
     assert 0 < reading.guest["guest_mem_available"] <= reading.guest["guest_mem_total"]
     if Path("/sys/fs/cgroup/memory/machine").is_dir():  # libvirt's v1 layout (this project's hosts)
         assert reading.cgroup is not None and reading.cgroup >= reading.guest_ram
+
+
+def test_guest_ram_is_the_block_qemu_places_and_the_code_cache_is_the_vmms(
+        driver: LibvirtDriver, idle_guest: tuple[Instance, MemoryReading]) -> None:
+    """memory.guest_ram within 5 % of the resident size of the mapping QEMU's monitor names
+    for guest physical address 1 MiB (read by hand: virsh qemu-monitor-command gpa2hva, then
+    that mapping's Rss in /proc/PID/smaps); under TCG the translation cache is its own part
+    of the VMM's cost, not guest RAM."""
+    instance, reading = idle_guest
+    pid = qemu_pid_file(instance.name)
+    by_hand = monitor_guest_ram(instance.name, pid, "qemu:///system")
+    assert reading.guest_ram is not None
+    assert abs(reading.guest_ram / by_hand - 1) <= 0.05, (reading.guest_ram, by_hand)
+    assert set(reading.host_parts) == {"vmm", "tcg_code_cache"}
+    assert reading.host_pss == sum(reading.host_parts.values())
+    if driver.fingerprint()["accel"] == "tcg":
+        assert reading.host_parts["tcg_code_cache"] > 1 << 20  # the guest's kernel, translated
+    else:
+        assert reading.host_parts["tcg_code_cache"] == 0
 
 
 def test_the_guest_runs_with_the_accel_the_host_really_offers(

@@ -168,6 +168,7 @@ def test_report_draws_every_chart_offline(browser: Any, tmp_path: Path) -> None:
     assert shown_sections(browser) == ["summary", "density", "setup"]
     summary = first_screen(browser)
     assert "up to 16 at once" in summary and "No successful measurements" not in summary
+    check_crosschecks(browser, tmp_path)
 
 
 def test_hostile_names_show_as_text_and_run_nothing(browser: Any, tmp_path: Path) -> None:
@@ -182,3 +183,33 @@ def test_hostile_names_show_as_text_and_run_nothing(browser: Any, tmp_path: Path
     legend = browser.execute_script(
         "return Array.from(document.querySelectorAll('.legendtext')).map(e => e.textContent)")
     assert any(HOSTILE in text for text in legend)  # plotly shows the name, as text
+
+
+def check_crosschecks(browser: Any, tmp_path: Path) -> None:
+    """bench verify's lines (verify.json) as the Cross-checks section, verdicts and all."""
+    from bench.results.crosschecks import CrossCheck, write_checks
+
+    results = write_results(tmp_path / "verified", runtimes=ALL, repetitions=5)
+    line = dict(how=f"the same launch {HOSTILE}", tolerance=0.25, paired=False)
+    write_checks(results, [
+        CrossCheck("boot.total", "process", "hyperfine -N", unit="ms", bench=[1.0, 1.1, 1.05],
+                   reference_values=[1.02, 1.08, 1.04], **line),
+        CrossCheck("syscall.getppid", "process", "perf bench syscall basic", unit="ns",
+                   bench=[200.0] * 3, reference_values=[100.0] * 3, **line),
+        CrossCheck("memory.guest_ram", "libvirt", "QEMU monitor + smaps", unit="bytes",
+                   bench=[1.0], reference_values=[], failed="virsh is not installed",
+                   **line),
+    ], {"hyperfine": "hyperfine 1.15.0"}, {})
+    check_page(browser, write_report([results], tmp_path / "verified.html"),
+               tmp_path / "verified.png")
+    assert shown_sections(browser)[-2:] == ["crosschecks", "setup"]
+    rows = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#crosschecks table tr')).slice(1)"
+        ".map(r => Array.from(r.cells).map(c => c.innerText))")
+    assert [(r[0], r[2], r[7]) for r in rows] == [
+        ("boot.total", "hyperfine -N", "agree"),
+        ("syscall.getppid", "perf bench syscall basic", "disagree"),
+        ("memory.guest_ram", "QEMU monitor + smaps", "failed")]
+    assert rows[1][5].startswith("+100.0%") and rows[2][5] == "virsh is not installed"
+    assert HOSTILE in browser.execute_script(
+        "return document.getElementById('crosschecks').textContent")

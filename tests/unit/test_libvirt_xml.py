@@ -287,3 +287,20 @@ def test_bench_logs_match_the_run_prefix(tmp_path: Path, monkeypatch: pytest.Mon
     assert host_module.bench_logs("bench-1a2b-") == [tmp_path / "bench-1a2b-libvirt-1.log"]
     assert len(host_module.bench_logs("bench-")) == 2
     assert host_module.domain_log("bench-1a2b-libvirt-1") == tmp_path / "bench-1a2b-libvirt-1.log"
+
+
+def test_pinned_vcpus_and_emulator_become_cputune() -> None:
+    options = LibvirtOptions(vcpus=3, cpus="0-1")
+    assert options.vcpu_pins() == ("0", "1", "0")
+    root = parsed(vcpus=3, vcpu_pins=options.vcpu_pins(), emulator_pin="1")
+    pins = [(pin.get("vcpu"), pin.get("cpuset")) for pin in root.findall("cputune/vcpupin")]
+    assert pins == [("0", "0"), ("1", "1"), ("2", "0")]
+    assert root.find("cputune/emulatorpin").get("cpuset") == "1"  # type: ignore[union-attr]
+    assert parsed().find("cputune") is None  # unpinned by default
+
+
+def test_a_cpu_list_is_checked_where_it_is_written() -> None:
+    with pytest.raises(ValidationError, match="not a CPU list"):
+        LibvirtOptions(cpus="0;reboot")
+    with pytest.raises(ValidationError, match="does not exist here"):
+        LibvirtOptions(cpus="4096")

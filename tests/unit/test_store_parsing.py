@@ -13,7 +13,7 @@ from bench.results.records import read_lines
 from bench.results.sample import Sample
 from bench.results.store import RunStore
 from runtimes.errors import InstanceError, InstanceTimeout
-from runtimes.host.memory import parse_rollup_pss, parse_smaps_split
+from runtimes.host.memory import parse_rollup_pss, parse_smaps, split_vmm
 from runtimes.instance import Instance, StampedLines
 from runtimes.protocol import exit_status, parse_meminfo, parse_syscalls, probe_errors
 
@@ -90,10 +90,46 @@ def test_phases_are_ordered_and_add_up_to_the_total() -> None:
 
 def test_proc_parsers() -> None:
     assert parse_rollup_pss("Rss: 10 kB\nPss:   20 kB\n") == 20480
-    smaps = ("7f00-7f10 r-xp 0 0 0 /bin\nPss: 4 kB\n"
-             "1000000-41000000 rw-p 0 0 0\nPss: 1024 kB\n")
-    split = parse_smaps_split(smaps, large=1 << 30)
-    assert (split.small, split.large) == (4096, 1024 * 1024)
+
+
+# QEMU under TCG with 256 MiB of guest RAM, as /proc/PID/smaps shows it (abridged): the binary,
+# the RAM block, a guard page, and the 1 GiB translation cache (larger than the RAM).
+QEMU_SMAPS = """\
+5652de4c7000-5652dea5e000 r-xp 00407000 fe:00 2170970                    /usr/bin/qemu-system-x86_64
+Rss:                5392 kB
+Pss:                5000 kB
+7fc0339ff000-7fc033c00000 rw-p 00000000 00:00 0
+Rss:                2052 kB
+Pss:                2052 kB
+7fc033e00000-7fc043e00000 rw-p 00000000 00:00 0
+Rss:              124928 kB
+Pss:              124928 kB
+7fc043e00000-7fc043e01000 ---p 00000000 00:00 0
+Rss:                   0 kB
+Pss:                   0 kB
+7fc044000000-7fc083fff000 rwxp 00000000 00:00 0
+Rss:               43008 kB
+Pss:               43008 kB
+"""
+
+
+def test_the_guest_ram_is_the_block_of_its_exact_size_and_the_code_cache_is_apart() -> None:
+    maps = parse_smaps(QEMU_SMAPS)
+    assert [m.size for m in maps][1:4] == [0x201000, 256 << 20, 4096]
+    assert maps[0].path == "/usr/bin/qemu-system-x86_64" and maps[1].anonymous
+    split = split_vmm(maps, 256 << 20)
+    assert split.guest_ram == 124928 * 1024
+    assert split.code_cache == 43008 * 1024
+    assert split.vmm == (5000 + 2052) * 1024
+    assert split.guest_ram_mapping.start == 0x7fc033e00000
+
+
+def test_a_guest_ram_that_cannot_be_told_apart_is_an_error() -> None:
+    with pytest.raises(InstanceError, match="0 anonymous read-write mappings"):
+        split_vmm(parse_smaps(QEMU_SMAPS), 512 << 20)
+    doubled = QEMU_SMAPS.replace("7fc0339ff000-7fc033c00000", "7fc023e00000-7fc033e00000")
+    with pytest.raises(InstanceError, match="2 anonymous read-write mappings"):
+        split_vmm(parse_smaps(doubled), 256 << 20)
 
 
 def test_stop_phases_run_from_the_stop_request() -> None:

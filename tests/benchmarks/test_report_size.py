@@ -2,11 +2,11 @@
 
 Run it as a script (prints both numbers):
 
-    python -m tests.benchmarks.bench_report_size [--repetitions 200] [--batches 207]
+    python -m tests.benchmarks.test_report_size [--repetitions 200] [--batches 207]
 
 or through pytest-benchmark:
 
-    pytest tests/benchmarks/bench_report_size.py --benchmark-enable -s
+    python3 -m pytest tests/benchmarks/test_report_size.py --benchmark-only -s
 
 The results directory (four runtimes, 200 repetitions, 207 syscall batches per syscall:
 1,002,200 samples, about 225 MB of JSON lines) is generated in a temporary directory
@@ -101,6 +101,8 @@ def test_report_of_a_million_samples(benchmark: Any, million: tuple[Path, int],
     measurement = benchmark.pedantic(measure, args=(results, samples, output), rounds=1,
                                      iterations=1)
     print("\n" + "\n".join(measurement.lines()))
+    benchmark.extra_info.update(samples=samples, size_bytes=measurement.size_bytes,
+                                cpu_s=measurement.cpu_s, load=os.getloadavg()[0])
     assert samples >= 1_000_000
     assert measurement.size_bytes < BYTES_TARGET
 

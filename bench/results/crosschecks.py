@@ -1,0 +1,136 @@
+"""Cross-checks (`bench verify`): each headline figure beside an independent reference taken
+in the same sitting, with the agreement between them. Written by bench.verify into the
+results directory as verify.json, read by the report.
+
+A line compares bench's figure with the reference's as the relative difference
+bench / reference - 1 and its interval (timings: the 95 % percentile bootstrap of the ratio of
+medians; memory, read from one instance at one moment: the range of the instances' pairs);
+the verdict holds that interval against a tolerance stated with the line: *agree* when the
+whole interval lies within it, *disagree* when the whole interval lies outside, *unclear*
+when it straddles (too few instances to tell). A reference that could not be taken is a
+line with its reason, never a number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from bench.errors import ResultsError
+from bench.results.stats import CONFIDENCE, percentile_interval, resampled_medians
+
+VERIFY = "verify.json"
+SEED = 0
+FORMAT = "bench-verify"
+FORMAT_VERSION = 1
+
+Verdict = Literal["agree", "disagree", "unclear", "failed"]
+
+
+@dataclass(frozen=True)
+class CrossCheck:
+    """One headline figure of one runtime against one independent reference."""
+
+    figure: str            # bench's metric, e.g. syscall.getppid, boot.total, memory.guest_ram
+    runtime: str
+    reference: str         # the tool: "perf bench syscall basic", "hyperfine -N", ...
+    how: str               # what the reference measured, to which end point
+    unit: str
+    tolerance: float       # the relative difference accepted, e.g. 0.05
+    paired: bool           # read from the same instance at the same moment (memory)
+    bench: list[float] = field(default_factory=list)      # per instance
+    reference_values: list[float] = field(default_factory=list)
+    failed: str | None = None  # why the reference could not be taken
+
+    def agreement(self) -> Agreement:
+        return agreement(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "agreement": asdict(self.agreement())}
+
+
+@dataclass(frozen=True)
+class Agreement:
+    bench: float | None       # median of bench's figure over instances
+    reference: float | None   # median of the reference
+    difference: float | None  # bench - reference, in the unit
+    relative: float | None    # bench / reference - 1
+    relative_low: float | None
+    relative_high: float | None
+    verdict: Verdict
+    reason: str | None = None
+
+
+def agreement(check: CrossCheck) -> Agreement:
+    if check.failed is not None or not check.bench or not check.reference_values:
+        reason = check.failed or ("bench has no value" if not check.bench else "no reference value")
+        return Agreement(None, None, None, None, None, None, "failed", reason)
+    ours, theirs = float(np.median(check.bench)), float(np.median(check.reference_values))
+    if theirs == 0:
+        return Agreement(ours, theirs, ours, None, None, None, "failed", "the reference is 0")
+    if check.paired and len(check.bench) == len(check.reference_values):
+        # read from one instance at one moment: every pair must agree, so the range of the
+        # pairs' ratios is the interval (distribution-free, whatever the number of instances)
+        ratios = np.asarray(check.bench) / np.asarray(check.reference_values)
+        point, low, high = float(np.median(ratios)), float(ratios.min()), float(ratios.max())
+    else:
+        point, low, high = bootstrap_ratio(check.bench, check.reference_values)
+    return Agreement(ours, theirs, ours - theirs, point - 1, low - 1, high - 1,
+                     verdict(low - 1, high - 1, check.tolerance))
+
+
+def bootstrap_ratio(ours: list[float], theirs: list[float]) -> tuple[float, float, float]:
+    """median(ours) / median(theirs) with the percentile bootstrap's 95 % interval (the shared
+    bootstrap, each side resampled over its own instances or runs)."""
+    rng = np.random.default_rng(SEED)
+    ratios = resampled_medians(ours, rng) / resampled_medians(theirs, rng)
+    low, high = percentile_interval(ratios, (1 - CONFIDENCE) / 2, (1 - CONFIDENCE) / 2)
+    return float(np.median(ours) / np.median(theirs)), low, high
+
+
+def verdict(low: float, high: float, tolerance: float) -> Verdict:
+    if -tolerance <= low and high <= tolerance:
+        return "agree"
+    if high < -tolerance or low > tolerance:
+        return "disagree"
+    return "unclear"
+
+
+def write_checks(path: Path, checks: Sequence[CrossCheck], tools: dict[str, str],
+                 sitting: dict[str, Any]) -> Path:
+    document = {"format": FORMAT, "format_version": FORMAT_VERSION, "tools": tools,
+                "sitting": sitting, "checks": [check.to_dict() for check in checks]}
+    target = path / VERIFY
+    target.write_text(json.dumps(document, indent=2, default=_finite) + "\n")
+    return target
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    raise TypeError(f"cannot write {value!r}")
+
+
+def read_checks(path: Path) -> list[CrossCheck] | None:
+    """The cross-checks of a results directory, or None when it has none."""
+    file = path / VERIFY
+    if not file.exists():
+        return None
+    try:
+        document = json.loads(file.read_text())
+    except json.JSONDecodeError as error:
+        raise ResultsError(f"{file}: unreadable ({error.msg})") from None
+    if document.get("format") != FORMAT:
+        raise ResultsError(f"{file}: not bench's cross-checks")
+    if not isinstance(document.get("format_version"), int) or document["format_version"] > FORMAT_VERSION:
+        raise ResultsError(f"{file}: format version {document.get('format_version')!r} is newer "
+                           f"than this bench reads ({FORMAT_VERSION}); upgrade bench")
+    fields = set(CrossCheck.__dataclass_fields__)
+    return [CrossCheck(**{k: v for k, v in line.items() if k in fields})
+            for line in document["checks"]]

@@ -1,0 +1,229 @@
+"""The independent references `bench verify` and the harness's own benchmarks hold bench's
+figures against. None of them shares code with what it checks: other tools (perf, hyperfine,
+plain QEMU, virsh) and readings of /proc and /sys parsed here, not through runtimes.host.
+
+Every launch reference is timed by hyperfine (-N: no shell) to the same end point bench
+uses, the probe's ready line reaching the host: `untilready` (a static helper beside this
+file) runs the launch and exits when the ready line arrives; the next run waits (hyperfine
+--prepare) until the launch is over, so none overlaps the next. untilready's own cost (its
+exec, its spawn of the launch, its exit) is timed by the same hyperfine right after and
+taken off, as the probe takes its empty loop off a batch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import tempfile
+from pathlib import Path
+
+from runtimes.errors import BenchError
+from runtimes.host.build import compile_static
+from runtimes.host.pinning import thread_pinned
+from runtimes.host.spawn import TAG
+
+log = logging.getLogger("bench.verify")
+
+UNTIL_READY = Path(__file__).with_name("untilready.c")
+TIMEOUT_S = 300
+PERF_BENCH = ("perf", "bench", "syscall", "basic")
+QEMU = "qemu-system-x86_64"
+# A reference launch starts this long after the teardown before it: a teardown frees its
+# namespaces and cgroups in the background, and a launch right behind one was 1.5 ms slower
+# of 8 here. bench's own cells run back to back; if that slows them, the cross-check says so.
+SETTLE_S = 0.2
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+INSTALL = {"hyperfine": "apt-get install hyperfine", "perf": "apt-get install linux-perf",
+           QEMU: "apt-get install qemu-system-x86", "virsh": "apt-get install libvirt-clients"}
+
+
+class ReferenceError(BenchError):
+    """A reference could not be taken: the tool is missing, failed, or said something else."""
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise ReferenceError(f"{name} is not installed ({INSTALL.get(name, 'install it')})")
+    return path
+
+
+def run_tool(argv: list[str], env: dict[str, str] | None = None,
+             cpus: str | None = None) -> subprocess.CompletedProcess[str]:
+    log.info("reference: %s", shlex.join(argv))
+    try:
+        with thread_pinned(cpus):
+            result = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT_S,
+                                    env=env)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise ReferenceError(f"{argv[0]} failed: {error}") from error
+    if result.returncode != 0:
+        tail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or ["no output"]
+        raise ReferenceError(f"{Path(argv[0]).name} exited {result.returncode}: {tail[0]}")
+    return result
+
+
+def tool_versions() -> dict[str, str]:
+    """The version of every reference tool found here (recorded with the cross-checks)."""
+    found = {}
+    for name, argv in {"perf": ["perf", "--version"], "hyperfine": ["hyperfine", "--version"],
+                       QEMU: [QEMU, "--version"], "virsh": ["virsh", "--version"]}.items():
+        try:
+            found[name] = run_tool([tool(name), *argv[1:]]).stdout.strip().splitlines()[0]
+        except ReferenceError as error:
+            found[name] = str(error)
+    return found
+
+
+# --- system calls ---------------------------------------------------------------------
+
+
+def perf_bench_getppid(calls: int, cpus: str | None = None) -> float:
+    """ns per getppid from one `perf bench syscall basic --loop CALLS` (perf's own loop and
+    clock: it prints usecs/op)."""
+    out = run_tool([tool("perf"), *PERF_BENCH[1:], "--loop", str(calls)], cpus=cpus).stdout
+    found = re.search(r"([0-9.]+)\s+usecs/op", out)
+    if found is None:
+        raise ReferenceError(f"perf bench printed no usecs/op: {out.strip()[-200:]!r}")
+    return float(found.group(1)) * 1000
+
+
+# --- launches -------------------------------------------------------------------------
+
+
+class Launches:
+    """Launches timed by hyperfine -N to the probe's ready line, one hyperfine per call (so
+    they interleave with bench's own cells), each process tagged with `tag` for `bench clean`."""
+
+    def __init__(self, cache_dir: Path, tag: str) -> None:
+        self.helper = compile_static(UNTIL_READY, cache_dir)
+        self.tag = tag
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"{tag}-"))
+        self.pidfile = self.scratch / "reader.pid"
+
+    def time_ms(self, argv: list[str], runs: int = 1, cpus: str | None = None) -> list[float]:
+        """ms from hyperfine's spawn of the launch to the ready line, `runs` times, less
+        untilready's own cost measured right after (see overhead_ms)."""
+        timed = [str(self.helper), "--pidfile", str(self.pidfile), *argv]
+        wait = [str(self.helper), "--wait", str(self.pidfile)]
+        times = self.hyperfine([timed], runs, cpus, prepare=wait)[0]
+        run_tool(wait)  # the last launch is over too
+        overhead = self.overhead_ms(cpus)
+        return [t - overhead for t in times]
+
+    def overhead_ms(self, cpus: str | None = None, runs: int = 10) -> float:
+        """What untilready adds to a launch: its own exec, pid file, spawn, read and exit.
+        Timed as `untilready --pidfile F untilready --ready` less `untilready --ready` (a
+        ready line printed at once), medians of `runs` each, by the same hyperfine; never
+        below 0."""
+        helper = str(self.helper)
+        wrapper = [helper, "--pidfile", str(self.scratch / "calibration.pid")]  # as timed
+        alone, wrapped = self.hyperfine([[helper, "--ready"], [*wrapper, helper, "--ready"]],
+                                        runs, cpus)
+        return max(0.0, statistics.median(wrapped) - statistics.median(alone))
+
+    def hyperfine(self, commands: list[list[str]], runs: int, cpus: str | None,
+                  prepare: list[str] | None = None) -> list[list[float]]:
+        """ms per run of each command, from one `hyperfine -N`."""
+        export = self.scratch / "hyperfine.json"
+        options = ["--prepare", shlex.join(prepare)] if prepare else []
+        run_tool([tool("hyperfine"), "-N", "--style", "none", "--runs", str(runs), "--warmup", "0",
+                  *options, "--export-json", str(export), *map(shlex.join, commands)],
+                 env={**os.environ, TAG: self.tag}, cpus=cpus)
+        try:
+            results = json.loads(export.read_text())["results"]
+            return [[float(t) * 1000 for t in result["times"]] for result in results]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ReferenceError(f"hyperfine wrote no times: {error}") from error
+
+    def close(self) -> None:
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def qemu_direct_argv(guest: dict[str, object], cmdline: str) -> list[str]:
+    """Plain QEMU booting the same kernel and initramfs as the libvirt driver's guest (from its
+    fingerprint): same accel, machine, CPU model, memory and vCPUs, serial console on stdout,
+    no libvirt."""
+    kvm = guest["accel"] == "kvm"
+    memory = int(str(guest["memory_bytes"])) >> 20
+    return [tool(QEMU), "-accel", str(guest["accel"]), "-machine", str(guest["machine"]),
+            "-cpu", "host" if kvm else str(guest["cpu_model"]), "-m", f"{memory}M",
+            "-smp", str(guest["vcpus"]), "-nodefaults", "-no-user-config", "-nographic",
+            "-serial", "stdio", "-net", "none", "-no-reboot", "-kernel", str(guest["kernel"]),
+            "-initrd", str(guest["initramfs"]), "-append", cmdline]
+
+
+# --- memory ---------------------------------------------------------------------------
+
+
+def rollup_pss(pid: int) -> int:
+    """Pss of a process from /proc/PID/smaps_rollup, in bytes."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError as error:
+        raise ReferenceError(f"cannot read smaps_rollup of {pid}: {error.strerror}") from error
+    found = re.search(r"^Pss:\s+(\d+) kB$", text, re.MULTILINE)
+    if found is None:
+        raise ReferenceError(f"no Pss in smaps_rollup of {pid} (has it exited?)")
+    return int(found.group(1)) * 1024
+
+
+def cgroup_charge(pid: int, leave: str | None = None) -> int:
+    """What the memory cgroup of a process is charged, from the cgroup's own file (v1
+    memory.usage_in_bytes, else v2 memory.current). With `leave`, a cgroup of that name
+    (libvirt's `emulator`, which holds only QEMU's main thread) counts as its parent."""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError as error:
+        raise ReferenceError(f"cannot read the cgroups of {pid}: {error.strerror}") from error
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            base, name = CGROUP_ROOT / "memory", "memory.usage_in_bytes"
+        elif controllers == "" and (CGROUP_ROOT / "cgroup.controllers").exists():
+            base, name = CGROUP_ROOT, "memory.current"
+        else:
+            continue
+        folder = base / path.lstrip("/")
+        if leave is not None and folder.name == leave:
+            folder = folder.parent
+        try:
+            return int((folder / name).read_text())
+        except (OSError, ValueError) as error:
+            raise ReferenceError(f"cannot read {folder / name}: {error}") from error
+    raise ReferenceError(f"process {pid} is in no memory cgroup this host shows")
+
+
+def monitor_guest_ram(domain: str, pid: int, uri: str) -> int:
+    """Resident size (Rss) of the guest's RAM as QEMU itself places it: the host address of
+    guest physical address 1 MiB (HMP gpa2hva through virsh), and the QEMU mapping that
+    holds it in /proc/PID/smaps."""
+    out = run_tool([tool("virsh"), "-c", uri, "qemu-monitor-command", "--hmp", domain,
+                    "gpa2hva 0x100000"]).stdout
+    found = re.search(r"is (0x[0-9a-f]+)", out)
+    if found is None:
+        raise ReferenceError(f"QEMU's monitor gave no host address: {out.strip()!r}")
+    return mapping_rss(pid, int(found.group(1), 16))
+
+
+def mapping_rss(pid: int, address: int) -> int:
+    """Rss in bytes of the mapping of process `pid` that holds `address`."""
+    try:
+        text = Path(f"/proc/{pid}/smaps").read_text()
+    except OSError as error:
+        raise ReferenceError(f"cannot read smaps of {pid}: {error.strerror}") from error
+    inside = False
+    for line in text.splitlines():
+        head = line.split(" ", 1)[0]
+        if re.fullmatch(r"[0-9a-f]+-[0-9a-f]+", head):
+            low, high = (int(x, 16) for x in head.split("-"))
+            inside = low <= address < high
+        elif inside and head == "Rss:":
+            return int(line.split()[1]) * 1024
+    raise ReferenceError(f"no mapping of {pid} holds {address:#x}")

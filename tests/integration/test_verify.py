@@ -1,0 +1,65 @@
+"""`bench verify` end to end on a small config: bench's cells and, interleaved, the
+independent references (perf bench, hyperfine, smaps_rollup, the cgroup's file), with one
+line per headline figure in verify.json and in the report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from bench.results.crosschecks import read_checks
+from runtimes.native.driver import NativeDriver, NativeOptions
+from tests.conftest import require
+
+pytestmark = pytest.mark.integration
+
+CONFIG = """\
+repetitions: 2
+warmup: 0
+cell_timeout: 60
+settle: 0.2
+runtimes:
+  process: {driver: process}
+  native: {driver: native}
+workloads:
+  idle: {mode: ready}
+  syscalls: {mode: syscall, batches: 5, calls: 2000, warmup: 1}
+"""
+
+
+def test_verify_puts_every_headline_figure_beside_its_reference(tmp_path: Path) -> None:
+    require(NativeDriver.unavailable_reason(NativeOptions()) is None, "the native runtime")
+    for tool in ("perf", "hyperfine"):
+        require(shutil.which(tool) is not None, f"{tool} (.ci/host-setup installs it)")
+    config = tmp_path / "small.yaml"
+    config.write_text(CONFIG)
+    results = tmp_path / "results"
+    code = main(["verify", str(config), "-o", str(results)])
+    checks = read_checks(results)
+    assert checks is not None
+    lines = {(c.figure, c.runtime, c.reference): c for c in checks}
+    assert set(lines) == {
+        ("boot.total", "process", "hyperfine -N"),
+        ("boot.total - boot.cgroup", "native", "hyperfine -N"),
+        ("syscall.getppid", "process", "perf bench syscall basic"),
+        ("memory.host_pss", "process", "smaps_rollup"),
+        ("memory.host_pss", "native", "smaps_rollup"),
+        ("memory.cgroup", "native", "cgroup file"),
+    }
+    for line in checks:
+        result = line.agreement()
+        assert result.verdict != "failed", f"{line.figure} {line.runtime}: {result.reason}"
+        assert len(line.bench) == 2 and len(line.reference_values) >= 2
+    # read from the same instance a moment apart: these agree whatever the host's load
+    for key in [k for k in lines if k[0].startswith("memory.")]:
+        assert lines[key].agreement().verdict == "agree", lines[key].agreement()
+    assert code in (0, 1)  # 1 when a launch or syscall line disagrees on a busy host
+    document = json.loads((results / "verify.json").read_text())
+    assert {"perf", "hyperfine"} <= set(document["tools"])
+    cells = [json.loads(line) for line in (results / "cells.jsonl").read_text().splitlines()]
+    assert all({"load_before", "load_after", "steal_percent"} <= set(c["noise"]) for c in cells)
+    assert "Cross-checks" in (results / "report.html").read_text()

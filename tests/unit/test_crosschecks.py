@@ -1,0 +1,100 @@
+"""Cross-checks (`bench verify`): the agreement of a figure with its reference, the verdict
+against a tolerance, and verify.json written and read back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.errors import ResultsError
+from bench.results.crosschecks import VERIFY, CrossCheck, read_checks, verdict, write_checks
+from bench.verify.launches import after_cgroup, boot_total
+from runtimes.protocol import parse_target
+
+
+def check(bench: list[float], reference: list[float], **changes: Any) -> CrossCheck:
+    values: dict[str, Any] = dict(figure="boot.total", runtime="process", reference="hyperfine -N",
+                                  how="the same launch", unit="ms", tolerance=0.1, paired=False,
+                                  bench=bench, reference_values=reference)
+    values.update(changes)
+    return CrossCheck(**values)
+
+
+def test_the_verdict_holds_the_whole_interval_against_the_tolerance() -> None:
+    assert verdict(-0.05, 0.08, 0.1) == "agree"
+    assert verdict(0.11, 0.3, 0.1) == "disagree"
+    assert verdict(-0.4, -0.2, 0.1) == "disagree"
+    assert verdict(-0.05, 0.2, 0.1) == "unclear"
+
+
+def test_figures_that_agree_and_figures_that_do_not() -> None:
+    close = check([10.0, 10.1, 9.9, 10.05, 9.95] * 4, [10.02, 9.98, 10.0, 10.1, 9.9] * 4)
+    result = close.agreement()
+    assert result.verdict == "agree" and result.relative is not None and abs(result.relative) < 0.01
+    assert result.bench == pytest.approx(10.0) and result.difference == pytest.approx(0.0, abs=0.05)
+    far = check([15.0, 15.2, 14.8] * 5, [10.0, 10.1, 9.9] * 5)
+    assert far.agreement().verdict == "disagree"
+    assert far.agreement().relative == pytest.approx(0.5)
+
+
+def test_paired_readings_compare_instance_by_instance() -> None:
+    paired = check([100.0, 200.0, 300.0], [99.0, 198.0, 297.0], paired=True, tolerance=0.02,
+                   unit="bytes", figure="memory.host_pss")
+    result = paired.agreement()
+    assert result.relative == pytest.approx(1 / 99) and result.verdict == "agree"
+
+
+def test_a_reference_that_could_not_be_taken_is_failed_never_a_number() -> None:
+    result = check([10.0], [], failed="hyperfine is not installed").agreement()
+    assert result.verdict == "failed" and result.relative is None
+    assert result.reason == "hyperfine is not installed"
+    assert check([], [1.0]).agreement().reason == "bench has no value"
+
+
+def test_verify_json_round_trips(tmp_path: Path) -> None:
+    checks = [check([10.0, 11.0], [10.5, 10.4]), check([1.0], [], failed="no perf")]
+    write_checks(tmp_path, checks, {"hyperfine": "hyperfine 1.15.0"}, {"load_before": 0.5})
+    document = json.loads((tmp_path / VERIFY).read_text())
+    assert document["checks"][0]["agreement"]["verdict"] in {"agree", "unclear", "disagree"}
+    assert document["tools"] == {"hyperfine": "hyperfine 1.15.0"}
+    assert read_checks(tmp_path) == checks
+    assert read_checks(tmp_path / "nothing") is None
+
+
+def test_a_newer_verify_json_is_refused(tmp_path: Path) -> None:
+    (tmp_path / VERIFY).write_text(json.dumps({"format": "bench-verify", "format_version": 99,
+                                               "checks": []}))
+    with pytest.raises(ResultsError, match="newer than this bench reads"):
+        read_checks(tmp_path)
+
+
+def test_the_native_launch_is_compared_from_the_cgroup_on() -> None:
+    phases = {"boot.total": 5.0, "boot.cgroup": 1.5, "boot.spawn": 2.0}
+    assert boot_total(phases) == 5.0
+    assert after_cgroup(phases) == 3.5
+    assert after_cgroup({"boot.total": 5.0}) is None
+
+
+def test_the_probe_names_what_its_path_calls_reach() -> None:
+    target = parse_target(["BENCH-READY syscall", "BENCH-TARGET name=probe fs=0x794c7630"])
+    assert target is not None and (target.name, target.filesystem) == ("probe", "overlayfs")
+    assert parse_target(["BENCH-TARGET name=init fs=0x1234"]).filesystem == "0x1234"  # type: ignore[union-attr]
+    assert parse_target(["BENCH-DONE 0"]) is None
+
+
+def test_a_run_whose_load_moved_or_lost_cpu_to_a_hypervisor_is_flagged() -> None:
+    from bench.results.noise import judge
+
+    quiet = {"load_before": 0.2, "load_after": 0.3, "steal_percent": 0.1}
+    cells = [{"key": "process/idle/0", "noise": quiet},
+             {"key": "native/idle/0", "noise": {**quiet, "load_after": 1.9}},
+             {"key": "docker/idle/0", "noise": {**quiet, "steal_percent": 7.5}}]
+    change = judge(cells, cores=2)
+    assert change is not None and change.load_moved and (change.load_low, change.load_high) == (0.2, 1.9)
+    assert change.stolen == [("docker/idle/0", 7.5)]
+    calm = judge(cells[:1], cores=2)
+    assert calm is not None and not calm.load_moved and not calm.stolen
+    assert judge([{"key": "old", "status": "ok"}], cores=2) is None  # made before the record
