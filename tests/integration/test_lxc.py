@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,6 +98,10 @@ def test_stop_is_idempotent_and_takes_the_cgroups(harness: Harness[LxcDriver]) -
     assert not any(d.exists() for d in (*container.dirs, *monitor.dirs))
 
 
+def without_count(line: str) -> str:
+    return re.sub(r" \(\d+ processes\)$", "", line)
+
+
 def test_clean_removes_what_a_killed_run_left(harness: Harness[LxcDriver]) -> None:
     require_lxc()
     driver = harness.driver()
@@ -104,7 +109,10 @@ def test_clean_removes_what_a_killed_run_left(harness: Harness[LxcDriver]) -> No
     found = LxcDriver.clean(LxcOptions(), harness.run_id, dry_run=True)
     assert sum(instance.name in line for line in found if line.startswith("cgroup ")) == 2
     assert f"lxc directory {lxc_path(harness.run_id)}" in found
-    assert LxcDriver.clean(LxcOptions(), harness.run_id, dry_run=False) == found
+    # The monitor leaves by itself once the container's init is killed, so its cgroup may
+    # hold no process by the time clean reaches it: compare what was found, not the counts.
+    removed = LxcDriver.clean(LxcOptions(), harness.run_id, dry_run=False)
+    assert [without_count(line) for line in removed] == [without_count(line) for line in found]
     assert instance.output.wait_closed(deadline(30)), "the container died with its cgroups"
     assert not lxc_path(harness.run_id).exists() and not lock_dir(lxc_path(harness.run_id)).exists()
     driver.stop(instance)  # still fine after clean took everything
