@@ -110,6 +110,9 @@ class Config(Strict):
     cell_timeout: float = Field(60.0, gt=0, le=DAY_S, description="seconds one cell may take")
     settle: float = Field(1.0, ge=0, le=HOUR_S,
                           description="seconds an idle instance rests before memory is read")
+    pause: float = Field(0.2, ge=0, le=HOUR_S,
+                         description="seconds the host rests before each cell, so no instance "
+                         "starts in the wake of the previous cell's teardown")
     output: str = Field("results", min_length=1, max_length=4096,
                         description="folder that receives one results directory per run")
     baseline: str | None = Field(None, description="runtime that ratios and memory.overhead are "

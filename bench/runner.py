@@ -243,6 +243,7 @@ class Runner:
         started = time.time()
         self.cell_line = self.run_log.next_line if self.run_log else None
         log.info("cell %d %s%s: start", cell.index, cell.key, " (warm-up)" if cell.warmup else "")
+        time.sleep(self.config.pause)  # the previous teardown's wake (page freeing, RCU) passes
         before = host_load()
         try:
             samples, error = self.measure(cell)

@@ -53,6 +53,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/klog.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -701,8 +702,11 @@ static int supervise(int argc, char **argv, int is_init) {
     return exited ? WEXITSTATUS(status) : 128 + sig;
 }
 
-/* As a guest's init there is nothing mounted and nobody to exit to. */
+/* As a guest's init there is nothing mounted and nobody to exit to. The kernel shares the
+ * serial console with the probe: from here on only emergencies may print there, or a late
+ * kernel message (crng init, a driver probing) lands inside one of the probe's lines. */
 static void init_guest(void) {
+    klogctl(8 /* SYSLOG_ACTION_CONSOLE_LEVEL */, NULL, 1);
     mount("proc", "/proc", "proc", 0, NULL);
     mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
     mount("tmpfs", "/tmp", "tmpfs", 0, NULL);
