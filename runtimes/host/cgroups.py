@@ -186,8 +186,10 @@ class Hierarchy(ABC):
         for procs in cgroup.procs_files:
             try:
                 found.update(dict.fromkeys(int(x) for x in procs.read_text().split()))
-            except FileNotFoundError:
-                continue
+            except OSError as error:  # ENODEV: a v1 cgroup being removed (lxc's monitor
+                if error.errno in (errno.ENOENT, errno.ENODEV):  # takes its own away)
+                    continue
+                raise
         return list(found)
 
     def members_now(self, cgroup: Cgroup) -> list[int]:

@@ -206,6 +206,25 @@ def test_v1_members_are_counted_once_and_killed(tmp_path: Path) -> None:
     assert kernel.killed == [(7, signal.SIGKILL), (8, signal.SIGKILL)]
 
 
+def test_members_of_a_cgroup_being_removed_are_none(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A v1 cgroup that its owner (lxc's monitor) is removing answers ENODEV to a read of
+    cgroup.procs: that is "gone", as ENOENT is; any other error is still raised."""
+    root = v1_tree(tmp_path)
+    tree = hierarchy(root, FakeKernel(root))
+    cgroup = tree.create("bench-r1-lxc0-1-1", LIMITS)
+    failure = [errno.ENODEV]
+
+    def read_text(self: Path, *args: object, **kwargs: object) -> str:
+        raise OSError(failure[0], "gone")
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+    assert tree.members(cgroup) == []
+    failure[0] = errno.EIO
+    with pytest.raises(OSError):
+        tree.members(cgroup)
+
+
 def test_v1_create_failure_removes_what_was_made(tmp_path: Path) -> None:
     root = v1_tree(tmp_path, ("memory",))  # pids hierarchy absent: the second mkdir fails
     tree = hierarchy(root, FakeKernel(root))

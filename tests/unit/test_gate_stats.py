@@ -22,7 +22,7 @@ from bench.gate.stats import (
     sign_test,
     sitting_change,
 )
-from bench.results.stats import median_bounds, ratio_of_medians
+from bench.results.stats import median_bounds, order_rank, ratio_of_medians
 
 TRIALS = 200
 N = 30
@@ -126,6 +126,17 @@ def test_median_bounds_are_exact_and_conservative() -> None:
         above += bounds[0] > 1
         below += bounds[1] < 1
     assert above <= 0.05 * 2000 and below <= 0.05 * 2000
+
+
+def test_order_ranks_are_the_binomial_quantiles() -> None:
+    """The integer computation agrees with scipy's binomial wherever scipy's floats are exact
+    enough to decide (away from tail = 1/2, where P(B <= j) hits the tail exactly)."""
+    from scipy.stats import binom
+
+    for n in range(1, 300):
+        for tail in (0.0005, 0.005, 0.0125, 0.025, 0.05):
+            smallest = int(binom.ppf(tail, n, 0.5))
+            assert order_rank(n, tail) == smallest + int(binom.cdf(smallest, n, 0.5) <= tail)
 
 
 def test_ratio_interval_covers_the_true_ratio() -> None:
