@@ -7,6 +7,7 @@ keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -14,16 +15,22 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import bench
-from bench.config import load_config
-from bench.gate.command import add_parsers as add_gate_parsers
-from bench.history.command import add_parsers as add_history_parsers
-from bench.report_command import add_parser as add_report_parser
 from bench.results.text import visible
-from bench.run_command import add_parser as add_run_parser
 from bench.terminal import err, out, plain, print_summary
-from bench.verify.command import add_parser as add_verify_parser
-from reports.trend import add_parser as add_trend_parser
 from runtimes.errors import BenchError
+
+# The modules that add subcommands, and the subcommands each adds. Only the module of the
+# command asked for is imported (`bench history list` need not load pydantic, numpy and
+# the runner: it answers in well under a second); `bench --help` and an unknown command
+# import them all.
+COMMAND_MODULES: list[tuple[str, str, tuple[str, ...]]] = [
+    ("bench.run_command", "add_parser", ("run",)),
+    ("bench.gate.command", "add_parsers", ("gate", "calibrate", "export")),
+    ("bench.report_command", "add_parser", ("report",)),
+    ("bench.verify.command", "add_parser", ("verify",)),
+    ("bench.history.command", "add_parsers", ("history",)),
+    ("reports.trend", "add_parser", ("trend",)),
+]
 
 
 def default_store_path() -> Path:
@@ -55,6 +62,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
+    from bench.config import load_config
     from bench.doctor import check_run_id, clean_leftovers, live_runs
 
     if args.run is not None:
@@ -74,13 +82,17 @@ def cmd_clean(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """bench's parser; given the command asked for, only the module that adds it is imported
+    (its sibling commands in that module come along)."""
     parser = argparse.ArgumentParser(
         prog="bench", description="Measure what isolation costs: boot time, memory overhead and "
         "syscall latency of the same probe as a process, in namespaces, in Docker and in a VM.")
     parser.add_argument("--version", action="version", version=f"bench {bench.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_run_parser(sub)
+    wanted = [entry for entry in COMMAND_MODULES if command in entry[2]] or COMMAND_MODULES
+    for module, function, _ in wanted:
+        getattr(importlib.import_module(module), function)(sub)
     commands: list[tuple[str, str, Callable[[argparse.Namespace], int]]] = [
         ("summary", "median, percentiles and 95%% CI per runtime, workload and metric", cmd_summary),
         ("runtimes", "list the drivers and whether each is available here", cmd_runtimes),
@@ -102,18 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     parsers["clean"].add_argument("--config", action="append", default=[], metavar="CONFIG",
                                   help="also sweep where this config's runtimes point (a docker "
                                   "endpoint, a libvirt URI); repeatable")
-    add_gate_parsers(sub)
-    add_report_parser(sub)
-    add_verify_parser(sub)
-    add_history_parsers(sub)
-    add_trend_parser(sub)
     parser.set_defaults(env_store=os.environ.get("BENCH_STORE"),
                         default_store_path=str(default_store_path()))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(words[0] if words else None).parse_args(words)
     try:
         code: int = args.handler(args)
     except BenchError as error:

@@ -1,0 +1,36 @@
+"""A command imports what it needs: `bench history list` neither the runner nor scipy, and
+`bench gate` not plotly or pandas (the report's). Each check runs in a fresh interpreter."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def modules_after(*argv: str) -> set[str]:
+    code = ("import sys\nfrom bench.cli import main\ntry:\n    main(sys.argv[1:])\n"
+            "except SystemExit:\n    pass\nprint('\\n'.join(sorted(sys.modules)))\n")
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
+                          check=True, timeout=60)
+    return set(done.stdout.split())
+
+
+@pytest.mark.parametrize(("argv", "absent"), [
+    (("history", "list", "--help"), ("bench.run_command", "bench.runner", "scipy", "pydantic")),
+    (("gate", "--help"), ("plotly", "pandas", "bench.runner")),
+    (("trend", "--help"), ("plotly", "bench.runner")),
+])
+def test_a_command_imports_only_its_own_module(argv: tuple[str, ...],
+                                               absent: tuple[str, ...]) -> None:
+    loaded = modules_after(*argv)
+    assert not [name for name in absent if name in loaded]
+
+
+def test_help_lists_every_command() -> None:
+    done = subprocess.run([sys.executable, "-m", "bench.cli", "--help"], capture_output=True,
+                          text=True, check=True, timeout=60)
+    for command in ("run", "gate", "calibrate", "export", "report", "verify", "history",
+                    "trend", "summary", "runtimes", "doctor", "clean"):
+        assert f"    {command}" in done.stdout
