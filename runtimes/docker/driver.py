@@ -17,13 +17,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import ByteSize, Field, PositiveInt, field_validator
+from typing import Any
 
 from runtimes.base import (
     Driver,
-    DriverOptions,
     MemoryReading,
     ProbeCommand,
     RunContext,
@@ -32,55 +29,33 @@ from runtimes.base import (
 from runtimes.commands import SCRATCH_MOUNT, CommandCells, PackagedCommand, scratch_fingerprint
 from runtimes.docker.engine import (
     DEFAULT_ENDPOINT,
+    INSTANCE_LABEL,
+    RUN_LABEL,
     close_connection,
     close_stdin,
     connect,
     engine_step,
     output_chunks,
     remove_container,
+    remove_labelled,
+    runtime_missing,
 )
 from runtimes.docker.image import ensure_image, ensure_tree_image, image_metadata
+from runtimes.docker.options import DockerOptions
 from runtimes.errors import ExitCause, InstanceError, RuntimeUnavailable
-from runtimes.host.cgroups import MAX_MEMORY_LIMIT, MAX_PIDS_LIMIT, read_int, whole_pages
+from runtimes.host.cgroups import read_int
 from runtimes.host.memory import pss_bytes, total_pss
-from runtimes.host.oci_runtimes import RUNTIMES, process_roles, runtime_refusal
-from runtimes.host.pinning import CpuList
+from runtimes.host.oci_runtimes import RUNTIMES, process_roles
 from runtimes.host.procs import cgroup_members, memory_cgroup_file, parent_pid, process_name
 from runtimes.host.tools import tool_version
 from runtimes.host.usage import TICK_NS, process_cpu_ns
 from runtimes.instance import Instance
 
-RUN_LABEL = "bench.run"
-INSTANCE_LABEL = "bench.instance"
+__all__ = ["Attached", "DockerDriver", "DockerOptions"]
+
 ATTACH = {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1, "logs": 0}
 KEEPER_IDLE_S = 86400
 SHIM_PREFIX = "containerd-shim"
-MIN_MEMORY_LIMIT = 6 * 1024**2  # dockerd's own floor
-
-
-class DockerOptions(DriverOptions):
-    endpoint: str | None = None  # None: the local socket; else unix:///... or tcp://127.0.0.1:N
-    mode: Literal["fresh", "exec"] = "fresh"
-    seccomp: Literal["default", "unconfined"] = "default"
-    # null is no limit; a number is bounded to what the engine and the kernel apply as given
-    # (dockerd refuses under 6 MiB, and would take 0 to mean no limit at all)
-    memory_limit: ByteSize | None = Field(None, ge=MIN_MEMORY_LIMIT, le=MAX_MEMORY_LIMIT)
-    pids_limit: PositiveInt | None = Field(None, le=MAX_PIDS_LIMIT)
-    runtime: str = Field(default="runc", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    cpus: CpuList | None = None  # the container's cpuset (docker run --cpuset-cpus)
-
-    @field_validator("memory_limit")
-    @classmethod
-    def _pages(cls, value: ByteSize | None) -> ByteSize | None:
-        return value if value is None else ByteSize(whole_pages(value))
-
-    @field_validator("endpoint")
-    @classmethod
-    def _known_scheme(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("unix:///", "tcp://")):
-            raise ValueError("a Docker endpoint looks like unix:///var/run/docker.sock "
-                             "or tcp://127.0.0.1:2375")
-        return value
 
 
 @dataclass
@@ -463,35 +438,3 @@ class DockerDriver(Driver[DockerOptions, Attached]):
             return remove_labelled(api, run_id, dry_run, options.endpoint)
         finally:
             api.close()
-
-
-def runtime_missing(api: Any, runtime: str, endpoint: str | None) -> str | None:
-    """None when dockerd has this OCI runtime registered, else why not and what to do."""
-    with engine_step("read docker info"):
-        runtimes = api.info().get("Runtimes") or {}
-    if runtime in runtimes:
-        return None
-    local = (endpoint or DEFAULT_ENDPOINT).startswith("unix://")
-    refusal = runtime_refusal(runtime) if local else None
-    if refusal:  # registering it would not help
-        return f"dockerd has no OCI runtime {runtime!r}, and {refusal}"
-    return (f"dockerd has no OCI runtime {runtime!r} (it has: {', '.join(sorted(runtimes))}): "
-            "register it in /etc/docker/daemon.json (.ci/host-setup does where it works) and "
-            "reload dockerd (kill -HUP)")
-
-
-def remove_labelled(api: Any, run_id: str | None, dry_run: bool,
-                    endpoint: str | None = None) -> list[str]:
-    """Containers labelled by a bench run (this one or any), removed unless dry_run; a
-    configured endpoint is named in each line."""
-    label = RUN_LABEL if run_id is None else f"{RUN_LABEL}={run_id}"
-    with engine_step("list bench containers"):
-        found = api.containers(all=True, filters={"label": label})
-    where = f" on {endpoint}" if endpoint else ""
-    lines = []
-    for container in found:
-        name = (container.get("Names") or [container["Id"][:12]])[0].lstrip("/")
-        lines.append(f"container {name}{where}")
-        if not dry_run:
-            remove_container(api, container["Id"], name)
-    return lines

@@ -14,10 +14,13 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 from runtimes.errors import InstanceError, RuntimeUnavailable
+from runtimes.host.oci_runtimes import runtime_refusal
 
 log = logging.getLogger("bench.runtimes.docker")
 
 DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
+RUN_LABEL = "bench.run"  # on every container of a run: what `bench clean` finds
+INSTANCE_LABEL = "bench.instance"
 START_DOCKERD = "dockerd --bridge=none --iptables=false --ip6tables=false &"
 PING_TIMEOUT_S = 3.0  # with dockerd down a run must fail within seconds
 API_TIMEOUT_S = 60.0
@@ -129,3 +132,35 @@ def remove_container(api: Any, container_id: str, name: str) -> None:
     with engine_step(f"remove container {name}"), \
             suppress(NotFound):
         api.remove_container(container_id, force=True)
+
+
+def runtime_missing(api: Any, runtime: str, endpoint: str | None) -> str | None:
+    """None when dockerd has this OCI runtime registered, else why not and what to do."""
+    with engine_step("read docker info"):
+        runtimes = api.info().get("Runtimes") or {}
+    if runtime in runtimes:
+        return None
+    local = (endpoint or DEFAULT_ENDPOINT).startswith("unix://")
+    refusal = runtime_refusal(runtime) if local else None
+    if refusal:  # registering it would not help
+        return f"dockerd has no OCI runtime {runtime!r}, and {refusal}"
+    return (f"dockerd has no OCI runtime {runtime!r} (it has: {', '.join(sorted(runtimes))}): "
+            "register it in /etc/docker/daemon.json (.ci/host-setup does where it works) and "
+            "reload dockerd (kill -HUP)")
+
+
+def remove_labelled(api: Any, run_id: str | None, dry_run: bool,
+                    endpoint: str | None = None) -> list[str]:
+    """Containers labelled by a bench run (this one or any), removed unless dry_run; a
+    configured endpoint is named in each line."""
+    label = RUN_LABEL if run_id is None else f"{RUN_LABEL}={run_id}"
+    with engine_step("list bench containers"):
+        found = api.containers(all=True, filters={"label": label})
+    where = f" on {endpoint}" if endpoint else ""
+    lines = []
+    for container in found:
+        name = (container.get("Names") or [container["Id"][:12]])[0].lstrip("/")
+        lines.append(f"container {name}{where}")
+        if not dry_run:
+            remove_container(api, container["Id"], name)
+    return lines

@@ -14,9 +14,7 @@ imports (and reports itself unavailable) without it.
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -24,41 +22,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import unquote_plus, urlsplit
 
-from pydantic import ByteSize, Field, field_validator, model_validator
-
-from runtimes.base import (
-    Driver,
-    DriverOptions,
-    MemoryReading,
-    ProbeCommand,
-    RunContext,
-    Usage,
-    instance_prefix,
-)
+from runtimes.base import Driver, MemoryReading, ProbeCommand, RunContext, Usage, instance_prefix
 from runtimes.base import log as runtimes_log
 from runtimes.commands import PackagedCommand, scratch_fingerprint
 from runtimes.errors import InstanceError, RuntimeUnavailable
-from runtimes.guest.accel import AccelChoice, AccelRequest, choose_accel, host_virt, readable_kernel
+from runtimes.guest.accel import AccelChoice, choose_accel, host_virt, readable_kernel
 from runtimes.guest.initramfs import build_initramfs
 from runtimes.host.memory import vmm_split
-from runtimes.host.pinning import CpuList, parse_cpus
 from runtimes.host.usage import TICK_NS, peak_rss_bytes, process_cpu_ns
 from runtimes.instance import Instance
 from runtimes.libvirt.commands import GuestCommands
-from runtimes.libvirt.console import ConsoleStream, ensure_event_loop
-from runtimes.libvirt.domain import (
-    CPU_MODEL,
-    MACHINE,
-    CpuMode,
-    Disk,
-    GuestSpec,
-    check_kernel_param,
-    domain_xml,
-    kernel_cmdline,
-    metadata_run_id,
-)
+from runtimes.libvirt.connection import START_DAEMONS, clean_domains, import_libvirt, open_connection
+from runtimes.libvirt.console import ConsoleStream
+from runtimes.libvirt.domain import CpuMode, Disk, GuestSpec, domain_xml, kernel_cmdline
 from runtimes.libvirt.host import (
     bench_logs,
     cgroup_charge,
@@ -67,108 +44,12 @@ from runtimes.libvirt.host import (
     machine_cgroup,
     qemu_pid,
 )
+from runtimes.libvirt.options import LibvirtOptions
 
-MiB = 1 << 20
-DEFAULT_URI = "qemu:///system"
-INSTALL = "pip install 'bench[libvirt]'"
-START_DAEMONS = "check the URI, or start the daemons: virtlogd -d && libvirtd -d"
+__all__ = ["Guest", "LibvirtDriver", "LibvirtOptions"]
+
 INIT_LINE = "Run /init as init process"
-# libvirt runs a program for these: the ext transport runs `command`; ssh-style transports
-# run `command` in place of ssh, and `netcat` on the remote host
-COMMAND_TRANSPORTS = frozenset({"ext"})
-COMMAND_PARAMETERS = frozenset({"command", "netcat"})
 log = runtimes_log.getChild("libvirt")
-
-
-class LibvirtOptions(DriverOptions):
-    uri: str = Field(DEFAULT_URI, description="libvirt URI; remote ones (qemu+ssh://host/system) "
-                     "need the kernel and cache paths on that host, and give no memory readings")
-    kernel: Path | None = Field(None, description="guest kernel; default the newest /boot/vmlinuz-*")
-    vcpus: int = Field(1, ge=1, le=64)
-    memory: ByteSize = Field(ByteSize(256 * MiB), ge=32 * MiB, le=1 << 40)
-    machine: str = Field("pc", description="QEMU machine type; pc (i440fx) is the smaller machine"
-                         " (no PCIe root complex, no ICH9); q35 measured no faster under TCG")
-    cpu_mode: CpuMode | None = Field(None, description="default: host-passthrough under kvm, "
-                                     "custom (cpu_model) under tcg")
-    cpu_model: str = Field("qemu64", description="the model when cpu_mode is custom")
-    cmdline_extra: tuple[str, ...] = Field((), description="extra kernel parameters")
-    accel: AccelRequest = "auto"
-    run_as_root: bool = Field(True, description="run qemu as root and relabel no file; false "
-                              "keeps libvirt's default user, which must reach the cache dir")
-    cpus: CpuList | None = Field(None, description="pin the vCPUs to these host CPUs, one CPU "
-                                 "each in turn (vcpupin); default: unpinned")
-    emulator_cpus: CpuList | None = Field(None, description="pin QEMU's own threads here "
-                                          "(emulatorpin); default: the vCPUs' CPUs")
-
-    def vcpu_pins(self) -> tuple[str, ...]:
-        """The host CPU of each vCPU: the `cpus` list in turn."""
-        if self.cpus is None:
-            return ()
-        cpus = sorted(parse_cpus(self.cpus))
-        return tuple(str(cpus[vcpu % len(cpus)]) for vcpu in range(self.vcpus))
-    allow_command_transport: bool = Field(False, description="accept a URI that makes libvirt "
-                                          "run a program (qemu+ext, command= or netcat=): it "
-                                          "runs as bench's user, root, whenever bench connects")
-
-    @model_validator(mode="after")
-    def _no_hidden_programs(self) -> LibvirtOptions:
-        problem = command_in_uri(self.uri)
-        if problem and not self.allow_command_transport:
-            raise ValueError(f"the URI {self.uri!r} {problem}; set allow_command_transport: true "
-                             "if that is meant")
-        return self
-
-    @field_validator("uri")
-    @classmethod
-    def _uri(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if not parts.scheme or any(c.isspace() for c in value):
-            raise ValueError("expected a libvirt URI such as qemu:///system or qemu+ssh://host/system")
-        return value
-
-    @field_validator("memory")
-    @classmethod
-    def _memory(cls, value: ByteSize) -> ByteSize:
-        if value % MiB:
-            raise ValueError("must be a whole number of MiB")
-        return value
-
-    @field_validator("machine")
-    @classmethod
-    def _machine(cls, value: str) -> str:
-        if not MACHINE.fullmatch(value):
-            raise ValueError("expected a QEMU machine type such as pc or q35")
-        return value
-
-    @field_validator("cpu_model")
-    @classmethod
-    def _cpu_model(cls, value: str) -> str:
-        if not CPU_MODEL.fullmatch(value):
-            raise ValueError("expected a CPU model name such as qemu64")
-        return value
-
-    @field_validator("cmdline_extra")
-    @classmethod
-    def _cmdline(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(check_kernel_param(param) for param in value)
-
-    def is_remote(self) -> bool:
-        """A host part or a network transport (qemu+ssh, +tcp, +tls); qemu+unix is local."""
-        parts = urlsplit(self.uri)
-        return bool(parts.netloc) or parts.scheme.partition("+")[2] not in ("", "unix")
-
-
-def command_in_uri(uri: str) -> str | None:
-    """What in a libvirt URI makes libvirt run a program, or None. Transport and parameter
-    names are matched as libvirt does: case-insensitively, unescaped, split on & and ;."""
-    parts = urlsplit(uri)
-    transport = parts.scheme.partition("+")[2].lower()
-    if transport in COMMAND_TRANSPORTS:
-        return f"uses the {transport} transport, which runs a program"
-    names = {unquote_plus(item.partition("=")[0]).strip().lower()
-             for item in re.split(r"[&;]", parts.query) if item}
-    found = sorted(names & COMMAND_PARAMETERS)
-    return f"has a {found[0]}= parameter, which runs a program" if found else None
 
 
 @dataclass
@@ -178,29 +59,6 @@ class Guest:
     domain: Any
     accel: str
     console: ConsoleStream | None = None
-
-
-def import_libvirt() -> ModuleType:
-    try:
-        libvirt = importlib.import_module("libvirt")
-    except ImportError as error:
-        raise RuntimeUnavailable(f"libvirt-python is not installed: {INSTALL}") from error
-    # errors arrive as exceptions and are translated; the default handler would also print them
-    libvirt.registerErrorHandler(_ignore_error, None)
-    return libvirt
-
-
-def _ignore_error(context: object, error: object) -> None:
-    return None
-
-
-def open_connection(libvirt: ModuleType, uri: str) -> Any:
-    ensure_event_loop(libvirt)  # before the connection: its console streams need the loop
-    try:
-        return libvirt.open(uri)
-    except libvirt.libvirtError as error:
-        raise RuntimeUnavailable(f"cannot reach libvirt at {uri} ({error.get_error_message()});"
-                                 f" {START_DAEMONS}") from error
 
 
 class LibvirtDriver(Driver[LibvirtOptions, Guest]):
@@ -453,7 +311,7 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
         prefix = instance_prefix(run_id)
         try:
             live = {domain.name() for domain in conn.listAllDomains(0)}
-            found = [f"domain {name}" for name in _clean_domains(libvirt, conn, prefix, run_id,
+            found = [f"domain {name}" for name in clean_domains(libvirt, conn, prefix, run_id,
                                                                  dry_run)]
         finally:
             conn.close()
@@ -466,37 +324,6 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
             if not dry_run:
                 kept.unlink(missing_ok=True)
         return found
-
-
-def _clean_domains(libvirt: ModuleType, conn: Any, prefix: str, run_id: str | None,
-                   dry_run: bool) -> list[str]:
-    found = []
-    for domain in conn.listAllDomains(0):
-        name = domain.name()
-        if not name.startswith(prefix):
-            continue
-        try:
-            tagged = metadata_run_id(domain.XMLDesc(0))
-        except libvirt.libvirtError:
-            continue  # it powered off (and vanished) since the listing
-        if tagged is None or (run_id and tagged != run_id):
-            continue
-        found.append(name)
-        if not dry_run:
-            _remove(libvirt, domain)
-    return found
-
-
-def _remove(libvirt: ModuleType, domain: Any) -> None:
-    try:
-        if domain.isActive():
-            domain.destroy()
-        if domain.isPersistent():
-            domain.undefine()
-    except libvirt.libvirtError as error:
-        if error.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
-            raise InstanceError(f"cannot remove domain {domain.name()}: "
-                                f"{error.get_error_message()}") from error
 
 
 def _package_version(name: str) -> str:

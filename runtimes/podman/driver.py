@@ -29,7 +29,7 @@ from typing import Any, Literal
 from pydantic import ByteSize, Field, PositiveInt, field_validator
 
 from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, RunContext
-from runtimes.docker.driver import MIN_MEMORY_LIMIT
+from runtimes.docker.options import MIN_MEMORY_LIMIT
 from runtimes.errors import (
     BenchError,
     BuildError,

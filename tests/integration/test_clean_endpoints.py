@@ -19,8 +19,8 @@ import pytest
 
 from bench.cli import main
 from bench.workload.bundle import build_bundle
-from runtimes.docker.driver import INSTANCE_LABEL, RUN_LABEL, DockerDriver, DockerOptions
-from runtimes.docker.engine import connect
+from runtimes.docker.driver import DockerDriver, DockerOptions
+from runtimes.docker.engine import INSTANCE_LABEL, RUN_LABEL, connect
 from runtimes.docker.image import ensure_image
 from tests.conftest import require
 
