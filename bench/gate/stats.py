@@ -28,24 +28,23 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
-from numpy.typing import ArrayLike
-from scipy.special import ndtr
-from scipy.stats import binom, mannwhitneyu, rankdata
-from scipy.stats import t as student_t
+from numpy.typing import ArrayLike, NDArray
 
 from bench.results.stats import (
     Floats,
     Ratio,
     as_array,
+    fair_coin_cdf,
     percentile_interval,
     ratio_of_medians,
     resampled_medians,
 )
 
-ASYMPTOTIC_FROM = 8  # scipy's Mann-Whitney U is exact up to this size, asymptotic above
+ASYMPTOTIC_FROM = 8  # Mann-Whitney U exact when a sample is this small (and no ties)
 Verdict = Literal["pass", "fail", "improved", "warn", "underpowered"]
 
 
@@ -65,23 +64,65 @@ def rank_p_values(baseline: ArrayLike, candidate: ArrayLike, lower_is_better: bo
 
 
 def one_sided_rank_p_values(first: Floats, second: Floats) -> tuple[float, float]:
-    """(p that `first` is stochastically greater, p that it is smaller), as scipy computes
-    them: its exact distribution for small samples, else the normal approximation with tie
-    and continuity corrections, computed here once for both sides (scipy's wrapper costs
-    milliseconds a call, and `bench calibrate` makes tens of thousands)."""
+    """(p that `first` is stochastically greater, p that it is smaller), as scipy's
+    mannwhitneyu(method="auto") computes them: the exact distribution of U when either
+    sample has at most 8 values and none are tied, else the normal approximation with tie
+    and continuity corrections. Both sides at once, without scipy: its wrapper costs
+    milliseconds a call (`bench calibrate` makes tens of thousands) and scipy.stats a
+    second and a half of imports to every `bench gate`; tests/unit/test_gate_stats.py
+    holds the two to the same p-values."""
     n1, n2 = first.size, second.size
-    if n1 <= ASYMPTOTIC_FROM or n2 <= ASYMPTOTIC_FROM:
-        return (float(mannwhitneyu(first, second, alternative="greater").pvalue),
-                float(mannwhitneyu(first, second, alternative="less").pvalue))
-    ranks = rankdata(np.concatenate([first, second]))
+    ranks, ties = average_ranks(np.concatenate([first, second]))
     u_first = float(ranks[:n1].sum()) - n1 * (n1 + 1) / 2
-    _, counts = np.unique(ranks, return_counts=True)
+    u_second = n1 * n2 - u_first
+    if min(n1, n2) <= ASYMPTOTIC_FROM and not np.any(ties > 1):
+        return u_tail(round(u_first), n1, n2), u_tail(round(u_second), n1, n2)
     n = n1 + n2
-    ties = float(np.sum(counts.astype(float) ** 3 - counts))
-    scale = math.sqrt(n1 * n2 / 12 * ((n + 1) - ties / (n * (n - 1))))
+    tie_term = float(np.sum(ties.astype(float) ** 3 - ties))
+    scale = math.sqrt(n1 * n2 / 12 * ((n + 1) - tie_term / (n * (n - 1))))
+    if scale == 0:  # every value tied: no evidence either way (scipy's z is -inf, p 1)
+        return 1.0, 1.0
     middle = n1 * n2 / 2
-    return (float(ndtr(-(u_first - middle - 0.5) / scale)),
-            float(ndtr(-(n1 * n2 - u_first - middle - 0.5) / scale)))
+    return normal_sf((u_first - middle - 0.5) / scale), normal_sf((u_second - middle - 0.5) / scale)
+
+
+def average_ranks(values: Floats) -> tuple[Floats, NDArray[np.int64]]:
+    """Ranks 1..n, tied values sharing their average rank, and the size of each tie group."""
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    average: Floats = (ends - (counts - 1) / 2)[inverse].astype(float)
+    return average, counts
+
+
+def normal_sf(z: float) -> float:
+    """P(Z > z) for a standard normal Z."""
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def u_tail(u: int, n1: int, n2: int) -> float:
+    """P(U >= u) for Mann-Whitney's U of samples of n1 and n2 values, no ties, exactly."""
+    tails = u_tails(min(n1, n2), max(n1, n2))
+    return tails[min(max(u, 0), len(tails) - 1)]
+
+
+@lru_cache(maxsize=64)
+def u_tails(m: int, n: int) -> tuple[float, ...]:
+    """P(U >= u) for u = 0..m*n. The counts of each U are the coefficients of the Gaussian
+    binomial [m+n choose m]_q = prod_i (1 - q^(n+i)) / (1 - q^i), i = 1..m, built one factor
+    at a time on a series cut at degree m*n (no step moves a term down)."""
+    size = m * n + 1
+    counts = [1] + [0] * (size - 1)
+    for i in range(1, m + 1):
+        for u in range(size - 1, n + i - 1, -1):
+            counts[u] -= counts[u - n - i]
+        for u in range(i, size):
+            counts[u] += counts[u - i]
+    total = math.comb(m + n, m)
+    tails, above = [], 0
+    for count in reversed(counts):
+        above += count
+        tails.append(above / total)
+    return tuple(reversed(tails))
 
 
 def min_rank_p_value(n_baseline: int, n_candidate: int, two_sided: bool = True) -> float:
@@ -145,8 +186,10 @@ def sitting_change(baseline: ArrayLike, candidate: ArrayLike, alpha: float, sd: 
         up, down = float(d <= 0), float(d >= 0)
         low = high = math.expm1(d)
     else:
-        up, down = float(student_t.sf(d / scale, dof)), float(student_t.cdf(d / scale, dof))
-        reach = float(student_t.isf(alpha, dof)) * scale
+        from scipy.special import stdtr, stdtrit  # Student's t, only for a calibrated gate
+
+        up, down = float(stdtr(dof, -d / scale)), float(stdtr(dof, d / scale))
+        reach = -float(stdtrit(dof, alpha)) * scale
         low, high = math.expm1(d - reach), math.expm1(d + reach)
     worse, better = (up, down) if lower_is_better else (down, up)
     if two_sided:
@@ -270,12 +313,12 @@ def sign_test(values: ArrayLike, limit: float, lower_is_better: bool = True) -> 
     """
     data = as_array(values)
     beyond = int((data > limit).sum() if lower_is_better else (data < limit).sum())
-    return float(binom.sf(beyond - 1, data.size, 0.5))
+    return fair_coin_cdf(data.size - beyond, data.size)  # P(B >= beyond), by symmetry
 
 
 def attainable_tails(*sizes: int) -> list[float]:
     """Every tail at which an order-statistic bound of a median of these sizes changes."""
-    found = {float(binom.cdf(k - 1, n, 0.5)) for n in sizes for k in range(1, n // 2 + 1)}
+    found = {fair_coin_cdf(k - 1, n) for n in sizes for k in range(1, n // 2 + 1)}
     return sorted(t for t in found if t < 0.5)
 
 

@@ -1,9 +1,6 @@
-"""Results directories as pandas DataFrames: the bridge from the store to every reader.
-
-Derived metrics live here, computed the same way for the summary, the report and the
-gate: `memory.overhead` is an instance's total host cost (host PSS plus guest RAM) minus
-the median cost of the idle probe run as a plain process in the same run and workload.
-"""
+"""Results directories as pandas DataFrames, for the readers that want every sample in one
+frame (the history store, export). Derived metrics come from bench.results.derived, as for
+every other reader."""
 
 from __future__ import annotations
 
@@ -11,13 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.results.derived import COLUMNS, TOTAL_PARTS, overhead_records
 from bench.results.manifest import baseline_runtime, read_manifest
 from bench.results.records import gc_paused, read_samples
 from bench.results.units import direction_of
 
-COLUMNS = ["runtime", "workload", "metric", "unit", "value", "repetition", "phase", "status",
-           "reason", "cell", "direction"]
-TOTAL_PARTS = ("memory.host_pss", "memory.guest_ram")
+__all__ = ["COLUMNS", "load_samples", "memory_overhead", "with_directions"]
 
 
 def load_samples(path: Path) -> pd.DataFrame:
@@ -44,14 +40,8 @@ def with_directions(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def memory_overhead(frame: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
-    ok = frame[(frame.status == "ok") & frame.metric.isin(TOTAL_PARTS)]
-    if baseline is None or ok.empty:
-        return pd.DataFrame(columns=COLUMNS)
-    totals = ok.groupby(["runtime", "workload", "cell", "repetition"], as_index=False)["value"].sum()
-    base = totals[totals.runtime == baseline].groupby("workload")["value"].median()
-    totals = totals[totals.workload.isin(base.index)].copy()
-    totals["value"] = totals.value - totals.workload.map(base)
-    totals["metric"], totals["unit"], totals["status"] = "memory.overhead", "bytes", "ok"
-    totals["phase"], totals["reason"], totals["direction"] = None, None, "lower"
-    derived: pd.DataFrame = totals[COLUMNS]
-    return derived
+    """bench.results.derived.overhead_records on a frame's rows."""
+    rows = frame[frame.metric.isin(TOTAL_PARTS)]
+    records = [{str(column): value for column, value in row.items()}
+               for row in rows.to_dict("records")]
+    return pd.DataFrame(overhead_records(records, baseline), columns=COLUMNS)

@@ -1,19 +1,20 @@
 """A run's samples grouped by (runtime, workload, metric): how the report reads big runs.
 
-bench.results.frames.load_samples builds one DataFrame of every sample, which is what the
-summary and the gate want. The report wants something else: for each runtime, workload
-and metric the array of its ok values, plus the few rows whose other columns matter
-(boot phases, memory, density, failures). It reads samples.jsonl in slices of a few MB,
-keeps from each slice only those arrays and rows, and drops the parsed dicts before the
-next: a million samples never become a million live dicts (1.5 GB, most of the time
-spent faulting in fresh memory). The derived memory.overhead rows come from
-bench.results.frames.memory_overhead, the function the summary uses, applied to the memory
-rows (the only rows it reads).
+bench.results.frames.load_samples builds one DataFrame of every sample. The summary, the
+gate and the report want something else: for each runtime, workload and metric the array
+of its ok values, plus the few rows whose other columns matter (boot phases, memory,
+density, failures). This reads samples.jsonl in slices of a few MB, keeps from each slice
+only those arrays and rows, and drops the parsed dicts before the next: a million samples
+never become a million live dicts (1.5 GB, most of the time spent faulting in fresh
+memory). It needs numpy only, not pandas (`bench gate` answers in well under a second).
+The derived memory.overhead rows come from bench.results.derived.overhead_records, as
+load_samples' do.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 
-from bench.results.frames import COLUMNS, memory_overhead
+from bench.results.derived import COLUMNS, overhead_records
 from bench.results.manifest import SAMPLES, baseline_runtime, read_manifest
 from bench.results.records import (
     check_sample_records,
@@ -53,7 +53,8 @@ class Groups:
     instances: dict[Key, Values]  # one figure per instance: the median of its ok samples
     failed: dict[Key, int]  # failed samples per key
     units: dict[str, str]  # metric -> unit
-    detail: pd.DataFrame  # every row but ok syscall samples, in file order, then derived rows
+    detail: list[Record]  # every row but ok syscall samples (COLUMNS, value a float), in file
+    #                       order, then derived rows
 
 
 @dataclass
@@ -117,8 +118,7 @@ class Table:
             if len(good) < len(rows):
                 failed[key] = int((~ok[rows]).sum())
             units.setdefault(key[2], self.units[code])
-        detail = pd.DataFrame(self.detail, columns=COLUMNS).astype({"value": float})
-        return Groups(grouped, medians, failed, units, detail)
+        return Groups(grouped, medians, failed, units, [detail_row(r) for r in self.detail])
 
 
 def instance_ids(records: list[Record]) -> NDArray[np.int64]:
@@ -128,15 +128,29 @@ def instance_ids(records: list[Record]) -> NDArray[np.int64]:
     return np.array([cells, repetitions], dtype=np.int64).T.reshape(-1, 2)
 
 
+def detail_row(record: Record) -> Record:
+    """A record with every column, its value a float (NaN where it has none)."""
+    row = {column: record.get(column) for column in COLUMNS}
+    row["value"] = math.nan if row["value"] is None else float(row["value"])
+    return row
+
+
 def instance_medians(codes: NDArray[np.intp], ids: NDArray[np.int64], values: Values,
                      ok: NDArray[np.bool_]) -> dict[int, Values]:
     """Per key code, the median of each instance's ok, non-NaN samples, in instance order."""
     good = ok & ~np.isnan(values)
-    frame = pd.DataFrame({"code": codes[good], "cell": ids[good, 0], "rep": ids[good, 1],
-                          "value": values[good]})
-    medians = frame.groupby(["code", "cell", "rep"], sort=True)["value"].median()
-    return {int(str(code)): rows.to_numpy(float)
-            for code, rows in medians.groupby(level="code", sort=False)}
+    codes, cells, reps, values = codes[good], ids[good, 0], ids[good, 1], values[good]
+    order = np.lexsort((reps, cells, codes))
+    codes, cells, reps, values = codes[order], cells[order], reps[order], values[order]
+    new = np.ones(len(values), dtype=bool)
+    new[1:] = (codes[1:] != codes[:-1]) | (cells[1:] != cells[:-1]) | (reps[1:] != reps[:-1])
+    starts = np.flatnonzero(new)
+    medians = np.array([np.median(part) for part in np.split(values, starts[1:])]) \
+        if len(values) else np.empty(0)
+    owners = codes[starts]
+    bounds = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+    return {int(owners[start]): part for start, part in
+            zip(bounds, np.split(medians, bounds[1:]), strict=True)} if len(owners) else {}
 
 
 def slices(data: bytes, size: int = SLICE) -> Iterator[bytes]:
@@ -172,14 +186,15 @@ def load_groups(path: Path) -> Groups:
 
 def with_overhead(groups: Groups, baseline: str | None) -> Groups:
     """memory.overhead rows derived from the memory rows: one value per instance already."""
-    derived = memory_overhead(groups.detail, baseline)
-    if not len(derived):
+    derived = overhead_records(groups.detail, baseline)
+    if not derived:
         return groups
     values, instances = dict(groups.values), dict(groups.instances)
-    for (runtime, workload), rows in derived.groupby(["runtime", "workload"], sort=False):
-        key = (str(runtime), str(workload), "memory.overhead")
-        values[key] = rows["value"].to_numpy(float)
-        instances[key] = rows.sort_values(["cell", "repetition"])["value"].to_numpy(float)
-    detail = pd.concat([groups.detail, derived], ignore_index=True)
+    by_row: dict[tuple[str, str], list[Record]] = {}
+    for row in derived:  # in (runtime, workload, cell, repetition) order
+        by_row.setdefault((str(row["runtime"]), str(row["workload"])), []).append(row)
+    for (runtime, workload), rows in by_row.items():
+        key = (runtime, workload, "memory.overhead")
+        values[key] = instances[key] = np.array([row["value"] for row in rows], dtype=float)
     return Groups(values, instances, groups.failed, {**groups.units, "memory.overhead": "bytes"},
-                  detail)
+                  [*groups.detail, *derived])

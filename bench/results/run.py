@@ -10,17 +10,21 @@ its ok samples (for distributions, and for a gate that is told to pool them).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
+from bench.results.derived import COLUMNS, Record
 from bench.results.groups import Groups, Key, Values, load_groups
-
-__all__ = ["DensityKey", "Key", "Run", "Series", "Values", "load_run"]
 from bench.results.manifest import baseline_runtime, read_manifest
 from bench.results.units import direction_of
+
+if TYPE_CHECKING:  # pandas loads only for a reader that asks for the detail as a frame
+    import pandas as pd
+
+__all__ = ["DensityKey", "Key", "Run", "Series", "Values", "load_run"]
 
 DensityKey = tuple[str, str, str, int]  # (runtime, workload, metric, N)
 DENSITY = "density."
@@ -53,7 +57,14 @@ class Run:
     manifest: dict[str, Any]
     series: dict[Key, Series]
     density: dict[DensityKey, Series] = field(default_factory=dict)
-    detail: pd.DataFrame = field(default_factory=pd.DataFrame)  # every row but ok syscall samples
+    records: list[Record] = field(default_factory=list)  # every row but ok syscall samples
+
+    @cached_property
+    def detail(self) -> pd.DataFrame:
+        """The records as a DataFrame (the report's sections slice it)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.records, columns=COLUMNS).astype({"value": float})
 
     @property
     def baseline(self) -> str | None:
@@ -76,15 +87,18 @@ def load_run(path: Path) -> Run:
     return Run(path, manifest, series, density_series(groups), groups.detail)
 
 
-def first_of(detail: pd.DataFrame, column: str) -> dict[Key, str]:
+def first_of(detail: list[Record], column: str) -> dict[Key, str]:
     """Per row, the first non-empty value of a column among its detail rows: the reason of a
     failure, the direction a workload metric's samples carry (bulk syscall rows, absent
     from the detail, take their family's)."""
-    rows = detail if column == "direction" else detail[detail["status"] == "failed"]
-    given = rows[rows[column].notna() & (rows[column] != "")]
-    first = given.drop_duplicates(["runtime", "workload", "metric"])
-    return {(str(r), str(w), str(m)): str(v) for r, w, m, v in
-            zip(first["runtime"], first["workload"], first["metric"], first[column], strict=True)}
+    found: dict[Key, str] = {}
+    for row in detail:
+        value = row.get(column)
+        if value is None or value == "" or (column != "direction" and row["status"] != "failed"):
+            continue
+        key = (str(row["runtime"]), str(row["workload"]), str(row["metric"]))
+        found.setdefault(key, str(value))
+    return found
 
 
 def density_count(phase: Any, repetition: Any) -> int:
@@ -97,20 +111,24 @@ def density_count(phase: Any, repetition: Any) -> int:
 
 def density_series(groups: Groups) -> dict[DensityKey, Series]:
     """One row per runtime, workload, metric and N; each ladder (cell) is one instance."""
-    rows = groups.detail[groups.detail["metric"].astype(str).str.startswith(DENSITY)]
-    if rows.empty:
-        return {}
-    rows = rows.assign(count=[density_count(p, r) for p, r in
-                              zip(rows["phase"], rows["repetition"], strict=True)])
+    rows: dict[DensityKey, list[Record]] = {}
+    for row in groups.detail:
+        if str(row["metric"]).startswith(DENSITY):
+            key = (str(row["runtime"]), str(row["workload"]), str(row["metric"]),
+                   density_count(row["phase"], row["repetition"]))
+            rows.setdefault(key, []).append(row)
     found: dict[DensityKey, Series] = {}
-    for (runtime, workload, metric, count), group in rows.groupby(
-            ["runtime", "workload", "metric", "count"], sort=True):
-        ok = group[(group["status"] == "ok")].dropna(subset=["value"])
-        per_ladder = ok.groupby(["cell", "repetition"], sort=True)["value"].median()
-        failed = group[group["status"] == "failed"]
-        reason = next(iter(failed["reason"].dropna()), None)
-        found[(str(runtime), str(workload), str(metric), int(str(count)))] = Series(
-            groups.units.get(str(metric), ""), per_ladder.to_numpy(float),
-            ok["value"].to_numpy(float), len(failed), None if reason is None else str(reason),
-            direction_of(str(metric)))
+    for key in sorted(rows):
+        group = rows[key]
+        ok = [row for row in group if row["status"] == "ok" and not np.isnan(row["value"])]
+        ladders: dict[tuple[Any, Any], list[float]] = {}
+        for row in ok:  # a row without its instance is left out, as a group-by would
+            if row["cell"] is not None and row["repetition"] is not None:
+                ladders.setdefault((row["cell"], row["repetition"]), []).append(row["value"])
+        per_ladder = np.array([np.median(ladders[ladder]) for ladder in sorted(ladders)], float)
+        failed = [row for row in group if row["status"] == "failed"]
+        reason = next((row["reason"] for row in failed if row["reason"] is not None), None)
+        found[key] = Series(groups.units.get(key[2], ""), per_ladder,
+                            np.array([row["value"] for row in ok], float), len(failed),
+                            None if reason is None else str(reason), direction_of(key[2]))
     return found

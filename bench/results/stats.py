@@ -62,6 +62,15 @@ def order_rank(n: int, tail: float) -> int:
     return k
 
 
+def fair_coin_cdf(k: int, n: int) -> float:
+    """P(B <= k) for B ~ Binomial(n, 1/2): exact integer sums, rounded once."""
+    if k < 0:
+        return 0.0
+    if k >= n:
+        return 1.0
+    return float(sum(math.comb(n, i) for i in range(k + 1)) / (1 << n))
+
+
 def min_instances(confidence: float = CONFIDENCE) -> int:
     """The fewest values whose extremes bound the median two-sided at `confidence`."""
     return max(1, math.ceil(math.log2(2 / (1 - confidence))))

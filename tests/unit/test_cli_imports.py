@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+from tests.report_fixtures import ALL, write_results
 
 
 def modules_after(*argv: str) -> set[str]:
@@ -19,13 +22,23 @@ def modules_after(*argv: str) -> set[str]:
 
 @pytest.mark.parametrize(("argv", "absent"), [
     (("history", "list", "--help"), ("bench.run_command", "bench.runner", "scipy", "pydantic")),
-    (("gate", "--help"), ("plotly", "pandas", "bench.runner")),
+    (("gate", "--help"), ("plotly", "pandas", "scipy", "bench.runner")),
     (("trend", "--help"), ("plotly", "bench.runner")),
 ])
 def test_a_command_imports_only_its_own_module(argv: tuple[str, ...],
                                                absent: tuple[str, ...]) -> None:
     loaded = modules_after(*argv)
     assert not [name for name in absent if name in loaded]
+
+
+def test_a_gate_between_two_runs_loads_neither_plotly_nor_pandas_nor_scipy(
+        tmp_path: Path) -> None:
+    """The gate reads runs through the numpy-only grouped reader and its own exact tests."""
+    baseline = write_results(tmp_path / "a", runtimes=ALL, seed=1)
+    candidate = write_results(tmp_path / "b", runtimes=ALL, seed=2)
+    loaded = modules_after("gate", "--baseline", str(baseline), "--candidate", str(candidate))
+    assert "bench.gate.evaluate" in loaded  # it did gate
+    assert not [name for name in ("plotly", "pandas", "scipy") if name in loaded]
 
 
 def test_help_lists_every_command() -> None:

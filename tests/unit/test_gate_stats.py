@@ -22,7 +22,7 @@ from bench.gate.stats import (
     sign_test,
     sitting_change,
 )
-from bench.results.stats import median_bounds, order_rank, ratio_of_medians
+from bench.results.stats import fair_coin_cdf, median_bounds, order_rank, ratio_of_medians
 
 TRIALS = 200
 N = 30
@@ -126,6 +126,43 @@ def test_median_bounds_are_exact_and_conservative() -> None:
         above += bounds[0] > 1
         below += bounds[1] < 1
     assert above <= 0.05 * 2000 and below <= 0.05 * 2000
+
+
+def test_rank_p_values_are_scipys() -> None:
+    """The gate's own Mann-Whitney U gives scipy's p-values, exact and asymptotic, with and
+    without ties, on both sides."""
+    from scipy.stats import mannwhitneyu
+
+    rng = np.random.default_rng(31)
+    for n1, n2 in [(1, 1), (2, 5), (6, 6), (8, 30), (12, 3), (9, 9), (12, 12), (40, 25)]:
+        for tied in (False, True):
+            for _ in range(5):
+                first, second = rng.normal(0, 1, n1), rng.normal(0.4, 1, n2)
+                if tied:
+                    first, second = np.round(first), np.round(second)
+                ours = one_sided_rank_p_values(first, second)
+                theirs = (mannwhitneyu(first, second, alternative="greater").pvalue,
+                          mannwhitneyu(first, second, alternative="less").pvalue)
+                assert ours == pytest.approx(theirs, rel=1e-9, abs=1e-15), (n1, n2, tied)
+
+
+def test_students_t_and_the_fair_coin_are_scipys() -> None:
+    from scipy.stats import binom
+    from scipy.stats import t as student_t
+
+    for n in (1, 5, 12, 40, 200):
+        for k in range(-1, n + 1):
+            assert fair_coin_cdf(k, n) == pytest.approx(float(binom.cdf(k, n, 0.5)), rel=1e-12)
+    values = [1.0] * 7 + [2.0] * 5  # 5 of 12 above 1.5: P(B >= 5)
+    assert sign_test(values, 1.5) == pytest.approx(float(binom.sf(4, 12, 0.5)), rel=1e-12)
+    low, high, worse, better = sitting_change([100.0], [110.0], 0.01, 0.03, 11,
+                                              two_sided=False) or (0, 0, 0, 0)
+    t = math.log(1.1) / (0.03 * math.sqrt(2))
+    assert worse == pytest.approx(float(student_t.sf(t, 11)), rel=1e-9)
+    assert better == pytest.approx(float(student_t.cdf(t, 11)), rel=1e-9)
+    reach = float(student_t.isf(0.01, 11)) * 0.03 * math.sqrt(2)
+    assert (low, high) == pytest.approx((math.expm1(math.log(1.1) - reach),
+                                         math.expm1(math.log(1.1) + reach)), rel=1e-9)
 
 
 def test_order_ranks_are_the_binomial_quantiles() -> None:
