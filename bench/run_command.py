@@ -25,6 +25,7 @@ from bench.doctor import clean_leftovers
 from bench.errors import ConfigError, Interrupted
 from bench.fingerprint import git_branch, git_commit, host_fingerprint
 from bench.history.command import record_after_run
+from bench.history.settings import DEFAULT, NO_STORE
 from bench.interrupts import handling_signals, shielded, signal_of
 from bench.plan import Cell, make_plan, remaining_cells
 from bench.results.lock import DirectoryLock
@@ -53,9 +54,10 @@ def results_dir_for(output: str, config_path: Path, run_id: str, kind: str = "")
 
 def history_store(args: argparse.Namespace, config: Config) -> str | None:
     """Where the run is recorded: --store, $BENCH_STORE (args.env_store, read by bench.cli),
-    the config's history.store, or nowhere."""
+    the config's history.store, else the per-user default store; `none` records nowhere."""
     configured = config.history.store if config.history else None
-    return args.store or args.env_store or configured
+    named = args.store or args.env_store or configured or DEFAULT
+    return None if named == NO_STORE else named
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -241,8 +243,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                         "this results directory with the config's gate section (exit 1 "
                         "on a regression)")
     parser.add_argument("--store", metavar="URL", help="record the run in this history store: "
-                        "`default` (the per-user SQLite file), a path or a URL (default: "
-                        "$BENCH_STORE, else the config's history.store, else none)")
+                        "`default` (the per-user SQLite file), a path, a URL, or `none` to "
+                        "record nowhere (default: $BENCH_STORE, else the config's "
+                        "history.store, else `default`)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show every external "
                         "action (commands, API calls, domain XML, cgroup writes) as it happens; "
                         "they are always written to run.log in the results directory")

@@ -29,6 +29,26 @@ def leftovers() -> list[str]:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def own_history_store() -> object:
+    """`bench run` records into the per-user history store by default: the suite's runs go
+    to a store of its own (in every bench it starts, too), never into the user's."""
+    import shutil
+    import tempfile
+
+    saved = {key: os.environ.get(key) for key in ("XDG_DATA_HOME", "BENCH_STORE")}
+    home = tempfile.mkdtemp(prefix="pytest-history-")
+    os.environ["XDG_DATA_HOME"] = home
+    os.environ.pop("BENCH_STORE", None)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def nothing_left_behind() -> object:
     """After the whole suite: no container, domain, cgroup, mount or probe of ours remains."""
     before = set(leftovers())

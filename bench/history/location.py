@@ -12,8 +12,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from bench.errors import ConfigError
+from bench.history.settings import DEFAULT
 
-DEFAULT = "default"
 SCHEMES = ("sqlite", "postgresql", "postgres")
 
 

@@ -6,9 +6,13 @@ from pydantic import Field
 
 from runtimes.models import Strict
 
+DEFAULT = "default"  # the per-user SQLite file
+NO_STORE = "none"  # `bench run --store none`: record the run nowhere
+
 
 class HistoryConfig(Strict):
-    store: str = Field("default", description="`default` (the per-user SQLite file), a SQLite "
-                       "file path, or a URL: sqlite:///PATH, postgresql://USER@HOST/DB")
+    store: str = Field(DEFAULT, description="`default` (the per-user SQLite file), a SQLite "
+                       "file path, a URL (sqlite:///PATH, postgresql://USER@HOST/DB), or "
+                       "`none` (record nowhere)")
     required: bool = Field(False, description="exit 1 when the run cannot be recorded (the "
                            "results directory is kept either way)")

@@ -54,11 +54,14 @@ def listed(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict[str, obj
 
 def test_two_runs_record_into_a_fresh_default_store(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """No setup step: `--store default` once, the config's `history:` section the second time."""
+    """No setup step: a plain `bench run` records into the default store, the config's
+    `history:` section the second time; `--store none` records nowhere."""
     env = environment(tmp_path / "data")
-    first = finished(bench_run(str(config_file(tmp_path)), "--store", "default", "-o",
-                               str(tmp_path / "one"), env=env))
+    first = finished(bench_run(str(config_file(tmp_path)), "-o", str(tmp_path / "one"), env=env))
     assert first[0] == 0, first[1]
+    unrecorded = finished(bench_run(str(config_file(tmp_path)), "--store", "none", "-o",
+                                    str(tmp_path / "none"), env=env))
+    assert unrecorded[0] == 0 and "history:" not in unrecorded[1], unrecorded[1]
     (tmp_path / "two").mkdir()
     again = config_file(tmp_path / "two", history={"store": "default", "required": True})
     second = finished(bench_run(str(again), "-o", str(tmp_path / "out2"), env=env))
