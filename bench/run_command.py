@@ -24,8 +24,8 @@ from bench.config import Config, load_config
 from bench.doctor import clean_leftovers
 from bench.errors import ConfigError, Interrupted
 from bench.fingerprint import git_branch, git_commit, host_fingerprint
+from bench.history import DEFAULT, NO_STORE
 from bench.history.command import record_after_run
-from bench.history.settings import DEFAULT, NO_STORE
 from bench.interrupts import handling_signals, shielded, signal_of
 from bench.plan import Cell, make_plan, remaining_cells
 from bench.results.lock import DirectoryLock

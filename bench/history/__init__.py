@@ -8,3 +8,6 @@ PostgreSQL when many hosts share one store; the same schema, migrated by alembic
 It reads the results layer only (manifest, summary, frames); never the orchestration, the
 drivers or plotly.
 """
+
+DEFAULT = "default"  # the store named `default`: the per-user SQLite file
+NO_STORE = "none"  # `bench run --store none`: record the run nowhere

@@ -86,8 +86,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 def open_from(args: argparse.Namespace) -> Store:
     """The store named by --store, else $BENCH_STORE, else the per-user default file."""
+    from bench.history import DEFAULT
     from bench.history.location import store_url
-    from bench.history.settings import DEFAULT
     from bench.history.store import open_store
 
     name = args.store or getattr(args, "env_store", None) or DEFAULT

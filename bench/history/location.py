@@ -12,7 +12,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from bench.errors import ConfigError
-from bench.history.settings import DEFAULT
+from bench.history import DEFAULT
 
 SCHEMES = ("sqlite", "postgresql", "postgres")
 

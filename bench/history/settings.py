@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from bench.history import DEFAULT
 from runtimes.models import Strict
-
-DEFAULT = "default"  # the per-user SQLite file
-NO_STORE = "none"  # `bench run --store none`: record the run nowhere
 
 
 class HistoryConfig(Strict):

@@ -41,6 +41,13 @@ def test_a_gate_between_two_runs_loads_neither_plotly_nor_pandas_nor_scipy(
     assert not [name for name in ("plotly", "pandas", "scipy") if name in loaded]
 
 
+def test_history_list_loads_no_statistics_and_no_config_models(tmp_path: Path) -> None:
+    loaded = modules_after("history", "list", "--store", str(tmp_path / "history.sqlite"))
+    assert "bench.history.queries" in loaded  # it did list
+    assert not [name for name in ("numpy", "pandas", "scipy", "pydantic", "plotly")
+                if name in loaded]
+
+
 def test_help_lists_every_command() -> None:
     done = subprocess.run([sys.executable, "-m", "bench.cli", "--help"], capture_output=True,
                           text=True, check=True, timeout=60)
