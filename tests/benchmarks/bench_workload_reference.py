@@ -35,7 +35,8 @@ def host_events(seconds: int) -> float:
 
 
 def bench_events(config: Path, out: Path) -> dict[tuple[str, str], float]:
-    run = subprocess.run([sys.executable, "-m", "bench.cli", "run", str(config), "-o", str(out)],
+    run = subprocess.run([sys.executable, "-m", "bench.cli", "run", str(config), "-o", str(out),
+                          "--store", "none"],
                          capture_output=True, text=True, timeout=900)
     if run.returncode != 0:
         raise SystemExit(f"bench run failed ({run.returncode}): {run.stderr[-500:]}")
