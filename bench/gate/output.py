@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from bench.gate.aa import CAUGHT, Measurement
 from bench.gate.verdicts import Evaluation, GateResult, exit_code
@@ -81,15 +82,14 @@ def headline(result: GateResult) -> str:
 def print_table(result: GateResult, console: Console) -> None:
     """The verdicts as a terminal table; names from the results are shown, never obeyed as
     rich markup or control characters."""
-    table = Table(title=escape(visible(headline(result))), title_justify="left")
+    table = Table(title=Text(visible(headline(result))), title_justify="left")
     for column in COLUMNS:
         label = f"change [{interval_percent(result)} interval]" if column == "change" else column
-        table.add_column(label, justify="right" if column in {"p"} else "left")
-    for item in result.evaluations:
-        cells = {column: escape(visible(text)) for column, text in row(item).items()}
-        style = STYLES.get(item.verdict, "")
-        cells["verdict"] = f"[{style}]{cells['verdict']}[/]" if style else cells["verdict"]
-        table.add_row(*(cells[c] for c in COLUMNS))
+        table.add_column(Text(label), justify="right" if column in {"p"} else "left")
+    for item in result.evaluations:  # Text cells: never parsed as markup
+        cells = row(item)
+        table.add_row(*(Text(visible(cells[c]), style=STYLES.get(item.verdict, "")
+                             if c == "verdict" else "") for c in COLUMNS))
     console.print(table)
     for item in result.evaluations:
         if item.verdict not in {"pass", "skipped"}:

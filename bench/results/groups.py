@@ -137,20 +137,24 @@ def detail_row(record: Record) -> Record:
 
 def instance_medians(codes: NDArray[np.intp], ids: NDArray[np.int64], values: Values,
                      ok: NDArray[np.bool_]) -> dict[int, Values]:
-    """Per key code, the median of each instance's ok, non-NaN samples, in instance order."""
+    """Per key code, the median of each instance's ok, non-NaN samples, in instance order.
+    One sort by (code, cell, repetition, value); each instance's median is then read from
+    the middle of its run (the mean of the two middle values when it has an even count)."""
     good = ok & ~np.isnan(values)
     codes, cells, reps, values = codes[good], ids[good, 0], ids[good, 1], values[good]
-    order = np.lexsort((reps, cells, codes))
+    if not len(values):
+        return {}
+    order = np.lexsort((values, reps, cells, codes))
     codes, cells, reps, values = codes[order], cells[order], reps[order], values[order]
     new = np.ones(len(values), dtype=bool)
     new[1:] = (codes[1:] != codes[:-1]) | (cells[1:] != cells[:-1]) | (reps[1:] != reps[:-1])
     starts = np.flatnonzero(new)
-    medians = np.array([np.median(part) for part in np.split(values, starts[1:])]) \
-        if len(values) else np.empty(0)
+    sizes = np.diff(np.append(starts, len(values)))
+    medians = (values[starts + (sizes - 1) // 2] + values[starts + sizes // 2]) / 2
     owners = codes[starts]
     bounds = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
     return {int(owners[start]): part for start, part in
-            zip(bounds, np.split(medians, bounds[1:]), strict=True)} if len(owners) else {}
+            zip(bounds, np.split(medians, bounds[1:]), strict=True)}
 
 
 def slices(data: bytes, size: int = SLICE) -> Iterator[bytes]:
