@@ -138,7 +138,9 @@ def gate_against_history(args: argparse.Namespace, rules: GateConfig | None) -> 
         raise ConfigError("--history N and --baseline DIR: give one of them")
     store = open_from(args)
     try:
-        return gate_history(Path(args.candidate), store, args.history, rules, ab=args.ab)
+        return gate_history(Path(args.candidate), store, args.history, rules, ab=args.ab,
+                            calibration=Path(args.calibration) if args.calibration else None,
+                            rules_dir=Path(args.rules).parent if args.rules else None)
     finally:
         store.close()
 

@@ -29,15 +29,19 @@ from typing import Any
 import numpy as np
 
 from bench.errors import GateError
+from bench.gate.calibration import Calibration
 from bench.gate.correction import finish
 from bench.gate.evaluate import (
     check_limits,
     compare_variants,
+    config_dir_of,
     evaluate_relative,
     gate_config_of,
+    load_calibration,
     lower_is_better,
     matches,
     relative_rules,
+    sitting_notes,
     usable,
 )
 from bench.gate.guard import host_differences, run_notes
@@ -78,13 +82,17 @@ Row = tuple[RelativeRule, Key]
 
 
 def compared_with(past: Past, rows: Sequence[Row], own: Sequence[Item], candidate: Run,
-                  config: GateConfig) -> tuple[dict[Row, Evaluation], list[Evaluation]]:
+                  config: GateConfig, calibration: Calibration | None = None,
+                  ) -> tuple[dict[Row, Evaluation], list[Evaluation]]:
     """Every row against one past run, with the candidate's own A/B and limit rows, decided
-    together as `--baseline` decides them (Holm's correction over the rows compared)."""
+    together as `--baseline` decides them (Holm's correction over the rows compared, and the
+    between-sitting calibration when there is one: each past run is another sitting)."""
     line, series = past
     having = [row for row in rows if row[1] in series]
     items: list[Item] = [evaluate_relative(rule, key, series[key], candidate.series.get(key),
-                                           line.run_id, config) for rule, key in having]
+                                           line.run_id, config,
+                                           calibration.of(key) if calibration else None)
+                         for rule, key in having]
     evaluations, _ = finish([*items, *own])
     return dict(zip(having, evaluations, strict=False)), evaluations[len(having):]
 
@@ -151,9 +159,11 @@ def described(past: Sequence[Past], store: Store, manifest: dict[str, Any]) -> s
 
 
 def gate_history(candidate_dir: Path, store: Store, count: int,
-                 gate_config: GateConfig | None, *, ab: Sequence[str] = ()) -> GateResult:
+                 gate_config: GateConfig | None, *, ab: Sequence[str] = (),
+                 calibration: Path | None = None, rules_dir: Path | None = None) -> GateResult:
     """Relative rules against the last `count` comparable runs (majority vote), plus the
-    candidate's own A/B, ratio and absolute rules, as `bench gate --baseline` does."""
+    candidate's own A/B, ratio and absolute rules, as `bench gate --baseline` does, with
+    the same calibration (--calibration FILE, else the gate section's)."""
     if count < 1:
         raise GateError("--history N: N must be at least 1")
     config = gate_config or gate_config_of(read_manifest(candidate_dir)) or GateConfig()
@@ -161,6 +171,7 @@ def gate_history(candidate_dir: Path, store: Store, count: int,
         raise GateError("--history compares one observation per repetition (what the store "
                         "keeps); for sample_unit: sample, gate against --baseline DIR")
     candidate = load_run(candidate_dir)
+    spread = load_calibration(config, calibration, rules_dir or config_dir_of(candidate.manifest))
     past, notes = comparable(store, candidate, count)
     if not past:
         raise GateError(f"no comparable run in {store.name} for {candidate_dir} (same host "
@@ -171,12 +182,12 @@ def gate_history(candidate_dir: Path, store: Store, count: int,
     own = [item for pair in [*config.ab, *ab]
            for item in compare_variants(candidate, parse_pair(pair), config)]
     own += check_limits(candidate, config)
-    decided = [compared_with(item, rows, own, candidate, config) for item in past]
+    decided = [compared_with(item, rows, own, candidate, config, spread) for item in past]
     evaluations = [evaluate_pooled(row, past, [d for d, _ in decided], candidate)
                    for row in rows]
     evaluations += decided[0][1]
     notes = [f"compared with {len(past)} run(s): {described(past, store, candidate.manifest)}",
-             *run_notes(candidate, "candidate"), *notes]
+             *run_notes(candidate, "candidate"), *sitting_notes(spread, candidate), *notes]
     new = sorted({f"{k[0]}/{k[1]}/{k[2]}" for k in set(candidate.series) - set(keys)})
     if new:
         notes.append(f"not in history, not compared: {', '.join(new)}")

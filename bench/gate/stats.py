@@ -11,8 +11,8 @@ problem exists at all:
   per-instance figures. Between two sittings a row also moves by a sitting effect that no
   instance of either run shows (load, caches, daemons); with a calibration from A/A sittings
   (bench.gate.calibration: the SD s of the row's log median over K sittings) the change of
-  log medians d must also stand out from it: d / (s * sqrt(2)) against Student's t with
-  K - 1 degrees of freedom, both tests required.
+  log medians d is tested against it instead: d / (s * sqrt(2)) against Student's t with
+  K - 1 degrees of freedom (the sittings' medians carry their instances' noise too).
 - ratio and absolute limits: fail when the limit is exceeded significantly (the one-sided
   bound of the interval lies beyond the limit); a point estimate beyond the limit whose
   interval still reaches the limit is a warning.
@@ -257,12 +257,16 @@ class RelativeTest:
 def relative_test(baseline: ArrayLike, candidate: ArrayLike, *, alpha: float = 0.01,
                   two_sided: bool = True, lower_is_better: bool = True,
                   sitting: tuple[float, int] | None = None, seed: int = 0) -> RelativeTest:
-    """The change and its p-values: the rank test on the instances, and, between sittings
-    with a calibration (sd, dof), also the test against the sittings' spread.
+    """The change and its p-values: the rank test on the instances; between sittings with a
+    calibration (sd, dof), the test against the sittings' spread instead.
 
-    Both must reject (an intersection-union test: the larger p-value is a valid one), so a
-    change counts only when it stands out from the instances *and* from the sittings. The
-    interval shown is then the wider of the bootstrap's and the sittings'.
+    A sitting's median already carries its instances' noise as well as the sitting's own
+    shift, and the calibration measured both together over A/A sittings, so between sittings
+    the calibrated test alone decides. The rank test asks another question there (are the
+    instances of the two sittings alike?), which sitting effects answer "no" for identical
+    code, and which the host's discrete per-instance levels make too weak to see a 20 %
+    change in 12 instances. The interval shown is the wider of the bootstrap's and the
+    sittings'.
     """
     base, cand = as_array(baseline), as_array(candidate)
     few = None
@@ -280,8 +284,7 @@ def relative_test(baseline: ArrayLike, candidate: ArrayLike, *, alpha: float = 0
     wider = replace(change, relative_low=rel_low, relative_high=rel_high,
                     absolute_low=min(change.absolute_low, b_med * rel_low),
                     absolute_high=max(change.absolute_high, b_med * rel_high))
-    return RelativeTest(wider, max(p_worse, s_worse), max(p_better, s_better), few,
-                        None if sitting is None else sitting[0])
+    return RelativeTest(wider, s_worse, s_better, few, None if sitting is None else sitting[0])
 
 
 def compare_relative(baseline: ArrayLike, candidate: ArrayLike, *, percent: float,

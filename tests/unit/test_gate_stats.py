@@ -292,6 +292,21 @@ def test_a_calibrated_gate_still_catches_a_change_well_beyond_the_sittings_sprea
     assert caught >= 36
 
 
+def test_between_sittings_the_calibrated_test_alone_decides() -> None:
+    """Instances on two discrete levels (this host's getppid: about 212 and 290 ns) overlap a
+    20 % step, so the rank test on 12 instances cannot see it past Holm's correction; the
+    sittings' medians move by 2 %, and the calibrated test on them sees it at once."""
+    levels = np.array([212.0] * 3 + [290.0] * 9)
+    rng = np.random.default_rng(26)
+    base = levels * rng.lognormal(0, 0.01, 12)
+    cand = np.array([212.0] * 4 + [290.0] * 8) * 1.2 * rng.lognormal(0, 0.01, 12)
+    rank_worse = rank_p_values(base, cand)[0]
+    tested = relative_test(base, cand, sitting=(0.02, 11))
+    assert ROWS * rank_worse > 0.01  # the rank test alone: no fail after the correction
+    assert ROWS * tested.p_worse < 0.01  # the calibrated test: a fail
+    assert tested.p_worse == sitting_change(base, cand, 0.01, 0.02, 11)[2]
+
+
 def test_the_sitting_test_is_student_t() -> None:
     low, high, worse, better = sitting_change([100.0] * 3, [110.0] * 3, 0.01, sd=0.05, dof=9)
     scale = 0.05 * np.sqrt(2)

@@ -78,3 +78,23 @@ def test_no_comparable_run_is_refused(tmp_path: Path, store: Store) -> None:
 
 def test_majority() -> None:
     assert [majority(n) for n in (1, 2, 3, 4, 5, 10)] == [1, 2, 2, 3, 3, 6]
+
+
+def test_the_history_gate_takes_the_calibration_as_the_baseline_gate_does(
+        tmp_path: Path, store: Store) -> None:
+    """Each past run is another sitting: with a calibration, a row's change is tested against
+    the sittings' spread. A 20 % step stands out from a 1 % spread and fails against every
+    run; against a 30 % spread it is what sittings do, and passes."""
+    from bench.gate.calibration import Calibration, write
+
+    past_runs(tmp_path, store, [1.0] * 5)
+    candidate = history_run(tmp_path / "cand", "cand", T0 + 3600 * 9, seed=92, scale=1.2,
+                            repetitions=10)
+    verdicts = {}
+    for spread in (0.01, 0.30):
+        path = tmp_path / f"calibration-{spread}.json"
+        write(path, Calibration({GETPPID: spread}, 12, {}))
+        result = gate_history(candidate, store, 5, RULES, calibration=path)
+        verdicts[spread] = verdict_of(result.evaluations, GETPPID).verdict
+        assert any("calibrated from 12 A/A sittings" in note for note in result.notes)
+    assert verdicts == {0.01: "fail", 0.30: "pass"}
