@@ -25,7 +25,8 @@ from runtimes.errors import BenchError
 # import them all.
 COMMAND_MODULES: list[tuple[str, str, tuple[str, ...]]] = [
     ("bench.run_command", "add_parser", ("run",)),
-    ("bench.gate.command", "add_parsers", ("gate", "calibrate", "export")),
+    ("bench.gate.command", "add_parsers", ("gate", "calibrate")),
+    ("bench.export", "add_parser", ("export",)),
     ("bench.report_command", "add_parser", ("report",)),
     ("bench.verify.command", "add_parser", ("verify",)),
     ("bench.history.command", "add_parsers", ("history",)),

@@ -18,11 +18,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ByteSize, Field, SerializeAsAny, ValidationError, field_validator
 
-from bench.errors import ConfigError
 from bench.gate.rules import RULE_TAGS, GateConfig
 from bench.history.settings import HistoryConfig
 from bench.workload.spec import CommandWorkload
 from runtimes.base import DriverOptions
+from runtimes.errors import ConfigError
 from runtimes.models import Strict, describe_errors, key_text
 from runtimes.yaml_input import load_yaml, read_text
 

@@ -20,13 +20,12 @@ from rich.table import Table
 
 from bench.config import Config
 from bench.drivers import driver_class, known_drivers
-from bench.errors import ConfigError
 from bench.fingerprint import cgroup_version
 from bench.results.lock import is_locked
 from bench.workload.spec import CommandWorkload
 from runtimes.base import AnyDriver, DriverOptions, instance_prefix
 from runtimes.commands import sweep_scratch
-from runtimes.errors import BenchError
+from runtimes.errors import BenchError, ConfigError
 from runtimes.guest.accel import choose_accel, host_virt
 from runtimes.host.build import compiler
 from runtimes.native.driver import NAMESPACES, disabled_namespaces

@@ -6,8 +6,7 @@ import functools
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING
 
-from bench.errors import ConfigError
-from runtimes.errors import RuntimeUnavailable
+from runtimes.errors import ConfigError, RuntimeUnavailable
 
 if TYPE_CHECKING:
     from runtimes.base import AnyDriver

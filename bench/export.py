@@ -9,14 +9,18 @@ are left out. A syscall sample is the mean time per call of one batch, so a "rou
 
 from __future__ import annotations
 
+import argparse
+import json
 import statistics
+import sys
 from bisect import bisect_left, bisect_right
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.results.frames import load_samples
 from bench.results.manifest import read_manifest
+from runtimes.errors import ResultsError
+from runtimes.files import write_output
 
 FORMATS = ("pytest-benchmark",)
 PYTEST_BENCHMARK_VERSION = "5.2.3"  # the version whose reader this format was checked against
@@ -99,6 +103,8 @@ def benchmark_entry(runtime: str, workload: str, metric: str, unit: str, values:
 
 def to_pytest_benchmark(path: Path) -> dict[str, Any]:
     """The run as one pytest-benchmark JSON document."""
+    from bench.results.frames import load_samples  # pandas: only for this command
+
     manifest = read_manifest(path)
     frame = load_samples(path)
     ok = frame[(frame.status == "ok") & frame.unit.isin(list(SECONDS))]
@@ -110,3 +116,28 @@ def to_pytest_benchmark(path: Path) -> dict[str, Any]:
     return {"machine_info": machine_info(manifest), "commit_info": commit_info(manifest),
             "benchmarks": benchmarks, "datetime": created.isoformat(),
             "version": PYTEST_BENCHMARK_VERSION}
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Adds `bench export` to bench's subcommands."""
+    export = sub.add_parser("export", help="write a results directory in another tool's format",
+                            description="write a results directory in another tool's format")
+    export.set_defaults(handler=cmd_export)
+    export.add_argument("results", metavar="DIR", help="a results directory")
+    export.add_argument("--format", default="pytest-benchmark", choices=["pytest-benchmark"],
+                        help="pytest-benchmark: JSON for `pytest-benchmark compare` (time "
+                        "metrics, in seconds)")
+    export.add_argument("-o", "--output", metavar="FILE", help="file to write (default: stdout)")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    document = to_pytest_benchmark(Path(args.results))
+    if not document["benchmarks"]:
+        raise ResultsError(f"{args.results}: no successful time samples (boot.*, syscall.*) "
+                           "to export")
+    text = json.dumps(document, indent=2) + "\n"
+    if args.output:
+        write_output(Path(args.output), text)
+    else:
+        sys.stdout.write(text)
+    return 0

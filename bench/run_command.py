@@ -22,7 +22,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bench.config import Config, load_config
 from bench.doctor import clean_leftovers
-from bench.errors import ConfigError, Interrupted
 from bench.fingerprint import git_branch, git_commit, host_fingerprint
 from bench.history import DEFAULT, NO_STORE
 from bench.history.command import record_after_run
@@ -36,7 +35,7 @@ from bench.runner import CellHook, Runner, check_available, check_commands, mani
 from bench.terminal import err, out, plain, print_summary
 from bench.workload.bundle import Bundle, build_bundle
 from bench.workload.package import PreparedWorkload, prepare_workloads, write_tree_manifests
-from runtimes.errors import BenchError
+from runtimes.errors import BenchError, ConfigError, Interrupted
 
 
 def default_cache_dir() -> Path:

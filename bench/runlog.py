@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.errors import ResultsError
+from runtimes.errors import ResultsError
 from runtimes.files import open_append
 
 LOG_NAME = "run.log"

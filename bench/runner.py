@@ -28,7 +28,6 @@ from bench.collectors import boot_samples, command_samples, memory_samples, stop
 from bench.config import Config, DensityWorkload, MemtouchWorkload, SyscallWorkload, Workload
 from bench.density import density_samples
 from bench.drivers import driver_class
-from bench.errors import Interrupted
 from bench.interrupts import handling_signals, shielded, signal_of
 from bench.noise import cell_noise, host_load
 from bench.plan import Cell
@@ -41,7 +40,7 @@ from bench.workload.package import PreparedWorkload, check_runtime, packaged
 from bench.workload.spec import CommandWorkload
 from runtimes.base import AnyDriver, AnyInstance, ProbeCommand, RunContext, instance_prefix
 from runtimes.commands import sweep_scratch
-from runtimes.errors import BenchError, InstanceError, RuntimeUnavailable, TeardownError
+from runtimes.errors import BenchError, InstanceError, Interrupted, RuntimeUnavailable, TeardownError
 
 log = logging.getLogger("bench.runner")
 

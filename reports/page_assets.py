@@ -23,7 +23,7 @@ from pathlib import Path
 import plotly
 from plotly.offline import get_plotlyjs
 
-from bench.errors import ResultsError
+from runtimes.errors import ResultsError
 from runtimes.files import write_text_atomic
 
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "

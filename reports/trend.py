@@ -47,9 +47,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def cmd_trend(args: argparse.Namespace) -> int:
-    from bench.errors import HistoryError
     from bench.history.command import filters_from, open_from
     from bench.history.queries import trend_points
+    from runtimes.errors import HistoryError
 
     store = open_from(args)
     try:

@@ -1,8 +1,9 @@
 """The root of bench's errors, and the errors a driver raises.
 
 They sit at the bottom of the house, beside the driver contract, because drivers raise
-them and nothing in runtimes/ imports bench. Every layer above may use them; bench.errors
-adds the errors of the layers above (config, results, gate, history).
+them and nothing in runtimes/ imports bench. The errors of the layers above (config,
+results, gate, workload, history, an interrupted run) are here too, at the end: every
+layer raises them, and a module that every layer imports must sit below all of them.
 
 An error carries fields (why an instance ended: its exit status, the signal, whether the
 OOM killer acted; the tail of its output) as well as its sentence: code and tests read the
@@ -103,3 +104,55 @@ class InstanceTimeout(InstanceError):
 
 class TeardownError(InstanceError):
     """An instance could not be torn down completely; `bench clean` may find what is left."""
+
+
+# --- the errors of the layers above the drivers ------------------------------------------
+
+class ConfigError(BenchError):
+    """The config (or a command-line value) is malformed."""
+
+    exit_code = 2
+
+
+class ResultsError(BenchError):
+    """A results directory is missing, truncated, of another tool or of a newer format."""
+
+    exit_code = 2
+
+
+class GateError(BenchError):
+    """The gate cannot compare: missing data, nothing in common, or hosts that differ."""
+
+    exit_code = 2
+
+
+class Interrupted(BenchError):
+    """The run was stopped by a signal; what was measured so far is kept. The exit code is
+    128 + the signal's number, as a shell reports a command the signal killed."""
+
+    exit_code = 130
+
+    def __init__(self, message: str, signum: int = 2) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+class WorkloadError(BenchError):
+    """A command workload cannot be packaged: a command that is not found, a library that
+    cannot be resolved, an image that is not local. Nothing has started yet."""
+
+    exit_code = 2
+
+
+class HistoryError(BenchError):
+    """The history store cannot be opened, read or written: unreachable, newer, or corrupt.
+
+    `store` names the store (a path or a URL without its password) so the one line says which.
+    """
+
+    exit_code = 1
+
+    def __init__(self, store: str, problem: str) -> None:
+        super().__init__(f"history store {store}: {problem}")
+        self.store = store
+        self.problem = problem

@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from runtimes.errors import ConfigError
+
 CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 TEMP_ATTEMPTS = 100
@@ -64,6 +66,15 @@ def write_atomic(target: Path, data: bytes, mode: int = 0o644) -> None:
 
 def write_text_atomic(target: Path, text: str, mode: int = 0o644) -> None:
     write_atomic(target, text.encode("utf-8"), mode)
+
+
+def write_output(target: Path, text: str) -> None:
+    """A file the user named (--output, --junit, --markdown): written whole, in place of
+    whatever was there; a failure is one line, the user's to fix (ConfigError)."""
+    try:
+        write_text_atomic(target, text)
+    except OSError as error:
+        raise ConfigError(f"{target}: cannot write ({error.strerror})") from None
 
 
 def open_append(path: Path) -> io.TextIOWrapper:

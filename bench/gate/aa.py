@@ -18,7 +18,6 @@ import itertools
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
-from bench.errors import ResultsError
 from bench.gate.calibration import MIN_SITTINGS, Calibration, estimate
 from bench.gate.correction import adjusted, decide, finish
 from bench.gate.evaluate import (
@@ -31,6 +30,7 @@ from bench.gate.evaluate import (
 from bench.gate.rules import GateConfig
 from bench.gate.verdicts import Item, Pending
 from bench.results.run import Key, Run, Series
+from runtimes.errors import ResultsError
 
 # the synthetic regressions tried (a binary search: about four per row), the bad way
 SHIFTS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.errors import ResultsError
 from bench.results.run import Key, Run
+from runtimes.errors import ResultsError
 
 FORMAT = "bench-gate-calibration"
 FORMAT_VERSION = 1

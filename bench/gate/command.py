@@ -1,4 +1,4 @@
-"""The `bench gate` and `bench export` subcommands (bench.cli adds them with add_parsers)."""
+"""The `bench gate` and `bench calibrate` subcommands (bench.cli adds them with add_parsers)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from bench.errors import ConfigError, ResultsError
+from runtimes.errors import ConfigError
+from runtimes.files import write_output
 
 if TYPE_CHECKING:
     from bench.gate.evaluate import GateResult
@@ -62,7 +63,7 @@ other (K >= 5 to measure the false-fail rate, 10 or more for a useful calibratio
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Adds `gate` and `export` to bench's subcommands."""
+    """Adds `gate` and `calibrate` to bench's subcommands."""
     gate = sub.add_parser("gate", help=GATE_HELP, description=GATE_HELP, epilog=GATE_EPILOG,
                           formatter_class=argparse.RawDescriptionHelpFormatter)
     gate.set_defaults(handler=cmd_gate)
@@ -95,14 +96,6 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                            help="write the calibration here (a gate's `calibration:` file)")
     calibrate.add_argument("--rules", metavar="FILE", help="YAML gate section (or a run "
                            "config with one); default: the first sitting's, else the defaults")
-    export = sub.add_parser("export", help="write a results directory in another tool's format",
-                            description="write a results directory in another tool's format")
-    export.set_defaults(handler=cmd_export)
-    export.add_argument("results", metavar="DIR", help="a results directory")
-    export.add_argument("--format", default="pytest-benchmark", choices=["pytest-benchmark"],
-                        help="pytest-benchmark: JSON for `pytest-benchmark compare` (time "
-                        "metrics, in seconds)")
-    export.add_argument("-o", "--output", metavar="FILE", help="file to write (default: stdout)")
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
@@ -122,9 +115,9 @@ def cmd_gate(args: argparse.Namespace) -> int:
     console = Console(stderr=args.json, width=None if sys.stdout.isatty() else 160)
     print_table(result, console)
     if args.junit:
-        write(Path(args.junit), to_junit(result))
+        write_output(Path(args.junit), to_junit(result))
     if args.markdown:
-        write(Path(args.markdown), to_markdown(result))
+        write_output(Path(args.markdown), to_markdown(result))
     if args.json:
         print(json.dumps(to_json(result), indent=2))
     return exit_code(result)
@@ -154,13 +147,6 @@ def check_pair(pair: str) -> None:
         raise ConfigError(f"--ab: {error}") from None
 
 
-def write(path: Path, text: str) -> None:
-    try:
-        path.write_text(text)
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot write ({error.strerror})") from None
-
-
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from bench.gate.aa import measure
     from bench.gate.calibration import MIN_SITTINGS, estimate, write
@@ -188,16 +174,3 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    from bench.export import to_pytest_benchmark
-
-    document = to_pytest_benchmark(Path(args.results))
-    if not document["benchmarks"]:
-        raise ResultsError(f"{args.results}: no successful time samples (boot.*, syscall.*) "
-                           "to export")
-    text = json.dumps(document, indent=2) + "\n"
-    if args.output:
-        write(Path(args.output), text)
-    else:
-        sys.stdout.write(text)
-    return 0

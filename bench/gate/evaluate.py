@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from bench.errors import ConfigError, GateError, ResultsError
 from bench.gate import calibration as calibrations
 from bench.gate.calibration import Calibration, Spread
 from bench.gate.correction import finish, power_notes
@@ -49,6 +48,7 @@ from bench.results.manifest import read_manifest
 from bench.results.run import Key, Run, Series, load_run
 from bench.results.stats import Floats, median_bounds
 from bench.results.units import parse_quantity
+from runtimes.errors import ConfigError, GateError, ResultsError
 from runtimes.models import describe_errors
 
 __all__ = ["Evaluation", "GateResult", "Item", "Pending", "exit_code", "finish", "gate_run",

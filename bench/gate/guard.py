@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from bench.errors import GateError
 from bench.results.run import Run
+from runtimes.errors import GateError
 
 HOST_KEYS = ("cpu_model", "kernel", "cgroup_version")
 

@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 
-from bench.errors import GateError
 from bench.gate.calibration import Calibration
 from bench.gate.correction import finish
 from bench.gate.evaluate import (
@@ -52,6 +51,7 @@ from bench.history.queries import RunLine, comparable_runs, row_instances
 from bench.history.store import Store
 from bench.results.manifest import read_manifest
 from bench.results.run import Key, Run, Series, load_run
+from runtimes.errors import GateError
 
 Past = tuple[RunLine, dict[Key, Series]]
 VOTED = ("fail", "improved", "underpowered")

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from bench.errors import ConfigError, HistoryError
-from runtimes.errors import BenchError
+from runtimes.errors import BenchError, ConfigError, HistoryError
+from runtimes.files import write_output
 
 if TYPE_CHECKING:  # SQLAlchemy loads only for the commands that open a store
     from bench.history.queries import Filters, RunLine
@@ -230,10 +230,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         store.close()
     text = as_csv(rows) if args.format == "csv" else json.dumps(rows, indent=2, default=str) + "\n"
     if args.output:
-        try:
-            Path(args.output).write_text(text)
-        except OSError as error:
-            raise ConfigError(f"{args.output}: cannot write ({error.strerror})") from None
+        write_output(Path(args.output), text)
         err.print(f"{len(rows)} rows written to {args.output}", markup=False, highlight=False)
     else:
         sys.stdout.write(text)

@@ -11,8 +11,8 @@ from urllib.parse import unquote
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from bench.errors import ConfigError
 from bench.history import DEFAULT
+from runtimes.errors import ConfigError
 
 SCHEMES = ("sqlite", "postgresql", "postgres")
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, delete, exists, select
 
-from bench.errors import HistoryError
 from bench.history.schema import row_table, run_table
 from bench.history.store import Store
+from runtimes.errors import HistoryError
 
 DELETE_CHUNK = 500
 

@@ -18,13 +18,13 @@ from typing import Any, Literal
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bench.errors import HistoryError, ResultsError
 from bench.history import identity
 from bench.history.schema import HEAD, row_table, run_table
 from bench.history.store import Store
 from bench.results.frames import load_samples
 from bench.results.manifest import MANIFEST, SAMPLES, read_manifest
 from bench.results.summary import summary_json
+from runtimes.errors import HistoryError, ResultsError
 
 Outcome = Literal["recorded", "unchanged", "replaced"]
 Key = tuple[str, str, str]  # runtime, workload, metric

@@ -21,9 +21,9 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from bench.errors import HistoryError
 from bench.history.location import describe
 from bench.history.schema import HEAD, REVISIONS
+from runtimes.errors import HistoryError
 
 BUSY_TIMEOUT_MS = 60_000
 CONNECT_TIMEOUT_S = 10

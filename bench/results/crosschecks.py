@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from bench.errors import ResultsError
 from bench.results.stats import CONFIDENCE, percentile_interval, resampled_medians
+from runtimes.errors import ResultsError
 
 VERIFY = "verify.json"
 SEED = 0

@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.errors import ResultsError
 from bench.results.manifest import CELLS, SAMPLES
 from bench.results.validate import check_cells, check_samples, refuse_duplicate_lines
+from runtimes.errors import ResultsError
 
 # a million samples are about 200 MB; past this a reader would exhaust memory, not read
 MAX_FILE_BYTES = 1 << 30

@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.errors import ConfigError, ResultsError
 from bench.results.manifest import CELLS, SAMPLES, read_manifest
 from bench.results.records import read_cells, read_samples
+from runtimes.errors import ConfigError, ResultsError
 from runtimes.files import write_text_atomic
 
 

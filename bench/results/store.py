@@ -18,10 +18,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from bench.errors import ResultsError
 from bench.results.lock import DirectoryLock
 from bench.results.manifest import CELLS, FORMAT, FORMAT_VERSION, MANIFEST, SAMPLES, read_manifest
 from bench.results.sample import Sample
+from runtimes.errors import ResultsError
 from runtimes.files import open_append, write_text_atomic
 
 

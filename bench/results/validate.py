@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from bench.errors import ResultsError
 from bench.results.units import FAMILIES, UNIT_SCALES, family
+from runtimes.errors import ResultsError
 
 STATUSES = frozenset({"ok", "failed"})
 # units a sample may carry besides the families' and the scales' (workload and density metrics)

@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from bench.errors import WorkloadError
 from bench.workload.tree import TREE_FORMAT, Entry, file_hash, manifest_of, safe_mode
 from runtimes.commands import MOUNT_POINTS, Tree
 from runtimes.docker.engine import RUN_LABEL, connect, engine_step, first_line, remove_container
-from runtimes.errors import BenchError, RuntimeUnavailable
+from runtimes.errors import BenchError, RuntimeUnavailable, WorkloadError
 
 
 @dataclass(frozen=True)

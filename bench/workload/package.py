@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.errors import WorkloadError
 from bench.workload.host_tree import env_pairs, host_entries, host_env
 from bench.workload.image_tree import image_tree
 from bench.workload.spec import DEFAULT_PATH, CommandWorkload
 from bench.workload.tree import cached_tree
 from runtimes.commands import CommandSpec, PackagedCommand, Readiness, Scratch, Tree
+from runtimes.errors import WorkloadError
 
 # drivers that run host programs in place cannot run an image's filesystem
 IN_PLACE_DRIVERS = frozenset({"process"})

@@ -18,7 +18,6 @@ import pytest
 import bench.drivers
 import bench.runner
 from bench.config import parse_config
-from bench.errors import ConfigError
 from bench.plan import make_plan
 from bench.results.manifest import read_manifest
 from bench.results.records import read_lines
@@ -27,7 +26,7 @@ from bench.runlog import LOG_NAME, run_log
 from bench.runner import Runner
 from bench.workload.bundle import Bundle
 from runtimes.base import AnyDriver, RunContext
-from runtimes.errors import ExitCause, InstanceError
+from runtimes.errors import ConfigError, ExitCause, InstanceError
 from runtimes.instance import Instance
 from tests.unit.fake_driver import FakeDriver, FakeOptions
 

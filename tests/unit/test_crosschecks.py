@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from bench.errors import ResultsError
 from bench.results.crosschecks import VERIFY, CrossCheck, read_checks, verdict, write_checks
 from bench.verify.launches import after_cgroup, boot_total
+from runtimes.errors import ResultsError
 from runtimes.protocol import parse_target
 
 

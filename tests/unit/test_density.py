@@ -9,12 +9,12 @@ import pytest
 from bench import density
 from bench.config import DensityWorkload, parse_config
 from bench.density import DensityRun
-from bench.errors import ConfigError
 from bench.plan import Cell
 from bench.results.sample import Sample
 from bench.results.store import RunStore
 from bench.results.summary import summary_json
 from runtimes.base import RunContext
+from runtimes.errors import ConfigError
 from tests.unit.fake_driver import FakeDriver, FakeOptions
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from bench.config import parse_config
-from bench.errors import ConfigError, GateError, ResultsError
+from bench.export import add_parser as add_export_parser
 from bench.gate.command import add_parsers
 from bench.gate.evaluate import exit_code, gate_run, load_rules
 from bench.gate.output import row, to_markdown
@@ -21,7 +21,7 @@ from bench.gate.rules import GateConfig
 from bench.results.sample import Sample
 from bench.results.store import RunStore
 from bench.results.units import parse_quantity
-from runtimes.errors import BenchError
+from runtimes.errors import BenchError, ConfigError, GateError, ResultsError
 
 HOST = {"hostname": "ci", "kernel": "6.1.0-18-amd64", "cpu_model": "AMD EPYC 7B13", "cores": 2,
         "cgroup_version": "v2", "bench_commit": "abc123+dirty", "python": "3.11.7",
@@ -71,9 +71,11 @@ def make_run(path: Path, scales: dict[str, float] | None = None, *, repetitions:
 
 
 def cli(argv: list[str], capsys: pytest.CaptureFixture[str] | None = None) -> int:
-    """What bench.cli.main does with the parsers add_parsers adds."""
+    """What bench.cli.main does with the parsers of `gate`, `calibrate` and `export`."""
     parser = argparse.ArgumentParser(prog="bench")
-    add_parsers(parser.add_subparsers(dest="command", required=True))
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_parsers(sub)
+    add_export_parser(sub)
     args = parser.parse_args(argv)
     try:
         code: int = args.handler(args)

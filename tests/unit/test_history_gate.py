@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import GateError
 from bench.gate.evaluate import Evaluation, exit_code, gate_run
 from bench.gate.history import gate_history, majority
 from bench.gate.rules import GateConfig
 from bench.history.location import store_url
 from bench.history.record import record_run
 from bench.history.store import Store, open_store
+from runtimes.errors import GateError
 from tests.history_fixtures import history_run
 
 T0 = 1_750_000_000.0

@@ -16,7 +16,6 @@ import plotly.graph_objects as go
 import pytest
 from plotly.offline import get_plotlyjs
 
-from bench.errors import ResultsError
 from bench.report_command import add_parser
 from bench.results.frames import load_samples
 from bench.results.groups import load_groups
@@ -27,6 +26,7 @@ from bench.results.summary import summary_json
 from reports import analysis, figures, page_assets, sections
 from reports.html import figure_json, render, write_report
 from reports.notes import run_warnings, wide_interval_warnings
+from runtimes.errors import ResultsError
 from tests.report_fixtures import ALL, HOSTILE, hostile_dir, write_results
 
 

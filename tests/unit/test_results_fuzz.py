@@ -23,12 +23,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.cli import main
-from bench.errors import ConfigError, ResultsError
 from bench.results.groups import load_groups
 from bench.results.manifest import CELLS, MANIFEST, SAMPLES
 from bench.results.resume import finished_cells
 from bench.results.sample import Sample
 from bench.results.store import RunStore
+from runtimes.errors import ConfigError, ResultsError
 
 CONFIG = {"runtimes": {"process": {"driver": "process"}, "native": {"driver": "native"}},
           "workloads": {"idle": {"mode": "ready"}, "sys": {"mode": "syscall"}}}

@@ -14,13 +14,13 @@ import pytest
 
 from bench.cli import main
 from bench.doctor import check_run_id, clean_leftovers, live_runs, scratch_dirs
-from bench.errors import ConfigError, ResultsError
 from bench.results.lock import DirectoryLock
 from bench.results.manifest import read_manifest
 from bench.results.resume import drop_unfinished_samples
 from bench.results.sample import Sample
 from bench.results.store import RunStore
 from bench.runlog import run_log
+from runtimes.errors import ConfigError, ResultsError
 from runtimes.files import write_atomic
 from runtimes.guest.initramfs import build_initramfs
 from runtimes.host import build

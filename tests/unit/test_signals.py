@@ -15,7 +15,6 @@ import pytest
 import bench.drivers
 import bench.runner
 from bench.config import parse_config
-from bench.errors import Interrupted
 from bench.interrupts import Interruption, handling_signals, shielded
 from bench.plan import make_plan
 from bench.results.manifest import read_manifest
@@ -23,6 +22,7 @@ from bench.results.store import RunStore
 from bench.runner import Runner
 from bench.workload.bundle import Bundle
 from runtimes.base import Driver
+from runtimes.errors import Interrupted
 from runtimes.instance import Instance
 from tests.unit.fake_driver import FakeDriver, FakeOptions
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from bench.config import parse_config
-from bench.errors import ConfigError, WorkloadError
 from bench.workload.elf import Resolver, executable_closure
 from bench.workload.host_tree import find_program, host_entries
 from bench.workload.image_tree import unpack
@@ -22,6 +21,7 @@ from bench.workload.package import PreparedWorkload, check_runtime, command_spec
 from bench.workload.spec import CommandWorkload
 from bench.workload.tree import Collector, cached_tree, tree_digest, with_mount_points
 from runtimes.commands import CommandSpec, Readiness
+from runtimes.errors import ConfigError, WorkloadError
 from runtimes.guest.initramfs import probe_entries, with_files
 from runtimes.guest.modules import load_order, parse_dep
 
