@@ -19,11 +19,10 @@ from typing import Any
 import jinja2
 from jinja2.utils import htmlsafe_json_dumps
 
-import bench
 from bench.results.units import direction_of, format_interval, format_value
 from reports.analysis import Analysis, Ratio, analyse
 from reports.figures import Chart
-from reports.page_assets import CSP, packed_plotlyjs, write_page
+from reports.page_assets import CSP, bench_version, packed_plotlyjs, write_page
 from reports.sections import sections
 from runtimes.errors import ResultsError
 
@@ -46,7 +45,7 @@ def render(analysis: Analysis) -> str:
     return environment().get_template("report.html.j2").render(
         title="bench report: " + " vs ".join(run.name for run in analysis.runs),
         subtitle=" | ".join(d for d in descriptions if d) or "What isolation costs on this host",
-        sections=shown, csp=CSP, version=bench.__version__,
+        sections=shown, csp=CSP, version=bench_version(),
         plotlyjs=packed_plotlyjs() if drawn else None)
 
 

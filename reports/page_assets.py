@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import functools
 import gzip
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 
 import plotly
@@ -43,6 +43,13 @@ def write_page(page: str, output: Path, what: str) -> Path:
 
 
 @functools.lru_cache(maxsize=2)
+@functools.cache
+def bench_version() -> str:
+    """The installed bench's version, for a page's footer (read from its metadata, so the
+    report layer needs nothing of the package above it)."""
+    return metadata.version("bench")
+
+
 def packed_plotlyjs(version: str = plotly.__version__) -> str:
     """plotly.js, gzip-compressed and base64-encoded (cached: compressing takes ~0.3 s)."""
     packed = base64.b64encode(gzip.compress(get_plotlyjs().encode(), 6, mtime=0))

@@ -277,16 +277,15 @@ def render(trend: Trend) -> str:
     """The page, from templates/trend.html.j2 on the report's skeleton (page.html.j2)."""
     import jinja2
 
-    import bench
     from bench.history.changes import METHOD
-    from reports.page_assets import CSP, packed_plotlyjs
+    from reports.page_assets import CSP, bench_version, packed_plotlyjs
 
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("reports", "templates"), autoescape=True,
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     return environment.get_template("trend.html.j2").render(
         title=f"bench trend: {trend.title}", subtitle=trend.title, trend=trend, csp=CSP,
-        method=METHOD, plotlyjs=packed_plotlyjs(), version=bench.__version__)
+        method=METHOD, plotlyjs=packed_plotlyjs(), version=bench_version())
 
 
 def write_trend(trend: Trend, output: Path) -> Path:

@@ -27,7 +27,7 @@ from bench.plan import Cell
 from bench.workload.bundle import build_bundle
 from runtimes.base import AnyDriver, ProbeCommand, RunContext
 from runtimes.native.driver import NativeDriver, NativeOptions
-from runtimes.process import ProcessDriver, ProcessOptions
+from runtimes.process.driver import ProcessDriver, ProcessOptions
 from tests.benchmarks.sitting import CACHE, deadline
 from tests.conftest import require
 

@@ -20,7 +20,7 @@ from runtimes.base import AnyDriver, instance_prefix
 from runtimes.docker.driver import DockerDriver, DockerOptions
 from runtimes.libvirt.driver import LibvirtDriver, LibvirtOptions
 from runtimes.native.driver import NativeDriver, NativeOptions
-from runtimes.process import ProcessDriver, ProcessOptions
+from runtimes.process.driver import ProcessDriver, ProcessOptions
 from tests.benchmarks.sitting import CACHE, READY_ONCE, Measured, check_ratio, deadline, side_by_side, sitting
 from tests.conftest import require
 

@@ -22,7 +22,7 @@ from bench.verify.references import perf_bench_getppid
 from bench.workload.bundle import build_bundle
 from runtimes.base import ProbeCommand
 from runtimes.host.build import compile_static
-from runtimes.process import ProcessDriver, ProcessOptions
+from runtimes.process.driver import ProcessDriver, ProcessOptions
 from tests.benchmarks.sitting import CACHE, Measured, check_ratio, deadline, side_by_side, sitting
 from tests.conftest import require
 

@@ -19,7 +19,7 @@ import yaml
 
 from bench.results.records import read_lines
 from runtimes.host.spawn import tagged_processes
-from runtimes.lxc import LxcDriver
+from runtimes.lxc.driver import LxcDriver
 from runtimes.oci.driver import OciDriver
 from runtimes.podman.driver import PodmanDriver
 from tests.conftest import leftovers, require

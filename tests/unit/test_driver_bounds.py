@@ -16,7 +16,7 @@ from runtimes.errors import InstanceError
 from runtimes.host.cgroups import MAX_MEMORY_LIMIT, MAX_PIDS_LIMIT, Limits
 from runtimes.host.memory import total_pss
 from runtimes.native.driver import NativeOptions
-from runtimes.process import ProcessDriver
+from runtimes.process.driver import ProcessDriver
 from tests.unit.test_cgroups import FakeKernel, MakeTree, hierarchy, v1_tree, v2_tree
 
 MiB = 1024**2

@@ -12,7 +12,7 @@ from runtimes.base import ProbeCommand, RunContext
 from runtimes.host.cgroups import Limits
 from runtimes.host.gvisor import parse_platforms, runsc_flags
 from runtimes.instance import Instance
-from runtimes.lxc import LxcDriver, LxcOptions
+from runtimes.lxc.driver import LxcDriver, LxcOptions
 from runtimes.oci.bundle import BundleSpec, oci_config, write_bundle
 from runtimes.oci.driver import OciOptions
 from runtimes.podman.driver import PodmanDriver, PodmanOptions, podman_argv
