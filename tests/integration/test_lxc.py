@@ -16,7 +16,7 @@ from runtimes.base import ProbeCommand
 from runtimes.errors import InstanceError
 from runtimes.host.placed_cgroups import mounted_roots, spread
 from runtimes.lxc.driver import CGROUP_PARENT, LxcDriver, LxcOptions, lock_dir, lxc_path
-from tests.integration.oci_harness import (
+from tests.integration.driver_harness import (
     Harness,
     deadline,
     inside_driver,

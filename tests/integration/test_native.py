@@ -141,7 +141,7 @@ def test_memory_limit_kills_what_goes_beyond_it(harness: Harness) -> None:
 
 def test_pids_limit_stops_forks(harness: Harness) -> None:
     forker = compile_static(FORKER_SOURCE, harness.cache)
-    driver = harness.driver({"pids_limit": 8}, ForkerDriver, {"forker": forker})
+    driver = harness.driver({"pids_limit": 8}, cls=ForkerDriver, extra_files={"forker": forker})
     instance = harness.start(driver, "forker", "want=32")
     _, line = instance.output.wait_for("FORKER", deadline(10), "forker")
     found = dict(re.findall(r"(\w+)=(\d+)", line))

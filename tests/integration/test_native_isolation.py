@@ -91,7 +91,8 @@ def harness(tmp_path: Path, cache: Path) -> Iterator[Harness]:
 
 def run_prober(harness: Harness, prober: Path, seccomp: str, *sections: str) -> list[str]:
     """The prober's lines from one native instance, to its last line."""
-    driver = harness.driver({"seccomp": seccomp}, ProberDriver, {"prober": prober})
+    driver = harness.driver({"seccomp": seccomp}, cls=ProberDriver,
+                            extra_files={"prober": prober})
     instance = harness.start(driver, "prober", *sections)
     instance.output.wait_for("PROBER-END", deadline(30), "prober")
     return instance.output.text()

@@ -21,7 +21,7 @@ from runtimes.host.tools import find_tool
 from runtimes.oci.driver import CGROUP_PARENT, OciDriver, OciOptions, state_root
 from runtimes.protocol import parse_syscalls
 from tests.conftest import require
-from tests.integration.oci_harness import (
+from tests.integration.driver_harness import (
     Harness,
     deadline,
     inside_driver,

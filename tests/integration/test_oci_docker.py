@@ -15,7 +15,7 @@ from runtimes.base import ProbeCommand, RunContext
 from runtimes.docker.driver import DockerDriver, DockerOptions
 from runtimes.host.oci_runtimes import CRUN_HYBRID_REFUSAL, is_hybrid
 from tests.conftest import require
-from tests.integration.oci_harness import deadline
+from tests.integration.driver_harness import deadline
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 

@@ -23,7 +23,7 @@ from runtimes.lxc.driver import LxcDriver
 from runtimes.oci.driver import OciDriver
 from runtimes.podman.driver import PodmanDriver
 from tests.conftest import leftovers, require
-from tests.integration.oci_harness import processes_of_run, require_driver
+from tests.integration.driver_harness import processes_of_run, require_driver
 
 pytestmark = pytest.mark.integration
 

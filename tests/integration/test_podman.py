@@ -21,7 +21,7 @@ from runtimes.errors import InstanceError
 from runtimes.host.oci_runtimes import CRUN_HYBRID_REFUSAL, is_hybrid
 from runtimes.instance import Instance
 from runtimes.podman.driver import PodmanDriver, PodmanHandle, PodmanOptions
-from tests.integration.oci_harness import deadline, require_driver
+from tests.integration.driver_harness import deadline, require_driver
 
 pytestmark = pytest.mark.integration
 MakeDriver = Callable[..., PodmanDriver]

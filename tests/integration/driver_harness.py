@@ -1,5 +1,6 @@
-"""What the tests of the rootfs runtimes (oci, lxc) share: drivers for one run id, every
-instance tracked and stopped, the `inside` helper, and the proof that nothing is left.
+"""What the tests of the host drivers (native, oci, lxc, podman) share: drivers for one run
+id, every instance tracked and stopped, the `inside` helper, and the proof that nothing is
+left.
 
 "Nothing left" is checked three ways after each test: the driver's own clean finds nothing
 of the run, no process sits in a cgroup named after the run, and no mount of the run's
@@ -93,11 +94,13 @@ class Harness(Generic[D]):
         return RunContext(run_id=self.run_id, cache_dir=self.cache, work_dir=self.work)
 
     def driver(self, options: dict[str, Any] | None = None, inside: bool = False,
-               cls: type[D] | None = None) -> D:
-        """A prepared driver; with inside, its rootfs also holds /inside."""
+               cls: type[D] | None = None, extra_files: dict[str, Path] | None = None) -> D:
+        """A prepared driver; its rootfs also holds extra_files, and /inside with inside."""
         made = (cls or self.cls)(f"{self.cls.kind}{len(self.drivers)}",
                                  self.cls.Options.model_validate(options or {}), self.context())
-        extra = {"inside": compile_static(INSIDE_SOURCE, self.cache)} if inside else None
+        extra = dict(extra_files or {})
+        if inside:
+            extra["inside"] = compile_static(INSIDE_SOURCE, self.cache)
         if extra:
             made.prepare(self.probe, extra)  # type: ignore[call-arg]  (the rootfs drivers take it)
         else:
@@ -105,9 +108,10 @@ class Harness(Generic[D]):
         self.drivers.append(made)
         return made
 
-    def start(self, driver: D, mode: str = "ready", *args: str) -> Instance[Any]:
-        instance = driver.start(ProbeCommand(mode, args or (("idle=120",) if mode == "ready" else ())),
-                                deadline())
+    def start(self, driver: D, mode: str | None = None, *args: str) -> Instance[Any]:
+        """The probe as asked, or (no mode) ready and idle for two minutes."""
+        command = ProbeCommand("ready", ("idle=120",)) if mode is None else ProbeCommand(mode, args)
+        instance = driver.start(command, deadline())
         self.started.append((driver, instance))
         return instance
 
