@@ -243,18 +243,15 @@ class Hierarchy(ABC):
 
     def find(self, prefix: str) -> list[Cgroup]:
         """The instance cgroups whose name starts with prefix (in any hierarchy)."""
-        names: set[str] = set()
-        for parent in self.parents():
-            if parent.is_dir():
-                names.update(p.name for p in parent.iterdir()
-                             if p.is_dir() and p.name.startswith(prefix))
+        names = {child.name for parent in self.parents() for child in subdirectories(parent)
+                 if child.name.startswith(prefix)}
         return [self.cgroup(name) for name in sorted(names)]
 
     def remove_parents(self) -> None:
         """Remove the `bench` parents if no instance cgroup is left in them (best effort)."""
         self._parents_ready = False
         for parent in self.parents():
-            if parent.is_dir() and not any(p.is_dir() for p in parent.iterdir()):
+            if parent.is_dir() and not subdirectories(parent):
                 try:
                     self._rmdir(parent)
                 except OSError:
@@ -398,6 +395,15 @@ def sweep(hierarchy: Hierarchy, prefix: str, dry_run: bool) -> list[str]:
     if not dry_run:
         hierarchy.remove_parents()
     return lines
+
+
+def subdirectories(parent: Path) -> list[Path]:
+    """The directories in `parent`; none when it is gone, even while it is being listed (a
+    concurrent `bench clean` of another run may remove an emptied `bench` parent)."""
+    try:
+        return [child for child in parent.iterdir() if child.is_dir()]
+    except FileNotFoundError:
+        return []
 
 
 def remove_found(hierarchy: Hierarchy, cgroups: list[Cgroup], dry_run: bool) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runtimes.host.cgroups import Cgroup, Hierarchy, remove_found
+from runtimes.host.cgroups import Cgroup, Hierarchy, remove_found, subdirectories
 
 MOUNTS = Path("/proc/self/mounts")
 
@@ -38,9 +38,8 @@ def sweep_placed(hierarchy: Hierarchy, parent: str, prefix: str, dry_run: bool,
     """Cgroups named with prefix below `parent` in any hierarchy, removed unless dry_run;
     then the parent itself where it is left empty."""
     roots = mounted_roots() if roots is None else roots
-    names = sorted({child.name for root in roots if (root / parent).is_dir()
-                    for child in (root / parent).iterdir()
-                    if child.is_dir() and child.name.startswith(prefix)})
+    names = sorted({child.name for root in roots for child in subdirectories(root / parent)
+                    if child.name.startswith(prefix)})
     lines = remove_found(hierarchy, [spread(f"{parent}/{name}", roots) for name in names], dry_run)
     if not dry_run:
         remove_empty(parent, roots)

@@ -225,6 +225,23 @@ def test_members_of_a_cgroup_being_removed_are_none(tmp_path: Path,
         tree.members(cgroup)
 
 
+def test_a_parent_removed_while_it_is_listed_holds_nothing(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Concurrent `bench clean`s of two runs: one removes the emptied `bench` parent while the
+    other lists it. The listing finds nothing, it does not fail the clean."""
+    root = v1_tree(tmp_path)
+    tree = hierarchy(root, FakeKernel(root))
+    tree.create("bench-r1-native-1", LIMITS)
+
+    def vanished(self: Path) -> object:
+        raise FileNotFoundError(2, "gone", str(self))
+
+    monkeypatch.setattr(Path, "iterdir", vanished)
+    assert tree.find("bench-r1-") == []
+    tree.remove_parents()
+    assert cgroups.subdirectories(tmp_path / "nowhere") == []
+
+
 def test_v1_create_failure_removes_what_was_made(tmp_path: Path) -> None:
     root = v1_tree(tmp_path, ("memory",))  # pids hierarchy absent: the second mkdir fails
     tree = hierarchy(root, FakeKernel(root))
