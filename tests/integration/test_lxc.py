@@ -33,11 +33,6 @@ def require_lxc(launcher: str = "start") -> None:
     require_driver(LxcDriver, launcher=launcher)
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("cache")
-
-
 @pytest.fixture
 def harness(tmp_path: Path, cache: Path) -> Iterator[Harness[LxcDriver]]:
     with open_harness(LxcDriver, tmp_path, cache) as made:

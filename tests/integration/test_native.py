@@ -51,11 +51,6 @@ class ForkerDriver(NativeDriver):
         return ["/forker", *command.args]
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("cache")
-
-
 @pytest.fixture
 def harness(tmp_path: Path, cache: Path) -> Iterator[Harness]:
     with open_harness(tmp_path, cache) as made:

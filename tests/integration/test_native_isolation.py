@@ -74,11 +74,6 @@ def lines_of(text: list[str], kind: str) -> Outcomes:
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture(scope="module")
 def prober(cache: Path) -> Path:
     return compile_static(PROBER_SOURCE, cache)
 

@@ -38,11 +38,6 @@ def require_runtime(runtime: str) -> None:
     require_driver(OciDriver, runtime=runtime)
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("cache")
-
-
 @pytest.fixture
 def harness(tmp_path: Path, cache: Path) -> Iterator[Harness[OciDriver]]:
     with open_harness(OciDriver, tmp_path, cache) as made:

@@ -1,0 +1,13 @@
+"""Fixtures the integration tests share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A module's build cache: the probe and the helpers are compiled once per test file."""
+    return tmp_path_factory.mktemp("cache")
