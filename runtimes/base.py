@@ -17,7 +17,9 @@ Writing a driver (see also the README's "Writing a driver"):
   step with ``instance.mark_stop``; raise ``TeardownError`` if something is left).
 - Optional: ``unavailable_reason`` (one sentence: why not, and what to do), ``prepare``
   (package the probe once per run), ``prepare_commands`` with ``runs_commands = True``
-  (package each command workload's tree with the probe, once per run: runtimes.commands),
+  (package each command workload's tree with the probe, once per run: runtimes.commands;
+  keep them in ``self.cells``, whose ``make_scratch`` gives a cell its scratch storage, which
+  ``stop`` removes after your teardown, however the teardown ended),
   ``usage`` (host CPU time and peak memory charged to an instance, for command
   workloads), ``after_ready`` (boot phases known only once ready),
   ``exit_cause`` (how an instance that ended early ended), ``fingerprint`` (versions and
@@ -49,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
-from runtimes.commands import PackagedCommand
+from runtimes.commands import CommandCells, PackagedCommand
 from runtimes.errors import BenchError, ExitCause, InstanceError, TeardownError
 from runtimes.instance import HandleT, Instance
 from runtimes.models import Strict
@@ -147,6 +149,9 @@ class Driver(ABC, Generic[OptionsT, HandleT]):
         self.context = context
         self.serial = 0
         self._serial_lock = threading.Lock()  # density starts instances from several threads
+        # command workloads and each instance's scratch storage (a driver that runs commands
+        # sets them in prepare_commands); stop() removes an instance's scratch after teardown
+        self.cells = CommandCells()
 
     # --- what every driver implements -------------------------------------------------
 
@@ -280,7 +285,10 @@ class Driver(ABC, Generic[OptionsT, HandleT]):
         instance.stopped = True
         asked = time.monotonic_ns()
         try:
-            self.teardown(instance)
+            try:
+                self.teardown(instance)
+            finally:  # whatever teardown did, the cell's scratch storage goes with it
+                self.cells.remove_scratch(instance.name)
         except TeardownError:
             raise
         except InstanceError as error:

@@ -26,7 +26,7 @@ from runtimes.base import (
     RunContext,
     Usage,
 )
-from runtimes.commands import SCRATCH_MOUNT, CommandCells, PackagedCommand, scratch_fingerprint
+from runtimes.commands import SCRATCH_MOUNT, PackagedCommand, scratch_fingerprint
 from runtimes.docker.engine import (
     DEFAULT_ENDPOINT,
     INSTANCE_LABEL,
@@ -85,7 +85,6 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         self._keeper: str | None = None  # the shared container of exec mode
         self.applied: dict[str, int | None] = {}
         self._probe: Path | None = None
-        self.cells = CommandCells()
         self.command_images: dict[str, str] = {}  # workload -> its image tag
 
     @classmethod
@@ -280,7 +279,6 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         finally:
             if handle.sock is not None:
                 close_connection(handle.sock)
-            self.cells.remove_scratch(instance.name)
 
     def _signal(self, handle: Attached, signum: signal.Signals) -> None:
         from docker.errors import DockerException

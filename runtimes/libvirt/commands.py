@@ -32,9 +32,9 @@ def spec_path(workload: str) -> str:
 class GuestCommands:
     """One libvirt runtime's command workloads: their disks, initramfs and scratch disks."""
 
-    def __init__(self, cache_dir: Path) -> None:
+    def __init__(self, cache_dir: Path, cells: CommandCells) -> None:
         self.cache_dir = cache_dir
-        self.cells = CommandCells()
+        self.cells = cells  # the driver's: stop() removes each instance's scratch disk
         self.tree_disks: dict[str, Path] = {}  # workload -> its tree's disk
         self.initrd: Path | None = None
 

@@ -77,7 +77,7 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
         self._kernel: Path | None = None
         self._initrd: Path | None = None
         self._probe: Path | None = None
-        self.commands = GuestCommands(context.cache_dir)
+        self.commands = GuestCommands(context.cache_dir, self.cells)
         self._lock = threading.Lock()
 
     @classmethod
@@ -214,7 +214,6 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
     def teardown(self, instance: Instance[Guest]) -> None:
         guest = instance.handle
         if guest is None:
-            self.commands.cells.remove_scratch(instance.name)  # made before the domain
             return
         try:
             self._destroy(guest.domain)
@@ -225,7 +224,6 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
                 instance.output.wait_closed(time.monotonic_ns() + int(self.grace_seconds * 1e9))
                 guest.console.close()
             instance.output.close()
-            self.commands.cells.remove_scratch(instance.name)
         if not self.options.is_remote() and any(phase == "ready" for phase, _ in instance.marks):
             domain_log(instance.name).unlink(missing_ok=True)  # kept only when the boot failed
 

@@ -31,7 +31,7 @@ from runtimes.base import (
     Usage,
     instance_prefix,
 )
-from runtimes.commands import SCRATCH_MOUNT, CommandCells, PackagedCommand, scratch_fingerprint
+from runtimes.commands import SCRATCH_MOUNT, PackagedCommand, scratch_fingerprint
 from runtimes.errors import BenchError, BuildError, ExitCause, InstanceError, RuntimeUnavailable
 from runtimes.host.cgroups import Cgroup, Hierarchy, Limits, detect, sweep
 from runtimes.host.memory import total_pss
@@ -84,7 +84,6 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         self.launcher: Path | None = None
         self.applied: Limits | None = None
         self.probe: Path | None = None
-        self.cells = CommandCells()
         self.command_roots: dict[str, Path] = {}  # tree digest -> its rootfs
         self.seccomp: Filter | None = None
 
@@ -241,7 +240,6 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         self.cgroups.kill(handle.cgroup)
         self.cgroups.remove(handle.cgroup)
         instance.mark_stop("cgroup_removed")
-        self.cells.remove_scratch(instance.name)
 
     def close(self) -> None:
         self.cgroups.remove_parents()

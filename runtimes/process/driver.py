@@ -20,7 +20,7 @@ from runtimes.base import (
     Usage,
     instance_prefix,
 )
-from runtimes.commands import CommandCells, PackagedCommand, scratch_fingerprint
+from runtimes.commands import PackagedCommand, scratch_fingerprint
 from runtimes.errors import ExitCause, InstanceError
 from runtimes.host.memory import pss_bytes
 from runtimes.host.pinning import CpuList
@@ -42,7 +42,6 @@ class ProcessDriver(Driver[ProcessOptions, Process]):
 
     def __init__(self, name: str, options: ProcessOptions, context: RunContext) -> None:
         super().__init__(name, options, context)
-        self.cells = CommandCells()
 
     def prepare(self, probe: Path) -> None:
         self.probe = probe
@@ -80,7 +79,6 @@ class ProcessDriver(Driver[ProcessOptions, Process]):
         if instance.handle is not None:
             stop_process(instance.handle, self.grace_seconds)
             instance.mark_stop("exit")
-        self.cells.remove_scratch(instance.name)
 
     @classmethod
     def clean(cls, options: ProcessOptions, run_id: str | None, dry_run: bool) -> list[str]:
