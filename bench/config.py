@@ -121,7 +121,7 @@ class Config(Strict):
     skip_unavailable: bool = Field(False, description="run the runtimes this host can run and "
                                    "record the others with the reason (default: refuse the run)")
     workloads: dict[str, Workload] = Field(min_length=1)
-    gate: GateConfig | None = Field(None, description="rules for `bench gate` (bench/gate_rules.py)")
+    gate: GateConfig | None = Field(None, description="rules for `bench gate` (bench/gate/rules.py)")
     history: HistoryConfig | None = Field(None, description="record every run in this history "
                                           "store (README: History and trends)")
 

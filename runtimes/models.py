@@ -1,11 +1,11 @@
-"""The strict base of every model bench validates from user input: the run config, the gate's
-rules and each driver's options.
+"""The strict base of the models bench validates from user input: the run config and each
+driver's options (the gate's rules are dataclasses with the same checks: runtimes.checks).
 
 It sits at the bottom of the house, beside the driver contract, so drivers can use it
 without importing bench. Unknown keys are errors and loaded objects are immutable. Numbers
 are numbers: pydantic would take `true` as 1 and `.inf` as a timeout, so a boolean where a
 number belongs, NaN and infinities are refused in every model built on this base (the
-config's, the gate's and each driver's options alike).
+config's and each driver's options alike).
 """
 
 from __future__ import annotations
@@ -18,8 +18,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-BOOLEAN_FOR_NUMBER = "boolean_for_number"
-SHOWN_ERRORS = 5  # the error type, whose ctx names the field
+from runtimes.checks import BOOLEAN_FOR_NUMBER, BOOLEAN_MESSAGE
+
+SHOWN_ERRORS = 5  # errors named in the one line describe_errors makes
+# pydantic's error types for a key nobody asked for: a model's, and a dataclass's
+UNKNOWN_KEY = frozenset({"extra_forbidden", "unexpected_keyword_argument"})
+# errors whose input is not shown: it is absent, or the key says it all
+QUIET = UNKNOWN_KEY | {"missing", "missing_keyword_argument", BOOLEAN_FOR_NUMBER}
 
 
 class Strict(BaseModel):
@@ -35,8 +40,8 @@ class Strict(BaseModel):
             for name, value in data.items():
                 field = cls.model_fields.get(name) if isinstance(name, str) else None
                 if field is not None and holds_bool(value) and wants_number(field.annotation):
-                    raise PydanticCustomError(BOOLEAN_FOR_NUMBER, "expected a number, not true "
-                                              "or false", {"field": name})
+                    raise PydanticCustomError(BOOLEAN_FOR_NUMBER, BOOLEAN_MESSAGE,
+                                              {"field": name})
         return data
 
 
@@ -117,10 +122,9 @@ def describe_errors(error: ValidationError, prefix: tuple[str, ...] = (),
         loc = tuple(item["loc"]) + ((field,) if field else ())
         key = dotted_key(prefix + loc, union_tags or {})
         got = item.get("input")
-        quiet = item["type"] in {"missing", "extra_forbidden", BOOLEAN_FOR_NUMBER} or \
-            isinstance(got, dict)
+        quiet = item["type"] in QUIET or isinstance(got, dict)
         shown = "" if quiet else f" (got {one_line(repr(got))})"
-        text = "unknown key" if item["type"] == "extra_forbidden" else message(item)
+        text = "unknown key" if item["type"] in UNKNOWN_KEY else message(item)
         messages.append(f"{key}: {text}{shown}")
     more = len(errors) - SHOWN_ERRORS
     return "; ".join(messages) + (f"; and {more} more" if more > 0 else "")

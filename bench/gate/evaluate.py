@@ -17,19 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
 
 from bench.gate import calibration as calibrations
 from bench.gate.calibration import Calibration, Spread
 from bench.gate.correction import finish, power_notes
 from bench.gate.guard import guard, run_notes
 from bench.gate.rules import (
-    RULE_TAGS,
     AbsoluteRule,
     GateConfig,
     RatioRule,
     RelativeRule,
     Rule,
+    parse_gate,
     parse_pair,
     rule_label,
 )
@@ -49,7 +48,6 @@ from bench.results.run import Key, Run, Series, load_run
 from bench.results.stats import Floats, median_bounds
 from bench.results.units import parse_quantity
 from runtimes.errors import ConfigError, GateError, ResultsError
-from runtimes.models import describe_errors
 
 __all__ = ["Evaluation", "GateResult", "Item", "Pending", "exit_code", "finish", "gate_run",
            "gate_runs", "load_rules"]
@@ -66,10 +64,9 @@ def gate_config_of(manifest: dict[str, Any]) -> GateConfig | None:
     if section is None:
         return None
     try:
-        return GateConfig.model_validate(section)
-    except ValidationError as error:
-        raise ResultsError(f"the stored run config's gate section is invalid: "
-                           f"{error.errors()[0]['msg']}") from None
+        return parse_gate(section)
+    except ConfigError as error:
+        raise ResultsError(f"the stored run config's gate section is invalid: {error}") from None
 
 
 def lower_is_better(rule: Rule, series: Series) -> bool:
@@ -370,6 +367,6 @@ def load_rules(path: Path) -> GateConfig:
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: expected a mapping (a gate section: alpha, test, rules, ab)")
     try:
-        return GateConfig.model_validate(document)
-    except ValidationError as error:
-        raise ConfigError(f"{path}: {describe_errors(error, (), RULE_TAGS)}") from None
+        return parse_gate(document)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None

@@ -1,70 +1,87 @@
-"""The gate's rules as config models: the `gate:` section of a run config, or a --rules file.
+"""The gate's rules: the `gate:` section of a run config, or a --rules file.
 
-Kept apart from bench.gate.evaluate so that bench.config can import these models without
-pulling in the gate's statistics or pandas.
+Kept apart from bench.gate.evaluate so that bench.config can import these types without
+pulling in the gate's statistics. They are frozen dataclasses, not pydantic models
+(runtimes.checks says why): `bench gate` with its default rules never loads pydantic;
+parse_gate validates a section with the same strictness as the rest of a run config.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
-
-from pydantic import Field, field_validator
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from bench.results.units import is_quantity
-from runtimes.models import Strict
+from runtimes.checks import STRICT, Check
+from runtimes.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 # A number is in the metric's own unit (ms for boot, ns for syscall, bytes for memory);
 # a string may name its unit: "0.5 ms", "10 ns", "1 MiB".
-Quantity = float | str
 
 
-def check_quantity(value: Quantity) -> Quantity:
+def check_quantity(value: float | str) -> float | str:
     if isinstance(value, str) and not is_quantity(value):
         raise ValueError("expected a number, or a number and a unit of time or bytes")
     return value
 
 
-class RuleBase(Strict):
-    """Which rows a rule applies to: fnmatch patterns on metric, runtime and workload."""
-
-    metric: str = Field(description="fnmatch pattern, e.g. 'boot.*' or 'syscall.getppid'")
-    runtime: str = Field(default="*", description="fnmatch pattern on the runtime name")
-    workload: str = Field(default="*", description="fnmatch pattern on the workload name")
-    name: str | None = Field(default=None, description="label in reports (default: made from the rule)")
-    alpha: float | None = Field(default=None, gt=0, lt=0.5, description="overrides the gate's alpha")
-    direction: Literal["lower", "higher"] | None = Field(
-        default=None, description="which way is better (default: from the metric family)")
+Quantity = Annotated[float | str, Check(number=True, after=check_quantity)]
+Alpha = Annotated[float, Check(number=True, gt=0, lt=0.5)]
 
 
+@dataclass(frozen=True, kw_only=True)
+class RuleBase:
+    """Which rows a rule applies to: fnmatch patterns on metric, runtime and workload.
+
+    metric: e.g. 'boot.*' or 'syscall.getppid'; name: the label in reports (default: made
+    from the rule); alpha overrides the gate's; direction: which way is better (default:
+    from the metric family).
+    """
+
+    __pydantic_config__: ClassVar[dict[str, Any]] = STRICT
+
+    metric: str
+    runtime: str = "*"
+    workload: str = "*"
+    name: str | None = None
+    alpha: Alpha | None = None
+    direction: Literal["lower", "higher"] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class RelativeRule(RuleBase):
-    """Candidate against baseline: fail on a significant regression that may reach `percent`."""
+    """Candidate against baseline: fail on a significant regression that may reach `percent`
+    (the largest tolerated change of medians, %); a change under `floor` (in the metric's
+    unit) never counts."""
 
     kind: Literal["relative"]
-    percent: float = Field(gt=0, le=10_000, description="largest tolerated change of medians, %")
-    floor: Quantity = Field(default=0.0, description="smallest change that counts, in the metric's unit")
-
-    _floor = field_validator("floor")(check_quantity)
+    percent: Annotated[float, Check(number=True, gt=0, le=10_000)]
+    floor: Quantity = 0.0
 
 
+@dataclass(frozen=True, kw_only=True)
 class RatioRule(RuleBase):
-    """Within one run: a runtime's median at most `limit` times the reference runtime's."""
+    """Within one run: a runtime's median at most `limit` times the reference runtime's
+    (`against`; default: the run's process baseline)."""
 
     kind: Literal["ratio"]
-    limit: float = Field(gt=0, description="largest tolerated ratio of medians")
-    against: str | None = Field(default=None, description="reference runtime (default: the run's "
-                                "process baseline)")
+    limit: Annotated[float, Check(number=True, gt=0)]
+    against: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class AbsoluteRule(RuleBase):
     """Within one run: a runtime's median at most `limit` (in the metric's unit)."""
 
     kind: Literal["absolute"]
     limit: Quantity
 
-    _limit = field_validator("limit")(check_quantity)
 
-
-Rule = Annotated[RelativeRule | RatioRule | AbsoluteRule, Field(discriminator="kind")]
+Rule = Annotated[RelativeRule | RatioRule | AbsoluteRule, Check(discriminator="kind")]
 # the tags pydantic puts in an error's location, dropped when the dotted key is shown
 RULE_TAGS = {"rules": frozenset({"relative", "ratio", "absolute"})}
 
@@ -76,31 +93,53 @@ def default_rules() -> list[Rule]:
             RelativeRule(kind="relative", metric="memory.overhead", percent=10, floor="1 MiB")]
 
 
-class GateConfig(Strict):
-    """The `gate:` section: rules, the significance level and the test's sidedness."""
+def check_pairs(pairs: list[str]) -> list[str]:
+    for pair in pairs:
+        parse_pair(pair)
+    return pairs
 
-    alpha: float = Field(default=0.01, gt=0, lt=0.5, description="the chance that identical "
-                         "code fails the gate (Holm's correction over every row of the gate)")
-    test: Literal["two-sided", "one-sided"] = Field(
-        default="two-sided", description="Mann-Whitney U of relative rules: two-sided, or one-sided "
-        "in the direction being tested")
-    sample_unit: Literal["repetition", "sample"] = Field(
-        default="repetition", description="what one observation is: the median of each "
-        "repetition (one instance), or every sample (syscall batches of one instance are "
-        "correlated, so pooling them overstates significance)")
-    rules: list[Rule] = Field(default_factory=default_rules, min_length=1)
-    ab: list[str] = Field(default_factory=list, description="A/B pairs 'baseline:candidate' "
-                          "of runtimes in the same run, gated with the relative rules")
-    calibration: str | None = Field(
-        default=None, description="a file from `bench calibrate`: how much each row moves "
-        "between sittings of identical code, added to the variance of a change between runs")
 
-    @field_validator("ab")
-    @classmethod
-    def _pairs(cls, pairs: list[str]) -> list[str]:
-        for pair in pairs:
-            parse_pair(pair)
-        return pairs
+@dataclass(frozen=True, kw_only=True)
+class GateConfig:
+    """The `gate:` section: rules, the significance level and the test's sidedness.
+
+    alpha: the chance that identical code fails the gate (Holm's correction over every row
+    of the gate). test: Mann-Whitney U of relative rules, two-sided or one-sided in the
+    direction being tested. sample_unit: what one observation is, the median of each
+    repetition (one instance) or every sample (syscall batches of one instance are
+    correlated, so pooling them overstates significance). ab: A/B pairs
+    'baseline:candidate' of runtimes in the same run, gated with the relative rules.
+    calibration: a file from `bench calibrate`, how much each row moves between sittings of
+    identical code, added to the variance of a change between runs.
+    """
+
+    __pydantic_config__: ClassVar[dict[str, Any]] = STRICT
+
+    alpha: Alpha = 0.01
+    test: Literal["two-sided", "one-sided"] = "two-sided"
+    sample_unit: Literal["repetition", "sample"] = "repetition"
+    rules: Annotated[list[Rule], Check(min_length=1)] = field(default_factory=default_rules)
+    ab: Annotated[list[str], Check(after=check_pairs)] = field(default_factory=list)
+    calibration: str | None = None
+
+
+@cache
+def gate_adapter() -> TypeAdapter[GateConfig]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(GateConfig)
+
+
+def parse_gate(document: object) -> GateConfig:
+    """A gate section from YAML or JSON, validated; ConfigError names each bad key."""
+    from pydantic import ValidationError
+
+    from runtimes.models import describe_errors
+
+    try:
+        return gate_adapter().validate_python(document)
+    except ValidationError as error:
+        raise ConfigError(describe_errors(error, (), RULE_TAGS)) from None
 
 
 def parse_pair(pair: str) -> tuple[str, str]:

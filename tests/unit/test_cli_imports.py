@@ -1,5 +1,6 @@
 """A command imports what it needs: `bench history list` neither the runner nor scipy, and
-`bench gate` not plotly or pandas (the report's). Each check runs in a fresh interpreter."""
+`bench gate` not plotly or pandas (the report's), nor pydantic unless it has rules to read.
+Each check runs in a fresh interpreter."""
 
 from __future__ import annotations
 
@@ -33,12 +34,30 @@ def test_a_command_imports_only_its_own_module(argv: tuple[str, ...],
 
 def test_a_gate_between_two_runs_loads_neither_plotly_nor_pandas_nor_scipy(
         tmp_path: Path) -> None:
-    """The gate reads runs through the numpy-only grouped reader and its own exact tests."""
+    """The gate reads runs through the numpy-only grouped reader and its own exact tests;
+    its default rules are plain dataclasses, so pydantic stays out too."""
     baseline = write_results(tmp_path / "a", runtimes=ALL, seed=1)
     candidate = write_results(tmp_path / "b", runtimes=ALL, seed=2)
     loaded = modules_after("gate", "--baseline", str(baseline), "--candidate", str(candidate))
     assert "bench.gate.evaluate" in loaded  # it did gate
-    assert not [name for name in ("plotly", "pandas", "scipy") if name in loaded]
+    assert not [name for name in ("plotly", "pandas", "scipy", "pydantic") if name in loaded]
+
+
+def test_a_gate_with_a_rules_file_validates_it(tmp_path: Path) -> None:
+    """Rules from a file go through pydantic, with the run config's strictness."""
+    baseline = write_results(tmp_path / "a", runtimes=ALL, seed=1)
+    candidate = write_results(tmp_path / "b", runtimes=ALL, seed=2)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules: [{kind: relative, metric: boot.total, percent: 10}]\n")
+    loaded = modules_after("gate", "--baseline", str(baseline), "--candidate", str(candidate),
+                           "--rules", str(rules))
+    assert {"bench.gate.evaluate", "pydantic"} <= loaded
+    rules.write_text("rules: [{kind: relative, metric: boot.total, percent: true}]\n")
+    done = subprocess.run([sys.executable, "-m", "bench.cli", "gate", "--baseline",
+                           str(baseline), "--candidate", str(candidate), "--rules", str(rules)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "rules.0.percent: expected a number, not true or false" in done.stderr
 
 
 def test_history_list_loads_no_statistics_and_no_config_models(tmp_path: Path) -> None:

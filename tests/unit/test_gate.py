@@ -6,6 +6,7 @@ import argparse
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from bench.export import add_parser as add_export_parser
 from bench.gate.command import add_parsers
 from bench.gate.evaluate import exit_code, gate_run, load_rules
 from bench.gate.output import row, to_markdown
-from bench.gate.rules import GateConfig
+from bench.gate.rules import GateConfig, parse_gate
 from bench.results.sample import Sample
 from bench.results.store import RunStore
 from bench.results.units import parse_quantity
@@ -192,7 +193,7 @@ def test_ab_variants_in_one_run(tmp_path: Path) -> None:
 
 
 def ratio_gate(limit: float, metric: str = "syscall.getppid") -> GateConfig:
-    return GateConfig.model_validate(
+    return parse_gate(
         {"rules": [{"kind": "ratio", "metric": metric, "runtime": "docker*", "limit": limit}]})
 
 
@@ -221,7 +222,7 @@ def test_ratio_rule_needs_enough_repetitions(tmp_path: Path) -> None:
 def test_absolute_rule(tmp_path: Path, median: float, verdict: str) -> None:
     run = make_run(tmp_path / "run", {"process": 1.0, "native": 1.0}, seed=7, repetitions=10,
                    medians={("idle", "boot.total"): median})
-    gate = GateConfig.model_validate({"rules": [{"kind": "absolute", "metric": "boot.total",
+    gate = parse_gate({"rules": [{"kind": "absolute", "metric": "boot.total",
                                                  "runtime": "native", "limit": "20 ms"}]})
     (only,) = gate_run(run, None, gate).evaluations
     assert (only.runtime, only.verdict, only.reference_median) == ("native", verdict, 20.0)
@@ -296,6 +297,16 @@ def test_gate_section_in_a_run_config() -> None:
                                            "floor": 1}]}}
     with pytest.raises(ConfigError, match="floor: unknown key"):
         parse_config(bad)
+    for value, says in ((True, "expected a number, not true or false"),
+                        (float("nan"), "finite number"), (float("inf"), "finite number")):
+        bad = {**document, "gate": {"alpha": value}}
+        with pytest.raises(ConfigError, match=f"gate.alpha: .*{says}"):
+            parse_config(bad)
+    config = parse_config({**document, "gate": {"rules": [
+        {"kind": "absolute", "metric": "boot.total", "limit": "20 ms"}]}})
+    assert config.gate is not None and config.gate.rules[0].kind == "absolute"
+    with pytest.raises(FrozenInstanceError):
+        config.gate.alpha = 0.2  # type: ignore[misc]
 
 
 def test_rules_file_errors_are_config_errors(tmp_path: Path) -> None:
@@ -369,10 +380,10 @@ def test_holm_counts_every_row_of_the_gate(tmp_path: Path) -> None:
                     repetitions=6)
     cand = make_run(tmp_path / "cand", {"process": 1.0, "a": 1.0, "b": 1.0, "c": 1.15}, seed=61,
                     repetitions=6)
-    alone = gate_run(cand, base, GateConfig.model_validate(
+    alone = gate_run(cand, base, parse_gate(
         {"rules": [{"kind": "relative", "metric": "boot.total", "runtime": "c", "percent": 5}]}))
     assert verdicts(alone)[("c", "idle", "boot.total")] == "fail"
-    together = gate_run(cand, base, GateConfig.model_validate(
+    together = gate_run(cand, base, parse_gate(
         {"rules": [{"kind": "relative", "metric": "*", "percent": 5}]}))
     row = next(e for e in together.evaluations if (e.runtime, e.metric) == ("c", "boot.total"))
     assert row.verdict == "pass" and "not after Holm's correction" in row.message
@@ -382,7 +393,7 @@ def test_holm_counts_every_row_of_the_gate(tmp_path: Path) -> None:
 
 def test_rules_too_weak_for_the_correction_are_named(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run", {"process": 1.0, "docker": 1.0}, seed=70, repetitions=8)
-    gate = GateConfig.model_validate({"rules": [
+    gate = parse_gate({"rules": [
         {"kind": "absolute", "metric": "*", "limit": 1e12},
         {"kind": "ratio", "metric": "*", "runtime": "docker", "limit": 2}]})
     notes = gate_run(run, None, gate).notes

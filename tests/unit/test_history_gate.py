@@ -10,7 +10,7 @@ import pytest
 
 from bench.gate.evaluate import Evaluation, exit_code, gate_run
 from bench.gate.history import gate_history, majority
-from bench.gate.rules import GateConfig
+from bench.gate.rules import parse_gate
 from bench.history.location import store_url
 from bench.history.record import record_run
 from bench.history.store import Store, open_store
@@ -19,7 +19,7 @@ from tests.history_fixtures import history_run
 
 T0 = 1_750_000_000.0
 GETPPID = ("process", "syscalls", "syscall.getppid")
-RULES = GateConfig.model_validate({"rules": [  # one row per runtime keeps these tests quick
+RULES = parse_gate({"rules": [  # one row per runtime keeps these tests quick
     {"kind": "relative", "metric": "syscall.getppid", "percent": 10, "floor": "10 ns"}]})
 
 
