@@ -119,6 +119,14 @@ class Hierarchy(ABC):
         have = self.controllers()
         return [c for c in CONTROLLERS if c not in have]
 
+    def missing_reason(self) -> str | None:
+        """Why a driver that limits its instances by cgroup cannot run here; None when it can."""
+        lacking = self.missing()
+        if not lacking:
+            return None
+        return (f"no cgroup {' or '.join(lacking)} controller under /sys/fs/cgroup: mount it "
+                f"(v1) or enable it in cgroup.subtree_control (v2)")
+
     def cgroup(self, name: str) -> Cgroup:
         return Cgroup(name, tuple(parent / name for parent in self.parents()))
 

@@ -74,11 +74,7 @@ class LxcDriver(Driver[LxcOptions, LxcHandle]):
         missing = missing_tool(LAUNCHERS[options.launcher], "lxc")
         if missing:
             return missing
-        lacking = detect().missing()
-        if lacking:
-            return (f"no cgroup {' or '.join(lacking)} controller under /sys/fs/cgroup: mount it "
-                    f"(v1) or enable it in cgroup.subtree_control (v2)")
-        return None
+        return detect().missing_reason()
 
     @classmethod
     def variants(cls) -> dict[str, LxcOptions]:

@@ -100,10 +100,9 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             return (f"this kernel lacks or disables the {', '.join(disabled)} namespace(s) the "
                     f"native runtime needs: use a kernel with them (or raise "
                     f"/proc/sys/user/max_*_namespaces)")
-        missing = detect().missing()
-        if missing:
-            return (f"no cgroup {' or '.join(missing)} controller under /sys/fs/cgroup: mount it "
-                    f"(v1) or enable it in cgroup.subtree_control (v2)")
+        lacking = detect().missing_reason()
+        if lacking:
+            return lacking
         try:
             from runtimes.host.build import compiler
 

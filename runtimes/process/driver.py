@@ -16,7 +16,6 @@ from runtimes.base import (
     DriverOptions,
     MemoryReading,
     ProbeCommand,
-    RunContext,
     Usage,
     instance_prefix,
 )
@@ -39,9 +38,6 @@ class ProcessDriver(Driver[ProcessOptions, Process]):
     kind = "process"
     Options = ProcessOptions
     runs_commands = True
-
-    def __init__(self, name: str, options: ProcessOptions, context: RunContext) -> None:
-        super().__init__(name, options, context)
 
     def prepare(self, probe: Path) -> None:
         self.probe = probe

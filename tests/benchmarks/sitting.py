@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.results.stats import ratio_ci
+from bench.results.stats import ratio_of_medians
 from bench.verify.references import SETTLE_S
 from runtimes.base import AnyDriver, ProbeCommand, RunContext
 from runtimes.host.spawn import spawn, stop_process
@@ -109,16 +109,20 @@ def side_by_side(benchmark: Any, ours: Callable[[], Measured],
 
 def check_ratio(benchmark: Any, name: str, ours: list[float], theirs: list[float],
                 low: float, high: float) -> None:
-    """median(ours) / median(theirs), with its 95 % interval, recorded; the benchmark fails
-    when the point estimate leaves [low, high]."""
-    point, ci_low, ci_high = ratio_ci(ours, theirs)
-    benchmark.extra_info[name] = {"ratio": point, "ci_low": ci_low, "ci_high": ci_high,
+    """median(ours) / median(theirs), with its 95 % interval (or why it has none), recorded;
+    the benchmark fails when the point estimate leaves [low, high]."""
+    ratio = ratio_of_medians(ours, theirs)
+    assert ratio is not None, f"{name}: the reference's median is not positive: {theirs}"
+    benchmark.extra_info[name] = {"ratio": ratio.point, "ci_low": ratio.low,
+                                  "ci_high": ratio.high, "ci_note": ratio.note,
                                   "ours_median": statistics.median(ours),
                                   "reference_median": statistics.median(theirs),
                                   "bound": [low, high], "n": [len(ours), len(theirs)],
                                   "load": os.getloadavg()[0]}
-    print(f"\n{name}: {point:.3f} (95% CI {ci_low:.3f} .. {ci_high:.3f}), "
-          f"bound {low} .. {high}, load {os.getloadavg()[0]:.2f}")
-    assert low <= point <= high, (f"{name}: {point:.3f} outside {low} .. {high} "
-                                  f"(ours {statistics.median(ours):.4g}, reference "
-                                  f"{statistics.median(theirs):.4g})")
+    interval = f"95% CI {ratio.low:.3f} .. {ratio.high:.3f}" \
+        if ratio.low is not None and ratio.high is not None else f"no interval: {ratio.note}"
+    print(f"\n{name}: {ratio.point:.3f} ({interval}), bound {low} .. {high}, "
+          f"load {os.getloadavg()[0]:.2f}")
+    assert low <= ratio.point <= high, (f"{name}: {ratio.point:.3f} outside {low} .. {high} "
+                                        f"(ours {statistics.median(ours):.4g}, reference "
+                                        f"{statistics.median(theirs):.4g})")

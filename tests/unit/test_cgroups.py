@@ -92,6 +92,10 @@ def test_missing_controllers_are_named(tmp_path: Path) -> None:
     assert detect(v2_tree(tmp_path / "a", "cpu memory")).missing() == ["pids"]
     assert detect(v1_tree(tmp_path / "b", ("cpu", "pids"))).missing() == ["memory"]
     assert detect(tmp_path / "nothing").missing() == ["memory", "pids"]
+    assert detect(v1_tree(tmp_path / "c", ("cpu", "pids"))).missing_reason() == (
+        "no cgroup memory controller under /sys/fs/cgroup: mount it (v1) or enable it in "
+        "cgroup.subtree_control (v2)")
+    assert detect(v2_tree(tmp_path / "d", "cpu memory pids")).missing_reason() is None
 
 
 # --- cgroup v2 -------------------------------------------------------------------------
