@@ -157,9 +157,14 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         applied = {"memory_limit_applied": host.get("Memory") or None,  # 0: no limit
                    "memory_swap_applied": host.get("MemorySwap") or None,
                    "pids_limit_applied": pids if pids and pids > 0 else None}  # 0, -1: none
-        asked = {"memory_limit_applied": int(self.options.memory_limit or 0) or None,
+        memory = int(self.options.memory_limit or 0) or None
+        asked = {"memory_limit_applied": memory, "memory_swap_applied": memory,
                  "pids_limit_applied": self.options.pids_limit}
-        if any(applied[key] != value for key, value in asked.items()):
+        # -1: dockerd dropped the swap limit because this kernel accounts no swap; then, as
+        # for every driver there, the limit bounds memory only (recorded as -1)
+        refused = [key for key, value in asked.items() if applied[key] != value
+                   and not (key == "memory_swap_applied" and applied[key] == -1)]
+        if refused:
             raise RuntimeUnavailable(f"dockerd holds limits {applied} where {asked} were asked")
         return applied
 
@@ -167,11 +172,14 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         return {RUN_LABEL: self.context.run_id, INSTANCE_LABEL: name}
 
     def _host_config(self, scratch: Path | None = None) -> Any:
+        """Network none, the runtime, and the limits: memory with no swap, as every driver's
+        (dockerd's default lets a container swap as much again as its memory limit)."""
         options = self.options
+        memory = int(options.memory_limit) if options.memory_limit else None
         return self.api.create_host_config(
             network_mode="none", runtime=options.runtime,
             security_opt=["seccomp=unconfined"] if options.seccomp == "unconfined" else None,
-            mem_limit=int(options.memory_limit) if options.memory_limit else None,
+            mem_limit=memory, memswap_limit=memory,  # memory plus swap = memory: no swap
             pids_limit=options.pids_limit, cpuset_cpus=options.cpus,
             binds={str(scratch): {"bind": SCRATCH_MOUNT, "mode": "rw"}} if scratch else None)
 
