@@ -29,8 +29,6 @@ from runtimes.base import (
 from runtimes.commands import SCRATCH_MOUNT, PackagedCommand, scratch_fingerprint
 from runtimes.docker.engine import (
     DEFAULT_ENDPOINT,
-    INSTANCE_LABEL,
-    RUN_LABEL,
     close_connection,
     close_stdin,
     connect,
@@ -44,6 +42,7 @@ from runtimes.docker.image import ensure_image, ensure_tree_image, image_metadat
 from runtimes.docker.options import DockerOptions
 from runtimes.errors import ExitCause, InstanceError, RuntimeUnavailable
 from runtimes.host.cgroups import read_int
+from runtimes.host.labels import INSTANCE_LABEL, RUN_LABEL
 from runtimes.host.memory import pss_bytes, total_pss
 from runtimes.host.oci_runtimes import RUNTIMES, process_roles
 from runtimes.host.procs import cgroup_members, memory_cgroup_file, parent_pid, process_name

@@ -14,13 +14,12 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 from runtimes.errors import InstanceError, RuntimeUnavailable
+from runtimes.host.labels import RUN_LABEL as RUN_LABEL  # bench.workload builds with it
 from runtimes.host.oci_runtimes import runtime_refusal
 
 log = logging.getLogger("bench.runtimes.docker")
 
 DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
-RUN_LABEL = "bench.run"  # on every container of a run: what `bench clean` finds
-INSTANCE_LABEL = "bench.instance"
 START_DOCKERD = "dockerd --bridge=none --iptables=false --ip6tables=false &"
 PING_TIMEOUT_S = 3.0  # with dockerd down a run must fail within seconds
 API_TIMEOUT_S = 60.0

@@ -26,10 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ByteSize, Field, PositiveInt, field_validator
-
-from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, RunContext
-from runtimes.docker.options import MIN_MEMORY_LIMIT
+from runtimes.base import Driver, MemoryReading, ProbeCommand, RunContext
 from runtimes.errors import (
     BenchError,
     BuildError,
@@ -38,32 +35,24 @@ from runtimes.errors import (
     RuntimeUnavailable,
     TeardownError,
 )
-from runtimes.host.cgroups import MAX_MEMORY_LIMIT, MAX_PIDS_LIMIT, read_int, whole_pages
+from runtimes.host.cgroups import read_int
 from runtimes.host.gvisor import DEFAULT_PLATFORM, runsc_flags
+from runtimes.host.labels import INSTANCE_LABEL, RUN_LABEL
 from runtimes.host.memory import pss_bytes, total_pss
 from runtimes.host.oci_runtimes import RUNTIMES, OciRuntime, process_roles, runtime_refusal, runtime_version
+from runtimes.host.options import EngineOptions
 from runtimes.host.procs import cgroup_members, memory_cgroup_file
 from runtimes.host.spawn import TAG, spawn, stop_process
 from runtimes.host.tools import find_tool, missing_tool, run_tool, tool_version
 from runtimes.instance import Instance
 from runtimes.podman.image import ensure_image, image_metadata
 
-RUN_LABEL = "bench.run"
-INSTANCE_LABEL = "bench.instance"
 ULIMITS = ("nofile=1024:1024", "nproc=1024:1024")  # within this host's hard limits
 
 
-class PodmanOptions(DriverOptions):
+class PodmanOptions(EngineOptions):
     runtime: OciRuntime = "runc"
     seccomp: Literal["default", "unconfined"] = "default"
-    # as the docker driver's: null is no limit; a number is what the engine applies as given
-    memory_limit: ByteSize | None = Field(None, ge=MIN_MEMORY_LIMIT, le=MAX_MEMORY_LIMIT)
-    pids_limit: PositiveInt | None = Field(None, le=MAX_PIDS_LIMIT)
-
-    @field_validator("memory_limit")
-    @classmethod
-    def _pages(cls, value: ByteSize | None) -> ByteSize | None:
-        return value if value is None else ByteSize(whole_pages(value))
 
 
 @dataclass
