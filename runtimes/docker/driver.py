@@ -43,9 +43,8 @@ from runtimes.docker.options import DockerOptions
 from runtimes.errors import ExitCause, InstanceError, RuntimeUnavailable
 from runtimes.host.cgroups import read_int
 from runtimes.host.labels import INSTANCE_LABEL, RUN_LABEL
-from runtimes.host.memory import pss_bytes, total_pss
-from runtimes.host.oci_runtimes import RUNTIMES, process_roles
-from runtimes.host.procs import cgroup_members, memory_cgroup_file, parent_pid, process_name
+from runtimes.host.oci_runtimes import RUNTIMES
+from runtimes.host.procs import container_memory, memory_cgroup_file, parent_pid, process_name
 from runtimes.host.tools import tool_version
 from runtimes.host.usage import TICK_NS, process_cpu_ns
 from runtimes.instance import Instance
@@ -347,12 +346,11 @@ class DockerDriver(Driver[DockerOptions, Attached]):
                                 f"{process_name(shim)!r}, not a containerd shim")
         # a fresh container's cgroup holds all of it (gVisor's Sentry, Gofer and stubs too);
         # an exec shares its container with the keeper, so only the exec's own process counts
-        members = [p for p in cgroup_members(pid) if p != shim] if handle.exec_id is None else [pid]
-        parts = {role: total_pss(pids) for role, pids in
-                 process_roles(self.options.runtime, members, pid).items()}
-        parts["shim"] = pss_bytes(shim)
-        return MemoryReading(host_pss=sum(parts.values()), cgroup=self._cgroup_charge(handle, pid),
-                             host_parts=parts)
+        found = container_memory(self.options.runtime, pid, ("shim", shim),
+                                 whole_cgroup=handle.exec_id is None)
+        charge = found.charge if found.charge is not None else self._stats_charge(handle)
+        return MemoryReading(host_pss=sum(found.parts.values()), cgroup=charge,
+                             host_parts=found.parts)
 
     def usage(self, instance: Instance[Attached]) -> Usage:
         """The probe's process tree (the same accounting as process and native) and the
@@ -382,11 +380,9 @@ class DockerDriver(Driver[DockerOptions, Attached]):
                 return int(self._exec_state(handle)["Pid"])
             return int(self.api.inspect_container(handle.container_id)["State"]["Pid"])
 
-    def _cgroup_charge(self, handle: Attached, pid: int) -> int:
-        """The container's cgroup charge: from its cgroup file, else the stats API (slower)."""
-        path = memory_cgroup_file(pid)
-        if path is not None:
-            return read_int(path)
+    def _stats_charge(self, handle: Attached) -> int:
+        """The container's cgroup charge from the stats API (slower), where this host shows
+        no cgroup file for it."""
         with engine_step(f"read the stats of {handle.name}"):
             stats = self.api.stats(handle.container_id, stream=False, one_shot=True)
         usage = (stats.get("memory_stats") or {}).get("usage")

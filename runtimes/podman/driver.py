@@ -35,13 +35,11 @@ from runtimes.errors import (
     RuntimeUnavailable,
     TeardownError,
 )
-from runtimes.host.cgroups import read_int
 from runtimes.host.gvisor import DEFAULT_PLATFORM, runsc_flags
 from runtimes.host.labels import INSTANCE_LABEL, RUN_LABEL
-from runtimes.host.memory import pss_bytes, total_pss
-from runtimes.host.oci_runtimes import RUNTIMES, OciRuntime, process_roles, runtime_refusal, runtime_version
+from runtimes.host.oci_runtimes import RUNTIMES, OciRuntime, runtime_refusal, runtime_version
 from runtimes.host.options import EngineOptions
-from runtimes.host.procs import cgroup_members, memory_cgroup_file
+from runtimes.host.procs import container_memory
 from runtimes.host.spawn import TAG, spawn, stop_process
 from runtimes.host.tools import find_tool, missing_tool, run_tool, tool_version
 from runtimes.instance import Instance
@@ -143,13 +141,9 @@ class PodmanDriver(Driver[PodmanOptions, PodmanHandle]):
         if pid <= 0 or conmon <= 0 or instance.output.closed:
             raise InstanceError(f"{instance.name} is not running (podman gives pid {pid})",
                                 cause=self.exit_cause(instance))
-        members = [p for p in cgroup_members(pid) if p != conmon]
-        parts = {role: total_pss(pids)
-                 for role, pids in process_roles(self.options.runtime, members, pid).items()}
-        parts["conmon"] = pss_bytes(conmon)
-        charge = memory_cgroup_file(pid)
-        return MemoryReading(host_pss=sum(parts.values()), host_parts=parts,
-                             cgroup=read_int(charge) if charge else None)
+        found = container_memory(self.options.runtime, pid, ("conmon", conmon))
+        return MemoryReading(host_pss=sum(found.parts.values()), host_parts=found.parts,
+                             cgroup=found.charge)
 
     def exit_cause(self, instance: Instance[PodmanHandle]) -> ExitCause | None:
         """What conmon recorded: the exit status, and whether the OOM killer acted."""
