@@ -33,6 +33,7 @@ from runtimes.docker.engine import (
     close_stdin,
     connect,
     engine_step,
+    is_local,
     output_chunks,
     remove_container,
     remove_labelled,
@@ -396,6 +397,7 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         components = {c.get("Name"): c.get("Version") for c in version.get("Components") or []}
         security = info.get("SecurityOptions") or []
         runtime = self.options.runtime
+        runtime_path = ((info.get("Runtimes") or {}).get(runtime) or {}).get("path")
         return {
             "driver": self.kind, "mode": self.options.mode,
             "endpoint": self.options.endpoint or DEFAULT_ENDPOINT,
@@ -405,8 +407,8 @@ class DockerDriver(Driver[DockerOptions, Attached]):
             "storage_driver": info.get("Driver"), "logging_driver": info.get("LoggingDriver"),
             "cgroup_driver": info.get("CgroupDriver"), "cgroup_version": info.get("CgroupVersion"),
             "default_runtime": info.get("DefaultRuntime"), "runtime": runtime,
-            "runtime_path": ((info.get("Runtimes") or {}).get(runtime) or {}).get("path"),
-            "runtime_version": components.get(runtime) or self._local_runtime_version(info),
+            "runtime_path": runtime_path,
+            "runtime_version": components.get(runtime) or self._local_runtime_version(runtime_path),
             "seccomp": self.options.seccomp,
             "engine_seccomp": next((s for s in security if "name=seccomp" in s), None),
             "memory_limit": int(self.options.memory_limit) if self.options.memory_limit else None,
@@ -418,11 +420,10 @@ class DockerDriver(Driver[DockerOptions, Attached]):
             **scratch_fingerprint(self.cells, "a host directory bind-mounted at /scratch (rw)"),
         }
 
-    def _local_runtime_version(self, info: dict[str, Any]) -> str | None:
-        """The version line of the runtime's binary, when dockerd is on this host (its own
-        version output names runc only)."""
-        path = ((info.get("Runtimes") or {}).get(self.options.runtime) or {}).get("path")
-        local = (self.options.endpoint or DEFAULT_ENDPOINT).startswith("unix://")
+    def _local_runtime_version(self, path: str | None) -> str | None:
+        """The version line of the runtime's binary at the path dockerd gives, when dockerd
+        is on this host (its own version output names runc only)."""
+        local = is_local(self.options.endpoint)
         return tool_version(path) if local and path and Path(path).exists() else None
 
     @classmethod

@@ -133,14 +133,19 @@ def remove_container(api: Any, container_id: str, name: str) -> None:
         api.remove_container(container_id, force=True)
 
 
+def is_local(endpoint: str | None) -> bool:
+    """Whether dockerd listens on this host's unix socket, so what it names (a runtime's
+    binary) is a file here that we may read; a tcp endpoint may be another host."""
+    return (endpoint or DEFAULT_ENDPOINT).startswith("unix://")
+
+
 def runtime_missing(api: Any, runtime: str, endpoint: str | None) -> str | None:
     """None when dockerd has this OCI runtime registered, else why not and what to do."""
     with engine_step("read docker info"):
         runtimes = api.info().get("Runtimes") or {}
     if runtime in runtimes:
         return None
-    local = (endpoint or DEFAULT_ENDPOINT).startswith("unix://")
-    refusal = runtime_refusal(runtime) if local else None
+    refusal = runtime_refusal(runtime) if is_local(endpoint) else None
     if refusal:  # registering it would not help
         return f"dockerd has no OCI runtime {runtime!r}, and {refusal}"
     return (f"dockerd has no OCI runtime {runtime!r} (it has: {', '.join(sorted(runtimes))}): "

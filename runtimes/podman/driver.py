@@ -70,6 +70,7 @@ class PodmanDriver(Driver[PodmanOptions, PodmanHandle]):
     def __init__(self, name: str, options: PodmanOptions, context: RunContext) -> None:
         super().__init__(name, options, context)
         self.image: str | None = None
+        self.runtime_flags = runtime_flags(options.runtime)  # what the fingerprint records
         self.podman = podman_argv(options.runtime)
 
     @classmethod
@@ -206,7 +207,7 @@ class PodmanDriver(Driver[PodmanOptions, PodmanHandle]):
             "engine_version": (info.get("version") or {}).get("Version"),
             "conmon_version": tool_version(str(conmon)) if conmon else None,
             "runtime": self.options.runtime, "runtime_version": runtime_version(self.options.runtime),
-            "runtime_flags": list(self.podman[3:]) if self.options.runtime == "runsc" else [],
+            "runtime_flags": list(self.runtime_flags),
             "cgroup_manager": host.get("cgroupManager"), "cgroup_version": host.get("cgroupVersion"),
             "storage_driver": store.get("graphDriverName"), "events_backend": host.get("eventLogger"),
             "network": "none", "ulimits": list(ULIMITS), "seccomp": self.options.seccomp,
@@ -231,8 +232,12 @@ class PodmanDriver(Driver[PodmanOptions, PodmanHandle]):
         return [f"podman container {name}" for name in names]
 
 
-def podman_argv(runtime: str) -> list[str]:
-    """podman with its OCI runtime; runsc gets the flags the oci driver gives it."""
+def runtime_flags(runtime: str) -> tuple[str, ...]:
+    """podman's --runtime-flag arguments: runsc gets the flags the oci driver gives it."""
     flags = runsc_flags(DEFAULT_PLATFORM, oci_seccomp=False) if runtime == "runsc" else ()
-    return ["podman", "--runtime", runtime,
-            *(f"--runtime-flag={flag.removeprefix('--')}" for flag in flags)]
+    return tuple(f"--runtime-flag={flag.removeprefix('--')}" for flag in flags)
+
+
+def podman_argv(runtime: str) -> list[str]:
+    """podman with its OCI runtime and that runtime's flags."""
+    return ["podman", "--runtime", runtime, *runtime_flags(runtime)]

@@ -16,7 +16,7 @@ import pytest
 
 from runtimes.base import RunContext
 from runtimes.docker.driver import DockerDriver, DockerOptions
-from runtimes.docker.engine import PING_TIMEOUT_S, daemon_problem, output_chunks
+from runtimes.docker.engine import PING_TIMEOUT_S, daemon_problem, is_local, output_chunks
 from runtimes.errors import RuntimeUnavailable
 from runtimes.host import procs
 from runtimes.host.procs import container_memory, memory_cgroup_candidates
@@ -96,6 +96,11 @@ def test_container_memory_without_a_cgroup_has_no_charge(monkeypatch: pytest.Mon
     monkeypatch.setattr(procs, "memory_cgroup_file", lambda pid: None)
     found = container_memory("runc", os.getpid(), ("conmon", os.getppid()))
     assert found.charge is None and set(found.parts) == {"workload", "conmon"}
+
+
+def test_only_a_unix_socket_endpoint_is_this_host() -> None:
+    assert is_local(None) and is_local("unix:///run/other.sock")
+    assert not is_local("tcp://127.0.0.1:2375")
 
 
 def test_daemon_problem_sentences() -> None:
