@@ -440,8 +440,17 @@ def write(path: Path, value: int | str) -> None:
 
 def read_int(path: Path) -> int:
     try:
-        return int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError) as error:
+        text = path.read_text()
+    except OSError as error:
+        raise InstanceError(f"cannot read {path}: {error}") from error
+    return parse_int(path, text)
+
+
+def parse_int(path: Path, text: str) -> int:
+    """The first number in a cgroup file's text (read once by the caller)."""
+    try:
+        return int(text.split()[0])
+    except (ValueError, IndexError) as error:
         raise InstanceError(f"cannot read {path}: {error}") from error
 
 
@@ -460,7 +469,7 @@ def read_limit(path: Path) -> int:
         text = path.read_text().strip()
     except OSError as error:
         raise InstanceError(f"cannot read {path}: {error.strerror}") from error
-    return -1 if text == "max" else read_int(path)
+    return -1 if text == "max" else parse_int(path, text)
 
 
 def keyed_value(path: Path, key: str) -> int:
