@@ -27,7 +27,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -52,7 +52,7 @@ from runtimes.host.seccomp import PROFILE_NAME, PROFILE_SOURCE, host_target, oci
 from runtimes.host.spawn import TAG, announced_exit, spawn, wait_exit
 from runtimes.host.tools import find_tool, sweep_dirs
 from runtimes.instance import Instance
-from runtimes.oci.bundle import MASKED_PATHS, NAMESPACES, BundleSpec, write_bundle
+from runtimes.oci.bundle import MASKED_PATHS, NAMESPACES, BundleSpec, BundleWriter
 from runtimes.oci.cli import COMMAND_TIMEOUT_S, RuntimeCli
 
 STATE_BASE = Path("/run/bench/oci")
@@ -96,6 +96,7 @@ class OciDriver(Driver[OciOptions, OciHandle]):
         self.cgroups: Hierarchy = detect()
         self.rootfs = context.work_dir / f"{name}-rootfs"
         self.seccomp: dict[str, Any] | None = None
+        self.bundles: BundleWriter | None = None  # made in prepare
         platform = options.runsc_platform()
         flags = runsc_flags(platform, options.seccomp == "default") if platform else ()
         binary = find_tool(options.runtime) or Path(options.runtime)
@@ -126,11 +127,13 @@ class OciDriver(Driver[OciOptions, OciHandle]):
 
     def prepare(self, probe: Path, extra_files: Mapping[str, Path] | None = None) -> None:
         """The rootfs every instance's bundle points at (the probe, plus extra_files by
-        name), and this run's state root."""
+        name), this run's state root, and the config.json all instances share, serialised
+        here rather than at each launch."""
         make_rootfs(self.rootfs, probe, extra_files)
         self.cli.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         if self.options.seccomp == "default":
             self.seccomp = oci_seccomp(host_target())
+        self.bundles = BundleWriter(self.variant_spec(), self.rootfs)
 
     # --- boot ------------------------------------------------------------------------
 
@@ -138,16 +141,22 @@ class OciDriver(Driver[OciOptions, OciHandle]):
         """What runs inside: the probe, by its absolute path."""
         return probe_argv(command.argv())
 
+    def variant_spec(self) -> BundleSpec:
+        """What every instance's bundle shares; the instance's own values left empty."""
+        return BundleSpec(argv=(), hostname="", cgroups_path="", limits=self.options.limits(),
+                          read_only=self.options.read_only, seccomp=self.seccomp, env=())
+
     def bundle_spec(self, instance: Instance[OciHandle], command: ProbeCommand) -> BundleSpec:
-        return BundleSpec(argv=tuple(self.command_argv(command)),
-                          hostname=self.options.hostname_of(instance.name),
-                          cgroups_path=f"/{CGROUP_PARENT}/{instance.name}",
-                          limits=self.options.limits(), read_only=self.options.read_only,
-                          seccomp=self.seccomp, env=("PATH=/", f"{TAG}={instance.name}"))
+        return replace(self.variant_spec(), argv=tuple(self.command_argv(command)),
+                       hostname=self.options.hostname_of(instance.name),
+                       cgroups_path=f"/{CGROUP_PARENT}/{instance.name}",
+                       env=("PATH=/", f"{TAG}={instance.name}"))
 
     def launch(self, instance: Instance[OciHandle], command: ProbeCommand) -> None:
+        if self.bundles is None:
+            raise InstanceError(f"{self.name}: an instance was started before prepare()")
         spec = self.bundle_spec(instance, command)
-        bundle = write_bundle(self.context.work_dir / instance.name, spec, self.rootfs)
+        bundle = self.bundles.write(self.context.work_dir / instance.name, spec)
         handle = instance.handle = OciHandle(instance.name, self.cgroups.placed(spec.cgroups_path))
         try:
             handle.creator = spawn(instance, self.cli.create_argv(bundle, instance.name))
