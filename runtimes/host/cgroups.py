@@ -49,6 +49,13 @@ class Cgroup:
     name: str
     dirs: tuple[Path, ...]
 
+    @classmethod
+    def at(cls, relative: str, roots: list[Path]) -> Cgroup:
+        """The cgroup at `relative` (a path below a hierarchy's root) in each of these
+        hierarchies, named by its last part."""
+        path = relative.strip("/")
+        return cls(Path(path).name, tuple(root / path for root in roots))
+
     @property
     def procs_files(self) -> list[Path]:
         """The files a process writes its pid to, to join the cgroup in every hierarchy."""
@@ -77,12 +84,6 @@ class Hierarchy(ABC):
     def parents(self) -> list[Path]:
         """The `bench` parent directory in every hierarchy."""
         return [root / PARENT for root in self.roots()]
-
-    def placed(self, relative: str) -> Cgroup:
-        """A cgroup another program made (an OCI runtime, LXC) at this path below the root of
-        every hierarchy, to read its members, charge and OOM kills like our own."""
-        path = relative.strip("/")
-        return Cgroup(Path(path).name, tuple(root / path for root in self.roots()))
 
     @abstractmethod
     def join_paths(self, cgroup: Cgroup) -> list[Path]:
@@ -155,7 +156,7 @@ class Hierarchy(ABC):
                 f"(v1) or enable it in cgroup.subtree_control (v2)")
 
     def cgroup(self, name: str) -> Cgroup:
-        return Cgroup(name, tuple(parent / name for parent in self.parents()))
+        return Cgroup.at(f"{PARENT}/{name}", self.roots())
 
     def create(self, name: str, limits: Limits) -> Cgroup:
         """Make the instance's cgroup and set its limits; raises InstanceError on failure.

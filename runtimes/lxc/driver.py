@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from runtimes.base import Driver, MemoryReading, ProbeCommand, RunContext, instance_prefix
-from runtimes.errors import BenchError, ExitCause, InstanceError, RuntimeUnavailable
+from runtimes.base import Driver, MemoryReading, ProbeCommand, RunContext
+from runtimes.errors import ExitCause, InstanceError
 from runtimes.host.cgroups import Cgroup, Hierarchy, detect
 from runtimes.host.memory import pss_bytes, total_pss
 from runtimes.host.options import ContainerOptions
-from runtimes.host.placed_cgroups import mounted_roots, remove_empty, spread, sweep_placed
+from runtimes.host.placed_cgroups import PlacedCgroups, remove_empty
 from runtimes.host.rootfs import make_rootfs, probe_argv
 from runtimes.host.spawn import TAG, announced_exit, process_exit, spawn, stop_process
 from runtimes.host.tools import missing_tool, sweep_dirs, tool_version
@@ -64,6 +64,7 @@ class LxcDriver(Driver[LxcOptions, LxcHandle]):
     def __init__(self, name: str, options: LxcOptions, context: RunContext) -> None:
         super().__init__(name, options, context)
         self.cgroups: Hierarchy = detect()
+        self.placed = PlacedCgroups(self.cgroups, CGROUP_PARENT)
         self.rootfs = context.work_dir / f"{name}-rootfs"
         self.lxc_path = lxc_path(context.run_id)
         self._shared: tuple[str, str] | None = None  # see _shared_config
@@ -85,6 +86,7 @@ class LxcDriver(Driver[LxcOptions, LxcHandle]):
         make_rootfs(self.rootfs, probe, extra_files)
         self.lxc_path.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._shared_config()
+        self.placed.roots()  # the cgroup mounts, read here rather than in a timed teardown
 
     # --- boot ------------------------------------------------------------------------
 
@@ -141,8 +143,7 @@ class LxcDriver(Driver[LxcOptions, LxcHandle]):
     def launch(self, instance: Instance[LxcHandle], command: ProbeCommand) -> None:
         config = self.context.work_dir / f"{instance.name}.conf"
         config.write_text(self.config(instance, command))
-        handle = instance.handle = LxcHandle(
-            self.cgroups.placed(f"{CGROUP_PARENT}/{instance.name}"))
+        handle = instance.handle = LxcHandle(self.placed.cgroup(instance.name))
         try:
             handle.monitor = spawn(instance, self.launch_argv(instance, config, command))
         except OSError as error:
@@ -186,13 +187,11 @@ class LxcDriver(Driver[LxcOptions, LxcHandle]):
             stop_process(handle.monitor, self.grace_seconds)
             instance.mark_stop("exit")
         for suffix in ("", MONITOR_SUFFIX):
-            left = spread(f"{CGROUP_PARENT}/{instance.name}{suffix}", mounted_roots())
-            if left.dirs:
-                self.cgroups.remove(left)
+            self.placed.remove(f"{instance.name}{suffix}")
         instance.mark_stop("cgroup_removed")
 
     def close(self) -> None:
-        remove_empty(CGROUP_PARENT, mounted_roots())
+        self.placed.close()
         remove_empty(str(self.lxc_path.relative_to(LXC_BASE)), [LXC_BASE])
         remove_empty(str(lock_dir(self.lxc_path).relative_to(LOCK_BASE)), [LOCK_BASE])
 
@@ -222,10 +221,7 @@ class LxcDriver(Driver[LxcOptions, LxcHandle]):
     @classmethod
     def clean(cls, options: LxcOptions, run_id: str | None, dry_run: bool) -> list[str]:
         """Containers' and monitors' cgroups (their processes killed), then the runs' lxc paths."""
-        try:
-            lines = sweep_placed(detect(), CGROUP_PARENT, instance_prefix(run_id), dry_run)
-        except (OSError, BenchError) as error:
-            raise RuntimeUnavailable(f"cannot clean LXC cgroups: {error}") from error
+        lines = PlacedCgroups(detect(), CGROUP_PARENT).sweep(run_id, dry_run)
         paths = [lxc_path(run_id)] if run_id else sorted(LXC_BASE.glob("*"))
         return lines + sweep_dirs("lxc directory", [d for path in paths
                                                     for d in (path, lock_dir(path))], dry_run)
