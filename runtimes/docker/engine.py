@@ -14,7 +14,7 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 from runtimes.errors import InstanceError, RuntimeUnavailable
-from runtimes.host.labels import RUN_LABEL as RUN_LABEL  # bench.workload builds with it
+from runtimes.host.labels import RUN_LABEL
 from runtimes.host.oci_runtimes import runtime_refusal
 
 log = logging.getLogger("bench.runtimes.docker")
