@@ -118,6 +118,7 @@ class Analysis:
     stats: list[Stat]
     phases: dict[str, list[str]] = field(default_factory=dict)  # label -> boot phases
     changes: list[Change] = field(default_factory=list)
+    instances: dict[Key, Values] = field(default_factory=dict)  # keyed by label, one per instance
 
 
 def is_phase(metric: str) -> bool:
@@ -253,6 +254,8 @@ def analyse(paths: list[Path]) -> Analysis:
     stats = sorted((s for table in per_run for s in table.values()),
                    key=lambda s: rank.get(s.label, len(rank)))
     values = {(run.label(k[0]), k[1], k[2]): v for run in runs for k, v in run.values.items()}
+    instances = {(run.label(k[0]), k[1], k[2]): v for run in runs
+                 for k, v in run.instances.items()}
     phases = {run.label(r): order for run in runs for r, order in run.phases.items()}
     changes = [c for index in range(1, len(runs)) for c in run_changes(runs[0], runs[index])]
-    return Analysis(runs, labels, values, stats, phases, changes)
+    return Analysis(runs, labels, values, stats, phases, changes, instances)
