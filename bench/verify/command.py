@@ -15,12 +15,13 @@ from rich.table import Table
 
 from bench.interrupts import shielded
 from bench.noise import host_load
-from bench.results.crosschecks import Agreement, CrossCheck, write_checks
+from bench.results.crosschecks import CrossCheck, write_checks
 from bench.results.units import format_value
 from bench.run_command import RunHooks, create_run, default_cache_dir, run_cells, under_signals
 from bench.terminal import out
 from bench.verify.checks import Verifier
 from bench.verify.references import tool_versions
+from reports.intervals import difference_text
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -68,17 +69,9 @@ def print_checks(checks: list[CrossCheck]) -> None:
         result = check.agreement()
         table.add_row(check.figure, check.runtime, check.reference,
                       format_value(result.bench, check.unit),
-                      format_value(result.reference, check.unit), difference(result),
+                      format_value(result.reference, check.unit), difference_text(result),
                       f"±{check.tolerance:.0%}", result.verdict)
     out.print(table)
-
-
-def difference(result: Agreement) -> str:
-    """`+1.2% (-0.5% .. +2.9%)`, or why there is no difference to show."""
-    if result.relative is None or result.relative_low is None or result.relative_high is None:
-        return result.reason or "-"
-    return (f"{result.relative:+.1%} ({result.relative_low:+.1%} .. "
-            f"{result.relative_high:+.1%})")
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
