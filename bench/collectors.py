@@ -64,10 +64,7 @@ def memory_samples(cell: Cell, driver: AnyDriver, instance: AnyInstance, settle:
     the cell (a vanished process has no memory to read, which is not a reading of 0)."""
     instance.output.wait_for(IDLE, deadline_ns, f"{cell.runtime} instance")
     time.sleep(settle)
-    still_there(instance, "during the settle")
-    reading = driver.memory(instance)
-    still_there(instance, "while its memory was read")
-    check_parts(driver, reading)
+    reading = memory_reading(driver, instance)
     values: dict[str, int | None] = {"memory.host_pss": reading.host_pss,
                                      "memory.guest_ram": reading.guest_ram,
                                      "memory.cgroup": reading.cgroup}
@@ -75,6 +72,17 @@ def memory_samples(cell: Cell, driver: AnyDriver, instance: AnyInstance, settle:
     samples = [_sample(cell, metric, value) for metric, value in values.items() if value is not None]
     return samples + [_sample(cell, f"{HOST_PART}{part}", value, phase=part)
                       for part, value in reading.host_parts.items()]
+
+
+def memory_reading(driver: AnyDriver, instance: AnyInstance) -> MemoryReading:
+    """The driver's memory reading of a settled instance, taken only while the instance is
+    there before and after (a vanished process has no memory to read, which is not a reading
+    of 0), with the parts the driver declares. Shared by a cell and a density ladder."""
+    still_there(instance, "during the settle")
+    reading = driver.memory(instance)
+    still_there(instance, "while its memory was read")
+    check_parts(driver, reading)
+    return reading
 
 
 def still_there(instance: AnyInstance, when: str) -> None:

@@ -25,7 +25,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.collectors import still_there
+from bench.collectors import memory_reading
 from bench.config import DensityWorkload
 from bench.plan import Cell
 from bench.results.sample import Sample
@@ -148,8 +148,10 @@ class DensityRun:
         return samples
 
     def read_memory(self, count: int, meta: dict[str, object]) -> list[Sample]:
-        """One reading at N: the instances' PSS and charges now, MemAvailable kept for later."""
-        readings = [self.reading(i) for i in self.running]
+        """One reading at N: the instances' PSS and charges now, MemAvailable kept for later.
+        An instance that left during the settle stops the ladder with the reason (its memory
+        is not 0, and N would no longer be N)."""
+        readings = [memory_reading(self.driver, i) for i in self.running]
         self.available.append((count, available_bytes(self.workload.drop_caches), meta))
         samples = [self.sample("density.pss_per_instance",
                                sum(map(instance_cost, readings)) / count, "bytes", count, **meta)]
@@ -165,14 +167,6 @@ class DensityRun:
                             "bytes", count, **meta, reference=name)
                 for count, available, meta in self.available
                 for name, reference in (("before", before), ("after", after))]
-
-    def reading(self, instance: AnyInstance) -> MemoryReading:
-        """One instance's memory; one that left during the settle stops the ladder with the
-        reason (its memory is not 0, and N would no longer be N)."""
-        still_there(instance, "during the settle")
-        reading = self.driver.memory(instance)
-        still_there(instance, "while its memory was read")
-        return reading
 
     def boot_one_more(self, count: int) -> Sample:
         self.check_floor(count)

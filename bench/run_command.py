@@ -14,6 +14,7 @@ import os
 import secrets
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,14 @@ from bench.results.lock import DirectoryLock
 from bench.results.manifest import read_manifest
 from bench.results.store import RunStore
 from bench.runlog import run_log
-from bench.runner import CellHook, Runner, check_available, check_commands, manifest_for, without
+from bench.runner import InstanceHook, Runner, check_available, check_commands, manifest_for, without
 from bench.terminal import err, out, plain, print_summary
 from bench.workload.bundle import Bundle, build_bundle
 from bench.workload.package import PreparedWorkload, prepare_workloads, write_tree_manifests
+from runtimes.base import AnyDriver
 from runtimes.errors import BenchError, ConfigError, Interrupted
+
+AfterCell = Callable[[Cell, AnyDriver, str | None], None]
 
 
 def default_cache_dir() -> Path:
@@ -60,9 +64,15 @@ def history_store(args: argparse.Namespace, config: Config) -> str | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    return under_signals(lambda: resume_run(args) if args.resume else new_run(args))
+
+
+def under_signals(command: Callable[[], int]) -> int:
+    """A command (bench run, bench verify) under bench.interrupts from its first step: a
+    signal before the run existed or after it ended is one Interrupted line too."""
     with handling_signals():
         try:
-            return resume_run(args) if args.resume else new_run(args)
+            return command()
         except KeyboardInterrupt as stop:  # before a run existed, or after it ended
             signum = signal_of(stop)
             raise Interrupted(f"interrupted by {signal.Signals(signum).name}", signum) from None
@@ -149,17 +159,50 @@ def resume_run(args: argparse.Namespace) -> int:
     return execute(runnable, store, bundle, cells, args, start, workloads)
 
 
+@dataclass(frozen=True)
+class RunHooks:
+    """What a command adds to a run of cells (bench verify: the references beside them)."""
+
+    on_instance: InstanceHook | None = None  # while an instance is up, after bench read it
+    after_cell: AfterCell | None = None  # after each cell, outside it
+    after_run: Callable[[], None] | None = None  # once the cells ran, before the report
+
+
 def execute(config: Config, store: RunStore, bundle: Bundle, cells: list[Cell],
             args: argparse.Namespace, start: str, workloads: dict[str, PreparedWorkload]) -> int:
-    """Run the cells into the store; whatever happens, the manifest ends in a final state,
-    the report of what was kept is written and the lock released."""
-    baseline = args.baseline
+    """Run the cells into the store, then print the summary, record the run in the history
+    store and gate it against --baseline."""
+    failed = run_cells(config, store, bundle, cells, start, workloads, args.verbose)
+    print_summary(store.path, out)
+    history = history_store(args, config)
+    required = bool(config.history and config.history.required)
+    record_code = record_after_run(store.path, history, Path(args.default_store_path),
+                                   required) if history else 0
+    gate_code = gate_against(store.path, Path(args.baseline), config) if args.baseline else 0
+    if gate_code or record_code:
+        return gate_code or record_code
+    if failed:
+        err.print(f"[yellow]{failed} cell(s) failed[/]; their reasons are in "
+                  f"{plain(str(store.path))}/cells.jsonl")
+        return 3
+    return 0
+
+
+def run_cells(config: Config, store: RunStore, bundle: Bundle, cells: list[Cell], start: str,
+              workloads: dict[str, PreparedWorkload], verbose: bool,
+              hooks: RunHooks | None = None) -> int:
+    """Run the cells into the store (and the hooks beside them); returns how many failed.
+    Whatever happens, the manifest ends in a final state, then the report of what was kept
+    is written, then the lock released. Shared by `bench run` and `bench verify`."""
+    hooks = hooks or RunHooks()
     try:
         err.print(plain(start), highlight=False)
-        with run_log(store.path, verbose=args.verbose) as log:
+        with run_log(store.path, verbose=verbose) as log:
             runner = Runner(config, store, bundle, store.manifest["run_id"], default_cache_dir(),
-                            log, workloads)
-            failed = run_with_progress(runner, cells)
+                            log, workloads, hooks.on_instance)
+            failed = run_with_progress(runner, cells, hooks.after_cell)
+            if hooks.after_run is not None:
+                hooks.after_run()
     except KeyboardInterrupt as stop:  # before the runner took over: it had nothing to tear down
         signum = signal_of(stop)
         with shielded():
@@ -171,19 +214,7 @@ def execute(config: Config, store: RunStore, bundle: Bundle, cells: list[Cell],
         with shielded():
             write_run_report(store.path)  # a partial one too, when the run stopped early
             store.close()
-    print_summary(store.path, out)
-    history = history_store(args, config)
-    required = bool(config.history and config.history.required)
-    record_code = record_after_run(store.path, history, Path(args.default_store_path),
-                                   required) if history else 0
-    gate_code = gate_against(store.path, Path(baseline), config) if baseline else 0
-    if gate_code or record_code:
-        return gate_code or record_code
-    if failed:
-        err.print(f"[yellow]{failed} cell(s) failed[/]; their reasons are in "
-                  f"{plain(str(store.path))}/cells.jsonl")
-        return 3
-    return 0
+    return failed
 
 
 def write_run_report(path: Path) -> None:
@@ -205,8 +236,9 @@ def gate_against(candidate: Path, baseline: Path, config: Config) -> int:
     return exit_code(result)
 
 
-def run_with_progress(runner: Runner, cells: list[Cell], after_cell: CellHook | None = None) -> int:
-    """Runs the cells with a progress bar; `after_cell` runs after each cell, outside it."""
+def run_with_progress(runner: Runner, cells: list[Cell], after_cell: AfterCell | None = None) -> int:
+    """Runs the cells with a progress bar; `after_cell` runs after each cell, outside it,
+    with the cell's driver."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     # redrawn only when a cell ends: an auto-refresh thread would wake ten times a second
@@ -223,7 +255,7 @@ def run_with_progress(runner: Runner, cells: list[Cell], after_cell: CellHook | 
             if error:
                 progress.console.print(f"[red]cell {plain(cell.key)} failed:[/] {plain(error)}")
             if after_cell is not None:
-                after_cell(cell, error)
+                after_cell(cell, runner.drivers[cell.runtime], error)
 
         return runner.run(cells, on_cell, on_prepare)
 

@@ -62,7 +62,6 @@ class Run:
     units: dict[str, str] = field(default_factory=dict)  # metric -> unit
     failed: dict[Key, int] = field(default_factory=dict)
     phases: dict[str, list[str]] = field(default_factory=dict)  # runtime -> phases in order
-    density: pd.DataFrame = field(default_factory=pd.DataFrame)  # the ok density.* rows
     instances: dict[Key, Values] = field(default_factory=dict)  # one figure per instance
     points: list[DensityPoint] = field(default_factory=list)  # density rows, per N
     directions: dict[str, str] = field(default_factory=dict)  # metric -> "lower"/"higher" is better
@@ -118,6 +117,7 @@ class Analysis:
     stats: list[Stat]
     phases: dict[str, list[str]] = field(default_factory=dict)  # label -> boot phases
     changes: list[Change] = field(default_factory=list)
+    instances: dict[Key, Values] = field(default_factory=dict)  # keyed by label, one per instance
 
 
 def is_phase(metric: str) -> bool:
@@ -147,14 +147,13 @@ def load_run(path: Path, name: str, prefix: str) -> Run:
     ok_rows = detail[detail["status"] == "ok"].astype({"runtime": object, "phase": object})
     metrics = ok_rows["metric"].astype(str)
     phases = phase_order(ok_rows[metrics.map(is_phase).astype(bool)])
-    density = ok_rows[metrics.map(lambda m: m.startswith("density.")).astype(bool)]
     values = {k: s.values for k, s in loaded.series.items() if s.values.size}
     instances = {k: s.instances for k, s in loaded.series.items() if s.instances.size}
     failed = {k: s.failed for k, s in loaded.series.items() if s.failed}
     units = {k[2]: s.unit for k, s in loaded.series.items()}
     directions = {k[2]: s.direction for k, s in loaded.series.items()}
     return Run(path, name, loaded.manifest, detail, loaded.baseline, prefix, values, units,
-               failed, phases, density, instances, density_points(loaded), directions)
+               failed, phases, instances, density_points(loaded), directions)
 
 
 def density_points(loaded: results.Run) -> list[DensityPoint]:
@@ -253,6 +252,8 @@ def analyse(paths: list[Path]) -> Analysis:
     stats = sorted((s for table in per_run for s in table.values()),
                    key=lambda s: rank.get(s.label, len(rank)))
     values = {(run.label(k[0]), k[1], k[2]): v for run in runs for k, v in run.values.items()}
+    instances = {(run.label(k[0]), k[1], k[2]): v for run in runs
+                 for k, v in run.instances.items()}
     phases = {run.label(r): order for run in runs for r, order in run.phases.items()}
     changes = [c for index in range(1, len(runs)) for c in run_changes(runs[0], runs[index])]
-    return Analysis(runs, labels, values, stats, phases, changes)
+    return Analysis(runs, labels, values, stats, phases, changes, instances)

@@ -89,9 +89,12 @@ def styled(figure: go.Figure, height: int, caption: str) -> Chart:
     return Chart(caption, figure)
 
 
-def pooled(analysis: Analysis, label: str, metric: str) -> Values:
-    """A runtime's samples of a metric over every workload (boot does not depend on it)."""
-    parts = [v for (lab, _, met), v in analysis.values.items() if lab == label and met == metric]
+def pooled(analysis: Analysis, label: str, metric: str, per_instance: bool = False) -> Values:
+    """A runtime's samples of a metric over every workload (boot does not depend on it); with
+    PER_INSTANCE, one figure per instance instead (what every median the report quotes is of:
+    pooled batches would weigh an instance by how many batches it ran)."""
+    source = analysis.instances if per_instance else analysis.values
+    parts = [v for (lab, _, met), v in source.items() if lab == label and met == metric]
     return np.concatenate(parts) if parts else np.empty(0)
 
 

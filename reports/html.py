@@ -22,6 +22,7 @@ from jinja2.utils import htmlsafe_json_dumps
 from bench.results.units import direction_of, format_interval, format_value
 from reports.analysis import Analysis, Ratio, analyse
 from reports.figures import Chart
+from reports.intervals import relative_text
 from reports.page_assets import CSP, bench_version, packed_plotlyjs, write_page
 from reports.sections import sections
 from runtimes.errors import ResultsError
@@ -91,4 +92,4 @@ def times(factor: float) -> str:
 
 def change_text(ratio: Ratio) -> str:
     point, low, high = ratio
-    return f"{point - 1:+.1%} [{low - 1:+.1%} \u2026 {high - 1:+.1%}]"
+    return relative_text(point - 1, low - 1, high - 1)

@@ -130,8 +130,8 @@ def headline_columns(analysis: Analysis, workloads: list[str]) -> list[Column]:
 
 
 def density_columns(analysis: Analysis) -> list[Column]:
-    found = {(str(m), str(w)) for run in analysis.runs
-             for m, w in zip(run.density["metric"], run.density["workload"], strict=True)}
+    """Per density headline metric, each workload that has a density row for it."""
+    found = {(p.metric, p.workload) for run in analysis.runs for p in run.points}
     return [Column(metric, workload, "at the largest N")
             for metric in DENSITY_HEADLINE for workload in sorted({w for m, w in found
                                                                    if m == metric})]

@@ -25,6 +25,7 @@ from bench.results.units import format_value
 from reports import figures
 from reports.analysis import Analysis, Change, Run, Stat, is_headline, is_phase
 from reports.figures import Chart
+from reports.intervals import difference_text
 from reports.notes import NOTES, drivers_of, skipped_runtimes, uses_tcg
 from reports.overview import overview, repetitions, when
 from reports.spectrum import KINDS, engine_labels, engine_tax, spectrum_chart
@@ -273,15 +274,10 @@ def crosschecks(analysis: Analysis) -> Section | None:
 
 def crosscheck_row(check: CrossCheck) -> dict[str, str]:
     result = check.agreement()
-    if result.relative is None or result.relative_low is None or result.relative_high is None:
-        difference = result.reason or "-"
-    else:
-        difference = (f"{result.relative:+.1%} [{result.relative_low:+.1%} \u2026 "
-                      f"{result.relative_high:+.1%}]")
     return {"figure": check.figure, "runtime": check.runtime, "reference": check.reference,
             "how": check.how, "bench": format_value(result.bench, check.unit),
             "reference_value": format_value(result.reference, check.unit),
-            "difference": difference, "tolerance": f"\u00b1{check.tolerance:.0%}",
+            "difference": difference_text(result), "tolerance": f"\u00b1{check.tolerance:.0%}",
             "verdict": result.verdict, "verdict_class": VERDICT_CLASS[result.verdict],
             "n": f"{len(check.bench)} / {len(check.reference_values)}"}
 

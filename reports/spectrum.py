@@ -12,6 +12,10 @@ the same run (same runtime binary, same probe, same namespaces): docker with run
 oci with runc, podman with runsc against oci with runsc. The difference of medians is what
 the engine adds; the ratio carries the interval bench.results.stats.ratio_of_medians gives
 (none with fewer than 6 instances a side).
+
+Every median here is over instances (one figure per instance), as the summary's and the
+verdict table's: the instance is the unit of variation, and pooling batches would give a
+getppid median that disagrees with the same runtime's row elsewhere in the report.
 """
 
 from __future__ import annotations
@@ -63,7 +67,8 @@ class Place:
 
 
 def median_of(analysis: Analysis, label: str, metric: str) -> float | None:
-    values = pooled(analysis, label, metric)
+    """The median over instances, as the summary's for the same row (not over pooled batches)."""
+    values = pooled(analysis, label, metric, per_instance=True)
     return float(np.median(values)) if len(values) else None
 
 
@@ -126,7 +131,8 @@ def engine_tax(analysis: Analysis) -> list[EngineTax]:
     for run in analysis.runs:
         for engine, reference, runtime in pairs(run):
             for metric in ("boot.total", "stop.total"):
-                mine, theirs = pooled(analysis, engine, metric), pooled(analysis, reference, metric)
+                mine = pooled(analysis, engine, metric, per_instance=True)
+                theirs = pooled(analysis, reference, metric, per_instance=True)
                 if len(mine) and len(theirs):
                     found.append(EngineTax(engine, reference, runtime, metric,
                                            float(np.median(mine)), float(np.median(theirs)),

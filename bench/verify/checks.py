@@ -66,13 +66,12 @@ class Line:
 
 
 class Verifier:
-    """Gathers the lines of one `bench verify` sitting; `drivers` gives the runner's drivers."""
+    """Gathers the lines of one `bench verify` sitting (the runner's on_instance and, after
+    each cell, after_cell)."""
 
-    def __init__(self, config: Config, run_id: str, cache_dir: Path,
-                 drivers: Callable[[], dict[str, AnyDriver]]) -> None:
+    def __init__(self, config: Config, run_id: str, cache_dir: Path) -> None:
         self.config = config
         self.run_id = run_id
-        self.drivers = drivers
         self.lines: dict[tuple[str, str, str], Line] = {}
         self.boot: dict[int, dict[str, float]] = {}  # cell index -> bench's boot figures
         self.timer: Launches | None = None
@@ -166,8 +165,7 @@ class Verifier:
 
     # --- on_cell: the timing references, interleaved with bench's cells ----------------
 
-    def after_cell(self, cell: Cell, error: str | None) -> None:
-        driver = self.drivers()[cell.runtime]
+    def after_cell(self, cell: Cell, driver: AnyDriver, error: str | None) -> None:
         workload = self.config.workloads[cell.workload]
         bench = self.boot.pop(cell.index, {})
         try:
@@ -178,9 +176,9 @@ class Verifier:
                 self._launch(cell, driver, bench if error is None else {})
         except ReferenceError as problem:
             log.error("reference after cell %s failed: %s", cell.key, problem)
-            self._note(cell, driver, str(problem))
+            self._note(cell, str(problem))
 
-    def _note(self, cell: Cell, driver: AnyDriver, problem: str) -> None:
+    def _note(self, cell: Cell, problem: str) -> None:
         for line in self.lines.values():
             if line.spec.runtime == cell.runtime and line.spec.unit != "bytes":
                 line.problems.append(problem)

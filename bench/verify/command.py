@@ -13,37 +13,41 @@ from pathlib import Path
 
 from rich.table import Table
 
+from bench.interrupts import shielded
 from bench.noise import host_load
-from bench.results.crosschecks import Agreement, CrossCheck, write_checks
+from bench.results.crosschecks import CrossCheck, write_checks
 from bench.results.units import format_value
-from bench.run_command import create_run, default_cache_dir, run_with_progress, write_run_report
-from bench.runlog import run_log
-from bench.runner import Runner
-from bench.terminal import err, out
+from bench.run_command import RunHooks, create_run, default_cache_dir, run_cells, under_signals
+from bench.terminal import out
 from bench.verify.checks import Verifier
 from bench.verify.references import tool_versions
+from reports.intervals import difference_text
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    return under_signals(lambda: verify(args))
+
+
+def verify(args: argparse.Namespace) -> int:
+    """The run of `bench run` (bench.run_command.run_cells) with the Verifier's hooks beside
+    its cells, and verify.json written once they ran, before the report that shows it."""
     run = create_run(Path(args.config), args.output, kind="verify", verify=True)
-    config, run_id, store = run.config, run.run_id, run.store
-    err.print(f"verify {run_id}: {len(run.cells)} cells and their references -> {store.path}")
+    start = f"verify {run.run_id}: {len(run.cells)} cells and their references -> {run.store.path}"
+    verifier = Verifier(run.config, run.run_id, default_cache_dir())
     before = host_load()
+
+    def record() -> None:
+        sitting = {"load_before": before.load1, "load_after": host_load().load1}
+        write_checks(run.store.path, verifier.checks(), tool_versions(), sitting)
+
+    hooks = RunHooks(verifier.at_instance, verifier.after_cell, record)
     try:
-        with run_log(store.path, verbose=args.verbose) as log:
-            runner = Runner(config, store, run.bundle, run_id, default_cache_dir(), log)
-            verifier = Verifier(config, run_id, default_cache_dir(), lambda: runner.drivers)
-            runner.on_instance = verifier.at_instance
-            try:
-                failed = run_with_progress(runner, run.cells, after_cell=verifier.after_cell)
-            finally:
-                verifier.close()
-            checks = verifier.checks()
-            sitting = {"load_before": before.load1, "load_after": host_load().load1}
-            write_checks(store.path, checks, tool_versions(), sitting)
+        failed = run_cells(run.config, run.store, run.bundle, run.cells, start, run.workloads,
+                           args.verbose, hooks)
     finally:
-        store.close()
-        write_run_report(store.path)
+        with shielded():
+            verifier.close()
+    checks = verifier.checks()
     print_checks(checks)
     return exit_code(checks, failed)
 
@@ -65,17 +69,9 @@ def print_checks(checks: list[CrossCheck]) -> None:
         result = check.agreement()
         table.add_row(check.figure, check.runtime, check.reference,
                       format_value(result.bench, check.unit),
-                      format_value(result.reference, check.unit), difference(result),
+                      format_value(result.reference, check.unit), difference_text(result),
                       f"±{check.tolerance:.0%}", result.verdict)
     out.print(table)
-
-
-def difference(result: Agreement) -> str:
-    """`+1.2% (-0.5% .. +2.9%)`, or why there is no difference to show."""
-    if result.relative is None or result.relative_low is None or result.relative_high is None:
-        return result.reason or "-"
-    return (f"{result.relative:+.1%} ({result.relative_low:+.1%} .. "
-            f"{result.relative_high:+.1%})")
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

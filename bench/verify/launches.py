@@ -56,7 +56,7 @@ def time_launch(driver: AnyDriver, run_id: str, timer: Launches) -> tuple[Launch
         return None
     time.sleep(SETTLE_S)
     try:
-        return launch, timer.time_ms(launch.argv, cpus=getattr(driver.options, "cpus", None))[0]
+        return launch, timer.time_ms(launch.argv, cpus=getattr(driver.options, "cpus", None))
     finally:
         for step in launch.cleanup:
             step()

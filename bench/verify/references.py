@@ -2,6 +2,9 @@
 figures against. None of them shares code with what it checks: other tools (perf, hyperfine,
 plain QEMU, virsh) and readings of /proc and /sys parsed here, not through runtimes.host.
 
+Finding a tool, running it with a timeout and reading its version is runtimes.host.tools's
+plumbing (it reads no figure); what each reference measures is parsed here.
+
 Every launch reference is timed by hyperfine (-N: no shell) to the same end point bench
 uses, the probe's ready line reaching the host: `untilready` (a static helper beside this
 file) runs the launch and exits when the ready line arrives; the next run waits (hyperfine
@@ -13,7 +16,6 @@ taken off, as the probe takes its empty loop off a batch.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import shlex
@@ -23,12 +25,12 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from runtimes.errors import BenchError
+from runtimes.errors import BenchError, InstanceError
+from runtimes.host import tools
 from runtimes.host.build import compile_static
 from runtimes.host.pinning import thread_pinned
 from runtimes.host.spawn import TAG
-
-log = logging.getLogger("bench.verify")
+from runtimes.host.tools import find_tool, missing_tool, tool_version
 
 UNTIL_READY = Path(__file__).with_name("untilready.c")
 TIMEOUT_S = 300
@@ -39,8 +41,8 @@ QEMU = "qemu-system-x86_64"
 # of 8 here. bench's own cells run back to back; if that slows them, the cross-check says so.
 SETTLE_S = 0.2
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-INSTALL = {"hyperfine": "apt-get install hyperfine", "perf": "apt-get install linux-perf",
-           QEMU: "apt-get install qemu-system-x86", "virsh": "apt-get install libvirt-clients"}
+PACKAGES = {"perf": "linux-perf", "hyperfine": "hyperfine", QEMU: "qemu-system-x86",
+            "virsh": "libvirt-clients"}  # the reference tools, and their Debian packages
 
 
 class ReferenceError(BenchError):
@@ -48,34 +50,31 @@ class ReferenceError(BenchError):
 
 
 def tool(name: str) -> str:
-    path = shutil.which(name)
+    """The tool's path, or a ReferenceError saying how to install it."""
+    path = find_tool(name)
     if path is None:
-        raise ReferenceError(f"{name} is not installed ({INSTALL.get(name, 'install it')})")
-    return path
+        raise ReferenceError(missing_tool(name, PACKAGES.get(name, name)) or name)
+    return str(path)
 
 
 def run_tool(argv: list[str], env: dict[str, str] | None = None,
              cpus: str | None = None) -> subprocess.CompletedProcess[str]:
-    log.info("reference: %s", shlex.join(argv))
+    """runtimes.host.tools.run_tool on CPUS (the driver's, as bench's own cells run), its
+    failure a ReferenceError."""
     try:
         with thread_pinned(cpus):
-            result = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT_S,
-                                    env=env)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise ReferenceError(f"{argv[0]} failed: {error}") from error
-    if result.returncode != 0:
-        tail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or ["no output"]
-        raise ReferenceError(f"{Path(argv[0]).name} exited {result.returncode}: {tail[0]}")
-    return result
+            return tools.run_tool(argv, f"run {Path(argv[0]).name} for a reference", TIMEOUT_S,
+                                  env=env)
+    except InstanceError as error:
+        raise ReferenceError(str(error)) from error
 
 
 def tool_versions() -> dict[str, str]:
     """The version of every reference tool found here (recorded with the cross-checks)."""
     found = {}
-    for name, argv in {"perf": ["perf", "--version"], "hyperfine": ["hyperfine", "--version"],
-                       QEMU: [QEMU, "--version"], "virsh": ["virsh", "--version"]}.items():
+    for name in PACKAGES:
         try:
-            found[name] = run_tool([tool(name), *argv[1:]]).stdout.strip().splitlines()[0]
+            found[name] = tool_version(tool(name))
         except ReferenceError as error:
             found[name] = str(error)
     return found
@@ -107,15 +106,14 @@ class Launches:
         self.scratch = Path(tempfile.mkdtemp(prefix=f"{tag}-"))
         self.pidfile = self.scratch / "reader.pid"
 
-    def time_ms(self, argv: list[str], runs: int = 1, cpus: str | None = None) -> list[float]:
-        """ms from hyperfine's spawn of the launch to the ready line, `runs` times, less
-        untilready's own cost measured right after (see overhead_ms)."""
+    def time_ms(self, argv: list[str], cpus: str | None = None) -> float:
+        """ms from hyperfine's spawn of the launch to the ready line, once (so it interleaves
+        with bench's cells), less untilready's own cost measured right after (overhead_ms)."""
         timed = [str(self.helper), "--pidfile", str(self.pidfile), *argv]
         wait = [str(self.helper), "--wait", str(self.pidfile)]
-        times = self.hyperfine([timed], runs, cpus, prepare=wait)[0]
-        run_tool(wait)  # the last launch is over too
-        overhead = self.overhead_ms(cpus)
-        return [t - overhead for t in times]
+        [ms] = self.hyperfine([timed], 1, cpus, prepare=wait)[0]
+        run_tool(wait)  # the launch is over too
+        return ms - self.overhead_ms(cpus)
 
     def overhead_ms(self, cpus: str | None = None, runs: int = 10) -> float:
         """What untilready adds to a launch: its own exec, pid file, spawn, read and exit.

@@ -11,6 +11,7 @@ import functools
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from runtimes.base import log
@@ -53,14 +54,16 @@ def last_line(text: str) -> str:
 
 
 def run_tool(argv: list[str], what: str, timeout: float = DEFAULT_TIMEOUT_S,
-             check: bool = True) -> subprocess.CompletedProcess[str]:
+             check: bool = True, env: Mapping[str, str] | None = None,
+             ) -> subprocess.CompletedProcess[str]:
     """Run a tool to its end, logged with its duration; with check, a failure (no such
-    binary, a timeout, a non-zero exit) is an InstanceError "could not <what>: <reason>"."""
+    binary, a timeout, a non-zero exit) is an InstanceError "could not <what>: <reason>".
+    ENV, when given, is the tool's whole environment (as subprocess.run's)."""
     log.info("run %s", argv)
     started = time.monotonic_ns()
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+                              stdin=subprocess.DEVNULL, env=env)
     except OSError as error:
         raise InstanceError(f"could not {what}: cannot run {argv[0]}: {error.strerror}") from error
     except subprocess.TimeoutExpired as error:

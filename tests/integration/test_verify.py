@@ -5,13 +5,19 @@ line per headline figure in verify.json and in the report."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import time
 from pathlib import Path
 
 import pytest
 
 from bench.cli import main
 from bench.results.crosschecks import read_checks
+from bench.results.lock import DirectoryLock
+from bench.results.manifest import read_manifest
+from bench.verify import command as verify_command
 from runtimes.native.driver import NativeDriver, NativeOptions
 from tests.conftest import require
 
@@ -63,3 +69,24 @@ def test_verify_puts_every_headline_figure_beside_its_reference(tmp_path: Path) 
     cells = [json.loads(line) for line in (results / "cells.jsonl").read_text().splitlines()]
     assert all({"load_before", "load_after", "steal_percent"} <= set(c["noise"]) for c in cells)
     assert "Cross-checks" in (results / "report.html").read_text()
+
+
+def test_a_sigterm_while_verify_writes_its_checks_ends_the_run_and_unlocks_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # verify runs under the same signal handling as bench run: the manifest ends in a final
+    # state, the report of what was kept is written, and only then is the lock released
+    def terminated(*_: object) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises here
+
+    monkeypatch.setattr(verify_command, "write_checks", terminated)
+    config = tmp_path / "process.yaml"
+    config.write_text("repetitions: 1\nwarmup: 0\ncell_timeout: 60\nsettle: 0.1\n"
+                      "runtimes:\n  process: {driver: process}\n"
+                      "workloads:\n  idle: {mode: ready}\n")
+    results = tmp_path / "results"
+    code = main(["verify", str(config), "-o", str(results)])
+    assert code == 128 + signal.SIGTERM
+    assert read_manifest(results)["status"] == "interrupted"
+    assert (results / "report.html").exists()
+    DirectoryLock.acquire(results).release()

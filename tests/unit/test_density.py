@@ -13,7 +13,7 @@ from bench.plan import Cell
 from bench.results.sample import Sample
 from bench.results.store import RunStore
 from bench.results.summary import summary_json
-from runtimes.base import RunContext
+from runtimes.base import MemoryReading, RunContext
 from runtimes.errors import ConfigError
 from tests.unit.fake_driver import FakeDriver, FakeOptions
 
@@ -59,6 +59,22 @@ def test_cap_and_floor(tmp_path: object) -> None:
         floor.close()
     assert [s.status for s in samples] == ["failed"]
     assert samples[0].reason is not None and "under the floor" in samples[0].reason
+    assert not FakeDriver.live
+
+
+def test_a_reading_with_parts_the_driver_does_not_declare_stops_the_ladder(
+        tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the ladder reads memory as a cell does (bench.collectors.memory_reading): a driver bug
+    # is the reason the ladder stopped, not a number
+    run = ladder(tmp_path)
+    monkeypatch.setattr(run.driver, "memory", lambda instance: MemoryReading(
+        host_pss=1000, host_parts={"sentry": 1000}))
+    try:
+        samples = run.run()
+    finally:
+        run.close()
+    assert [s.metric for s in samples] == ["density.stopped"]
+    assert "reported memory parts ['sentry']" in str(samples[0].reason)
     assert not FakeDriver.live
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench.results.store import RunStore
-from reports import analysis
+from reports import analysis, figures
 from reports.html import write_report
-from reports.spectrum import engine_tax, kind_of, spectrum
+from reports.spectrum import engine_tax, kind_of, median_of, spectrum
 from tests.report_fixtures import HOSTILE, MODELS, RuntimeModel, write_results
 
 RUNC = {"driver": "oci", "runtime": "runc", "isolation": "namespaces+cgroup"}
@@ -68,6 +69,21 @@ def test_the_spectrum_runs_from_the_process_to_the_vm(result: analysis.Analysis)
     assert runsc.getppid_ratio is not None and runsc.getppid_ratio[1] > 100
     libvirt = next(p for p in places if p.label == "libvirt")
     assert libvirt.memory == pytest.approx(45e6 + 95e6, rel=0.1)  # host PSS plus guest RAM
+
+
+def test_the_spectrum_quotes_the_summarys_medians(result: analysis.Analysis) -> None:
+    # the instance is the unit: the spectrum's median is the verdict table's, not the pooled batches'
+    medians = {(s.label, s.metric): s.median for s in result.stats}
+    places = spectrum(result)
+    assert places and all(p.getppid is not None for p in places)
+    for place in places:
+        assert place.getppid == pytest.approx(medians[(place.label, "syscall.getppid")])
+        assert median_of(result, place.label, "memory.host_pss") == pytest.approx(
+            medians[(place.label, "memory.host_pss")])
+    batches = {p.label: float(np.median(figures.pooled(result, p.label, "syscall.getppid")))
+               for p in places}
+    assert any(p.getppid != pytest.approx(batches[p.label], rel=1e-9) for p in places), \
+        "the fixture's pooled batches give other medians: the test tells the two apart"
 
 
 def test_each_engine_is_paired_with_its_runtime_called_directly(result: analysis.Analysis) -> None:
