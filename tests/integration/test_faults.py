@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,13 +25,10 @@ from runtimes.host.build import compile_static
 from runtimes.libvirt.driver import LibvirtOptions
 from runtimes.native.driver import NativeDriver, NativeOptions
 from tests.conftest import leftovers, require
+from tests.integration.run_harness import bench_cmd, start_run, wait_until
 
 pytestmark = pytest.mark.integration
 HERE = Path(__file__).parent
-
-
-def bench_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "bench.cli", *args]
 
 
 def run_config(tmp_path: Path, document: dict[str, Any]) -> tuple[int, list[dict[str, Any]], Path]:
@@ -44,26 +40,8 @@ def run_config(tmp_path: Path, document: dict[str, Any]) -> tuple[int, list[dict
     return done.returncode, read_lines(out, "cells.jsonl"), out
 
 
-def wait_until(condition: Callable[[], bool], seconds: float, failure: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{failure} within {seconds:.0f} s")
-        time.sleep(0.2)
-
-
 def running(name: str) -> bool:
     return subprocess.run(["pgrep", "-x", name], capture_output=True).returncode == 0
-
-
-def start_run(tmp_path: Path, document: dict[str, Any]) -> tuple[subprocess.Popen[str], Path]:
-    """`bench run` in the background on this config; its results directory."""
-    path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(document))
-    out = tmp_path / "out"
-    run = subprocess.Popen(bench_cmd("run", str(path), "-o", str(out)), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, text=True)
-    return run, out
 
 
 def stop_daemon_mid_run(run: subprocess.Popen[str], stop: Callable[[], object],
