@@ -208,3 +208,30 @@ def hostile_dir(path: Path) -> Path:
     store.append([Sample.failed(evil, evil, "cell", 9, evil, cell=99)])
     store.close()
     return path
+
+
+def write_run(path: Path, runtime_names: tuple[str, str] = ("process", "native"),
+              workload: str = "idle") -> Path:
+    """A small results directory as a run writes it: two runtimes, a syscall workload, one
+    failed cell (the tests of the readers and of the safe writers start from it)."""
+    base, other = runtime_names
+    config = {"runtimes": {base: {"driver": "process"}, other: {"driver": "native"}},
+              "workloads": {workload: {"mode": "ready"}, "sys": {"mode": "syscall"}}}
+    store = RunStore.create(path, {"run_id": "abc123", "config": config, "host": {},
+                                   "drivers": {}})
+    cell = 0
+    for repetition in range(3):
+        for runtime, scale in ((base, 1.0), (other, 1.3)):
+            store.append([Sample(runtime, workload, "boot.total", 2.0 * scale + repetition, repetition,
+                                 cell=cell),
+                          Sample(runtime, workload, "memory.host_pss", 8e5 * scale, repetition,
+                                 cell=cell)])
+            store.append([Sample(runtime, "sys", "syscall.getppid", 250.0 * scale + b, repetition,
+                                 cell=cell + 1, metadata={"batch": b}) for b in range(3)])
+            store.record_cell({"cell": cell, "key": f"{runtime}/{workload}/{repetition}",
+                               "status": "ok", "reason": None})
+            cell += 2
+    store.append([Sample.failed(other, workload, "cell", 3, "it broke", cell=cell)])
+    store.update_manifest(status="complete")
+    store.close()
+    return path

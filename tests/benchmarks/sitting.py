@@ -9,7 +9,7 @@ import secrets
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -34,9 +34,11 @@ def deadline() -> int:
 
 
 @contextmanager
-def sitting(driver: type[AnyDriver], options: Any, tag: str) -> Iterator[RunContext]:
-    """A run context for one benchmark; afterwards, whatever the driver left is removed and
-    the benchmark fails if there was any."""
+def sitting(driver: type[AnyDriver], options: Any, tag: str,
+            also: Sequence[tuple[type[AnyDriver], Any]] = ()) -> Iterator[RunContext]:
+    """A run context for one benchmark; afterwards, whatever the driver (and each driver in
+    `also`, with its options: others the benchmark runs in the same context) left is removed
+    and the benchmark fails if there was any. Only `driver` is required to be available."""
     require(driver.unavailable_reason(options) is None,
             f"the {driver.kind} driver ({driver.unavailable_reason(options)})")
     run_id = tag + secrets.token_hex(2)
@@ -44,7 +46,8 @@ def sitting(driver: type[AnyDriver], options: Any, tag: str) -> Iterator[RunCont
         try:
             yield RunContext(run_id, CACHE, Path(scratch))
         finally:
-            left = driver.clean(options, run_id, dry_run=False)
+            left = [line for cls, opts in ((driver, options), *also)
+                    for line in cls.clean(opts, run_id, dry_run=False)]
     assert not left, f"the benchmark left these behind: {left}"
 
 

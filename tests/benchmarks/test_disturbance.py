@@ -14,9 +14,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -25,10 +25,10 @@ from typing import Any
 from bench.collectors import syscall_samples
 from bench.plan import Cell
 from bench.workload.bundle import build_bundle
-from runtimes.base import AnyDriver, ProbeCommand, RunContext
+from runtimes.base import AnyDriver, ProbeCommand
 from runtimes.native.driver import NativeDriver, NativeOptions
 from runtimes.process.driver import ProcessDriver, ProcessOptions
-from tests.benchmarks.sitting import CACHE, deadline
+from tests.benchmarks.sitting import CACHE, deadline, sitting
 from tests.conftest import require
 
 SYSCALLS = ProbeCommand("syscall", ("batches=20", "calls=2000", "warmup=2"))
@@ -87,28 +87,38 @@ def armed(output: Path, timeout: float = 30.0) -> None:
     time.sleep(1.0)
 
 
+def stop_recording(record: subprocess.Popen[bytes]) -> None:
+    """SIGINT makes perf write its data and leave; one that does not within a minute is killed."""
+    record.send_signal(signal.SIGINT)
+    try:
+        record.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        record.kill()
+        record.wait()
+
+
 def test_the_harness_stays_off_the_cpu_while_the_probe_measures(benchmark: Any) -> None:
     require(shutil.which("perf") is not None, "perf (apt-get install linux-perf)")
-    require(NativeDriver.unavailable_reason(NativeOptions()) is None, "the native runtime")
-    with tempfile.TemporaryDirectory(prefix="bench-dist0-") as scratch:
-        work = Path(scratch)
-        context = RunContext("dist0", CACHE, work)
+    with sitting(NativeDriver, NativeOptions(), "ds", also=[(ProcessDriver, ProcessOptions())]) \
+            as context:
+        output = context.work_dir / "perf.data"
         drivers: list[AnyDriver] = [ProcessDriver("process", ProcessOptions(), context),
                                     NativeDriver("native", NativeOptions(), context)]
-        probe = build_bundle(CACHE).probe
-        for driver in drivers:
-            driver.prepare(probe)
-        record = subprocess.Popen(["perf", "record", "-q", "-a", "-e", "sched:sched_switch",
-                                   "-o", str(work / "perf.data")], stdout=subprocess.DEVNULL)
-        armed(work / "perf.data")
+        record: subprocess.Popen[bytes] | None = None
         try:
+            probe = build_bundle(CACHE).probe
+            for driver in drivers:
+                driver.prepare(probe)
+            record = subprocess.Popen(["perf", "record", "-q", "-a", "-e", "sched:sched_switch",
+                                       "-o", str(output)], stdout=subprocess.DEVNULL)
+            armed(output)
             probes = benchmark.pedantic(run_probes, args=(drivers, 5), rounds=1, iterations=1)
-        finally:
-            record.send_signal(2)
-            record.wait(timeout=60)
+        finally:  # a system-wide recording never outlives the benchmark, however it ends
+            if record is not None:
+                stop_recording(record)
             for driver in drivers:
                 driver.close()
-        trace = subprocess.run(["perf", "script", "-i", str(work / "perf.data"), "-F",
+        trace = subprocess.run(["perf", "script", "-i", str(output), "-F",
                                 "pid,tid,cpu,time,trace"], capture_output=True, text=True,
                                timeout=300, check=True).stdout
     per_driver = harness_runs(trace, os.getpid(), probes)

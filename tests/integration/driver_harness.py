@@ -70,6 +70,11 @@ def processes_of_run(run_id: str) -> list[int]:
     return found
 
 
+def status_fields(text: str) -> dict[str, str]:
+    """/proc/PID/status as a mapping: NSpid, CapBnd, ..."""
+    return dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+
+
 def inside_facts(instance: Instance[Any]) -> dict[str, str]:
     """The `inside` helper's line as a mapping: pid, hostname, ifaces, capeff, capbnd, nnp, rootro."""
     _, line = instance.output.wait_for("INSIDE ", deadline(30), "the inside helper")
@@ -116,13 +121,15 @@ class Harness(Generic[D]):
         return instance
 
     def close(self) -> None:
-        """Stop what was started, close the drivers, then prove nothing of the run is left."""
+        """Stop what was started, close the drivers, then prove nothing of the run is left.
+        The driver's clean removes what it finds (and the test fails all the same), so a
+        teardown that failed leaves no container or cgroup behind for the next test."""
         for driver, instance in self.started:
             driver.stop(instance)
         for driver in self.drivers:
             driver.close()
-        left = (self.cls.clean(self.cls.Options(), self.run_id, dry_run=True),
-                processes_of_run(self.run_id),
+        processes = processes_of_run(self.run_id)  # before clean ends them
+        left = (self.cls.clean(self.cls.Options(), self.run_id, dry_run=False), processes,
                 str(self.work) in Path("/proc/self/mountinfo").read_text())
         assert left == ([], [], False), f"left behind: {left}"
 

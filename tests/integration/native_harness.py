@@ -12,7 +12,7 @@ from pathlib import Path
 from runtimes.instance import Instance
 from runtimes.native.driver import NativeDriver, NativeHandle
 from tests.integration.driver_harness import Harness as DriverHarness
-from tests.integration.driver_harness import deadline, require_driver
+from tests.integration.driver_harness import deadline, require_driver, status_fields
 from tests.integration.driver_harness import open_harness as open_driver_harness
 
 __all__ = ["Harness", "deadline", "handle", "launcher", "open_harness", "probe_pid",
@@ -45,10 +45,6 @@ def probe_pid(driver: NativeDriver, instance: Instance) -> int:
     pids = workload_pids(driver, instance)
     assert len(pids) == 1, f"expected only the probe in the cgroup, found {pids}"
     return pids[0]
-
-
-def status_fields(text: str) -> dict[str, str]:
-    return dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
 
 
 @contextmanager

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,13 +25,10 @@ from runtimes.host.build import compile_static
 from runtimes.libvirt.driver import LibvirtOptions
 from runtimes.native.driver import NativeDriver, NativeOptions
 from tests.conftest import leftovers, require
+from tests.integration.run_harness import bench_cmd, start_run, stop_and_clean, wait_until
 
 pytestmark = pytest.mark.integration
 HERE = Path(__file__).parent
-
-
-def bench_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "bench.cli", *args]
 
 
 def run_config(tmp_path: Path, document: dict[str, Any]) -> tuple[int, list[dict[str, Any]], Path]:
@@ -44,26 +40,8 @@ def run_config(tmp_path: Path, document: dict[str, Any]) -> tuple[int, list[dict
     return done.returncode, read_lines(out, "cells.jsonl"), out
 
 
-def wait_until(condition: Callable[[], bool], seconds: float, failure: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{failure} within {seconds:.0f} s")
-        time.sleep(0.2)
-
-
 def running(name: str) -> bool:
     return subprocess.run(["pgrep", "-x", name], capture_output=True).returncode == 0
-
-
-def start_run(tmp_path: Path, document: dict[str, Any]) -> tuple[subprocess.Popen[str], Path]:
-    """`bench run` in the background on this config; its results directory."""
-    path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(document))
-    out = tmp_path / "out"
-    run = subprocess.Popen(bench_cmd("run", str(path), "-o", str(out)), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, text=True)
-    return run, out
 
 
 def stop_daemon_mid_run(run: subprocess.Popen[str], stop: Callable[[], object],
@@ -136,21 +114,24 @@ def test_dockerd_stopped_mid_run(tmp_path: Path) -> None:
               "runtimes": {"process": {"driver": "process"}, "docker": {"driver": "docker"}},
               "workloads": {"idle": {"mode": "ready"}}}
     run, out = start_run(tmp_path, config)
-    wait_until(lambda: len(read_lines(out, "cells.jsonl")) >= 4, 120, "4 cells did not finish")
-    stderr = stop_daemon_mid_run(run, stop_dockerd, start_dockerd)
-    assert run.returncode == 3, stderr
-    cells = read_lines(out, "cells.jsonl")
-    assert len(cells) == 12, "the run went on to the end"
-    process = [c for c in cells if c["key"].startswith("process/")]
-    docker_failed = [c for c in cells if c["key"].startswith("docker/") and c["status"] == "failed"]
-    assert all(c["status"] == "ok" for c in process)
-    assert docker_failed and all("dockerd" in c["reason"] or "docker" in c["reason"]
-                                 for c in docker_failed)
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["status"] == "complete"
-    subprocess.run(bench_cmd("clean", "--run", manifest["run_id"]), check=True, timeout=120,
-                   capture_output=True)
-    assert [item for item in leftovers() if manifest["run_id"] in item] == []
+    try:
+        wait_until(lambda: len(read_lines(out, "cells.jsonl")) >= 4, 120, "4 cells did not finish")
+        stderr = stop_daemon_mid_run(run, stop_dockerd, start_dockerd)
+        assert run.returncode == 3, stderr
+        cells = read_lines(out, "cells.jsonl")
+        assert len(cells) == 12, "the run went on to the end"
+        process = [c for c in cells if c["key"].startswith("process/")]
+        docker_failed = [c for c in cells if c["key"].startswith("docker/") and c["status"] == "failed"]
+        assert all(c["status"] == "ok" for c in process)
+        assert docker_failed and all("dockerd" in c["reason"] or "docker" in c["reason"]
+                                     for c in docker_failed)
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["status"] == "complete"
+        subprocess.run(bench_cmd("clean", "--run", manifest["run_id"]), check=True, timeout=120,
+                       capture_output=True)
+        assert [item for item in leftovers() if manifest["run_id"] in item] == []
+    finally:  # the run must not go on if a wait or an assertion fails
+        stop_and_clean([(run, out)])
 
 
 @pytest.mark.docker
@@ -162,20 +143,23 @@ def test_sigkill_then_bench_clean_leaves_nothing(tmp_path: Path) -> None:
                            "docker": {"driver": "docker"}},
               "workloads": {"idle": {"mode": "ready"}}}
     run, out = start_run(tmp_path, config)
-    deadline = time.monotonic() + 120
-    while len(read_lines(out, "cells.jsonl")) < 3 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.0)  # inside a cell's settle: an instance of some runtime is up
-    os.kill(run.pid, signal.SIGKILL)
-    run.wait()
-    run_id = json.loads((out / "manifest.json").read_text())["run_id"]
-    mine = [item for item in leftovers() if run_id in item]
-    assert mine, "a SIGKILLed run leaves its instance behind (else this test proves nothing)"
-    clean = subprocess.run(bench_cmd("clean", "--run", run_id), capture_output=True, text=True,
-                           timeout=120)
-    assert clean.returncode == 0, clean.stderr
-    assert "removed" in clean.stdout
-    assert [item for item in leftovers() if run_id in item] == []
+    try:
+        deadline = time.monotonic() + 120
+        while len(read_lines(out, "cells.jsonl")) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)  # inside a cell's settle: an instance of some runtime is up
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait()
+        run_id = json.loads((out / "manifest.json").read_text())["run_id"]
+        mine = [item for item in leftovers() if run_id in item]
+        assert mine, "a SIGKILLed run leaves its instance behind (else this test proves nothing)"
+        clean = subprocess.run(bench_cmd("clean", "--run", run_id), capture_output=True, text=True,
+                               timeout=120)
+        assert clean.returncode == 0, clean.stderr
+        assert "removed" in clean.stdout
+        assert [item for item in leftovers() if run_id in item] == []
+    finally:  # a failed assertion must not leave the killed run's instances
+        stop_and_clean([(run, out)])
 
 
 def libvirt_ready() -> bool:
@@ -215,24 +199,27 @@ def test_libvirtd_stopped_mid_run(tmp_path: Path) -> None:
               "runtimes": {"process": {"driver": "process"}, "libvirt": {"driver": "libvirt"}},
               "workloads": {"idle": {"mode": "ready"}}}
     run, out = start_run(tmp_path, config)
-    wait_until((out / "manifest.json").exists, 60, "the run did not start")
-    run_id = json.loads((out / "manifest.json").read_text())["run_id"]
-    wait_until(lambda: qemu_of(run_id), 60, "no guest of this run was booting")
-    stderr = stop_daemon_mid_run(
-        run, lambda: subprocess.run(["pkill", "-TERM", "-x", "libvirtd"], check=True),
-        restart_libvirtd)
-    assert run.returncode == 3, stderr
-    cells = read_lines(out, "cells.jsonl")
-    assert len(cells) == 4, "the run went on to the end"
-    assert all(c["status"] == "ok" for c in cells if c["key"].startswith("process/"))
-    failed = [c for c in cells if c["key"].startswith("libvirt/") and c["status"] == "failed"]
-    assert failed and all(c["reason"] for c in failed)
-    subprocess.run(bench_cmd("clean", "--run", run_id), check=True, timeout=120, capture_output=True)
-    assert [item for item in leftovers() if run_id in item] == []
-    deadline = time.monotonic() + 30
-    while qemu_of(run_id) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert not qemu_of(run_id), "no QEMU of the run outlives it"
+    try:
+        wait_until((out / "manifest.json").exists, 60, "the run did not start")
+        run_id = json.loads((out / "manifest.json").read_text())["run_id"]
+        wait_until(lambda: qemu_of(run_id), 60, "no guest of this run was booting")
+        stderr = stop_daemon_mid_run(
+            run, lambda: subprocess.run(["pkill", "-TERM", "-x", "libvirtd"], check=True),
+            restart_libvirtd)
+        assert run.returncode == 3, stderr
+        cells = read_lines(out, "cells.jsonl")
+        assert len(cells) == 4, "the run went on to the end"
+        assert all(c["status"] == "ok" for c in cells if c["key"].startswith("process/"))
+        failed = [c for c in cells if c["key"].startswith("libvirt/") and c["status"] == "failed"]
+        assert failed and all(c["reason"] for c in failed)
+        subprocess.run(bench_cmd("clean", "--run", run_id), check=True, timeout=120, capture_output=True)
+        assert [item for item in leftovers() if run_id in item] == []
+        deadline = time.monotonic() + 30
+        while qemu_of(run_id) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not qemu_of(run_id), "no QEMU of the run outlives it"
+    finally:  # the run must not go on, nor its guest, if a wait or an assertion fails
+        stop_and_clean([(run, out)])
 
 
 def stop_dockerd() -> None:

@@ -10,9 +10,8 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,13 +25,17 @@ from runtimes.docker.driver import DockerDriver, DockerOptions
 from runtimes.host.cgroups import detect
 from runtimes.host.spawn import tagged_processes
 from runtimes.native.driver import NativeDriver, NativeOptions
-from tests.conftest import leftovers, require
+from tests.conftest import require
+from tests.integration.run_harness import (
+    bench_cmd,
+    mine,
+    run_id_of,
+    start,
+    stop_and_clean,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
-
-
-def bench_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "bench.cli", *args]
 
 
 def write_config(tmp_path: Path, runtimes: dict[str, Any], **top: Any) -> Path:
@@ -43,36 +46,9 @@ def write_config(tmp_path: Path, runtimes: dict[str, Any], **top: Any) -> Path:
     return path
 
 
-def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(bench_cmd(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True, env=env)
-
-
-def wait_until(condition: Callable[[], Any], seconds: float, failure: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while not (found := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{failure} within {seconds:.0f} s")
-        time.sleep(0.05)
-    return found
-
-
-def run_id_of(out: Path) -> str:
-    def read() -> str | None:
-        try:
-            return str(json.loads((out / "manifest.json").read_text())["run_id"])
-        except (OSError, ValueError, KeyError):
-            return None
-    return str(wait_until(read, 60, "the run did not start"))
-
-
 def manifest(out: Path) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads((out / "manifest.json").read_text())
     return loaded
-
-
-def mine(run_id: str) -> list[str]:
-    return [item for item in leftovers() if run_id in item]
 
 
 def finish(run: subprocess.Popen[str], timeout: float = 300) -> str:
@@ -219,19 +195,19 @@ def test_a_resume_after_sigkill_sweeps_the_leftovers_and_names_its_instances_ane
         wait_until(lambda: probe_pids("native", run_id), 60, "no native instance started")
         os.kill(run.pid, signal.SIGKILL)
         run.wait(30)
-    finally:
-        run.kill()
-    left = mine(run_id)
-    assert any("cgroup" in item for item in left), left  # else this proves nothing
-    resumed = subprocess.run(bench_cmd("run", "--resume", str(out)), capture_output=True,
-                             text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
-    assert "leftovers of the stopped attempt removed" in resumed.stderr
-    assert "File exists" not in (out / "run.log").read_text()
-    assert f"bench-{run_id}-native-2-1" in (out / "run.log").read_text(), "attempt 2's names"
-    assert sorted(c["cell"] for c in read_lines(out, "cells.jsonl")) == [0, 1]
-    assert manifest(out)["status"] == "complete" and manifest(out)["swept_before_resume"]
-    assert mine(run_id) == []
+        left = mine(run_id)
+        assert any("cgroup" in item for item in left), left  # else this proves nothing
+        resumed = subprocess.run(bench_cmd("run", "--resume", str(out)), capture_output=True,
+                                 text=True, timeout=300)
+        assert resumed.returncode == 0, resumed.stderr
+        assert "leftovers of the stopped attempt removed" in resumed.stderr
+        assert "File exists" not in (out / "run.log").read_text()
+        assert f"bench-{run_id}-native-2-1" in (out / "run.log").read_text(), "attempt 2's names"
+        assert sorted(c["cell"] for c in read_lines(out, "cells.jsonl")) == [0, 1]
+        assert manifest(out)["status"] == "complete" and manifest(out)["swept_before_resume"]
+        assert mine(run_id) == []
+    finally:  # a failed assertion must not leave the killed run's cgroups and processes
+        stop_and_clean([(run, out)])
 
 
 # --- a signal during the compile ----------------------------------------------------------

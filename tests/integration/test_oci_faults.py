@@ -8,14 +8,12 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from bench.results.records import read_lines
 from runtimes.host.spawn import tagged_processes
@@ -24,6 +22,7 @@ from runtimes.oci.driver import OciDriver
 from runtimes.podman.driver import PodmanDriver
 from tests.conftest import leftovers, require
 from tests.integration.driver_harness import processes_of_run, require_driver
+from tests.integration.run_harness import bench_cmd, mine, run_id_of, start_run, stop_and_clean
 
 pytestmark = pytest.mark.integration
 
@@ -42,29 +41,6 @@ def require_new_drivers() -> None:
     require_driver(PodmanDriver)
 
 
-def bench_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "bench.cli", *args]
-
-
-def start_run(folder: Path, document: dict[str, Any],
-              env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "c.yaml"
-    path.write_text(yaml.safe_dump(document))
-    out = folder / "out"
-    run = subprocess.Popen(bench_cmd("run", str(path), "-o", str(out)), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, text=True, env=env)
-    return run, out
-
-
-def run_id_of(out: Path, seconds: float = 120) -> str:
-    deadline = time.monotonic() + seconds
-    while not (out / "manifest.json").exists():
-        assert time.monotonic() < deadline, "the run did not start"
-        time.sleep(0.1)
-    return str(json.loads((out / "manifest.json").read_text())["run_id"])
-
-
 def probes_of(run_id: str) -> dict[int, str]:
     """pid -> instance name of the run's live probes (each carries its instance's tag)."""
     found = {}
@@ -77,10 +53,6 @@ def probes_of(run_id: str) -> dict[int, str]:
     return found
 
 
-def mine(run_id: str) -> list[str]:
-    return [item for item in leftovers() if run_id in item]
-
-
 def test_a_container_killed_mid_cell_is_a_failed_cell_and_the_run_goes_on(tmp_path: Path) -> None:
     """The probe of each runtime's first instance is SIGKILLed from the host while the cell
     waits for its memory: that cell fails with the reason, the next one of the runtime works."""
@@ -88,37 +60,40 @@ def test_a_container_killed_mid_cell_is_a_failed_cell_and_the_run_goes_on(tmp_pa
     runtimes = {name: NEW_DRIVERS[name] for name in ("oci-runc", "lxc", "podman")}
     run, out = start_run(tmp_path, {"repetitions": 2, "warmup": 0, "settle": 1.5, "cell_timeout": 60,
                                     "runtimes": runtimes, "workloads": {"idle": {"mode": "ready"}}})
-    run_id = run_id_of(out)
-    killed: dict[str, str] = {}  # runtime -> instance
-    seen: dict[int, float] = {}  # probe pid -> when it was first seen
+    try:
+        run_id = run_id_of(out)
+        killed: dict[str, str] = {}  # runtime -> instance
+        seen: dict[int, float] = {}  # probe pid -> when it was first seen
 
-    def killer() -> None:
-        while run.poll() is None:
-            for pid, name in probes_of(run_id).items():
-                # bench-<run id>-<runtime>-<attempt>-<serial>
-                runtime = name.removeprefix(f"bench-{run_id}-").rsplit("-", 2)[0]
-                first = seen.setdefault(pid, time.monotonic())
-                # past its ready line (printed first thing) and inside the settle
-                if runtime not in killed and time.monotonic() - first > 0.5:
-                    killed[runtime] = name
-                    os.kill(pid, signal.SIGKILL)
-            time.sleep(0.05)
+        def killer() -> None:
+            while run.poll() is None:
+                for pid, name in probes_of(run_id).items():
+                    # bench-<run id>-<runtime>-<attempt>-<serial>
+                    runtime = name.removeprefix(f"bench-{run_id}-").rsplit("-", 2)[0]
+                    first = seen.setdefault(pid, time.monotonic())
+                    # past its ready line (printed first thing) and inside the settle
+                    if runtime not in killed and time.monotonic() - first > 0.5:
+                        killed[runtime] = name
+                        os.kill(pid, signal.SIGKILL)
+                time.sleep(0.05)
 
-    thread = threading.Thread(target=killer, daemon=True)
-    thread.start()
-    _, stderr = run.communicate(timeout=600)
-    thread.join(timeout=10)
-    assert run.returncode == 3, stderr
-    assert sorted(killed) == ["lxc", "oci-runc", "podman"]
-    cells = {c["key"]: c for c in read_lines(out, "cells.jsonl")}
-    assert len(cells) == 6, "the run went on to the end"
-    for runtime in killed:
-        statuses = sorted(cells[f"{runtime}/idle/{rep}"]["status"] for rep in (0, 1))
-        assert statuses == ["failed", "ok"], runtime
-        reason = next(c["reason"] for c in cells.values()
-                      if c["key"].startswith(f"{runtime}/") and c["status"] == "failed")
-        assert killed[runtime] in reason and ("exited" in reason or "killed" in reason), reason
-    assert mine(run_id) == []
+        thread = threading.Thread(target=killer, daemon=True)
+        thread.start()
+        _, stderr = run.communicate(timeout=600)
+        thread.join(timeout=10)
+        assert run.returncode == 3, stderr
+        assert sorted(killed) == ["lxc", "oci-runc", "podman"]
+        cells = {c["key"]: c for c in read_lines(out, "cells.jsonl")}
+        assert len(cells) == 6, "the run went on to the end"
+        for runtime in killed:
+            statuses = sorted(cells[f"{runtime}/idle/{rep}"]["status"] for rep in (0, 1))
+            assert statuses == ["failed", "ok"], runtime
+            reason = next(c["reason"] for c in cells.values()
+                          if c["key"].startswith(f"{runtime}/") and c["status"] == "failed")
+            assert killed[runtime] in reason and ("exited" in reason or "killed" in reason), reason
+        assert mine(run_id) == []
+    finally:  # a failed assertion or a timeout must not leave the run going, containers live
+        stop_and_clean([(run, out)])
 
 
 def test_sigkill_then_bench_clean_leaves_nothing(tmp_path: Path) -> None:
@@ -126,35 +101,38 @@ def test_sigkill_then_bench_clean_leaves_nothing(tmp_path: Path) -> None:
     (containers, state directories, cgroups, processes, lxc paths) is there, and then
     `bench clean` removes every bit of it."""
     require_new_drivers()
-    runs = {}
-    for name, spec in NEW_DRIVERS.items():
-        runs[name] = start_run(tmp_path / name, {
-            "repetitions": 1, "warmup": 0, "settle": 120, "cell_timeout": 300,
-            "runtimes": {name: spec}, "workloads": {"idle": {"mode": "ready"}}})
-    ids = {name: run_id_of(out) for name, (_, out) in runs.items()}
-    deadline = time.monotonic() + 180
-    while not all(processes_of_run(run_id) or probes_of(run_id) for run_id in ids.values()):
-        assert time.monotonic() < deadline, f"not every run got an instance up: {ids}"
-        time.sleep(0.2)
-    time.sleep(1.0)  # past create and start: every kind of resource exists
-    for run, _ in runs.values():
-        os.kill(run.pid, signal.SIGKILL)
-        run.wait()
-    left = leftovers()
-    for name, run_id in ids.items():
-        assert [item for item in left if run_id in item], f"{name}: a SIGKILLed run leaves its instance"
-    cleans = {name: subprocess.Popen(bench_cmd("clean", "--run", run_id), stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-              for name, run_id in ids.items()}
-    for name, clean in cleans.items():
-        stdout, stderr = clean.communicate(timeout=300)
-        assert clean.returncode == 0 and "removed" in stdout, f"{name}: {stderr}"
-    left = leftovers()
-    for name, run_id in ids.items():
-        assert [item for item in left if run_id in item] == [], name
-        assert processes_of_run(run_id) == [] and probes_of(run_id) == {}, name
-    assert not any(run_id in path.name for path in Path("/run/bench").rglob("*")
-                   for run_id in ids.values())
+    runs: dict[str, tuple[subprocess.Popen[str], Path]] = {}
+    try:
+        for name, spec in NEW_DRIVERS.items():
+            runs[name] = start_run(tmp_path / name, {
+                "repetitions": 1, "warmup": 0, "settle": 120, "cell_timeout": 300,
+                "runtimes": {name: spec}, "workloads": {"idle": {"mode": "ready"}}})
+        ids = {name: run_id_of(out) for name, (_, out) in runs.items()}
+        deadline = time.monotonic() + 180
+        while not all(processes_of_run(run_id) or probes_of(run_id) for run_id in ids.values()):
+            assert time.monotonic() < deadline, f"not every run got an instance up: {ids}"
+            time.sleep(0.2)
+        time.sleep(1.0)  # past create and start: every kind of resource exists
+        for run, _ in runs.values():
+            os.kill(run.pid, signal.SIGKILL)
+            run.wait()
+        left = leftovers()
+        for name, run_id in ids.items():
+            assert [item for item in left if run_id in item], f"{name}: a SIGKILLed run leaves its instance"
+        cleans = {name: subprocess.Popen(bench_cmd("clean", "--run", run_id), stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, text=True)
+                  for name, run_id in ids.items()}
+        for name, clean in cleans.items():
+            stdout, stderr = clean.communicate(timeout=300)
+            assert clean.returncode == 0 and "removed" in stdout, f"{name}: {stderr}"
+        left = leftovers()
+        for name, run_id in ids.items():
+            assert [item for item in left if run_id in item] == [], name
+            assert processes_of_run(run_id) == [] and probes_of(run_id) == {}, name
+        assert not any(run_id in path.name for path in Path("/run/bench").rglob("*")
+                       for run_id in ids.values())
+    finally:  # four runs idling for 120 s each must not outlive a failed assertion
+        stop_and_clean(runs.values())
 
 
 def test_a_missing_binary_refuses_the_run_or_is_skipped_with_the_reason(tmp_path: Path) -> None:

@@ -6,25 +6,27 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench.workload.bundle import build_bundle
-from runtimes.base import ProbeCommand, RunContext
+from runtimes.base import ProbeCommand
 from runtimes.docker.image import image_tag
 from runtimes.errors import InstanceError
 from runtimes.host.oci_runtimes import CRUN_HYBRID_REFUSAL, is_hybrid
-from runtimes.instance import Instance
-from runtimes.podman.driver import PodmanDriver, PodmanHandle, PodmanOptions
-from tests.integration.driver_harness import deadline, require_driver
+from runtimes.podman.driver import PodmanDriver, PodmanOptions
+from tests.integration.driver_harness import (
+    Harness,
+    deadline,
+    open_harness,
+    require_driver,
+    status_fields,
+)
 
 pytestmark = pytest.mark.integration
-MakeDriver = Callable[..., PodmanDriver]
 CAP_SYS_ADMIN = 21
 
 
@@ -32,40 +34,10 @@ def require_podman(runtime: str = "runc") -> None:
     require_driver(PodmanDriver, runtime=runtime)
 
 
-@pytest.fixture(scope="module")
-def probe(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_bundle(tmp_path_factory.mktemp("cache")).probe
-
-
 @pytest.fixture
-def run_id() -> str:
-    return "t" + secrets.token_hex(4)
-
-
-@pytest.fixture
-def make_driver(probe: Path, run_id: str, tmp_path: Path) -> Iterator[MakeDriver]:
-    """Prepared drivers; afterwards no container labelled with the run id may remain."""
-    instances: list[tuple[PodmanDriver, Instance[PodmanHandle]]] = []
-
-    def make(**options: Any) -> PodmanDriver:
-        driver = PodmanDriver("podman", PodmanOptions(**options), RunContext(run_id, tmp_path, tmp_path))
-        driver.prepare(probe)
-        driver.started = instances  # type: ignore[attr-defined]
-        return driver
-
-    try:
-        yield make
-    finally:
-        for driver, instance in instances:
-            driver.stop(instance)
-        left = PodmanDriver.clean(PodmanOptions(), run_id, dry_run=False)
-        assert left == [], f"containers left behind: {left}"
-
-
-def start(driver: PodmanDriver, command: ProbeCommand | None = None) -> Instance[PodmanHandle]:
-    instance = driver.start(command or ProbeCommand("ready", ("idle=120",)), deadline())
-    driver.started.append((driver, instance))  # type: ignore[attr-defined]
-    return instance
+def harness(tmp_path: Path, cache: Path) -> Iterator[Harness[PodmanDriver]]:
+    with open_harness(PodmanDriver, tmp_path, cache) as made:
+        yield made
 
 
 def podman_inspect(name: str) -> dict[str, Any]:
@@ -75,16 +47,16 @@ def podman_inspect(name: str) -> dict[str, Any]:
     return found
 
 
-def status_fields(pid: int) -> dict[str, str]:
-    text = Path(f"/proc/{pid}/status").read_text()
-    return dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+def status_of(pid: int) -> dict[str, str]:
+    return status_fields(Path(f"/proc/{pid}/status").read_text())
 
 
-def test_image_boot_and_container_settings(make_driver: MakeDriver, probe: Path, run_id: str) -> None:
+def test_image_boot_and_container_settings(harness: Harness[PodmanDriver]) -> None:
     require_podman()
-    driver = make_driver(memory_limit="64MiB", pids_limit=16, seccomp="unconfined")
-    assert driver.image == f"localhost/{image_tag(probe)}", "the docker driver's tag, built by podman"
-    instance = start(driver)
+    driver = harness.driver({"memory_limit": "64MiB", "pids_limit": 16, "seccomp": "unconfined"})
+    assert driver.image == f"localhost/{image_tag(harness.probe)}", \
+        "the docker driver's tag, built by podman"
+    instance = harness.start(driver)
     assert list(instance.boot_phases()) == ["create", "start", "ready"]
     assert sum(instance.boot_phases().values()) == pytest.approx(instance.boot_total_ms())
     container = podman_inspect(instance.name)
@@ -94,32 +66,32 @@ def test_image_boot_and_container_settings(make_driver: MakeDriver, probe: Path,
     assert "seccomp=unconfined" in (host.get("SecurityOpt") or [])
     assert container["OCIRuntime"] == "runc"
     labels = container["Config"]["Labels"]
-    assert labels["bench.run"] == run_id and labels["bench.instance"] == instance.name
+    assert labels["bench.run"] == harness.run_id and labels["bench.instance"] == instance.name
 
 
-def test_isolation_seen_from_the_host(make_driver: MakeDriver) -> None:
+def test_isolation_seen_from_the_host(harness: Harness[PodmanDriver]) -> None:
     """PID 1 of its own namespace, its own hostname, only lo, podman's capability set (no
     CAP_SYS_ADMIN), read through /proc of the probe's host pid."""
     require_podman()
-    driver = make_driver()
-    instance = start(driver)
+    driver = harness.driver()
+    instance = harness.start(driver)
     pid = int(podman_inspect(instance.name)["State"]["Pid"])
-    assert status_fields(pid)["NSpid"].split() == [str(pid), "1"]
+    assert status_of(pid)["NSpid"].split() == [str(pid), "1"]
     interfaces = Path(f"/proc/{pid}/net/dev").read_text().splitlines()[2:]
     assert [line.split(":")[0].strip() for line in interfaces] == ["lo"]
     hostname = subprocess.run(["nsenter", f"--target={pid}", "--uts", "uname", "-n"],
                               capture_output=True, text=True, timeout=30, check=True).stdout.strip()
     assert hostname == podman_inspect(instance.name)["Config"]["Hostname"]
-    bounding = int(status_fields(pid)["CapBnd"], 16)
+    bounding = int(status_of(pid)["CapBnd"], 16)
     assert bounding != 0 and not bounding >> CAP_SYS_ADMIN & 1
     for namespace in ("pid", "mnt", "uts", "ipc", "net"):
         assert os.readlink(f"/proc/{pid}/ns/{namespace}") != os.readlink(f"/proc/self/ns/{namespace}")
 
 
-def test_memory_of_workload_and_conmon(make_driver: MakeDriver) -> None:
+def test_memory_of_workload_and_conmon(harness: Harness[PodmanDriver]) -> None:
     require_podman()
-    driver = make_driver()
-    instance = start(driver)
+    driver = harness.driver()
+    instance = harness.start(driver)
     instance.output.wait_for("BENCH-IDLE", deadline(), "podman probe")
     reading = driver.memory(instance)
     assert set(reading.host_parts) == {"workload", "conmon"}
@@ -131,10 +103,10 @@ def test_memory_of_workload_and_conmon(make_driver: MakeDriver) -> None:
     assert fingerprint["engine_version"] and fingerprint["conmon_version"].startswith("conmon version")
 
 
-def test_with_gvisor(make_driver: MakeDriver) -> None:
+def test_with_gvisor(harness: Harness[PodmanDriver]) -> None:
     require_podman("runsc")
-    driver = make_driver(runtime="runsc")
-    instance = start(driver)
+    driver = harness.driver({"runtime": "runsc"})
+    instance = harness.start(driver)
     instance.output.wait_for("BENCH-IDLE", deadline(), "podman runsc probe")
     reading = driver.memory(instance)
     assert set(reading.host_parts) == {"sentry", "gofer", "workload", "conmon"}
@@ -143,10 +115,10 @@ def test_with_gvisor(make_driver: MakeDriver) -> None:
                                                      "--runtime-flag=network=none"]
 
 
-def test_stop_leaves_then_removes_and_is_idempotent(make_driver: MakeDriver) -> None:
+def test_stop_leaves_then_removes_and_is_idempotent(harness: Harness[PodmanDriver]) -> None:
     require_podman()
-    driver = make_driver()
-    instance = start(driver)
+    driver = harness.driver()
+    instance = harness.start(driver)
     driver.stop(instance)
     driver.stop(instance)
     assert list(instance.stop_phases()) == ["exit", "remove", "total"]
@@ -155,10 +127,10 @@ def test_stop_leaves_then_removes_and_is_idempotent(make_driver: MakeDriver) -> 
     assert gone.returncode == 1
 
 
-def test_a_killed_container_says_how_it_ended(make_driver: MakeDriver) -> None:
+def test_a_killed_container_says_how_it_ended(harness: Harness[PodmanDriver]) -> None:
     require_podman()
-    driver = make_driver()
-    instance = start(driver)
+    driver = harness.driver()
+    instance = harness.start(driver)
     subprocess.run(["podman", "kill", "--signal", "KILL", instance.name], check=True,
                    capture_output=True, timeout=60)
     assert instance.output.wait_closed(deadline(30))
@@ -167,9 +139,10 @@ def test_a_killed_container_says_how_it_ended(make_driver: MakeDriver) -> None:
     assert failed.value.cause is not None and failed.value.cause.signal == 9
 
 
-def test_clean_removes_what_a_killed_run_left(make_driver: MakeDriver, run_id: str) -> None:
+def test_clean_removes_what_a_killed_run_left(harness: Harness[PodmanDriver]) -> None:
     require_podman()
-    instance = start(make_driver())
+    run_id = harness.run_id
+    instance = harness.start(harness.driver())
     found = PodmanDriver.clean(PodmanOptions(), run_id, dry_run=True)
     assert found == [f"podman container {instance.name}"]
     assert PodmanDriver.clean(PodmanOptions(), run_id, dry_run=False) == found
@@ -177,12 +150,12 @@ def test_clean_removes_what_a_killed_run_left(make_driver: MakeDriver, run_id: s
     assert PodmanDriver.clean(PodmanOptions(), run_id, dry_run=True) == []
 
 
-def test_refusals_name_their_reason(make_driver: MakeDriver, monkeypatch: pytest.MonkeyPatch,
+def test_refusals_name_their_reason(harness: Harness[PodmanDriver], monkeypatch: pytest.MonkeyPatch,
                                     tmp_path: Path) -> None:
     require_podman()
     crun = PodmanDriver.unavailable_reason(PodmanOptions(runtime="crun"))
     assert (crun is not None and CRUN_HYBRID_REFUSAL in crun) if is_hybrid() else crun is None
-    driver = make_driver()
+    driver = harness.driver()
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     reason = PodmanDriver.unavailable_reason(PodmanOptions())
     assert reason is not None and reason.startswith("podman is not installed")

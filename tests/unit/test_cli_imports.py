@@ -32,21 +32,28 @@ def test_a_command_imports_only_its_own_module(argv: tuple[str, ...],
     assert not [name for name in absent if name in loaded]
 
 
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A baseline and a candidate for the gate (written once: the tests only read them)."""
+    folder = tmp_path_factory.mktemp("runs")
+    return (write_results(folder / "a", runtimes=ALL, seed=1),
+            write_results(folder / "b", runtimes=ALL, seed=2))
+
+
 def test_a_gate_between_two_runs_loads_neither_plotly_nor_pandas_nor_scipy(
-        tmp_path: Path) -> None:
+        two_runs: tuple[Path, Path]) -> None:
     """The gate reads runs through the numpy-only grouped reader and its own exact tests;
     its default rules are plain dataclasses, so pydantic stays out too."""
-    baseline = write_results(tmp_path / "a", runtimes=ALL, seed=1)
-    candidate = write_results(tmp_path / "b", runtimes=ALL, seed=2)
+    baseline, candidate = two_runs
     loaded = modules_after("gate", "--baseline", str(baseline), "--candidate", str(candidate))
     assert "bench.gate.evaluate" in loaded  # it did gate
     assert not [name for name in ("plotly", "pandas", "scipy", "pydantic") if name in loaded]
 
 
-def test_a_gate_with_a_rules_file_validates_it(tmp_path: Path) -> None:
+def test_a_gate_with_a_rules_file_validates_it(tmp_path: Path,
+                                               two_runs: tuple[Path, Path]) -> None:
     """Rules from a file go through pydantic, with the run config's strictness."""
-    baseline = write_results(tmp_path / "a", runtimes=ALL, seed=1)
-    candidate = write_results(tmp_path / "b", runtimes=ALL, seed=2)
+    baseline, candidate = two_runs
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules: [{kind: relative, metric: boot.total, percent: 10}]\n")
     loaded = modules_after("gate", "--baseline", str(baseline), "--candidate", str(candidate),

@@ -18,7 +18,7 @@ from runtimes.host.memory import total_pss
 from runtimes.native.driver import NativeOptions
 from runtimes.podman.driver import PodmanOptions
 from runtimes.process.driver import ProcessDriver
-from tests.unit.test_cgroups import FakeKernel, MakeTree, hierarchy, v1_tree, v2_tree
+from tests.unit.cgroup_fixtures import FakeKernel, MakeTree, hierarchy, v1_tree, v2_tree
 
 MiB = 1024**2
 LIMITS = Limits(memory_bytes=64 * MiB, pids=16)

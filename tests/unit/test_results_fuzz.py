@@ -26,9 +26,8 @@ from bench.cli import main
 from bench.results.groups import load_groups
 from bench.results.manifest import CELLS, MANIFEST, SAMPLES
 from bench.results.resume import finished_cells
-from bench.results.sample import Sample
-from bench.results.store import RunStore
 from runtimes.errors import ConfigError, ResultsError
+from tests.report_fixtures import write_run
 
 CONFIG = {"runtimes": {"process": {"driver": "process"}, "native": {"driver": "native"}},
           "workloads": {"idle": {"mode": "ready"}, "sys": {"mode": "syscall"}}}
@@ -42,32 +41,6 @@ HOSTILE_VALUES = st.one_of(
     st.text(max_size=8), st.floats(allow_nan=True, allow_infinity=True))
 RAW_TOKENS = ["Infinity", "-Infinity", "NaN", "1e999", "-1e999"]  # not JSON, yet json reads them
 counter = itertools.count()
-
-
-def write_run(path: Path, runtime_names: tuple[str, str] = ("process", "native"),
-              workload: str = "idle") -> Path:
-    """A small results directory as a run writes it."""
-    base, other = runtime_names
-    config = {"runtimes": {base: {"driver": "process"}, other: {"driver": "native"}},
-              "workloads": {workload: {"mode": "ready"}, "sys": {"mode": "syscall"}}}
-    store = RunStore.create(path, {"run_id": "abc123", "config": config, "host": {},
-                                   "drivers": {}})
-    cell = 0
-    for repetition in range(3):
-        for runtime, scale in ((base, 1.0), (other, 1.3)):
-            store.append([Sample(runtime, workload, "boot.total", 2.0 * scale + repetition, repetition,
-                                 cell=cell),
-                          Sample(runtime, workload, "memory.host_pss", 8e5 * scale, repetition,
-                                 cell=cell)])
-            store.append([Sample(runtime, "sys", "syscall.getppid", 250.0 * scale + b, repetition,
-                                 cell=cell + 1, metadata={"batch": b}) for b in range(3)])
-            store.record_cell({"cell": cell, "key": f"{runtime}/{workload}/{repetition}",
-                               "status": "ok", "reason": None})
-            cell += 2
-    store.append([Sample.failed(other, workload, "cell", 3, "it broke", cell=cell)])
-    store.update_manifest(status="complete")
-    store.close()
-    return path
 
 
 @pytest.fixture(scope="module")

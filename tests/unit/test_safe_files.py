@@ -100,7 +100,7 @@ def test_no_file_of_a_resumed_run_is_written_through_a_link(tmp_path: Path, vict
 
 def test_the_report_is_not_written_through_a_link(tmp_path: Path, victim: Path) -> None:
     from reports.html import write_report
-    from tests.unit.test_results_fuzz import write_run
+    from tests.report_fixtures import write_run
 
     path = write_run(tmp_path / "r")
     for name in ("report.html", "report.html.partial"):

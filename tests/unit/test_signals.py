@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import tempfile
 import time
 from pathlib import Path
 from typing import ClassVar
@@ -70,6 +71,16 @@ def registry(monkeypatch: pytest.MonkeyPatch) -> None:
     SignalledDriver.live.clear()
 
 
+@pytest.fixture
+def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where the Runner makes its scratch directory: under tmp_path, never the host's /tmp
+    (the run id is fixed, so two checkouts' tests would share the name)."""
+    folder = tmp_path / "scratch"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
 def run_until_signalled(tmp_path: Path, **options: object) -> tuple[Interrupted, Path, Runner]:
     config = parse_config({"repetitions": 4, "warmup": 0, "settle": 0, "cell_timeout": 5,
                            "runtimes": {"box": {"driver": "signalled", "options": options}},
@@ -83,7 +94,8 @@ def run_until_signalled(tmp_path: Path, **options: object) -> tuple[Interrupted,
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
-def test_every_stopping_signal_tears_down_and_says_which(tmp_path: Path, signum: int) -> None:
+def test_every_stopping_signal_tears_down_and_says_which(tmp_path: Path, scratch: Path,
+                                                         signum: int) -> None:
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     error, path, _ = run_until_signalled(tmp_path, signum=signum)
     assert error.exit_code == 128 + signum
@@ -92,10 +104,11 @@ def test_every_stopping_signal_tears_down_and_says_which(tmp_path: Path, signum:
     assert manifest["signal"] == signal.Signals(signum).name
     assert SignalledDriver.live == set(), "the instance being started was torn down"
     assert len(SignalledDriver.torn_down) == 2
-    assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob("bench-sig123-*"))
+    assert not list(scratch.glob("bench-sig123-*"))
     assert {s: signal.getsignal(s) for s in previous} == previous, "handlers restored"
 
 
+@pytest.mark.usefixtures("scratch")
 def test_a_second_signal_during_teardown_changes_nothing(tmp_path: Path) -> None:
     error, path, _ = run_until_signalled(tmp_path, signum=signal.SIGTERM, again_in_teardown=True)
     assert error.exit_code == 128 + signal.SIGTERM, "the first signal decides the exit"
