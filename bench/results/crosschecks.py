@@ -14,7 +14,6 @@ line with its reason, never a number.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 
 from bench.results.stats import CONFIDENCE, percentile_interval, resampled_medians
+from bench.results.store import write_json_atomic
 from runtimes.errors import ResultsError
 
 VERIFY = "verify.json"
@@ -107,14 +107,8 @@ def write_checks(path: Path, checks: Sequence[CrossCheck], tools: dict[str, str]
     document = {"format": FORMAT, "format_version": FORMAT_VERSION, "tools": tools,
                 "sitting": sitting, "checks": [check.to_dict() for check in checks]}
     target = path / VERIFY
-    target.write_text(json.dumps(document, indent=2, default=_finite) + "\n")
+    write_json_atomic(target, document)
     return target
-
-
-def _finite(value: object) -> object:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    raise TypeError(f"cannot write {value!r}")
 
 
 def read_checks(path: Path) -> list[CrossCheck] | None:

@@ -64,6 +64,19 @@ def test_verify_json_round_trips(tmp_path: Path) -> None:
     assert read_checks(tmp_path / "nothing") is None
 
 
+def test_a_nan_in_a_check_is_written_as_null_and_the_file_stays_json(tmp_path: Path) -> None:
+    def refuse(token: str) -> None:
+        raise ValueError(f"{token} is not JSON")
+
+    nan = float("nan")
+    write_checks(tmp_path, [check([10.0, nan], [10.5, 10.4], paired=True)], {},
+                 {"load_before": float("inf")})
+    document = json.loads((tmp_path / VERIFY).read_text(), parse_constant=refuse)
+    assert document["checks"][0]["bench"] == [10.0, None]
+    assert document["checks"][0]["agreement"]["relative_high"] is None
+    assert document["sitting"] == {"load_before": None}
+
+
 def test_a_newer_verify_json_is_refused(tmp_path: Path) -> None:
     (tmp_path / VERIFY).write_text(json.dumps({"format": "bench-verify", "format_version": 99,
                                                "checks": []}))
