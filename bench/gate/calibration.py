@@ -28,6 +28,7 @@ import numpy as np
 
 from bench.results.run import Key, Run
 from runtimes.errors import ResultsError
+from runtimes.files import write_output
 
 FORMAT = "bench-gate-calibration"
 FORMAT_VERSION = 1
@@ -83,10 +84,8 @@ def to_json(calibration: Calibration) -> dict[str, Any]:
 
 
 def write(path: Path, calibration: Calibration) -> None:
-    try:
-        path.write_text(json.dumps(to_json(calibration), indent=1) + "\n")
-    except OSError as error:
-        raise ResultsError(f"{path}: cannot write the calibration ({error.strerror})") from None
+    """The calibration to the file the user named (`bench calibrate --output`)."""
+    write_output(path, json.dumps(to_json(calibration), indent=1) + "\n")
 
 
 def read(path: Path) -> Calibration:
