@@ -1,14 +1,13 @@
 """A run's samples grouped by (runtime, workload, metric): how the report reads big runs.
 
-bench.results.frames.load_samples builds one DataFrame of every sample. The summary, the
-gate and the report want something else: for each runtime, workload and metric the array
-of its ok values, plus the few rows whose other columns matter (boot phases, memory,
-density, failures). This reads samples.jsonl in slices of a few MB, keeps from each slice
-only those arrays and rows, and drops the parsed dicts before the next: a million samples
-never become a million live dicts (1.5 GB, most of the time spent faulting in fresh
-memory). It needs numpy only, not pandas (`bench gate` answers in well under a second).
-The derived memory.overhead rows come from bench.results.derived.overhead_records, as
-load_samples' do.
+Every reader (the summary, the gate, the history store, export and the report) wants, for
+each runtime, workload and metric, the array of its ok values, plus the few rows whose other
+columns matter (boot phases, memory, density, failures), not one frame of every sample.
+This reads samples.jsonl in slices of a few MB, keeps from each slice only those arrays and
+rows, and drops the parsed dicts before the next: a million samples never become a million
+live dicts (1.5 GB, most of the time spent faulting in fresh memory). It needs numpy only,
+not pandas (`bench gate` answers in well under a second). The derived memory.overhead rows
+come from bench.results.derived.overhead_records.
 """
 
 from __future__ import annotations
