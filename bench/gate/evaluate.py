@@ -43,7 +43,6 @@ from bench.gate.stats import (
     sign_test,
 )
 from bench.gate.verdicts import Evaluation, GateResult, Item, Pending, exit_code
-from bench.results.manifest import read_manifest
 from bench.results.run import Key, Run, Series, load_run
 from bench.results.stats import Floats, median_bounds
 from bench.results.units import parse_quantity
@@ -343,8 +342,8 @@ def gate_run(candidate_dir: Path, baseline_dir: Path | None, gate_config: GateCo
              calibration: Path | None = None, rules_dir: Path | None = None) -> GateResult:
     """Every rule on every row it matches. gate_config None: the candidate config's gate
     section, else the defaults. Raises GateError/ResultsError (exit 2) when nothing compares."""
-    config = gate_config or gate_config_of(read_manifest(Path(candidate_dir))) or GateConfig()
     candidate = load_run(Path(candidate_dir))
+    config = gate_config or gate_config_of(candidate.manifest) or GateConfig()
     baseline = load_run(Path(baseline_dir)) if baseline_dir is not None else None
     where = rules_dir or config_dir_of(candidate.manifest)
     spread = load_calibration(config, calibration, where) if baseline is not None else None

@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bench.results.derived import COLUMNS, overhead_records
-from bench.results.manifest import SAMPLES, baseline_runtime, read_manifest
+from bench.results.manifest import SAMPLES
 from bench.results.records import (
     check_sample_records,
     gc_paused,
@@ -166,9 +166,9 @@ def slices(data: bytes, size: int = SLICE) -> Iterator[bytes]:
         start = end
 
 
-def load_groups(path: Path) -> Groups:
-    """The samples of a results directory, grouped, with memory.overhead derived."""
-    manifest = read_manifest(path)
+def load_groups(path: Path, baseline: str | None) -> Groups:
+    """The samples of a results directory, grouped, with memory.overhead derived against the
+    baseline runtime (the manifest's, which the caller has read: bench.results.run)."""
     file = path / SAMPLES
     data = read_bytes(path, SAMPLES)
     refuse_duplicate_lines(data, file)
@@ -184,7 +184,7 @@ def load_groups(path: Path) -> Groups:
             check_sample_records(records, file, line)
             line += piece.count(b"\n")
             table.add(records)
-    return with_overhead(table.groups(), baseline_runtime(manifest))
+    return with_overhead(table.groups(), baseline)
 
 
 def with_overhead(groups: Groups, baseline: str | None) -> Groups:

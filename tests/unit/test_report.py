@@ -208,7 +208,7 @@ def test_grouped_reading_gives_the_frames_numbers(run_dir: Path, tmp_path: Path)
         ok = frame[frame["status"] == "ok"]
         expected = {as_key(k): rows["value"].to_numpy(float)
                     for k, rows in ok.groupby(["runtime", "workload", "metric"], sort=False)}
-        groups = load_groups(results)
+        groups = load_groups(results, baseline_runtime(read_manifest(results)))
         assert set(groups.values) == set(expected)
         for key, values in expected.items():
             assert np.array_equal(groups.values[key], values), key
