@@ -36,7 +36,6 @@ from bench.gate.stats import (
     Decision,
     limit_decision,
     min_rank_p_value,
-    min_samples_for_median_bound,
     ratio_test,
     relative_decision,
     relative_test,
@@ -44,7 +43,7 @@ from bench.gate.stats import (
 )
 from bench.gate.verdicts import Evaluation, GateResult, Item, Pending, exit_code
 from bench.results.run import Key, Run, Series, load_run
-from bench.results.stats import Floats, median_bounds
+from bench.results.stats import Floats, median_bounds, min_instances
 from bench.results.units import parse_quantity
 from runtimes.errors import ConfigError, GateError, ResultsError
 
@@ -155,10 +154,8 @@ def evaluate_ratio(rule: RatioRule, key: Key, reference: Series | None,
                             float(np.median(ref)), float(np.median(cand)), ratio.point,
                             ratio.low, ratio.high, p_value=p_beyond, n_reference=ref.size,
                             n_candidate=cand.size)
-    needed = min_samples_for_median_bound(alpha)
-    if min(ref.size, cand.size) < needed or ratio.low is None or ratio.high is None:
-        return replace(evaluation, verdict="underpowered",
-                       message=f"a ratio needs {needed} samples on each side")
+    if ratio.low is None or ratio.high is None:  # too few on a side, or a value not positive
+        return replace(evaluation, verdict="underpowered", message=str(ratio.note))
     low, high = ratio.low, ratio.high
 
     def decide(p_worse: float, _: float) -> Decision:
@@ -191,7 +188,7 @@ def evaluate_absolute(rule: AbsoluteRule, key: Key, candidate: Series | None,
                             median, None, None, None, n_candidate=values.size)
     if bounds is None:
         return replace(evaluation, verdict="underpowered", message=f"a median bound needs "
-                       f"{min_samples_for_median_bound(alpha)} samples")
+                       f"{min_instances(1 - 2 * alpha)} samples")
     low, high = bounds
     p_beyond = sign_test(values, limit, lower)
     evaluation = replace(evaluation, change_low=low, change_high=high, p_value=p_beyond)
