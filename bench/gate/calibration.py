@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.gate import guard
 from bench.results.run import Key, Run
 from runtimes.errors import ResultsError
 from runtimes.files import write_output
@@ -33,7 +34,9 @@ from runtimes.files import write_output
 FORMAT = "bench-gate-calibration"
 FORMAT_VERSION = 1
 MIN_SITTINGS = 3
-HOST_KEYS = ("cpu_model", "kernel", "cgroup_version", "cores")
+# the host keys that make two runs incomparable (bench.gate.guard), and the core count: a
+# calibration from another host is used with a note (host_notes), not refused
+HOST_KEYS = (*guard.HOST_KEYS, "cores")
 
 
 @dataclass(frozen=True)
