@@ -51,11 +51,6 @@ __all__ = ["Evaluation", "GateResult", "Item", "Pending", "exit_code", "finish",
            "gate_runs", "load_rules"]
 
 
-def observations(series: Series, per_instance: bool) -> Floats:
-    """One figure per instance (the experimental unit), or every sample when asked."""
-    return series.observations(per_instance)
-
-
 def gate_config_of(manifest: dict[str, Any]) -> GateConfig | None:
     """The run config's gate section, as stored in the manifest (None when it has none)."""
     section = manifest.get("config", {}).get("gate")
@@ -97,11 +92,11 @@ def usable(rule: Rule, key: Key, reference: Series | None, candidate: Series | N
     if candidate is None:
         unit = reference.unit if reference else ""
         return unusable(rule, key, unit, label, "skipped", "not in the candidate run")
-    cand = observations(candidate, per_instance)
+    cand = candidate.observations(per_instance)
     if cand.size == 0:
         return unusable(rule, key, candidate.unit, label, "fail", f"every sample failed in the "
                         f"candidate ({candidate.failed}): {candidate.reason}")
-    ref = observations(reference, per_instance) if reference is not None else None
+    ref = reference.observations(per_instance) if reference is not None else None
     if ref is None or ref.size == 0:
         return unusable(rule, key, candidate.unit, label, "skipped",
                         f"no successful samples in {label}")
@@ -111,7 +106,7 @@ def usable(rule: Rule, key: Key, reference: Series | None, candidate: Series | N
 def evaluate_relative(rule: RelativeRule, key: Key, reference: Series | None,
                       candidate: Series | None, label: str, config: GateConfig,
                       sitting: Spread | None = None) -> Item:
-    checked = usable(rule, key, reference, candidate, label, per_instance(config))
+    checked = usable(rule, key, reference, candidate, label, config.per_instance)
     if isinstance(checked, Evaluation):
         return checked
     ref, cand, series = checked
@@ -140,7 +135,7 @@ def evaluate_relative(rule: RelativeRule, key: Key, reference: Series | None,
 
 def evaluate_ratio(rule: RatioRule, key: Key, reference: Series | None,
                    candidate: Series | None, label: str, config: GateConfig) -> Item:
-    checked = usable(rule, key, reference, candidate, label, per_instance(config))
+    checked = usable(rule, key, reference, candidate, label, config.per_instance)
     if isinstance(checked, Evaluation):
         return checked
     ref, cand, series = checked
@@ -176,7 +171,7 @@ def limit_check(low: float, point: float, high: float, limit: float, lower: bool
 
 def evaluate_absolute(rule: AbsoluteRule, key: Key, candidate: Series | None,
                       config: GateConfig) -> Item:
-    checked = usable(rule, key, candidate, candidate, "the candidate", per_instance(config))
+    checked = usable(rule, key, candidate, candidate, "the candidate", config.per_instance)
     if isinstance(checked, Evaluation):
         return checked
     values, series = checked[1], checked[2]
@@ -197,10 +192,6 @@ def evaluate_absolute(rule: AbsoluteRule, key: Key, candidate: Series | None,
         return limit_check(low, median, high, limit, lower, p_worse, alpha)
 
     return Pending(evaluation, alpha, p_beyond, None, decide, 0.5 ** values.size)
-
-
-def per_instance(config: GateConfig) -> bool:
-    return config.sample_unit == "repetition"
 
 
 def relative_rules(config: GateConfig) -> list[RelativeRule]:

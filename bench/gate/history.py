@@ -167,7 +167,7 @@ def gate_history(candidate_dir: Path, store: Store, count: int,
         raise GateError("--history N: N must be at least 1")
     candidate = load_run(candidate_dir)
     config = gate_config or gate_config_of(candidate.manifest) or GateConfig()
-    if config.sample_unit != "repetition":
+    if not config.per_instance:
         raise GateError("--history compares one observation per repetition (what the store "
                         "keeps); for sample_unit: sample, gate against --baseline DIR")
     spread = load_calibration(config, calibration, rules_dir or config_dir_of(candidate.manifest))
