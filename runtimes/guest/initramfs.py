@@ -88,9 +88,10 @@ def build_initramfs(probe: Path, cache_dir: Path, compress: bool = False) -> Pat
 def cached_copy_matches(target: Path, archive: bytes) -> bool:
     """Whether the cache holds exactly this archive, as a regular file (not a link)."""
     try:
-        if not stat.S_ISREG(target.lstat().st_mode):
+        found = target.lstat()
+        if not stat.S_ISREG(found.st_mode) or found.st_size != len(archive):
             return False
-        return hashlib.sha256(target.read_bytes()).digest() == hashlib.sha256(archive).digest()
+        return target.read_bytes() == archive
     except OSError:
         return False
 

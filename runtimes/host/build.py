@@ -26,6 +26,7 @@ from pathlib import Path
 
 from runtimes.errors import BuildError
 from runtimes.files import private_directory, real_directory, write_atomic
+from runtimes.host.tools import tool_version
 
 log = logging.getLogger("bench.runtimes.build")
 
@@ -42,11 +43,6 @@ def compiler() -> str:
     raise BuildError("no C compiler found: install one (Debian: apt-get install gcc libc6-dev)")
 
 
-def compiler_version(cc: str) -> str:
-    result = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30)
-    return result.stdout.splitlines()[0] if result.stdout else cc
-
-
 def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -54,7 +50,7 @@ def content_hash(data: bytes) -> str:
 def build_key(source: Path, cc: str) -> str:
     key = hashlib.sha256()
     key.update(source.read_bytes())
-    key.update(compiler_version(cc).encode())
+    key.update(tool_version(cc).encode())  # cached: asked once per process
     key.update(" ".join(FLAGS).encode())
     return key.hexdigest()[:16]
 

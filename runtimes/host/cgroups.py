@@ -49,6 +49,13 @@ class Cgroup:
     name: str
     dirs: tuple[Path, ...]
 
+    @classmethod
+    def at(cls, relative: str, roots: list[Path]) -> Cgroup:
+        """The cgroup at `relative` (a path below a hierarchy's root) in each of these
+        hierarchies, named by its last part."""
+        path = relative.strip("/")
+        return cls(Path(path).name, tuple(root / path for root in roots))
+
     @property
     def procs_files(self) -> list[Path]:
         """The files a process writes its pid to, to join the cgroup in every hierarchy."""
@@ -59,10 +66,12 @@ class Hierarchy(ABC):
     """The cgroup layout of a host: where instance cgroups live and how limits are set."""
 
     version: int
+    swap_file: str  # the swap limit file, there only where the host accounts swap
 
     def __init__(self, root: Path = ROOT) -> None:
         self.root = root
         self._parents_ready = False
+        self._swap_accounted: bool | None = None
 
     @abstractmethod
     def controllers(self) -> list[str]:
@@ -76,12 +85,6 @@ class Hierarchy(ABC):
         """The `bench` parent directory in every hierarchy."""
         return [root / PARENT for root in self.roots()]
 
-    def placed(self, relative: str) -> Cgroup:
-        """A cgroup another program made (an OCI runtime, LXC) at this path below the root of
-        every hierarchy, to read its members, charge and OOM kills like our own."""
-        path = relative.strip("/")
-        return Cgroup(Path(path).name, tuple(root / path for root in self.roots()))
-
     @abstractmethod
     def join_paths(self, cgroup: Cgroup) -> list[Path]:
         """What the launcher is given to put the instance in the cgroup (see runtimes/native/nsrun.c)."""
@@ -91,7 +94,32 @@ class Hierarchy(ABC):
         """Create the parents and make the controllers available below them."""
 
     @abstractmethod
-    def _write_limits(self, cgroup: Cgroup, limits: Limits) -> None: ...
+    def limit_settings(self, limits: Limits) -> dict[str, int]:
+        """The limit files of an instance's cgroup and their values, in the order they are
+        written: memory, no swap on top where the host accounts swap, pids. The native
+        runtime writes them; LXC's config names them."""
+
+    @abstractmethod
+    def _limit_dir(self, cgroup: Cgroup, file_name: str) -> Path:
+        """The cgroup's directory that holds this limit file."""
+
+    @abstractmethod
+    def _swap_probe_dirs(self) -> list[Path]:
+        """Memory cgroups whose swap limit file says whether the host accounts swap."""
+
+    def swap_accounted(self) -> bool:
+        """Whether the host accounts swap (so a limit can forbid it), probed once: a kernel
+        setting, fixed while bench runs. True, unprobed, while no cgroup to look in exists."""
+        if self._swap_accounted is None:
+            where = [d for d in self._swap_probe_dirs() if d.is_dir()]
+            if not where:
+                return True
+            self._swap_accounted = any((d / self.swap_file).exists() for d in where)
+        return self._swap_accounted
+
+    def _write_limits(self, cgroup: Cgroup, limits: Limits) -> None:
+        for file_name, value in self.limit_settings(limits).items():
+            write(self._limit_dir(cgroup, file_name) / file_name, value)
 
     @abstractmethod
     def memory_charge(self, cgroup: Cgroup) -> int:
@@ -128,7 +156,7 @@ class Hierarchy(ABC):
                 f"(v1) or enable it in cgroup.subtree_control (v2)")
 
     def cgroup(self, name: str) -> Cgroup:
-        return Cgroup(name, tuple(parent / name for parent in self.parents()))
+        return Cgroup.at(f"{PARENT}/{name}", self.roots())
 
     def create(self, name: str, limits: Limits) -> Cgroup:
         """Make the instance's cgroup and set its limits; raises InstanceError on failure.
@@ -273,6 +301,7 @@ class CgroupV2(Hierarchy):
     """The unified hierarchy: one tree; controllers are enabled for children by the parent."""
 
     version = 2
+    swap_file = "memory.swap.max"
 
     def controllers(self) -> list[str]:
         try:
@@ -293,12 +322,16 @@ class CgroupV2(Hierarchy):
         parent.mkdir(exist_ok=True)
         enable_controllers(parent)
 
-    def _write_limits(self, cgroup: Cgroup, limits: Limits) -> None:
-        directory = cgroup.dirs[0]
-        write(directory / "memory.max", limits.memory_bytes)
-        if (directory.parent / "memory.swap.max").exists():
-            write(directory / "memory.swap.max", 0)
-        write(directory / "pids.max", limits.pids)
+    def limit_settings(self, limits: Limits) -> dict[str, int]:
+        swap = {self.swap_file: 0} if self.swap_accounted() else {}
+        return {"memory.max": limits.memory_bytes, **swap, "pids.max": limits.pids}
+
+    def _limit_dir(self, cgroup: Cgroup, file_name: str) -> Path:
+        return cgroup.dirs[0]
+
+    def _swap_probe_dirs(self) -> list[Path]:
+        """bench's parent: the root cgroup has no memory.swap.* files."""
+        return [self.parents()[0]]
 
     def _read_limit(self, cgroup: Cgroup, controller: str) -> int:
         name = "memory.max" if controller == "memory" else "pids.max"
@@ -331,6 +364,7 @@ class CgroupV1(Hierarchy):
     """One mount per controller (v1 or hybrid): the instance has a directory in each."""
 
     version = 1
+    swap_file = "memory.memsw.limit_in_bytes"
 
     def controllers(self) -> list[str]:
         return [c for c in CONTROLLERS if (self.root / c / "cgroup.procs").exists()]
@@ -346,12 +380,19 @@ class CgroupV1(Hierarchy):
         for parent in self.parents():
             parent.mkdir(exist_ok=True)
 
-    def _write_limits(self, cgroup: Cgroup, limits: Limits) -> None:
-        memory, pids = cgroup.dirs
-        write(memory / "memory.limit_in_bytes", limits.memory_bytes)
-        if (memory.parent / "memory.memsw.limit_in_bytes").exists():  # swap accounting on
-            write(memory / "memory.memsw.limit_in_bytes", limits.memory_bytes)
-        write(pids / "pids.max", limits.pids)
+    def limit_settings(self, limits: Limits) -> dict[str, int]:
+        """memsw is memory plus swap: set to the memory limit, it leaves no swap."""
+        swap = {self.swap_file: limits.memory_bytes} if self.swap_accounted() else {}
+        return {"memory.limit_in_bytes": limits.memory_bytes, **swap, "pids.max": limits.pids}
+
+    def _limit_dir(self, cgroup: Cgroup, file_name: str) -> Path:
+        """The directory in the file's controller's hierarchy (memory.*, pids.*)."""
+        return cgroup.dirs[CONTROLLERS.index(file_name.partition(".")[0])]
+
+    def _swap_probe_dirs(self) -> list[Path]:
+        """bench's parent in the memory hierarchy, and that hierarchy's root (v1 has the
+        swap files in every memory cgroup, the root too)."""
+        return [self.parents()[0], self.roots()[0]]
 
     def _read_limit(self, cgroup: Cgroup, controller: str) -> int:
         memory, pids = cgroup.dirs
@@ -440,8 +481,17 @@ def write(path: Path, value: int | str) -> None:
 
 def read_int(path: Path) -> int:
     try:
-        return int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError) as error:
+        text = path.read_text()
+    except OSError as error:
+        raise InstanceError(f"cannot read {path}: {error}") from error
+    return parse_int(path, text)
+
+
+def parse_int(path: Path, text: str) -> int:
+    """The first number in a cgroup file's text (read once by the caller)."""
+    try:
+        return int(text.split()[0])
+    except (ValueError, IndexError) as error:
         raise InstanceError(f"cannot read {path}: {error}") from error
 
 
@@ -460,7 +510,7 @@ def read_limit(path: Path) -> int:
         text = path.read_text().strip()
     except OSError as error:
         raise InstanceError(f"cannot read {path}: {error.strerror}") from error
-    return -1 if text == "max" else read_int(path)
+    return -1 if text == "max" else parse_int(path, text)
 
 
 def keyed_value(path: Path, key: str) -> int:

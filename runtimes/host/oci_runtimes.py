@@ -24,7 +24,6 @@ from runtimes.host.tools import find_tool, missing_tool, tool_version
 
 OciRuntime = Literal["runc", "crun", "runsc"]
 RUNTIMES: tuple[OciRuntime, ...] = ("runc", "crun", "runsc")
-PACKAGES: dict[str, str] = {"runc": "runc", "crun": "crun", "runsc": "runsc"}
 CRUN_HYBRID_REFUSAL = "cgroups in hybrid mode not supported"  # crun's own words
 
 
@@ -36,7 +35,7 @@ def is_hybrid(root: Path = ROOT) -> bool:
 
 def runtime_refusal(name: str, root: Path = ROOT) -> str | None:
     """None when the runtime can run containers here, else one sentence: why, what to do."""
-    missing = missing_tool(name, PACKAGES.get(name, name))
+    missing = missing_tool(name, name)  # each comes in a Debian package of its own name
     if missing:
         return missing
     if name == "crun" and is_hybrid(root):

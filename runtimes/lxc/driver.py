@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from runtimes.base import Driver, MemoryReading, ProbeCommand, RunContext, instance_prefix
-from runtimes.errors import BenchError, ExitCause, InstanceError, RuntimeUnavailable
-from runtimes.host.cgroups import Cgroup, CgroupV2, Hierarchy, detect
+from runtimes.base import Driver, MemoryReading, ProbeCommand, RunContext
+from runtimes.errors import ExitCause, InstanceError
+from runtimes.host.cgroups import Cgroup, Hierarchy, detect
 from runtimes.host.memory import pss_bytes, total_pss
 from runtimes.host.options import ContainerOptions
-from runtimes.host.placed_cgroups import mounted_roots, remove_empty, spread, sweep_placed
+from runtimes.host.placed_cgroups import PlacedCgroups, remove_empty
 from runtimes.host.rootfs import make_rootfs, probe_argv
 from runtimes.host.spawn import TAG, announced_exit, process_exit, spawn, stop_process
 from runtimes.host.tools import missing_tool, sweep_dirs, tool_version
@@ -64,8 +64,10 @@ class LxcDriver(Driver[LxcOptions, LxcHandle]):
     def __init__(self, name: str, options: LxcOptions, context: RunContext) -> None:
         super().__init__(name, options, context)
         self.cgroups: Hierarchy = detect()
+        self.placed = PlacedCgroups(self.cgroups, CGROUP_PARENT)
         self.rootfs = context.work_dir / f"{name}-rootfs"
         self.lxc_path = lxc_path(context.run_id)
+        self._shared: tuple[str, str] | None = None  # see _shared_config
 
     @classmethod
     def unavailable_reason(cls, options: LxcOptions) -> str | None:
@@ -83,6 +85,8 @@ class LxcDriver(Driver[LxcOptions, LxcHandle]):
     def prepare(self, probe: Path, extra_files: Mapping[str, Path] | None = None) -> None:
         make_rootfs(self.rootfs, probe, extra_files)
         self.lxc_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._shared_config()
+        self.placed.roots()  # the cgroup mounts, read here rather than in a timed teardown
 
     # --- boot ------------------------------------------------------------------------
 
@@ -91,39 +95,43 @@ class LxcDriver(Driver[LxcOptions, LxcHandle]):
         return probe_argv(command.argv())
 
     def config(self, instance: Instance[LxcHandle], command: ProbeCommand) -> str:
-        """The container's LXC config (lxc.container.conf(5))."""
-        limits = self.options.limits()
-        cgroup_key = "lxc.cgroup2" if isinstance(self.cgroups, CgroupV2) else "lxc.cgroup"
-        memory_key = "memory.max" if isinstance(self.cgroups, CgroupV2) else "memory.limit_in_bytes"
+        """The container's LXC config (lxc.container.conf(5)): the instance's own lines
+        around the blocks every instance shares."""
+        mounts, limits = self._shared_config()
         lines = [
             f"lxc.uts.name = {self.options.hostname_of(instance.name)}",
-            f"lxc.rootfs.path = dir:{self.rootfs}",
-            "lxc.rootfs.options = ro",
-            "lxc.net.0.type = empty",
-            "lxc.mount.auto = proc:mixed",
-            "lxc.mount.entry = tmpfs tmp tmpfs nosuid,nodev,size=16m,mode=1777 0 0",
-            "lxc.autodev = 1",
+            mounts,
             f"lxc.cgroup.dir.container = {CGROUP_PARENT}/{instance.name}",
             f"lxc.cgroup.dir.monitor = {CGROUP_PARENT}/{instance.name}{MONITOR_SUFFIX}",
-            f"{cgroup_key}.{memory_key} = {limits.memory_bytes}",
-            *self._no_swap(cgroup_key, limits.memory_bytes),
-            f"{cgroup_key}.pids.max = {limits.pids}",
-            "lxc.cap.keep = none",
-            "lxc.no_new_privs = 1",
-            "lxc.console.path = none",
-            "lxc.tty.max = 0",
+            limits,
             f"lxc.environment = {TAG}={instance.name}",
         ]
         if self.options.launcher == "start":
             lines.append(f"lxc.init.cmd = {' '.join(self.command_argv(command))}")
         return "\n".join(lines) + "\n"
 
-    def _no_swap(self, cgroup_key: str, memory_bytes: int) -> list[str]:
-        """The memory limit with no swap on top, where this host accounts swap."""
-        if isinstance(self.cgroups, CgroupV2):
-            return [f"{cgroup_key}.memory.swap.max = 0"]
-        swap = self.cgroups.roots()[0] / "memory.memsw.limit_in_bytes"
-        return [f"{cgroup_key}.memory.memsw.limit_in_bytes = {memory_bytes}"] if swap.exists() else []
+    def _shared_config(self) -> tuple[str, str]:
+        """The config's blocks that are the same for every instance (the rootfs and mounts;
+        the limits, no capabilities, no console), made once: prepare() makes them, off the
+        timed path."""
+        if self._shared is None:
+            cgroup_key = "lxc.cgroup2" if self.cgroups.version == 2 else "lxc.cgroup"
+            limits = self.cgroups.limit_settings(self.options.limits())
+            self._shared = ("\n".join((
+                f"lxc.rootfs.path = dir:{self.rootfs}",
+                "lxc.rootfs.options = ro",
+                "lxc.net.0.type = empty",
+                "lxc.mount.auto = proc:mixed",
+                "lxc.mount.entry = tmpfs tmp tmpfs nosuid,nodev,size=16m,mode=1777 0 0",
+                "lxc.autodev = 1",
+            )), "\n".join((
+                *(f"{cgroup_key}.{name} = {value}" for name, value in limits.items()),
+                "lxc.cap.keep = none",
+                "lxc.no_new_privs = 1",
+                "lxc.console.path = none",
+                "lxc.tty.max = 0",
+            )))
+        return self._shared
 
     def launch_argv(self, instance: Instance[LxcHandle], config: Path, command: ProbeCommand) -> list[str]:
         tool = LAUNCHERS[self.options.launcher]
@@ -135,8 +143,7 @@ class LxcDriver(Driver[LxcOptions, LxcHandle]):
     def launch(self, instance: Instance[LxcHandle], command: ProbeCommand) -> None:
         config = self.context.work_dir / f"{instance.name}.conf"
         config.write_text(self.config(instance, command))
-        handle = instance.handle = LxcHandle(
-            self.cgroups.placed(f"{CGROUP_PARENT}/{instance.name}"))
+        handle = instance.handle = LxcHandle(self.placed.cgroup(instance.name))
         try:
             handle.monitor = spawn(instance, self.launch_argv(instance, config, command))
         except OSError as error:
@@ -180,13 +187,11 @@ class LxcDriver(Driver[LxcOptions, LxcHandle]):
             stop_process(handle.monitor, self.grace_seconds)
             instance.mark_stop("exit")
         for suffix in ("", MONITOR_SUFFIX):
-            left = spread(f"{CGROUP_PARENT}/{instance.name}{suffix}", mounted_roots())
-            if left.dirs:
-                self.cgroups.remove(left)
+            self.placed.remove(f"{instance.name}{suffix}")
         instance.mark_stop("cgroup_removed")
 
     def close(self) -> None:
-        remove_empty(CGROUP_PARENT, mounted_roots())
+        self.placed.close()
         remove_empty(str(self.lxc_path.relative_to(LXC_BASE)), [LXC_BASE])
         remove_empty(str(lock_dir(self.lxc_path).relative_to(LOCK_BASE)), [LOCK_BASE])
 
@@ -216,10 +221,7 @@ class LxcDriver(Driver[LxcOptions, LxcHandle]):
     @classmethod
     def clean(cls, options: LxcOptions, run_id: str | None, dry_run: bool) -> list[str]:
         """Containers' and monitors' cgroups (their processes killed), then the runs' lxc paths."""
-        try:
-            lines = sweep_placed(detect(), CGROUP_PARENT, instance_prefix(run_id), dry_run)
-        except (OSError, BenchError) as error:
-            raise RuntimeUnavailable(f"cannot clean LXC cgroups: {error}") from error
+        lines = PlacedCgroups(detect(), CGROUP_PARENT).sweep(run_id, dry_run)
         paths = [lxc_path(run_id)] if run_id else sorted(LXC_BASE.glob("*"))
         return lines + sweep_dirs("lxc directory", [d for path in paths
                                                     for d in (path, lock_dir(path))], dry_run)

@@ -78,10 +78,53 @@ def oci_config(spec: BundleSpec, rootfs: Path) -> dict[str, Any]:
     }
 
 
+SEPARATORS = (",", ":")  # compact: config.json is written on the boot path, and read by runc
+# stands where an instance's own value goes; NUL appears in no path, name or profile
+SLOT = "\x00bench-instance-value\x00"
+
+
+class BundleWriter:
+    """config.json for the instances of one variant, serialised once (in the driver's
+    prepare): only args, env, hostname and cgroupsPath differ between instances, so the
+    rest (the seccomp profile most of all) is kept as text around a slot for each, and a
+    launch serialises four small values. The text is byte for byte what
+    json.dumps(oci_config(spec, rootfs)) gives for the instance's spec."""
+
+    def __init__(self, spec: BundleSpec, rootfs: Path) -> None:
+        self.spec = spec
+        document = oci_config(spec, rootfs)
+        # in the order the slots come in the text: process.args, process.env, hostname,
+        # linux.cgroupsPath (see instance_values)
+        document["process"]["args"] = document["process"]["env"] = SLOT
+        document["hostname"] = document["linux"]["cgroupsPath"] = SLOT
+        self.pieces = json.dumps(document, separators=SEPARATORS).split(
+            json.dumps(SLOT, separators=SEPARATORS))
+
+    def config_text(self, spec: BundleSpec) -> str:
+        """The config of an instance whose spec differs from the writer's in argv, env,
+        hostname and cgroups_path at most."""
+        if (spec.limits, spec.read_only, spec.seccomp) != (
+                self.spec.limits, self.spec.read_only, self.spec.seccomp):
+            raise ValueError("this bundle writer is for another variant's limits, rootfs "
+                             "mode or seccomp profile")
+        values = [json.dumps(value, separators=SEPARATORS) for value in instance_values(spec)]
+        text = [self.pieces[0]]
+        for value, piece in zip(values, self.pieces[1:], strict=True):
+            text += (value, piece)
+        return "".join(text)
+
+    def write(self, directory: Path, spec: BundleSpec) -> Path:
+        """The bundle directory with its config.json; the rootfs stays where it is."""
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "config.json").write_text(self.config_text(spec))
+        return directory
+
+
+def instance_values(spec: BundleSpec) -> tuple[list[str], list[str], str, str]:
+    """What differs between instances, in the order config.json holds it."""
+    return list(spec.argv), list(spec.env), spec.hostname, spec.cgroups_path
+
+
 def write_bundle(directory: Path, spec: BundleSpec, rootfs: Path) -> Path:
-    """The bundle directory with its config.json; the rootfs stays where it is (absolute path)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    # compact: it is written on the boot path, and read by runc
-    (directory / "config.json").write_text(json.dumps(oci_config(spec, rootfs),
-                                                      separators=(",", ":")))
-    return directory
+    """One bundle on its own (a driver keeps a BundleWriter for its instances)."""
+    return BundleWriter(spec, rootfs).write(directory, spec)

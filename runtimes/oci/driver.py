@@ -27,32 +27,26 @@ import signal
 import subprocess
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import model_validator
 
-from runtimes.base import Driver, MemoryReading, ProbeCommand, RunContext, instance_prefix, log
+from runtimes.base import Driver, MemoryReading, ProbeCommand, RunContext, log
 from runtimes.errors import BenchError, ExitCause, InstanceError, RuntimeUnavailable, TeardownError
 from runtimes.host.cgroups import Cgroup, Hierarchy, detect
 from runtimes.host.gvisor import DEFAULT_PLATFORM, Platform, platform_refusal, runsc_flags
 from runtimes.host.memory import total_pss
-from runtimes.host.oci_runtimes import (
-    RUNTIMES,
-    OciRuntime,
-    process_roles,
-    runtime_refusal,
-    runtime_version,
-)
+from runtimes.host.oci_runtimes import RUNTIMES, OciRuntime, process_roles, runtime_refusal
 from runtimes.host.options import ContainerOptions
-from runtimes.host.placed_cgroups import mounted_roots, remove_empty, spread, sweep_placed
+from runtimes.host.placed_cgroups import PlacedCgroups, remove_empty
 from runtimes.host.rootfs import make_rootfs, probe_argv
 from runtimes.host.seccomp import PROFILE_NAME, PROFILE_SOURCE, host_target, oci_seccomp
 from runtimes.host.spawn import TAG, announced_exit, spawn, wait_exit
-from runtimes.host.tools import find_tool, sweep_dirs
+from runtimes.host.tools import find_tool, sweep_dirs, tool_version
 from runtimes.instance import Instance
-from runtimes.oci.bundle import MASKED_PATHS, NAMESPACES, BundleSpec, write_bundle
+from runtimes.oci.bundle import MASKED_PATHS, NAMESPACES, BundleSpec, BundleWriter
 from runtimes.oci.cli import COMMAND_TIMEOUT_S, RuntimeCli
 
 STATE_BASE = Path("/run/bench/oci")
@@ -94,8 +88,10 @@ class OciDriver(Driver[OciOptions, OciHandle]):
     def __init__(self, name: str, options: OciOptions, context: RunContext) -> None:
         super().__init__(name, options, context)
         self.cgroups: Hierarchy = detect()
+        self.placed = PlacedCgroups(self.cgroups, CGROUP_PARENT)
         self.rootfs = context.work_dir / f"{name}-rootfs"
         self.seccomp: dict[str, Any] | None = None
+        self.bundles: BundleWriter | None = None  # made in prepare
         platform = options.runsc_platform()
         flags = runsc_flags(platform, options.seccomp == "default") if platform else ()
         binary = find_tool(options.runtime) or Path(options.runtime)
@@ -126,11 +122,14 @@ class OciDriver(Driver[OciOptions, OciHandle]):
 
     def prepare(self, probe: Path, extra_files: Mapping[str, Path] | None = None) -> None:
         """The rootfs every instance's bundle points at (the probe, plus extra_files by
-        name), and this run's state root."""
+        name), this run's state root, and the config.json all instances share, serialised
+        here rather than at each launch."""
         make_rootfs(self.rootfs, probe, extra_files)
         self.cli.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         if self.options.seccomp == "default":
             self.seccomp = oci_seccomp(host_target())
+        self.bundles = BundleWriter(self.variant_spec(), self.rootfs)
+        self.placed.roots()  # the cgroup mounts, read here rather than in a timed teardown
 
     # --- boot ------------------------------------------------------------------------
 
@@ -138,17 +137,23 @@ class OciDriver(Driver[OciOptions, OciHandle]):
         """What runs inside: the probe, by its absolute path."""
         return probe_argv(command.argv())
 
+    def variant_spec(self) -> BundleSpec:
+        """What every instance's bundle shares; the instance's own values left empty."""
+        return BundleSpec(argv=(), hostname="", cgroups_path="", limits=self.options.limits(),
+                          read_only=self.options.read_only, seccomp=self.seccomp, env=())
+
     def bundle_spec(self, instance: Instance[OciHandle], command: ProbeCommand) -> BundleSpec:
-        return BundleSpec(argv=tuple(self.command_argv(command)),
-                          hostname=self.options.hostname_of(instance.name),
-                          cgroups_path=f"/{CGROUP_PARENT}/{instance.name}",
-                          limits=self.options.limits(), read_only=self.options.read_only,
-                          seccomp=self.seccomp, env=("PATH=/", f"{TAG}={instance.name}"))
+        return replace(self.variant_spec(), argv=tuple(self.command_argv(command)),
+                       hostname=self.options.hostname_of(instance.name),
+                       cgroups_path=f"/{CGROUP_PARENT}/{instance.name}",
+                       env=("PATH=/", f"{TAG}={instance.name}"))
 
     def launch(self, instance: Instance[OciHandle], command: ProbeCommand) -> None:
+        if self.bundles is None:
+            raise InstanceError(f"{self.name}: an instance was started before prepare()")
         spec = self.bundle_spec(instance, command)
-        bundle = write_bundle(self.context.work_dir / instance.name, spec, self.rootfs)
-        handle = instance.handle = OciHandle(instance.name, self.cgroups.placed(spec.cgroups_path))
+        bundle = self.bundles.write(self.context.work_dir / instance.name, spec)
+        handle = instance.handle = OciHandle(instance.name, self.placed.cgroup(instance.name))
         try:
             handle.creator = spawn(instance, self.cli.create_argv(bundle, instance.name))
         except OSError as error:
@@ -238,17 +243,13 @@ class OciDriver(Driver[OciOptions, OciHandle]):
             creator.wait()
             if creator.stdin is not None:
                 creator.stdin.close()
-        left = spread(f"{CGROUP_PARENT}/{handle.container_id}", mounted_roots())
-        if left.dirs:
-            self.cgroups.remove(left)
+        self.placed.remove(handle.container_id)
 
     def close(self) -> None:
-        remove_empty(CGROUP_PARENT, mounted_roots())
-        for directory in (self.cli.root, self.cli.root.parent):
-            try:
-                directory.rmdir()
-            except OSError:
-                continue  # still in use: another variant of this run, or something left
+        """The cgroup parents and this run's state roots, where nothing else uses them (another
+        variant of this run, or something left)."""
+        self.placed.close()
+        remove_empty(str(self.cli.root.relative_to(STATE_BASE)), [STATE_BASE])
 
     # --- what the run records, and what clean finds -----------------------------------
 
@@ -258,7 +259,7 @@ class OciDriver(Driver[OciOptions, OciHandle]):
             "driver": self.kind,
             "runtime": self.options.runtime,
             "runtime_path": str(self.cli.path),
-            "runtime_version": runtime_version(self.options.runtime),
+            "runtime_version": tool_version(str(self.cli.path)),  # the binary that runs
             "runtime_flags": list(self.cli.flags),
             "isolation": (f"gVisor user-space kernel, platform {platform}" if platform
                           else "namespaces+cgroup"),
@@ -286,11 +287,13 @@ class OciDriver(Driver[OciOptions, OciHandle]):
     def clean(cls, options: OciOptions, run_id: str | None, dry_run: bool) -> list[str]:
         """Every runtime's containers under the runs' state roots (deleted by the runtime
         itself), then cgroups the runtimes could not remove, then the state roots."""
+        binaries: dict[str, Path | None] = {runtime: find_tool(runtime) for runtime in RUNTIMES}
         try:
-            lines = [line for root in run_roots(run_id) for line in clean_root(root, dry_run)]
-            lines += sweep_placed(detect(), CGROUP_PARENT, instance_prefix(run_id), dry_run)
+            lines = [line for root in run_roots(run_id)
+                     for line in clean_root(root, binaries, dry_run)]
         except (OSError, BenchError) as error:
             raise RuntimeUnavailable(f"cannot clean OCI containers: {error}") from error
+        lines += PlacedCgroups(detect(), CGROUP_PARENT).sweep(run_id, dry_run)
         return lines + sweep_dirs("state directory", run_roots(run_id), dry_run)
 
 
@@ -305,11 +308,11 @@ def run_roots(run_id: str | None) -> list[Path]:
     return sorted(p for p in STATE_BASE.iterdir() if p.is_dir()) if STATE_BASE.is_dir() else []
 
 
-def clean_root(run_root: Path, dry_run: bool) -> list[str]:
-    """The containers under one run's state roots (one per runtime), deleted unless dry_run."""
+def clean_root(run_root: Path, binaries: Mapping[str, Path | None], dry_run: bool) -> list[str]:
+    """The containers under one run's state roots (one per runtime whose binary is found),
+    deleted unless dry_run."""
     lines = []
-    for runtime in RUNTIMES:
-        binary = find_tool(runtime)
+    for runtime, binary in binaries.items():
         if binary is None or not (run_root / runtime).is_dir():
             continue
         cli = RuntimeCli(runtime, binary, run_root / runtime)
