@@ -29,12 +29,11 @@ from runtimes.base import (
 from runtimes.commands import SCRATCH_MOUNT, PackagedCommand, scratch_fingerprint
 from runtimes.docker.engine import (
     DEFAULT_ENDPOINT,
-    INSTANCE_LABEL,
-    RUN_LABEL,
     close_connection,
     close_stdin,
     connect,
     engine_step,
+    is_local,
     output_chunks,
     remove_container,
     remove_labelled,
@@ -44,9 +43,9 @@ from runtimes.docker.image import ensure_image, ensure_tree_image, image_metadat
 from runtimes.docker.options import DockerOptions
 from runtimes.errors import ExitCause, InstanceError, RuntimeUnavailable
 from runtimes.host.cgroups import read_int
-from runtimes.host.memory import pss_bytes, total_pss
-from runtimes.host.oci_runtimes import RUNTIMES, process_roles
-from runtimes.host.procs import cgroup_members, memory_cgroup_file, parent_pid, process_name
+from runtimes.host.labels import INSTANCE_LABEL, RUN_LABEL
+from runtimes.host.oci_runtimes import RUNTIMES
+from runtimes.host.procs import container_memory, memory_cgroup_file, parent_pid, process_name
 from runtimes.host.tools import tool_version
 from runtimes.host.usage import TICK_NS, process_cpu_ns
 from runtimes.instance import Instance
@@ -157,9 +156,14 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         applied = {"memory_limit_applied": host.get("Memory") or None,  # 0: no limit
                    "memory_swap_applied": host.get("MemorySwap") or None,
                    "pids_limit_applied": pids if pids and pids > 0 else None}  # 0, -1: none
-        asked = {"memory_limit_applied": int(self.options.memory_limit or 0) or None,
+        memory = int(self.options.memory_limit or 0) or None
+        asked = {"memory_limit_applied": memory, "memory_swap_applied": memory,
                  "pids_limit_applied": self.options.pids_limit}
-        if any(applied[key] != value for key, value in asked.items()):
+        # -1: dockerd dropped the swap limit because this kernel accounts no swap; then, as
+        # for every driver there, the limit bounds memory only (recorded as -1)
+        refused = [key for key, value in asked.items() if applied[key] != value
+                   and not (key == "memory_swap_applied" and applied[key] == -1)]
+        if refused:
             raise RuntimeUnavailable(f"dockerd holds limits {applied} where {asked} were asked")
         return applied
 
@@ -167,11 +171,14 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         return {RUN_LABEL: self.context.run_id, INSTANCE_LABEL: name}
 
     def _host_config(self, scratch: Path | None = None) -> Any:
+        """Network none, the runtime, and the limits: memory with no swap, as every driver's
+        (dockerd's default lets a container swap as much again as its memory limit)."""
         options = self.options
+        memory = int(options.memory_limit) if options.memory_limit else None
         return self.api.create_host_config(
             network_mode="none", runtime=options.runtime,
             security_opt=["seccomp=unconfined"] if options.seccomp == "unconfined" else None,
-            mem_limit=int(options.memory_limit) if options.memory_limit else None,
+            mem_limit=memory, memswap_limit=memory,  # memory plus swap = memory: no swap
             pids_limit=options.pids_limit, cpuset_cpus=options.cpus,
             binds={str(scratch): {"bind": SCRATCH_MOUNT, "mode": "rw"}} if scratch else None)
 
@@ -340,12 +347,11 @@ class DockerDriver(Driver[DockerOptions, Attached]):
                                 f"{process_name(shim)!r}, not a containerd shim")
         # a fresh container's cgroup holds all of it (gVisor's Sentry, Gofer and stubs too);
         # an exec shares its container with the keeper, so only the exec's own process counts
-        members = [p for p in cgroup_members(pid) if p != shim] if handle.exec_id is None else [pid]
-        parts = {role: total_pss(pids) for role, pids in
-                 process_roles(self.options.runtime, members, pid).items()}
-        parts["shim"] = pss_bytes(shim)
-        return MemoryReading(host_pss=sum(parts.values()), cgroup=self._cgroup_charge(handle, pid),
-                             host_parts=parts)
+        found = container_memory(self.options.runtime, pid, ("shim", shim),
+                                 whole_cgroup=handle.exec_id is None)
+        charge = found.charge if found.charge is not None else self._stats_charge(handle)
+        return MemoryReading(host_pss=sum(found.parts.values()), cgroup=charge,
+                             host_parts=found.parts)
 
     def usage(self, instance: Instance[Attached]) -> Usage:
         """The probe's process tree (the same accounting as process and native) and the
@@ -375,11 +381,9 @@ class DockerDriver(Driver[DockerOptions, Attached]):
                 return int(self._exec_state(handle)["Pid"])
             return int(self.api.inspect_container(handle.container_id)["State"]["Pid"])
 
-    def _cgroup_charge(self, handle: Attached, pid: int) -> int:
-        """The container's cgroup charge: from its cgroup file, else the stats API (slower)."""
-        path = memory_cgroup_file(pid)
-        if path is not None:
-            return read_int(path)
+    def _stats_charge(self, handle: Attached) -> int:
+        """The container's cgroup charge from the stats API (slower), where this host shows
+        no cgroup file for it."""
         with engine_step(f"read the stats of {handle.name}"):
             stats = self.api.stats(handle.container_id, stream=False, one_shot=True)
         usage = (stats.get("memory_stats") or {}).get("usage")
@@ -393,6 +397,7 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         components = {c.get("Name"): c.get("Version") for c in version.get("Components") or []}
         security = info.get("SecurityOptions") or []
         runtime = self.options.runtime
+        runtime_path = ((info.get("Runtimes") or {}).get(runtime) or {}).get("path")
         return {
             "driver": self.kind, "mode": self.options.mode,
             "endpoint": self.options.endpoint or DEFAULT_ENDPOINT,
@@ -402,8 +407,8 @@ class DockerDriver(Driver[DockerOptions, Attached]):
             "storage_driver": info.get("Driver"), "logging_driver": info.get("LoggingDriver"),
             "cgroup_driver": info.get("CgroupDriver"), "cgroup_version": info.get("CgroupVersion"),
             "default_runtime": info.get("DefaultRuntime"), "runtime": runtime,
-            "runtime_path": ((info.get("Runtimes") or {}).get(runtime) or {}).get("path"),
-            "runtime_version": components.get(runtime) or self._local_runtime_version(info),
+            "runtime_path": runtime_path,
+            "runtime_version": components.get(runtime) or self._local_runtime_version(runtime_path),
             "seccomp": self.options.seccomp,
             "engine_seccomp": next((s for s in security if "name=seccomp" in s), None),
             "memory_limit": int(self.options.memory_limit) if self.options.memory_limit else None,
@@ -415,11 +420,10 @@ class DockerDriver(Driver[DockerOptions, Attached]):
             **scratch_fingerprint(self.cells, "a host directory bind-mounted at /scratch (rw)"),
         }
 
-    def _local_runtime_version(self, info: dict[str, Any]) -> str | None:
-        """The version line of the runtime's binary, when dockerd is on this host (its own
-        version output names runc only)."""
-        path = ((info.get("Runtimes") or {}).get(self.options.runtime) or {}).get("path")
-        local = (self.options.endpoint or DEFAULT_ENDPOINT).startswith("unix://")
+    def _local_runtime_version(self, path: str | None) -> str | None:
+        """The version line of the runtime's binary at the path dockerd gives, when dockerd
+        is on this host (its own version output names runc only)."""
+        local = is_local(self.options.endpoint)
         return tool_version(path) if local and path and Path(path).exists() else None
 
     @classmethod

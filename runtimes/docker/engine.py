@@ -14,13 +14,12 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 from runtimes.errors import InstanceError, RuntimeUnavailable
+from runtimes.host.labels import RUN_LABEL
 from runtimes.host.oci_runtimes import runtime_refusal
 
 log = logging.getLogger("bench.runtimes.docker")
 
 DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
-RUN_LABEL = "bench.run"  # on every container of a run: what `bench clean` finds
-INSTANCE_LABEL = "bench.instance"
 START_DOCKERD = "dockerd --bridge=none --iptables=false --ip6tables=false &"
 PING_TIMEOUT_S = 3.0  # with dockerd down a run must fail within seconds
 API_TIMEOUT_S = 60.0
@@ -134,14 +133,19 @@ def remove_container(api: Any, container_id: str, name: str) -> None:
         api.remove_container(container_id, force=True)
 
 
+def is_local(endpoint: str | None) -> bool:
+    """Whether dockerd listens on this host's unix socket, so what it names (a runtime's
+    binary) is a file here that we may read; a tcp endpoint may be another host."""
+    return (endpoint or DEFAULT_ENDPOINT).startswith("unix://")
+
+
 def runtime_missing(api: Any, runtime: str, endpoint: str | None) -> str | None:
     """None when dockerd has this OCI runtime registered, else why not and what to do."""
     with engine_step("read docker info"):
         runtimes = api.info().get("Runtimes") or {}
     if runtime in runtimes:
         return None
-    local = (endpoint or DEFAULT_ENDPOINT).startswith("unix://")
-    refusal = runtime_refusal(runtime) if local else None
+    refusal = runtime_refusal(runtime) if is_local(endpoint) else None
     if refusal:  # registering it would not help
         return f"dockerd has no OCI runtime {runtime!r}, and {refusal}"
     return (f"dockerd has no OCI runtime {runtime!r} (it has: {', '.join(sorted(runtimes))}): "

@@ -1,14 +1,16 @@
-"""The options every runtime that isolates our rootfs shares (native, oci, lxc): the same
-limits and hostname rules, so a config can hold one runtime's limits against another's."""
+"""The options runtimes share, so a config can hold one runtime's limits against another's:
+ContainerOptions for those that isolate our rootfs (native, oci, lxc), EngineOptions for
+the container engines (docker, podman)."""
 
 from __future__ import annotations
 
-from pydantic import ByteSize, Field, field_validator
+from pydantic import ByteSize, Field, PositiveInt, field_validator
 
 from runtimes.base import DriverOptions
 from runtimes.host.cgroups import MAX_MEMORY_LIMIT, MAX_PIDS_LIMIT, Limits, whole_pages
 
 HOSTNAME_MAX = 64
+MIN_MEMORY_LIMIT = 6 * 1024**2  # dockerd's own floor
 
 
 class ContainerOptions(DriverOptions):
@@ -30,3 +32,17 @@ class ContainerOptions(DriverOptions):
     def hostname_of(self, instance_name: str) -> str:
         """The configured hostname, else the instance's name cut to what a hostname may hold."""
         return self.hostname or instance_name[:HOSTNAME_MAX]
+
+
+class EngineOptions(DriverOptions):
+    """The limits a container engine applies. Null is no limit; a number is bounded to what
+    the engine and the kernel apply as given (dockerd refuses under 6 MiB, and would take 0
+    to mean no limit at all). The memory limit is memory with no swap."""
+
+    memory_limit: ByteSize | None = Field(None, ge=MIN_MEMORY_LIMIT, le=MAX_MEMORY_LIMIT)
+    pids_limit: PositiveInt | None = Field(None, le=MAX_PIDS_LIMIT)
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _pages(cls, value: ByteSize | None) -> ByteSize | None:
+        return value if value is None else ByteSize(whole_pages(value))

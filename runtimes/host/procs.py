@@ -8,9 +8,13 @@ and what they are charged, on v1, hybrid and v2 hosts alike.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from runtimes.errors import InstanceError
+from runtimes.host.cgroups import read_int
+from runtimes.host.memory import pss_bytes, total_pss
+from runtimes.host.oci_runtimes import process_roles
 
 
 def parent_pid(pid: int) -> int:
@@ -56,10 +60,31 @@ def memory_cgroup_candidates(memberships: str, mounts: str) -> list[Path]:
                     for point, kind, _ in table if v2 is not None and kind == "cgroup2"]
 
 
-def cgroup_members(pid: int) -> list[int]:
-    """Every process in the memory cgroup of `pid` (itself included); [pid] when this host
-    shows no memory cgroup for it."""
+@dataclass(frozen=True)
+class ContainerMemory:
+    """A container's memory as the host sees it: PSS by role (the engine's monitor under its
+    own role), and its memory cgroup's charge (None where this host shows none)."""
+
+    parts: dict[str, int]
+    charge: int | None
+
+
+def container_memory(runtime: str, pid: int, monitor: tuple[str, int],
+                     whole_cgroup: bool = True) -> ContainerMemory:
+    """The memory of the container whose process `pid` is, run by this OCI runtime, and of
+    its monitor (role, pid: docker's shim, podman's conmon), with its cgroup resolved once.
+    whole_cgroup False: the container is shared (a docker exec), so only `pid` counts."""
+    role, monitor_pid = monitor
     charge = memory_cgroup_file(pid)
+    members = [p for p in _members(charge, pid) if p != monitor_pid] if whole_cgroup else [pid]
+    parts = {name: total_pss(pids) for name, pids in process_roles(runtime, members, pid).items()}
+    parts[role] = pss_bytes(monitor_pid)
+    return ContainerMemory(parts, read_int(charge) if charge is not None else None)
+
+
+def _members(charge: Path | None, pid: int) -> list[int]:
+    """Every process in the memory cgroup whose charge file this is (`pid` included); [pid]
+    when this host shows no memory cgroup for it."""
     if charge is None:
         return [pid]
     try:

@@ -26,10 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ByteSize, Field, PositiveInt, field_validator
-
-from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, RunContext
-from runtimes.docker.options import MIN_MEMORY_LIMIT
+from runtimes.base import Driver, MemoryReading, ProbeCommand, RunContext
 from runtimes.errors import (
     BenchError,
     BuildError,
@@ -38,32 +35,22 @@ from runtimes.errors import (
     RuntimeUnavailable,
     TeardownError,
 )
-from runtimes.host.cgroups import MAX_MEMORY_LIMIT, MAX_PIDS_LIMIT, read_int, whole_pages
 from runtimes.host.gvisor import DEFAULT_PLATFORM, runsc_flags
-from runtimes.host.memory import pss_bytes, total_pss
-from runtimes.host.oci_runtimes import RUNTIMES, OciRuntime, process_roles, runtime_refusal, runtime_version
-from runtimes.host.procs import cgroup_members, memory_cgroup_file
+from runtimes.host.labels import INSTANCE_LABEL, RUN_LABEL
+from runtimes.host.oci_runtimes import RUNTIMES, OciRuntime, runtime_refusal, runtime_version
+from runtimes.host.options import EngineOptions
+from runtimes.host.procs import container_memory
 from runtimes.host.spawn import TAG, spawn, stop_process
 from runtimes.host.tools import find_tool, missing_tool, run_tool, tool_version
 from runtimes.instance import Instance
 from runtimes.podman.image import ensure_image, image_metadata
 
-RUN_LABEL = "bench.run"
-INSTANCE_LABEL = "bench.instance"
 ULIMITS = ("nofile=1024:1024", "nproc=1024:1024")  # within this host's hard limits
 
 
-class PodmanOptions(DriverOptions):
+class PodmanOptions(EngineOptions):
     runtime: OciRuntime = "runc"
     seccomp: Literal["default", "unconfined"] = "default"
-    # as the docker driver's: null is no limit; a number is what the engine applies as given
-    memory_limit: ByteSize | None = Field(None, ge=MIN_MEMORY_LIMIT, le=MAX_MEMORY_LIMIT)
-    pids_limit: PositiveInt | None = Field(None, le=MAX_PIDS_LIMIT)
-
-    @field_validator("memory_limit")
-    @classmethod
-    def _pages(cls, value: ByteSize | None) -> ByteSize | None:
-        return value if value is None else ByteSize(whole_pages(value))
 
 
 @dataclass
@@ -83,6 +70,7 @@ class PodmanDriver(Driver[PodmanOptions, PodmanHandle]):
     def __init__(self, name: str, options: PodmanOptions, context: RunContext) -> None:
         super().__init__(name, options, context)
         self.image: str | None = None
+        self.runtime_flags = runtime_flags(options.runtime)  # what the fingerprint records
         self.podman = podman_argv(options.runtime)
 
     @classmethod
@@ -154,13 +142,9 @@ class PodmanDriver(Driver[PodmanOptions, PodmanHandle]):
         if pid <= 0 or conmon <= 0 or instance.output.closed:
             raise InstanceError(f"{instance.name} is not running (podman gives pid {pid})",
                                 cause=self.exit_cause(instance))
-        members = [p for p in cgroup_members(pid) if p != conmon]
-        parts = {role: total_pss(pids)
-                 for role, pids in process_roles(self.options.runtime, members, pid).items()}
-        parts["conmon"] = pss_bytes(conmon)
-        charge = memory_cgroup_file(pid)
-        return MemoryReading(host_pss=sum(parts.values()), host_parts=parts,
-                             cgroup=read_int(charge) if charge else None)
+        found = container_memory(self.options.runtime, pid, ("conmon", conmon))
+        return MemoryReading(host_pss=sum(found.parts.values()), host_parts=found.parts,
+                             cgroup=found.charge)
 
     def exit_cause(self, instance: Instance[PodmanHandle]) -> ExitCause | None:
         """What conmon recorded: the exit status, and whether the OOM killer acted."""
@@ -223,7 +207,7 @@ class PodmanDriver(Driver[PodmanOptions, PodmanHandle]):
             "engine_version": (info.get("version") or {}).get("Version"),
             "conmon_version": tool_version(str(conmon)) if conmon else None,
             "runtime": self.options.runtime, "runtime_version": runtime_version(self.options.runtime),
-            "runtime_flags": list(self.podman[3:]) if self.options.runtime == "runsc" else [],
+            "runtime_flags": list(self.runtime_flags),
             "cgroup_manager": host.get("cgroupManager"), "cgroup_version": host.get("cgroupVersion"),
             "storage_driver": store.get("graphDriverName"), "events_backend": host.get("eventLogger"),
             "network": "none", "ulimits": list(ULIMITS), "seccomp": self.options.seccomp,
@@ -248,8 +232,12 @@ class PodmanDriver(Driver[PodmanOptions, PodmanHandle]):
         return [f"podman container {name}" for name in names]
 
 
-def podman_argv(runtime: str) -> list[str]:
-    """podman with its OCI runtime; runsc gets the flags the oci driver gives it."""
+def runtime_flags(runtime: str) -> tuple[str, ...]:
+    """podman's --runtime-flag arguments: runsc gets the flags the oci driver gives it."""
     flags = runsc_flags(DEFAULT_PLATFORM, oci_seccomp=False) if runtime == "runsc" else ()
-    return ["podman", "--runtime", runtime,
-            *(f"--runtime-flag={flag.removeprefix('--')}" for flag in flags)]
+    return tuple(f"--runtime-flag={flag.removeprefix('--')}" for flag in flags)
+
+
+def podman_argv(runtime: str) -> list[str]:
+    """podman with its OCI runtime and that runtime's flags."""
+    return ["podman", "--runtime", runtime, *runtime_flags(runtime)]

@@ -20,8 +20,9 @@ import pytest
 from bench.cli import main
 from bench.workload.bundle import build_bundle
 from runtimes.docker.driver import DockerDriver, DockerOptions
-from runtimes.docker.engine import INSTANCE_LABEL, RUN_LABEL, connect
+from runtimes.docker.engine import connect
 from runtimes.docker.image import ensure_image
+from runtimes.host.labels import INSTANCE_LABEL, RUN_LABEL
 from tests.conftest import require
 
 DOCKER_SOCKET = "/var/run/docker.sock"

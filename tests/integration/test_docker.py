@@ -23,6 +23,7 @@ from runtimes.docker.engine import connect
 from runtimes.docker.image import image_tag
 from runtimes.errors import BenchError, InstanceError, RuntimeUnavailable
 from runtimes.host.build import compile_static
+from runtimes.host.procs import memory_cgroup_file
 from runtimes.instance import Instance
 from runtimes.protocol import DONE, IDLE, exit_status, parse_syscalls
 from tests.conftest import require
@@ -128,6 +129,39 @@ def test_container_settings(make_driver: MakeDriver, engine: Any, run_id: str,
 
     with pytest.raises(NotFound):
         engine.inspect_container(instance.name)
+
+
+def swap_limits(pid: int) -> tuple[str, str] | None:
+    """The memory cgroup's (memory limit, memory plus swap limit) on v1, ("0", swap.max) on
+    v2: equal when the container may not swap; None where the kernel accounts no swap."""
+    charge = memory_cgroup_file(pid)
+    assert charge is not None, f"process {pid} shows no memory cgroup"
+    cgroup = charge.parent
+    if charge.name == "memory.current":
+        swap = cgroup / "memory.swap.max"
+        return ("0", swap.read_text().strip()) if swap.exists() else None
+    memsw = cgroup / "memory.memsw.limit_in_bytes"
+    if not memsw.exists():
+        return None
+    return (cgroup / "memory.limit_in_bytes").read_text().strip(), memsw.read_text().strip()
+
+
+@pytest.mark.integration
+@pytest.mark.docker
+def test_memory_limit_leaves_no_swap(make_driver: MakeDriver, engine: Any) -> None:
+    """Like every driver's, a docker memory limit is memory with no swap on top (dockerd's
+    default lets a container swap as much again)."""
+    driver = make_driver(memory_limit="64MiB")
+    with running(driver) as instance:
+        pid = int(engine.inspect_container(instance.name)["State"]["Pid"])
+        limits = swap_limits(pid)
+        require(limits is not None, "a kernel that accounts swap (memsw or memory.swap.max)")
+        assert limits is not None
+        assert limits[0] == limits[1]
+        assert engine.inspect_container(instance.name)["HostConfig"]["MemorySwap"] == 64 * 2**20
+    assert driver.applied["memory_limit_applied"] == 64 * 2**20
+    assert driver.applied["memory_swap_applied"] == 64 * 2**20
+    assert driver.fingerprint()["memory_swap_applied"] == 64 * 2**20
 
 
 @pytest.mark.integration

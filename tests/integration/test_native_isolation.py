@@ -135,7 +135,7 @@ class docker_image:  # noqa: N801 (used as a context manager, like a function)
 def run_container(api: Any, tag: str, seccomp: str) -> list[str]:
     """Run the prober to its end in a container with no capabilities and no network."""
     from runtimes.docker.driver import DockerDriver, DockerOptions
-    from runtimes.docker.engine import RUN_LABEL
+    from runtimes.host.labels import RUN_LABEL
 
     run_id = "t" + secrets.token_hex(4)
     host_config = api.create_host_config(

@@ -43,6 +43,7 @@ def test_docker_runs_the_probe_on_runsc(tmp_path: Path) -> None:
     own = subprocess.run(["runsc", "--version"], capture_output=True, text=True, timeout=30)
     assert fingerprint["runtime"] == "runsc"
     assert fingerprint["runtime_version"] == own.stdout.splitlines()[0]
+    assert fingerprint["runtime_path"] and Path(fingerprint["runtime_path"]).exists()
 
 
 def test_crun_is_refused_with_the_reason() -> None:

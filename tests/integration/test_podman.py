@@ -127,6 +127,7 @@ def test_memory_of_workload_and_conmon(make_driver: MakeDriver) -> None:
     assert reading.cgroup is not None and reading.cgroup > 0
     fingerprint = driver.fingerprint()
     assert fingerprint["runtime"] == "runc" and fingerprint["runtime_version"].startswith("runc version")
+    assert fingerprint["runtime_flags"] == []
     assert fingerprint["engine_version"] and fingerprint["conmon_version"].startswith("conmon version")
 
 
@@ -138,6 +139,8 @@ def test_with_gvisor(make_driver: MakeDriver) -> None:
     reading = driver.memory(instance)
     assert set(reading.host_parts) == {"sentry", "gofer", "workload", "conmon"}
     assert podman_inspect(instance.name)["OCIRuntime"] == "runsc"
+    assert driver.fingerprint()["runtime_flags"] == ["--runtime-flag=platform=ptrace",
+                                                     "--runtime-flag=network=none"]
 
 
 def test_stop_leaves_then_removes_and_is_idempotent(make_driver: MakeDriver) -> None:

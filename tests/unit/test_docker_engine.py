@@ -4,6 +4,7 @@ tests/integration/test_docker.py."""
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import time
@@ -15,9 +16,10 @@ import pytest
 
 from runtimes.base import RunContext
 from runtimes.docker.driver import DockerDriver, DockerOptions
-from runtimes.docker.engine import PING_TIMEOUT_S, daemon_problem, output_chunks
+from runtimes.docker.engine import PING_TIMEOUT_S, daemon_problem, is_local, output_chunks
 from runtimes.errors import RuntimeUnavailable
-from runtimes.host.procs import memory_cgroup_candidates
+from runtimes.host import procs
+from runtimes.host.procs import container_memory, memory_cgroup_candidates
 
 
 def frame(stream: int, payload: bytes) -> bytes:
@@ -56,6 +58,49 @@ def test_memory_cgroup_on_v2_hosts_follows_either_cgroup_driver(group: str) -> N
     mounts = "cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,relatime,nsdelegate 0 0\n"
     assert memory_cgroup_candidates(f"0::{group}\n", mounts) == [
         Path(f"/sys/fs/cgroup{group}/memory.current")]
+
+
+@pytest.fixture
+def one_cgroup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A memory cgroup's files holding this process and its parent, charged 12345 bytes;
+    the returned list counts how often the cgroup was resolved (one entry per call)."""
+    (tmp_path / "memory.usage_in_bytes").write_text("12345\n")
+    (tmp_path / "cgroup.procs").write_text(f"{os.getpid()}\n{os.getppid()}\n")
+    resolved: list[int] = []
+
+    def resolve(pid: int) -> Path:
+        resolved.append(pid)
+        return tmp_path / "memory.usage_in_bytes"
+
+    monkeypatch.setattr(procs, "memory_cgroup_file", resolve)
+    return resolved
+
+
+def test_container_memory_resolves_the_cgroup_once(one_cgroup: list[int]) -> None:
+    """The members (less the monitor) and the charge come from one look at the cgroup."""
+    found = container_memory("runc", os.getpid(), ("shim", os.getppid()))
+    assert one_cgroup == [os.getpid()]
+    assert set(found.parts) == {"workload", "shim"} and min(found.parts.values()) > 0
+    assert found.charge == 12345
+
+
+def test_container_memory_of_a_shared_container_counts_its_own_process(
+        one_cgroup: list[int], tmp_path: Path) -> None:
+    (tmp_path / "cgroup.procs").unlink()  # a docker exec: the cgroup's members are not read
+    found = container_memory("runc", os.getpid(), ("shim", os.getppid()), whole_cgroup=False)
+    assert one_cgroup == [os.getpid()] and found.charge == 12345
+    assert set(found.parts) == {"workload", "shim"}
+
+
+def test_container_memory_without_a_cgroup_has_no_charge(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(procs, "memory_cgroup_file", lambda pid: None)
+    found = container_memory("runc", os.getpid(), ("conmon", os.getppid()))
+    assert found.charge is None and set(found.parts) == {"workload", "conmon"}
+
+
+def test_only_a_unix_socket_endpoint_is_this_host() -> None:
+    assert is_local(None) and is_local("unix:///run/other.sock")
+    assert not is_local("tcp://127.0.0.1:2375")
 
 
 def test_daemon_problem_sentences() -> None:

@@ -16,6 +16,7 @@ from runtimes.errors import InstanceError
 from runtimes.host.cgroups import MAX_MEMORY_LIMIT, MAX_PIDS_LIMIT, Limits
 from runtimes.host.memory import total_pss
 from runtimes.native.driver import NativeOptions
+from runtimes.podman.driver import PodmanOptions
 from runtimes.process.driver import ProcessDriver
 from tests.unit.test_cgroups import FakeKernel, MakeTree, hierarchy, v1_tree, v2_tree
 
@@ -37,18 +38,39 @@ def test_native_refuses_limits_the_kernel_would_apply_as_something_else(
         NativeOptions.model_validate(options)
 
 
-@pytest.mark.parametrize(("options", "message"), [
+ENGINE_BOUNDS = [
     ({"memory_limit": 0}, "greater than or equal to"),  # dockerd took 0 to mean no limit
     ({"memory_limit": "5MiB"}, "greater than or equal to"),
     ({"memory_limit": 10**30}, "less than or equal to"),
     ({"memory_limit": 64 * MiB + 512}, "whole number of"),
     ({"pids_limit": 0}, "greater than 0"),
     ({"pids_limit": 10**9}, "less than or equal to"),
-])
+]
+
+
+@pytest.mark.parametrize(("options", "message"), ENGINE_BOUNDS)
 def test_docker_refuses_limits_the_engine_would_apply_as_something_else(
         options: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         DockerOptions.model_validate(options)
+
+
+@pytest.mark.parametrize(("options", "message"), ENGINE_BOUNDS)
+def test_podman_refuses_what_docker_refuses_in_the_same_words(
+        options: dict[str, object], message: str) -> None:
+    errors = []
+    for options_class in (DockerOptions, PodmanOptions):
+        with pytest.raises(ValidationError, match=message) as refused:
+            options_class.model_validate(options)
+        errors.append([(e["loc"], e["msg"]) for e in refused.value.errors()])
+    assert errors[0] == errors[1]
+
+
+def test_engine_limits_are_held_as_given_and_default_to_none() -> None:
+    for options_class in (DockerOptions, PodmanOptions):
+        assert (options_class().memory_limit, options_class().pids_limit) == (None, None)
+        held = options_class.model_validate({"memory_limit": "64MiB", "pids_limit": 16})
+        assert (int(held.memory_limit or 0), held.pids_limit) == (64 * MiB, 16)
 
 
 @settings(max_examples=50, deadline=None, derandomize=True)

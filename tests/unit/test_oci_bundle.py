@@ -15,7 +15,7 @@ from runtimes.instance import Instance
 from runtimes.lxc.driver import LxcDriver, LxcOptions
 from runtimes.oci.bundle import BundleSpec, oci_config, write_bundle
 from runtimes.oci.driver import OciOptions
-from runtimes.podman.driver import PodmanDriver, PodmanOptions, podman_argv
+from runtimes.podman.driver import PodmanDriver, PodmanOptions, podman_argv, runtime_flags
 
 SPEC = BundleSpec(argv=("/probe", "ready"), hostname="h", cgroups_path="/bench/oci/bench-r-o-1",
                   limits=Limits(64 << 20, 16))
@@ -58,6 +58,11 @@ def test_runsc_flags_and_the_platforms_its_help_names() -> None:
 def test_podman_gets_runsc_flags_as_runtime_flags() -> None:
     assert podman_argv("runc") == ["podman", "--runtime", "runc"]
     assert podman_argv("runsc")[3:] == ["--runtime-flag=platform=ptrace", "--runtime-flag=network=none"]
+    for runtime in ("runc", "runsc"):  # the flags the driver records are the ones it passes
+        driver = PodmanDriver("p", PodmanOptions.model_validate({"runtime": runtime}),
+                              RunContext("r1", Path("/nonexistent"), Path("/nonexistent")))
+        assert driver.podman == ["podman", "--runtime", runtime, *driver.runtime_flags]
+    assert runtime_flags("runc") == ()
 
 
 def test_podman_create_line(tmp_path: Path) -> None:
