@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.results.manifest import read_manifest
+from bench.results.run import load_run
 from runtimes.errors import ResultsError
 from runtimes.files import write_output
 
@@ -102,18 +102,14 @@ def benchmark_entry(runtime: str, workload: str, metric: str, unit: str, values:
 
 
 def to_pytest_benchmark(path: Path) -> dict[str, Any]:
-    """The run as one pytest-benchmark JSON document."""
-    from bench.results.frames import load_samples  # pandas: only for this command
-
-    manifest = read_manifest(path)
-    frame = load_samples(path)
-    ok = frame[(frame.status == "ok") & frame.unit.isin(list(SECONDS))]
-    benchmarks = [benchmark_entry(str(runtime), str(workload), str(metric), str(unit),
-                                  [float(v) for v in group["value"]], manifest)
-                  for (runtime, workload, metric, unit), group in ok.groupby(
-                      ["runtime", "workload", "metric", "unit"], sort=True)]
-    created = datetime.fromtimestamp(float(manifest.get("created", 0)), UTC)
-    return {"machine_info": machine_info(manifest), "commit_info": commit_info(manifest),
+    """The run as one pytest-benchmark JSON document: each time row's ok samples, in file
+    order."""
+    run = load_run(path)
+    benchmarks = [benchmark_entry(*key, series.unit, series.values.tolist(), run.manifest)
+                  for key, series in sorted(run.series.items())
+                  if series.unit in SECONDS and series.values.size]
+    created = datetime.fromtimestamp(float(run.manifest.get("created", 0)), UTC)
+    return {"machine_info": machine_info(run.manifest), "commit_info": commit_info(run.manifest),
             "benchmarks": benchmarks, "datetime": created.isoformat(),
             "version": PYTEST_BENCHMARK_VERSION}
 

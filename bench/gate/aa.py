@@ -133,11 +133,10 @@ def measure(runs: list[Run], config: GateConfig) -> Measurement:
         raise ResultsError(f"measuring a gate needs at least {MIN_SITTINGS + 2} A/A sittings "
                            f"(a calibration from {MIN_SITTINGS}, held out from each pair); "
                            f"got {len(runs)}")
-    per_instance = config.sample_unit == "repetition"
-    found = Measurement(estimate(runs, per_instance))
+    found = Measurement(estimate(runs, config.per_instance))
     pairs: dict[tuple[int, int], tuple[list[Item], Calibration]] = {}
     for a, b in itertools.permutations(range(len(runs)), 2):
-        calibration = held_out(runs, (a, b), per_instance)
+        calibration = held_out(runs, (a, b), config.per_instance)
         items, _ = gate_items(runs[b], runs[a], config, calibration=calibration)
         pairs[(a, b)] = (items, calibration)
         evaluations, _ = finish(items)

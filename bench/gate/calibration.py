@@ -26,13 +26,17 @@ from typing import Any
 
 import numpy as np
 
+from bench.gate import guard
 from bench.results.run import Key, Run
 from runtimes.errors import ResultsError
+from runtimes.files import write_output
 
 FORMAT = "bench-gate-calibration"
 FORMAT_VERSION = 1
 MIN_SITTINGS = 3
-HOST_KEYS = ("cpu_model", "kernel", "cgroup_version", "cores")
+# the host keys that make two runs incomparable (bench.gate.guard), and the core count: a
+# calibration from another host is used with a note (host_notes), not refused
+HOST_KEYS = (*guard.HOST_KEYS, "cores")
 
 
 @dataclass(frozen=True)
@@ -83,10 +87,8 @@ def to_json(calibration: Calibration) -> dict[str, Any]:
 
 
 def write(path: Path, calibration: Calibration) -> None:
-    try:
-        path.write_text(json.dumps(to_json(calibration), indent=1) + "\n")
-    except OSError as error:
-        raise ResultsError(f"{path}: cannot write the calibration ({error.strerror})") from None
+    """The calibration to the file the user named (`bench calibrate --output`)."""
+    write_output(path, json.dumps(to_json(calibration), indent=1) + "\n")
 
 
 def read(path: Path) -> Calibration:

@@ -164,7 +164,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         calibration = measurement.calibration
         print_measurement(measurement, console)
     else:
-        calibration = estimate(runs, config.sample_unit == "repetition")
+        calibration = estimate(runs, config.per_instance)
         console.print(f"{len(runs)} sittings: enough for a calibration, not for measuring the "
                       f"gate (that needs {MIN_SITTINGS + 2})", highlight=False)
     if args.output:

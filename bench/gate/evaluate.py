@@ -36,26 +36,19 @@ from bench.gate.stats import (
     Decision,
     limit_decision,
     min_rank_p_value,
-    min_samples_for_median_bound,
     ratio_test,
     relative_decision,
     relative_test,
     sign_test,
 )
 from bench.gate.verdicts import Evaluation, GateResult, Item, Pending, exit_code
-from bench.results.manifest import read_manifest
 from bench.results.run import Key, Run, Series, load_run
-from bench.results.stats import Floats, median_bounds
+from bench.results.stats import Floats, median_bounds, min_instances
 from bench.results.units import parse_quantity
 from runtimes.errors import ConfigError, GateError, ResultsError
 
 __all__ = ["Evaluation", "GateResult", "Item", "Pending", "exit_code", "finish", "gate_run",
            "gate_runs", "load_rules"]
-
-
-def observations(series: Series, per_instance: bool) -> Floats:
-    """One figure per instance (the experimental unit), or every sample when asked."""
-    return series.observations(per_instance)
 
 
 def gate_config_of(manifest: dict[str, Any]) -> GateConfig | None:
@@ -99,11 +92,11 @@ def usable(rule: Rule, key: Key, reference: Series | None, candidate: Series | N
     if candidate is None:
         unit = reference.unit if reference else ""
         return unusable(rule, key, unit, label, "skipped", "not in the candidate run")
-    cand = observations(candidate, per_instance)
+    cand = candidate.observations(per_instance)
     if cand.size == 0:
         return unusable(rule, key, candidate.unit, label, "fail", f"every sample failed in the "
                         f"candidate ({candidate.failed}): {candidate.reason}")
-    ref = observations(reference, per_instance) if reference is not None else None
+    ref = reference.observations(per_instance) if reference is not None else None
     if ref is None or ref.size == 0:
         return unusable(rule, key, candidate.unit, label, "skipped",
                         f"no successful samples in {label}")
@@ -113,7 +106,7 @@ def usable(rule: Rule, key: Key, reference: Series | None, candidate: Series | N
 def evaluate_relative(rule: RelativeRule, key: Key, reference: Series | None,
                       candidate: Series | None, label: str, config: GateConfig,
                       sitting: Spread | None = None) -> Item:
-    checked = usable(rule, key, reference, candidate, label, per_instance(config))
+    checked = usable(rule, key, reference, candidate, label, config.per_instance)
     if isinstance(checked, Evaluation):
         return checked
     ref, cand, series = checked
@@ -142,7 +135,7 @@ def evaluate_relative(rule: RelativeRule, key: Key, reference: Series | None,
 
 def evaluate_ratio(rule: RatioRule, key: Key, reference: Series | None,
                    candidate: Series | None, label: str, config: GateConfig) -> Item:
-    checked = usable(rule, key, reference, candidate, label, per_instance(config))
+    checked = usable(rule, key, reference, candidate, label, config.per_instance)
     if isinstance(checked, Evaluation):
         return checked
     ref, cand, series = checked
@@ -156,10 +149,8 @@ def evaluate_ratio(rule: RatioRule, key: Key, reference: Series | None,
                             float(np.median(ref)), float(np.median(cand)), ratio.point,
                             ratio.low, ratio.high, p_value=p_beyond, n_reference=ref.size,
                             n_candidate=cand.size)
-    needed = min_samples_for_median_bound(alpha)
-    if min(ref.size, cand.size) < needed or ratio.low is None or ratio.high is None:
-        return replace(evaluation, verdict="underpowered",
-                       message=f"a ratio needs {needed} samples on each side")
+    if ratio.low is None or ratio.high is None:  # too few on a side, or a value not positive
+        return replace(evaluation, verdict="underpowered", message=str(ratio.note))
     low, high = ratio.low, ratio.high
 
     def decide(p_worse: float, _: float) -> Decision:
@@ -180,7 +171,7 @@ def limit_check(low: float, point: float, high: float, limit: float, lower: bool
 
 def evaluate_absolute(rule: AbsoluteRule, key: Key, candidate: Series | None,
                       config: GateConfig) -> Item:
-    checked = usable(rule, key, candidate, candidate, "the candidate", per_instance(config))
+    checked = usable(rule, key, candidate, candidate, "the candidate", config.per_instance)
     if isinstance(checked, Evaluation):
         return checked
     values, series = checked[1], checked[2]
@@ -192,7 +183,7 @@ def evaluate_absolute(rule: AbsoluteRule, key: Key, candidate: Series | None,
                             median, None, None, None, n_candidate=values.size)
     if bounds is None:
         return replace(evaluation, verdict="underpowered", message=f"a median bound needs "
-                       f"{min_samples_for_median_bound(alpha)} samples")
+                       f"{min_instances(1 - 2 * alpha)} samples")
     low, high = bounds
     p_beyond = sign_test(values, limit, lower)
     evaluation = replace(evaluation, change_low=low, change_high=high, p_value=p_beyond)
@@ -201,10 +192,6 @@ def evaluate_absolute(rule: AbsoluteRule, key: Key, candidate: Series | None,
         return limit_check(low, median, high, limit, lower, p_worse, alpha)
 
     return Pending(evaluation, alpha, p_beyond, None, decide, 0.5 ** values.size)
-
-
-def per_instance(config: GateConfig) -> bool:
-    return config.sample_unit == "repetition"
 
 
 def relative_rules(config: GateConfig) -> list[RelativeRule]:
@@ -343,8 +330,8 @@ def gate_run(candidate_dir: Path, baseline_dir: Path | None, gate_config: GateCo
              calibration: Path | None = None, rules_dir: Path | None = None) -> GateResult:
     """Every rule on every row it matches. gate_config None: the candidate config's gate
     section, else the defaults. Raises GateError/ResultsError (exit 2) when nothing compares."""
-    config = gate_config or gate_config_of(read_manifest(Path(candidate_dir))) or GateConfig()
     candidate = load_run(Path(candidate_dir))
+    config = gate_config or gate_config_of(candidate.manifest) or GateConfig()
     baseline = load_run(Path(baseline_dir)) if baseline_dir is not None else None
     where = rules_dir or config_dir_of(candidate.manifest)
     spread = load_calibration(config, calibration, where) if baseline is not None else None

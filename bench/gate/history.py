@@ -49,7 +49,6 @@ from bench.gate.verdicts import Evaluation, GateResult, Item
 from bench.history.identity import config_hash, host_hash
 from bench.history.queries import RunLine, comparable_runs, row_instances
 from bench.history.store import Store
-from bench.results.manifest import read_manifest
 from bench.results.run import Key, Run, Series, load_run
 from runtimes.errors import GateError
 
@@ -166,11 +165,11 @@ def gate_history(candidate_dir: Path, store: Store, count: int,
     the same calibration (--calibration FILE, else the gate section's)."""
     if count < 1:
         raise GateError("--history N: N must be at least 1")
-    config = gate_config or gate_config_of(read_manifest(candidate_dir)) or GateConfig()
-    if config.sample_unit != "repetition":
+    candidate = load_run(candidate_dir)
+    config = gate_config or gate_config_of(candidate.manifest) or GateConfig()
+    if not config.per_instance:
         raise GateError("--history compares one observation per repetition (what the store "
                         "keeps); for sample_unit: sample, gate against --baseline DIR")
-    candidate = load_run(candidate_dir)
     spread = load_calibration(config, calibration, rules_dir or config_dir_of(candidate.manifest))
     past, notes = comparable(store, candidate, count)
     if not past:

@@ -122,6 +122,11 @@ class GateConfig:
     ab: Annotated[list[str], Check(after=check_pairs)] = field(default_factory=list)
     calibration: str | None = None
 
+    @property
+    def per_instance(self) -> bool:
+        """Whether one observation is an instance's median (else every sample counts)."""
+        return self.sample_unit == "repetition"
+
 
 @cache
 def gate_adapter() -> TypeAdapter[GateConfig]:

@@ -131,11 +131,6 @@ def min_rank_p_value(n_baseline: int, n_candidate: int, two_sided: bool = True) 
     return min(1.0, 2 * one_sided) if two_sided else one_sided
 
 
-def tails(alpha: float) -> tuple[float, float]:
-    """Percentiles of a two-sided 1 - 2 * alpha interval."""
-    return 100 * alpha, 100 * (1 - alpha)
-
-
 @dataclass(frozen=True)
 class MedianChange:
     """Candidate median against baseline median: absolute (unit) and relative (fraction)."""
@@ -285,27 +280,6 @@ def relative_test(baseline: ArrayLike, candidate: ArrayLike, *, alpha: float = 0
                     absolute_low=min(change.absolute_low, b_med * rel_low),
                     absolute_high=max(change.absolute_high, b_med * rel_high))
     return RelativeTest(wider, s_worse, s_better, few, None if sitting is None else sitting[0])
-
-
-def compare_relative(baseline: ArrayLike, candidate: ArrayLike, *, percent: float,
-                     floor: float = 0.0, alpha: float = 0.01, two_sided: bool = True,
-                     lower_is_better: bool = True, sitting: tuple[float, int] | None = None,
-                     seed: int = 0) -> tuple[MedianChange, float, Decision]:
-    """The whole relative rule on two samples alone (no correction for other rows):
-    (change, displayed p-value, decision)."""
-    tested = relative_test(baseline, candidate, alpha=alpha, two_sided=two_sided,
-                           lower_is_better=lower_is_better, sitting=sitting, seed=seed)
-    p_value = min(tested.p_worse, tested.p_better)
-    if tested.underpowered:
-        return tested.change, p_value, Decision("underpowered", tested.underpowered)
-    return tested.change, p_value, relative_decision(
-        tested.change, tested.p_worse, tested.p_better, percent=percent, floor=floor,
-        alpha=alpha, lower_is_better=lower_is_better)
-
-
-def min_samples_for_median_bound(alpha: float) -> int:
-    """The fewest samples whose extreme order statistic bounds the median at 1 - alpha."""
-    return max(1, math.ceil(math.log2(1 / alpha)))
 
 
 def sign_test(values: ArrayLike, limit: float, lower_is_better: bool = True) -> float:

@@ -5,7 +5,7 @@ across runs need (manifest, fingerprint, summary rows, one observation per insta
 by run id, host fingerprint, config hash, commit, branch and time. SQLite by default,
 PostgreSQL when many hosts share one store; the same schema, migrated by alembic.
 
-It reads the results layer only (manifest, summary, frames); never the orchestration, the
+It reads the results layer only (load_run and the summary rows); never the orchestration, the
 drivers or plotly.
 """
 

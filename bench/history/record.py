@@ -21,9 +21,9 @@ from sqlalchemy.exc import IntegrityError
 from bench.history import identity
 from bench.history.schema import HEAD, row_table, run_table
 from bench.history.store import Store
-from bench.results.frames import load_samples
-from bench.results.manifest import MANIFEST, SAMPLES, read_manifest
-from bench.results.summary import summary_json
+from bench.results.manifest import MANIFEST, SAMPLES
+from bench.results.run import DENSITY, Run, load_run
+from bench.results.summary import run_summary_json
 from runtimes.errors import HistoryError, ResultsError
 
 Outcome = Literal["recorded", "unchanged", "replaced"]
@@ -54,25 +54,22 @@ class Recorded:
 
 
 def read_run(path: Path) -> RunDocument:
-    """A results directory as the store keeps it (raises ResultsError when it is not one)."""
+    """A results directory as the store keeps it (raises ResultsError when it is not one).
+    The run is loaded once: its summary rows and the instances stored beside them are the
+    figures the gate and the report read (bench.results.run)."""
     path = path.absolute()
-    manifest = read_manifest(path)
-    if not manifest.get("run_id"):
+    run = load_run(path)
+    if not run.manifest.get("run_id"):
         raise ResultsError(f"{path}: the manifest has no run id")
-    return RunDocument(path, manifest, summary_json(path), instances_of(path), digest_of(path))
+    return RunDocument(path, run.manifest, run_summary_json(run), instances_of(run),
+                       digest_of(path))
 
 
-def instances_of(path: Path) -> dict[Key, list[float]]:
-    """One observation per instance (cell): the median of its successful samples."""
-    frame = load_samples(path)
-    ok = frame[(frame.status == "ok") & frame.value.notna()
-               & ~frame.metric.str.startswith("density.")]
-    medians = ok.groupby(["runtime", "workload", "metric", "cell"], sort=True)["value"].median()
-    found: dict[Key, list[float]] = {}
-    for index, value in zip(medians.index, medians.to_numpy(), strict=True):
-        runtime, workload, metric, _cell = index
-        found.setdefault((str(runtime), str(workload), str(metric)), []).append(float(value))
-    return found
+def instances_of(run: Run) -> dict[Key, list[float]]:
+    """One observation per instance: the median of its successful samples (density rows
+    are ladders and keep none)."""
+    return {key: series.instances.tolist() for key, series in sorted(run.series.items())
+            if series.instances.size and not key[2].startswith(DENSITY)}
 
 
 def digest_of(path: Path) -> str:

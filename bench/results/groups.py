@@ -1,14 +1,13 @@
 """A run's samples grouped by (runtime, workload, metric): how the report reads big runs.
 
-bench.results.frames.load_samples builds one DataFrame of every sample. The summary, the
-gate and the report want something else: for each runtime, workload and metric the array
-of its ok values, plus the few rows whose other columns matter (boot phases, memory,
-density, failures). This reads samples.jsonl in slices of a few MB, keeps from each slice
-only those arrays and rows, and drops the parsed dicts before the next: a million samples
-never become a million live dicts (1.5 GB, most of the time spent faulting in fresh
-memory). It needs numpy only, not pandas (`bench gate` answers in well under a second).
-The derived memory.overhead rows come from bench.results.derived.overhead_records, as
-load_samples' do.
+Every reader (the summary, the gate, the history store, export and the report) wants, for
+each runtime, workload and metric, the array of its ok values, plus the few rows whose other
+columns matter (boot phases, memory, density, failures), not one frame of every sample.
+This reads samples.jsonl in slices of a few MB, keeps from each slice only those arrays and
+rows, and drops the parsed dicts before the next: a million samples never become a million
+live dicts (1.5 GB, most of the time spent faulting in fresh memory). It needs numpy only,
+not pandas (`bench gate` answers in well under a second). The derived memory.overhead rows
+come from bench.results.derived.overhead_records.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bench.results.derived import COLUMNS, overhead_records
-from bench.results.manifest import SAMPLES, baseline_runtime, read_manifest
+from bench.results.manifest import SAMPLES
 from bench.results.records import (
     check_sample_records,
     gc_paused,
@@ -167,9 +166,9 @@ def slices(data: bytes, size: int = SLICE) -> Iterator[bytes]:
         start = end
 
 
-def load_groups(path: Path) -> Groups:
-    """The samples of a results directory, grouped, with memory.overhead derived."""
-    manifest = read_manifest(path)
+def load_groups(path: Path, baseline: str | None) -> Groups:
+    """The samples of a results directory, grouped, with memory.overhead derived against the
+    baseline runtime (the manifest's, which the caller has read: bench.results.run)."""
     file = path / SAMPLES
     data = read_bytes(path, SAMPLES)
     refuse_duplicate_lines(data, file)
@@ -185,7 +184,7 @@ def load_groups(path: Path) -> Groups:
             check_sample_records(records, file, line)
             line += piece.count(b"\n")
             table.add(records)
-    return with_overhead(table.groups(), baseline_runtime(manifest))
+    return with_overhead(table.groups(), baseline)
 
 
 def with_overhead(groups: Groups, baseline: str | None) -> Groups:

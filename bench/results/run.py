@@ -78,7 +78,7 @@ class Run:
 def load_run(path: Path) -> Run:
     """A results directory, read grouped (fast for a million samples), per instance."""
     manifest = read_manifest(path)
-    groups = load_groups(path)
+    groups = load_groups(path, baseline_runtime(manifest))
     reasons, directions = first_of(groups.detail, "reason"), first_of(groups.detail, "direction")
     series = {key: Series(groups.units.get(key[2], ""), groups.instances.get(key, EMPTY),
                           groups.values.get(key, EMPTY), groups.failed.get(key, 0),

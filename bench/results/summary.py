@@ -126,8 +126,13 @@ def summary_rows(run: Run) -> list[dict[str, Any]]:
 
 def summary_json(path: Path) -> list[dict[str, Any]]:
     """The contract rows of a results directory, NaN written as null (JSON has no NaN)."""
+    return run_summary_json(load_run(path))
+
+
+def run_summary_json(run: Run) -> list[dict[str, Any]]:
+    """summary_json of a run already loaded (the history store reads each run once)."""
     return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-            for row in summary_rows(load_run(path))]
+            for row in summary_rows(run)]
 
 
 def short_note(note: str | None) -> str:

@@ -213,6 +213,7 @@ def test_ratio_rule_needs_enough_repetitions(tmp_path: Path) -> None:
     result = gate_run(run, None, ratio_gate(1.5))
     (only,) = result.evaluations
     assert only.verdict == "underpowered"
+    assert only.message == "5 instances: a 98 % interval of a median needs at least 7"
     assert only.change_low is None  # five instances: the ratio has no interval at all...
     assert row(only)["change"].endswith("x [no interval]")  # ...and every table says so
     assert "no interval" in to_markdown(result)

@@ -7,13 +7,14 @@ import math
 import numpy as np
 import pytest
 
+from bench.gate.correction import finish
+from bench.gate.evaluate import evaluate_relative
+from bench.gate.rules import GateConfig, RelativeRule
 from bench.gate.stats import (
-    compare_relative,
     holm,
     limit_decision,
     median_change,
     min_rank_p_value,
-    min_samples_for_median_bound,
     one_sided_rank_p_values,
     rank_p_values,
     ratio_test,
@@ -22,7 +23,15 @@ from bench.gate.stats import (
     sign_test,
     sitting_change,
 )
-from bench.results.stats import fair_coin_cdf, median_bounds, order_rank, ratio_of_medians
+from bench.gate.verdicts import Evaluation
+from bench.results.run import Series
+from bench.results.stats import (
+    fair_coin_cdf,
+    median_bounds,
+    min_instances,
+    order_rank,
+    ratio_of_medians,
+)
 
 TRIALS = 200
 N = 30
@@ -34,14 +43,30 @@ def latencies(rng: np.random.Generator, scale: float = 1.0, n: int = N,
     return 250.0 * scale * rng.lognormal(0.0, noise, size=n)
 
 
+def relative_rule(baseline: np.ndarray | list[float], candidate: np.ndarray | list[float], *,
+                  percent: float, floor: float = 0.0, alpha: float = 0.01,
+                  lower_is_better: bool = True) -> Evaluation:
+    """The relative rule on two samples alone, as the gate decides a row: evaluate_relative,
+    then the correction (over one row it changes no p-value)."""
+    direction = "lower" if lower_is_better else "higher"
+
+    def series(values: np.ndarray | list[float]) -> Series:
+        return Series("ns", instances=np.asarray(values, dtype=float), direction=direction)
+
+    rule = RelativeRule(kind="relative", metric="syscall.getppid", percent=percent, floor=floor)
+    item = evaluate_relative(rule, ("process", "idle", "syscall.getppid"), series(baseline),
+                             series(candidate), "the baseline", GateConfig(alpha=alpha))
+    (evaluation,), _ = finish([item])
+    return evaluation
+
+
 def verdicts(shift: float, seed: int) -> list[str]:
     """The relative rule (10 %, alpha 0.01) on TRIALS pairs, the candidate scaled by 1 + shift."""
     rng = np.random.default_rng(seed)
     found: list[str] = []
     for _ in range(TRIALS):
-        _, _, decision = compare_relative(latencies(rng), latencies(rng, 1 + shift), percent=10,
-                                          alpha=0.01)
-        found.append(decision.verdict)
+        found.append(relative_rule(latencies(rng), latencies(rng, 1 + shift), percent=10,
+                                   alpha=0.01).verdict)
     return found
 
 
@@ -61,39 +86,36 @@ def test_a_real_ten_percent_improvement_is_reported() -> None:
 
 def test_a_significant_change_shown_smaller_than_the_threshold_passes() -> None:
     rng = np.random.default_rng(14)
-    change, p_value, decision = compare_relative(latencies(rng, n=400), latencies(rng, 1.03, 400),
-                                                 percent=10, alpha=0.01)
-    assert p_value < 1e-6
-    assert change.relative_high is not None and change.relative_high < 0.10
-    assert decision.verdict == "pass" and "threshold" in decision.reason
+    row = relative_rule(latencies(rng, n=400), latencies(rng, 1.03, 400), percent=10, alpha=0.01)
+    assert row.p_value is not None and row.p_value < 1e-6
+    assert row.change_high is not None and row.change_high < 0.10
+    assert row.verdict == "pass" and "threshold" in row.message
 
 
 def test_the_floor_keeps_tiny_changes_from_failing() -> None:
     rng = np.random.default_rng(15)
     base = 30.0 * rng.lognormal(0, 0.02, size=60)  # a vDSO call: 30 ns
-    change, _, decision = compare_relative(base, base * 1.2, percent=10, floor=10.0, alpha=0.01)
-    assert change.relative == pytest.approx(0.2)
-    assert decision.verdict == "pass" and "floor" in decision.reason
-    _, _, decision = compare_relative(base, base * 1.2, percent=10, floor=1.0, alpha=0.01)
-    assert decision.verdict == "fail"
+    row = relative_rule(base, base * 1.2, percent=10, floor=10.0, alpha=0.01)
+    assert row.change == pytest.approx(0.2)
+    assert row.verdict == "pass" and "floor" in row.message
+    assert relative_rule(base, base * 1.2, percent=10, floor=1.0, alpha=0.01).verdict == "fail"
 
 
 def test_higher_is_better_mirrors_the_rule() -> None:
     rng = np.random.default_rng(16)
     base = latencies(rng)
-    _, _, worse = compare_relative(base, base * 0.8, percent=10, lower_is_better=False)
-    _, _, better = compare_relative(base, base * 1.25, percent=10, lower_is_better=False)
+    worse = relative_rule(base, base * 0.8, percent=10, lower_is_better=False)
+    better = relative_rule(base, base * 1.25, percent=10, lower_is_better=False)
     assert (worse.verdict, better.verdict) == ("fail", "improved")
 
 
 def test_too_few_samples_are_underpowered_not_passed_silently() -> None:
     assert min_rank_p_value(5, 5) == pytest.approx(2 / math.comb(10, 5))
     assert min_rank_p_value(4, 4) > 0.01 > min_rank_p_value(5, 5)
-    _, _, decision = compare_relative([1.0, 1.1, 1.2, 1.05], [9.0, 9.5, 9.9, 9.1], percent=10)
-    assert decision.verdict == "underpowered"
-    _, _, decision = compare_relative([1.0, 1.1, 1.2, 1.05, 1.15], [9.0, 9.5, 9.9, 9.1, 9.3],
-                                      percent=10)
-    assert decision.verdict == "fail"  # complete separation of 5 and 5: p = 0.0079
+    few = relative_rule([1.0, 1.1, 1.2, 1.05], [9.0, 9.5, 9.9, 9.1], percent=10)
+    assert few.verdict == "underpowered"
+    five = relative_rule([1.0, 1.1, 1.2, 1.05, 1.15], [9.0, 9.5, 9.9, 9.1, 9.3], percent=10)
+    assert five.verdict == "fail"  # complete separation of 5 and 5: p = 0.0079
 
 
 def test_rank_p_values_point_the_right_way() -> None:
@@ -117,7 +139,7 @@ def test_change_of_a_non_positive_median_is_absolute_only() -> None:
 def test_median_bounds_are_exact_and_conservative() -> None:
     assert median_bounds(np.arange(6.0), 0.01) is None
     assert median_bounds(np.arange(7.0), 0.01) == (0.0, 6.0)
-    assert min_samples_for_median_bound(0.01) == 7
+    assert min_instances(1 - 2 * 0.01) == 7  # the gate's one-sided bound at alpha 0.01
     rng = np.random.default_rng(18)
     above = below = 0
     for _ in range(2000):

@@ -17,9 +17,10 @@ import pytest
 from plotly.offline import get_plotlyjs
 
 from bench.report_command import add_parser
-from bench.results.frames import load_samples
+from bench.results.derived import COLUMNS, overhead_records
 from bench.results.groups import load_groups
-from bench.results.records import read_lines
+from bench.results.manifest import baseline_runtime, read_manifest
+from bench.results.records import read_lines, read_samples
 from bench.results.sample import Sample
 from bench.results.store import RunStore
 from bench.results.summary import summary_json
@@ -190,15 +191,24 @@ def as_key(key: object) -> tuple[str, str, str]:
     return (str(key[0]), str(key[1]), str(key[2]))
 
 
-def test_grouped_reading_gives_the_summary_frames_numbers(run_dir: Path, tmp_path: Path) -> None:
-    """bench.results.groups reads fast; it must agree with bench.results.frames.load_samples exactly."""
+def every_sample(path: Path) -> pd.DataFrame:
+    """The reference for the grouped reader: every sample in one pandas frame, with the
+    derived memory.overhead rows appended."""
+    samples = read_samples(path)
+    derived = overhead_records(samples, baseline_runtime(read_manifest(path)))
+    return pd.DataFrame([*samples, *derived], columns=COLUMNS).astype({"value": float})
+
+
+def test_grouped_reading_gives_the_frames_numbers(run_dir: Path, tmp_path: Path) -> None:
+    """bench.results.groups reads fast; it must agree exactly with pandas' grouping of every
+    sample."""
     path = hostile_dir(tmp_path / "evil")
     for results in (run_dir, path):
-        frame = load_samples(results)
+        frame = every_sample(results)
         ok = frame[frame["status"] == "ok"]
         expected = {as_key(k): rows["value"].to_numpy(float)
                     for k, rows in ok.groupby(["runtime", "workload", "metric"], sort=False)}
-        groups = load_groups(results)
+        groups = load_groups(results, baseline_runtime(read_manifest(results)))
         assert set(groups.values) == set(expected)
         for key, values in expected.items():
             assert np.array_equal(groups.values[key], values), key

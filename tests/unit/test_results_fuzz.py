@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.cli import main
-from bench.results.groups import load_groups
 from bench.results.manifest import CELLS, MANIFEST, SAMPLES
 from bench.results.resume import finished_cells
+from bench.results.run import load_run
 from runtimes.errors import ConfigError, ResultsError
 from tests.report_fixtures import write_run
 
@@ -149,7 +149,7 @@ def test_no_corrupt_results_directory_crashes_a_reader(template: Path, tmp_path:
     captured = capsys.readouterr()
     one_line_or_json(code, captured.out, captured.err)
     try:
-        load_groups(path)  # the report's reader agrees with the summary's
+        load_run(path)  # the report's reader agrees with the summary's
         grouped = True
     except ResultsError as error:
         assert "\n" not in str(error)
@@ -199,7 +199,7 @@ def test_a_duplicated_line_is_never_counted_twice(template: Path, tmp_path: Path
     path = fresh(template, tmp_path)
     apply(path, "duplicate", 0)
     with pytest.raises(ResultsError, match="line 2 repeats line 1"):
-        load_groups(path)
+        load_run(path)
 
 
 MARKUP_NAMES = st.sampled_from(["[/]", "[bold red]x[/]", "<img src=x onerror=alert(1)>", "<!--",
