@@ -42,7 +42,6 @@ def write_page(page: str, output: Path, what: str) -> Path:
     return output
 
 
-@functools.lru_cache(maxsize=2)
 @functools.cache
 def bench_version() -> str:
     """The installed bench's version, for a page's footer (read from its metadata, so the
@@ -50,8 +49,12 @@ def bench_version() -> str:
     return metadata.version("bench")
 
 
+@functools.lru_cache(maxsize=2)
 def packed_plotlyjs(version: str = plotly.__version__) -> str:
-    """plotly.js, gzip-compressed and base64-encoded (cached: compressing takes ~0.3 s)."""
+    """plotly.js, gzip-compressed and base64-encoded (cached: compressing takes ~0.3 s).
+
+    VERSION is plotly's, so the cache key changes if another plotly is imported; the report
+    warms the cache in a thread while it draws the figures, and the page reads it after."""
     packed = base64.b64encode(gzip.compress(get_plotlyjs().encode(), 6, mtime=0))
     return packed.decode("ascii")
 

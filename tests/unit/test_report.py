@@ -356,6 +356,15 @@ def test_the_page_inlines_the_style_sheet_and_loader_unchanged(report: str) -> N
     assert report.count('id="plotly-js"') == 1
 
 
+def test_packed_plotlyjs_is_compressed_once_per_plotly_version(report: str) -> None:
+    # the report warms this in a thread and reads it again for the page: one compression
+    first = page_assets.packed_plotlyjs()
+    hits = page_assets.packed_plotlyjs.cache_info().hits
+    assert page_assets.packed_plotlyjs() is first
+    assert page_assets.packed_plotlyjs.cache_info().hits == hits + 1
+    assert gzip.decompress(base64.b64decode(first)).decode() == get_plotlyjs()
+
+
 def strings(node: object, key: str = "") -> list[str]:
     """Every string plotly will render as text (its hover templates are its own syntax)."""
     if isinstance(node, dict):
