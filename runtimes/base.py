@@ -43,6 +43,7 @@ host processes, static builds), ``runtimes.guest`` (accel choice, initramfs, ser
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -139,6 +140,12 @@ class Driver(ABC, Generic[OptionsT, HandleT]):
     grace_seconds: ClassVar[float] = 2.0
     # whether prepare_commands() packages command workloads (mode `command`)
     runs_commands: ClassVar[bool] = False
+    # why the driver needs root, when it does ("runs OCI runtimes as root (...)"):
+    # unavailable_reason() refuses with it for any other user
+    needs_root: ClassVar[str] = ""
+    # the option whose values are worth checking one by one in `bench runtimes`, and those
+    # values (("runtime", ("runc", "crun", "runsc"))): variants() makes one option set each
+    variant_option: ClassVar[tuple[str, tuple[str, ...]] | None] = None
 
     def __init__(self, name: str, options: OptionsT, context: RunContext) -> None:
         if not isinstance(options, self.Options):
@@ -158,7 +165,10 @@ class Driver(ABC, Generic[OptionsT, HandleT]):
     @classmethod
     def unavailable_reason(cls, options: OptionsT) -> str | None:
         """None when the driver can run here with these options (a configured endpoint or
-        URI), else a sentence saying why not and what to do."""
+        URI), else a sentence saying why not and what to do. A driver that overrides it
+        starts with the base's answer (the root check of `needs_root`)."""
+        if cls.needs_root and os.geteuid() != 0:
+            return f"the {cls.kind} driver {cls.needs_root}: run bench as root"
         return None
 
     def prepare(self, probe: Path) -> None:  # noqa: B027  (optional hook)
@@ -203,8 +213,12 @@ class Driver(ABC, Generic[OptionsT, HandleT]):
     @classmethod
     def variants(cls) -> Mapping[str, DriverOptions]:
         """Named option sets worth checking on their own in `bench runtimes` (e.g. each OCI
-        runtime a driver can use), beside the default options; none by default."""
-        return {}
+        runtime a driver can use), beside the default options: one per value of
+        `variant_option`; none by default."""
+        if cls.variant_option is None:
+            return {}
+        key, values = cls.variant_option
+        return {value: cls.Options.model_validate({key: value}) for value in values}
 
     @classmethod
     def endpoint(cls, options: OptionsT) -> str | None:

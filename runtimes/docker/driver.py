@@ -74,6 +74,7 @@ class Attached:
 class DockerDriver(Driver[DockerOptions, Attached]):
     kind = "docker"
     Options = DockerOptions
+    variant_option = ("runtime", RUNTIMES)
     host_parts = ("workload", "sentry", "gofer", "shim")
     runs_commands = True
 
@@ -98,10 +99,6 @@ class DockerDriver(Driver[DockerOptions, Attached]):
             return str(error)
         finally:
             api.close()
-
-    @classmethod
-    def variants(cls) -> dict[str, DockerOptions]:
-        return {runtime: DockerOptions.model_validate({"runtime": runtime}) for runtime in RUNTIMES}
 
     @property
     def api(self) -> Any:

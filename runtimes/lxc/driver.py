@@ -18,7 +18,6 @@ through, and EOF on stdin tells the probe to leave.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -59,6 +58,8 @@ class LxcHandle:
 class LxcDriver(Driver[LxcOptions, LxcHandle]):
     kind = "lxc"
     Options = LxcOptions
+    needs_root = "runs privileged LXC containers"
+    variant_option = ("launcher", tuple(LAUNCHERS))
     host_parts = ("workload", "monitor")
 
     def __init__(self, name: str, options: LxcOptions, context: RunContext) -> None:
@@ -71,16 +72,11 @@ class LxcDriver(Driver[LxcOptions, LxcHandle]):
 
     @classmethod
     def unavailable_reason(cls, options: LxcOptions) -> str | None:
-        if os.geteuid() != 0:
-            return "the lxc driver runs privileged LXC containers: run bench as root"
-        missing = missing_tool(LAUNCHERS[options.launcher], "lxc")
+        missing = super().unavailable_reason(options) or \
+            missing_tool(LAUNCHERS[options.launcher], "lxc")
         if missing:
             return missing
         return detect().missing_reason()
-
-    @classmethod
-    def variants(cls) -> dict[str, LxcOptions]:
-        return {launcher: LxcOptions.model_validate({"launcher": launcher}) for launcher in LAUNCHERS}
 
     def prepare(self, probe: Path, extra_files: Mapping[str, Path] | None = None) -> None:
         make_rootfs(self.rootfs, probe, extra_files)

@@ -14,7 +14,6 @@ runtimes/host/seccomp_bpf.py) are made once per run in the run's work directory.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -74,6 +73,7 @@ class NativeHandle:
 class NativeDriver(Driver[NativeOptions, NativeHandle]):
     kind = "native"
     Options = NativeOptions
+    needs_root = "needs root (namespaces, cgroups, pivot_root)"
     runs_commands = True
 
     def __init__(self, name: str, options: NativeOptions, context: RunContext) -> None:
@@ -89,9 +89,9 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
 
     @classmethod
     def unavailable_reason(cls, options: NativeOptions) -> str | None:
-        if os.geteuid() != 0:
-            return ("the native runtime needs root (namespaces, cgroups, pivot_root): "
-                    "run bench as root")
+        refused = super().unavailable_reason(options)
+        if refused:
+            return refused
         if not has_sys_admin():
             return ("the native runtime needs CAP_SYS_ADMIN, which this root lacks (inside a "
                     "container?): run bench on the host or in a privileged container")

@@ -22,7 +22,6 @@ of its extra start time.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
@@ -83,6 +82,8 @@ class OciHandle:
 class OciDriver(Driver[OciOptions, OciHandle]):
     kind = "oci"
     Options = OciOptions
+    needs_root = "runs OCI runtimes as root (namespaces, cgroups, mounts)"
+    variant_option = ("runtime", RUNTIMES)
     host_parts = ("workload", "sentry", "gofer")
 
     def __init__(self, name: str, options: OciOptions, context: RunContext) -> None:
@@ -100,10 +101,7 @@ class OciDriver(Driver[OciOptions, OciHandle]):
 
     @classmethod
     def unavailable_reason(cls, options: OciOptions) -> str | None:
-        if os.geteuid() != 0:
-            return ("the oci driver runs OCI runtimes as root (namespaces, cgroups, mounts): "
-                    "run bench as root")
-        refusal = runtime_refusal(options.runtime)
+        refusal = super().unavailable_reason(options) or runtime_refusal(options.runtime)
         if refusal:
             return refusal
         platform = options.runsc_platform()
@@ -115,10 +113,6 @@ class OciDriver(Driver[OciOptions, OciHandle]):
             except RuntimeUnavailable as error:
                 return str(error)
         return None
-
-    @classmethod
-    def variants(cls) -> dict[str, OciOptions]:
-        return {runtime: OciOptions.model_validate({"runtime": runtime}) for runtime in RUNTIMES}
 
     def prepare(self, probe: Path, extra_files: Mapping[str, Path] | None = None) -> None:
         """The rootfs every instance's bundle points at (the probe, plus extra_files by

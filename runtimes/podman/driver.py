@@ -19,7 +19,6 @@ bench.instance so `bench clean` finds what a killed run left.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from dataclasses import dataclass
@@ -65,6 +64,8 @@ class PodmanHandle:
 class PodmanDriver(Driver[PodmanOptions, PodmanHandle]):
     kind = "podman"
     Options = PodmanOptions
+    needs_root = "runs podman as root"
+    variant_option = ("runtime", RUNTIMES)
     host_parts = ("workload", "sentry", "gofer", "conmon")
 
     def __init__(self, name: str, options: PodmanOptions, context: RunContext) -> None:
@@ -75,14 +76,8 @@ class PodmanDriver(Driver[PodmanOptions, PodmanHandle]):
 
     @classmethod
     def unavailable_reason(cls, options: PodmanOptions) -> str | None:
-        if os.geteuid() != 0:
-            return "the podman driver runs podman as root: run bench as root"
-        return (missing_tool("podman", "podman") or missing_tool("conmon", "conmon")
-                or runtime_refusal(options.runtime))
-
-    @classmethod
-    def variants(cls) -> dict[str, PodmanOptions]:
-        return {runtime: PodmanOptions.model_validate({"runtime": runtime}) for runtime in RUNTIMES}
+        return (super().unavailable_reason(options) or missing_tool("podman", "podman")
+                or missing_tool("conmon", "conmon") or runtime_refusal(options.runtime))
 
     def prepare(self, probe: Path) -> None:
         try:

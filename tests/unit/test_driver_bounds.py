@@ -150,3 +150,24 @@ def test_names_are_unique_per_attempt_and_keep_the_run_prefix(tmp_path: Path) ->
                      "bench-ab12cd-process-2-1"]
     assert second.resource_name("exec") == "bench-ab12cd-process-2-exec"
     assert all(name.startswith("bench-ab12cd-") for name in names)
+
+
+def test_variants_and_the_root_check_come_from_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A driver names the option its variants vary and why it needs root; the base makes the
+    option sets and the refusal, the same way for every driver."""
+    from runtimes.docker.driver import DockerDriver
+    from runtimes.lxc.driver import LxcDriver, LxcOptions
+    from runtimes.oci.driver import OciDriver
+    from runtimes.podman.driver import PodmanDriver
+    from runtimes.process.driver import ProcessDriver, ProcessOptions
+
+    for cls in (DockerDriver, OciDriver, PodmanDriver):
+        assert {name: options.runtime for name, options in cls.variants().items()} == \
+            {"runc": "runc", "crun": "crun", "runsc": "runsc"}
+    assert LxcDriver.variants() == {"start": LxcOptions(launcher="start"),
+                                    "execute": LxcOptions(launcher="execute")}
+    assert ProcessDriver.variants() == {}
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    assert LxcDriver.unavailable_reason(LxcOptions()) == \
+        "the lxc driver runs privileged LXC containers: run bench as root"
+    assert ProcessDriver.unavailable_reason(ProcessOptions()) is None
