@@ -72,7 +72,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
     live = set() if args.force else live_runs()
     if args.run is not None:
         live &= {args.run}
-    found = clean_leftovers(args.run, args.dry_run, configs, force=args.force)
+    found = clean_leftovers(args.run, args.dry_run, configs, force=args.force, live=live)
     verb = "would remove" if args.dry_run else "removed"
     for line in found:
         out.print(f"{verb} {plain(line)}", highlight=False)

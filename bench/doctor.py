@@ -12,6 +12,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,11 +186,11 @@ def run_of(line: str) -> str | None:
 
 
 def clean_leftovers(run_id: str | None, dry_run: bool, configs: Iterable[Config] = (),
-                    force: bool = False) -> list[str]:
+                    force: bool = False, live: AbstractSet[str] | None = None) -> list[str]:
     """Every driver's leftovers (host processes first), then the runs' scratch directories;
-    one run's, or every run's. A run that is still going (its lock is held) is left alone
-    unless `force`."""
-    live = set() if force else live_runs()
+    one run's, or every run's. A run that is still going (its lock is held; `live`, when the
+    caller has already listed them) is left alone unless `force`."""
+    live = set() if force else live_runs() if live is None else live
     if run_id is not None:
         return [] if run_id in live else clean_run(run_id, dry_run, configs)
     if not live:
