@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.integration.test_workloads import build_sysbench_image
+from tests.integration.sysbench_image import build_sysbench_image
 
 
 def host_events(seconds: int) -> float:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.browser_harness import browser  # noqa: F401  (the pages' tests use it)
+
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:

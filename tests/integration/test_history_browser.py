@@ -15,7 +15,7 @@ from bench.history.record import record_run
 from bench.history.store import open_store
 from reports.trend import build_trend, write_trend
 from tests.history_fixtures import history_run
-from tests.integration.test_report_browser import browser, check_page  # noqa: F401
+from tests.integration.browser_harness import check_page
 from tests.report_fixtures import HOSTILE, HOSTILE_IMG
 
 pytestmark = pytest.mark.browser
@@ -33,7 +33,7 @@ def trend_page(tmp_path: Path, runs: list[Path], by: str = "time") -> Path:
     return write_trend(build_trend(points, by, store.name), tmp_path / f"trend-{by}.html")
 
 
-def test_trend_draws_offline_with_bands_and_change_points(browser: Any,  # noqa: F811
+def test_trend_draws_offline_with_bands_and_change_points(browser: Any,
                                                           tmp_path: Path) -> None:
     """Two hosts, a 25 % step after 6 runs on one of them: both series drawn, the step
     marked and linked to the runs on its sides."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 import yaml
 
 from bench.results.records import read_lines
+from tests.integration.run_harness import bench_cmd
 
 pytestmark = pytest.mark.integration
 
@@ -32,10 +32,6 @@ def wait_for_cells(path: Path, count: int, timeout: float = 60) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"fewer than {count} cells finished in {timeout}s")
-
-
-def bench_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "bench.cli", *args]
 
 
 def test_sigint_then_resume(tmp_path: Path) -> None:

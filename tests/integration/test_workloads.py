@@ -23,6 +23,7 @@ from runtimes.docker.driver import DockerDriver, DockerOptions
 from runtimes.libvirt.driver import LibvirtDriver, LibvirtOptions
 from runtimes.native.driver import NativeDriver, NativeOptions
 from tests.conftest import require
+from tests.integration.sysbench_image import build_sysbench_image
 
 pytestmark = pytest.mark.integration
 
@@ -126,25 +127,6 @@ def test_a_local_image_runs_like_the_host_program(tmp_path: Path) -> None:
         assert manifest["workloads"]["image"]["image_id"].startswith("sha256:")
     finally:
         subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, timeout=60)
-
-
-def build_sysbench_image(tmp_path: Path) -> str:
-    """FROM scratch: sysbench and what `ldd` says it loads."""
-    context = tmp_path / "image"
-    program = str(shutil.which("sysbench"))
-    listed = subprocess.run(["ldd", program], capture_output=True, text=True, timeout=30).stdout
-    paths = [program] + [part for line in listed.splitlines() for part in line.split()
-                         if part.startswith("/")]
-    for path in paths:
-        target = context / path.lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, target)
-    (context / "Dockerfile").write_text('FROM scratch\nCOPY . /\nENV PATH=/usr/bin:/bin\n')
-    tag = f"bench-test-sysbench:{tmp_path.name[-12:].lower()}"
-    build = subprocess.run(["docker", "build", "-q", "-t", tag, str(context)], capture_output=True,
-                           text=True, timeout=300)
-    assert build.returncode == 0, build.stderr
-    return tag
 
 
 @pytest.mark.parametrize(("workload", "message"), [

@@ -11,7 +11,7 @@ import pytest
 from pytest_benchmark.stats import Stats
 
 from bench.export import benchmark_stats, to_pytest_benchmark
-from tests.unit.test_gate import cli, make_run
+from tests.gate_fixtures import cli, make_run
 
 
 def test_stats_match_pytest_benchmark() -> None:
