@@ -17,7 +17,7 @@ from pathlib import Path
 import bench
 from bench.results.text import visible
 from bench.terminal import err, out, plain, print_summary
-from runtimes.errors import BenchError
+from foundation.errors import BenchError
 
 # The modules that add subcommands, and the subcommands each adds. Only the module of the
 # command asked for is imported (`bench history list` need not load pydantic, numpy and

@@ -15,8 +15,8 @@ from bench.plan import Cell
 from bench.results.sample import Sample
 from bench.workload.parsers import PREFIX, PRIMARY, Metric, OutputError, parse_output
 from bench.workload.spec import CommandWorkload
+from foundation.errors import InstanceError, signal_name
 from runtimes.base import AnyDriver, AnyInstance, MemoryReading, Usage
-from runtimes.errors import InstanceError, signal_name
 from runtimes.protocol import (
     DONE,
     EXITED,

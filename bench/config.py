@@ -4,7 +4,7 @@ After load_config() the rest of bench receives typed, frozen objects. Every erro
 becomes one line that names the dotted key and what was expected.
 
 Whatever a config holds, loading it ends in a Config or in one ConfigError (exit 2): the
-YAML is read within bounds (runtimes.yaml_input: size, depth, alias expansion, repeated
+YAML is read within bounds (foundation.yaml_input: size, depth, alias expansion, repeated
 keys), every number is bounded (a repetition count, a timeout and a settle that a run can
 finish, a plan of at most MAX_CELLS cells), and runtime and workload names follow one rule
 that every driver can use (NAME_RULE), checked here rather than by a driver mid-run.
@@ -21,10 +21,10 @@ from pydantic import ByteSize, Field, SerializeAsAny, ValidationError, field_val
 from bench.gate.rules import RULE_TAGS, GateConfig
 from bench.history.settings import HistoryConfig
 from bench.workload.spec import CommandWorkload
+from foundation.errors import ConfigError
+from foundation.models import Strict, describe_errors, key_text
+from foundation.yaml_input import load_yaml, read_text
 from runtimes.base import DriverOptions
-from runtimes.errors import ConfigError
-from runtimes.models import Strict, describe_errors, key_text
-from runtimes.yaml_input import load_yaml, read_text
 
 # Runtime and workload names become parts of container names, hostnames (a DNS label: at
 # most 63 characters, the run id and serials included), cgroup directories, libvirt domain

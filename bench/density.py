@@ -29,8 +29,8 @@ from bench.collectors import memory_reading
 from bench.config import DensityWorkload
 from bench.plan import Cell
 from bench.results.sample import Sample
+from foundation.errors import BenchError, InstanceError
 from runtimes.base import AnyDriver, AnyInstance, MemoryReading, ProbeCommand
-from runtimes.errors import BenchError, InstanceError
 from runtimes.host.memory import meminfo
 from runtimes.protocol import IDLE
 

@@ -24,9 +24,9 @@ from bench.drivers import driver_class, known_drivers
 from bench.fingerprint import cgroup_version
 from bench.results.lock import is_locked
 from bench.workload.spec import CommandWorkload
+from foundation.errors import BenchError, ConfigError
 from runtimes.base import AnyDriver, DriverOptions, instance_prefix
 from runtimes.commands import sweep_scratch
-from runtimes.errors import BenchError, ConfigError
 from runtimes.guest.accel import choose_accel, host_virt
 from runtimes.host.build import compiler
 from runtimes.native.driver import NAMESPACES, disabled_namespaces

@@ -6,7 +6,7 @@ import functools
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING
 
-from runtimes.errors import ConfigError, RuntimeUnavailable
+from foundation.errors import ConfigError, RuntimeUnavailable
 
 if TYPE_CHECKING:
     from runtimes.base import AnyDriver

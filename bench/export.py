@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.results.run import load_run
-from runtimes.errors import ResultsError
-from runtimes.files import write_output
+from foundation.errors import ResultsError
+from foundation.files import write_output
 
 FORMATS = ("pytest-benchmark",)
 PYTEST_BENCHMARK_VERSION = "5.2.3"  # the version whose reader this format was checked against

@@ -36,8 +36,8 @@ from bench.runner import InstanceHook, Runner, check_available, check_commands, 
 from bench.terminal import err, out, plain, print_summary
 from bench.workload.bundle import Bundle, build_bundle
 from bench.workload.package import PreparedWorkload, prepare_workloads, write_tree_manifests
+from foundation.errors import BenchError, ConfigError, Interrupted
 from runtimes.base import AnyDriver
-from runtimes.errors import BenchError, ConfigError, Interrupted
 
 AfterCell = Callable[[Cell, AnyDriver, str | None], None]
 

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from runtimes.errors import ResultsError
-from runtimes.files import open_append
+from foundation.errors import ResultsError
+from foundation.files import open_append
 
 LOG_NAME = "run.log"
 ROOT = "bench"
@@ -36,7 +36,7 @@ class MonotonicStamp(logging.Filter):
 class CountingFileHandler(logging.FileHandler):
     """A file handler that knows which line it will write next (records can span lines).
 
-    The file is opened with O_NOFOLLOW (runtimes.files): a link planted at run.log is refused,
+    The file is opened with O_NOFOLLOW (foundation.files): a link planted at run.log is refused,
     never written through."""
 
     def __init__(self, path: Path) -> None:

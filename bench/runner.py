@@ -38,9 +38,9 @@ from bench.runlog import RunLog
 from bench.workload.bundle import Bundle
 from bench.workload.package import PreparedWorkload, check_runtime, packaged
 from bench.workload.spec import CommandWorkload
+from foundation.errors import BenchError, InstanceError, Interrupted, RuntimeUnavailable, TeardownError
 from runtimes.base import AnyDriver, AnyInstance, ProbeCommand, RunContext, instance_prefix
 from runtimes.commands import sweep_scratch
-from runtimes.errors import BenchError, InstanceError, Interrupted, RuntimeUnavailable, TeardownError
 
 log = logging.getLogger("bench.runner")
 

@@ -20,12 +20,12 @@ import jinja2
 from jinja2.utils import htmlsafe_json_dumps
 
 from bench.results.units import direction_of, format_interval, format_value
+from foundation.errors import ResultsError
 from reports.analysis import Analysis, Ratio, analyse
 from reports.figures import Chart
 from reports.intervals import relative_text
 from reports.page_assets import CSP, bench_version, packed_plotlyjs, write_page
 from reports.sections import sections
-from runtimes.errors import ResultsError
 
 
 def write_report(results_dirs: list[Path], output: Path) -> Path:

@@ -23,8 +23,8 @@ from pathlib import Path
 import plotly
 from plotly.offline import get_plotlyjs
 
-from runtimes.errors import ResultsError
-from runtimes.files import write_text_atomic
+from foundation.errors import ResultsError
+from foundation.files import write_text_atomic
 
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
        "img-src data: blob:; font-src data:; connect-src 'none'; base-uri 'none'; "

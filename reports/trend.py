@@ -49,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def cmd_trend(args: argparse.Namespace) -> int:
     from bench.history.command import filters_from, open_from
     from bench.history.queries import trend_points
-    from runtimes.errors import HistoryError
+    from foundation.errors import HistoryError
 
     store = open_from(args)
     try:

@@ -37,7 +37,7 @@ Writing a driver (see also the README's "Writing a driver"):
 Helpers a driver may use: ``runtimes.instance`` (Instance, StampedLines), ``runtimes.protocol``
 (the probe's markers and lines), ``runtimes.host`` (cgroups, PSS, spawning and stopping
 host processes, static builds), ``runtimes.guest`` (accel choice, initramfs, serial text),
-``runtimes.errors`` and ``runtimes.models``.
+``foundation.errors`` and ``foundation.models``.
 """
 
 from __future__ import annotations
@@ -52,10 +52,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
+from foundation.errors import BenchError, ExitCause, InstanceError, TeardownError
+from foundation.models import Strict
 from runtimes.commands import CommandCells, PackagedCommand
-from runtimes.errors import BenchError, ExitCause, InstanceError, TeardownError
 from runtimes.instance import HandleT, Instance
-from runtimes.models import Strict
 from runtimes.protocol import READY
 
 log = logging.getLogger("bench.runtimes")

@@ -158,7 +158,7 @@ class CommandCells:
         self.commands = dict(commands)
 
     def get(self, workload: str) -> PackagedCommand:
-        from runtimes.errors import InstanceError
+        from foundation.errors import InstanceError
 
         if workload not in self.commands:
             raise InstanceError(f"command workload {workload!r} was not packaged for this "

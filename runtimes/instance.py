@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
-from runtimes.errors import InstanceError, InstanceTimeout
+from foundation.errors import InstanceError, InstanceTimeout
 
 HandleT = TypeVar("HandleT")
 

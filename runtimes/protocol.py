@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runtimes.errors import InstanceError
+from foundation.errors import InstanceError
 
 READY = "BENCH-READY"
 IDLE = "BENCH-IDLE"

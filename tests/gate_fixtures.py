@@ -15,7 +15,7 @@ from bench.export import add_parser as add_export_parser
 from bench.gate.command import add_parsers
 from bench.results.sample import Sample
 from bench.results.store import RunStore
-from runtimes.errors import BenchError
+from foundation.errors import BenchError
 
 HOST = {"hostname": "ci", "kernel": "6.1.0-18-amd64", "cpu_model": "AMD EPYC 7B13", "cores": 2,
         "cgroup_version": "v2", "bench_commit": "abc123+dirty", "python": "3.11.7",

@@ -30,7 +30,7 @@ from bench.gate.evaluate import (
 from bench.gate.rules import GateConfig
 from bench.gate.verdicts import Item, Pending
 from bench.results.run import Key, Run, Series
-from runtimes.errors import ResultsError
+from foundation.errors import ResultsError
 
 # the synthetic regressions tried (a binary search: about four per row), the bad way
 SHIFTS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)

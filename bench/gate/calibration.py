@@ -28,8 +28,8 @@ import numpy as np
 
 from bench.gate import guard
 from bench.results.run import Key, Run
-from runtimes.errors import ResultsError
-from runtimes.files import write_output
+from foundation.errors import ResultsError
+from foundation.files import write_output
 
 FORMAT = "bench-gate-calibration"
 FORMAT_VERSION = 1

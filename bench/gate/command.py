@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from runtimes.errors import ConfigError
-from runtimes.files import write_output
+from foundation.errors import ConfigError
+from foundation.files import write_output
 
 if TYPE_CHECKING:
     from bench.gate.evaluate import GateResult

@@ -45,7 +45,7 @@ from bench.gate.verdicts import Evaluation, GateResult, Item, Pending, exit_code
 from bench.results.run import Key, Run, Series, load_run
 from bench.results.stats import Floats, median_bounds, min_instances
 from bench.results.units import parse_quantity
-from runtimes.errors import ConfigError, GateError, ResultsError
+from foundation.errors import ConfigError, GateError, ResultsError
 
 __all__ = ["Evaluation", "GateResult", "Item", "Pending", "exit_code", "finish", "gate_run",
            "gate_runs", "load_rules"]
@@ -341,7 +341,7 @@ def gate_run(candidate_dir: Path, baseline_dir: Path | None, gate_config: GateCo
 
 def load_rules(path: Path) -> GateConfig:
     """A --rules file: a gate section, or a whole run config that has one."""
-    from runtimes.yaml_input import load_yaml, read_text
+    from foundation.yaml_input import load_yaml, read_text
 
     try:
         document = load_yaml(read_text(path))  # within bounds, like a run config

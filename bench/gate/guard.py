@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bench.results.run import Run
-from runtimes.errors import GateError
+from foundation.errors import GateError
 
 HOST_KEYS = ("cpu_model", "kernel", "cgroup_version")
 

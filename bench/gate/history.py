@@ -50,7 +50,7 @@ from bench.history.identity import config_hash, host_hash
 from bench.history.queries import RunLine, comparable_runs, row_instances
 from bench.history.store import Store
 from bench.results.run import Key, Run, Series, load_run
-from runtimes.errors import GateError
+from foundation.errors import GateError
 
 Past = tuple[RunLine, dict[Key, Series]]
 VOTED = ("fail", "improved", "underpowered")

@@ -2,7 +2,7 @@
 
 Kept apart from bench.gate.evaluate so that bench.config can import these types without
 pulling in the gate's statistics. They are frozen dataclasses, not pydantic models
-(runtimes.checks says why): `bench gate` with its default rules never loads pydantic;
+(foundation.checks says why): `bench gate` with its default rules never loads pydantic;
 parse_gate validates a section with the same strictness as the rest of a run config.
 """
 
@@ -13,8 +13,8 @@ from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from bench.results.units import is_quantity
-from runtimes.checks import STRICT, Check
-from runtimes.errors import ConfigError
+from foundation.checks import STRICT, Check
+from foundation.errors import ConfigError
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
@@ -139,7 +139,7 @@ def parse_gate(document: object) -> GateConfig:
     """A gate section from YAML or JSON, validated; ConfigError names each bad key."""
     from pydantic import ValidationError
 
-    from runtimes.models import describe_errors
+    from foundation.models import describe_errors
 
     try:
         return gate_adapter().validate_python(document)

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from runtimes.errors import BenchError, ConfigError, HistoryError
-from runtimes.files import write_output
+from foundation.errors import BenchError, ConfigError, HistoryError
+from foundation.files import write_output
 
 if TYPE_CHECKING:  # SQLAlchemy loads only for the commands that open a store
     from bench.history.queries import Filters, RunLine

@@ -12,7 +12,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from bench.history import DEFAULT
-from runtimes.errors import ConfigError
+from foundation.errors import ConfigError
 
 SCHEMES = ("sqlite", "postgresql", "postgres")
 

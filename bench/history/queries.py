@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, Select, and_, delete, exists, select
 
 from bench.history.schema import row_table, run_table
 from bench.history.store import Store
-from runtimes.errors import HistoryError
+from foundation.errors import HistoryError
 
 DELETE_CHUNK = 500
 

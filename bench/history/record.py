@@ -24,7 +24,7 @@ from bench.history.store import Store
 from bench.results.manifest import MANIFEST, SAMPLES
 from bench.results.run import DENSITY, Run, load_run
 from bench.results.summary import run_summary_json
-from runtimes.errors import HistoryError, ResultsError
+from foundation.errors import HistoryError, ResultsError
 
 Outcome = Literal["recorded", "unchanged", "replaced"]
 Key = tuple[str, str, str]  # runtime, workload, metric

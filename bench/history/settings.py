@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from bench.history import DEFAULT
-from runtimes.models import Strict
+from foundation.models import Strict
 
 
 class HistoryConfig(Strict):

@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from bench.history.location import describe
 from bench.history.schema import HEAD, REVISIONS
-from runtimes.errors import HistoryError
+from foundation.errors import HistoryError
 
 BUSY_TIMEOUT_MS = 60_000
 CONNECT_TIMEOUT_S = 10

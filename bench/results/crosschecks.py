@@ -23,7 +23,7 @@ import numpy as np
 
 from bench.results.stats import CONFIDENCE, percentile_interval, resampled_medians
 from bench.results.store import write_json_atomic
-from runtimes.errors import ResultsError
+from foundation.errors import ResultsError
 
 VERIFY = "verify.json"
 SEED = 0

@@ -15,7 +15,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from runtimes.errors import ResultsError
+from foundation.errors import ResultsError
 
 OPEN_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 

@@ -13,7 +13,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from runtimes.errors import ResultsError
+from foundation.errors import ResultsError
 
 FORMAT = "bench-results"
 FORMAT_VERSION = 1

@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.results.manifest import CELLS, SAMPLES
 from bench.results.validate import check_cells, check_samples, refuse_duplicate_lines
-from runtimes.errors import ResultsError
+from foundation.errors import ResultsError
 
 # a million samples are about 200 MB; past this a reader would exhaust memory, not read
 MAX_FILE_BYTES = 1 << 30

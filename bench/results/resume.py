@@ -12,8 +12,8 @@ from typing import Any
 
 from bench.results.manifest import CELLS, SAMPLES, read_manifest
 from bench.results.records import read_cells, read_samples
-from runtimes.errors import ConfigError, ResultsError
-from runtimes.files import write_text_atomic
+from foundation.errors import ConfigError, ResultsError
+from foundation.files import write_text_atomic
 
 
 def first_difference(old: Any, new: Any, key: str = "") -> str | None:
@@ -45,7 +45,7 @@ def finished_cells(path: Path, config: dict[str, Any]) -> tuple[dict[str, Any], 
 
 def drop_unfinished_samples(path: Path, done: set[int]) -> None:
     """Rewrite samples.jsonl with the finished cells' samples only, and cells.jsonl whole
-    (it may end in a torn line too); each through runtimes.files, never a fixed-name file."""
+    (it may end in a torn line too); each through foundation.files, never a fixed-name file."""
     kept = [r for r in read_samples(path) if r.get("cell") in done]
     cells = read_cells(path)
     for name, records in ((SAMPLES, kept), (CELLS, cells)):

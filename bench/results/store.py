@@ -21,8 +21,8 @@ from typing import IO, Any
 from bench.results.lock import DirectoryLock
 from bench.results.manifest import CELLS, FORMAT, FORMAT_VERSION, MANIFEST, SAMPLES, read_manifest
 from bench.results.sample import Sample
-from runtimes.errors import ResultsError
-from runtimes.files import open_append, write_text_atomic
+from foundation.errors import ResultsError
+from foundation.files import open_append, write_text_atomic
 
 
 def json_safe(value: Any) -> Any:

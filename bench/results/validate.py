@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bench.results.units import FAMILIES, UNIT_SCALES, family
-from runtimes.errors import ResultsError
+from foundation.errors import ResultsError
 
 STATUSES = frozenset({"ok", "failed"})
 # units a sample may carry besides the families' and the scales' (workload and density metrics)

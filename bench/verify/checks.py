@@ -30,9 +30,9 @@ from bench.verify.references import (
     perf_bench_getppid,
     rollup_pss,
 )
+from foundation.errors import BenchError
 from runtimes.base import AnyDriver, AnyInstance, instance_prefix
 from runtimes.docker.engine import engine_step
-from runtimes.errors import BenchError
 from runtimes.host.procs import parent_pid
 
 log = logging.getLogger("bench.verify")

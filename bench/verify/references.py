@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from runtimes.errors import BenchError, InstanceError
+from foundation.errors import BenchError, InstanceError
 from runtimes.host import tools
 from runtimes.host.build import compile_static
 from runtimes.host.pinning import thread_pinned

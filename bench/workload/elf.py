@@ -23,7 +23,7 @@ from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 from elftools.elf.segments import InterpSegment
 
-from runtimes.errors import WorkloadError
+from foundation.errors import WorkloadError
 
 LD_SO_CONF = Path("/etc/ld.so.conf")
 # glibc's built-in trusted directories on a multiarch (Debian) and a plain 64-bit host

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from bench.workload.elf import Resolver, executable_closure
 from bench.workload.spec import DEFAULT_PATH, CommandWorkload
 from bench.workload.tree import Collector, Entry, with_mount_points
-from runtimes.errors import WorkloadError
+from foundation.errors import WorkloadError
 
 
 def host_env(workload: CommandWorkload) -> dict[str, str]:

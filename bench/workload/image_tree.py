@@ -22,9 +22,9 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from bench.workload.tree import TREE_FORMAT, Entry, file_hash, manifest_of, safe_mode
+from foundation.errors import BenchError, RuntimeUnavailable, WorkloadError
 from runtimes.commands import MOUNT_POINTS, Tree
 from runtimes.docker.engine import connect, engine_step, first_line, remove_container
-from runtimes.errors import BenchError, RuntimeUnavailable, WorkloadError
 from runtimes.host.labels import RUN_LABEL
 
 

@@ -17,8 +17,8 @@ from bench.workload.host_tree import env_pairs, host_entries, host_env
 from bench.workload.image_tree import image_tree
 from bench.workload.spec import DEFAULT_PATH, CommandWorkload
 from bench.workload.tree import cached_tree
+from foundation.errors import WorkloadError
 from runtimes.commands import CommandSpec, PackagedCommand, Readiness, Scratch, Tree
-from runtimes.errors import WorkloadError
 
 # drivers that run host programs in place cannot run an image's filesystem
 IN_PLACE_DRIVERS = frozenset({"process"})

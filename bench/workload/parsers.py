@@ -19,7 +19,7 @@ import yaml
 
 from bench.results.units import Direction
 from bench.workload.spec import Parser, RegexMetric
-from runtimes.errors import BenchError
+from foundation.errors import BenchError
 
 PREFIX = "workload."
 

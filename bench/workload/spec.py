@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import ByteSize, Field, field_validator, model_validator
 
-from runtimes.models import Strict
+from foundation.models import Strict
 
 Parser = Literal["duration", "sysbench-cpu", "sysbench-memory", "fio", "stress-ng", "iperf3",
                  "redis-benchmark"]

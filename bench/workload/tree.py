@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from foundation.errors import WorkloadError
 from runtimes.commands import MOUNT_POINTS, Tree
-from runtimes.errors import WorkloadError
 
 TREE_FORMAT = "1"  # bump when the layout of a tree changes: it is part of the digest
 MAX_LINKS = 40  # the kernel's limit on symbolic links followed in one lookup

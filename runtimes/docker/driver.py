@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from foundation.errors import ExitCause, InstanceError, RuntimeUnavailable
 from runtimes.base import (
     Driver,
     MemoryReading,
@@ -41,7 +42,6 @@ from runtimes.docker.engine import (
 )
 from runtimes.docker.image import ensure_image, ensure_tree_image, image_metadata
 from runtimes.docker.options import DockerOptions
-from runtimes.errors import ExitCause, InstanceError, RuntimeUnavailable
 from runtimes.host.cgroups import read_int
 from runtimes.host.labels import INSTANCE_LABEL, RUN_LABEL
 from runtimes.host.oci_runtimes import RUNTIMES

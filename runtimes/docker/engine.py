@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
-from runtimes.errors import InstanceError, RuntimeUnavailable
+from foundation.errors import InstanceError, RuntimeUnavailable
 from runtimes.host.labels import RUN_LABEL
 from runtimes.host.oci_runtimes import runtime_refusal
 

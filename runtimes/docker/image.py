@@ -16,9 +16,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from foundation.errors import BuildError
 from runtimes.commands import Tree
 from runtimes.docker.engine import first_line
-from runtimes.errors import BuildError
 
 REPOSITORY = "bench-probe"
 DOCKERFILE = b'FROM scratch\nCOPY probe /probe\nENTRYPOINT ["/probe"]\n'

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from runtimes.errors import RuntimeUnavailable
+from foundation.errors import RuntimeUnavailable
 
 Accel = Literal["kvm", "tcg"]
 AccelRequest = Literal["auto", "kvm", "tcg"]

@@ -13,9 +13,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from foundation.errors import BuildError
 from runtimes.base import log
 from runtimes.commands import Tree
-from runtimes.errors import BuildError
 
 MKFS = "mkfs.ext4"
 FEATURES = "^metadata_csum,^64bit"

@@ -5,7 +5,7 @@ into its rootfs, opens /dev/console for PID 1 and runs /init. The archive is bui
 per probe and cached under its content hash, so a run never rebuilds it and no temporary
 file is left outside the cache. The archive's bytes depend only on the probe's, so the
 cached file is checked against the archive built in memory before a guest boots from it
-(a tampered or torn file is replaced), and written through runtimes.files (an
+(a tampered or torn file is replaced), and written through foundation.files (an
 exclusively created temporary file, renamed), never through a fixed-name partial file.
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtimes.files import write_atomic
+from foundation.files import write_atomic
 
 MAGIC = b"070701"  # newc: ASCII headers, no checksum
 TRAILER = "TRAILER!!!"

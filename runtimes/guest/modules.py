@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtimes.errors import RuntimeUnavailable
+from foundation.errors import RuntimeUnavailable
 
 MODULES_ROOT = Path("/lib/modules")
 DISK_MODULES = ("virtio_pci", "virtio_blk", "crc32c_generic", "ext4")  # ext4 asks for crc32c

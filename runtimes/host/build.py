@@ -24,8 +24,8 @@ import stat
 import subprocess
 from pathlib import Path
 
-from runtimes.errors import BuildError
-from runtimes.files import private_directory, real_directory, write_atomic
+from foundation.errors import BuildError
+from foundation.files import private_directory, real_directory, write_atomic
 from runtimes.host.tools import tool_version
 
 log = logging.getLogger("bench.runtimes.build")

@@ -18,8 +18,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
+from foundation.errors import ExitCause, InstanceError
 from runtimes.base import log as runtimes_log
-from runtimes.errors import ExitCause, InstanceError
 
 log = runtimes_log.getChild("cgroups")
 

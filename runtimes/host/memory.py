@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from runtimes.errors import InstanceError
+from foundation.errors import InstanceError
 
 PROC = Path("/proc")
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from foundation.errors import BenchError, RuntimeUnavailable
 from runtimes.base import instance_prefix
-from runtimes.errors import BenchError, RuntimeUnavailable
 from runtimes.host.cgroups import Cgroup, Hierarchy, remove_found, subdirectories
 
 MOUNTS = Path("/proc/self/mounts")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtimes.errors import InstanceError
+from foundation.errors import InstanceError
 from runtimes.host.cgroups import read_int
 from runtimes.host.memory import pss_bytes, total_pss
 from runtimes.host.oci_runtimes import process_roles

@@ -22,8 +22,8 @@ import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from foundation.errors import BuildError
 from runtimes.base import log
-from runtimes.errors import BuildError
 
 MOUNT_POINTS = ("proc", "tmp", "dev", ".oldroot")
 PROBE = "probe"

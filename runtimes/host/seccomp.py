@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from runtimes.errors import RuntimeUnavailable
+from foundation.errors import RuntimeUnavailable
 
 PROFILE_NAME = "docker-default"
 PROFILE_SOURCE = "dockerd 20.10 built-in default profile (moby profiles/seccomp, v20.10.24)"

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from runtimes.errors import RuntimeUnavailable
+from foundation.errors import RuntimeUnavailable
 from runtimes.host.seccomp import Action, Arg, OciSeccomp, Op
 
 LIBRARY = "libseccomp.so.2"

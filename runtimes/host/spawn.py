@@ -15,8 +15,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from foundation.errors import ExitCause, InstanceError
 from runtimes.base import log
-from runtimes.errors import ExitCause, InstanceError
 from runtimes.host.pinning import thread_pinned
 from runtimes.instance import Instance
 from runtimes.protocol import exit_status

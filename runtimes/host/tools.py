@@ -14,8 +14,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from foundation.errors import InstanceError
 from runtimes.base import log
-from runtimes.errors import InstanceError
 
 DEFAULT_TIMEOUT_S = 60.0
 VERSION_TIMEOUT_S = 20.0

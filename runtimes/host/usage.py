@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from runtimes.errors import InstanceError
+from foundation.errors import InstanceError
 
 TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 

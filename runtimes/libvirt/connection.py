@@ -10,7 +10,7 @@ import importlib
 from types import ModuleType
 from typing import Any
 
-from runtimes.errors import InstanceError, RuntimeUnavailable
+from foundation.errors import InstanceError, RuntimeUnavailable
 from runtimes.libvirt.console import ensure_event_loop
 from runtimes.libvirt.domain import metadata_run_id
 

@@ -23,10 +23,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from foundation.errors import InstanceError, RuntimeUnavailable
 from runtimes.base import Driver, MemoryReading, ProbeCommand, RunContext, Usage, instance_prefix
 from runtimes.base import log as runtimes_log
 from runtimes.commands import PackagedCommand, scratch_fingerprint
-from runtimes.errors import InstanceError, RuntimeUnavailable
 from runtimes.guest.accel import AccelChoice, choose_accel, host_virt, readable_kernel
 from runtimes.guest.initramfs import build_initramfs
 from runtimes.host.memory import vmm_split

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from runtimes.errors import InstanceError
+from foundation.errors import InstanceError
 from runtimes.host.memory import PROC
 from runtimes.instance import Instance
 from runtimes.protocol import parse_meminfo

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from foundation.errors import ExitCause, InstanceError
 from runtimes.base import Driver, MemoryReading, ProbeCommand, RunContext
-from runtimes.errors import ExitCause, InstanceError
 from runtimes.host.cgroups import Cgroup, Hierarchy, detect
 from runtimes.host.memory import pss_bytes, total_pss
 from runtimes.host.options import ContainerOptions

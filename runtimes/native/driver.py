@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from foundation.errors import BenchError, BuildError, ExitCause, InstanceError, RuntimeUnavailable
 from runtimes.base import (
     Driver,
     MemoryReading,
@@ -31,7 +32,6 @@ from runtimes.base import (
     instance_prefix,
 )
 from runtimes.commands import SCRATCH_MOUNT, PackagedCommand, scratch_fingerprint
-from runtimes.errors import BenchError, BuildError, ExitCause, InstanceError, RuntimeUnavailable
 from runtimes.host.cgroups import Cgroup, Hierarchy, Limits, detect, sweep
 from runtimes.host.memory import total_pss
 from runtimes.host.options import ContainerOptions

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runtimes.errors import InstanceError
+from foundation.errors import InstanceError
 from runtimes.host.tools import run_tool
 
 COMMAND_TIMEOUT_S = 60.0

@@ -32,8 +32,8 @@ from typing import Any, Literal
 
 from pydantic import model_validator
 
+from foundation.errors import BenchError, ExitCause, InstanceError, RuntimeUnavailable, TeardownError
 from runtimes.base import Driver, MemoryReading, ProbeCommand, RunContext, log
-from runtimes.errors import BenchError, ExitCause, InstanceError, RuntimeUnavailable, TeardownError
 from runtimes.host.cgroups import Cgroup, Hierarchy, detect
 from runtimes.host.gvisor import DEFAULT_PLATFORM, Platform, platform_refusal, runsc_flags
 from runtimes.host.memory import total_pss

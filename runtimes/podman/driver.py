@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from runtimes.base import Driver, MemoryReading, ProbeCommand, RunContext
-from runtimes.errors import (
+from foundation.errors import (
     BenchError,
     BuildError,
     ExitCause,
@@ -34,6 +33,7 @@ from runtimes.errors import (
     RuntimeUnavailable,
     TeardownError,
 )
+from runtimes.base import Driver, MemoryReading, ProbeCommand, RunContext
 from runtimes.host.gvisor import DEFAULT_PLATFORM, runsc_flags
 from runtimes.host.labels import INSTANCE_LABEL, RUN_LABEL
 from runtimes.host.oci_runtimes import RUNTIMES, OciRuntime, runtime_refusal, runtime_version

@@ -13,8 +13,8 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+from foundation.errors import BuildError, InstanceError
 from runtimes.docker.image import IMAGE_LABEL, build_context, image_tag, probe_digest
-from runtimes.errors import BuildError, InstanceError
 from runtimes.host.tools import run_tool
 
 BUILD_TIMEOUT_S = 300.0

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from foundation.errors import ExitCause, InstanceError
 from runtimes.base import (
     Driver,
     DriverOptions,
@@ -20,7 +21,6 @@ from runtimes.base import (
     instance_prefix,
 )
 from runtimes.commands import PackagedCommand, scratch_fingerprint
-from runtimes.errors import ExitCause, InstanceError
 from runtimes.host.memory import pss_bytes
 from runtimes.host.pinning import CpuList
 from runtimes.host.spawn import process_exit, spawn, stop_process, sweep_processes

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from bench.workload.bundle import build_bundle
+from foundation.errors import BenchError, InstanceError, RuntimeUnavailable
 from runtimes.base import ProbeCommand, RunContext
 from runtimes.docker.driver import DockerDriver, DockerOptions
 from runtimes.docker.engine import connect
 from runtimes.docker.image import image_tag
-from runtimes.errors import BenchError, InstanceError, RuntimeUnavailable
 from runtimes.host.build import compile_static
 from runtimes.host.procs import memory_cgroup_file
 from runtimes.instance import Instance

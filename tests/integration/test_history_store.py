@@ -22,7 +22,7 @@ from bench.history.queries import Filters, delete_runs, list_runs, prune_plan, r
 from bench.history.record import record_run
 from bench.history.schema import HEAD, REVISIONS, row_table, run_table
 from bench.history.store import Store, make_engine, open_store, upgrade
-from runtimes.errors import HistoryError
+from foundation.errors import HistoryError
 from tests.history_fixtures import history_run, postgres, store_url  # noqa: F401
 
 pytestmark = pytest.mark.integration

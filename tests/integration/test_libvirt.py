@@ -20,8 +20,8 @@ import pytest
 from bench.verify.checks import qemu_pid_file
 from bench.verify.references import monitor_guest_ram
 from bench.workload.bundle import build_bundle
+from foundation.errors import InstanceTimeout
 from runtimes.base import MemoryReading, ProbeCommand, RunContext
-from runtimes.errors import InstanceTimeout
 from runtimes.guest.accel import host_virt
 from runtimes.instance import Instance
 from runtimes.libvirt.driver import LibvirtDriver, LibvirtOptions

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from foundation.errors import InstanceError
 from runtimes.base import ProbeCommand
-from runtimes.errors import InstanceError
 from runtimes.host.placed_cgroups import mounted_roots, spread
 from runtimes.lxc.driver import CGROUP_PARENT, LxcDriver, LxcOptions, lock_dir, lxc_path
 from tests.integration.driver_harness import (

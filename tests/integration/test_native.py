@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from foundation.errors import InstanceError
 from runtimes.base import ProbeCommand
-from runtimes.errors import InstanceError
 from runtimes.host.build import compile_static
 from runtimes.host.cgroups import CgroupV2, detect
 from runtimes.native.driver import MASKED_PATHS, NativeDriver, NativeOptions

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from foundation.errors import RuntimeUnavailable
 from runtimes.base import ProbeCommand
-from runtimes.errors import RuntimeUnavailable
 from runtimes.host.build import compile_static
 from runtimes.instance import Instance
 from runtimes.native.driver import NativeDriver

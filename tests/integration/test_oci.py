@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from foundation.errors import InstanceError
 from runtimes.base import ProbeCommand
-from runtimes.errors import InstanceError
 from runtimes.host.oci_runtimes import CRUN_HYBRID_REFUSAL, is_hybrid, runtime_refusal
 from runtimes.host.placed_cgroups import mounted_roots, spread
 from runtimes.host.tools import find_tool

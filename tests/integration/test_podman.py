@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from foundation.errors import InstanceError
 from runtimes.base import ProbeCommand
 from runtimes.docker.image import image_tag
-from runtimes.errors import InstanceError
 from runtimes.host.oci_runtimes import CRUN_HYBRID_REFUSAL, is_hybrid
 from runtimes.podman.driver import PodmanDriver, PodmanOptions
 from tests.integration.driver_harness import (

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from pydantic import Field
 
+from foundation.errors import ExitCause, RuntimeUnavailable
 from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand, instance_prefix
-from runtimes.errors import ExitCause, RuntimeUnavailable
 from runtimes.host.memory import pss_bytes
 from runtimes.host.spawn import process_exit, spawn, stop_process, sweep_processes
 from runtimes.instance import Instance

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import ClassVar
 
+from foundation.errors import InstanceError, TeardownError
 from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand
-from runtimes.errors import InstanceError, TeardownError
 from runtimes.instance import Instance
 
 

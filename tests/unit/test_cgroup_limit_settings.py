@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from foundation.errors import InstanceError
 from runtimes.base import ProbeCommand, RunContext
-from runtimes.errors import InstanceError
 from runtimes.host.cgroups import Hierarchy, Limits, detect, read_limit
 from runtimes.instance import Instance
 from runtimes.lxc.driver import LxcDriver, LxcOptions

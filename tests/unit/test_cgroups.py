@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from runtimes.errors import InstanceError
+from foundation.errors import InstanceError
 from runtimes.host import cgroups
 from runtimes.host.cgroups import CgroupV1, CgroupV2, Limits, detect, sweep
 from runtimes.native.driver import NativeOptions

@@ -8,7 +8,7 @@ import pytest
 
 from bench.cli import main
 from bench.config import SyscallWorkload, load_config, parse_config
-from runtimes.errors import ConfigError
+from foundation.errors import ConfigError
 
 GOOD = {
     "runtimes": {"process": {"driver": "process"}, "base2": {"driver": "process"}},

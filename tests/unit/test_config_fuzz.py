@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from bench.cli import main
 from bench.config import NAME, load_config, parse_config
-from runtimes.errors import ConfigError
+from foundation.errors import ConfigError
 
 GOOD: dict[str, Any] = {
     "repetitions": 3, "warmup": 1, "cell_timeout": 30.0, "settle": 0.5, "output": "results",

@@ -25,8 +25,8 @@ from bench.results.store import RunStore
 from bench.runlog import LOG_NAME, run_log
 from bench.runner import Runner
 from bench.workload.bundle import Bundle
+from foundation.errors import ConfigError, ExitCause, InstanceError
 from runtimes.base import AnyDriver, RunContext
-from runtimes.errors import ConfigError, ExitCause, InstanceError
 from runtimes.instance import Instance
 from tests.unit.fake_driver import FakeDriver, FakeOptions
 

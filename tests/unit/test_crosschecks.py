@@ -11,7 +11,7 @@ import pytest
 
 from bench.results.crosschecks import VERIFY, CrossCheck, read_checks, verdict, write_checks
 from bench.verify.launches import after_cgroup, boot_total
-from runtimes.errors import ResultsError
+from foundation.errors import ResultsError
 from runtimes.protocol import parse_target
 
 

@@ -13,8 +13,8 @@ from bench.plan import Cell
 from bench.results.sample import Sample
 from bench.results.store import RunStore
 from bench.results.summary import summary_json
+from foundation.errors import ConfigError
 from runtimes.base import MemoryReading, RunContext
-from runtimes.errors import ConfigError
 from tests.unit.fake_driver import FakeDriver, FakeOptions
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from foundation.errors import RuntimeUnavailable
 from runtimes.base import RunContext
 from runtimes.docker.driver import DockerDriver, DockerOptions
 from runtimes.docker.engine import PING_TIMEOUT_S, daemon_problem, is_local, output_chunks
-from runtimes.errors import RuntimeUnavailable
 from runtimes.host import procs
 from runtimes.host.procs import container_memory, memory_cgroup_candidates
 

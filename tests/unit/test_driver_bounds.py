@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from foundation.errors import InstanceError
 from runtimes.base import RunContext
 from runtimes.docker.driver import DockerOptions
-from runtimes.errors import InstanceError
 from runtimes.host.cgroups import MAX_MEMORY_LIMIT, MAX_PIDS_LIMIT, Limits
 from runtimes.host.memory import total_pss
 from runtimes.native.driver import NativeOptions

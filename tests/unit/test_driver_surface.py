@@ -23,7 +23,7 @@ from bench.workload.bundle import build_bundle
 from runtimes.base import AnyDriver
 from tests.unit.example_driver import NiceDriver, NiceOptions
 
-DOCUMENTED = ("runtimes.base", "runtimes.instance", "runtimes.errors", "runtimes.models",
+DOCUMENTED = ("runtimes.base", "runtimes.instance", "foundation.errors", "foundation.models",
               "runtimes.protocol", "runtimes.host", "runtimes.guest")
 
 

@@ -18,7 +18,7 @@ from bench.gate.rules import GateConfig, parse_gate
 from bench.results.sample import Sample
 from bench.results.store import RunStore
 from bench.results.units import parse_quantity
-from runtimes.errors import ConfigError, GateError, ResultsError
+from foundation.errors import ConfigError, GateError, ResultsError
 from tests.gate_fixtures import HOST, MEDIANS, cli, make_run, values
 
 

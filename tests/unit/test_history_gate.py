@@ -14,7 +14,7 @@ from bench.gate.rules import parse_gate
 from bench.history.location import store_url
 from bench.history.record import record_run
 from bench.history.store import Store, open_store
-from runtimes.errors import GateError
+from foundation.errors import GateError
 from tests.history_fixtures import history_run
 
 T0 = 1_750_000_000.0

@@ -9,7 +9,7 @@ import pytest
 
 from bench.history.identity import config_hash, host_hash
 from bench.history.location import describe, shown, store_url
-from runtimes.errors import ConfigError
+from foundation.errors import ConfigError
 
 HOST = {"hostname": "ci-1234", "kernel": "6.1.0", "cpu_model": "Xeon", "cores": 2,
         "arch": "x86_64", "cgroup_version": "v2", "mitigations": {"spectre_v2": "Mitigation"},

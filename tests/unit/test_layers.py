@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("bench", "runtimes", "reports")
+PACKAGES = ("foundation", "bench", "runtimes", "reports")
 # bench/ modules that every layer may use, or that are layers of their own
 NOT_ORCHESTRATION = {"__init__", "errors", "export"}
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from runtimes.errors import RuntimeUnavailable
+from foundation.errors import RuntimeUnavailable
 from runtimes.guest.accel import (
     HostVirt,
     choose_accel,

@@ -11,8 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 import runtimes.libvirt.host as host_module
+from foundation.errors import InstanceError
 from runtimes.base import RunContext
-from runtimes.errors import InstanceError
 from runtimes.guest.serial import ConsoleText
 from runtimes.instance import Instance
 from runtimes.libvirt.console import ConsoleStream

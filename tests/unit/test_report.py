@@ -24,10 +24,10 @@ from bench.results.records import read_lines, read_samples
 from bench.results.sample import Sample
 from bench.results.store import RunStore
 from bench.results.summary import summary_json
+from foundation.errors import ResultsError
 from reports import analysis, figures, page_assets, sections
 from reports.html import figure_json, render, write_report
 from reports.notes import run_warnings, wide_interval_warnings
-from runtimes.errors import ResultsError
 from tests.report_fixtures import ALL, HOSTILE, hostile_dir, write_results
 
 

@@ -26,7 +26,7 @@ from bench.cli import main
 from bench.results.manifest import CELLS, MANIFEST, SAMPLES
 from bench.results.resume import finished_cells
 from bench.results.run import load_run
-from runtimes.errors import ConfigError, ResultsError
+from foundation.errors import ConfigError, ResultsError
 from tests.report_fixtures import write_run
 
 CONFIG = {"runtimes": {"process": {"driver": "process"}, "native": {"driver": "native"}},

@@ -20,8 +20,8 @@ from bench.results.resume import drop_unfinished_samples
 from bench.results.sample import Sample
 from bench.results.store import RunStore
 from bench.runlog import run_log
-from runtimes.errors import ConfigError, ResultsError
-from runtimes.files import write_atomic
+from foundation.errors import ConfigError, ResultsError
+from foundation.files import write_atomic
 from runtimes.guest.initramfs import build_initramfs
 from runtimes.host import build
 from runtimes.host.build import compile_static

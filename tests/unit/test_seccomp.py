@@ -16,7 +16,7 @@ import struct
 
 import pytest
 
-from runtimes.errors import RuntimeUnavailable
+from foundation.errors import RuntimeUnavailable
 from runtimes.host import seccomp_bpf
 from runtimes.host.seccomp import (
     ALWAYS_ALLOWED,

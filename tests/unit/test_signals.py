@@ -22,8 +22,8 @@ from bench.results.manifest import read_manifest
 from bench.results.store import RunStore
 from bench.runner import Runner
 from bench.workload.bundle import Bundle
+from foundation.errors import Interrupted
 from runtimes.base import Driver
-from runtimes.errors import Interrupted
 from runtimes.instance import Instance
 from tests.unit.fake_driver import FakeDriver, FakeOptions
 

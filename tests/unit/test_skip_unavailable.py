@@ -13,8 +13,8 @@ from bench.config import parse_config
 from bench.plan import make_plan, remaining_cells
 from bench.results.store import RunStore
 from bench.runner import check_available, without
+from foundation.errors import RuntimeUnavailable
 from runtimes.base import Driver
-from runtimes.errors import RuntimeUnavailable
 from tests.unit.fake_driver import FakeDriver, FakeOptions
 
 REASON = "fakectl is not installed (not on PATH): install it (Debian: apt-get install fakectl)"

@@ -20,8 +20,8 @@ from bench.workload.image_tree import unpack
 from bench.workload.package import PreparedWorkload, check_runtime, command_spec
 from bench.workload.spec import CommandWorkload
 from bench.workload.tree import Collector, cached_tree, tree_digest, with_mount_points
+from foundation.errors import ConfigError, WorkloadError
 from runtimes.commands import CommandSpec, Readiness
-from runtimes.errors import ConfigError, WorkloadError
 from runtimes.guest.initramfs import probe_entries, with_files
 from runtimes.guest.modules import load_order, parse_dep
 

@@ -1,5 +1,5 @@
 """The strict base of the models bench validates from user input: the run config and each
-driver's options (the gate's rules are dataclasses with the same checks: runtimes.checks).
+driver's options (the gate's rules are dataclasses with the same checks: foundation.checks).
 
 It sits at the bottom of the house, beside the driver contract, so drivers can use it
 without importing bench. Unknown keys are errors and loaded objects are immutable. Numbers
@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from runtimes.checks import BOOLEAN_FOR_NUMBER, BOOLEAN_MESSAGE
+from foundation.checks import BOOLEAN_FOR_NUMBER, BOOLEAN_MESSAGE
 
 SHOWN_ERRORS = 5  # errors named in the one line describe_errors makes
 # pydantic's error types for a key nobody asked for: a model's, and a dataclass's

@@ -1,6 +1,6 @@
 """Checks for plain dataclasses that pydantic validates, written without importing pydantic.
 
-Most of bench's input models are pydantic models on runtimes.models.Strict. A few types are
+Most of bench's input models are pydantic models on foundation.models.Strict. A few types are
 also built in code on paths that must start fast: the gate's rules are the first of them
 (`bench gate` with its default rules validates nothing, and loading pydantic's BaseModel
 costs about a third of a second on a small host). Those types are frozen stdlib dataclasses
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-BOOLEAN_FOR_NUMBER = "boolean_for_number"  # the error type, for runtimes.models.describe_errors
+BOOLEAN_FOR_NUMBER = "boolean_for_number"  # the error type, for foundation.models.describe_errors
 BOOLEAN_MESSAGE = "expected a number, not true or false"
 
 # __pydantic_config__ of each such dataclass; a ConfigDict is a plain dict
