@@ -126,6 +126,22 @@ class GateError(BenchError):
     exit_code = 2
 
 
+class UncalibratedHost(GateError):
+    """A gate between sittings without a calibration of the candidate's host kind: the gate
+    refuses the verdict. `host` names the kind, `source` the calibration file looked in (None:
+    none named), `known` the kinds that file holds; the sentence says how to calibrate."""
+
+    def __init__(self, host: str, source: str | None, known: tuple[str, ...] = ()) -> None:
+        self.host, self.source, self.known = host, source, known
+        where = "no calibration named" if source is None else \
+            f"{source} holds only {'; '.join(known) or 'none'}"
+        super().__init__(f"no calibration of this host's kind {host} for a gate between "
+                         f"sittings ({where}): calibrate with `bench calibrate --history "
+                         "CANDIDATE_DIR -o FILE` (3 or more runs of this config at one commit "
+                         "in the history store) or `bench calibrate DIR DIR DIR -o FILE`, then "
+                         "gate with --calibration FILE (or --uncalibrated: the rank test alone)")
+
+
 class Interrupted(BenchError):
     """The run was stopped by a signal; what was measured so far is kept. The exit code is
     128 + the signal's number, as a shell reports a command the signal killed."""

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from bench.results import run as results
 from bench.results.stats import ratio_of_medians, summarize
-from bench.results.summary import NO_RATIO, caveat, density_summary
+from bench.results.summary import NO_RATIO, caveat, density_summary, resolution
 
 Values = NDArray[np.float64]
 Key = tuple[str, str, str]  # (runtime or label, workload, metric)
@@ -45,7 +45,8 @@ class DensityPoint:
     ci_low: float | None
     ci_high: float | None
     ci_note: str | None
-    caveat: str | None  # the interval reaches below zero: noise, not a cost
+    caveat: str | None  # below resolution: the host's noise, not a cost
+    resolution: float | None = None  # below resolution: the ± X it cannot tell from zero
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,8 @@ def density_points(loaded: results.Run) -> list[DensityPoint]:
         if summary is not None:
             points.append(DensityPoint(runtime, workload, metric, series.unit, count, summary.n,
                                        summary.samples, summary.median, summary.ci_low,
-                                       summary.ci_high, summary.ci_note, caveat(series, summary)))
+                                       summary.ci_high, summary.ci_note, caveat(series, summary),
+                                       resolution(series, summary)))
     return points
 
 

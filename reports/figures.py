@@ -11,23 +11,26 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from reports.analysis import Analysis, Values
+from reports.analysis import Analysis, DensityPoint, Values
 
 # the parts of memory.host_pss a driver declares (bench/collectors.py writes them)
 HOST_PART = "memory.host_pss."
 
 MAX_POINTS = 200
-MAX_DENSITY = 4  # density is a later issue: a few curves, no more
+MAX_DENSITY = 7  # one chart per density metric bench.density records
 MIB = float(1 << 20)
 SYSCALL_ORDER = ("getppid", "clock_gettime", "read", "write", "open_close", "stat")
-DENSITY_ORDER = ("density.mem_available_per_instance", "density.pss_per_instance",
-                 "density.cgroup_per_instance", "density.boot_total")  # memory first
+# memory first, what is charged to the instances before what is read from the whole host
+DENSITY_ORDER = ("density.pss_per_instance", "density.cgroup_per_instance",
+                 "density.host_per_instance", "density.kernel_per_instance",
+                 "density.engine_pss_per_instance", "density.mem_available_per_instance",
+                 "density.boot_total")
 RUNTIME_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
                   "#e377c2", "#7f7f7f", "#bcbd22")
 PHASE_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b",
@@ -350,9 +353,17 @@ def syscall_ratio(analysis: Analysis) -> Chart | None:
     return styled(figure, 380, "Syscall latency relative to the plain process")
 
 
+def resolved(point: DensityPoint) -> DensityPoint:
+    """A point as drawn: below resolution, at zero with its interval up to the resolution."""
+    if point.resolution is None:
+        return point
+    return replace(point, median=0.0, ci_low=0.0, ci_high=point.resolution)
+
+
 def density_charts(analysis: Analysis) -> list[Chart]:
     """Metrics named density.*: per instance count N, the median with its interval (the
-    summary contract's density rows); a point whose interval reaches below zero is hollow."""
+    summary contract's density rows); a point below resolution has no median: it is drawn
+    hollow at zero with a bar up to its resolution (the cost lies somewhere in there)."""
     found = {p.metric for run in analysis.runs for p in run.points}
     metrics = [m for m in DENSITY_ORDER if m in found] + sorted(found - set(DENSITY_ORDER))
     charts = []
@@ -360,7 +371,8 @@ def density_charts(analysis: Analysis) -> list[Chart]:
         figure, unit, lows = new_figure(), "", []
         for run in analysis.runs:
             for runtime in dict.fromkeys(p.runtime for p in run.points if p.metric == metric):
-                curve = [p for p in run.points if p.metric == metric and p.runtime == runtime]
+                curve = [resolved(p) for p in run.points
+                         if p.metric == metric and p.runtime == runtime]
                 unit = unit or curve[0].unit
                 lows += [p.median if p.ci_low is None else p.ci_low for p in curve]
                 label = run.label(runtime)

@@ -105,6 +105,9 @@ class Driver(ABC, Generic[OptionsT, HandleT]):
     Options: ClassVar[type[DriverOptions]] = DriverOptions
     # the parts of host_pss this driver may report, by name (MemoryReading.host_parts)
     host_parts: ClassVar[tuple[str, ...]] = ()
+    # the host daemons that serve every instance (their process names: dockerd, libvirtd):
+    # their memory is the engine's, read beside the instances' in a density ladder
+    engine_processes: ClassVar[tuple[str, ...]] = ()
     # how long an instance gets to leave on its own after being told to stop
     grace_seconds: ClassVar[float] = 2.0
     # whether prepare_commands() packages command workloads (mode `command`)

@@ -159,10 +159,12 @@ def described(past: Sequence[Past], store: Store, manifest: dict[str, Any]) -> s
 
 def gate_history(candidate_dir: Path, store: Store, count: int,
                  gate_config: GateConfig | None, *, ab: Sequence[str] = (),
-                 calibration: Path | None = None, rules_dir: Path | None = None) -> GateResult:
+                 calibration: Path | None = None, rules_dir: Path | None = None,
+                 uncalibrated: bool = False) -> GateResult:
     """Relative rules against the last `count` comparable runs (majority vote), plus the
     candidate's own A/B, ratio and absolute rules, as `bench gate --baseline` does, with
-    the same calibration (--calibration FILE, else the gate section's)."""
+    the same calibration of the candidate's host kind (--calibration FILE, else the gate
+    section's), refused without one unless `uncalibrated`: each past run is another sitting."""
     if count < 1:
         raise GateError("--history N: N must be at least 1")
     candidate = load_run(candidate_dir)
@@ -170,12 +172,13 @@ def gate_history(candidate_dir: Path, store: Store, count: int,
     if not config.per_instance:
         raise GateError("--history compares one observation per repetition (what the store "
                         "keeps); for sample_unit: sample, gate against --baseline DIR")
-    spread = load_calibration(config, calibration, rules_dir or config_dir_of(candidate.manifest))
     past, notes = comparable(store, candidate, count)
     if not past:
         raise GateError(f"no comparable run in {store.name} for {candidate_dir} (same host "
                         f"fingerprint {host_hash(candidate.manifest)[:8]} and config hash "
                         f"{config_hash(candidate.manifest)[:8]}): record some runs first")
+    spread = load_calibration(config, calibration, rules_dir or config_dir_of(candidate.manifest),
+                              candidate, uncalibrated)
     keys = sorted({key for _, series in past for key in series})
     rows = [(rule, key) for rule in relative_rules(config) for key in keys if matches(rule, key)]
     own = [item for pair in [*config.ab, *ab]

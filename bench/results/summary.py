@@ -10,8 +10,12 @@ run's baseline runtime's (same workload, metric and N), or null with `ratio_note
 Density rows (one per N, `count`) are ladders: n counts ladders, samples the memory readings
 taken at that N. With fewer than six ladders the interval is over the readings, and
 `ci_note` says that it shows the host's noise while N ran, not ladder-to-ladder variation.
-A memory row whose interval (or reading) reaches below zero carries a `caveat`: the host's
-own memory use moved more than the instances cost, so the row cannot say what one costs.
+A memory row whose interval (or, without one, a reading) reaches zero or below cannot be
+told from the host's own movement: it is below resolution. It says so instead of giving a
+number: `resolved` false, `resolution` the ± X (bytes per instance) it cannot resolve (the
+interval's end farthest from zero), median, p90, p99, mean and the interval null, and
+`caveat` and `ci_note` "below resolution (± X)". Other density memory rows are `resolved`
+true with `resolution` null; rows of other units have both null.
 """
 
 from __future__ import annotations
@@ -56,15 +60,40 @@ def density_summary(series: Series) -> Summary | None:
         f"not the variation between ladders ({min_instances()} ladders give that)"))
 
 
-def caveat(series: Series, summary: Summary | None) -> str | None:
-    """A memory figure whose interval reaches below zero measured the host, not the instances."""
+def resolution(series: Series, summary: Summary | None) -> float | None:
+    """The ± X a density memory figure cannot tell from zero, when its interval (or, without
+    one, a reading) reaches zero or below; None when it is resolved (or not memory)."""
     if summary is None or series.unit != "bytes":
         return None
-    lowest = summary.ci_low if summary.ci_low is not None else float(series.values.min())
-    if lowest >= 0:
+    low = summary.ci_low if summary.ci_low is not None else float(series.values.min())
+    if low > 0:
         return None
-    return ("reaches below zero: the host's own memory use moved more than the instances "
-            "cost, so this N cannot say what one instance costs")
+    high = summary.ci_high if summary.ci_high is not None else float(series.values.max())
+    return max(abs(low), abs(high))
+
+
+def caveat(series: Series, summary: Summary | None) -> str | None:
+    """A memory figure below resolution measured the host, not the instances: what it says."""
+    found = resolution(series, summary)
+    if found is None:
+        return None
+    return (f"below resolution (\u00b1 {format_value(found, series.unit)}): the host's own memory "
+            "moved as much as the instances cost, so this N cannot say what one instance costs")
+
+
+UNRESOLVED = {"median": None, "p90": None, "p99": None, "mean": None, "ci_low": None,
+              "ci_high": None, "ratio": None, "ratio_low": None, "ratio_high": None,
+              "ratio_note": "below resolution"}
+
+
+def resolution_fields(series: Series, summary: Summary | None) -> dict[str, Any]:
+    """A density row's `resolved`, `resolution` and `caveat`; below resolution, no figures."""
+    if summary is None or series.unit != "bytes":
+        return {"resolved": None, "resolution": None, "caveat": None}
+    found, said = resolution(series, summary), caveat(series, summary)
+    if found is None:
+        return {"resolved": True, "resolution": None, "caveat": None}
+    return {**UNRESOLVED, "resolved": False, "resolution": found, "caveat": said, "ci_note": said}
 
 
 def ratio_to(series: Series, reference: Series | None) -> Ratio | None:
@@ -106,7 +135,7 @@ def contract_row(run: Run, key: Key | DensityKey, series: Series,
     row["failed"] = series.failed
     if len(key) == 4:
         row["count"] = key[3]
-        row["caveat"] = caveat(series, summary)
+        row.update(resolution_fields(series, summary))
     return row
 
 
@@ -169,9 +198,11 @@ def summary_table(rows: list[dict[str, Any]], title: str) -> Table:
         if row["metric"].startswith("boot.") and row["metric"] != "boot.total":
             continue
         metric = f"{row['metric']} @N={row['count']}" if "count" in row else row["metric"]
-        interval = ("BELOW ZERO: " if row.get("caveat") else "") + interval_text(row)
+        unresolved = row.get("resolved") is False
+        median = (f"below resolution (\u00b1 {format_value(row['resolution'], row['unit'])})"
+                  if unresolved else format_value(row["median"], row["unit"]))
         cells = [row["runtime"], row["workload"], metric, str(row["n"]), str(row["samples"]),
-                 format_value(row["median"], row["unit"]), interval, ratio_text(row),
+                 median, "-" if unresolved else interval_text(row), ratio_text(row),
                  str(row["failed"])]
         table.add_row(*(escape(visible(cell)) for cell in cells))  # names come from files
     return table

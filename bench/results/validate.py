@@ -27,7 +27,9 @@ STATUSES = frozenset({"ok", "failed"})
 OTHER_UNITS = frozenset({"count", "ratio", "percent", "%", "IOPS", "iops", "cell"})
 RATE_SUFFIX = "/s"  # events/s, MiB/s, requests/s, bits/s: any word per second
 # metrics that are differences, so a negative value is a reading, not corruption
-SIGNED_METRICS = frozenset({"memory.overhead", "density.mem_available_per_instance"})
+SIGNED_METRICS = frozenset({"memory.overhead", "density.mem_available_per_instance",
+                            "density.kernel_per_instance", "density.engine_pss_per_instance",
+                            "density.host_per_instance"})
 MAX_MAGNITUDE = 2.0**63  # no counter the kernel keeps goes past this; sums stay finite
 MAX_NAME = 200
 MAX_INDEX = 2**31 - 1  # cells and repetitions: far more than any plan (bench.config bounds it)

@@ -76,6 +76,7 @@ class DockerDriver(Driver[DockerOptions, Attached]):
     Options = DockerOptions
     variant_option = ("runtime", RUNTIMES)
     host_parts = ("workload", "sentry", "gofer", "shim")
+    engine_processes = ("dockerd", "containerd")
     runs_commands = True
 
     def __init__(self, name: str, options: DockerOptions, context: RunContext) -> None:

@@ -67,6 +67,7 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
     # QEMU's PSS less the guest's RAM: the VMM itself, and (under TCG) its translation cache,
     # which is the VMM's cost too, though it grows with the code the guest ran
     host_parts = ("vmm", "tcg_code_cache")
+    engine_processes = ("libvirtd", "virtlogd")
     runs_commands = True
 
     def __init__(self, name: str, options: LibvirtOptions, context: RunContext) -> None:

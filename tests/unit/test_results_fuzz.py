@@ -221,7 +221,7 @@ def test_hostile_names_are_shown_never_obeyed(tmp_path: Path, name: str, other: 
     assert name in shown or name.replace("[", "\\[") in shown or "…" in shown
     markdown = tmp_path / "gate.md"
     code = main(["gate", "--baseline", str(base), "--candidate", str(candidate),
-                 "--allow-host-change", "--markdown", str(markdown)])
+                 "--allow-host-change", "--uncalibrated", "--markdown", str(markdown)])
     capsys.readouterr()
     assert code in (0, 1)
     text = markdown.read_text()
