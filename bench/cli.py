@@ -74,11 +74,11 @@ def cmd_clean(args: argparse.Namespace) -> int:
         live &= {args.run}
     found = clean_leftovers(args.run, args.dry_run, configs, force=args.force, live=live)
     verb = "would remove" if args.dry_run else "removed"
-    for line in found:
-        out.print(f"{verb} {plain(line)}", highlight=False)
+    for line in found:  # one line each, however long (32-digit run ids, socket paths)
+        out.print(f"{verb} {plain(line)}", highlight=False, soft_wrap=True)
     for run_id in sorted(live):
         out.print(f"left run {plain(run_id)} alone: it is still running (its lock is held); "
-                  "--force to clean it anyway", highlight=False)
+                  "--force to clean it anyway", highlight=False, soft_wrap=True)
     out.print(f"{len(found)} leftover(s) {verb}" if found else "nothing left behind")
     return 0
 

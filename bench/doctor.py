@@ -31,7 +31,7 @@ from runtimes.guest.accel import choose_accel, host_virt
 from runtimes.host.build import compiler
 from runtimes.native.driver import NAMESPACES, disabled_namespaces
 
-RUN_ID = r"[0-9a-f]{6}"
+RUN_ID = r"(?:[0-9a-f]{32}|[0-9a-f]{6})"  # what bench run makes: 32 hex digits, 6 before
 RUN_ID_ARGUMENT = re.compile(r"[0-9A-Za-z]{1,32}")
 RUN_IN_NAME = re.compile(r"(?<![0-9A-Za-z])bench-([0-9A-Za-z]+)-")
 
@@ -172,8 +172,8 @@ def scratch_dirs(run_id: str | None) -> list[Path]:
 
 def live_runs() -> set[str]:
     """Run ids whose runner is alive: it holds the lock on its scratch directory
-    (bench-<run id>-<random> in the temp dir; any run id, not only the 6 hex digits bench
-    makes)."""
+    (bench-<run id>-<random> in the temp dir; any run id, not only the 32 (formerly 6) hex
+    digits bench makes)."""
     folders = Path(tempfile.gettempdir()).glob(f"{instance_prefix()}*")
     return {owner for folder in folders if (owner := run_of(folder.name)) is not None
             and folder.is_dir() and not folder.is_symlink() and is_locked(folder)}

@@ -40,6 +40,12 @@ from foundation.errors import BenchError, ConfigError, Interrupted
 from runtimes.base import AnyDriver
 
 AfterCell = Callable[[Cell, AnyDriver, str | None], None]
+RUN_ID_BYTES = 16  # 128 bits: two runs of a shared store never meet (6 hex digits did, 3 % by 1,000)
+
+
+def new_run_id() -> str:
+    """A fresh run id: 32 hex digits (runs made before this had 6; both keep working)."""
+    return secrets.token_hex(RUN_ID_BYTES)
 
 
 def default_cache_dir() -> Path:
@@ -108,7 +114,7 @@ def create_run(config_path: Path, output: str | None, kind: str = "", **extra: A
     for name, reason in skipped.items():
         err.print(f"[yellow]skipping runtime {plain(name)}:[/] {plain(reason)}", highlight=False)
     runnable = without(config, skipped)
-    run_id = secrets.token_hex(3)
+    run_id = new_run_id()
     workloads = command_workloads(runnable, run_id)
     cells = make_plan(runnable)
     path = Path(output) if output else results_dir_for(config.output, config_path, run_id, kind)
