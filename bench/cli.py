@@ -10,6 +10,7 @@ import argparse
 import importlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -120,11 +121,37 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def reader_gone() -> int:
+    """stdout's reader left (`bench history list | head`): end quietly, with what a shell
+    reports for a program SIGPIPE killed (bench ignores SIGPIPE: a daemon's socket closing
+    under a run must not kill it before its teardown)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush finds no pipe
+    os.close(devnull)
+    return 128 + signal.SIGPIPE
+
+
+def stdout_is_devnull() -> bool:
+    """Whether rich has put /dev/null under stdout: what it does when the pipe breaks, before
+    it raises SystemExit(1)."""
+    try:
+        return os.path.samestat(os.fstat(sys.stdout.fileno()), os.stat(os.devnull))
+    except (OSError, ValueError):
+        return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(words[0] if words else None).parse_args(words)
     try:
         code: int = args.handler(args)
+        sys.stdout.flush()  # a reader that left is found here, not in the interpreter's exit
+    except BrokenPipeError:
+        return reader_gone()
+    except SystemExit as stop:  # rich's way out of a broken pipe (no command calls sys.exit)
+        if stop.code == 1 and stdout_is_devnull():
+            return reader_gone()
+        raise
     except BenchError as error:
         err.print(f"bench: {visible(str(error))}", markup=False, highlight=False, soft_wrap=True)
         return error.exit_code

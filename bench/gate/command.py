@@ -74,6 +74,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                       "only against a majority of them)")
     gate.add_argument("--store", metavar="URL", help="history store for --history (default: "
                       "$BENCH_STORE, else the per-user SQLite file)")
+    gate.add_argument("--include-imported", action="store_true", help="with --history: also "
+                      "compare with runs brought in by `bench history import` (and runs recorded "
+                      "before the store kept where they came from); by default only runs that "
+                      "`bench run` recorded on the host where they ran")
     gate.add_argument("--ab", action="append", default=[], metavar="A:B",
                       help="A/B in the candidate run: variant B against variant A (repeatable)")
     gate.add_argument("--rules", metavar="FILE", help="YAML gate section (or a run config "
@@ -133,7 +137,8 @@ def gate_against_history(args: argparse.Namespace, rules: GateConfig | None) -> 
     try:
         return gate_history(Path(args.candidate), store, args.history, rules, ab=args.ab,
                             calibration=Path(args.calibration) if args.calibration else None,
-                            rules_dir=Path(args.rules).parent if args.rules else None)
+                            rules_dir=Path(args.rules).parent if args.rules else None,
+                            imported=args.include_imported)
     finally:
         store.close()
 
