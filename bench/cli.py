@@ -32,6 +32,7 @@ COMMAND_MODULES: list[tuple[str, str, tuple[str, ...]]] = [
     ("bench.verify.command", "add_parser", ("verify",)),
     ("bench.history.command", "add_parsers", ("history",)),
     ("reports.trend", "add_parser", ("trend",)),
+    ("bench.cache.command", "add_parser", ("cache",)),
 ]
 
 

@@ -10,7 +10,6 @@ report of what was kept, and exit 128+N. The results directory is locked from it
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import signal
 import time
@@ -21,6 +20,8 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from bench.cache import default_cache_dir as default_cache_dir
+from bench.cache.ledger import HeldLedger, hold
 from bench.config import Config, load_config
 from bench.doctor import clean_leftovers
 from bench.fingerprint import git_branch, git_commit, host_fingerprint
@@ -32,7 +33,15 @@ from bench.results.lock import DirectoryLock
 from bench.results.manifest import read_manifest
 from bench.results.store import RunStore
 from bench.runlog import run_log
-from bench.runner import InstanceHook, Runner, check_available, check_commands, manifest_for, without
+from bench.runner import (
+    InstanceHook,
+    Runner,
+    check_available,
+    check_commands,
+    manifest_for,
+    scratch_dirs,
+    without,
+)
 from bench.terminal import err, out, plain, print_summary
 from bench.workload.bundle import Bundle, build_bundle
 from bench.workload.package import PreparedWorkload, prepare_workloads, write_tree_manifests
@@ -46,11 +55,6 @@ RUN_ID_BYTES = 16  # 128 bits: two runs of a shared store never meet (6 hex digi
 def new_run_id() -> str:
     """A fresh run id: 32 hex digits (runs made before this had 6; both keep working)."""
     return secrets.token_hex(RUN_ID_BYTES)
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "bench"
 
 
 def results_dir_for(output: str, config_path: Path, run_id: str, kind: str = "") -> Path:
@@ -125,9 +129,21 @@ def create_run(config_path: Path, output: str | None, kind: str = "", **extra: A
     store = RunStore.create(path, {**manifest, "bundle": bundle.digest, "skipped": skipped,
                                    "config_branch": git_branch(config_path.resolve().parent),
                                    **extra})
+    hold_ledger(run_id, workloads, bundle, path)
     write_tree_manifests(path, workloads)
     start = f"run {run_id}: {len(cells)} cells ({manifest['recorded_cells']} recorded) -> {path}"
     return NewRun(runnable, run_id, cells, bundle, store, workloads, start)
+
+
+def hold_ledger(run_id: str, workloads: dict[str, PreparedWorkload], bundle: Bundle,
+                results: Path) -> HeldLedger:
+    """The run's ledger in the cache, held until bench exits (bench.cache.ledger): what
+    `bench cache prune` must keep, and where `bench clean` finds a killed run's scratch."""
+    from runtimes.docker.image import probe_digest
+
+    return hold(default_cache_dir(), run_id, trees=[w.tree.digest for w in workloads.values()],
+                probe=bundle.probe, probe_digest=probe_digest(bundle.probe),
+                scratch_dirs=scratch_dirs(workloads), results=results)
 
 
 def command_workloads(config: Config, run_id: str) -> dict[str, PreparedWorkload]:
@@ -153,6 +169,7 @@ def resume_run(args: argparse.Namespace) -> int:
         swept = clean_leftovers(manifest["run_id"], False, [config], force=True)
         workloads = command_workloads(runnable, manifest["run_id"])
         bundle = build_bundle(default_cache_dir())
+        hold_ledger(manifest["run_id"], workloads, bundle, path)
         store = RunStore.reopen(path, lock)
     except BaseException:
         lock.release()
