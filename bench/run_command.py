@@ -27,6 +27,7 @@ from bench.doctor import clean_leftovers
 from bench.fingerprint import git_branch, git_commit, host_fingerprint
 from bench.history import DEFAULT, NO_STORE
 from bench.history.command import record_after_run
+from bench.history.urls import check_store
 from bench.interrupts import handling_signals, shielded, signal_of
 from bench.plan import Cell, make_plan, remaining_cells
 from bench.results.lock import DirectoryLock
@@ -74,6 +75,9 @@ def history_store(args: argparse.Namespace, config: Config) -> str | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    named = args.store or args.env_store  # a malformed store URL is refused before the run
+    if named and named != NO_STORE:
+        check_store(named)
     return under_signals(lambda: resume_run(args) if args.resume else new_run(args))
 
 
