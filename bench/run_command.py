@@ -223,7 +223,7 @@ def run_cells(config: Config, store: RunStore, bundle: Bundle, cells: list[Cell]
     is written, then the lock released. Shared by `bench run` and `bench verify`."""
     hooks = hooks or RunHooks()
     try:
-        err.print(plain(start), highlight=False)
+        err.print(plain(start), highlight=False, soft_wrap=True)  # one line, however long
         with run_log(store.path, verbose=verbose) as log:
             runner = Runner(config, store, bundle, store.manifest["run_id"], default_cache_dir(),
                             log, workloads, hooks.on_instance)
