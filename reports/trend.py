@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import html
 import sys
 from collections import defaultdict
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.history.times import shown_time
+from bench.history.times import shown_time as shown_any_time
 from bench.results.units import direction_of, format_value
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when `bench trend` runs
@@ -74,6 +75,12 @@ def cmd_trend(args: argparse.Namespace) -> int:
     write_trend(build_trend(points, args.by, store.name), output)
     print(f"trend written to {output}", file=sys.stderr)
     return problems
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def shown_time(epoch: float) -> str:
+    """A run's time as the page shows it (a run's times appear on every one of its points)."""
+    return shown_any_time(epoch)
 
 
 def is_phase(metric: str) -> bool:

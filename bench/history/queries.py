@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
+from types import NoneType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, select
@@ -247,7 +248,23 @@ POINT_COLUMNS = [run_table.c.run_id, run_table.c.created, run_table.c.received, 
                  row_table.c.ci_low, row_table.c.ci_high, row_table.c.n]
 
 
+# what each of POINT_COLUMNS holds when bench wrote it (a store holds thousands of points:
+# they are checked all at once, and one by one only when that fails, to say which is wrong)
+POINT_TYPES: tuple[type | tuple[type, ...], ...] = (
+    str, float, float, str, str, (str, NoneType), (str, NoneType), str, str, str, str, str,
+    float, (float, NoneType), (float, NoneType), int)
+
+
 def point_of(row: AnyRow) -> Point:
+    values = tuple(row)
+    if (all(map(isinstance, values, POINT_TYPES)) and not isinstance(values[-1], bool)
+            and all(math.isfinite(v) for v in values[12:15] if v is not None)):
+        return Point(*values)
+    return checked_point(row)
+
+
+def checked_point(row: AnyRow) -> Point:
+    """A point whose values are not all as bench writes them: the first that is not, named."""
     found = row._mapping
     median = finite_or_none(found["median"], "median")
     if median is None:
