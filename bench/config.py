@@ -123,7 +123,7 @@ class Config(Strict):
     workloads: dict[str, Workload] = Field(min_length=1)
     gate: GateConfig | None = Field(None, description="rules for `bench gate` (bench/gate/rules.py)")
     history: HistoryConfig | None = Field(None, description="record every run in this history "
-                                          "store (README: History and trends)")
+                                          "store (docs/history.md)")
 
     @field_validator("output")
     @classmethod

@@ -5,39 +5,8 @@ host, and tear it down. The base class does what every driver needs: the host cl
 phases, waiting for the probe's ready marker with a deadline, a stop that is safe to call
 twice, and the instance names that `bench clean` finds.
 
-Writing a driver (see also the README's "Writing a driver"):
-
-- Subclass ``Driver[MyOptions, MyHandle]``; set ``kind`` (the entry-point name) and
-  ``Options`` (a ``DriverOptions`` subclass: the config's ``runtimes.<name>.options``,
-  validated once at the config edge, so ``self.options`` is already a ``MyOptions``).
-- Implement ``launch`` (create and start the instance, put your handle in
-  ``instance.handle``, feed its output to ``instance.output.follow(...)``, and
-  ``instance.mark(step)`` after each step), ``memory`` (a ``MemoryReading``; declare the
-  names of your ``host_parts``), and ``teardown`` (leave politely, then force; mark each
-  step with ``instance.mark_stop``; raise ``TeardownError`` if something is left).
-- Optional: ``unavailable_reason`` (one sentence: why not, and what to do), ``prepare``
-  (package the probe once per run), ``prepare_commands`` with ``runs_commands = True``
-  (package each command workload's tree with the probe, once per run: runtimes.commands;
-  keep them in ``self.cells``, whose ``make_scratch`` gives a cell its scratch storage, which
-  ``stop`` removes after your teardown, however the teardown ended),
-  ``usage`` (host CPU time and peak memory charged to an instance, for command
-  workloads), ``after_ready`` (boot phases known only once ready),
-  ``exit_cause`` (how an instance that ended early ended), ``fingerprint`` (versions and
-  settings that decide your numbers), ``variants`` (option sets `bench runtimes` checks
-  one by one), ``endpoint`` (the daemon or URI you talk to),
-  ``clean`` (find and remove what killed runs left, for these options), ``close``.
-- Raise ``InstanceError`` (with fields) for anything that fails an instance, and
-  ``RuntimeUnavailable`` when the driver cannot run here; never let a library's exception
-  out: translate it with ``raise ... from``.
-- Name everything you create with ``instance.name`` (or ``instance_prefix(run_id)``), so
-  ``clean`` can find it after the harness itself was killed.
-- Log every external action (command line, API call, document sent, cgroup write) to
-  ``log`` (or a child logger): it lands in the run's ``run.log`` with host time stamps.
-
-Helpers a driver may use: ``runtimes.instance`` (Instance, StampedLines), ``runtimes.protocol``
-(the probe's markers and lines), ``runtimes.host`` (cgroups, PSS, spawning and stopping
-host processes, static builds), ``runtimes.guest`` (accel choice, initramfs, serial text),
-``foundation.errors`` and ``foundation.models``.
+docs/writing-a-driver.md is the guide to writing one; the methods' docstrings below are the
+reference.
 """
 
 from __future__ import annotations

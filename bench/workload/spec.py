@@ -91,7 +91,7 @@ class Background(Strict):
 
 
 class Scratch(Strict):
-    """Storage for a disk workload, on one host disk for every runtime (see the README)."""
+    """Storage for a disk workload, on one host disk for every runtime (docs/workloads.md)."""
 
     size: ByteSize = Field(ByteSize(512 << 20), ge=16 << 20, description="the guest disk's size")
     dir: Path | None = Field(None, description="host directory that holds every cell's scratch "

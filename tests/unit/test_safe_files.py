@@ -5,6 +5,7 @@ only binaries whose content matches their recorded hash."""
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat
 import tempfile
@@ -14,7 +15,7 @@ import pytest
 
 from bench.cli import main
 from bench.doctor import check_run_id, clean_leftovers, live_runs, scratch_dirs
-from bench.results.lock import DirectoryLock
+from bench.results.lock import DirectoryLock, is_locked
 from bench.results.manifest import read_manifest
 from bench.results.resume import drop_unfinished_samples
 from bench.results.sample import Sample
@@ -227,17 +228,35 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_directory(tmp_path
     assert read_manifest(tmp_path / "r")["run_id"] == "abc"
 
 
-def test_the_lock_is_not_inherited_by_what_a_run_starts(tmp_path: Path) -> None:
+def lock_outlives_release(tmp_path: Path, inheritable: bool) -> bool:
+    """Whether a child started while the lock was held (inheriting every inheritable
+    descriptor) keeps the directory locked after the run released it."""
     import subprocess
 
     lock = DirectoryLock.acquire(tmp_path)
+    if inheritable:
+        os.set_inheritable(lock.fileno(), True)
     child = subprocess.Popen(["sleep", "30"], close_fds=False)
     try:
         lock.release()
-        DirectoryLock.acquire(tmp_path).release()  # the child holds no copy of it
+        return is_locked(tmp_path)
     finally:
         child.kill()
         child.wait()
+
+
+def test_the_lock_is_not_inherited_by_what_a_run_starts(tmp_path: Path) -> None:
+    lock = DirectoryLock.acquire(tmp_path)
+    try:
+        assert fcntl.fcntl(lock.fileno(), fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+    finally:
+        lock.release()
+    assert not lock_outlives_release(tmp_path, inheritable=False)
+
+
+def test_an_inherited_lock_would_keep_a_dead_run_alive(tmp_path: Path) -> None:
+    """The check above can fail: a lock descriptor a child inherits outlives the release."""
+    assert lock_outlives_release(tmp_path, inheritable=True)
 
 
 # --- bench clean and live runs ----------------------------------------------------------
