@@ -12,12 +12,12 @@ from __future__ import annotations
 import os
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from bench.run_command import new_run_id
 from bench.workload.bundle import build_bundle
 from runtimes.base import Driver, ProbeCommand, RunContext
 from runtimes.host.build import compile_static
@@ -88,7 +88,7 @@ class Harness(Generic[D]):
 
     def __init__(self, cls: type[D], work: Path, cache: Path) -> None:
         self.cls = cls
-        self.run_id = f"t{uuid.uuid4().hex[:8]}"
+        self.run_id = new_run_id()  # as long as the ids bench makes: names must fit
         self.work = work
         self.cache = cache
         self.probe = build_bundle(cache).probe

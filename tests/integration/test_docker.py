@@ -7,7 +7,6 @@ tests at the end need no daemon (stream framing, error sentences, a dead endpoin
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from bench.run_command import new_run_id
 from bench.workload.bundle import build_bundle
 from foundation.errors import BenchError, InstanceError, RuntimeUnavailable
 from runtimes.base import ProbeCommand, RunContext
@@ -50,7 +50,7 @@ def dockerd() -> None:
 
 @pytest.fixture
 def run_id() -> str:
-    return "t" + secrets.token_hex(4)
+    return new_run_id()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ teardown proves no domain of its run id is left, in libvirt's own list.
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.run_command import new_run_id
 from bench.verify.checks import qemu_pid_file
 from bench.verify.references import monitor_guest_ram
 from bench.workload.bundle import build_bundle
@@ -51,7 +51,7 @@ def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LibvirtDriver]:
     reason = LibvirtDriver.unavailable_reason(LibvirtOptions())
     require(reason is None, f"libvirtd and libvirt-python ({reason})")
     cache = tmp_path_factory.mktemp("cache")
-    context = RunContext("t" + secrets.token_hex(4), cache, tmp_path_factory.mktemp("work"))
+    context = RunContext(new_run_id(), cache, tmp_path_factory.mktemp("work"))
     libvirt = LibvirtDriver("libvirt", LibvirtOptions(memory="256MiB"), context)
     libvirt.prepare(build_bundle(cache).probe)
     yield libvirt
