@@ -162,17 +162,15 @@ class StampedLines:
         """The command's lines of one stream (prefix "BENCH-OUT ", "BENCH-ERR "), without the
         prefix, in order: read back from the sink (streamed, not held), or from memory."""
         if self.sink is None:
-            yield from (line[len(prefix):] for line in self.text() if line.startswith(prefix))
+            yield from (text for line in self.text() if (text := unprefixed(line, prefix)) is not None)
             return
         if not self.sink.exists():
             return
-        wanted, bare = prefix.encode(), prefix.rstrip().encode()  # "BENCH-OUT" alone: ""
         with open(self.sink, "rb") as lines:
             for raw in lines:
-                if raw.startswith(wanted):
-                    yield raw[len(wanted):].rstrip(b"\n").decode(errors="replace").rstrip("\r")
-                elif raw.rstrip(b"\r\n") == bare:
-                    yield ""
+                text = unprefixed(raw.decode(errors="replace"), prefix)
+                if text is not None:
+                    yield text
 
     def output_tail(self, prefixes: tuple[str, ...], count: int) -> list[str]:
         """The last `count` lines of these streams, read from the sink's end (or memory)."""
@@ -182,7 +180,18 @@ class StampedLines:
             with open(self.sink, "rb") as file:
                 file.seek(max(0, self.sink.stat().st_size - TAIL_BYTES))
                 lines = file.read().decode(errors="replace").splitlines()
-        return [line[len(p):] for line in lines for p in prefixes if line.startswith(p)][-count:]
+        found = [text for line in lines for prefix in prefixes
+                 if (text := unprefixed(line, prefix)) is not None]
+        return found[-count:]
+
+
+def unprefixed(line: str, prefix: str) -> str | None:
+    """A forwarded line's text without its prefix ("BENCH-OUT " or, for an empty line that
+    lost its trailing space, "BENCH-OUT"), or None if the line is not of that stream."""
+    line = line.rstrip("\r\n")
+    if line.startswith(prefix):
+        return line[len(prefix):]
+    return "" if line == prefix.rstrip() else None
 
 
 class Instance(Generic[HandleT]):

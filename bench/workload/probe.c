@@ -413,11 +413,19 @@ static int unhex(const char *hex, char *out, size_t room) {
     return (int)n;
 }
 
+static int spec_entry(struct spec *s, char *key, char *value);
+
+/* One key=value line into the spec; a refused line is left whole, for the error to show. */
 static int spec_line(struct spec *s, char *line) {
     char *eq = strchr(line, '=');
     if (!eq) return line[0] ? -1 : 0;
     *eq = '\0';
-    char *key = line, *value = eq + 1;
+    int refused = spec_entry(s, line, eq + 1);
+    if (refused) *eq = '=';
+    return refused;
+}
+
+static int spec_entry(struct spec *s, char *key, char *value) {
     if (strcmp(key, "arg") == 0 && s->argc < SPEC_MAX) s->argv[s->argc++] = value;
     else if (strcmp(key, "env") == 0 && s->envc < SPEC_MAX) s->env[s->envc++] = value;
     else if (strcmp(key, "bg") == 0 && s->bgc < SPEC_MAX) s->bg[s->bgc++] = value;
