@@ -41,6 +41,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,6 +53,7 @@
 #include <dirent.h>
 #include <regex.h>
 #include <sys/ioctl.h>
+#include <linux/capability.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -59,6 +61,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/klog.h>
@@ -546,6 +549,38 @@ static int setup_guest(const struct spec *s) {
     return 0;
 }
 
+/* In a guest the host reads the probe on the serial console, which root could open (a
+ * devtmpfs node, mknod, port I/O) or reach through /proc/1 (CAP_SYS_PTRACE). So the command
+ * (and its helper) get a mount namespace whose /dev is a tmpfs with the harmless nodes only,
+ * and lose the capabilities that would get the console back: after exec a root process
+ * holds its bounding set, and these are not in it. 0, or the errno of what failed. */
+static int console_out_of_reach = 0;
+
+static int guard_console(const char *root) {
+    static const struct { const char *name; unsigned int major, minor; } nodes[] = {
+        {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}};
+    static const int caps[] = {CAP_SYS_ADMIN, CAP_MKNOD, CAP_SYS_RAWIO, CAP_SYS_PTRACE,
+                               CAP_SYS_MODULE, CAP_SYSLOG, CAP_SYS_TTY_CONFIG, CAP_SYS_BOOT};
+    char dev[512], node[600];
+    snprintf(dev, sizeof dev, "%s/dev", root ? root : "");
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755") != 0)
+        return errno ? errno : EPERM;
+    for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
+        snprintf(node, sizeof node, "%s/%s", dev, nodes[i].name);
+        if (mknod(node, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) != 0) return errno;
+    }
+    snprintf(node, sizeof node, "%s/shm", dev);
+    mkdir(node, 01777);
+    /* read-only: `> /dev/console` must fail, not make a file; /dev/shm stays writable */
+    if (mount(NULL, dev, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL) != 0 ||
+        mount("tmpfs", node, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0)
+        return errno;
+    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
+        if (prctl(PR_CAPBSET_DROP, caps[i], 0, 0, 0) != 0) return errno;
+    return 0;
+}
+
 /* Start argv with its output on pipes; the child reports a failed exec through `report`. */
 static pid_t start_child(const struct spec *s, char **argv, int out[2], int err[2]) {
     int report[2], input[2];
@@ -565,8 +600,8 @@ static pid_t start_child(const struct spec *s, char **argv, int out[2], int err[
         struct sigaction dfl = {.sa_handler = SIG_DFL};
         sigaction(SIGTERM, &dfl, NULL);
         sigaction(SIGINT, &dfl, NULL);
-        int code = 0;
-        if (s->root && (chroot(s->root) != 0 || chdir("/") != 0)) code = errno;
+        int code = console_out_of_reach ? guard_console(s->root) : 0;
+        if (!code && s->root && (chroot(s->root) != 0 || chdir("/") != 0)) code = errno;
         if (!code && s->cwd && chdir(s->cwd) != 0) code = errno;
         if (!code && !s->cwd && chdir("/") != 0) code = errno;
         if (!code) {
@@ -771,6 +806,7 @@ static int supervise(int argc, char **argv, int is_init) {
     s.argv[s.argc] = NULL;
     s.env[s.envc] = NULL;
     if (is_init && setup_guest(&s) != 0) return 1;
+    console_out_of_reach = is_init;
     if (s.ready_line) {
         if (regcomp(&ready_re, s.ready_line, REG_EXTENDED | REG_NOSUB) != 0) {
             emit("BENCH-ERROR ready_line is not an extended regex");

@@ -78,14 +78,19 @@ class ProcessDriver(Driver[ProcessOptions, Process]):
         cgroup = self.cgroups.create(instance.name, None)  # no limit: it only contains
         handle = instance.handle = Process(cgroup)
         instance.mark("cgroup")
-        argv = [str(self.probe), *command.argv(),
-                *(f"join={path}" for path in self.cgroups.join_files(cgroup))]
+        argv = self.probe_argv(command, cgroup)
         if command.workload is not None:
             spec = self.cells.get(command.workload).spec
             scratch = self.cells.make_scratch(instance.name, spec)
             argv += ["--", *spec.lines(cwd=str(scratch) if scratch else None)]
         handle.process = spawn(instance, argv, self.options.cpus)
         instance.mark("spawn")
+
+    def probe_argv(self, command: ProbeCommand, cgroup: Cgroup) -> list[str]:
+        """The probe's command line for an instance in `cgroup` (made already), which the
+        probe enters as its first act; a command workload's spec follows after `--`."""
+        return [str(self.probe), *command.argv(),
+                *(f"join={path}" for path in self.cgroups.join_files(cgroup))]
 
     def usage(self, instance: Instance[Process]) -> Usage:
         """The probe's CPU time and its reaped children's: the whole instance."""

@@ -269,3 +269,30 @@ def test_sigkill_of_bench_then_clean_leaves_nothing_and_says_what_it_removed(
     finally:
         stop_and_clean(runs)
         kill_all(processes_with(mark))
+
+
+@pytest.mark.libvirt
+def test_a_command_in_a_guest_cannot_write_to_the_serial_console(tmp_path: Path) -> None:
+    """A guest's probe speaks on the serial console, which root in the guest could open
+    (/dev/console, /dev/ttyS0, a node made with mknod, /dev/kmsg at the emergency level that
+    still reaches the console). The command gets a /dev of harmless nodes and no capability
+    that would bring the console back: every attempt fails, and the cell reads as it should."""
+    from runtimes.libvirt.driver import LibvirtDriver, LibvirtOptions
+
+    require(LibvirtDriver.unavailable_reason(LibvirtOptions()) is None, "libvirtd and a guest kernel")
+    attempts = {"console": f"echo '{FORGED}' > /dev/console",
+                "ttyS0": f"echo '{FORGED}' > /dev/ttyS0",
+                "mknod": f"mknod /tmp/s c 4 64 && echo '{FORGED}' > /tmp/s",
+                "kmsg": f"echo '<0>{FORGED}' > /dev/kmsg",
+                "proc": f"echo '{FORGED}' > /proc/1/fd/1"}
+    script = "; ".join(f"({line}) 2>/dev/null; echo \"{name}=$?\"" for name, line in attempts.items())
+    workload = {**shell(script, 120), "executables": ["mknod"]}
+    config = write_config(tmp_path, {"libvirt": {"driver": "libvirt"}}, workload, cell_timeout=300)
+    out = tmp_path / "out"
+    run = bench("run", str(config), "-o", str(out), "--store", "none", timeout=600)
+    assert run.returncode == 0, run.stderr
+    [duration] = samples_of(out, "workload.duration")
+    assert duration["status"] == "ok" and 0 < duration["value"] < 120, duration
+    written = output_text(out)
+    for name in attempts:
+        assert f"{name}=" in written and f"{name}=0" not in written, written
