@@ -10,10 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from foundation.errors import ProtocolError
 from runtimes.instance import StampedLines
-from runtimes.protocol import check_protocol, command_report, exit_status, parse_command
+from runtimes.protocol import (
+    COMMAND_FIELDS,
+    check_protocol,
+    command_report,
+    exit_status,
+    parse_command,
+)
 
 REPORT = ("BENCH-COMMAND status=0 signal=0 stopped=0 wall_ns=1500000000 user_ns=10 sys_ns=20 "
           "maxrss_kb=1408 all_user_ns=30 all_sys_ns=40 all_maxrss_kb=1408")
@@ -96,3 +104,35 @@ def test_a_stream_that_never_ends_a_line_is_cut(tmp_path: Path) -> None:
         out.feed(b"x" * (128 << 10), 1)
     assert len(out.text()) == 2 and len(out.text()[0]) > (1 << 20)
     out.close()
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(["BENCH-COMMAND", "BENCH-DONE", "BENCH-READY", "BENCH-OUT",
+                                 "BENCH-X", "status=0", "wall_ns=-1", "wall_ns=5", "=", " ",
+                                 "\x00", "\r", "9" * 30, "user_ns=", "stopped=3"])
+                .map("".join), max_size=30), st.text(max_size=60))
+def test_any_line_is_a_report_in_range_or_a_protocol_error(parts: list[str], noise: str) -> None:
+    """Whatever a stream carries, reading it gives a report whose every field is in its range,
+    or None, or a ProtocolError (which fails one cell): never another exception."""
+    lines = [*parts, noise, REPORT]
+    try:
+        report = parse_command(lines)
+    except ProtocolError:
+        return
+    assert report is not None
+    for field, (low, high) in COMMAND_FIELDS.items():
+        assert low <= getattr(report, field) <= high
+
+
+def test_bench_clean_never_says_nothing_is_left_while_something_is(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 20 point 4: it said "nothing left behind" while a command of the run lived on."""
+    import bench.doctor
+    from bench.cli import main
+
+    monkeypatch.setattr(bench.doctor, "live_runs", lambda: set())
+    monkeypatch.setattr(bench.doctor, "clean_leftovers",
+                        lambda *args, **kwargs: ["cgroup v1 memory/bench/bench-abc123-process-1-1"])
+    assert main(["clean", "--run", "abc123"]) == 1
+    printed = capsys.readouterr().out
+    assert "still there: cgroup v1" in printed and "nothing left behind" not in printed
