@@ -67,7 +67,10 @@ class StampedLines:
     def feed(self, chunk: bytes, stamp: int) -> None:
         if not chunk:
             return
-        *complete, partial = (self._partial + chunk).split(b"\n")
+        data = self._partial + chunk
+        if self._only_output(data):
+            return
+        *complete, partial = data.split(b"\n")
         if len(partial) > LONGEST_LINE:
             complete.append(partial)
             partial = b""
@@ -82,6 +85,36 @@ class StampedLines:
                 self._recent.append(line)
             self._cond.notify_all()
 
+    def _only_output(self, data: bytes) -> bool:
+        """The fast path of a chunk whose complete lines are all the command's (most of a
+        noisy command's chunks): counted and written whole, in C, never split into lines in
+        Python, so that the reader keeps up with the probe. False (nothing done) otherwise."""
+        end = data.rfind(b"\n") + 1
+        if self.sink is None or end == 0 or not data.startswith(FORWARDED):
+            return False
+        block = data[:end]
+        lines = block.count(b"\n")
+        starts = b"\n" + block[:-1]
+        if sum(starts.count(b"\n" + prefix) for prefix in FORWARDED) != lines:
+            return False
+        with self._cond:
+            self._write(block, lines, block[block.rfind(b"\n", 0, end - 1) + 1:end - 1])
+            self._partial = data[end:]
+            if self.first_byte_ns is None:
+                self.first_byte_ns = time.monotonic_ns()
+        return True
+
+    def _write(self, block: bytes, lines: int, last: bytes) -> None:
+        """Command lines (`block`, newline-terminated) appended to the sink."""
+        if self._file is None:
+            if self.sink is None:
+                raise InstanceError("a command's output has no file to go to")
+            self.sink.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.sink, "wb", buffering=0)  # noqa: SIM115 (closed in close())
+        self._file.write(block)
+        self.forwarded += lines
+        self._recent.append(last.decode(errors="replace").rstrip("\r"))
+
     def _divert(self, complete: list[bytes]) -> list[bytes]:
         """The command's lines written to the sink (one write for the chunk); the rest,
         which stays in memory."""
@@ -90,12 +123,7 @@ class StampedLines:
         output = [raw for raw in complete if raw.startswith(FORWARDED)]
         if not output:
             return complete
-        if self._file is None:
-            self.sink.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.sink, "wb", buffering=0)  # noqa: SIM115 (closed in close())
-        self._file.write(b"\n".join(output) + b"\n")
-        self.forwarded += len(output)
-        self._recent.append(output[-1].decode(errors="replace").rstrip("\r"))
+        self._write(b"\n".join(output) + b"\n", len(output), output[-1])
         return [raw for raw in complete if not raw.startswith(FORWARDED)] \
             if len(output) < len(complete) else []
 
