@@ -81,6 +81,13 @@ def cmd_clean(args: argparse.Namespace) -> int:
     for run_id in sorted(live):
         out.print(f"left run {plain(run_id)} alone: it is still running (its lock is held); "
                   "--force to clean it anyway", highlight=False, soft_wrap=True)
+    # what is there after the removal, looked for again: never "nothing left" while it is
+    left = [] if args.dry_run else clean_leftovers(args.run, True, configs, force=args.force,
+                                                   live=live)
+    for line in left:
+        out.print(f"still there: {plain(line)}", highlight=False, soft_wrap=True)
+    if left:
+        return 1
     out.print(f"{len(found)} leftover(s) {verb}" if found else "nothing left behind")
     return 0
 

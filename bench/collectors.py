@@ -24,8 +24,9 @@ from runtimes.protocol import (
     RESPONSE,
     STARTED,
     STDERR,
+    STDOUT,
     CommandReport,
-    command_output,
+    check_protocol,
     parse_command,
     parse_syscalls,
     parse_target,
@@ -101,6 +102,7 @@ def check_parts(driver: AnyDriver, reading: MemoryReading) -> None:
 def syscall_samples(cell: Cell, instance: AnyInstance, deadline_ns: int) -> list[Sample]:
     instance.output.wait_for(DONE, deadline_ns, f"{cell.runtime} instance")
     lines = instance.output.text()
+    check_protocol(lines)
     errors = probe_errors(lines)
     if errors:
         raise InstanceError(f"the probe reported: {errors[0]}")
@@ -140,9 +142,18 @@ def stamp(instance: AnyInstance, prefix: str) -> int | None:
     return found[0] if found else None
 
 
-def output_tail(lines: list[str], count: int = 5) -> str:
-    shown = [line for line in command_output(lines) + command_output(lines, STDERR) if line.strip()]
+def output_tail(instance: AnyInstance, count: int = 5) -> str:
+    shown = [line for line in instance.output.output_tail((STDOUT, STDERR), 4 * count)
+             if line.strip()]
     return " | ".join(shown[-count:])[-400:] or "no output"
+
+
+def command_streams(instance: AnyInstance, workload: CommandWorkload) -> tuple[list[str], list[str]]:
+    """The command's stdout and stderr lines, read back from its output file only where a
+    parser needs them (`duration` alone reads nothing: its figure is the probe's)."""
+    if workload.parser == "duration" and not workload.metrics:
+        return [], []
+    return list(instance.output.output(STDOUT)), list(instance.output.output(STDERR))
 
 
 def command_outcome(report: CommandReport) -> str | None:
@@ -221,8 +232,8 @@ def command_samples(cell: Cell, driver: AnyDriver, instance: AnyInstance,
     problem = command_outcome(report)
     if problem is None:
         try:
-            metrics = parse_output(workload.parser, workload.metrics, command_output(lines),
-                                   command_output(lines, STDERR))
+            metrics = parse_output(workload.parser, workload.metrics,
+                                   *command_streams(instance, workload))
             samples += [workload_sample(cell, metric) for metric in metrics]
             if workload.readiness is None:
                 samples += timing_samples(cell, instance, report)
@@ -231,5 +242,5 @@ def command_samples(cell: Cell, driver: AnyDriver, instance: AnyInstance,
             return samples, None
         except OutputError as error:
             problem = f"{workload.parser} output unreadable: {error}"
-    reason = f"{problem} (last output: {output_tail(lines)})"
+    reason = f"{problem} (last output: {output_tail(instance)})"
     return samples + [command_failure(cell, workload, reason)], reason

@@ -43,6 +43,8 @@ from runtimes.base import AnyDriver, AnyInstance, ProbeCommand, RunContext, inst
 from runtimes.commands import sweep_scratch
 
 log = logging.getLogger("bench.runner")
+# the folder of a results directory that holds each command cell's output
+OUTPUT_DIR = "output"
 
 # Called after each cell with (cell, error or None); the CLI draws progress with it.
 CellHook = Callable[[Cell, str | None], None]
@@ -51,13 +53,15 @@ CellHook = Callable[[Cell, str | None], None]
 InstanceHook = Callable[[Cell, AnyDriver, AnyInstance, list[Sample]], None]
 
 
-def probe_command(workload: Workload, idle_seconds: float, name: str = "") -> ProbeCommand:
-    """The probe invocation for a workload; idle instances outlive the cell timeout by design."""
+def probe_command(workload: Workload, idle_seconds: float, name: str = "",
+                  output: Path | None = None) -> ProbeCommand:
+    """The probe invocation for a workload; idle instances outlive the cell timeout by design.
+    A command's output goes to `output` as it comes."""
     idle = f"idle={int(idle_seconds) + 1}"
     match workload:
         case CommandWorkload():
             return ProbeCommand("command", (f"idle={int(idle_seconds + workload.timeout) + 1}",),
-                                workload=name)
+                                workload=name, output=output)
         case SyscallWorkload():
             return ProbeCommand("syscall", (f"batches={workload.batches}", f"calls={workload.calls}",
                                             f"warmup={workload.warmup}"))
@@ -146,6 +150,7 @@ class Runner:
         self.run_log = run_log
         self.drivers: dict[str, AnyDriver] = {}
         self.cell_line: int | None = None  # where the current cell's lines start in run.log
+        self.work_dir: Path | None = None  # the run's scratch directory, while it runs
 
     def run(self, cells: list[Cell], on_cell: CellHook, on_prepare: Callable[[str], None]) -> int:
         """Runs the cells; returns how many failed. Raises Interrupted on SIGINT, SIGTERM or
@@ -154,6 +159,7 @@ class Runner:
         alive = DirectoryLock.acquire(work_dir)  # `bench clean` leaves a locked run alone
         context = RunContext(run_id=self.run_id, cache_dir=self.cache_dir, work_dir=work_dir,
                              attempt=self.attempt)
+        self.work_dir = work_dir
         failed = 0
         try:
             with handling_signals():
@@ -269,7 +275,8 @@ class Runner:
         seconds = self.config.cell_timeout + (workload.timeout if isinstance(workload, CommandWorkload)
                                               else 0.0)
         deadline = time.monotonic_ns() + int(seconds * 1e9)
-        instance = driver.start(probe_command(workload, seconds, cell.workload), deadline)
+        instance = driver.start(probe_command(workload, seconds, cell.workload,
+                                              self.output_file(cell)), deadline)
         try:
             samples, problem = self.collect(cell, driver, instance, deadline)
             if self.on_instance is not None:
@@ -300,6 +307,13 @@ class Runner:
         if workload.mode == "syscall":
             return samples + syscall_samples(cell, instance, deadline), None
         return samples + memory_samples(cell, driver, instance, self.config.settle, deadline), None
+
+    def output_file(self, cell: Cell) -> Path:
+        """Where a command's output goes as it comes: output/<cell>-<runtime>-<workload>-<rep>.txt
+        in the results directory (a warm-up cell's, unrecorded, in the run's work directory)."""
+        name = f"{cell.index:05d}-{cell.runtime}-{cell.workload}-{cell.repetition}.txt"
+        folder = self.work_dir if cell.warmup and self.work_dir else self.store.path / OUTPUT_DIR
+        return folder / name
 
     @staticmethod
     def stop_after_failure(driver: AnyDriver, instance: AnyInstance, error: BaseException) -> None:

@@ -58,11 +58,13 @@ class RunContext:
 @dataclass(frozen=True)
 class ProbeCommand:
     """The probe's mode and arguments (key=value), identical for every packaging; for mode
-    `command`, the name of the command workload (packaged by prepare_commands) it runs."""
+    `command`, the name of the command workload (packaged by prepare_commands) it runs, and
+    the file its output goes to as it comes (None: kept in memory)."""
 
     mode: str
     args: tuple[str, ...] = ()
     workload: str | None = None
+    output: Path | None = None
 
     def argv(self) -> list[str]:
         return [self.mode, *self.args]
@@ -240,7 +242,8 @@ class Driver(ABC, Generic[OptionsT, HandleT]):
         On failure the instance is torn down and the original error raised; a teardown
         that fails too is logged and attached as a note, never in its place.
         """
-        instance: Instance[HandleT] = Instance(self.instance_name(), time.monotonic_ns())
+        instance: Instance[HandleT] = Instance(self.instance_name(), time.monotonic_ns(),
+                                               command.output)
         log.info("%s: start %s", instance.name, " ".join(command.argv()))
         try:
             self.launch(instance, command)

@@ -49,7 +49,7 @@ def test_verify_puts_every_headline_figure_beside_its_reference(tmp_path: Path) 
     assert checks is not None
     lines = {(c.figure, c.runtime, c.reference): c for c in checks}
     assert set(lines) == {
-        ("boot.total", "process", "hyperfine -N"),
+        ("boot.total - boot.cgroup", "process", "hyperfine -N"),
         ("boot.total - boot.cgroup", "native", "hyperfine -N"),
         ("syscall.getppid", "process", "perf bench syscall basic"),
         ("memory.host_pss", "process", "smaps_rollup"),
