@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import gc
 import json
-import os
-import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.results.manifest import CELLS, SAMPLES
+from bench.results.manifest import CELLS, SAMPLES, read_results_file
 from bench.results.validate import check_cells, check_samples, refuse_duplicate_lines
 from foundation.errors import ResultsError
 
@@ -81,23 +79,9 @@ def parse_whole(data: bytes) -> list[Any] | None:
 
 def read_bytes(path: Path, name: str) -> bytes:
     """A results file's bytes; b"" when it does not exist. Anything but a regular file of a
-    size a reader can hold is a ResultsError."""
-    file = path / name
-    try:
-        with open(file, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise ResultsError(f"{file}: not a regular file")
-            if info.st_size > MAX_FILE_BYTES:
-                raise ResultsError(f"{file}: {info.st_size >> 20} MiB is more than bench reads "
-                                   f"({MAX_FILE_BYTES >> 20} MiB)")
-            return handle.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        return b""
-    except IsADirectoryError:
-        raise ResultsError(f"{file}: a directory where a file belongs") from None
-    except OSError as error:
-        raise ResultsError(f"{file}: cannot read ({error.strerror or error})") from None
+    size a reader can hold is a ResultsError (bench.results.manifest.read_results_file)."""
+    data = read_results_file(path / name, MAX_FILE_BYTES)
+    return b"" if data is None else data
 
 
 def read_lines(path: Path, name: str) -> list[dict[str, Any]]:
