@@ -8,6 +8,7 @@ is what `--resume` reads).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -89,10 +90,10 @@ def read_results_file(file: Path, limit: int) -> bytes | None:
 
 
 def parse_manifest(file: Path, data: bytes) -> Any:
-    """JSON with every key once (a repeated key would silently win) and no NaN or Infinity."""
+    """JSON with every key once (a repeated key would silently win), no NaN, no Infinity."""
     try:
         return json.loads(data.decode("utf-8"), object_pairs_hook=unique_keys,
-                          parse_constant=refuse_constant)
+                          parse_constant=refuse_constant, parse_float=finite_float)
     except UnicodeDecodeError:
         raise ResultsError(f"{file}: unreadable (not UTF-8)") from None
     except json.JSONDecodeError as error:
@@ -126,6 +127,15 @@ def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
+
+
+def finite_float(text: str) -> float:
+    """A JSON number as a float; one past a double's range (1e400) is refused, not read as
+    infinity (which no writer could write back)."""
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text[:40]} is not a finite number")
+    return number
 
 
 def check_fields(file: Path, document: dict[str, Any], types: dict[str, tuple[type, ...]],
