@@ -16,7 +16,19 @@ DONE = "BENCH-DONE"
 class SyscallBatch:
     name: str
     batch: int
-    ns_per_call: float
+    ns_per_call: float  # the call's cost: raw_ns less the loop's (never negative)
+    raw_ns: float | None = None  # ns per iteration of the batch, the loop included
+
+
+@dataclass(frozen=True)
+class LoopCost:
+    """What the probe subtracted from one call's batches: the loop's ns per iteration (the
+    least empty batch interleaved with them, `empty`, or, when `bounded`, the least batch
+    with the call, which ran the loop too)."""
+
+    ns_per_iter: float
+    empty: float
+    bounded: bool
 
 
 # statfs(2) magic numbers of the filesystems a probe's own file may sit on
@@ -46,10 +58,26 @@ def parse_syscalls(lines: list[str]) -> list[SyscallBatch]:
     for line in lines:
         if line.startswith("BENCH-SYSCALL "):
             parts = line.split()
-            if len(parts) != 4:
+            if len(parts) not in (4, 5):
                 raise InstanceError(f"malformed probe line: {line!r}")
-            batches.append(SyscallBatch(parts[1], int(parts[2]), float(parts[3])))
+            raw = float(parts[4]) if len(parts) == 5 else None
+            batches.append(SyscallBatch(parts[1], int(parts[2]), float(parts[3]), raw))
     return batches
+
+
+def parse_loops(lines: list[str]) -> dict[str, LoopCost]:
+    """Per call timed, the loop cost the probe subtracted (BENCH-LOOP lines)."""
+    loops = {}
+    for line in lines:
+        parts = line.split()
+        if line.startswith("BENCH-LOOP ") and len(parts) > 1 and "=" not in parts[1]:
+            fields = dict(item.split("=", 1) for item in parts[2:] if "=" in item)
+            try:
+                loops[parts[1]] = LoopCost(float(fields["ns_per_iter"]), float(fields["empty"]),
+                                           fields.get("bounded") == "1")
+            except (KeyError, ValueError):
+                raise InstanceError(f"malformed probe line: {line!r}") from None
+    return loops
 
 
 def parse_target(lines: list[str]) -> SyscallTarget | None:
