@@ -17,7 +17,7 @@ from pathlib import Path
 
 import bench
 from bench.results.text import visible
-from bench.terminal import err, out, plain, print_summary
+from bench.terminal import err, out, plain, print_summary, warn_invalid
 from foundation.errors import BenchError
 
 # The modules that add subcommands, and the subcommands each adds. Only the module of the
@@ -43,11 +43,14 @@ def default_store_path() -> Path:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    from bench.results.run import load_run
     from bench.results.store import json_safe
-    from bench.results.summary import summary_json
+    from bench.results.summary import run_summary_json
 
     if args.json:  # strict JSON: a statistic that came out infinite is null, never Infinity
-        print(json.dumps(json_safe(summary_json(Path(args.results))), indent=2, allow_nan=False))
+        run = load_run(Path(args.results))
+        print(json.dumps(json_safe(run_summary_json(run)), indent=2, allow_nan=False))
+        warn_invalid(run)
     else:
         print_summary(Path(args.results), out)
     return 0

@@ -26,8 +26,11 @@ from runtimes.protocol import (
     STDERR,
     STDOUT,
     CommandReport,
+    LoopCost,
+    SyscallBatch,
     check_protocol,
     parse_command,
+    parse_loops,
     parse_syscalls,
     parse_target,
     probe_errors,
@@ -113,9 +116,23 @@ def syscall_samples(cell: Cell, instance: AnyInstance, deadline_ns: int) -> list
     # the calls that reach it
     target = parse_target(lines)
     placed = {"target": target.name, "target_fs": target.filesystem} if target else {}
+    loops = parse_loops(lines)
     return [_sample(cell, f"syscall.{b.name}", b.ns_per_call,
-                    metadata={"batch": b.batch, **(placed if b.name in PATH_CALLS else {})})
+                    metadata={"batch": b.batch, **loop_fields(b, loops.get(b.name)),
+                              **(placed if b.name in PATH_CALLS else {})})
             for b in batches]
+
+
+def loop_fields(batch: SyscallBatch, loop: LoopCost | None) -> dict[str, object]:
+    """Beside the call's cost, the batch's raw time per iteration and the loop's cost the
+    probe subtracted (docs/methodology-syscalls.md); `loop_bounded` where the least batch
+    with the call bounded it."""
+    fields: dict[str, object] = {} if batch.raw_ns is None else {"raw_ns": batch.raw_ns}
+    if loop is not None:
+        fields["loop_ns"] = loop.ns_per_iter
+        if loop.bounded:
+            fields["loop_bounded"] = True
+    return fields
 
 
 # --- command workloads ----------------------------------------------------------------

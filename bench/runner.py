@@ -259,7 +259,8 @@ class Runner:
         if error:
             log.error("cell %d %s failed: %s", cell.index, cell.key, error)
         if not cell.warmup:
-            self.store.append(samples)
+            refused = self.store.append(samples)  # a value that breaks a rule fails the cell
+            error = error or (refused[0] if refused else None)
             self.store.record_cell({"cell": cell.index, "key": cell.key, "status":
                                     "failed" if error else "ok", "reason": error,
                                     "log_line": self.cell_line, "started": started,

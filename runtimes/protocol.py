@@ -19,7 +19,19 @@ DONE = "BENCH-DONE"
 class SyscallBatch:
     name: str
     batch: int
-    ns_per_call: float
+    ns_per_call: float  # the call's cost: raw_ns less the loop's (never negative)
+    raw_ns: float | None = None  # ns per iteration of the batch, the loop included
+
+
+@dataclass(frozen=True)
+class LoopCost:
+    """What the probe subtracted from one call's batches: the loop's ns per iteration (the
+    least empty batch interleaved with them, `empty`, or, when `bounded`, the least batch
+    with the call, which ran the loop too)."""
+
+    ns_per_iter: float
+    empty: float
+    bounded: bool
 
 
 # statfs(2) magic numbers of the filesystems a probe's own file may sit on
@@ -49,10 +61,26 @@ def parse_syscalls(lines: list[str]) -> list[SyscallBatch]:
     for line in lines:
         if line.startswith("BENCH-SYSCALL "):
             parts = line.split()
-            if len(parts) != 4:
+            if len(parts) not in (4, 5):
                 raise InstanceError(f"malformed probe line: {line!r}")
-            batches.append(SyscallBatch(parts[1], int(parts[2]), float(parts[3])))
+            raw = float(parts[4]) if len(parts) == 5 else None
+            batches.append(SyscallBatch(parts[1], int(parts[2]), float(parts[3]), raw))
     return batches
+
+
+def parse_loops(lines: list[str]) -> dict[str, LoopCost]:
+    """Per call timed, the loop cost the probe subtracted (BENCH-LOOP lines)."""
+    loops = {}
+    for line in lines:
+        parts = line.split()
+        if line.startswith("BENCH-LOOP ") and len(parts) > 1 and "=" not in parts[1]:
+            fields = dict(item.split("=", 1) for item in parts[2:] if "=" in item)
+            try:
+                loops[parts[1]] = LoopCost(float(fields["ns_per_iter"]), float(fields["empty"]),
+                                           fields.get("bounded") == "1")
+            except (KeyError, ValueError):
+                raise InstanceError(f"malformed probe line: {line!r}") from None
+    return loops
 
 
 def parse_target(lines: list[str]) -> SyscallTarget | None:
@@ -126,9 +154,12 @@ COMMAND_FIELDS: dict[str, tuple[int, int]] = {
     "user_ns": (0, MOST), "sys_ns": (0, MOST), "maxrss_kb": (0, MOST),
     "all_user_ns": (0, MOST), "all_sys_ns": (0, MOST), "all_maxrss_kb": (0, MOST)}
 # markers the probe prints at most once per instance: a second one is someone else's
-ONCE = ("BENCH-READY", "BENCH-MEMINFO", "BENCH-LOOP", "BENCH-TARGET", "BENCH-STARTED",
-        "BENCH-RESPONSE", "BENCH-EXITED", "BENCH-COMMAND", "BENCH-DONE", "BENCH-IDLE")
-KNOWN = (*ONCE, "BENCH-SYSCALL", "BENCH-ERROR", "BENCH-OUT", "BENCH-ERR", "BENCH-BG")
+ONCE = ("BENCH-READY", "BENCH-MEMINFO", "BENCH-TARGET", "BENCH-STARTED", "BENCH-RESPONSE",
+        "BENCH-EXITED", "BENCH-COMMAND", "BENCH-DONE", "BENCH-IDLE")
+# markers the probe prints at most once per system call it times (the call's name follows)
+ONCE_PER_CALL = ("BENCH-LOOP",)
+KNOWN = (*ONCE, *ONCE_PER_CALL, "BENCH-SYSCALL", "BENCH-ERROR", "BENCH-OUT", "BENCH-ERR",
+         "BENCH-BG")
 
 
 def check_protocol(lines: list[str]) -> None:
@@ -141,10 +172,11 @@ def check_protocol(lines: list[str]) -> None:
         marker = line.split(" ", 1)[0]
         if marker not in KNOWN:
             raise ProtocolError(f"unknown marker {marker[:40]!r}", line=line)
-        if marker in ONCE:
-            if marker in seen:
-                raise ProtocolError(f"{marker} came twice", line=line)
-            seen.add(marker)
+        key = " ".join(line.split()[:2]) if marker in ONCE_PER_CALL else marker
+        if marker in ONCE or marker in ONCE_PER_CALL:
+            if key in seen:
+                raise ProtocolError(f"{key} came twice", line=line)
+            seen.add(key)
 
 
 def parse_command(lines: list[str]) -> CommandReport | None:

@@ -58,6 +58,7 @@ class Run:
     series: dict[Key, Series]
     density: dict[DensityKey, Series] = field(default_factory=dict)
     records: list[Record] = field(default_factory=list)  # every row but ok syscall samples
+    invalid: list[str] = field(default_factory=list)  # lines of samples.jsonl read as failed rows
 
     @cached_property
     def detail(self) -> pd.DataFrame:
@@ -84,7 +85,7 @@ def load_run(path: Path) -> Run:
                           groups.values.get(key, EMPTY), groups.failed.get(key, 0),
                           reasons.get(key), directions.get(key) or direction_of(key[2]))
               for key in dict.fromkeys([*groups.values, *groups.failed])}
-    return Run(path, manifest, series, density_series(groups), groups.detail)
+    return Run(path, manifest, series, density_series(groups), groups.detail, groups.invalid)
 
 
 def first_of(detail: list[Record], column: str) -> dict[Key, str]:

@@ -153,6 +153,17 @@ def summary_rows(run: Run) -> list[dict[str, Any]]:
                                        r.get("count", 0)))
 
 
+def invalid_note(run: Run, shown: int = 3) -> str | None:
+    """What a reader says of the lines of samples.jsonl that broke bench's rules (each is a
+    failed sample of its row, with the reason): how many, and the first few."""
+    if not run.invalid:
+        return None
+    more = len(run.invalid) - shown
+    listed = "; ".join(run.invalid[:shown]) + (f"; and {more} more" if more > 0 else "")
+    return (f"{run.path}: {len(run.invalid)} line(s) broke bench's rules and count as failed "
+            f"samples (the summary's failed column): {listed}")
+
+
 def summary_json(path: Path) -> list[dict[str, Any]]:
     """The contract rows of a results directory, NaN written as null (JSON has no NaN)."""
     return run_summary_json(load_run(path))

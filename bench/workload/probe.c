@@ -13,9 +13,11 @@
  * output reaches the host only through the probe, one prefixed line per line.
  *   BENCH-READY <mode>
  *   BENCH-MEMINFO MemTotal=<kB> MemAvailable=<kB>       (when /proc/meminfo is readable)
- *   BENCH-LOOP ns_per_iter=<float> calls=<n>             (empty-loop cost, syscall mode)
+ *   BENCH-LOOP <name> ns_per_iter=<float> empty=<float> bounded=<0|1> calls=<n>
+ *                                                       (the loop's cost, per call timed)
  *   BENCH-TARGET name=<file> fs=<magic hex>             (what open_close and stat reach)
- *   BENCH-SYSCALL <name> <batch> <ns_per_call>           (every measured batch)
+ *   BENCH-SYSCALL <name> <batch> <ns_per_call> <raw>     (every measured batch: the call's
+ *                                                       cost, and the loop's with it)
  *   BENCH-IDLE                                          (entered the idle state)
  *   BENCH-ERROR <text>
  *   BENCH-DONE <exit status>
@@ -200,20 +202,20 @@ static void call_stat(void *ctx) {
 }
 static void call_nothing(void *ctx) { __asm__ volatile("" : : "r"(ctx) : "memory"); }
 
-/* ns per iteration of a batch of `calls` calls; the function pointer call is part of the loop cost. */
-static double time_batch(call_fn fn, void *ctx, long calls) {
+/* One function times every batch, the empty ones included: noinline and noipa keep the
+ * compiler from specialising it for call_nothing (it did: the empty loop it timed had no
+ * call in it, so the loop it subtracted was not the loop the calls ran in). */
+#if defined(__clang__)
+#define ONE_COPY __attribute__((noinline))
+#else
+#define ONE_COPY __attribute__((noinline, noipa))
+#endif
+
+/* ns per iteration of a batch of `calls` calls through `fn`, reading the clock twice. */
+static ONE_COPY double time_batch(call_fn fn, void *ctx, long calls) {
     unsigned long long start = now_ns();
     for (long i = 0; i < calls; i++) fn(ctx);
     return (double)(now_ns() - start) / (double)calls;
-}
-
-static double empty_loop_cost(long calls) {
-    double best = 1e18;
-    for (int i = 0; i < 20; i++) {
-        double t = time_batch(call_nothing, NULL, calls);
-        if (t < best) best = t;
-    }
-    return best;
 }
 
 /* Every call timed, in the order measured; the pipe is filled by `write` batches and
@@ -225,16 +227,32 @@ static const struct { const char *name; call_fn fn; int io; } CALLS[] = {
 };
 #define NCALLS (sizeof CALLS / sizeof CALLS[0])
 
-/* Batches of one call, kept in `out` (warm-up batches are run and dropped); returns how
- * many were measured before a stop request. */
-static long measure(call_fn fn, void *ctx, long batches, long calls, long warmup, double loop,
-                    double *out) {
+/* What one call's batches measured: each batch's raw ns per iteration (the call and the
+ * loop around it), and the loop's cost they share. */
+struct timed { double *raw; long done; double loop, empty; int bounded; };
+
+/* Batches of one call (warm-up batches run and dropped), each right after an empty batch:
+ * the same loop, the same indirect call to call_nothing, timed the same way, so whatever
+ * the clock and the loop cost at that moment (under gVisor a clock read is a trap until its
+ * vDSO is ready, a second or so after start) the empty batch pays too. The loop's cost is
+ * the least empty batch, and never more than the least batch with the call: that batch ran
+ * the loop too, so a larger empty reading was disturbed. So no net cost is negative. */
+static void measure(call_fn fn, void *ctx, long batches, long calls, long warmup,
+                    struct timed *out) {
+    double empty = 1e300, fastest = 1e300;
     long b;
     for (b = -warmup; b < batches && !stop_requested; b++) {
-        double t = time_batch(fn, ctx, calls) - loop;
-        if (b >= 0) out[b] = t;
+        double e = time_batch(call_nothing, NULL, calls);
+        double t = time_batch(fn, ctx, calls);
+        if (b < 0) continue;
+        out->raw[b] = t;
+        if (e < empty) empty = e;
+        if (t < fastest) fastest = t;
     }
-    return b < 0 ? 0 : b;
+    out->done = b < 0 ? 0 : b;
+    out->empty = empty;
+    out->bounded = fastest < empty;
+    out->loop = out->bounded ? fastest : empty;
 }
 
 /* Lines gathered into large writes once measuring is over: a handful of wake-ups of the
@@ -296,20 +314,25 @@ static int run_syscalls(long batches, long calls, long warmup) {
     double *timings = calloc(NCALLS * (size_t)batches, sizeof *timings);
     if (!timings) { emit("BENCH-ERROR no memory for %ld batches", batches); return 1; }
     struct io_ctx io = {fds[0], fds[1]};
-    double loop = empty_loop_cost(calls);
-    long done[NCALLS] = {0};
-    for (size_t c = 0; c < NCALLS; c++)
-        done[c] = measure(CALLS[c].fn, CALLS[c].io ? (void *)&io : NULL, batches, calls, warmup,
-                          loop, timings + c * (size_t)batches);
+    struct timed timed[NCALLS];
+    for (size_t c = 0; c < NCALLS; c++) {
+        timed[c] = (struct timed){.raw = timings + c * (size_t)batches};
+        measure(CALLS[c].fn, CALLS[c].io ? (void *)&io : NULL, batches, calls, warmup, &timed[c]);
+    }
     close(fds[0]);
     close(fds[1]);
 
     static struct report r;
-    report_line(&r, "BENCH-LOOP ns_per_iter=%.3f calls=%ld", loop, calls);
     report_line(&r, "BENCH-TARGET name=%s fs=0x%lx", target_name, target_fs());
-    for (size_t c = 0; c < NCALLS; c++)
-        for (long b = 0; b < done[c]; b++)
-            report_line(&r, "BENCH-SYSCALL %s %ld %.3f", CALLS[c].name, b, timings[c * (size_t)batches + b]);
+    for (size_t c = 0; c < NCALLS; c++) {
+        const struct timed *t = &timed[c];
+        if (t->done > 0)
+            report_line(&r, "BENCH-LOOP %s ns_per_iter=%.3f empty=%.3f bounded=%d calls=%ld",
+                        CALLS[c].name, t->loop, t->empty, t->bounded, calls);
+        for (long b = 0; b < t->done; b++)
+            report_line(&r, "BENCH-SYSCALL %s %ld %.3f %.3f", CALLS[c].name, b,
+                        t->raw[b] - t->loop, t->raw[b]);
+    }
     report_flush(&r);
     free(timings);
     return 0;

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import ByteSize, Field, field_validator, model_validator
 
+from bench.results.units import OTHER_UNITS, UNIT_SCALES, known_unit
 from foundation.models import Strict
 
 Parser = Literal["duration", "sysbench-cpu", "sysbench-memory", "fio", "stress-ng", "iperf3",
@@ -56,8 +57,22 @@ class RegexMetric(Strict):
 
     name: str = Field(pattern=METRIC_NAME, description="the metric is workload.<name>")
     regex: str
-    unit: str = Field("", max_length=32)
+    unit: str = Field("", max_length=32, validate_default=True,
+                      description="what the number is in: a unit bench knows "
+                      "(docs/results-validation.md), e.g. s, ms, MiB, count, ops/s")
     direction: Literal["lower", "higher"]
+
+    @field_validator("unit")
+    @classmethod
+    def _unit(cls, value: str) -> str:
+        """Checked here, by the table every sample is checked by when written and read
+        (bench.results.units), so a unit the results would refuse never starts a run."""
+        if not known_unit(value):
+            known = sorted((set(UNIT_SCALES) | set(OTHER_UNITS)) - {"cell"})
+            problem = "required" if not value else f"{value!r} is not a unit bench knows"
+            raise ValueError(f"{problem}: the unit the number is in, one of {', '.join(known)}, "
+                             "or a word per second (ops/s)")
+        return value
 
     @field_validator("regex")
     @classmethod

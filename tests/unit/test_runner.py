@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-import bench.drivers
-import bench.runner
 from bench.config import parse_config
 from bench.plan import make_plan
 from bench.results.manifest import read_manifest
@@ -18,19 +16,12 @@ from bench.results.store import RunStore
 from bench.results.summary import summary_rows
 from bench.runner import Runner
 from bench.workload.bundle import Bundle
-from runtimes.base import Driver
-from tests.unit.fake_driver import FakeDriver
+from tests.unit.fake_driver import FakeDriver, register_fake
 
 
 @pytest.fixture(autouse=True)
 def fake_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = bench.drivers.driver_class
-
-    def lookup(name: str, where: str = "driver") -> type[Driver]:
-        return FakeDriver if name == "fake" else real(name, where)
-
-    monkeypatch.setattr(bench.drivers, "driver_class", lookup)
-    monkeypatch.setattr(bench.runner, "driver_class", lookup)
+    register_fake(monkeypatch)
 
 
 def run(tmp_path: Path, runtimes: dict[str, object], reps: int = 3) -> tuple[Path, int]:
