@@ -169,7 +169,7 @@ def test_stop_removes_the_cgroup(harness: Harness) -> None:
     driver = harness.driver()
     instance = harness.start(driver, "ready")
     cgroup = handle(instance).cgroup
-    assert all(d.is_dir() for d in cgroup.dirs)
+    assert cgroup.dirs and all(d.is_dir() for d in cgroup.dirs)
     driver.stop(instance)
     assert not any(d.exists() for d in cgroup.dirs)
     assert "BENCH-DONE 0" in instance.output.text()
