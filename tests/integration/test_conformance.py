@@ -112,8 +112,8 @@ def harness(case: Case, tmp_path: Path, cache: Path) -> Iterator[Harness[AnyDriv
 
 
 def naming(lines: list[str], name: str) -> list[str]:
-    """The lines that name an instance (its name is no prefix of another's: -1-1 vs -1-10
-    cannot meet in a test that starts at most two)."""
+    """The lines that name an instance, whole: bench-...-1-1 is not bench-...-1-10 (but its
+    lxc monitor's cgroup, bench-...-1-1.monitor, is the instance's too)."""
     return [line for line in lines if re.search(rf"{re.escape(name)}\b", line)]
 
 
