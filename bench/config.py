@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import ByteSize, Field, SerializeAsAny, ValidationError, field_validator
 
@@ -25,6 +25,9 @@ from foundation.errors import ConfigError
 from foundation.models import Strict, describe_errors, key_text
 from foundation.yaml_input import load_yaml, read_text
 from runtimes.base import DriverOptions
+
+if TYPE_CHECKING:
+    from bench.drivers import Registry
 
 # Runtime and workload names become parts of container names, hostnames (a DNS label: at
 # most 63 characters, the run id and serials included), cgroup directories, libvirt domain
@@ -154,13 +157,15 @@ def describe(error: ValidationError, prefix: tuple[str, ...] = ()) -> str:
     return describe_errors(error, prefix, UNION_TAGS)
 
 
-def with_typed_options(document: dict[str, Any], source: str) -> dict[str, Any]:
-    """The document with each runtime's options validated by its driver's Options model.
+def with_typed_options(document: dict[str, Any], source: str,
+                       registry: Registry | None = None) -> dict[str, Any]:
+    """The document with each runtime's options validated by its driver's Options model
+    (drivers from the registry, the installed ones unless told).
 
     Entries too malformed to say which driver they name are left as they are, for the
     Config model to report.
     """
-    from bench.drivers import driver_class  # the registry imports driver modules
+    from bench.drivers import INSTALLED, driver_class  # loading a driver imports its package
 
     runtimes = document.get("runtimes")
     if not isinstance(runtimes, dict):
@@ -168,7 +173,8 @@ def with_typed_options(document: dict[str, Any], source: str) -> dict[str, Any]:
     typed = {}
     for name, spec in runtimes.items():
         if isinstance(spec, dict) and isinstance(spec.get("driver"), str):
-            cls = driver_class(spec["driver"], f"{source}: runtimes.{name}.driver")
+            cls = driver_class(spec["driver"], f"{source}: runtimes.{name}.driver",
+                               registry or INSTALLED)
             try:
                 spec = {**spec, "options": cls.Options.model_validate(spec.get("options", {}))}
             except ValidationError as error:
@@ -211,13 +217,14 @@ def plan_size(config: Config) -> int:
                for name, total in rounds.items())
 
 
-def parse_config(document: Any, source: str = "config") -> Config:
-    """Validate a loaded document, each runtime's options by its driver's Options model."""
+def parse_config(document: Any, source: str = "config", registry: Registry | None = None) -> Config:
+    """Validate a loaded document, each runtime's options by its driver's Options model
+    (drivers from the registry, the installed ones unless told)."""
     if not isinstance(document, dict):
         raise ConfigError(f"{source}: expected a mapping of keys at the top level")
     check_names(document, source)
     try:
-        config = Config.model_validate(with_typed_options(document, source))
+        config = Config.model_validate(with_typed_options(document, source, registry))
     except ValidationError as error:
         raise ConfigError(f"{source}: {describe(error)}") from None
     check_references(config, source)
@@ -242,7 +249,7 @@ def check_command_runtimes(config: Config, source: str) -> None:
                                   "the runtimes")
 
 
-def load_config(path: Path) -> Config:
+def load_config(path: Path, registry: Registry | None = None) -> Config:
     try:
         text = read_text(path)
     except OSError as error:
@@ -253,4 +260,4 @@ def load_config(path: Path) -> Config:
         document = load_yaml(text)
     except ValueError as error:
         raise ConfigError(f"{path}: {error}") from None
-    return parse_config(document, str(path))
+    return parse_config(document, str(path), registry)

@@ -27,7 +27,7 @@ from typing import Any
 from bench.collectors import boot_samples, command_samples, memory_samples, stop_samples, syscall_samples
 from bench.config import Config, DensityWorkload, MemtouchWorkload, SyscallWorkload, Workload
 from bench.density import density_samples
-from bench.drivers import driver_class
+from bench.drivers import INSTALLED, Registry, driver_class
 from bench.interrupts import handling_signals, shielded, signal_of
 from bench.noise import cell_noise, host_load
 from bench.plan import Cell
@@ -77,7 +77,8 @@ class CellResult:
     error: str | None
 
 
-def check_available(config: Config, may_skip: bool | None = None) -> dict[str, str]:
+def check_available(config: Config, may_skip: bool | None = None,
+                    registry: Registry = INSTALLED) -> dict[str, str]:
     """Refuse a run at once (before anything is created) if a runtime cannot work here, or,
     where skipping is allowed (the config's skip_unavailable, unless may_skip says
     otherwise), return the runtimes to skip with the reason for each.
@@ -87,7 +88,7 @@ def check_available(config: Config, may_skip: bool | None = None) -> dict[str, s
     skip = config.skip_unavailable if may_skip is None else may_skip
     skipped: dict[str, str] = {}
     for name, spec in config.runtimes.items():
-        reason = driver_class(spec.driver).unavailable_reason(spec.options)
+        reason = driver_class(spec.driver, registry=registry).unavailable_reason(spec.options)
         if reason and not skip:
             raise RuntimeUnavailable(f"runtime {name!r} ({spec.driver}) is unavailable: {reason}")
         if reason:
@@ -114,24 +115,27 @@ def scratch_dirs(workloads: dict[str, PreparedWorkload]) -> set[Path]:
             if item.workload.scratch is not None and item.workload.scratch.dir is not None}
 
 
-def check_commands(config: Config, workloads: dict[str, PreparedWorkload]) -> None:
+def check_commands(config: Config, workloads: dict[str, PreparedWorkload],
+                   registry: Registry = INSTALLED) -> None:
     """Refuse a command workload paired with a runtime that cannot run it (exit 2), before
     anything is created."""
     for name, prepared in workloads.items():
         for runtime, spec in config.runtimes.items():
             if config.runs(name, runtime):
-                check_runtime(prepared, runtime, spec.driver, driver_class(spec.driver).runs_commands)
+                check_runtime(prepared, runtime, spec.driver,
+                              driver_class(spec.driver, registry=registry).runs_commands)
 
 
-def open_drivers(config: Config, context: RunContext) -> dict[str, AnyDriver]:
+def open_drivers(config: Config, context: RunContext,
+                 registry: Registry = INSTALLED) -> dict[str, AnyDriver]:
     """One driver per configured runtime, with its typed options."""
-    return {name: driver_class(spec.driver)(name, spec.options, context)
+    return {name: driver_class(spec.driver, registry=registry)(name, spec.options, context)
             for name, spec in config.runtimes.items()}
 
 
-def endpoints(config: Config) -> dict[str, str | None]:
+def endpoints(config: Config, registry: Registry = INSTALLED) -> dict[str, str | None]:
     """What each runtime talks to (a daemon socket, a libvirt URI), for the manifest."""
-    return {name: driver_class(spec.driver).endpoint(spec.options)
+    return {name: driver_class(spec.driver, registry=registry).endpoint(spec.options)
             for name, spec in config.runtimes.items()}
 
 
@@ -139,8 +143,9 @@ class Runner:
     def __init__(self, config: Config, store: RunStore, bundle: Bundle, run_id: str,
                  cache_dir: Path, run_log: RunLog | None = None,
                  workloads: dict[str, PreparedWorkload] | None = None,
-                 on_instance: InstanceHook | None = None) -> None:
+                 on_instance: InstanceHook | None = None, registry: Registry = INSTALLED) -> None:
         self.config = config
+        self.registry = registry  # name -> driver class: the installed drivers unless told
         self.workloads = workloads or {}
         self.on_instance = on_instance
         self.store = store
@@ -201,7 +206,7 @@ class Runner:
                            f"{self.store.path}", signum)
 
     def prepare(self, context: RunContext, on_prepare: Callable[[str], None]) -> None:
-        self.drivers = open_drivers(self.config, context)
+        self.drivers = open_drivers(self.config, context, self.registry)
         for name, driver in self.drivers.items():
             on_prepare(name)
             log.info("prepare %s (%s)", name, driver.kind)
@@ -333,8 +338,9 @@ class Runner:
 
 
 def manifest_for(config: Config, config_path: Path, run_id: str, cells: list[Cell],
-                 fingerprint: dict[str, Any], config_commit: str | None) -> dict[str, Any]:
+                 fingerprint: dict[str, Any], config_commit: str | None,
+                 registry: Registry = INSTALLED) -> dict[str, Any]:
     return {"run_id": run_id, "created": time.time(), "config_path": str(config_path),
             "config": config.model_dump(mode="json"), "config_commit": config_commit,
             "cells": len(cells), "recorded_cells": sum(not c.warmup for c in cells),
-            "endpoints": endpoints(config), "host": fingerprint}
+            "endpoints": endpoints(config, registry), "host": fingerprint}

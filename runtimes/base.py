@@ -249,6 +249,7 @@ class Driver(ABC, Generic[OptionsT, HandleT]):
             self.launch(instance, command)
             stamp, _ = instance.output.wait_for(READY, deadline_ns, f"{self.name} instance")
             instance.mark("ready", stamp)
+            log.info("%s: ready after %.1f ms", instance.name, instance.boot_total_ms())
             self.after_ready(instance)
         except InstanceError as error:
             explained = self.explain(instance, error)  # before teardown erases the evidence

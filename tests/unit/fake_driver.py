@@ -5,10 +5,6 @@ from __future__ import annotations
 import time
 from typing import ClassVar
 
-import pytest
-
-import bench.drivers
-import bench.runner
 from foundation.errors import InstanceError, TeardownError
 from runtimes.base import Driver, DriverOptions, MemoryReading, ProbeCommand
 from runtimes.instance import Instance
@@ -50,14 +46,3 @@ class FakeDriver(Driver[FakeOptions, str]):
         self.live.discard(instance.name)
         if self.options.teardown_fails:
             raise TeardownError(f"fake teardown of {instance.name} failed")
-
-
-def register_fake(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make the driver name `fake` find FakeDriver (for the config and the runner)."""
-    real = bench.drivers.driver_class
-
-    def lookup(name: str, where: str = "driver") -> type[Driver]:
-        return FakeDriver if name == "fake" else real(name, where)
-
-    monkeypatch.setattr(bench.drivers, "driver_class", lookup)
-    monkeypatch.setattr(bench.runner, "driver_class", lookup)

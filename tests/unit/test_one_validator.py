@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.config import parse_config
+from bench.drivers import DriverRegistry
 from bench.plan import make_plan
 from bench.results.manifest import MANIFEST, SAMPLES, read_manifest
 from bench.results.records import read_lines, sample_slices
@@ -31,18 +32,15 @@ from bench.results.units import SIGNS, known_unit
 from bench.results.validate import FIELDS, record_problem, sample_problems
 from bench.runner import Runner
 from bench.workload.bundle import Bundle
-from tests.unit.fake_driver import register_fake
+from tests.unit.fake_driver import FakeDriver
 
 FUZZ = settings(max_examples=150, deadline=10_000, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
-@pytest.fixture
-def fake_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    register_fake(monkeypatch)
+REGISTRY = DriverRegistry({"fake": FakeDriver})  # beside the installed drivers
 
 
-@pytest.mark.usefixtures("fake_registry")
 @pytest.mark.parametrize(("pss", "message"), [
     (-4096, "memory.host_pss cannot be negative (got -4096)"),
     (2**70, "memory.host_pss must be a finite number of magnitude under 2**63"),
@@ -53,10 +51,12 @@ def test_a_refused_value_fails_its_cell_and_the_run_goes_on(tmp_path: Path, pss:
                            "cell_timeout": 2,
                            "runtimes": {"process": {"driver": "fake"},
                                         "odd": {"driver": "fake", "options": {"pss": pss}}},
-                           "workloads": {"idle": {"mode": "ready"}, "sys": {"mode": "syscall"}}})
+                           "workloads": {"idle": {"mode": "ready"}, "sys": {"mode": "syscall"}}},
+                          registry=REGISTRY)
     store = RunStore.create(tmp_path / "r", {"config": config.model_dump(mode="json")})
     errors: dict[str, str | None] = {}
-    failed = Runner(config, store, Bundle(tmp_path / "probe", "0"), "abc", tmp_path).run(
+    failed = Runner(config, store, Bundle(tmp_path / "probe", "0"), "abc", tmp_path,
+                    registry=REGISTRY).run(
         make_plan(config), lambda cell, error: errors.__setitem__(cell.key, error), lambda n: None)
     store.close()
     path = tmp_path / "r"

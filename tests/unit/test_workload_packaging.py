@@ -24,6 +24,7 @@ from foundation.errors import ConfigError, WorkloadError
 from runtimes.commands import CommandSpec, Readiness
 from runtimes.guest.initramfs import probe_entries, with_files
 from runtimes.guest.modules import load_order, parse_dep
+from tests.conftest import require
 
 
 def ldd(path: str) -> set[str]:
@@ -42,8 +43,8 @@ def ldd(path: str) -> set[str]:
 @pytest.mark.parametrize("program", ["ls", "bash", "sysbench", "fio", "redis-server"])
 def test_closure_is_what_ldd_loads(program: str) -> None:
     path = shutil.which(program)
-    if path is None:
-        pytest.skip(f"{program} is not installed here")  # ls and bash always are
+    require(path is not None, f"{program} (.ci/host-setup installs it)")  # a failure in CI
+    assert path is not None
     mine = {os.path.realpath(p) for p in list(executable_closure(path, Resolver()))[1:]}
     assert mine == ldd(path)
 
