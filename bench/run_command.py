@@ -33,6 +33,7 @@ from bench.results.manifest import read_manifest
 from bench.results.store import RunStore
 from bench.runlog import run_log
 from bench.runner import InstanceHook, Runner, check_available, check_commands, manifest_for, without
+from bench.storm import check_storms
 from bench.terminal import err, out, plain, print_summary
 from bench.workload.bundle import Bundle, build_bundle
 from bench.workload.package import PreparedWorkload, prepare_workloads, write_tree_manifests
@@ -108,6 +109,7 @@ def create_run(config_path: Path, output: str | None, kind: str = "", **extra: A
     for name, reason in skipped.items():
         err.print(f"[yellow]skipping runtime {plain(name)}:[/] {plain(reason)}", highlight=False)
     runnable = without(config, skipped)
+    check_storms(runnable, str(config_path))  # an N whose guests cannot fit: refused now
     run_id = secrets.token_hex(3)
     workloads = command_workloads(runnable, run_id)
     cells = make_plan(runnable)
