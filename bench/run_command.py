@@ -145,6 +145,7 @@ def resume_run(args: argparse.Namespace) -> int:
         config = load_config(config_path)
         runnable = without(config, manifest.get("skipped") or {})  # the plan the run started with
         check_available(runnable, may_skip=False)
+        check_storms(runnable, str(config_path))
         manifest, cells = remaining_cells(path, config, runnable)
         swept = clean_leftovers(manifest["run_id"], False, [config], force=True)
         workloads = command_workloads(runnable, manifest["run_id"])
