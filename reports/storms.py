@@ -132,18 +132,18 @@ def throughput_chart(analysis: Analysis, points: list[StormPoint]) -> Chart | No
                   "Throughput: instances ready per second of the storm") if lines else None
 
 
-def distribution_chart(analysis: Analysis, points: list[StormPoint]) -> Chart | None:
-    """Every instance's start-to-ready at each N, as boxes drawn from its quantiles."""
-    found = curves(points, "storm.ready")
+def distribution_chart(analysis: Analysis, points: list[StormPoint], workload: str) -> Chart | None:
+    """Every instance's start-to-ready at each N of one workload, as boxes drawn from its
+    quantiles."""
+    found = curves([p for p in points if p.workload == workload], "storm.ready")
     if not found:
         return None
-    several = len({w for _, w in found}) > 1
     figure, everything = new_figure(), []
-    for (label, workload), curve in found.items():
+    for (label, _), curve in found.items():
         quantiles = [np.percentile(p.values, [0, 25, 50, 75, 100]) for p in curve]
         everything += [float(q[0]) for q in quantiles]
         figure.add_trace(go.Box(
-            x=[f"N={p.count}" for p in curve], name=name_of(label, workload, several),
+            x=[f"N={p.count}" for p in curve], name=plot_text(label),
             lowerfence=[q[0] for q in quantiles], q1=[q[1] for q in quantiles],
             median=[q[2] for q in quantiles], q3=[q[3] for q in quantiles],
             upperfence=[q[4] for q in quantiles], marker_color=color_of(analysis, label),
@@ -153,7 +153,7 @@ def distribution_chart(analysis: Analysis, points: list[StormPoint]) -> Chart | 
     figure.update_xaxes(title_text="storm size")
     figure.update_yaxes(type="log" if log else "linear", title_text="start to ready, ms (every "
                         f"instance: min, quartiles, max{'; log' if log else ''})")
-    return styled(figure, 380, "Start-to-ready of every instance at each N")
+    return styled(figure, 380, f"Start-to-ready of every instance at each N: {workload}")
 
 
 def table_rows(analysis: Analysis, points: list[StormPoint]) -> list[dict[str, object]]:
@@ -181,11 +181,22 @@ class StormSection:
     notes: Sequence[str] = tuple(NOTES)
 
 
+def ladders(points: list[StormPoint]) -> list[StormPoint]:
+    """The points of workloads with several sizes N (bursts): the ones drawn against N; a
+    steady rate has one N, and shows in its distribution and the table."""
+    sizes: dict[str, set[int]] = {}
+    for point in points:
+        sizes.setdefault(point.workload, set()).add(point.count)
+    return [p for p in points if len(sizes[p.workload]) > 1]
+
+
 def storm_section(analysis: Analysis) -> StormSection | None:
     points = [p for run in analysis.runs for p in storm_points(run)]
     if not points:
         return None
-    drawn = [chart for chart in (latency_chart(analysis, points),
-                                 distribution_chart(analysis, points),
-                                 throughput_chart(analysis, points)) if chart is not None]
-    return StormSection(drawn, table_rows(analysis, points))
+    workloads = list(dict.fromkeys(p.workload for p in points))
+    made = [latency_chart(analysis, ladders(points)),
+            *(distribution_chart(analysis, points, workload) for workload in workloads),
+            throughput_chart(analysis, ladders(points))]
+    return StormSection([chart for chart in made if chart is not None],
+                        table_rows(analysis, points))
