@@ -45,6 +45,7 @@ from runtimes.protocol import IDLE
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("max", 100.0))
 BARRIER_TIMEOUT_S = 60.0  # every thread of a storm reaches the barrier long before this
 STOPPERS = 16  # teardowns at once after a storm
+THREADS_SETTLE_S = 0.05  # between the last thread waiting at the barrier and its release
 
 
 @dataclass
@@ -92,12 +93,19 @@ class Storm:
 
     def unleash(self) -> None:
         """Every instance asked for, each from its own thread; returns once every start has
-        ended (ready or failed). A signal meanwhile waits for the starts under way, so
-        close() finds every instance that exists."""
-        barrier = threading.Barrier(self.count, action=self.stamp_start)
+        ended (ready or failed). The threads are made and waiting at the barrier, and the host
+        has had THREADS_SETTLE_S to get over making them, before this thread releases them.
+        A signal meanwhile waits for the starts under way, so close() finds every instance
+        that exists."""
+        barrier = threading.Barrier(self.count + 1, action=self.stamp_start)
         pool = ThreadPoolExecutor(self.count, thread_name_prefix=f"storm-{self.cell.runtime}")
         try:
             futures = [pool.submit(self.arrive, a, barrier) for a in self.arrivals]
+            deadline = time.monotonic() + BARRIER_TIMEOUT_S
+            while barrier.n_waiting < self.count and time.monotonic() < deadline:
+                time.sleep(0.001)
+            time.sleep(THREADS_SETTLE_S)
+            barrier.wait(BARRIER_TIMEOUT_S)
             wait(futures)
             for future in futures:
                 future.result()  # a bug in a thread is not a failed start: raise it

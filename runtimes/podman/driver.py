@@ -19,6 +19,7 @@ bench.instance so `bench clean` finds what a killed run left.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 import time
@@ -149,7 +150,9 @@ class PodmanDriver(Driver[PodmanOptions, PodmanHandle]):
 
     def launch(self, instance: Instance[PodmanHandle], command: ProbeCommand) -> None:
         handle = instance.handle = PodmanHandle(instance.name)
-        run_tool(self.create_argv(instance, command), f"podman create {instance.name}")
+        # tagged as the instance, so `bench clean` also finds a create a killed run left going
+        run_tool(self.create_argv(instance, command), f"podman create {instance.name}",
+                 env={**os.environ, TAG: instance.name})
         instance.mark("create")
         try:
             handle.client = spawn(instance, [*self.podman, "start", "--attach", "--interactive",
