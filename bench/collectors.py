@@ -50,10 +50,15 @@ def _sample(cell: Cell, metric: str, value: float, phase: str | None = None,
 
 
 def boot_samples(cell: Cell, instance: AnyInstance) -> list[Sample]:
+    """boot.total and its phases; for an instance whose image was pulled first (a cold
+    start), pull.total and its phases too, apart from boot (which starts after the pull)."""
     samples = [_sample(cell, "boot.total", instance.boot_total_ms())]
     for phase, ms in instance.boot_phases().items():
         samples.append(_sample(cell, f"boot.{phase}", ms, phase=phase))
-    return samples
+    if instance.pull_phases:
+        samples.append(_sample(cell, "pull.total", sum(instance.pull_phases.values())))
+    return samples + [_sample(cell, f"pull.{phase}", ms, phase=phase)
+                      for phase, ms in instance.pull_phases.items()]
 
 
 def stop_samples(cell: Cell, instance: AnyInstance) -> list[Sample]:

@@ -234,6 +234,7 @@ class Instance(Generic[HandleT]):
         self.stopped = False
         self.stop_marks: list[tuple[str, int]] = []
         self.stop_span: tuple[int, int] | None = None  # (asked to stop, teardown returned)
+        self.pull_phases: dict[str, float] = {}  # ms per step of pulling its image first (cold)
 
     def held(self) -> HandleT:
         """The driver's handle; an InstanceError when launch never got that far."""
