@@ -127,3 +127,19 @@ def command_output(lines: list[str], prefix: str = STDOUT) -> list[str]:
     """The command's own output lines (stdout by default), without the probe's prefix."""
     return [line[len(prefix):] for line in lines if line.startswith(prefix)
             or line == prefix.rstrip()]
+
+
+GUEST_CLOCK = "BENCH-GUEST-CLOCK"
+
+
+def parse_guest_clock(lines: list[str]) -> int | None:
+    """The guest kernel's own clock (CLOCK_BOOTTIME, ns since it started counting, the clock
+    behind /proc/uptime) when the probe began as a guest's /init; None when not reported."""
+    for line in lines:
+        if line.startswith(GUEST_CLOCK + " "):
+            fields = dict(item.split("=", 1) for item in line.split()[1:] if "=" in item)
+            try:
+                return int(fields["boottime_ns"])
+            except (KeyError, ValueError) as error:
+                raise InstanceError(f"malformed probe line: {line!r}") from error
+    return None
