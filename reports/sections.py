@@ -25,6 +25,8 @@ from bench.results.units import format_value
 from reports import figures
 from reports.analysis import Analysis, Change, Run, Stat, is_headline, is_phase
 from reports.figures import Chart
+from reports.hypervisor import NOTES as STACK_NOTES
+from reports.hypervisor import stack_chart, stack_shares
 from reports.intervals import difference_text
 from reports.notes import NOTES, drivers_of, skipped_runtimes, uses_tcg
 from reports.overview import overview, repetitions, when
@@ -157,6 +159,18 @@ def engine(analysis: Analysis) -> Section | None:
                    wide=True, template="sections/engine.html.j2")
 
 
+def hypervisor(analysis: Analysis) -> Section | None:
+    """libvirt against QEMU's q35 (the management stack), q35 against microvm (the machine
+    model), stage by stage (reports.hypervisor)."""
+    found = stack_shares(analysis)
+    if not found:
+        return None
+    return Section("hypervisor", "The hypervisor stack's share: libvirt, q35 and microvm",
+                   "Hypervisor stack", STACK_NOTES + tcg_notes(analysis),
+                   charts(stack_chart(analysis, found)), data={"pairs": found}, wide=True,
+                   template="sections/hypervisor.html.j2")
+
+
 def density(analysis: Analysis) -> Section | None:
     drawn = figures.density_charts(analysis)
     return Section("density", "Density: many instances at once", "Density", NOTES["density"],
@@ -285,5 +299,5 @@ def crosscheck_row(check: CrossCheck) -> dict[str, str]:
 # the page in reading order: the first screen, the numbers, the charts, the cross-checks, then
 # the setup
 SECTIONS: tuple[Callable[[Analysis], Section | None], ...] = (
-    summary, verdict, boot, memory, syscalls, workloads, spectrum, engine, density, changes,
+    summary, verdict, boot, memory, syscalls, workloads, spectrum, engine, hypervisor, density, changes,
     crosschecks, setup)
