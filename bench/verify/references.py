@@ -164,8 +164,8 @@ def qemu_by_hand_argv(guest: dict[str, object], cmdline: str) -> list[str]:
     kvm = guest["accel"] == "kvm"
     memory = int(str(guest["memory_bytes"])) >> 20
     if guest["machine"] == "microvm":
-        pit = "on" if guest.get("pit") else "off"
-        machine = f"microvm,x-option-roms=off,pit={pit},pic=off,rtc=off,acpi=off"
+        pit, rtc = ("on" if guest.get(device) else "off" for device in ("pit", "rtc"))
+        machine = f"microvm,x-option-roms=off,pit={pit},pic=off,rtc={rtc},acpi=off"
     else:
         machine = "q35,usb=off,graphics=off"
     return [tool(QEMU), "-M", machine, "-accel", str(guest["accel"]),

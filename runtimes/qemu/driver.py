@@ -143,13 +143,20 @@ class QemuDriver(Driver[QemuOptions, Vmm]):
             memory_bytes=int(self.options.memory), vcpus=self.options.vcpus, kernel=self._kernel,
             initrd=initrd, cmdline=cmdline, qmp_socket=self.state / f"{serial}.qmp",
             pidfile=self.state / f"{serial}.pid", acpi=self._acpi(bool(disks)),
-            pit=self.options.pit, disks=disks)
+            pit=self._legacy(self.options.pit), rtc=self._legacy(self.options.rtc), disks=disks)
 
     def _acpi(self, has_disks: bool) -> bool:
         """microvm: off (qboot) unless its virtio-mmio disks must be found through ACPI."""
         if self.options.acpi != "auto":
             return self.options.acpi == "on"
         return has_disks
+
+    def _legacy(self, switch: str) -> bool:
+        """microvm's PIT and RTC: on under TCG, where the kernel has no kvmclock and, without
+        ACPI, expects both (measured: tests/benchmarks/microvm_settings.py); off under KVM."""
+        if switch != "auto":
+            return switch == "on"
+        return self._choice is None or self._choice.accel == "tcg"
 
     def _clock_params(self) -> tuple[str, ...]:
         """A TCG microvm is told its TSC's frequency (runtimes.guest.tsc): it has no clock to
@@ -270,7 +277,8 @@ class QemuDriver(Driver[QemuOptions, Vmm]):
             "driver": self.kind, "machine": self.options.machine, "accel": choice.accel,
             "accel_reason": choice.reason, "binary": path, "hypervisor_version": tool_version(path),
             "qmp": f"qemu.qmp {package_version('qemu.qmp')}",
-            "firmware": self._firmware(), "acpi": self.options.acpi, "pit": self.options.pit,
+            "firmware": self._firmware(), "acpi": self.options.acpi,
+            "pit": self._legacy(self.options.pit), "rtc": self._legacy(self.options.rtc),
             "kernel_clock_params": list(self._clock), "reset": RESET,
             "machine_settings": self._settings(), "vcpus": self.options.vcpus,
             "memory_bytes": int(self.options.memory),
@@ -294,8 +302,10 @@ class QemuDriver(Driver[QemuOptions, Vmm]):
     def _settings(self) -> str:
         if self.options.machine == "q35":
             return "q35,usb=off,dump-guest-core=off,graphics=off (libvirt's); -nodefaults"
-        return (f"microvm,x-option-roms=off,pic=off,rtc=off,isa-serial=on,auto-kernel-cmdline="
-                f"off,pit={'on' if self.options.pit else 'off'},acpi={self.options.acpi}; -nodefaults")
+        pit, rtc = ("on" if self._legacy(switch) else "off" for switch in (self.options.pit,
+                                                                          self.options.rtc))
+        return (f"microvm,x-option-roms=off,pic=off,isa-serial=on,auto-kernel-cmdline=off,"
+                f"pit={pit},rtc={rtc},acpi={self.options.acpi}; -nodefaults")
 
     @classmethod
     def endpoint(cls, options: QemuOptions) -> str | None:

@@ -32,8 +32,12 @@ class QemuOptions(DriverOptions):
     acpi: Switch = Field("auto", description="microvm only: auto is off (qboot firmware) for the "
                          "probe and on (SeaBIOS) for command workloads, whose virtio-mmio disks a "
                          "kernel without CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES finds only through ACPI")
-    pit: bool = Field(False, description="microvm only: the legacy i8254 timer (off, as the "
-                      "documentation's fast set-up; a TCG guest is told its TSC frequency instead)")
+    pit: Switch = Field("auto", description="microvm only: the legacy i8254 timer; auto is off "
+                        "under KVM (kvmclock), on under TCG, where the kernel without it fails to "
+                        "verify its LAPIC timer and boots slower (docs/vms.md)")
+    rtc: Switch = Field("auto", description="microvm only: the legacy CMOS clock; auto is off under "
+                        "KVM (kvmclock gives the wall clock), on under TCG, where the kernel "
+                        "without ACPI waits for an absent one")
     state_dir: Path = Field(STATE_DIR, description="where each run keeps its guests' QMP sockets, "
                             "pid files and QEMU logs (`bench clean` sweeps it)")
     cpus: CpuList | None = Field(None, description="run QEMU (every thread) on these host CPUs")

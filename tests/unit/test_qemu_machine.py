@@ -21,7 +21,7 @@ def spec(machine: str = "microvm", **changes: object) -> MachineSpec:
         accel="tcg", cpu_model="qemu64", memory_bytes=256 << 20, vcpus=1,
         kernel=Path("/boot/vmlinuz"), initrd=Path("/cache/initrd.cpio"),
         cmdline="console=ttyS0 panic=-1 -- ready", qmp_socket=Path("/run/s/3.qmp"),
-        pidfile=Path("/run/s/3.pid"), acpi=False, pit=False)
+        pidfile=Path("/run/s/3.pid"), acpi=False, pit=False, rtc=False)
     fields.update(changes)
     return MachineSpec(**fields)  # type: ignore[arg-type]
 
@@ -70,6 +70,16 @@ def test_kvm_runs_the_hosts_cpu() -> None:
 def test_bad_options_are_refused_at_the_edge(options: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         QemuOptions.model_validate(options)
+
+
+def test_legacy_timers_stay_under_tcg_and_go_under_kvm(tmp_path: Path) -> None:
+    from runtimes.guest.accel import AccelChoice
+
+    driver = QemuDriver("vm", QemuOptions(state_dir=tmp_path), RunContext("r1", tmp_path, tmp_path))
+    driver._choice = AccelChoice("tcg", "test")
+    assert driver._legacy("auto") and not driver._legacy("off")
+    driver._choice = AccelChoice("kvm", "test")
+    assert not driver._legacy("auto") and driver._legacy("on")
 
 
 def test_acpi_follows_the_disks_unless_set(tmp_path: Path) -> None:
