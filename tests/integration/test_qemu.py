@@ -23,10 +23,11 @@ from foundation.errors import InstanceTimeout
 from runtimes.base import MemoryReading, ProbeCommand, RunContext
 from runtimes.guest.accel import host_virt
 from runtimes.instance import Instance
-from runtimes.protocol import DONE, IDLE, exit_status, parse_syscalls
+from runtimes.protocol import DONE, exit_status, parse_syscalls
 from runtimes.qemu.driver import QemuDriver, QemuOptions
 from runtimes.qemu.host import qemu_processes
 from tests.conftest import require
+from tests.integration import guest_harness
 
 pytestmark = [pytest.mark.integration]
 
@@ -102,22 +103,13 @@ def test_syscall_guest_reports_getppid_and_leaves_by_a_reset(driver: QemuDriver)
 
 @pytest.fixture(scope="module")
 def idle_guest(driver: QemuDriver) -> Iterator[tuple[Instance, MemoryReading]]:
-    instance = driver.start(ProbeCommand("ready", ("idle=300",)), deadline())
-    try:
-        instance.output.wait_for(IDLE, deadline(30), "qemu guest")
-        time.sleep(1.0)  # settle, as the runner does
-        yield instance, driver.memory(instance)
-    finally:
-        driver.stop(instance)
+    with guest_harness.idle_guest(driver, BOOT_TIMEOUT_S) as guest:
+        yield guest
 
 
 def test_boot_phases_are_ordered_and_add_up(idle_guest: tuple[Instance, MemoryReading]) -> None:
-    instance, _ = idle_guest
-    phases = instance.boot_phases()
-    assert list(phases) == ["process", "qmp", "running", "first_byte", "kernel_to_init", "ready"]
-    assert all(value >= 0 for value in phases.values())
-    assert sum(phases.values()) == pytest.approx(instance.boot_total_ms())
-    assert phases["kernel_to_init"] > phases["first_byte"]  # the kernel's boot dominates
+    guest_harness.check_phases(idle_guest[0], [
+        "process", "qmp", "running", "first_byte", "kernel_to_init", "ready"])
 
 
 def test_the_guest_kernel_reports_its_own_clock_at_init(

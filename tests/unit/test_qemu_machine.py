@@ -101,3 +101,26 @@ def test_each_run_has_its_own_state_dir_and_clean_sweeps_only_that_run(tmp_path:
     assert mine.state.exists()
     sweep_state(tmp_path, "bench-r1-", dry_run=False)
     assert not mine.state.exists() and other.state.exists()
+
+
+def test_the_guest_clock_line_is_read_and_a_malformed_one_refused() -> None:
+    from foundation.errors import InstanceError
+    from runtimes.protocol import parse_guest_clock
+
+    assert parse_guest_clock(["BENCH-READY ready", "BENCH-GUEST-CLOCK boottime_ns=2822706039"]) \
+        == 2_822_706_039
+    assert parse_guest_clock(["BENCH-READY ready"]) is None
+    with pytest.raises(InstanceError, match="malformed"):
+        parse_guest_clock(["BENCH-GUEST-CLOCK boottime_ns=soon"])
+
+
+def test_the_guest_clock_is_a_figure_of_its_own_never_a_boot_phase() -> None:
+    from runtimes.guest.readings import record_guest_clock
+    from runtimes.instance import Instance
+
+    instance: Instance[None] = Instance("bench-r1-vm-1-1", 0)
+    instance.output.feed(b"BENCH-READY ready\nBENCH-GUEST-CLOCK boottime_ns=1500000000\n", 10)
+    instance.mark("ready", 10)
+    record_guest_clock(instance, 0)
+    assert instance.guest_phases == {"kernel_to_init": 1500.0}
+    assert list(instance.boot_phases()) == ["ready"]
