@@ -153,6 +153,9 @@ def test_sigkill_mid_run_then_clean_leaves_no_qemu_state_socket_or_disk(tmp_path
         state = STATE_DIR / f"{prefix}qemu-microvm-1-state"
         wait_until(lambda: list(state.glob("*.qmp")) and list(scratch.glob(f"{prefix}*")), 60,
                    "no QMP socket or scratch disk appeared")
+        # once QEMU answered on QMP and runs the guest (a QEMU killed under a harness before it
+        # connected to the harness's socket exits by itself: nothing to clean)
+        wait_until(lambda: ": cont" in (out / "run.log").read_text(), 120, "the guest never ran")
         os.kill(run.pid, signal.SIGKILL)
         run.wait(timeout=30)
         assert qemu_processes(prefix), "QEMU outlives the harness killed under it"
