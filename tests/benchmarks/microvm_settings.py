@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -59,6 +60,7 @@ def main() -> None:
     finally:
         for driver in drivers.values():
             driver.close()
+        shutil.rmtree(cache, ignore_errors=True)
     print("load after: ", Path("/proc/loadavg").read_text().strip())
     q35 = statistics.median(row["boot.total"] for row in figures["q35"])
     for name, rows in figures.items():
