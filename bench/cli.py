@@ -31,6 +31,7 @@ COMMAND_MODULES: list[tuple[str, str, tuple[str, ...]]] = [
     ("bench.verify.command", "add_parser", ("verify",)),
     ("bench.history.command", "add_parsers", ("history",)),
     ("reports.trend", "add_parser", ("trend",)),
+    ("bench.fleet.command", "add_parser", ("fleet",)),
 ]
 
 
