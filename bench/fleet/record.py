@@ -44,7 +44,7 @@ class Fleet:
 
     @property
     def failed(self) -> list[HostState]:
-        return [host for host in self.hosts if host.status != "done"]
+        return [host for host in self.hosts if host.status == "failed"]
 
     def write(self, folder: Path) -> None:
         document = {"format": FORMAT, **asdict(self)}

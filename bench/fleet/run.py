@@ -128,7 +128,7 @@ def run_waves(ansible: Ansible, fleet: Fleet, request: FleetRequest, source: Pat
     states = {state.name: state for state in fleet.hosts}
     transfer = ansible.work / "transfer"
     transfer.mkdir()
-    wheel = build_wheel(source, ansible.work / "wheel")
+    wheel = build_wheel(source, ansible.work / "wheel", fleet.commit)
     extravars = {"bench_fleet_id": fleet.fleet_id, "bench_wheel": str(wheel),
                  "bench_setup": str(source / HOST_SETUP), "bench_transfer": str(transfer),
                  "bench_config": str(config_copy(request.config, ansible.work))}

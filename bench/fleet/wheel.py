@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import bench
+from bench.fingerprint import BUILD_COMMIT
 from foundation.errors import BuildError, FleetError
 
 PACKAGES = ("foundation", "bench", "runtimes", "reports")
@@ -32,14 +33,17 @@ def source_tree() -> Path:
     return root
 
 
-def build_wheel(source: Path, scratch: Path) -> Path:
-    """The wheel of `source`'s packages, built in `scratch`; its path."""
+def build_wheel(source: Path, scratch: Path, commit: str | None) -> Path:
+    """The wheel of `source`'s packages, built in `scratch`, carrying `commit` (the checkout's,
+    which the runs on the hosts record as bench's commit); its path."""
     tree = scratch / "source"
     for package in PACKAGES:
         shutil.copytree(source / package, tree / package,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", BUILD_COMMIT))
     for name in FILES:
         shutil.copy(source / name, tree / name)
+    if commit:
+        (tree / "bench" / BUILD_COMMIT).write_text(f"{commit}\n")
     argv = [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
             "--no-deps", "--no-build-isolation", "--no-index", "--wheel-dir",
             str(scratch / "dist"), str(tree)]

@@ -253,3 +253,24 @@ def test_the_record_reads_back_and_refuses_a_newer_format(tmp_path: Path) -> Non
         read_fleet(tmp_path)
     with pytest.raises(ResultsError, match="not a fleet directory"):
         read_fleet(tmp_path / "elsewhere")
+
+
+# --- bench as a wheel ----------------------------------------------------------------------
+
+def test_the_wheel_carries_the_checkouts_commit_and_the_playbooks(tmp_path: Path) -> None:
+    import zipfile
+
+    from bench.fleet.wheel import build_wheel, source_tree
+
+    try:
+        import wheel  # noqa: F401  (setuptools builds wheels with it, offline)
+    except ImportError:
+        from tests.conftest import require
+        require(False, "the wheel package (pip install 'bench[fleet]')")
+    built = zipfile.ZipFile(build_wheel(source_tree(), tmp_path / "a", "abc123+dirty"))
+    assert built.read("bench/build_commit.txt") == b"abc123+dirty\n"
+    assert {"bench/fleet/playbooks/run.yml", "bench/fleet/playbooks/identify.yml",
+            "bench/workload/probe.c", "reports/templates/fleet.html.j2"} <= set(built.namelist())
+    plain = zipfile.ZipFile(build_wheel(source_tree(), tmp_path / "b", None))
+    assert "bench/build_commit.txt" not in plain.namelist()
+    assert not (source_tree() / "bench" / "build_commit.txt").exists()  # the checkout is untouched
