@@ -102,6 +102,20 @@ class InstanceTimeout(InstanceError):
     """An instance did not reach a marker before the cell's deadline."""
 
 
+class ProtocolError(InstanceError):
+    """A line of the probe's stream breaks its protocol (runtimes/protocol.py): a field
+    missing, unknown or out of its range, a once-only marker seen twice. `line` is the
+    offending line; the cell fails with it, never with a number read from it."""
+
+    def __init__(self, message: str, *, line: str = "", tail: tuple[str, ...] = ()) -> None:
+        super().__init__(f"the probe's report breaks its protocol: {message}"
+                         + (f" in {line[:200]!r}" if line else ""), tail=tail)
+        self.line = line
+
+    def with_cause(self, cause: ExitCause | None) -> InstanceError:
+        return self  # the line is the cause: how the instance ended does not change it
+
+
 class TeardownError(InstanceError):
     """An instance could not be torn down completely; `bench clean` may find what is left."""
 

@@ -30,6 +30,7 @@ from reports.notes import NOTES, drivers_of, skipped_runtimes, uses_tcg
 from reports.overview import overview, repetitions, when
 from reports.spectrum import KINDS, engine_labels, engine_tax, spectrum_chart
 from reports.spectrum import spectrum as runtime_spectrum
+from reports.storms import storm_section
 from reports.workloads import by_label, workload_table
 
 
@@ -163,6 +164,14 @@ def density(analysis: Analysis) -> Section | None:
                    drawn) if drawn else None
 
 
+def storms(analysis: Analysis) -> Section | None:
+    """Start storms (reports/storms.py): latency and throughput against N, per runtime."""
+    found = storm_section(analysis)
+    return None if found is None else Section(
+        "storms", "Start storms: many instances asked for at once", "Storms", found.notes,
+        found.charts, data={"rows": found.rows}, wide=True, template="sections/storms.html.j2")
+
+
 def changes(analysis: Analysis) -> Section | None:
     if not analysis.changes:
         return None
@@ -285,5 +294,5 @@ def crosscheck_row(check: CrossCheck) -> dict[str, str]:
 # the page in reading order: the first screen, the numbers, the charts, the cross-checks, then
 # the setup
 SECTIONS: tuple[Callable[[Analysis], Section | None], ...] = (
-    summary, verdict, boot, memory, syscalls, workloads, spectrum, engine, density, changes,
+    summary, verdict, boot, memory, syscalls, workloads, spectrum, engine, density, storms, changes,
     crosschecks, setup)

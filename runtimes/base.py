@@ -58,11 +58,13 @@ class RunContext:
 @dataclass(frozen=True)
 class ProbeCommand:
     """The probe's mode and arguments (key=value), identical for every packaging; for mode
-    `command`, the name of the command workload (packaged by prepare_commands) it runs."""
+    `command`, the name of the command workload (packaged by prepare_commands) it runs, and
+    the file its output goes to as it comes (None: kept in memory)."""
 
     mode: str
     args: tuple[str, ...] = ()
     workload: str | None = None
+    output: Path | None = None
 
     def argv(self) -> list[str]:
         return [self.mode, *self.args]
@@ -193,6 +195,12 @@ class Driver(ABC, Generic[OptionsT, HandleT]):
         return {value: cls.Options.model_validate({key: value}) for value in values}
 
     @classmethod
+    def reserved_memory(cls, options: OptionsT) -> int | None:
+        """Bytes of host memory one instance may come to hold whatever it does (a guest's
+        RAM), for a storm's pre-flight check; None where the driver reserves nothing."""
+        return None
+
+    @classmethod
     def endpoint(cls, options: OptionsT) -> str | None:
         """The daemon, URI or binary these options make the driver talk to (recorded in the
         manifest, swept by `bench clean`); None for a driver with no such thing."""
@@ -240,12 +248,14 @@ class Driver(ABC, Generic[OptionsT, HandleT]):
         On failure the instance is torn down and the original error raised; a teardown
         that fails too is logged and attached as a note, never in its place.
         """
-        instance: Instance[HandleT] = Instance(self.instance_name(), time.monotonic_ns())
+        instance: Instance[HandleT] = Instance(self.instance_name(), time.monotonic_ns(),
+                                               command.output)
         log.info("%s: start %s", instance.name, " ".join(command.argv()))
         try:
             self.launch(instance, command)
             stamp, _ = instance.output.wait_for(READY, deadline_ns, f"{self.name} instance")
             instance.mark("ready", stamp)
+            log.info("%s: ready after %.1f ms", instance.name, instance.boot_total_ms())
             self.after_ready(instance)
         except InstanceError as error:
             explained = self.explain(instance, error)  # before teardown erases the evidence

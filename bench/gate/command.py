@@ -87,6 +87,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                       "only against a majority of them)")
     gate.add_argument("--store", metavar="URL", help="history store for --history (default: "
                       "$BENCH_STORE, else the per-user SQLite file)")
+    gate.add_argument("--include-imported", action="store_true", help="with --history: also "
+                      "compare with runs brought in by `bench history import` (and runs recorded "
+                      "before the store kept where they came from); by default only runs that "
+                      "`bench run` recorded on the host where they ran")
     gate.add_argument("--ab", action="append", default=[], metavar="A:B",
                       help="A/B in the candidate run: variant B against variant A (repeatable)")
     gate.add_argument("--rules", metavar="FILE", help="YAML gate section (or a run config "
@@ -112,6 +116,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                            "--history, one run of the host kind and config to calibrate")
     calibrate.add_argument("--history", action="store_true", help="the sittings from the "
                            "history store: its runs of DIR's host kind and config, by commit")
+    calibrate.add_argument("--include-imported", action="store_true", help="with --history: "
+                           "also take runs brought in by `bench history import` (by default only "
+                           "runs `bench run` recorded here are sittings)")
     calibrate.add_argument("--store", metavar="URL", help="history store for --history "
                            "(default: $BENCH_STORE, else the per-user SQLite file)")
     calibrate.add_argument("-o", "--output", metavar="FILE",
@@ -157,7 +164,7 @@ def gate_against_history(args: argparse.Namespace, rules: GateConfig | None) -> 
         return gate_history(Path(args.candidate), store, args.history, rules, ab=args.ab,
                             calibration=Path(args.calibration) if args.calibration else None,
                             rules_dir=Path(args.rules).parent if args.rules else None,
-                            uncalibrated=args.uncalibrated)
+                            uncalibrated=args.uncalibrated, imported=args.include_imported)
     finally:
         store.close()
 
@@ -222,7 +229,7 @@ def calibrate_from_history(args: argparse.Namespace, like: Run, config: GateConf
                           "store keeps); for sample_unit: sample, give the sittings' directories")
     store = open_from(args)
     try:
-        calibration, sittings = from_history(store, like)
+        calibration, sittings = from_history(store, like, args.include_imported)
     finally:
         store.close()
     print_calibration(calibration, sittings.left_out, console)

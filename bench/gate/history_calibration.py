@@ -41,12 +41,14 @@ class Sittings:
     left_out: list[str] = field(default_factory=list)
 
 
-def sittings_of(store: Store, like: Run) -> Sittings:
-    """Complete runs of `like`'s host kind and config, at a clean commit, same accelerators."""
+def sittings_of(store: Store, like: Run, imported: bool = False) -> Sittings:
+    """Complete runs of `like`'s host kind and config, at a clean commit, same accelerators:
+    those `bench run` recorded here, unless `imported` (a forged import could widen the
+    spread until no regression fails)."""
     manifest = like.manifest
     found = Sittings()
     for line, past in comparable_runs(store, host_hash(manifest), config_hash(manifest), "",
-                                      NEWEST):
+                                      NEWEST, imported):
         why = left_out_because(line, accel_differences(manifest, past))
         if why:
             found.left_out.append(f"{line.run_id}: {why}")
@@ -71,10 +73,10 @@ def pooled(logs_by_commit: list[list[float]]) -> tuple[float, int] | None:
     return None if dof < MIN_SITTINGS - 1 else (float(np.sqrt(squares / dof)), dof)
 
 
-def from_history(store: Store, like: Run) -> tuple[Calibration, Sittings]:
+def from_history(store: Store, like: Run, imported: bool = False) -> tuple[Calibration, Sittings]:
     """The calibration of `like`'s host kind and config from the store's sittings; refused
     (ResultsError) when no row has the sittings of one commit it needs."""
-    sittings = sittings_of(store, like)
+    sittings = sittings_of(store, like, imported)
     runs = [line for lines in sittings.by_commit.values() for line in lines]
     instances = row_instances(store, [line.run_id for line in runs])
     logs: dict[Key, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))

@@ -1,9 +1,10 @@
 """The same launch as each driver's, for hyperfine to time: what runs, to which end point,
 which of bench's figures it is held against, and how far apart they may be.
 
-- process: the probe itself, as the process driver spawns it;
-- native: the driver's own launcher into a cgroup made beforehand (both sides timed from
-  the cgroup existing: bench's boot.total less its cgroup step);
+- process: the probe itself, as the process driver spawns it, entering a cgroup made
+  beforehand (both sides timed from the cgroup existing: bench's boot.total less its cgroup
+  step);
+- native: the driver's own launcher into a cgroup made beforehand (timed the same way);
 - docker: `docker run` of the driver's image with the driver's options (the CLI's own
   start-up, tens of ms, is inside the reference and not inside bench's figure);
 - libvirt: plain QEMU booting the same kernel and initramfs, without libvirt.
@@ -79,19 +80,27 @@ CLI_TOLERANCE = 0.25   # docker: the CLI's start-up on top of the same Engine AP
 GUEST_TOLERANCE = 0.20  # libvirt: its RPC, QMP set-up and cgroups on top of the same boot
 
 
-def _process(driver: Any, run_id: str) -> Launch:
-    return Launch([str(driver.probe), *READY_ONCE.argv()], "boot.total",
-                  f"the probe spawned by {TIMED}", LAUNCH_TOLERANCE, boot_total)
-
-
-def _native(driver: Any, run_id: str) -> Launch:
+def _cgroup_first(driver: Any, run_id: str, limits: Any) -> tuple[str, Any, Callable[[], None]]:
+    """A cgroup made as the driver makes an instance's (name, cgroup, its removal)."""
     name = f"{instance_prefix(run_id)}{driver.name}-verify"
-    cgroup = driver.cgroups.create(name, driver.limits)
+    cgroup = driver.cgroups.create(name, limits)
 
     def remove() -> None:
         driver.cgroups.kill(cgroup)
         driver.cgroups.remove(cgroup)
 
+    return name, cgroup, remove
+
+
+def _process(driver: Any, run_id: str) -> Launch:
+    _, cgroup, remove = _cgroup_first(driver, run_id, None)
+    return Launch(driver.probe_argv(READY_ONCE, cgroup), "boot.total - boot.cgroup",
+                  f"the probe entering a cgroup made beforehand, spawned by {TIMED}",
+                  LAUNCH_TOLERANCE, after_cgroup, [remove])
+
+
+def _native(driver: Any, run_id: str) -> Launch:
+    name, cgroup, remove = _cgroup_first(driver, run_id, driver.limits)
     return Launch(driver.launcher_argv(name, cgroup, READY_ONCE), "boot.total - boot.cgroup",
                   f"the driver's launcher into a cgroup made beforehand, spawned by {TIMED}",
                   LAUNCH_TOLERANCE, after_cgroup, [remove])

@@ -300,6 +300,11 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
         return options.uri
 
     @classmethod
+    def reserved_memory(cls, options: LibvirtOptions) -> int | None:
+        """The guest's RAM, which it may fill whatever it runs (a remote URI's is not ours)."""
+        return None if options.is_remote() else int(options.memory)
+
+    @classmethod
     def clean(cls, options: LibvirtOptions, run_id: str | None, dry_run: bool) -> list[str]:
         """Domains tagged with a bench run at this URI, and (locally) the logs failed boots kept."""
         try:

@@ -128,7 +128,7 @@ def test_calibrate_from_history_pools_the_sittings_of_each_commit(
                       bench_commit="c2")
     dirty = sittings(tmp_path / "dirty", [3.0, 0.3], seed=90, bench_commit="c1+dirty")
     record(store, [*first, *second, *dirty])
-    calibration, found = from_history(store, load_run(first[0]))
+    calibration, found = from_history(store, load_run(first[0]), imported=True)
     spread = calibration.of(GETPPID)
     assert spread is not None and spread.dof == 3 + 3
     logs = [np.log(SITTINGS[:4]) - np.mean(np.log(SITTINGS[:4])),
@@ -147,7 +147,7 @@ def test_calibrate_history_on_the_command_line_then_an_aa_gate_passes_and_a_regr
     store.close()
     calibration = tmp_path / "calibration.json"
     url = str(tmp_path / "history.sqlite")
-    assert cli(["calibrate", "--history", str(aa[-1]), "--store", url, "-o",
+    assert cli(["calibrate", "--history", "--include-imported", str(aa[-1]), "--store", url, "-o",
                 str(calibration)], capsys) == 0
     printed = capsys.readouterr().out
     assert "8 runs at 1 commit(s)" in printed and "syscall.getppid" in printed

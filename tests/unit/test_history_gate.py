@@ -12,7 +12,7 @@ from bench.gate.evaluate import Evaluation, exit_code, gate_run
 from bench.gate.history import gate_history, majority
 from bench.gate.rules import parse_gate
 from bench.history.location import store_url
-from bench.history.record import record_run
+from bench.history.record import RUN, record_run
 from bench.history.store import Store, open_store
 from bench.results.run import load_run
 from foundation.errors import GateError
@@ -35,7 +35,7 @@ def past_runs(tmp_path: Path, store: Store, scales: list[float]) -> list[Path]:
     runs = [history_run(tmp_path / f"past{n}", f"past{n}", T0 + 3600 * n, seed=n, scale=scale,
                         repetitions=10) for n, scale in enumerate(scales)]
     for run in runs:
-        record_run(store, run)
+        record_run(store, run, RUN)  # as `bench run` records what it ran here
     return runs
 
 

@@ -22,7 +22,7 @@ from bench.results.sample import Sample
 from bench.results.store import RunStore
 from bench.runlog import run_log
 from foundation.errors import ConfigError, ResultsError
-from foundation.files import write_atomic
+from foundation.files import open_append, write_atomic
 from runtimes.guest.initramfs import build_initramfs
 from runtimes.host import build
 from runtimes.host.build import compile_static
@@ -96,6 +96,24 @@ def test_no_file_of_a_resumed_run_is_written_through_a_link(tmp_path: Path, vict
         reopened.close()
     except ResultsError as error:  # refusing is fine too: writing through is not
         assert "\n" not in str(error)
+    assert untouched(victim)
+
+
+@pytest.mark.parametrize("name", ["samples.jsonl", "cells.jsonl"])
+def test_the_files_a_store_appends_to_are_never_opened_through_a_link(tmp_path: Path, victim: Path,
+                                                                       name: str) -> None:
+    """The files the store appends to are opened with O_NOFOLLOW: a link planted there
+    (without a resume's rewrite replacing it first) is refused, not appended through."""
+    plant(tmp_path / "alone" / name, victim)
+    with pytest.raises(OSError) as refused:
+        open_append(tmp_path / "alone" / name).close()
+    assert refused.value.errno == errno.ELOOP
+    path = tmp_path / "r"
+    RunStore.create(path, {"run_id": "abc", "config": {"runtimes": {}}}).close()
+    (path / name).unlink()
+    plant(path / name, victim)
+    with pytest.raises(ResultsError, match="cannot open its results files"):
+        RunStore.reopen(path)
     assert untouched(victim)
 
 
