@@ -62,6 +62,7 @@ class Ansible:
             with resources.as_file(resources.files("bench.fleet") / "playbooks" / play.playbook) as book:
                 result = ansible_runner.run(
                     private_data_dir=str(self.private_dir()), ident=ident, playbook=str(book),
+                    project_dir=str(Path.cwd()),  # as ansible-playbook: ./ansible.cfg, relative paths
                     inventory=str(self.inventory.absolute()), limit=f"@{limit}",
                     extravars=dict(play.extravars), envvars=self.envvars(), forks=self.forks,
                     timeout=self.timeout, cmdline="--check" if play.check else None,
