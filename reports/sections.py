@@ -25,6 +25,8 @@ from bench.results.units import format_value
 from reports import figures
 from reports.analysis import Analysis, Change, Run, Stat, is_headline, is_phase
 from reports.figures import Chart
+from reports.hypervisor import NOTES as STACK_NOTES
+from reports.hypervisor import stack_chart, stack_shares
 from reports.intervals import difference_text
 from reports.notes import NOTES, drivers_of, skipped_runtimes, uses_tcg
 from reports.overview import overview, repetitions, when
@@ -156,6 +158,18 @@ def engine(analysis: Analysis) -> Section | None:
     return Section("engine", "The engine's share: docker and podman against runc alone",
                    "Engine tax", NOTES["engine"], charts(chart), data={"taxes": taxes},
                    wide=True, template="sections/engine.html.j2")
+
+
+def hypervisor(analysis: Analysis) -> Section | None:
+    """libvirt against QEMU's q35 (the management stack), q35 against microvm (the machine
+    model), stage by stage (reports.hypervisor)."""
+    found = stack_shares(analysis)
+    if not found:
+        return None
+    return Section("hypervisor", "The hypervisor stack's share: libvirt, q35 and microvm",
+                   "Hypervisor stack", STACK_NOTES + tcg_notes(analysis),
+                   charts(stack_chart(analysis, found)), data={"pairs": found}, wide=True,
+                   template="sections/hypervisor.html.j2")
 
 
 def density(analysis: Analysis) -> Section | None:
@@ -294,5 +308,5 @@ def crosscheck_row(check: CrossCheck) -> dict[str, str]:
 # the page in reading order: the first screen, the numbers, the charts, the cross-checks, then
 # the setup
 SECTIONS: tuple[Callable[[Analysis], Section | None], ...] = (
-    summary, verdict, boot, memory, syscalls, workloads, spectrum, engine, density, storms, changes,
-    crosschecks, setup)
+    summary, verdict, boot, memory, syscalls, workloads, spectrum, engine, hypervisor, density,
+    storms, changes, crosschecks, setup)
