@@ -22,6 +22,10 @@ from foundation.errors import FleetError
 from foundation.files import open_append
 
 EXIT_TIMEOUT = 10.0
+# ansible-playbook's statuses when it ran: all well, a host failed, a host unreachable
+# (each such host is one of its events); any other is Ansible itself failing
+HOSTS_FAILED = frozenset({0, 2, 4})
+TAIL_LINES = 3
 
 
 @dataclass(frozen=True)
@@ -70,9 +74,12 @@ class Ansible:
                     suppress_env_files=True)
         finally:
             self.close_connections()
-        self.keep_output(ident)
+        output = self.keep_output(ident)
         if result.status == "timeout":
-            raise FleetError(play.playbook, f"Ansible ran past {self.timeout} s and was stopped")
+            raise FleetError(play.name, f"Ansible ran past {self.timeout} s and was stopped")
+        if result.rc not in HOSTS_FAILED:
+            raise FleetError(play.name, f"ansible-playbook exited with status {result.rc}: "
+                                        f"{' | '.join(output[-TAIL_LINES:]) or 'no output'}")
         return int(result.rc)
 
     def private_dir(self) -> Path:
@@ -86,13 +93,14 @@ class Ansible:
                 "ANSIBLE_RETRY_FILES_ENABLED": "false", "ANSIBLE_NOCOLOR": "true",
                 **self.environment}
 
-    def keep_output(self, ident: str) -> None:
-        """The play's own output (what ansible-playbook printed) into the fleet's log."""
+    def keep_output(self, ident: str) -> list[str]:
+        """The play's own output (what ansible-playbook printed) into the fleet's log; its
+        lines that say something."""
         stdout = self.private_dir() / "artifacts" / ident / "stdout"
+        text = stdout.read_text(errors="replace") if stdout.exists() else ""
         with open_append(self.log) as log:
-            log.write(f"==== {ident}\n")
-            if stdout.exists():
-                log.write(stdout.read_text(errors="replace"))
+            log.write(f"==== {ident}\n{text}")
+        return [" ".join(line.split()) for line in text.splitlines() if line.strip()]
 
     def close_connections(self) -> None:
         """Ends the SSH connection masters Ansible left to persist (ControlPersist)."""

@@ -27,7 +27,8 @@ HOSTS = "hosts"
 
 @dataclass
 class Fleet:
-    """One `bench fleet run`; `status` is running, complete or interrupted."""
+    """One `bench fleet run`; `status` is running, complete, failed (Ansible itself failed) or
+    interrupted."""
 
     fleet_id: str
     config: str

@@ -69,8 +69,8 @@ def run_fleet(request: FleetRequest, say: Callable[[str], None]) -> Fleet:
             identify(ansible, fleet, hosts, request.check, say)
             if not request.check:
                 run_waves(ansible, fleet, request, source, say)
-        except BaseException:
-            fleet.status = "interrupted"
+        except BaseException as stop:
+            fleet.status = "failed" if isinstance(stop, BenchError) else "interrupted"
             raise
         else:
             fleet.status = "complete"

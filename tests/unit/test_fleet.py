@@ -275,3 +275,18 @@ def test_the_wheel_carries_the_checkouts_commit_and_the_playbooks(tmp_path: Path
     plain = zipfile.ZipFile(build_wheel(source_tree(), tmp_path / "b", None))
     assert "bench/build_commit.txt" not in plain.namelist()
     assert not (source_tree() / "bench" / "build_commit.txt").exists()  # the checkout is untouched
+
+
+def test_ansible_failing_as_a_whole_is_an_error_with_its_words(ansible: None, tmp_path: Path) -> None:
+    """Not a host's failure: ansible-playbook could not run the play (here a limit that
+    leaves no host), and its own last lines say why."""
+    from bench.fleet.ansible import Ansible, Play
+    from foundation.errors import FleetError
+
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text("host-a ansible_host=127.0.0.2\n")
+    runner = Ansible(inventory, tmp_path, tmp_path / "ansible.log", 1, 120, {})
+    with pytest.raises(FleetError, match="no hosts to target") as raised:
+        runner.run(Play("identify", "identify.yml", ("nobody",), {}), lambda event: True)
+    assert raised.value.step == "identify"
+    assert "==== identify" in (tmp_path / "ansible.log").read_text()
