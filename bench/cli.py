@@ -33,6 +33,7 @@ COMMAND_MODULES: list[tuple[str, str, tuple[str, ...]]] = [
     ("bench.history.command", "add_parsers", ("history",)),
     ("reports.trend", "add_parser", ("trend",)),
     ("bench.cache.command", "add_parser", ("cache",)),
+    ("bench.fleet.command", "add_parser", ("fleet",)),
 ]
 
 

@@ -205,7 +205,7 @@ def execute(config: Config, store: RunStore, bundle: Bundle, cells: list[Cell],
     failed = run_cells(config, store, bundle, cells, start, workloads, args.verbose)
     print_summary(store.path, out)
     history = history_store(args, config)
-    required = bool(config.history and config.history.required)
+    required = bool(config.history and config.history.required) or args.store_required
     record_code = record_after_run(store.path, history, Path(args.default_store_path),
                                    required) if history else 0
     gate_code = gate_against(store.path, Path(args.baseline), config) if args.baseline else 0
@@ -307,6 +307,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                         "`default` (the per-user SQLite file), a path, a URL, or `none` to "
                         "record nowhere (default: $BENCH_STORE, else the config's "
                         "history.store, else `default`)")
+    parser.add_argument("--store-required", action="store_true", help="fail the run when it "
+                        "cannot be recorded in the store (as the config's history.required "
+                        "does; `bench fleet run` asks it of every host)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show every external "
                         "action (commands, API calls, domain XML, cgroup writes) as it happens; "
                         "they are always written to run.log in the results directory")
