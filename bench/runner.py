@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.collectors import boot_samples, command_samples, memory_samples, stop_samples, syscall_samples
-from bench.config import Config, DensityWorkload, MemtouchWorkload, SyscallWorkload, Workload
+from bench.config import (
+    Config,
+    DensityWorkload,
+    MemtouchWorkload,
+    StormWorkload,
+    SyscallWorkload,
+    Workload,
+)
 from bench.density import density_samples
 from bench.drivers import INSTALLED, Registry, driver_class
 from bench.interrupts import handling_signals, shielded, signal_of
@@ -35,6 +42,7 @@ from bench.results.lock import DirectoryLock
 from bench.results.sample import Sample
 from bench.results.store import RunStore
 from bench.runlog import RunLog
+from bench.storm import storm_samples
 from bench.workload.bundle import Bundle
 from bench.workload.package import PreparedWorkload, check_runtime, packaged
 from bench.workload.spec import CommandWorkload
@@ -278,6 +286,8 @@ class Runner:
         workload = self.config.workloads[cell.workload]
         if isinstance(workload, DensityWorkload):
             return density_samples(driver, workload, cell, self.config.cell_timeout), None
+        if isinstance(workload, StormWorkload):
+            return storm_samples(driver, workload, cell, self.config.cell_timeout)
         seconds = self.config.cell_timeout + (workload.timeout if isinstance(workload, CommandWorkload)
                                               else 0.0)
         deadline = time.monotonic_ns() + int(seconds * 1e9)

@@ -42,6 +42,7 @@ from bench.runner import (
     scratch_dirs,
     without,
 )
+from bench.storm import check_storms
 from bench.terminal import err, out, plain, print_summary
 from bench.workload.bundle import Bundle, build_bundle
 from bench.workload.package import PreparedWorkload, prepare_workloads, write_tree_manifests
@@ -127,6 +128,7 @@ def create_run(config_path: Path, output: Path | None, kind: str = "", **extra: 
     for name, reason in skipped.items():
         err.print(f"[yellow]skipping runtime {plain(name)}:[/] {plain(reason)}", highlight=False)
     runnable = without(config, skipped)
+    check_storms(runnable, str(config_path))  # an N whose guests cannot fit: refused now
     run_id = new_run_id()
     workloads = command_workloads(runnable, run_id)
     cells = make_plan(runnable)
@@ -174,6 +176,7 @@ def resume_run(path: Path, config_given: Path | None, options: RunOptions) -> in
         config = load_config(config_path)
         runnable = without(config, manifest.get("skipped") or {})  # the plan the run started with
         check_available(runnable, may_skip=False)
+        check_storms(runnable, str(config_path))
         manifest, cells = remaining_cells(path, config, runnable)
         swept = clean_leftovers(manifest["run_id"], False, [config], force=True)
         workloads = command_workloads(runnable, manifest["run_id"])

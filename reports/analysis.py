@@ -128,7 +128,7 @@ def is_phase(metric: str) -> bool:
 def is_headline(metric: str) -> bool:
     """Metrics the verdict table quotes with intervals and ratios."""
     teardown_step = metric.startswith("stop.") and metric != "stop.total"
-    return not (is_phase(metric) or teardown_step or metric.startswith("density.") or metric == "cell")
+    return not (is_phase(metric) or teardown_step or results.per_count(metric) or metric == "cell")
 
 
 def unique_names(paths: list[Path]) -> list[str]:
@@ -197,8 +197,8 @@ def run_stats(run: Run) -> dict[Key, Stat]:
     stats: dict[Key, Stat] = {}
     for key in dict.fromkeys([*run.values, *run.failed]):
         runtime, workload, metric = key
-        if metric == "cell" or metric.startswith("density."):
-            continue  # density rows are per N: the density figures draw them
+        if metric == "cell" or results.per_count(metric):
+            continue  # density and storm rows are per N: their own sections draw them
         data = run.instances.get(key, np.empty(0))
         stat = Stat(run.name, run.label(runtime), runtime, workload, metric,
                     run.units.get(metric, ""), len(data), run.failed.get(key, 0),

@@ -32,7 +32,7 @@ from bench.history.store import Store
 from bench.history.times import shown_time, time_problem
 from bench.history.urls import redacted
 from bench.results.manifest import MANIFEST, SAMPLES
-from bench.results.run import DENSITY, Run, load_run
+from bench.results.run import Run, load_run, per_count
 from bench.results.summary import run_summary_json
 from foundation.errors import HistoryError, ResultsError
 
@@ -98,7 +98,7 @@ def instances_of(run: Run) -> dict[Key, list[float]]:
     """One observation per instance: the median of its successful samples (density rows
     are ladders and keep none)."""
     return {key: series.instances.tolist() for key, series in sorted(run.series.items())
-            if series.instances.size and not key[2].startswith(DENSITY)}
+            if series.instances.size and not per_count(key[2])}
 
 
 def digest_of(path: Path) -> str:

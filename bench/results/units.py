@@ -14,12 +14,12 @@ from typing import Literal
 
 Direction = Literal["lower", "higher"]
 
-# metric family -> (unit, direction); workload.* and density.* carry their own unit, and a
-# workload metric its direction too (a throughput: higher is better)
+# metric family -> (unit, direction); workload.*, density.* and storm.* carry their own unit,
+# and a workload metric or storm.throughput its direction too (higher is better)
 FAMILIES: dict[str, tuple[str, Direction]] = {
     "boot": ("ms", "lower"), "stop": ("ms", "lower"), "memory": ("bytes", "lower"),
     "syscall": ("ns", "lower"), "cell": ("cell", "lower"), "cpu": ("ratio", "lower"),
-    "start": ("ms", "lower"),
+    "start": ("ms", "lower"), "pull": ("ms", "lower"),
 }
 
 # unit -> (dimension, factor to the dimension's base unit)
