@@ -5,11 +5,11 @@ reads, so a project already tracking pytest-benchmark files can keep its tooling
 runtime, workload and time metric (boot.*, syscall.*), stats in seconds computed the way
 pytest_benchmark.stats.Stats computes them; memory metrics have no place in that format and
 are left out. A syscall sample is the mean time per call of one batch, so a "round" is a batch.
+The command line is bench/commands/export.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -114,26 +114,14 @@ def to_pytest_benchmark(path: Path) -> dict[str, Any]:
             "version": PYTEST_BENCHMARK_VERSION}
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Adds `bench export` to bench's subcommands."""
-    export = sub.add_parser("export", help="write a results directory in another tool's format",
-                            description="write a results directory in another tool's format")
-    export.set_defaults(handler=cmd_export)
-    export.add_argument("results", metavar="DIR", help="a results directory")
-    export.add_argument("--format", default="pytest-benchmark", choices=["pytest-benchmark"],
-                        help="pytest-benchmark: JSON for `pytest-benchmark compare` (time "
-                        "metrics, in seconds)")
-    export.add_argument("-o", "--output", metavar="FILE", help="file to write (default: stdout)")
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    document = to_pytest_benchmark(Path(args.results))
+def export(results: Path, output: Path | None) -> None:
+    """The run in `results` as pytest-benchmark JSON, written to `output` (default: stdout)."""
+    document = to_pytest_benchmark(results)
     if not document["benchmarks"]:
-        raise ResultsError(f"{args.results}: no successful time samples (boot.*, syscall.*) "
+        raise ResultsError(f"{results}: no successful time samples (boot.*, syscall.*) "
                            "to export")
     text = json.dumps(document, indent=2) + "\n"
-    if args.output:
-        write_output(Path(args.output), text)
+    if output:
+        write_output(output, text)
     else:
         sys.stdout.write(text)
-    return 0

@@ -1,4 +1,5 @@
-"""`bench trend`: medians over commits or time from the history store, as one offline HTML page.
+"""The trend page: medians over commits or time from the history store, as one offline HTML
+page (the command line of `bench trend` is bench/commands/trend.py).
 
 One chart per metric, runtime and workload; each host fingerprint is its own series, with
 its 95 % intervals as a band and its change points marked (bench.history.changes). The
@@ -15,7 +16,6 @@ clock): what a run says of its own start is shown, never trusted to place it.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import functools
 import html
@@ -29,7 +29,8 @@ from bench.history.times import shown_time as shown_any_time
 from bench.results.units import direction_of, format_value
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when `bench trend` runs
-    from bench.history.queries import Point
+    from bench.history import StoreChoice
+    from bench.history.queries import Filters, Point
 
 OUTPUT = "bench-trend.html"
 PALETTE = ("#2456a6", "#d1495b", "#2a9d8f", "#e9a03b", "#6a4c93", "#5b6474", "#00798c",
@@ -38,41 +39,28 @@ CHART_HEIGHT = 360
 PHASE_FAMILIES = ("boot.", "stop.")
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Adds `bench trend` to bench's subcommands."""
-    from bench.history.command import add_filters, add_store_option
-
-    help_text = "write an HTML page of medians over commits or time from the history store"
-    parser = sub.add_parser("trend", help=help_text, description=help_text + (
-        "; by default every metric except boot and teardown phases (boot.total, stop.total "
-        "are kept)"))
-    add_filters(parser)
-    add_store_option(parser)
-    parser.add_argument("--by", choices=["time", "commit"], default="time",
-                        help="x axis: when the store received the run, or its commit in that order")
-    parser.add_argument("-o", "--output", metavar="FILE", help=f"page to write (default ./{OUTPUT})")
-    parser.set_defaults(handler=cmd_trend)
-
-
-def cmd_trend(args: argparse.Namespace) -> int:
-    from bench.history.command import filters_from, open_from, said_skipped
+def trend_of_store(choice: StoreChoice, filters: Filters, by: str, output: Path | None) -> int:
+    """The page of the store's runs that match (`by`: time or commit), written to `output`
+    (default ./bench-trend.html); without a metric filter, boot and teardown phases are left
+    out (their totals kept). 2 when the store holds a run it could not read."""
+    from bench.history.actions import said_skipped
     from bench.history.queries import trend_points
     from bench.history.reading import CorruptRun
     from foundation.errors import HistoryError
 
-    store = open_from(args)
+    store = choice.open()
     skipped: list[CorruptRun] = []
     try:
-        points = trend_points(store, filters_from(args), skipped)
+        points = trend_points(store, filters, skipped)
     finally:
         store.close()
     problems = said_skipped(skipped)
-    if args.metric is None:
+    if filters.metric is None:
         points = [p for p in points if not is_phase(p.metric)]
     if not points:
         raise HistoryError(store.name, "no run with a successful row matches these filters")
-    output = Path(args.output) if args.output else Path.cwd() / OUTPUT
-    write_trend(build_trend(points, args.by, store.name), output)
+    output = output or Path.cwd() / OUTPUT
+    write_trend(build_trend(points, by, store.name), output)
     print(f"trend written to {output}", file=sys.stderr)
     return problems
 

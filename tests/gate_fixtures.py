@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench.export import add_parser as add_export_parser
-from bench.gate.command import add_parsers
+from bench.cli import add_command
+from bench.commands import Environment, calibrate, export, gate
 from bench.results.sample import Sample
 from bench.results.store import RunStore
 from foundation.errors import BenchError
@@ -68,12 +68,12 @@ def cli(argv: list[str], capsys: pytest.CaptureFixture[str] | None = None) -> in
     """What bench.cli.main does with the parsers of `gate`, `calibrate` and `export`."""
     parser = argparse.ArgumentParser(prog="bench")
     sub = parser.add_subparsers(dest="command", required=True)
-    add_parsers(sub)
-    add_export_parser(sub)
-    parser.set_defaults(env_store=None, default_store_path="/nonexistent/history.sqlite")
+    for command in (gate, calibrate, export):
+        add_command(sub, command)
     args = parser.parse_args(argv)
+    args.environment = Environment(store=None, default_store=Path("/nonexistent/history.sqlite"))
     try:
-        code: int = args.handler(args)
+        code: int = args.main(args)
     except BenchError as error:
         print(f"bench: {error}")
         return error.exit_code

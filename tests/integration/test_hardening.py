@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bench.doctor import clean_leftovers
+from bench.leftovers import clean_leftovers
 from bench.results.records import read_lines
 from runtimes.docker.driver import DockerDriver, DockerOptions
 from runtimes.host.cgroups import detect

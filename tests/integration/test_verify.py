@@ -17,7 +17,7 @@ from bench.cli import main
 from bench.results.crosschecks import read_checks
 from bench.results.lock import DirectoryLock
 from bench.results.manifest import read_manifest
-from bench.verify import command as verify_command
+from bench.verify import verifying as verify_command
 from runtimes.native.driver import NativeDriver, NativeOptions
 from tests.conftest import require
 

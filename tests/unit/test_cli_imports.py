@@ -22,7 +22,7 @@ def modules_after(*argv: str) -> set[str]:
 
 
 @pytest.mark.parametrize(("argv", "absent"), [
-    (("history", "list", "--help"), ("bench.run_command", "bench.runner", "scipy", "pydantic")),
+    (("history", "list", "--help"), ("bench.running", "bench.runner", "scipy", "pydantic")),
     (("gate", "--help"), ("plotly", "pandas", "scipy", "bench.runner")),
     (("trend", "--help"), ("plotly", "bench.runner")),
 ])

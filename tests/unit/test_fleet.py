@@ -4,7 +4,6 @@ and the fleet record. The fleet against real hosts is tests/integration/test_fle
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import subprocess
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bench.fleet.command import store_of
+from bench.fleet.actions import store_of
 from bench.fleet.hosts import HostLog, HostState, identity_reads, reason_of
 from bench.fleet.inventory import InventoryHost, ansible_tool, hosts_of, read_inventory
 from bench.fleet.record import FORMAT, Fleet, read_fleet
@@ -227,20 +226,16 @@ def test_a_host_with_no_results_and_no_failure_event_is_failed_not_done(tmp_path
 
 # --- the store and the record --------------------------------------------------------------
 
-def store_args(store: str | None, env: str | None = None) -> argparse.Namespace:
-    return argparse.Namespace(store=store, env_store=env)
-
-
 def test_the_fleet_records_into_one_shared_store_or_says_why_not() -> None:
-    url, shown = store_of(store_args("postgresql://u:secret@127.0.0.1/bench"))
+    url, shown = store_of("postgresql://u:secret@127.0.0.1/bench")
     assert url == "postgresql://u:secret@127.0.0.1/bench"  # the hosts get it whole
     assert "secret" not in shown and shown.startswith("postgresql://u")  # shown without it
-    assert store_of(store_args(None, "none")) == ("none", "none")
+    assert store_of("none") == ("none", "none")
     with pytest.raises(ConfigError, match="needs --store"):
-        store_of(store_args(None))
+        store_of(None)
     for local in ("default", "/tmp/history.sqlite", "sqlite:////tmp/h.sqlite"):
         with pytest.raises(ConfigError, match="SQLite store is a file on each host"):
-            store_of(store_args(local))
+            store_of(local)
 
 
 def test_the_record_reads_back_and_refuses_a_newer_format(tmp_path: Path) -> None:

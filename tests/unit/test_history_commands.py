@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.history.command import record_after_run
+from bench.history.actions import record_after_run
 from tests.history_fixtures import history_run
 
 T0 = 1_750_000_000.0

@@ -16,7 +16,8 @@ import plotly.graph_objects as go
 import pytest
 from plotly.offline import get_plotlyjs
 
-from bench.report_command import add_parser
+from bench.cli import add_command
+from bench.commands import report as report_command
 from bench.results.derived import COLUMNS, overhead_records
 from bench.results.groups import load_groups
 from bench.results.manifest import baseline_runtime, read_manifest
@@ -429,13 +430,13 @@ def test_read_lines_still_refuses_corrupt_lines(tmp_path: Path, content: str) ->
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="bench")
-    add_parser(top.add_subparsers(dest="command", required=True))
+    add_command(top.add_subparsers(dest="command", required=True), report_command)
     return top
 
 
 def test_report_command_writes_the_file(tmp_path: Path, run_dir: Path) -> None:
     args = parser().parse_args(["report", str(run_dir), "-o", str(tmp_path / "out.html")])
-    assert args.handler(args) == 0
+    assert args.main(args) == 0
     assert (tmp_path / "out.html").read_text().startswith("<!DOCTYPE html>")
 
 
@@ -443,7 +444,7 @@ def test_report_command_defaults(tmp_path: Path, run_dir: Path,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     one = parser().parse_args(["report", str(run_dir)])
-    assert one.handler(one) == 0 and (run_dir / "report.html").exists()
+    assert one.main(one) == 0 and (run_dir / "report.html").exists()
     two = parser().parse_args(["report", str(run_dir), str(run_dir)])
-    assert two.handler(two) == 0 and (tmp_path / "bench-report.html").exists()
+    assert two.main(two) == 0 and (tmp_path / "bench-report.html").exists()
     assert "run-a#2:docker" in (tmp_path / "bench-report.html").read_text()

@@ -7,7 +7,7 @@ import pytest
 
 from bench.results.crosschecks import CrossCheck
 from bench.terminal import out
-from bench.verify.command import print_checks
+from bench.verify.verifying import print_checks
 from reports.html import change_text
 from reports.intervals import difference_text
 from reports.sections import crosscheck_row

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.doctor import check_run_id, clean_leftovers, live_runs, scratch_dirs
+from bench.leftovers import check_run_id, clean_leftovers, live_runs, scratch_dirs
 from bench.results.lock import DirectoryLock, is_locked
 from bench.results.manifest import read_manifest
 from bench.results.resume import drop_unfinished_samples
@@ -283,9 +283,9 @@ def test_an_inherited_lock_would_keep_a_dead_run_alive(tmp_path: Path) -> None:
 def only_scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Clean looks at scratch directories in tmp_path only: no driver's real leftovers (other
     runs on this host) are touched by these tests."""
-    import bench.doctor
+    import bench.leftovers
 
-    monkeypatch.setattr(bench.doctor, "targets", lambda configs: [])
+    monkeypatch.setattr(bench.leftovers, "targets", lambda configs: [])
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     return tmp_path
 

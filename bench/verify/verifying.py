@@ -1,14 +1,14 @@
-"""`bench verify CONFIG`: run the config's cells and, interleaved with them in the same
+"""The verify run: the config's cells and, interleaved with them in the same
 sitting, the independent reference for each headline figure; store both, the agreement in
 verify.json, and a report with a Cross-checks section.
 
 Exit codes: 0 every line agrees or is unclear, 1 a line disagrees or a reference failed,
-2 bad config, 3 some of bench's own cells failed.
+2 bad config, 3 some of bench's own cells failed. The command line is
+bench/commands/verify.py.
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from rich.table import Table
@@ -17,21 +17,17 @@ from bench.interrupts import shielded
 from bench.noise import host_load
 from bench.results.crosschecks import CrossCheck, write_checks
 from bench.results.units import format_value
-from bench.run_command import RunHooks, create_run, default_cache_dir, run_cells, under_signals
+from bench.running import RunHooks, create_run, default_cache_dir, run_cells
 from bench.terminal import out
 from bench.verify.checks import Verifier
 from bench.verify.references import tool_versions
 from reports.intervals import difference_text
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
-    return under_signals(lambda: verify(args))
-
-
-def verify(args: argparse.Namespace) -> int:
-    """The run of `bench run` (bench.run_command.run_cells) with the Verifier's hooks beside
+def verify(config_path: Path, output: Path | None, verbose: bool) -> int:
+    """The run of `bench run` (bench.running.run_cells) with the Verifier's hooks beside
     its cells, and verify.json written once they ran, before the report that shows it."""
-    run = create_run(Path(args.config), args.output, kind="verify", verify=True)
+    run = create_run(config_path, output, kind="verify", verify=True)
     start = f"verify {run.run_id}: {len(run.cells)} cells and their references -> {run.store.path}"
     verifier = Verifier(run.config, run.run_id, default_cache_dir())
     before = host_load()
@@ -43,7 +39,7 @@ def verify(args: argparse.Namespace) -> int:
     hooks = RunHooks(verifier.at_instance, verifier.after_cell, record)
     try:
         failed = run_cells(run.config, run.store, run.bundle, run.cells, start, run.workloads,
-                           args.verbose, hooks)
+                           verbose, hooks)
     finally:
         with shielded():
             verifier.close()
@@ -72,16 +68,4 @@ def print_checks(checks: list[CrossCheck]) -> None:
                       format_value(result.reference, check.unit), difference_text(result),
                       f"±{check.tolerance:.0%}", result.verdict)
     out.print(table)
-
-
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    help_text = ("run a config's cells and, interleaved, an independent reference for each "
-                 "headline figure; report the agreement")
-    parser = sub.add_parser("verify", help=help_text, description=help_text)
-    parser.set_defaults(handler=cmd_verify)
-    parser.add_argument("config", help="YAML config (e.g. configs/quick.yaml)")
-    parser.add_argument("-o", "--output", help="results directory to create "
-                        "(default: <config output>/<time>-<config>-verify-<run id>)")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="show every external action as it happens (always in run.log)")
 

@@ -1,15 +1,13 @@
-"""`bench fleet run INVENTORY CONFIG` and `bench fleet report FLEET_DIR`.
-
-bench.cli adds these with add_parser and passes the store the environment names
-(args.env_store): the CLI alone reads the environment.
-"""
+"""What `bench fleet run` and `bench fleet report` do, from typed requests: the store every
+host records into, the request, the run with its progress and tables, the report written
+again. The command line is bench/commands/fleet.py."""
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import secrets
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.table import Table
@@ -19,48 +17,17 @@ from bench.fleet.run import FleetRequest
 from bench.terminal import err, out, plain
 from foundation.errors import ConfigError
 
-HELP = "run one config on every host of an Ansible inventory, into one store"
 REPORT = "fleet.html"
 FAILED_EXIT = 3  # as `bench run` with failed cells: the others' results are complete
-DEFAULT_TIMEOUT = 6 * 3600
+DEFAULT_TIMEOUT = 6 * 3600  # a wave's; bench/commands/fleet.py states it for --help
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Adds `fleet run` and `fleet report` to bench's subcommands."""
-    fleet = sub.add_parser("fleet", help=HELP, description=HELP + " (through Ansible)")
-    actions = fleet.add_subparsers(dest="fleet_command", required=True, metavar="ACTION")
-    run = actions.add_parser("run", help=HELP, description=HELP + ": bench goes to each host "
-                             "as a wheel built here, runs its host set-up and `bench run CONFIG`, "
-                             "records into --store and sends its results directory back; hosts "
-                             "of one machine run one after the other, machines in parallel")
-    run.add_argument("inventory", help="an Ansible inventory (INI or YAML file, or a directory)")
-    run.add_argument("config", help="the bench config every host runs")
-    run.add_argument("--store", metavar="URL", help="the shared history store every host records "
-                     "into: a postgresql:// URL the hosts can reach, or `none` "
-                     "(default: $BENCH_STORE)")
-    run.add_argument("-l", "--limit", metavar="PATTERN", help="only these hosts (an Ansible "
-                     "host pattern, as ansible-playbook --limit)")
-    run.add_argument("-C", "--check", action="store_true", help="say what would run where "
-                     "(reads each host's machine identity) and start nothing")
-    run.add_argument("-f", "--forks", type=int, default=5, help="hosts Ansible works on at once "
-                     "(default 5)")
-    run.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                     help=f"stop a wave that runs longer (default {DEFAULT_TIMEOUT} s)")
-    run.add_argument("-o", "--output", metavar="DIR", help="the fleet directory to create "
-                     "(default: <config output>/<time>-<config>-fleet-<id>)")
-    run.set_defaults(handler=cmd_fleet_run)
-    report = actions.add_parser("report", help="write a fleet directory's report again")
-    report.add_argument("fleet", metavar="FLEET_DIR", help="a directory bench fleet run wrote")
-    report.add_argument("-o", "--output", metavar="FILE", help=f"default: FLEET_DIR/{REPORT}")
-    report.set_defaults(handler=cmd_fleet_report)
-
-
-def store_of(args: argparse.Namespace) -> tuple[str, str]:
-    """The store every host records into, and the same as it may be shown."""
+def store_of(named: str | None) -> tuple[str, str]:
+    """The store every host records into (--store, else $BENCH_STORE), and the same as it
+    may be shown."""
     from bench.history import NO_STORE
     from bench.history.location import shown, store_url
 
-    named = args.store or args.env_store
     if not named:
         raise ConfigError("bench fleet run needs --store: the PostgreSQL URL every host records "
                           "into (or `none` to record nowhere)")
@@ -72,25 +39,40 @@ def store_of(args: argparse.Namespace) -> tuple[str, str]:
     return named, shown(named)
 
 
-def request_of(args: argparse.Namespace) -> FleetRequest:
+@dataclass(frozen=True)
+class FleetAsk:
+    """What `bench fleet run` was asked: the inventory, the config, the store named (--store,
+    else $BENCH_STORE), Ansible's --limit and forks, a wave's timeout, the fleet directory
+    (default: under the config's output), and whether only to say what would run where."""
+
+    inventory: Path
+    config: Path
+    store: str | None
+    limit: str | None = None
+    forks: int = 5
+    timeout: int = DEFAULT_TIMEOUT
+    output: Path | None = None
+    check: bool = False
+
+
+def request_of(ask: FleetAsk) -> FleetRequest:
     from bench.config import load_config
-    from bench.run_command import results_dir_for
+    from bench.running import results_dir_for
 
-    if args.forks < 1 or args.timeout < 1:
+    if ask.forks < 1 or ask.timeout < 1:
         raise ConfigError("--forks and --timeout: at least 1")
-    store, shown = store_of(args)
-    config = Path(args.config)
+    store, shown = store_of(ask.store)
     fleet_id = secrets.token_hex(4)
-    folder = Path(args.output) if args.output else results_dir_for(
-        load_config(config).output, config, fleet_id, "fleet")
-    return FleetRequest(fleet_id, Path(args.inventory), config, store, shown, args.limit,
-                        args.forks, args.timeout, folder, args.check)
+    folder = ask.output or results_dir_for(load_config(ask.config).output, ask.config,
+                                           fleet_id, "fleet")
+    return FleetRequest(fleet_id, ask.inventory, ask.config, store, shown, ask.limit,
+                        ask.forks, ask.timeout, folder, ask.check)
 
 
-def cmd_fleet_run(args: argparse.Namespace) -> int:
+def fleet_run(ask: FleetAsk) -> int:
     from bench.fleet.run import run_fleet
 
-    request = request_of(args)
+    request = request_of(ask)
     fleet = run_fleet(request, progress)
     if request.check:
         out.print(plan_table(fleet, request))
@@ -146,7 +128,6 @@ def write_report(folder: Path, fleet: Fleet, output: Path | None = None) -> Path
     return page
 
 
-def cmd_fleet_report(args: argparse.Namespace) -> int:
-    folder = Path(args.fleet)
-    write_report(folder, read_fleet(folder), Path(args.output) if args.output else None)
+def fleet_report(folder: Path, output: Path | None) -> int:
+    write_report(folder, read_fleet(folder), output)
     return 0

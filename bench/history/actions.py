@@ -1,15 +1,11 @@
-"""`bench history import|list|show|export|prune`, and the recording step after `bench run`.
-
-bench.cli adds these with add_parsers and passes the store the environment names
-(args.env_store) and the per-user default file (args.default_store_path): the CLI alone
-reads the environment.
+"""What `bench history import|list|show|export|prune` do, and the recording step after
+`bench run`. Each action takes the store as a StoreChoice (bench.history): the command line
+(bench/commands/history.py) names it, and only bench.cli reads the environment.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
-import datetime
 import io
 import json
 import math
@@ -27,97 +23,12 @@ from foundation.errors import BenchError, ConfigError, HistoryError
 from foundation.files import write_output
 
 if TYPE_CHECKING:  # SQLAlchemy loads only for the commands that open a store
+    from bench.history import StoreChoice
     from bench.history.queries import Filters, RunLine
     from bench.history.reading import CorruptRun
-    from bench.history.store import Store
-
-HELP = "the results store across runs: import, list, show, export, prune"
-STORE_HELP = ("history store: `default` (the per-user SQLite file), a SQLite path, or a URL "
-              "(postgresql://USER@HOST/DB); default: $BENCH_STORE, else `default`")
-LIST_LIMIT = 50
 
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, soft_wrap=True)  # a message is one line, however long
-
-
-def add_store_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", metavar="URL", help=STORE_HELP)
-
-
-def add_filters(parser: argparse.ArgumentParser, rows: bool = True) -> None:
-    parser.add_argument("--host", help="a host name, or the start of a host fingerprint hash")
-    parser.add_argument("--config", help="a config name, or the start of a config hash")
-    parser.add_argument("--branch", help="git branch of the config's checkout (* and ? match)")
-    parser.add_argument("--since", metavar="DATE", help="runs started on or after DATE "
-                        "(ISO 8601: 2026-12-01 or 2026-12-01T14:00; UTC unless it says)")
-    parser.add_argument("--until", metavar="DATE", help="runs started before DATE")
-    if rows:
-        parser.add_argument("--runtime", help="runtime name (* and ? match)")
-        parser.add_argument("--workload", help="workload name (* and ? match)")
-        parser.add_argument("--metric", help="metric, e.g. 'syscall.*' (* and ? match)")
-
-
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Adds `history` and its subcommands to bench's subcommands."""
-    history = sub.add_parser("history", help=HELP, description=HELP)
-    actions = history.add_subparsers(dest="history_command", required=True, metavar="ACTION")
-    imported = actions.add_parser("import", help="record results directories (again: no change)")
-    imported.add_argument("results", nargs="+", metavar="DIR", help="a results directory")
-    imported.set_defaults(handler=cmd_import)
-    listed = actions.add_parser("list", help="runs in the store, newest first")
-    add_filters(listed)
-    listed.add_argument("--limit", type=int, default=LIST_LIMIT,
-                        help=f"at most this many runs (default {LIST_LIMIT}; 0: all)")
-    listed.add_argument("--json", action="store_true", help="print a JSON array")
-    listed.set_defaults(handler=cmd_list)
-    shown = actions.add_parser("show", help="one run: its keys and summary rows")
-    shown.add_argument("run", help="run id (or its unambiguous start)")
-    shown.add_argument("--json", action="store_true", help="print run, manifest and rows as JSON")
-    shown.set_defaults(handler=cmd_show)
-    exported = actions.add_parser("export", help="summary rows of the selected runs as CSV or JSON")
-    add_filters(exported)
-    exported.add_argument("--format", choices=["csv", "json"], default="csv")
-    exported.add_argument("-o", "--output", metavar="FILE", help="file to write (default: stdout)")
-    exported.set_defaults(handler=cmd_export)
-    pruned = actions.add_parser("prune", help="keep the newest N runs of each host and config")
-    pruned.add_argument("--keep", type=int, required=True, metavar="N",
-                        help="runs kept per host fingerprint and config hash (at least 1)")
-    add_filters(pruned, rows=False)
-    pruned.add_argument("--dry-run", action="store_true", help="list, delete nothing")
-    pruned.set_defaults(handler=cmd_prune)
-    for parser in (imported, listed, shown, exported, pruned):
-        add_store_option(parser)
-
-
-def open_from(args: argparse.Namespace) -> Store:
-    """The store named by --store, else $BENCH_STORE, else the per-user default file."""
-    from bench.history import DEFAULT
-    from bench.history.location import store_url
-    from bench.history.store import open_store
-
-    name = args.store or getattr(args, "env_store", None) or DEFAULT
-    return open_store(store_url(name, Path(args.default_store_path)))
-
-
-def parse_date(text: str | None, option: str) -> float | None:
-    if text is None:
-        return None
-    try:
-        moment = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"{option} {text!r}: expected an ISO 8601 date, e.g. 2026-12-01") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.UTC)
-    return moment.timestamp()
-
-
-def filters_from(args: argparse.Namespace) -> Filters:
-    from bench.history.queries import Filters
-
-    return Filters(host=args.host, config=args.config, branch=args.branch,
-                   runtime=getattr(args, "runtime", None), workload=getattr(args, "workload", None),
-                   metric=getattr(args, "metric", None), since=parse_date(args.since, "--since"),
-                   until=parse_date(args.until, "--until"))
 
 
 def say(line: str) -> None:
@@ -132,15 +43,15 @@ def said_skipped(skipped: list[CorruptRun]) -> int:
     return 2 if skipped else 0
 
 
-def cmd_import(args: argparse.Namespace) -> int:
+def import_results(choice: StoreChoice, folders: list[Path]) -> int:
     from bench.history.record import IMPORT, record_run
 
-    store = open_from(args)
+    store = choice.open()
     refused = 0
     try:
-        for folder in args.results:
+        for folder in folders:
             try:
-                done = record_run(store, Path(folder), IMPORT)
+                done = record_run(store, folder, IMPORT)
             except HistoryError:
                 raise  # the store itself failed: stop here
             except BenchError as error:
@@ -156,18 +67,18 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 2 if refused else 0
 
 
-def cmd_list(args: argparse.Namespace) -> int:
+def list_store(choice: StoreChoice, filters: Filters, limit: int, as_json: bool) -> int:
+    """The newest `limit` runs (0: all) that match, as a table or JSON."""
     from bench.history.queries import count_runs, list_runs
 
-    store = open_from(args)
+    store = choice.open()
     skipped: list[CorruptRun] = []
     try:
-        filters = filters_from(args)
-        runs = list_runs(store, filters, args.limit if args.limit > 0 else None, skipped)
-        total = count_runs(store, filters) if args.limit > 0 and len(runs) == args.limit else None
+        runs = list_runs(store, filters, limit if limit > 0 else None, skipped)
+        total = count_runs(store, filters) if limit > 0 and len(runs) == limit else None
     finally:
         store.close()
-    if args.json:
+    if as_json:
         print(json.dumps([vars(run) for run in runs], indent=2))
         return said_skipped(skipped)
     print(f"{len(runs)} run(s) in {store.name}, newest first (by when the store received them)")
@@ -208,15 +119,16 @@ def plain_table(head: tuple[str, ...], lines: list[tuple[str, ...]]) -> str:
                      .rstrip() for line in [head, *lines])
 
 
-def cmd_show(args: argparse.Namespace) -> int:
+def show_run(choice: StoreChoice, run_id: str, as_json: bool) -> int:
+    """One run (its id or an unambiguous start): its keys and summary rows."""
     from bench.history.queries import find_run
 
-    store = open_from(args)
+    store = choice.open()
     try:
-        run, manifest, rows = find_run(store, args.run)
+        run, manifest, rows = find_run(store, run_id)
     finally:
         store.close()
-    if args.json:
+    if as_json:
         print(json.dumps({"run": vars(run), "manifest": manifest, "rows": rows}, indent=2,
                          default=str))
         return 0
@@ -250,22 +162,24 @@ def row_cells(row: dict[str, Any]) -> tuple[str, ...]:
     return tuple(visible(cell) for cell in cells)
 
 
-def cmd_export(args: argparse.Namespace) -> int:
+def export_store(choice: StoreChoice, filters: Filters, form: str, output: Path | None) -> int:
+    """The summary rows of the runs that match, as CSV (`form` csv) or JSON, into `output`
+    (default: stdout)."""
     from bench.history.queries import export_rows
 
-    store = open_from(args)
+    store = choice.open()
     skipped: list[CorruptRun] = []
     try:
-        rows = export_rows(store, filters_from(args), skipped)
+        rows = export_rows(store, filters, skipped)
     finally:
         store.close()
-    if not args.output and sys.stdout.isatty():  # a terminal would obey what text holds
+    if not output and sys.stdout.isatty():  # a terminal would obey what text holds
         rows = [{key: visible(value) if isinstance(value, str) else value
                  for key, value in row.items()} for row in rows]  # (JSON escapes it anyway)
-    text = as_csv(rows) if args.format == "csv" else json.dumps(rows, indent=2, default=str) + "\n"
-    if args.output:
-        write_output(Path(args.output), text)
-        say(f"{len(rows)} rows written to {args.output}")
+    text = as_csv(rows) if form == "csv" else json.dumps(rows, indent=2, default=str) + "\n"
+    if output:
+        write_output(output, text)
+        say(f"{len(rows)} rows written to {output}")
     else:  # a file or a pipe gets the data as it is
         sys.stdout.write(text)
     return said_skipped(skipped)
@@ -285,24 +199,25 @@ def as_csv(rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def cmd_prune(args: argparse.Namespace) -> int:
+def prune_store(choice: StoreChoice, keep: int, filters: Filters, dry_run: bool) -> int:
+    """Keep the newest `keep` runs of each host, config and origin among those that match."""
     from bench.history.queries import delete_runs, prune_plan
 
-    if args.keep < 1:
+    if keep < 1:
         raise ConfigError("--keep: at least 1 (a series with no run left has no history)")
-    store = open_from(args)
+    store = choice.open()
     skipped: list[CorruptRun] = []
     try:
-        doomed = prune_plan(store, args.keep, filters_from(args), skipped)
-        if doomed and not args.dry_run:
+        doomed = prune_plan(store, keep, filters, skipped)
+        if doomed and not dry_run:
             delete_runs(store, [run.run_id for run in doomed])
     finally:
         store.close()
-    verb = "would delete" if args.dry_run else "deleted"
+    verb = "would delete" if dry_run else "deleted"
     for run in doomed:
         out.print(visible(f"{verb} {run.run_id} received {shown_time(run.received)} "
                           f"{run.hostname} {run.config_name}"), markup=False, highlight=False)
-    out.print(f"{len(doomed)} run(s) {verb}; the newest {args.keep} of each host, config and "
+    out.print(f"{len(doomed)} run(s) {verb}; the newest {keep} of each host, config and "
               "origin kept (newest: received last by the store)", markup=False, highlight=False)
     return said_skipped(skipped)
 

@@ -1,4 +1,5 @@
-"""`bench cache list|prune`: the build cache's entries and bench's images, and removing old ones.
+"""What `bench cache list|prune` do: the build cache's entries and bench's images, and removing
+old ones (the command line is bench/commands/cache.py).
 
 In use means named by a live run's ledger (bench.cache.ledger); prune never removes what is
 in use, and removes either what was last used more than N days ago (`--older-than N`) or
@@ -8,7 +9,6 @@ forced: one a container still uses stays, and the line says why.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -27,29 +27,9 @@ from bench.results.text import visible
 from bench.results.units import format_value
 from foundation.errors import ConfigError
 
-HELP = "the build cache and bench's images: list them, or prune old ones"
 DAY_S = 86_400.0
 out = Console(width=None, soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
-
-
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Adds `cache` and its actions to bench's subcommands."""
-    cache = sub.add_parser("cache", help=HELP, description=HELP + f" (cache: {default_cache_dir()}"
-                           ", $XDG_CACHE_HOME/bench; images: bench-workload and bench-probe in "
-                           "docker and podman)")
-    actions = cache.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
-    listed = actions.add_parser("list", help="entries and images, their size, age and user")
-    listed.add_argument("--json", action="store_true", help="print a JSON object")
-    listed.set_defaults(handler=cmd_list)
-    pruned = actions.add_parser("prune", help="remove entries and images no live run uses")
-    which = pruned.add_mutually_exclusive_group(required=True)
-    which.add_argument("--older-than", type=float, metavar="DAYS",
-                       help="only what was last used (an image: built) more than DAYS ago")
-    which.add_argument("--unused", action="store_true", help="everything no live run uses")
-    pruned.add_argument("--no-images", action="store_true", help="leave images alone")
-    pruned.add_argument("--dry-run", action="store_true", help="list, remove nothing")
-    pruned.set_defaults(handler=cmd_prune)
 
 
 def say(console: Console, line: str) -> None:
@@ -60,12 +40,12 @@ def size(count: int) -> str:
     return format_value(float(count), "bytes")
 
 
-def cmd_list(args: argparse.Namespace) -> int:
+def list_cache(as_json: bool) -> int:
     cache_dir = default_cache_dir()
     live = [ledger for ledger in read_ledgers(cache_dir) if ledger.live]
     entries = cache_entries(cache_dir)
     images, problems = all_images()
-    if args.json:
+    if as_json:
         print(json.dumps({"cache": str(cache_dir), "live_runs": [ledger.run_id for ledger in live],
                           "entries": [entry_json(e, live) for e in entries],
                           "images": [image_json(i, live) for i in images],
@@ -107,22 +87,32 @@ class Doomed:
     remove: Callable[[], str | None]
 
 
-def cmd_prune(args: argparse.Namespace) -> int:
-    if args.older_than is not None and not args.older_than >= 0:
+@dataclass(frozen=True)
+class PruneRequest:
+    """What `bench cache prune` removes: what was last used more than `older_than` days ago,
+    or (None) everything no live run uses; images too unless `images` is False."""
+
+    older_than: float | None
+    images: bool = True
+    dry_run: bool = False
+
+
+def prune_cache(request: PruneRequest) -> int:
+    if request.older_than is not None and not request.older_than >= 0:
         raise ConfigError("--older-than: a number of days, 0 or more")
-    cutoff = None if args.unused else time.time() - args.older_than * DAY_S
+    cutoff = None if request.older_than is None else time.time() - request.older_than * DAY_S
     cache_dir = default_cache_dir()
     live = [ledger for ledger in read_ledgers(cache_dir) if ledger.live]
     doomed = doomed_entries(cache_entries(cache_dir), live, cutoff)
-    if not args.no_images:
+    if request.images:
         images, problems = all_images()
         for engine_problem in problems:
             say(err, f"images not pruned: {engine_problem}")
         doomed += doomed_images(images, live, cutoff)
-    verb = "would remove" if args.dry_run else "removed"
+    verb = "would remove" if request.dry_run else "removed"
     done: list[Doomed] = []
     for item in doomed:
-        problem = None if args.dry_run else item.remove()
+        problem = None if request.dry_run else item.remove()
         done += [item] if problem is None else []
         say(out, f"{verb} {item.label}" if problem is None else f"kept {item.label}: {problem}")
     say(out, f"{len(done)} {verb} ({size(sum(item.size for item in done))}); what "

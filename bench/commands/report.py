@@ -6,27 +6,25 @@ import argparse
 import sys
 from pathlib import Path
 
+NAME = "report"
+HELP = "write one self-contained HTML report of one or more results directories"
+DESCRIPTION = HELP + "; with several, the first is the reference the others are compared against"
 REPORT_NAME = "report.html"
 COMPARISON_NAME = "bench-report.html"
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Adds the `report` subcommand to the CLI's subparsers."""
-    help_text = "write one self-contained HTML report of one or more results directories"
-    parser = sub.add_parser("report", help=help_text, description=help_text + (
-        "; with several, the first is the reference the others are compared against"))
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", nargs="+", metavar="DIR", help="a results directory")
     parser.add_argument("-o", "--output", metavar="FILE", help=(
         f"HTML file to write (default: DIR/{REPORT_NAME} for one directory, "
         f"./{COMPARISON_NAME} for several)"))
-    parser.set_defaults(handler=cmd_report)
 
 
 def default_output(results: list[Path]) -> Path:
     return results[0] / REPORT_NAME if len(results) == 1 else Path.cwd() / COMPARISON_NAME
 
 
-def cmd_report(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> int:
     from reports.html import write_report  # plotly and pandas load only for this command
 
     results = [Path(p) for p in args.results]

@@ -1,5 +1,6 @@
-"""`bench run`: a config's plan, run and stored in a fresh results directory (or a stopped
-run resumed), then its report, summary and, with --baseline, its gate.
+"""The run's lifecycle: a config's plan, run and stored in a fresh results directory (or a
+stopped run resumed), then its report, summary and, with a baseline, its gate. The command
+line of `bench run` is bench/commands/run.py; `bench verify` runs its cells through here too.
 
 The whole command runs under bench.interrupts: SIGINT, SIGTERM or SIGHUP at any point (the
 compile, a cell, the report) ends in teardown, a manifest that says what happened, a
@@ -9,7 +10,6 @@ report of what was kept, and exit 128+N. The results directory is locked from it
 
 from __future__ import annotations
 
-import argparse
 import secrets
 import signal
 import time
@@ -23,12 +23,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bench.cache import default_cache_dir as default_cache_dir
 from bench.cache.ledger import HeldLedger, hold
 from bench.config import Config, load_config
-from bench.doctor import clean_leftovers
 from bench.fingerprint import git_branch, git_commit, host_fingerprint
-from bench.history import DEFAULT, NO_STORE
-from bench.history.command import record_after_run
-from bench.history.urls import check_store
+from bench.history import DEFAULT, NO_STORE, StoreChoice
+from bench.history.actions import record_after_run
 from bench.interrupts import handling_signals, shielded, signal_of
+from bench.leftovers import clean_leftovers
 from bench.plan import Cell, make_plan, remaining_cells
 from bench.results.lock import DirectoryLock
 from bench.results.manifest import read_manifest
@@ -67,19 +66,25 @@ def results_dir_for(output: str, config_path: Path, run_id: str, kind: str = "")
     return parent / f"{stamp}-{config_path.stem}-{kind + '-' if kind else ''}{run_id}"
 
 
-def history_store(args: argparse.Namespace, config: Config) -> str | None:
-    """Where the run is recorded: --store, $BENCH_STORE (args.env_store, read by bench.cli),
-    the config's history.store, else the per-user default store; `none` records nowhere."""
+@dataclass(frozen=True)
+class RunOptions:
+    """What `bench run` asks of a run beyond its config: the store it is recorded in (--store,
+    else $BENCH_STORE; else the config's), a baseline to gate it against, and whether every
+    external action is shown as it happens, and whether a run that cannot be recorded fails."""
+
+    store: StoreChoice
+    baseline: Path | None = None
+    verbose: bool = False
+    store_required: bool = False  # fail when the run cannot be recorded (bench fleet asks it)
+
+
+def history_store(store: StoreChoice, config: Config) -> str | None:
+    """Where the run is recorded: --store, $BENCH_STORE (both in `store.named`, the latter
+    read by bench.cli), the config's history.store, else the per-user default store; `none`
+    records nowhere."""
     configured = config.history.store if config.history else None
-    named = args.store or args.env_store or configured or DEFAULT
+    named = store.named or configured or DEFAULT
     return None if named == NO_STORE else named
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    named = args.store or args.env_store  # a malformed store URL is refused before the run
-    if named and named != NO_STORE:
-        check_store(named)
-    return under_signals(lambda: resume_run(args) if args.resume else new_run(args))
 
 
 def under_signals(command: Callable[[], int]) -> int:
@@ -93,11 +98,12 @@ def under_signals(command: Callable[[], int]) -> int:
             raise Interrupted(f"interrupted by {signal.Signals(signum).name}", signum) from None
 
 
-def new_run(args: argparse.Namespace) -> int:
-    if not args.config:
+def new_run(config_path: Path | None, output: Path | None, options: RunOptions) -> int:
+    if not config_path:
         raise ConfigError("bench run needs a CONFIG (or --resume DIR)")
-    run = create_run(Path(args.config), args.output)
-    return execute(run.config, run.store, run.bundle, run.cells, args, run.start, run.workloads)
+    run = create_run(config_path, output)
+    return execute(run.config, run.store, run.bundle, run.cells, options, run.start,
+                   run.workloads)
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,7 @@ class NewRun:
     start: str
 
 
-def create_run(config_path: Path, output: str | None, kind: str = "", **extra: Any) -> NewRun:
+def create_run(config_path: Path, output: Path | None, kind: str = "", **extra: Any) -> NewRun:
     """Load and check the config, plan it, build the probe and the workloads, and create the
     results directory (<time>-<config>-[<kind>-]<run id> unless `output` names it); `extra`
     goes into the manifest. Shared by `bench run` and `bench verify`."""
@@ -127,7 +133,7 @@ def create_run(config_path: Path, output: str | None, kind: str = "", **extra: A
     run_id = new_run_id()
     workloads = command_workloads(runnable, run_id)
     cells = make_plan(runnable)
-    path = Path(output) if output else results_dir_for(config.output, config_path, run_id, kind)
+    path = output or results_dir_for(config.output, config_path, run_id, kind)
     bundle = build_bundle(default_cache_dir())
     manifest = manifest_for(config, config_path, run_id, cells, host_fingerprint(),
                             git_commit(config_path.resolve().parent))
@@ -160,14 +166,14 @@ def command_workloads(config: Config, run_id: str) -> dict[str, PreparedWorkload
     return workloads
 
 
-def resume_run(args: argparse.Namespace) -> int:
+def resume_run(path: Path, config_given: Path | None, options: RunOptions) -> int:
     """Finish a stopped run, under its directory's lock (a run still going is refused), after
-    sweeping what the stopped attempt left; this attempt's instances get new names."""
-    path = Path(args.resume)
+    sweeping what the stopped attempt left; this attempt's instances get new names. The
+    config is the one the run names unless `config_given`."""
     lock = DirectoryLock.acquire(path)
     try:
         manifest = read_manifest(path)
-        config_path = Path(args.config or manifest.get("config_path") or "")
+        config_path = config_given or Path(manifest.get("config_path") or "")
         config = load_config(config_path)
         runnable = without(config, manifest.get("skipped") or {})  # the plan the run started with
         check_available(runnable, may_skip=False)
@@ -186,7 +192,7 @@ def resume_run(args: argparse.Namespace) -> int:
     start = (f"resuming run {manifest['run_id']}: {sum(not c.warmup for c in cells)} cells left"
              f"{f' ({len(swept)} leftovers of the stopped attempt removed)' if swept else ''}"
              f" -> {path}")
-    return execute(runnable, store, bundle, cells, args, start, workloads)
+    return execute(runnable, store, bundle, cells, options, start, workloads)
 
 
 @dataclass(frozen=True)
@@ -199,16 +205,16 @@ class RunHooks:
 
 
 def execute(config: Config, store: RunStore, bundle: Bundle, cells: list[Cell],
-            args: argparse.Namespace, start: str, workloads: dict[str, PreparedWorkload]) -> int:
+            options: RunOptions, start: str, workloads: dict[str, PreparedWorkload]) -> int:
     """Run the cells into the store, then print the summary, record the run in the history
-    store and gate it against --baseline."""
-    failed = run_cells(config, store, bundle, cells, start, workloads, args.verbose)
+    store and gate it against the baseline."""
+    failed = run_cells(config, store, bundle, cells, start, workloads, options.verbose)
     print_summary(store.path, out)
-    history = history_store(args, config)
-    required = bool(config.history and config.history.required) or args.store_required
-    record_code = record_after_run(store.path, history, Path(args.default_store_path),
+    history = history_store(options.store, config)
+    required = bool(config.history and config.history.required) or options.store_required
+    record_code = record_after_run(store.path, history, options.store.default_path,
                                    required) if history else 0
-    gate_code = gate_against(store.path, Path(args.baseline), config) if args.baseline else 0
+    gate_code = gate_against(store.path, options.baseline, config) if options.baseline else 0
     if gate_code or record_code:
         return gate_code or record_code
     if failed:
@@ -289,27 +295,3 @@ def run_with_progress(runner: Runner, cells: list[Cell], after_cell: AfterCell |
 
         return runner.run(cells, on_cell, on_prepare)
 
-
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Adds `run` to bench's subcommands."""
-    help_text = "run a config's plan and store the results"
-    parser = sub.add_parser("run", help=help_text, description=help_text)
-    parser.set_defaults(handler=cmd_run)
-    parser.add_argument("config", nargs="?", help="YAML config (see configs/quick.yaml)")
-    parser.add_argument("--resume", metavar="DIR", help="finish the cells of a stopped run "
-                        "(refused if the config changed)")
-    parser.add_argument("-o", "--output", help="results directory to create "
-                        "(default: <config output>/<time>-<config>-<run id>)")
-    parser.add_argument("--baseline", metavar="DIR", help="after the run, gate it against "
-                        "this results directory with the config's gate section (exit 1 "
-                        "on a regression)")
-    parser.add_argument("--store", metavar="URL", help="record the run in this history store: "
-                        "`default` (the per-user SQLite file), a path, a URL, or `none` to "
-                        "record nowhere (default: $BENCH_STORE, else the config's "
-                        "history.store, else `default`)")
-    parser.add_argument("--store-required", action="store_true", help="fail the run when it "
-                        "cannot be recorded in the store (as the config's history.required "
-                        "does; `bench fleet run` asks it of every host)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show every external "
-                        "action (commands, API calls, domain XML, cgroup writes) as it happens; "
-                        "they are always written to run.log in the results directory")
