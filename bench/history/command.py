@@ -192,7 +192,7 @@ def plain_table(head: tuple[str, ...], lines: list[tuple[str, ...]]) -> str:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from bench.history.queries import find_run
-    from bench.results.units import format_interval, format_value
+    from bench.results.numbers import format_interval, format_value
 
     store = open_from(args)
     try:
