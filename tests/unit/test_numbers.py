@@ -4,7 +4,6 @@ scaled to the value, never scientific notation; and the places that show figures
 from __future__ import annotations
 
 import math
-import re
 
 import pytest
 from hypothesis import given
@@ -13,10 +12,8 @@ from rich.console import Console
 
 from bench.results import numbers
 from bench.results.summary import summary_table
+from tests.page_text import SCIENTIFIC
 
-# a number written with an exponent, as Python's g and e formats and d3's write them (1e+03,
-# 2.432e+07 B/s, 3.56e+03x), not a colour (#e3e8ef) or a word
-SCIENTIFIC = re.compile(r"(?<![\w#.])\d+(?:\.\d+)?[eE][+-]?\d+(?![\d.])")
 UNITS = [*numbers.SCALES, "events/s", "req/s", "IOPS", "bogo ops/s", "ratio", "count", "", "widgets"]
 
 

@@ -4,7 +4,6 @@ workload, long notes are footnotes and the verdict tables show what matters firs
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -14,8 +13,8 @@ from reports import analysis, sections
 from reports.html import render
 from reports.overview import overview
 from reports.workloads import main_metrics
+from tests.page_text import SCIENTIFIC, figure_specs, readable_text, strings
 from tests.report_fixtures import ALL, write_results, write_workload_results
-from tests.unit.test_numbers import SCIENTIFIC
 
 
 @pytest.fixture(scope="module")
@@ -72,11 +71,6 @@ def test_the_first_screen_quotes_each_workloads_own_figures(result: analysis.Ana
     assert summary.index("<ul class=\"findings\">") < summary.index("figure-summary-1")
 
 
-def figure_specs(page: str, prefix: str) -> list[dict[str, object]]:
-    return [json.loads(text) for text in
-            re.findall(rf'id="{prefix}-\d+-data">(.*?)</script>', page, re.S)]
-
-
 def test_a_chart_per_workload_with_direction_intervals_and_tcg(page: str) -> None:
     specs = figure_specs(page, "figure-workloads")
     assert len(specs) == 5  # cpu, memory, disk, net, server
@@ -94,19 +88,10 @@ def test_a_chart_per_workload_with_direction_intervals_and_tcg(page: str) -> Non
 
 
 def test_the_page_writes_no_number_with_an_exponent(page: str) -> None:
-    text = re.sub(r"<(style|script)[^>]*>.*?</\1>", "", page, flags=re.S)  # what is read
-    assert not SCIENTIFIC.search(re.sub(r"<[^>]+>", " ", text))
-    for spec in figure_specs(page, r"figure-[a-z]+"):
+    assert not SCIENTIFIC.search(readable_text(page))
+    for spec in figure_specs(page):
         shown = [s for s in strings(spec) if SCIENTIFIC.search(s)]
         assert not shown, shown
-
-
-def strings(node: object) -> list[str]:
-    if isinstance(node, dict):
-        return [s for value in node.values() for s in strings(value)]
-    if isinstance(node, list):
-        return [s for item in node for s in strings(item)]
-    return [node] if isinstance(node, str) else []
 
 
 def test_the_workload_table_keeps_notes_under_it(page: str) -> None:
