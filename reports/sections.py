@@ -94,11 +94,11 @@ def verdict(analysis: Analysis) -> Section | None:
     if not families and not phases:
         return None
     return Section("verdict", "Verdict: every runtime and metric", "Verdict", NOTES["verdict"],
-                   data={"families": families, "phases": phases}, wide=True,
-                   template="sections/verdict.html.j2")
+                   data={"families": families, "phases": phases, "failed_cells": failed},
+                   wide=True, template="sections/verdict.html.j2")
 
 
-def family_table(title: str, stats: list[Stat], failed: set[tuple[str, str]]) -> Family:
+def family_table(title: str, stats: list[Stat], failed: dict[tuple[str, str], int]) -> Family:
     """Failures first, then worse, then better; everything else folded, in reading order."""
     order = {"failed": 0, "worse": 1, "better": 2}
     kinds = [(stat, standing(stat, failed)) for stat in stats]
@@ -106,13 +106,13 @@ def family_table(title: str, stats: list[Stat], failed: set[tuple[str, str]]) ->
     return Family(title, [stat for stat, _ in shown], [s for s, kind in kinds if kind not in order])
 
 
-def failed_cells(analysis: Analysis) -> set[tuple[str, str]]:
-    """(label, workload) of every runtime and workload with a failed cell (repetition)."""
-    return {(run.label(runtime), workload) for run in analysis.runs
-            for runtime, workload, metric in run.failed if metric == "cell"}
+def failed_cells(analysis: Analysis) -> dict[tuple[str, str], int]:
+    """Failed cells (repetitions) per runtime label and workload, where there are any."""
+    return {(run.label(runtime), workload): count for run in analysis.runs
+            for (runtime, workload, metric), count in run.failed.items() if metric == "cell"}
 
 
-def standing(stat: Stat, failed: set[tuple[str, str]]) -> str:
+def standing(stat: Stat, failed: dict[tuple[str, str], int]) -> str:
     """failed (a failed sample or cell, or no measurement), worse, better, or same (the rest)."""
     if stat.failed or stat.median is None or (stat.label, stat.workload) in failed:
         return "failed"

@@ -95,8 +95,8 @@ def display(magnitude: float, unit: str) -> Display:
         return Display(1.0, "" if unit in {"", "ratio"} else unit)
     ladder, size = found
     base = abs(magnitude) * size
-    if base == 0:
-        return Display(1.0, unit if unit in SCALES else ladder[0][0])
+    if base == 0:  # zero in the unit's own step: 0 ms, 0 B
+        return Display(1.0, next((name for name, step in ladder if step == size), ladder[0][0]))
     index = max([0] + [i for i, (_, step) in enumerate(ladder) if base >= step])
     if index + 1 < len(ladder) and not rounds_below(base / ladder[index][1], 1000):
         index += 1

@@ -25,6 +25,7 @@ UNITS = [*numbers.SCALES, "events/s", "req/s", "IOPS", "bogo ops/s", "ratio", "c
     (160.0, "ns", "160 ns"), (0.5, "ns", "0.500 ns"), (2345.0, "ns", "2.35 \u00b5s"),
     (999.4, "ms", "999 ms"), (999.7, "ms", "1.00 s"), (4960.0, "ms", "4.96 s"),
     (12.3456, "s", "12.3 s"), (5e-7, "s", "500 ns"), (1e6, "s", "1,000,000 s"), (0.0, "ms", "0 ms"),
+    (0.0, "bytes", "0 B"), (0.0, "us", "0 \u00b5s"),
     # bytes and byte rates: binary prefixes
     (840e3, "bytes", "820 KiB"), (1023.9, "bytes", "1.00 KiB"), (512.0, "B", "512 B"),
     (-120e3, "bytes", "-117 KiB"), (3 * 1024.0**3, "bytes", "3.00 GiB"), (5.63 * 1024, "MiB/s", "5.63 GiB/s"),

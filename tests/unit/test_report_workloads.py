@@ -118,5 +118,7 @@ def test_the_verdict_shows_failures_and_differences_first(tmp_path: Path) -> Non
     failed = sections.failed_cells(run)
     kinds = [sections.standing(s, failed) for s in boot.shown]
     assert kinds[0] == "failed" and kinds == sorted(kinds, key=["failed", "worse", "better"].index)
-    page = render(run)
-    assert '<details class="folded"><summary>' in section_text(page, "verdict")
+    page = section_text(render(run), "verdict")
+    assert '<details class="folded"><summary>' in page
+    assert re.search(r'<td>libvirt</td><td>idle</td><td>boot.total</td>.*?<td class="num">0 '
+                     r'<span class="worse">\(2 cells\)</span></td>', page)
