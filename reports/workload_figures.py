@@ -48,9 +48,7 @@ def measured(row: Row) -> list[Cell]:
 def bar_hover(cell: Cell, row: Row) -> str:
     interval = format_interval(cell.ci_low, cell.ci_high, row.unit) if cell.ci_low is not None \
         else f"no interval ({cell.n} instances)"
-    ratio = (f"<br>{format_ratio_interval(*cell.ratio)} the process" if cell.ratio else
-             f"<br>{format_ratio(cell.ratio_point)} the process (no interval)"
-             if cell.ratio_point is not None else "")
+    ratio = f"<br>{ratio_words(cell)}" if cell.ratio_point is not None else ""
     return plot_text(f"{format_value(cell.median, row.unit)}, 95 % interval {interval}") + ratio
 
 
