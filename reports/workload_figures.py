@@ -11,6 +11,7 @@ bench.results.numbers, never by plotly's own formats.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -56,7 +57,7 @@ def workload_chart(workload: str, rows: list[Row], tcg: Sequence[str]) -> Chart 
     """One workload's main figures: a panel per figure, a bar per runtime with its interval
     (a dot where the runtimes differ so much that the panel needs a log axis: a bar's length
     means nothing there)."""
-    rows = [row for row in rows if row.main and measured(row)]
+    rows = merged([row for row in rows if row.main and measured(row)])
     if not rows:
         return None
     figure = make_subplots(rows=1, cols=len(rows), shared_yaxes=True, horizontal_spacing=0.08,
@@ -78,6 +79,15 @@ def workload_chart(workload: str, rows: list[Row], tcg: Sequence[str]) -> Chart 
     return styled(figure, PANEL_PX + BAR_PX * len(names),
                   f"{workload}: {', '.join(metric_name(r.metric) for r in rows)} per runtime "
                   "(medians, 95 % intervals)")
+
+
+def merged(rows: list[Row]) -> list[Row]:
+    """One row per metric: several runs' rows of a workload metric share its panel."""
+    found: dict[str, Row] = {}
+    for row in rows:
+        known = found.get(row.metric)
+        found[row.metric] = row if known is None else replace(known, cells=known.cells + row.cells)
+    return list(found.values())
 
 
 def runtime_mark(cell: Cell, row: Row, name: str, divisor: float, tcg: bool,

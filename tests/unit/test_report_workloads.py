@@ -122,3 +122,12 @@ def test_the_verdict_shows_failures_and_differences_first(tmp_path: Path) -> Non
     assert '<details class="folded"><summary>' in page
     assert re.search(r'<td>libvirt</td><td>idle</td><td>boot.total</td>.*?<td class="num">0 '
                      r'<span class="worse">\(2 cells\)</span></td>', page)
+
+
+def test_two_runs_share_each_workloads_panels(tmp_path: Path) -> None:
+    first = write_workload_results(tmp_path / "a")
+    later = write_workload_results(tmp_path / "b", seed=9)
+    specs = figure_specs(render(analysis.analyse([first, later])), "figure-workloads")
+    cpu = specs[0]
+    assert [key for key in cpu["layout"] if key.startswith("xaxis")] == ["xaxis"]  # one figure
+    assert [trace["y"][0] for trace in cpu["data"]][::4] == ["a:process", "b:process"]
