@@ -8,9 +8,10 @@ import json
 import re
 from typing import Any
 
-# a number written with an exponent, as Python's g and e formats and d3's write them (1e+03,
-# 2.432e+07 B/s, 3.56e+03x), not a colour (#e3e8ef) or a word
-SCIENTIFIC = re.compile(r"(?<![\w#.])\d+(?:\.\d+)?[eE][+-]?\d+(?![\d.])")
+# a number written with an exponent, as Python's g and e formats, d3 and JavaScript write them
+# (1e+03, 2.432e+07 B/s, 3.56e+03x, 1e-7): always with a sign, so a hex run id (1564e6), a
+# hash or a colour (#e3e8ef) is not one
+SCIENTIFIC = re.compile(r"(?<![\w#.])\d+(?:\.\d+)?[eE][+-]\d+(?![\d.])")
 
 
 def readable_text(page: str) -> str:

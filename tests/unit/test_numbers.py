@@ -42,7 +42,8 @@ def test_a_value_reads_in_its_unit(value: float | None, unit: str, text: str) ->
 
 
 def test_the_check_finds_exponents_and_nothing_else() -> None:
-    found = SCIENTIFIC.findall("2.432e+07 B/s, 6e+03, ratio 3.56e+03x, 1E-5 #e3e8ef 6.1.0 2e")
+    found = SCIENTIFIC.findall("2.432e+07 B/s, 6e+03, ratio 3.56e+03x, 1E-5 #e3e8ef 6.1.0 2e "
+                               "run id 1564e6, commit 04122e96bb")
     assert found == ["2.432e+07", "6e+03", "3.56e+03", "1E-5"]
 
 
