@@ -170,7 +170,8 @@ def workloads(analysis: Analysis) -> Section | None:
     groups = [{"workload": workload, "command": found.commands.get(workload, ""),
                "chart": workload_chart(workload, rows, found.tcg),
                "rows": [(row, by_label(row, found.labels)) for row in rows],
-               "cells": [cell for row in rows for cell in by_label(row, found.labels)]}
+               "cells": [cell for row in rows for cell in by_label(row, found.labels)],
+               "own": [label for label in found.labels if (label, workload) in found.own]}
               for workload, rows in found.by_workload()]
     return Section("workloads", "Workloads: your programs in every runtime", "Workloads",
                    found.notes, data={"labels": found.labels, "groups": groups,

@@ -67,6 +67,7 @@ class WorkloadTable:
     notes: list[str]
     tcg: list[str] = field(default_factory=list)  # labels of guests emulated by TCG
     commands: dict[str, str] = field(default_factory=dict)  # workload -> its command line
+    own: set[tuple[str, str]] = field(default_factory=set)  # (label, workload): own command
 
     def by_workload(self) -> list[tuple[str, list[Row]]]:
         """The rows of each workload, workloads in order."""
@@ -147,6 +148,14 @@ def storage_of(analysis: Analysis) -> list[tuple[str, str]]:
     return found
 
 
+def own_commands(analysis: Analysis) -> set[tuple[str, str]]:
+    """(runtime label, workload) where the runtime ran its own command (an override's argv)."""
+    return {(run.label(name), workload) for run in analysis.runs
+            for workload, spec in command_workloads(run).items()
+            for name, override in (spec.get("overrides") or {}).items()
+            if isinstance(override, dict) and override.get("argv")}
+
+
 def shorter_runs(analysis: Analysis) -> list[str]:
     """Runtimes given fewer repetitions or their own (shorter) command, as configured."""
     found = []
@@ -205,7 +214,7 @@ def workload_table(analysis: Analysis) -> WorkloadTable | None:
     commands = {name: " ".join(map(str, spec.get("argv") or [])) for run in analysis.runs
                 for name, spec in command_workloads(run).items()}
     return WorkloadTable(rows, analysis.labels, storage_of(analysis), shorter_runs(analysis), notes,
-                         tcg, commands)
+                         tcg, commands, own_commands(analysis))
 
 
 def by_label(row: Row, labels: Iterable[str]) -> list[Cell | None]:

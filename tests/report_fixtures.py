@@ -270,6 +270,7 @@ def write_workload_results(path: Path, repetitions: int = 6, guest_repetitions: 
     runtimes = {name: {"driver": name, "options": {}, "repetitions": guest_repetitions
                        if name == "libvirt" else None} for name in WORKLOAD_FACTORS}
     workloads = {name: {"mode": "command", "argv": spec["argv"]} for name, spec in WORKLOADS.items()}
+    workloads["cpu"]["overrides"] = {"libvirt": {"argv": ["sysbench", "cpu", "--time=3", "run"]}}
     config = {"description": "synthetic workloads", "repetitions": repetitions, "warmup": 1,
               "runtimes": runtimes, "workloads": workloads}
     store = RunStore.create(path, {"run_id": "wl123", "created": CREATED, "config": config,

@@ -100,6 +100,8 @@ def test_the_workload_table_keeps_notes_under_it(page: str) -> None:
     assert "<li>2 instances: a 95 % interval of a median needs at least 6</li>" in workloads
     assert not re.search(r"<td[^>]*>[^<]*needs at least", workloads)
     assert workloads.index("What this means") > workloads.index("</table>")  # notes under
+    assert workloads.count('libvirt<sup class="mark">*</sup>') == 1  # cpu: its own command
+    assert "* libvirt ran its own, shorter command (below): compare its rates" in workloads
 
 
 def test_the_verdict_shows_failures_and_differences_first(tmp_path: Path) -> None:
