@@ -1,3 +1,3 @@
 """bench: measures what isolation costs (boot time, memory, syscall latency) across runtimes."""
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"

@@ -10,13 +10,14 @@ import argparse
 import importlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import bench
 from bench.results.text import visible
-from bench.terminal import err, out, plain, print_summary
+from bench.terminal import err, out, plain, print_summary, warn_invalid
 from foundation.errors import BenchError
 
 # The modules that add subcommands, and the subcommands each adds. Only the module of the
@@ -31,6 +32,7 @@ COMMAND_MODULES: list[tuple[str, str, tuple[str, ...]]] = [
     ("bench.verify.command", "add_parser", ("verify",)),
     ("bench.history.command", "add_parsers", ("history",)),
     ("reports.trend", "add_parser", ("trend",)),
+    ("bench.cache.command", "add_parser", ("cache",)),
 ]
 
 
@@ -41,11 +43,14 @@ def default_store_path() -> Path:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    from bench.results.run import load_run
     from bench.results.store import json_safe
-    from bench.results.summary import summary_json
+    from bench.results.summary import run_summary_json
 
     if args.json:  # strict JSON: a statistic that came out infinite is null, never Infinity
-        print(json.dumps(json_safe(summary_json(Path(args.results))), indent=2, allow_nan=False))
+        run = load_run(Path(args.results))
+        print(json.dumps(json_safe(run_summary_json(run)), indent=2, allow_nan=False))
+        warn_invalid(run)
     else:
         print_summary(Path(args.results), out)
     return 0
@@ -74,11 +79,18 @@ def cmd_clean(args: argparse.Namespace) -> int:
         live &= {args.run}
     found = clean_leftovers(args.run, args.dry_run, configs, force=args.force, live=live)
     verb = "would remove" if args.dry_run else "removed"
-    for line in found:
-        out.print(f"{verb} {plain(line)}", highlight=False)
+    for line in found:  # one line each, however long (32-digit run ids, socket paths)
+        out.print(f"{verb} {plain(line)}", highlight=False, soft_wrap=True)
     for run_id in sorted(live):
         out.print(f"left run {plain(run_id)} alone: it is still running (its lock is held); "
-                  "--force to clean it anyway", highlight=False)
+                  "--force to clean it anyway", highlight=False, soft_wrap=True)
+    # what is there after the removal, looked for again: never "nothing left" while it is
+    left = [] if args.dry_run else clean_leftovers(args.run, True, configs, force=args.force,
+                                                   live=live)
+    for line in left:
+        out.print(f"still there: {plain(line)}", highlight=False, soft_wrap=True)
+    if left:
+        return 1
     out.print(f"{len(found)} leftover(s) {verb}" if found else "nothing left behind")
     return 0
 
@@ -120,11 +132,37 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def reader_gone() -> int:
+    """stdout's reader left (`bench history list | head`): end quietly, with what a shell
+    reports for a program SIGPIPE killed (bench ignores SIGPIPE: a daemon's socket closing
+    under a run must not kill it before its teardown)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush finds no pipe
+    os.close(devnull)
+    return 128 + signal.SIGPIPE
+
+
+def stdout_is_devnull() -> bool:
+    """Whether rich has put /dev/null under stdout: what it does when the pipe breaks, before
+    it raises SystemExit(1)."""
+    try:
+        return os.path.samestat(os.fstat(sys.stdout.fileno()), os.stat(os.devnull))
+    except (OSError, ValueError):
+        return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(words[0] if words else None).parse_args(words)
     try:
         code: int = args.handler(args)
+        sys.stdout.flush()  # a reader that left is found here, not in the interpreter's exit
+    except BrokenPipeError:
+        return reader_gone()
+    except SystemExit as stop:  # rich's way out of a broken pipe (no command calls sys.exit)
+        if stop.code == 1 and stdout_is_devnull():
+            return reader_gone()
+        raise
     except BenchError as error:
         err.print(f"bench: {visible(str(error))}", markup=False, highlight=False, soft_wrap=True)
         return error.exit_code

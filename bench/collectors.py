@@ -24,9 +24,13 @@ from runtimes.protocol import (
     RESPONSE,
     STARTED,
     STDERR,
+    STDOUT,
     CommandReport,
-    command_output,
+    LoopCost,
+    SyscallBatch,
+    check_protocol,
     parse_command,
+    parse_loops,
     parse_syscalls,
     parse_target,
     probe_errors,
@@ -45,10 +49,23 @@ def _sample(cell: Cell, metric: str, value: float, phase: str | None = None,
                   metadata=metadata or {}, unit=unit)
 
 
+# a duration the guest measured with its own kernel clock: guest.<phase>, not a boot phase
+GUEST_CLOCK = "guest."
+
+
 def boot_samples(cell: Cell, instance: AnyInstance) -> list[Sample]:
+    """boot.total and its phases; for an instance whose image was pulled first (a cold
+    start), pull.total and its phases too, apart from boot (which starts after the pull)."""
     samples = [_sample(cell, "boot.total", instance.boot_total_ms())]
     for phase, ms in instance.boot_phases().items():
         samples.append(_sample(cell, f"boot.{phase}", ms, phase=phase))
+    if instance.pull_phases:
+        samples.append(_sample(cell, "pull.total", sum(instance.pull_phases.values())))
+    samples += [_sample(cell, f"pull.{phase}", ms, phase=phase)
+                for phase, ms in instance.pull_phases.items()]
+    samples += [_sample(cell, f"{GUEST_CLOCK}{phase}", ms, unit="ms",
+                        metadata={"clock": "the guest kernel's CLOCK_BOOTTIME"})
+                for phase, ms in instance.guest_phases.items()]
     return samples
 
 
@@ -101,6 +118,7 @@ def check_parts(driver: AnyDriver, reading: MemoryReading) -> None:
 def syscall_samples(cell: Cell, instance: AnyInstance, deadline_ns: int) -> list[Sample]:
     instance.output.wait_for(DONE, deadline_ns, f"{cell.runtime} instance")
     lines = instance.output.text()
+    check_protocol(lines)
     errors = probe_errors(lines)
     if errors:
         raise InstanceError(f"the probe reported: {errors[0]}")
@@ -111,9 +129,23 @@ def syscall_samples(cell: Cell, instance: AnyInstance, deadline_ns: int) -> list
     # the calls that reach it
     target = parse_target(lines)
     placed = {"target": target.name, "target_fs": target.filesystem} if target else {}
+    loops = parse_loops(lines)
     return [_sample(cell, f"syscall.{b.name}", b.ns_per_call,
-                    metadata={"batch": b.batch, **(placed if b.name in PATH_CALLS else {})})
+                    metadata={"batch": b.batch, **loop_fields(b, loops.get(b.name)),
+                              **(placed if b.name in PATH_CALLS else {})})
             for b in batches]
+
+
+def loop_fields(batch: SyscallBatch, loop: LoopCost | None) -> dict[str, object]:
+    """Beside the call's cost, the batch's raw time per iteration and the loop's cost the
+    probe subtracted (docs/methodology-syscalls.md); `loop_bounded` where the least batch
+    with the call bounded it."""
+    fields: dict[str, object] = {} if batch.raw_ns is None else {"raw_ns": batch.raw_ns}
+    if loop is not None:
+        fields["loop_ns"] = loop.ns_per_iter
+        if loop.bounded:
+            fields["loop_bounded"] = True
+    return fields
 
 
 # --- command workloads ----------------------------------------------------------------
@@ -140,9 +172,18 @@ def stamp(instance: AnyInstance, prefix: str) -> int | None:
     return found[0] if found else None
 
 
-def output_tail(lines: list[str], count: int = 5) -> str:
-    shown = [line for line in command_output(lines) + command_output(lines, STDERR) if line.strip()]
+def output_tail(instance: AnyInstance, count: int = 5) -> str:
+    shown = [line for line in instance.output.output_tail((STDOUT, STDERR), 4 * count)
+             if line.strip()]
     return " | ".join(shown[-count:])[-400:] or "no output"
+
+
+def command_streams(instance: AnyInstance, workload: CommandWorkload) -> tuple[list[str], list[str]]:
+    """The command's stdout and stderr lines, read back from its output file only where a
+    parser needs them (`duration` alone reads nothing: its figure is the probe's)."""
+    if workload.parser == "duration" and not workload.metrics:
+        return [], []
+    return list(instance.output.output(STDOUT)), list(instance.output.output(STDERR))
 
 
 def command_outcome(report: CommandReport) -> str | None:
@@ -221,8 +262,8 @@ def command_samples(cell: Cell, driver: AnyDriver, instance: AnyInstance,
     problem = command_outcome(report)
     if problem is None:
         try:
-            metrics = parse_output(workload.parser, workload.metrics, command_output(lines),
-                                   command_output(lines, STDERR))
+            metrics = parse_output(workload.parser, workload.metrics,
+                                   *command_streams(instance, workload))
             samples += [workload_sample(cell, metric) for metric in metrics]
             if workload.readiness is None:
                 samples += timing_samples(cell, instance, report)
@@ -231,5 +272,5 @@ def command_samples(cell: Cell, driver: AnyDriver, instance: AnyInstance,
             return samples, None
         except OutputError as error:
             problem = f"{workload.parser} output unreadable: {error}"
-    reason = f"{problem} (last output: {output_tail(lines)})"
+    reason = f"{problem} (last output: {output_tail(instance)})"
     return samples + [command_failure(cell, workload, reason)], reason

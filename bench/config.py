@@ -14,9 +14,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import ByteSize, Field, SerializeAsAny, ValidationError, field_validator
+from pydantic import (
+    ByteSize,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bench.gate.rules import RULE_TAGS, GateConfig
 from bench.history.settings import HistoryConfig
@@ -25,6 +32,9 @@ from foundation.errors import ConfigError
 from foundation.models import Strict, describe_errors, key_text
 from foundation.yaml_input import load_yaml, read_text
 from runtimes.base import DriverOptions
+
+if TYPE_CHECKING:
+    from bench.drivers import Registry
 
 # Runtime and workload names become parts of container names, hostnames (a DNS label: at
 # most 63 characters, the run id and serials included), cgroup directories, libvirt domain
@@ -35,8 +45,17 @@ NAME_RULE = ("a name is 1 to 32 lowercase letters, digits and '-', starting and 
              "directories, domain names and file names)")
 MAX_CELLS = 100_000  # cells in one plan (every repetition and warm-up of every pair)
 MAX_INSTANCES = 10_000  # instances of one density rung
+MAX_STORM = 1_024  # instances of one storm (a thread each while it starts)
+RATE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*/\s*(s|min)\s*$")
 DAY_S = 86_400.0
 HOUR_S = 3_600.0
+
+
+def ascending(counts: tuple[int, ...], most: int, key: str) -> tuple[int, ...]:
+    """Instance counts as a ladder or a storm takes them: distinct, 1 to `most`, ascending."""
+    if any(n < 1 or n > most for n in counts) or list(counts) != sorted(set(counts)):
+        raise ValueError(f"{key} must be distinct numbers from 1 to {most} in ascending order")
+    return counts
 
 
 class ReadyWorkload(Strict):
@@ -81,14 +100,69 @@ class DensityWorkload(Strict):
     @field_validator("counts")
     @classmethod
     def _ascending(cls, counts: tuple[int, ...]) -> tuple[int, ...]:
-        if any(n < 1 or n > MAX_INSTANCES for n in counts) or list(counts) != sorted(set(counts)):
-            raise ValueError(f"counts must be distinct numbers from 1 to {MAX_INSTANCES} in "
-                             "ascending order")
-        return counts
+        return ascending(counts, MAX_INSTANCES, "counts")
+
+
+class StormWorkload(Strict):
+    """N instances started at once from a barrier (bursts of each `concurrency`), or one
+    after another at a steady `rate` for `duration` seconds: each instance's start-to-ready,
+    the storm's percentiles, throughput and failures, and host memory with all N alive
+    (bench/storm.py). One storm is the unit of the statistics."""
+
+    mode: Literal["storm"]
+    concurrency: tuple[int, ...] = Field((), max_length=100,
+                                         description="burst sizes N, ascending")
+    rate: float | None = Field(None, gt=0, le=10_000, description="arrivals per second "
+                               "('20/s', '30/min'), instead of bursts")
+    duration: float = Field(3.0, gt=0, le=HOUR_S, description="seconds of arrivals at `rate`")
+    max_count: dict[str, Annotated[int, Field(ge=1, le=MAX_STORM)]] = Field(
+        default_factory=dict, description="per-runtime cap on a burst's N")
+    runtimes: tuple[str, ...] | None = Field(None, min_length=1, description="the runtimes "
+                                             "this workload runs on (default: every one)")
+    min_available: ByteSize = Field(ByteSize(2 << 30), le=1 << 62, description="the pre-flight "
+                                    "refuses an N whose guests' memory would leave less than "
+                                    "this MemAvailable")
+
+    @field_validator("concurrency")
+    @classmethod
+    def _ascending(cls, counts: tuple[int, ...]) -> tuple[int, ...]:
+        return ascending(counts, MAX_STORM, "concurrency")
+
+    @field_validator("rate", mode="before")
+    @classmethod
+    def _per_second(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        match = RATE.match(value)
+        if not match:
+            raise ValueError("a rate looks like 20/s or 30/min")
+        return float(match.group(1)) / (60.0 if match.group(2) == "min" else 1.0)
+
+    @model_validator(mode="after")
+    def _bursts_or_rate(self) -> StormWorkload:
+        if (self.rate is None) == (not self.concurrency):
+            raise ValueError("a storm has either concurrency (bursts) or rate (steady arrivals)")
+        if self.rate is not None and not 1 <= self.arrivals() <= MAX_STORM:
+            raise ValueError(f"rate x duration must come to 1 to {MAX_STORM} instances")
+        if self.rate is not None and self.max_count:
+            raise ValueError("max_count caps bursts; a steady rate's runtimes are chosen with "
+                             "`runtimes`")
+        return self
+
+    def arrivals(self) -> int:
+        """How many instances a steady-rate storm starts."""
+        return round((self.rate or 0.0) * self.duration)
+
+    def counts(self, runtime: str) -> tuple[int, ...]:
+        """The storms' sizes N for this runtime: its bursts under its cap, or the arrivals."""
+        if self.rate is not None:
+            return (self.arrivals(),)
+        cap = self.max_count.get(runtime)
+        return tuple(n for n in self.concurrency if cap is None or n <= cap)
 
 
 Workload = Annotated[ReadyWorkload | SyscallWorkload | MemtouchWorkload | DensityWorkload
-                     | CommandWorkload, Field(discriminator="mode")]
+                     | StormWorkload | CommandWorkload, Field(discriminator="mode")]
 
 
 class RuntimeSpec(Strict):
@@ -123,7 +197,7 @@ class Config(Strict):
     workloads: dict[str, Workload] = Field(min_length=1)
     gate: GateConfig | None = Field(None, description="rules for `bench gate` (bench/gate/rules.py)")
     history: HistoryConfig | None = Field(None, description="record every run in this history "
-                                          "store (README: History and trends)")
+                                          "store (docs/history.md)")
 
     @field_validator("output")
     @classmethod
@@ -143,10 +217,12 @@ class Config(Strict):
         """Whether the plan pairs this workload with this runtime (a command workload may
         name the runtimes it runs on)."""
         spec = self.workloads[workload]
+        if isinstance(spec, StormWorkload):
+            return spec.runtimes is None or runtime in spec.runtimes
         return not isinstance(spec, CommandWorkload) or spec.runs_on(runtime)
 
 
-MODES = frozenset({"ready", "syscall", "memtouch", "density", "command"})
+MODES = frozenset({"ready", "syscall", "memtouch", "density", "storm", "command"})
 UNION_TAGS = {"workloads": MODES, **RULE_TAGS}
 
 
@@ -154,13 +230,15 @@ def describe(error: ValidationError, prefix: tuple[str, ...] = ()) -> str:
     return describe_errors(error, prefix, UNION_TAGS)
 
 
-def with_typed_options(document: dict[str, Any], source: str) -> dict[str, Any]:
-    """The document with each runtime's options validated by its driver's Options model.
+def with_typed_options(document: dict[str, Any], source: str,
+                       registry: Registry | None = None) -> dict[str, Any]:
+    """The document with each runtime's options validated by its driver's Options model
+    (drivers from the registry, the installed ones unless told).
 
     Entries too malformed to say which driver they name are left as they are, for the
     Config model to report.
     """
-    from bench.drivers import driver_class  # the registry imports driver modules
+    from bench.drivers import INSTALLED, driver_class  # loading a driver imports its package
 
     runtimes = document.get("runtimes")
     if not isinstance(runtimes, dict):
@@ -168,7 +246,8 @@ def with_typed_options(document: dict[str, Any], source: str) -> dict[str, Any]:
     typed = {}
     for name, spec in runtimes.items():
         if isinstance(spec, dict) and isinstance(spec.get("driver"), str):
-            cls = driver_class(spec["driver"], f"{source}: runtimes.{name}.driver")
+            cls = driver_class(spec["driver"], f"{source}: runtimes.{name}.driver",
+                               registry or INSTALLED)
             try:
                 spec = {**spec, "options": cls.Options.model_validate(spec.get("options", {}))}
             except ValidationError as error:
@@ -200,24 +279,35 @@ def check_references(config: Config, source: str) -> None:
                 if name not in config.runtimes:
                     raise ConfigError(f"{source}: workloads.{workload_name}.max_count."
                                       f"{key_text(name)[:60]}: not one of the runtimes")
+        if isinstance(workload, StormWorkload):
+            named = [("max_count", r) for r in workload.max_count]
+            named += [("runtimes", r) for r in workload.runtimes or ()]
+            for key, name in named:
+                if name not in config.runtimes:
+                    raise ConfigError(f"{source}: workloads.{workload_name}.{key}: "
+                                      f"{key_text(name)[:60]} is not one of the runtimes")
 
 
 def plan_size(config: Config) -> int:
     """How many cells make_plan would build, counted without building them."""
     rounds = {name: config.warmup_of(name) + config.repetitions_of(name) for name in config.runtimes}
     density = sum(isinstance(w, DensityWorkload) for w in config.workloads.values())
-    plain = len(config.workloads) - density
+    storms = [w for w in config.workloads.values() if isinstance(w, StormWorkload)]
+    plain = len(config.workloads) - density - len(storms)
     return sum(plain * total + density * config.repetitions_of(name)
+               + sum(len(w.counts(name)) * config.repetitions_of(name)
+                     + min(1, len(w.counts(name))) * config.warmup_of(name) for w in storms)
                for name, total in rounds.items())
 
 
-def parse_config(document: Any, source: str = "config") -> Config:
-    """Validate a loaded document, each runtime's options by its driver's Options model."""
+def parse_config(document: Any, source: str = "config", registry: Registry | None = None) -> Config:
+    """Validate a loaded document, each runtime's options by its driver's Options model
+    (drivers from the registry, the installed ones unless told)."""
     if not isinstance(document, dict):
         raise ConfigError(f"{source}: expected a mapping of keys at the top level")
     check_names(document, source)
     try:
-        config = Config.model_validate(with_typed_options(document, source))
+        config = Config.model_validate(with_typed_options(document, source, registry))
     except ValidationError as error:
         raise ConfigError(f"{source}: {describe(error)}") from None
     check_references(config, source)
@@ -242,7 +332,7 @@ def check_command_runtimes(config: Config, source: str) -> None:
                                   "the runtimes")
 
 
-def load_config(path: Path) -> Config:
+def load_config(path: Path, registry: Registry | None = None) -> Config:
     try:
         text = read_text(path)
     except OSError as error:
@@ -253,4 +343,4 @@ def load_config(path: Path) -> Config:
         document = load_yaml(text)
     except ValueError as error:
         raise ConfigError(f"{path}: {error}") from None
-    return parse_config(document, str(path))
+    return parse_config(document, str(path), registry)

@@ -19,6 +19,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from bench.cache import default_cache_dir
+from bench.cache.ledger import forget, read_ledgers
 from bench.config import Config
 from bench.drivers import driver_class, known_drivers
 from bench.fingerprint import cgroup_version
@@ -31,7 +33,7 @@ from runtimes.guest.accel import choose_accel, host_virt
 from runtimes.host.build import compiler
 from runtimes.native.driver import NAMESPACES, disabled_namespaces
 
-RUN_ID = r"[0-9a-f]{6}"
+RUN_ID = r"(?:[0-9a-f]{32}|[0-9a-f]{6})"  # what bench run makes: 32 hex digits, 6 before
 RUN_ID_ARGUMENT = re.compile(r"[0-9A-Za-z]{1,32}")
 RUN_IN_NAME = re.compile(r"(?<![0-9A-Za-z])bench-([0-9A-Za-z]+)-")
 
@@ -172,8 +174,8 @@ def scratch_dirs(run_id: str | None) -> list[Path]:
 
 def live_runs() -> set[str]:
     """Run ids whose runner is alive: it holds the lock on its scratch directory
-    (bench-<run id>-<random> in the temp dir; any run id, not only the 6 hex digits bench
-    makes)."""
+    (bench-<run id>-<random> in the temp dir; any run id, not only the 32 (formerly 6) hex
+    digits bench makes)."""
     folders = Path(tempfile.gettempdir()).glob(f"{instance_prefix()}*")
     return {owner for folder in folders if (owner := run_of(folder.name)) is not None
             and folder.is_dir() and not folder.is_symlink() and is_locked(folder)}
@@ -187,17 +189,20 @@ def run_of(line: str) -> str | None:
 
 def clean_leftovers(run_id: str | None, dry_run: bool, configs: Iterable[Config] = (),
                     force: bool = False, live: AbstractSet[str] | None = None) -> list[str]:
-    """Every driver's leftovers (host processes first), then the runs' scratch directories;
-    one run's, or every run's. A run that is still going (its lock is held; `live`, when the
+    """Every driver's leftovers (host processes first), then the runs' scratch directories
+    (the temp dir's, and those their ledgers name: a config's scratch.dir anywhere); one
+    run's, or every run's. A run that is still going (its lock is held; `live`, when the
     caller has already listed them) is left alone unless `force`."""
     live = set() if force else live_runs() if live is None else live
     if run_id is not None:
-        return [] if run_id in live else clean_run(run_id, dry_run, configs)
+        return [] if run_id in live else clean_run(run_id, dry_run, configs, force)
     if not live:
-        return clean_run(None, dry_run, configs)
+        return clean_run(None, dry_run, configs, force)
     # some run is alive: find what every run left, then clean only the dead runs, one by one
-    dead = {owner for line in clean_run(None, True, configs) if (owner := run_of(line))} - live
-    return [line for owner in sorted(dead) for line in clean_run(owner, dry_run, configs)]
+    dead = {owner for line in clean_run(None, True, configs) if (owner := run_of(line))}
+    dead |= {ledger.run_id for ledger in read_ledgers(default_cache_dir()) if not ledger.live}
+    return [line for owner in sorted(dead - live)
+            for line in clean_run(owner, dry_run, configs, force)]
 
 
 def workload_scratch_dirs(configs: Iterable[Config]) -> set[Path]:
@@ -206,15 +211,31 @@ def workload_scratch_dirs(configs: Iterable[Config]) -> set[Path]:
             if isinstance(spec, CommandWorkload) and spec.scratch and spec.scratch.dir}
 
 
-def clean_run(run_id: str | None, dry_run: bool, configs: Iterable[Config]) -> list[str]:
+def clean_run(run_id: str | None, dry_run: bool, configs: Iterable[Config],
+              force: bool = False) -> list[str]:
     found: list[str] = []
     configs = list(configs)
     for target in targets(configs):
         found += clean_target(driver_class(target.driver), target.options, run_id, dry_run)
     for folder in workload_scratch_dirs(configs):  # a command workload's own scratch.dir
         found += sweep_scratch(folder, instance_prefix(run_id), dry_run)
+    found += clean_ledgers(run_id, dry_run, force)
     for folder in scratch_dirs(run_id):
         if not dry_run:
             shutil.rmtree(folder, ignore_errors=True)
         found.append(f"temp dir {folder}")
+    return found
+
+
+def clean_ledgers(run_id: str | None, dry_run: bool, force: bool) -> list[str]:
+    """The scratch storage that dead runs' ledgers name (a config's scratch.dir, wherever
+    it was: no --config needed), then the ledgers; a live run's only when forced."""
+    found: list[str] = []
+    for ledger in read_ledgers(default_cache_dir()):
+        if (run_id is not None and ledger.run_id != run_id) or (ledger.live and not force):
+            continue
+        for folder in ledger.scratch_dirs:
+            found += sweep_scratch(Path(folder), instance_prefix(ledger.run_id), dry_run)
+        if not dry_run:
+            forget(ledger)
     return found

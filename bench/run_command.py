@@ -10,7 +10,6 @@ report of what was kept, and exit 128+N. The results directory is locked from it
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import signal
 import time
@@ -21,18 +20,30 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from bench.cache import default_cache_dir as default_cache_dir
+from bench.cache.ledger import HeldLedger, hold
 from bench.config import Config, load_config
 from bench.doctor import clean_leftovers
 from bench.fingerprint import git_branch, git_commit, host_fingerprint
 from bench.history import DEFAULT, NO_STORE
 from bench.history.command import record_after_run
+from bench.history.urls import check_store
 from bench.interrupts import handling_signals, shielded, signal_of
 from bench.plan import Cell, make_plan, remaining_cells
 from bench.results.lock import DirectoryLock
 from bench.results.manifest import read_manifest
 from bench.results.store import RunStore
 from bench.runlog import run_log
-from bench.runner import InstanceHook, Runner, check_available, check_commands, manifest_for, without
+from bench.runner import (
+    InstanceHook,
+    Runner,
+    check_available,
+    check_commands,
+    manifest_for,
+    scratch_dirs,
+    without,
+)
+from bench.storm import check_storms
 from bench.terminal import err, out, plain, print_summary
 from bench.workload.bundle import Bundle, build_bundle
 from bench.workload.package import PreparedWorkload, prepare_workloads, write_tree_manifests
@@ -40,11 +51,12 @@ from foundation.errors import BenchError, ConfigError, Interrupted
 from runtimes.base import AnyDriver
 
 AfterCell = Callable[[Cell, AnyDriver, str | None], None]
+RUN_ID_BYTES = 16  # 128 bits: two runs of a shared store never meet (6 hex digits did, 3 % by 1,000)
 
 
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "bench"
+def new_run_id() -> str:
+    """A fresh run id: 32 hex digits (runs made before this had 6; both keep working)."""
+    return secrets.token_hex(RUN_ID_BYTES)
 
 
 def results_dir_for(output: str, config_path: Path, run_id: str, kind: str = "") -> Path:
@@ -64,6 +76,9 @@ def history_store(args: argparse.Namespace, config: Config) -> str | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    named = args.store or args.env_store  # a malformed store URL is refused before the run
+    if named and named != NO_STORE:
+        check_store(named)
     return under_signals(lambda: resume_run(args) if args.resume else new_run(args))
 
 
@@ -108,7 +123,8 @@ def create_run(config_path: Path, output: str | None, kind: str = "", **extra: A
     for name, reason in skipped.items():
         err.print(f"[yellow]skipping runtime {plain(name)}:[/] {plain(reason)}", highlight=False)
     runnable = without(config, skipped)
-    run_id = secrets.token_hex(3)
+    check_storms(runnable, str(config_path))  # an N whose guests cannot fit: refused now
+    run_id = new_run_id()
     workloads = command_workloads(runnable, run_id)
     cells = make_plan(runnable)
     path = Path(output) if output else results_dir_for(config.output, config_path, run_id, kind)
@@ -119,9 +135,21 @@ def create_run(config_path: Path, output: str | None, kind: str = "", **extra: A
     store = RunStore.create(path, {**manifest, "bundle": bundle.digest, "skipped": skipped,
                                    "config_branch": git_branch(config_path.resolve().parent),
                                    **extra})
+    hold_ledger(run_id, workloads, bundle, path)
     write_tree_manifests(path, workloads)
     start = f"run {run_id}: {len(cells)} cells ({manifest['recorded_cells']} recorded) -> {path}"
     return NewRun(runnable, run_id, cells, bundle, store, workloads, start)
+
+
+def hold_ledger(run_id: str, workloads: dict[str, PreparedWorkload], bundle: Bundle,
+                results: Path) -> HeldLedger:
+    """The run's ledger in the cache, held until bench exits (bench.cache.ledger): what
+    `bench cache prune` must keep, and where `bench clean` finds a killed run's scratch."""
+    from runtimes.docker.image import probe_digest
+
+    return hold(default_cache_dir(), run_id, trees=[w.tree.digest for w in workloads.values()],
+                probe=bundle.probe, probe_digest=probe_digest(bundle.probe),
+                scratch_dirs=scratch_dirs(workloads), results=results)
 
 
 def command_workloads(config: Config, run_id: str) -> dict[str, PreparedWorkload]:
@@ -143,10 +171,12 @@ def resume_run(args: argparse.Namespace) -> int:
         config = load_config(config_path)
         runnable = without(config, manifest.get("skipped") or {})  # the plan the run started with
         check_available(runnable, may_skip=False)
+        check_storms(runnable, str(config_path))
         manifest, cells = remaining_cells(path, config, runnable)
         swept = clean_leftovers(manifest["run_id"], False, [config], force=True)
         workloads = command_workloads(runnable, manifest["run_id"])
         bundle = build_bundle(default_cache_dir())
+        hold_ledger(manifest["run_id"], workloads, bundle, path)
         store = RunStore.reopen(path, lock)
     except BaseException:
         lock.release()
@@ -196,7 +226,7 @@ def run_cells(config: Config, store: RunStore, bundle: Bundle, cells: list[Cell]
     is written, then the lock released. Shared by `bench run` and `bench verify`."""
     hooks = hooks or RunHooks()
     try:
-        err.print(plain(start), highlight=False)
+        err.print(plain(start), highlight=False, soft_wrap=True)  # one line, however long
         with run_log(store.path, verbose=verbose) as log:
             runner = Runner(config, store, bundle, store.manifest["run_id"], default_cache_dir(),
                             log, workloads, hooks.on_instance)

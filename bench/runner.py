@@ -25,9 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from bench.collectors import boot_samples, command_samples, memory_samples, stop_samples, syscall_samples
-from bench.config import Config, DensityWorkload, MemtouchWorkload, SyscallWorkload, Workload
+from bench.config import (
+    Config,
+    DensityWorkload,
+    MemtouchWorkload,
+    StormWorkload,
+    SyscallWorkload,
+    Workload,
+)
 from bench.density import density_samples
-from bench.drivers import driver_class
+from bench.drivers import INSTALLED, Registry, driver_class
 from bench.interrupts import handling_signals, shielded, signal_of
 from bench.noise import cell_noise, host_load
 from bench.plan import Cell
@@ -35,6 +42,7 @@ from bench.results.lock import DirectoryLock
 from bench.results.sample import Sample
 from bench.results.store import RunStore
 from bench.runlog import RunLog
+from bench.storm import storm_samples
 from bench.workload.bundle import Bundle
 from bench.workload.package import PreparedWorkload, check_runtime, packaged
 from bench.workload.spec import CommandWorkload
@@ -43,6 +51,8 @@ from runtimes.base import AnyDriver, AnyInstance, ProbeCommand, RunContext, inst
 from runtimes.commands import sweep_scratch
 
 log = logging.getLogger("bench.runner")
+# the folder of a results directory that holds each command cell's output
+OUTPUT_DIR = "output"
 
 # Called after each cell with (cell, error or None); the CLI draws progress with it.
 CellHook = Callable[[Cell, str | None], None]
@@ -51,13 +61,15 @@ CellHook = Callable[[Cell, str | None], None]
 InstanceHook = Callable[[Cell, AnyDriver, AnyInstance, list[Sample]], None]
 
 
-def probe_command(workload: Workload, idle_seconds: float, name: str = "") -> ProbeCommand:
-    """The probe invocation for a workload; idle instances outlive the cell timeout by design."""
+def probe_command(workload: Workload, idle_seconds: float, name: str = "",
+                  output: Path | None = None) -> ProbeCommand:
+    """The probe invocation for a workload; idle instances outlive the cell timeout by design.
+    A command's output goes to `output` as it comes."""
     idle = f"idle={int(idle_seconds) + 1}"
     match workload:
         case CommandWorkload():
             return ProbeCommand("command", (f"idle={int(idle_seconds + workload.timeout) + 1}",),
-                                workload=name)
+                                workload=name, output=output)
         case SyscallWorkload():
             return ProbeCommand("syscall", (f"batches={workload.batches}", f"calls={workload.calls}",
                                             f"warmup={workload.warmup}"))
@@ -73,7 +85,8 @@ class CellResult:
     error: str | None
 
 
-def check_available(config: Config, may_skip: bool | None = None) -> dict[str, str]:
+def check_available(config: Config, may_skip: bool | None = None,
+                    registry: Registry = INSTALLED) -> dict[str, str]:
     """Refuse a run at once (before anything is created) if a runtime cannot work here, or,
     where skipping is allowed (the config's skip_unavailable, unless may_skip says
     otherwise), return the runtimes to skip with the reason for each.
@@ -83,7 +96,7 @@ def check_available(config: Config, may_skip: bool | None = None) -> dict[str, s
     skip = config.skip_unavailable if may_skip is None else may_skip
     skipped: dict[str, str] = {}
     for name, spec in config.runtimes.items():
-        reason = driver_class(spec.driver).unavailable_reason(spec.options)
+        reason = driver_class(spec.driver, registry=registry).unavailable_reason(spec.options)
         if reason and not skip:
             raise RuntimeUnavailable(f"runtime {name!r} ({spec.driver}) is unavailable: {reason}")
         if reason:
@@ -110,24 +123,27 @@ def scratch_dirs(workloads: dict[str, PreparedWorkload]) -> set[Path]:
             if item.workload.scratch is not None and item.workload.scratch.dir is not None}
 
 
-def check_commands(config: Config, workloads: dict[str, PreparedWorkload]) -> None:
+def check_commands(config: Config, workloads: dict[str, PreparedWorkload],
+                   registry: Registry = INSTALLED) -> None:
     """Refuse a command workload paired with a runtime that cannot run it (exit 2), before
     anything is created."""
     for name, prepared in workloads.items():
         for runtime, spec in config.runtimes.items():
             if config.runs(name, runtime):
-                check_runtime(prepared, runtime, spec.driver, driver_class(spec.driver).runs_commands)
+                check_runtime(prepared, runtime, spec.driver,
+                              driver_class(spec.driver, registry=registry).runs_commands)
 
 
-def open_drivers(config: Config, context: RunContext) -> dict[str, AnyDriver]:
+def open_drivers(config: Config, context: RunContext,
+                 registry: Registry = INSTALLED) -> dict[str, AnyDriver]:
     """One driver per configured runtime, with its typed options."""
-    return {name: driver_class(spec.driver)(name, spec.options, context)
+    return {name: driver_class(spec.driver, registry=registry)(name, spec.options, context)
             for name, spec in config.runtimes.items()}
 
 
-def endpoints(config: Config) -> dict[str, str | None]:
+def endpoints(config: Config, registry: Registry = INSTALLED) -> dict[str, str | None]:
     """What each runtime talks to (a daemon socket, a libvirt URI), for the manifest."""
-    return {name: driver_class(spec.driver).endpoint(spec.options)
+    return {name: driver_class(spec.driver, registry=registry).endpoint(spec.options)
             for name, spec in config.runtimes.items()}
 
 
@@ -135,8 +151,9 @@ class Runner:
     def __init__(self, config: Config, store: RunStore, bundle: Bundle, run_id: str,
                  cache_dir: Path, run_log: RunLog | None = None,
                  workloads: dict[str, PreparedWorkload] | None = None,
-                 on_instance: InstanceHook | None = None) -> None:
+                 on_instance: InstanceHook | None = None, registry: Registry = INSTALLED) -> None:
         self.config = config
+        self.registry = registry  # name -> driver class: the installed drivers unless told
         self.workloads = workloads or {}
         self.on_instance = on_instance
         self.store = store
@@ -146,6 +163,7 @@ class Runner:
         self.run_log = run_log
         self.drivers: dict[str, AnyDriver] = {}
         self.cell_line: int | None = None  # where the current cell's lines start in run.log
+        self.work_dir: Path | None = None  # the run's scratch directory, while it runs
 
     def run(self, cells: list[Cell], on_cell: CellHook, on_prepare: Callable[[str], None]) -> int:
         """Runs the cells; returns how many failed. Raises Interrupted on SIGINT, SIGTERM or
@@ -154,6 +172,7 @@ class Runner:
         alive = DirectoryLock.acquire(work_dir)  # `bench clean` leaves a locked run alone
         context = RunContext(run_id=self.run_id, cache_dir=self.cache_dir, work_dir=work_dir,
                              attempt=self.attempt)
+        self.work_dir = work_dir
         failed = 0
         try:
             with handling_signals():
@@ -195,7 +214,7 @@ class Runner:
                            f"{self.store.path}", signum)
 
     def prepare(self, context: RunContext, on_prepare: Callable[[str], None]) -> None:
-        self.drivers = open_drivers(self.config, context)
+        self.drivers = open_drivers(self.config, context, self.registry)
         for name, driver in self.drivers.items():
             on_prepare(name)
             log.info("prepare %s (%s)", name, driver.kind)
@@ -253,7 +272,8 @@ class Runner:
         if error:
             log.error("cell %d %s failed: %s", cell.index, cell.key, error)
         if not cell.warmup:
-            self.store.append(samples)
+            refused = self.store.append(samples)  # a value that breaks a rule fails the cell
+            error = error or (refused[0] if refused else None)
             self.store.record_cell({"cell": cell.index, "key": cell.key, "status":
                                     "failed" if error else "ok", "reason": error,
                                     "log_line": self.cell_line, "started": started,
@@ -266,10 +286,13 @@ class Runner:
         workload = self.config.workloads[cell.workload]
         if isinstance(workload, DensityWorkload):
             return density_samples(driver, workload, cell, self.config.cell_timeout), None
+        if isinstance(workload, StormWorkload):
+            return storm_samples(driver, workload, cell, self.config.cell_timeout)
         seconds = self.config.cell_timeout + (workload.timeout if isinstance(workload, CommandWorkload)
                                               else 0.0)
         deadline = time.monotonic_ns() + int(seconds * 1e9)
-        instance = driver.start(probe_command(workload, seconds, cell.workload), deadline)
+        instance = driver.start(probe_command(workload, seconds, cell.workload,
+                                              self.output_file(cell)), deadline)
         try:
             samples, problem = self.collect(cell, driver, instance, deadline)
             if self.on_instance is not None:
@@ -301,6 +324,13 @@ class Runner:
             return samples + syscall_samples(cell, instance, deadline), None
         return samples + memory_samples(cell, driver, instance, self.config.settle, deadline), None
 
+    def output_file(self, cell: Cell) -> Path:
+        """Where a command's output goes as it comes: output/<cell>-<runtime>-<workload>-<rep>.txt
+        in the results directory (a warm-up cell's, unrecorded, in the run's work directory)."""
+        name = f"{cell.index:05d}-{cell.runtime}-{cell.workload}-{cell.repetition}.txt"
+        folder = self.work_dir if cell.warmup and self.work_dir else self.store.path / OUTPUT_DIR
+        return folder / name
+
     @staticmethod
     def stop_after_failure(driver: AnyDriver, instance: AnyInstance, error: BaseException) -> None:
         """Tear down after a failure without letting a teardown error replace it."""
@@ -318,8 +348,9 @@ class Runner:
 
 
 def manifest_for(config: Config, config_path: Path, run_id: str, cells: list[Cell],
-                 fingerprint: dict[str, Any], config_commit: str | None) -> dict[str, Any]:
+                 fingerprint: dict[str, Any], config_commit: str | None,
+                 registry: Registry = INSTALLED) -> dict[str, Any]:
     return {"run_id": run_id, "created": time.time(), "config_path": str(config_path),
             "config": config.model_dump(mode="json"), "config_commit": config_commit,
             "cells": len(cells), "recorded_cells": sum(not c.warmup for c in cells),
-            "endpoints": endpoints(config), "host": fingerprint}
+            "endpoints": endpoints(config, registry), "host": fingerprint}

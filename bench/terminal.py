@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 
 from bench.results.text import visible
+
+if TYPE_CHECKING:
+    from bench.results.run import Run
 
 err = Console(stderr=True)
 out = Console(width=None if sys.stdout.isatty() else 150)
@@ -27,7 +31,19 @@ def plain(text: str) -> str:
 
 
 def print_summary(path: Path, console: Console) -> None:
-    """The summary's headline rows as a terminal table (bench.results.summary.summary_table)."""
-    from bench.results.summary import summary_json, summary_table
+    """The summary's headline rows as a terminal table (bench.results.summary.summary_table),
+    and on stderr, the lines of samples.jsonl that were read as failed rows."""
+    from bench.results.run import load_run
+    from bench.results.summary import run_summary_json, summary_table
 
-    console.print(summary_table(summary_json(path), f"summary of {plain(path.name)}"))
+    run = load_run(path)
+    console.print(summary_table(run_summary_json(run), f"summary of {plain(path.name)}"))
+    warn_invalid(run)
+
+
+def warn_invalid(run: Run) -> None:
+    from bench.results.summary import invalid_note
+
+    note = invalid_note(run)
+    if note:
+        err.print(f"bench: {plain(note)}", soft_wrap=True)

@@ -102,6 +102,20 @@ class InstanceTimeout(InstanceError):
     """An instance did not reach a marker before the cell's deadline."""
 
 
+class ProtocolError(InstanceError):
+    """A line of the probe's stream breaks its protocol (runtimes/protocol.py): a field
+    missing, unknown or out of its range, a once-only marker seen twice. `line` is the
+    offending line; the cell fails with it, never with a number read from it."""
+
+    def __init__(self, message: str, *, line: str = "", tail: tuple[str, ...] = ()) -> None:
+        super().__init__(f"the probe's report breaks its protocol: {message}"
+                         + (f" in {line[:200]!r}" if line else ""), tail=tail)
+        self.line = line
+
+    def with_cause(self, cause: ExitCause | None) -> InstanceError:
+        return self  # the line is the cause: how the instance ended does not change it
+
+
 class TeardownError(InstanceError):
     """An instance could not be torn down completely; `bench clean` may find what is left."""
 
@@ -124,6 +138,22 @@ class GateError(BenchError):
     """The gate cannot compare: missing data, nothing in common, or hosts that differ."""
 
     exit_code = 2
+
+
+class UncalibratedHost(GateError):
+    """A gate between sittings without a calibration of the candidate's host kind: the gate
+    refuses the verdict. `host` names the kind, `source` the calibration file looked in (None:
+    none named), `known` the kinds that file holds; the sentence says how to calibrate."""
+
+    def __init__(self, host: str, source: str | None, known: tuple[str, ...] = ()) -> None:
+        self.host, self.source, self.known = host, source, known
+        where = "no calibration named" if source is None else \
+            f"{source} holds only {'; '.join(known) or 'none'}"
+        super().__init__(f"no calibration of this host's kind {host} for a gate between "
+                         f"sittings ({where}): calibrate with `bench calibrate --history "
+                         "CANDIDATE_DIR -o FILE` (3 or more runs of this config at one commit "
+                         "in the history store) or `bench calibrate DIR DIR DIR -o FILE`, then "
+                         "gate with --calibration FILE (or --uncalibrated: the rank test alone)")
 
 
 class Interrupted(BenchError):

@@ -8,11 +8,16 @@ exclusively (O_EXCL, O_NOFOLLOW, a random name in the target's directory) and re
 over the target (rename replaces a symlink, never writes through it); every file bench
 appends to is opened with O_NOFOLLOW. One helper for all of it: the results store, the
 report, and the cache's builds.
+
+Reading is the other half: a file a user or another run may have replaced by a FIFO, a
+device or a directory is opened without blocking and refused unless it is a regular file
+of bounded size (read_regular), so no reader hangs on a FIFO with no writer.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import secrets
@@ -28,6 +33,60 @@ from foundation.errors import ConfigError
 CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 TEMP_ATTEMPTS = 100
+# O_NONBLOCK: opening a FIFO with no writer returns at once instead of waiting for one
+READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+         (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+class NotRegularFile(ValueError):
+    """A path that is something other than a regular file (`kind` says what)."""
+
+    def __init__(self, path: Path, kind: str) -> None:
+        super().__init__(f"{path}: {kind}, not a regular file")
+        self.path = path
+        self.kind = kind
+
+
+class FileTooLarge(ValueError):
+    """A regular file larger than its reader's bound."""
+
+    def __init__(self, path: Path, size: int, limit: int) -> None:
+        super().__init__(f"{path}: {size >> 20} MiB is more than bench reads ({limit >> 20} MiB)")
+        self.path = path
+        self.size = size
+        self.limit = limit
+
+
+def kind_of(mode: int) -> str:
+    return next((name for test, name in KINDS if test(mode)), "not a regular file")
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes. Opened without blocking, then
+    checked on the open descriptor (fstat), so a FIFO, a device or a directory (through a
+    link too) is NotRegularFile at once; FileTooLarge past `limit`; OSError when it cannot
+    be opened or read (FileNotFoundError when absent)."""
+    try:
+        fd = os.open(path, READ_FLAGS)
+    except OSError as error:
+        if error.errno == errno.ENXIO:  # a socket (or a device with nothing behind it)
+            raise NotRegularFile(path, kind_of(os.stat(path).st_mode)) from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRegularFile(path, kind_of(info.st_mode))
+        if info.st_size > limit:
+            raise FileTooLarge(path, info.st_size, limit)
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as file:
+        data = file.read(limit + 1)
+    if len(data) > limit:  # it grew since fstat
+        raise FileTooLarge(path, len(data), limit)
+    return data
 
 
 def temporary_name(target: Path) -> Path:

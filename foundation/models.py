@@ -23,8 +23,10 @@ from foundation.checks import BOOLEAN_FOR_NUMBER, BOOLEAN_MESSAGE
 SHOWN_ERRORS = 5  # errors named in the one line describe_errors makes
 # pydantic's error types for a key nobody asked for: a model's, and a dataclass's
 UNKNOWN_KEY = frozenset({"extra_forbidden", "unexpected_keyword_argument"})
-# errors whose input is not shown: it is absent, or the key says it all
-QUIET = UNKNOWN_KEY | {"missing", "missing_keyword_argument", BOOLEAN_FOR_NUMBER}
+# a value that may hold a password (a store URL): its error never quotes it
+SECRET_VALUE = "secret_value"
+# errors whose input is not shown: it is absent, the key says it all, or it may be a secret
+QUIET = UNKNOWN_KEY | {"missing", "missing_keyword_argument", BOOLEAN_FOR_NUMBER, SECRET_VALUE}
 
 
 class Strict(BaseModel):

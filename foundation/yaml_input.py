@@ -12,14 +12,14 @@ ValueError whose message says where; the caller turns it into its own one-line e
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 from typing import Any
 
 import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode
+
+from foundation.files import FileTooLarge, NotRegularFile, read_regular
 
 MAX_BYTES = 1 << 20  # a config is a few KiB; a MiB leaves room, not a way to exhaust memory
 MAX_VALUES = 100_000  # scalars and collections, after alias expansion
@@ -40,15 +40,13 @@ def read_text(path: Path, limit: int = MAX_BYTES) -> str:
     """A regular file's text (UTF-8), at most `limit` bytes. OSError when it cannot be
     opened; ValueError for a FIFO, a device, a directory, a larger file or another encoding.
     Opened non-blocking, so a FIFO with no writer cannot hang the read."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as file:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-            raise ValueError(f"{kind}: give the path of a YAML file")
-        data = file.read(limit + 1)
-    if len(data) > limit:
-        raise ValueError(f"larger than {limit >> 10} KiB: not a config")
+    try:
+        data = read_regular(path, limit)
+    except NotRegularFile as error:
+        kind = "a directory" if error.kind == "a directory" else "not a regular file"
+        raise ValueError(f"{kind}: give the path of a YAML file") from None
+    except FileTooLarge:
+        raise ValueError(f"larger than {limit >> 10} KiB: not a config") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from bench.results import run as results
 from bench.results.stats import ratio_of_medians, summarize
-from bench.results.summary import NO_RATIO, caveat, density_summary
+from bench.results.summary import NO_RATIO, caveat, density_summary, resolution
 from bench.results.units import direction_of
 
 Values = NDArray[np.float64]
@@ -46,7 +46,8 @@ class DensityPoint:
     ci_low: float | None
     ci_high: float | None
     ci_note: str | None
-    caveat: str | None  # the interval reaches below zero: noise, not a cost
+    caveat: str | None  # below resolution: the host's noise, not a cost
+    resolution: float | None = None  # below resolution: the ± X it cannot tell from zero
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def is_phase(metric: str) -> bool:
 def is_headline(metric: str) -> bool:
     """Metrics the verdict table quotes with intervals and ratios."""
     teardown_step = metric.startswith("stop.") and metric != "stop.total"
-    return not (is_phase(metric) or teardown_step or metric.startswith("density.") or metric == "cell")
+    return not (is_phase(metric) or teardown_step or results.per_count(metric) or metric == "cell")
 
 
 def unique_names(paths: list[Path]) -> list[str]:
@@ -175,7 +176,8 @@ def density_points(loaded: results.Run) -> list[DensityPoint]:
         if summary is not None:
             points.append(DensityPoint(runtime, workload, metric, series.unit, count, summary.n,
                                        summary.samples, summary.median, summary.ci_low,
-                                       summary.ci_high, summary.ci_note, caveat(series, summary)))
+                                       summary.ci_high, summary.ci_note, caveat(series, summary),
+                                       resolution(series, summary)))
     return points
 
 
@@ -206,8 +208,8 @@ def run_stats(run: Run) -> dict[Key, Stat]:
     stats: dict[Key, Stat] = {}
     for key in dict.fromkeys([*run.values, *run.failed]):
         runtime, workload, metric = key
-        if metric == "cell" or metric.startswith("density."):
-            continue  # density rows are per N: the density figures draw them
+        if metric == "cell" or results.per_count(metric):
+            continue  # density and storm rows are per N: their own sections draw them
         data = run.instances.get(key, np.empty(0))
         stat = Stat(run.name, run.label(runtime), runtime, workload, metric,
                     run.units.get(metric, ""), len(data), run.failed.get(key, 0),

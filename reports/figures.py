@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import plotly.graph_objects as go
@@ -24,17 +24,20 @@ from bench.results.numbers import (
     format_ratio_interval,
     format_value,
 )
-from reports.analysis import Analysis, Values
+from reports.analysis import Analysis, DensityPoint, Values
 
 # the parts of memory.host_pss a driver declares (bench/collectors.py writes them)
 HOST_PART = "memory.host_pss."
 
 MAX_POINTS = 200
-MAX_DENSITY = 4  # density is a later issue: a few curves, no more
+MAX_DENSITY = 7  # one chart per density metric bench.density records
 MIB = float(1 << 20)
 SYSCALL_ORDER = ("getppid", "clock_gettime", "read", "write", "open_close", "stat")
-DENSITY_ORDER = ("density.mem_available_per_instance", "density.pss_per_instance",
-                 "density.cgroup_per_instance", "density.boot_total")  # memory first
+# memory first, what is charged to the instances before what is read from the whole host
+DENSITY_ORDER = ("density.pss_per_instance", "density.cgroup_per_instance",
+                 "density.host_per_instance", "density.kernel_per_instance",
+                 "density.engine_pss_per_instance", "density.mem_available_per_instance",
+                 "density.boot_total")
 RUNTIME_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
                   "#e377c2", "#7f7f7f", "#bcbd22")
 PHASE_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b",
@@ -378,9 +381,17 @@ def syscall_ratio(analysis: Analysis) -> Chart | None:
     return styled(figure, 380, "Syscall latency relative to the plain process")
 
 
+def resolved(point: DensityPoint) -> DensityPoint:
+    """A point as drawn: below resolution, at zero with its interval up to the resolution."""
+    if point.resolution is None:
+        return point
+    return replace(point, median=0.0, ci_low=0.0, ci_high=point.resolution)
+
+
 def density_charts(analysis: Analysis) -> list[Chart]:
     """Metrics named density.*: per instance count N, the median with its interval (the
-    summary contract's density rows); a point whose interval reaches below zero is hollow."""
+    summary contract's density rows); a point below resolution has no median: it is drawn
+    hollow at zero with a bar up to its resolution (the cost lies somewhere in there)."""
     found = {p.metric for run in analysis.runs for p in run.points}
     metrics = [m for m in DENSITY_ORDER if m in found] + sorted(found - set(DENSITY_ORDER))
     return [density_chart(analysis, metric) for metric in metrics[:MAX_DENSITY]]
@@ -393,9 +404,10 @@ def density_chart(analysis: Analysis, metric: str) -> Chart:
               for run in analysis.runs
               for runtime in dict.fromkeys(p.runtime for p in run.points if p.metric == metric)]
     unit = curves[0][1][0].unit
-    scale = display_scale([p.median for _, curve in curves for p in curve], unit)
+    scale = display_scale([p.median for _, curve in curves for p in map(resolved, curve)], unit)
     figure, lows = new_figure(), []
-    for label, curve in curves:
+    for label, found in curves:
+        curve = [resolved(p) for p in found]
         lows += [p.median if p.ci_low is None else p.ci_low for p in curve]
         figure.add_trace(go.Scatter(
             x=[p.count for p in curve], y=[p.median / scale.divisor for p in curve],
@@ -405,9 +417,8 @@ def density_chart(analysis: Analysis, metric: str) -> Chart:
                                     None if p.ci_low is None else p.ci_low / scale.divisor,
                                     None if p.ci_high is None else p.ci_high / scale.divisor)
                                    for p in curve]),
-            hoverinfo="text", hovertext=[plot_text(
-                f"{label} at N={p.count}: {format_value(p.median, unit)}, 95 % interval "
-                f"{format_interval(p.ci_low, p.ci_high, unit)}") for p in curve]))
+            hoverinfo="text", hovertext=[plot_text(f"{label} at N={p.count}: {density_text(p)}")
+                                         for p in found]))
     # runtimes differ by orders of magnitude (a guest's RAM against a namespace's KiB);
     # a log axis keeps every curve readable where every interval stays positive
     log = bool(lows) and min(lows) > 0 and spread(lows) > 10
@@ -415,3 +426,11 @@ def density_chart(analysis: Analysis, metric: str) -> Chart:
     figure.update_yaxes(type="log" if log else "linear", title_text=plot_text(
         f"{metric} ({scale.unit or 'no unit'}, median, 95 % interval{'; log' if log else ''})"))
     return styled(figure, 320, f"{metric} as instances are added")
+
+
+def density_text(point: DensityPoint) -> str:
+    """A density point's hover text: its median and interval, or its resolution."""
+    if point.resolution is not None:
+        return f"below resolution (\u00b1 {format_value(point.resolution, point.unit)})"
+    return (f"{format_value(point.median, point.unit)}, 95 % interval "
+            f"{format_interval(point.ci_low, point.ci_high, point.unit)}")

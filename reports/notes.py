@@ -107,6 +107,15 @@ NOTES: dict[str, list[str]] = {
         "for Docker, whose shim process is larger, the two come closer. The cgroup "
         "charge counts what the kernel bills to the instance's cgroup: its pages and some "
         "of its kernel memory, not the processes outside it (the shim, the VMM).",
+        "Three more are read beside them, each over N: the growth of the kernel's own "
+        "unreclaimable memory (slab, kernel stacks, page tables, per-CPU areas), of the "
+        "engine's daemons (dockerd and containerd, libvirtd), and the host's cost: "
+        "MemAvailable's drop with every process's anonymous memory taken out and the "
+        "instances' own charge put back in, so other work's heaps do not count. These are "
+        "the whole host's figures, other work included: where a figure's interval "
+        "reaches zero the host moved as much as the instances cost, and the point says "
+        "\u201cbelow resolution (\u00b1 X)\u201d instead of a number (hollow, drawn at zero "
+        "with a bar up to X).",
     ],
     "crosschecks": [
         "`bench verify` ran an independent reference beside each headline figure, in the same "
@@ -209,7 +218,7 @@ def density_warnings(analysis: Analysis) -> Iterator[RunWarning]:
                                     f"N={point.count}: {point.caveat}.")
     if len(found) > MAX_LISTED:
         yield RunWarning("density", f"... and {len(found) - MAX_LISTED} more density point(s) "
-                                    "whose interval reaches below zero (hollow in the charts).")
+                                    "below resolution (hollow in the charts).")
 
 
 def status_warnings(analysis: Analysis) -> Iterator[RunWarning]:

@@ -223,6 +223,9 @@ def density_headline(analysis: Analysis, label: str, column: Column) -> Headline
                   and p.workload == column.workload and run.label(p.runtime) == label]
         if points:
             top = max(points, key=lambda p: p.count)
+            if top.resolution is not None:  # no number: the host moved as much as they cost
+                return Headline(f"below resolution (\u00b1 {format_value(top.resolution, top.unit)})"
+                                f" (N={top.count})")
             return Headline(f"{format_value(top.median, top.unit)} (N={top.count})")
     return None
 

@@ -25,11 +25,14 @@ from bench.results.numbers import format_value
 from reports import figures
 from reports.analysis import Analysis, Change, Run, Stat, is_headline, is_phase, trend
 from reports.figures import Chart
+from reports.hypervisor import NOTES as STACK_NOTES
+from reports.hypervisor import stack_chart, stack_shares
 from reports.intervals import difference_text
 from reports.notes import NOTES, drivers_of, skipped_runtimes, uses_tcg
 from reports.overview import overview, repetitions, when
 from reports.spectrum import KINDS, engine_labels, engine_tax, spectrum_chart
 from reports.spectrum import spectrum as runtime_spectrum
+from reports.storms import storm_section
 from reports.workload_figures import findings_chart, workload_chart
 from reports.workloads import by_label, rows_of, workload_table
 
@@ -207,10 +210,30 @@ def engine(analysis: Analysis) -> Section | None:
                    wide=True, template="sections/engine.html.j2")
 
 
+def hypervisor(analysis: Analysis) -> Section | None:
+    """libvirt against QEMU's q35 (the management stack), q35 against microvm (the machine
+    model), stage by stage (reports.hypervisor)."""
+    found = stack_shares(analysis)
+    if not found:
+        return None
+    return Section("hypervisor", "The hypervisor stack's share: libvirt, q35 and microvm",
+                   "Hypervisor stack", STACK_NOTES + tcg_notes(analysis),
+                   charts(stack_chart(analysis, found)), data={"pairs": found}, wide=True,
+                   template="sections/hypervisor.html.j2")
+
+
 def density(analysis: Analysis) -> Section | None:
     drawn = figures.density_charts(analysis)
     return Section("density", "Density: many instances at once", "Density", NOTES["density"],
                    drawn) if drawn else None
+
+
+def storms(analysis: Analysis) -> Section | None:
+    """Start storms (reports/storms.py): latency and throughput against N, per runtime."""
+    found = storm_section(analysis)
+    return None if found is None else Section(
+        "storms", "Start storms: many instances asked for at once", "Storms", found.notes,
+        found.charts, data={"rows": found.rows}, wide=True, template="sections/storms.html.j2")
 
 
 def changes(analysis: Analysis) -> Section | None:
@@ -337,5 +360,5 @@ def crosscheck_row(check: CrossCheck) -> dict[str, str]:
 # the page in reading order: the first screen, the numbers, the charts, the cross-checks, then
 # the setup
 SECTIONS: tuple[Callable[[Analysis], Section | None], ...] = (
-    summary, verdict, boot, memory, syscalls, workloads, spectrum, engine, density, changes,
-    crosschecks, setup)
+    summary, verdict, boot, memory, syscalls, workloads, spectrum, engine, hypervisor, density,
+    storms, changes, crosschecks, setup)

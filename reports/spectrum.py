@@ -43,7 +43,7 @@ KINDS = {
     "vm": "virtual machine",
 }
 DRIVER_KINDS = {"process": "process", "native": "namespaces", "lxc": "namespaces", "oci": "oci",
-                "docker": "engine", "podman": "engine", "libvirt": "vm"}
+                "docker": "engine", "podman": "engine", "libvirt": "vm", "qemu": "vm"}
 ENGINES = ("docker", "podman")
 REFERENCE_DRIVER = "oci"
 

@@ -5,12 +5,19 @@ its 95 % intervals as a band and its change points marked (bench.history.changes
 page is the report's kind: one file, plotly inlined, a Content-Security-Policy that forbids
 every network load (reports.page_assets), every string escaped by Jinja2's autoescaping.
 Figures are built as plain dicts, not plotly objects: a thousand runs draw in a second.
+Every string from the store that reaches plotly (axis titles, tick labels, trace names,
+hover text) goes through `text`, since plotly renders a few HTML tags of its own, <a href>
+among them: a metric named like a link shows as text.
+
+Runs are in the order the store received them, and the time axis is that time (the store's
+clock): what a run says of its own start is shown, never trusted to place it.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import html
 import sys
 from collections import defaultdict
@@ -18,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.history.times import shown_time as shown_any_time
 from bench.results.numbers import Display, display_scale, format_interval, format_percent, format_value
 from bench.results.units import FAMILIES, direction_of, family
 
@@ -42,21 +50,24 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add_filters(parser)
     add_store_option(parser)
     parser.add_argument("--by", choices=["time", "commit"], default="time",
-                        help="x axis: the run's start time, or its commit in run order")
+                        help="x axis: when the store received the run, or its commit in that order")
     parser.add_argument("-o", "--output", metavar="FILE", help=f"page to write (default ./{OUTPUT})")
     parser.set_defaults(handler=cmd_trend)
 
 
 def cmd_trend(args: argparse.Namespace) -> int:
-    from bench.history.command import filters_from, open_from
+    from bench.history.command import filters_from, open_from, said_skipped
     from bench.history.queries import trend_points
+    from bench.history.reading import CorruptRun
     from foundation.errors import HistoryError
 
     store = open_from(args)
+    skipped: list[CorruptRun] = []
     try:
-        points = trend_points(store, filters_from(args))
+        points = trend_points(store, filters_from(args), skipped)
     finally:
         store.close()
+    problems = said_skipped(skipped)
     if args.metric is None:
         points = [p for p in points if not is_phase(p.metric)]
     if not points:
@@ -64,7 +75,13 @@ def cmd_trend(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else Path.cwd() / OUTPUT
     write_trend(build_trend(points, args.by, store.name), output)
     print(f"trend written to {output}", file=sys.stderr)
-    return 0
+    return problems
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def shown_time(epoch: float) -> str:
+    """A run's time as the page shows it (a run's times appear on every one of its points)."""
+    return shown_any_time(epoch)
 
 
 def is_phase(metric: str) -> bool:
@@ -77,7 +94,8 @@ class RunRef:
 
     anchor: int
     run_id: str
-    when: str
+    when: str  # received by the store
+    started: str  # what the run says of its start
     host: str
     commit: str
     branch: str
@@ -121,10 +139,6 @@ class Trend:
         return len(self.runs)
 
 
-def when(epoch: float) -> str:
-    return datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def host_labels(points: list[Point]) -> dict[str, str]:
     """Each host fingerprint as its names (runners of one machine type share one) and hash."""
     names: dict[str, set[str]] = defaultdict(set)
@@ -140,7 +154,8 @@ def run_refs(points: list[Point], hosts: dict[str, str]) -> dict[str, RunRef]:
         if point.run_id not in refs:
             report = Path(point.path) / "report.html"
             refs[point.run_id] = RunRef(
-                len(refs) + 1, point.run_id, when(point.created), hosts[point.host_hash],
+                len(refs) + 1, point.run_id, shown_time(point.received),
+                shown_time(point.created), hosts[point.host_hash],
                 (point.commit or "-")[:12], point.branch or "-", point.path,
                 report.as_uri() if report.is_absolute() else None)
     return refs
@@ -152,9 +167,9 @@ def build_trend(points: list[Point], by: str, store: str) -> Trend:
     refs = run_refs(points, hosts)
     runs = {p.run_id for p in points}
     title = (f"{len(runs)} run(s) on {len(hosts)} host(s), "
-             f"{when(points[0].created)} to {when(points[-1].created)} UTC")
+             f"received {shown_time(points[0].received)} to {shown_time(points[-1].received)} UTC")
     trend = Trend(title, store, "over commits (in run order)" if by == "commit" else "over time",
-                  when(datetime.datetime.now(tz=datetime.UTC).timestamp()) + " UTC",
+                  shown_time(datetime.datetime.now(tz=datetime.UTC).timestamp()) + " UTC",
                   runs=sorted(refs.values(), key=lambda r: -r.anchor))
     axis = commit_axis(points) if by == "commit" else None
     groups: dict[tuple[str, str, str], list[Point]] = defaultdict(list)
@@ -173,9 +188,11 @@ def commit_axis(points: list[Point]) -> list[str]:
 
 
 def x_of(point: Point, by_commit: bool) -> str:
+    """Where a point sits: its commit (a category: escaped, plotly renders tick labels), or
+    when the store received its run."""
     if by_commit:
-        return (point.commit or "no commit")[:12]
-    return when(point.created)
+        return text((point.commit or "no commit")[:12])
+    return shown_time(point.received)
 
 
 def chart_of(key: tuple[str, str, str], points: list[Point], hosts: dict[str, str],
@@ -213,8 +230,9 @@ def chart_of(key: tuple[str, str, str], points: list[Point], hosts: dict[str, st
         "yaxis": {"title": {"text": axis_title(metric, scale, better)},
                   "exponentformat": "none", "separatethousands": True},
         "xaxis": ({"type": "category", "categoryorder": "array", "categoryarray": axis,
-                   "title": {"text": "commit"}} if axis is not None else
-                  {"type": "date", "title": {"text": "run started (UTC)"}})}
+                   "title": {"text": "commit (in the order the store received the runs)"}}
+                  if axis is not None else
+                  {"type": "date", "title": {"text": "received by the store (UTC)"}})}
     return Chart(caption, {"data": data, "layout": layout}), changes
 
 
@@ -245,10 +263,12 @@ def series_traces(points: list[Point], label: str, color: str, by_commit: bool,
     scale's unit."""
     xs = [x_of(p, by_commit) for p in points]
     group = f"{label}"
-    hover = [text(f"run {p.run_id} · {when(p.created)} UTC · commit {(p.commit or '-')[:12]}"
-                  f" · {p.branch or '-'}<br>") + f"median {format_value(p.median, p.unit)}"
-             + (f" {format_interval(p.ci_low, p.ci_high, p.unit)}"
-                if p.ci_low is not None and p.ci_high is not None else "") + f" · n={p.n}"
+    hover = [text(f"run {p.run_id} · received {shown_time(p.received)} UTC, started "
+                  f"{shown_time(p.created)} UTC · commit {(p.commit or '-')[:12]} · "
+                  f"{p.branch or '-'}") + "<br>" + text(
+                  f"median {format_value(p.median, p.unit)}"
+                  + (f" {format_interval(p.ci_low, p.ci_high, p.unit)}"
+                     if p.ci_low is not None and p.ci_high is not None else "") + f" · n={p.n}")
              for p in points]
     band = {"type": "scatter", "mode": "lines", "x": xs, "hoverinfo": "skip",
             "legendgroup": group, "showlegend": False, "line": {"width": 0, "color": color}}

@@ -5,39 +5,8 @@ host, and tear it down. The base class does what every driver needs: the host cl
 phases, waiting for the probe's ready marker with a deadline, a stop that is safe to call
 twice, and the instance names that `bench clean` finds.
 
-Writing a driver (see also the README's "Writing a driver"):
-
-- Subclass ``Driver[MyOptions, MyHandle]``; set ``kind`` (the entry-point name) and
-  ``Options`` (a ``DriverOptions`` subclass: the config's ``runtimes.<name>.options``,
-  validated once at the config edge, so ``self.options`` is already a ``MyOptions``).
-- Implement ``launch`` (create and start the instance, put your handle in
-  ``instance.handle``, feed its output to ``instance.output.follow(...)``, and
-  ``instance.mark(step)`` after each step), ``memory`` (a ``MemoryReading``; declare the
-  names of your ``host_parts``), and ``teardown`` (leave politely, then force; mark each
-  step with ``instance.mark_stop``; raise ``TeardownError`` if something is left).
-- Optional: ``unavailable_reason`` (one sentence: why not, and what to do), ``prepare``
-  (package the probe once per run), ``prepare_commands`` with ``runs_commands = True``
-  (package each command workload's tree with the probe, once per run: runtimes.commands;
-  keep them in ``self.cells``, whose ``make_scratch`` gives a cell its scratch storage, which
-  ``stop`` removes after your teardown, however the teardown ended),
-  ``usage`` (host CPU time and peak memory charged to an instance, for command
-  workloads), ``after_ready`` (boot phases known only once ready),
-  ``exit_cause`` (how an instance that ended early ended), ``fingerprint`` (versions and
-  settings that decide your numbers), ``variants`` (option sets `bench runtimes` checks
-  one by one), ``endpoint`` (the daemon or URI you talk to),
-  ``clean`` (find and remove what killed runs left, for these options), ``close``.
-- Raise ``InstanceError`` (with fields) for anything that fails an instance, and
-  ``RuntimeUnavailable`` when the driver cannot run here; never let a library's exception
-  out: translate it with ``raise ... from``.
-- Name everything you create with ``instance.name`` (or ``instance_prefix(run_id)``), so
-  ``clean`` can find it after the harness itself was killed.
-- Log every external action (command line, API call, document sent, cgroup write) to
-  ``log`` (or a child logger): it lands in the run's ``run.log`` with host time stamps.
-
-Helpers a driver may use: ``runtimes.instance`` (Instance, StampedLines), ``runtimes.protocol``
-(the probe's markers and lines), ``runtimes.host`` (cgroups, PSS, spawning and stopping
-host processes, static builds), ``runtimes.guest`` (accel choice, initramfs, serial text),
-``foundation.errors`` and ``foundation.models``.
+docs/writing-a-driver.md is the guide to writing one; the methods' docstrings below are the
+reference.
 """
 
 from __future__ import annotations
@@ -89,11 +58,13 @@ class RunContext:
 @dataclass(frozen=True)
 class ProbeCommand:
     """The probe's mode and arguments (key=value), identical for every packaging; for mode
-    `command`, the name of the command workload (packaged by prepare_commands) it runs."""
+    `command`, the name of the command workload (packaged by prepare_commands) it runs, and
+    the file its output goes to as it comes (None: kept in memory)."""
 
     mode: str
     args: tuple[str, ...] = ()
     workload: str | None = None
+    output: Path | None = None
 
     def argv(self) -> list[str]:
         return [self.mode, *self.args]
@@ -136,6 +107,9 @@ class Driver(ABC, Generic[OptionsT, HandleT]):
     Options: ClassVar[type[DriverOptions]] = DriverOptions
     # the parts of host_pss this driver may report, by name (MemoryReading.host_parts)
     host_parts: ClassVar[tuple[str, ...]] = ()
+    # the host daemons that serve every instance (their process names: dockerd, libvirtd):
+    # their memory is the engine's, read beside the instances' in a density ladder
+    engine_processes: ClassVar[tuple[str, ...]] = ()
     # how long an instance gets to leave on its own after being told to stop
     grace_seconds: ClassVar[float] = 2.0
     # whether prepare_commands() packages command workloads (mode `command`)
@@ -221,6 +195,12 @@ class Driver(ABC, Generic[OptionsT, HandleT]):
         return {value: cls.Options.model_validate({key: value}) for value in values}
 
     @classmethod
+    def reserved_memory(cls, options: OptionsT) -> int | None:
+        """Bytes of host memory one instance may come to hold whatever it does (a guest's
+        RAM), for a storm's pre-flight check; None where the driver reserves nothing."""
+        return None
+
+    @classmethod
     def endpoint(cls, options: OptionsT) -> str | None:
         """The daemon, URI or binary these options make the driver talk to (recorded in the
         manifest, swept by `bench clean`); None for a driver with no such thing."""
@@ -268,12 +248,14 @@ class Driver(ABC, Generic[OptionsT, HandleT]):
         On failure the instance is torn down and the original error raised; a teardown
         that fails too is logged and attached as a note, never in its place.
         """
-        instance: Instance[HandleT] = Instance(self.instance_name(), time.monotonic_ns())
+        instance: Instance[HandleT] = Instance(self.instance_name(), time.monotonic_ns(),
+                                               command.output)
         log.info("%s: start %s", instance.name, " ".join(command.argv()))
         try:
             self.launch(instance, command)
             stamp, _ = instance.output.wait_for(READY, deadline_ns, f"{self.name} instance")
             instance.mark("ready", stamp)
+            log.info("%s: ready after %.1f ms", instance.name, instance.boot_total_ms())
             self.after_ready(instance)
         except InstanceError as error:
             explained = self.explain(instance, error)  # before teardown erases the evidence

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from foundation.errors import ConfigError
+
 # inside every instance the scratch storage is here, and the command runs in it
 SCRATCH_MOUNT = "/scratch"
 # what every tree gets besides its files: mount points the runtimes fill
@@ -72,6 +74,9 @@ class CommandSpec:
         if cwd:
             lines.append(f"cwd={cwd}")
         lines += [f"{key}={value}" for key, value in (extra or {}).items()]
+        broken = next((line for line in lines if "\n" in line or "\0" in line), None)
+        if broken is not None:  # the config refuses them; a spec built elsewhere may not
+            raise ConfigError(f"a spec line cannot hold a newline or NUL: {broken[:80]!r}")
         return lines
 
 

@@ -70,6 +70,7 @@ def cli(argv: list[str], capsys: pytest.CaptureFixture[str] | None = None) -> in
     sub = parser.add_subparsers(dest="command", required=True)
     add_parsers(sub)
     add_export_parser(sub)
+    parser.set_defaults(env_store=None, default_store_path="/nonexistent/history.sqlite")
     args = parser.parse_args(argv)
     try:
         code: int = args.handler(args)

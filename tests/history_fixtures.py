@@ -30,6 +30,7 @@ SUPERUSER = "bench"
 class Server:
     folder: Path
     user: str | None  # the OS user the server runs as (None: this process's user)
+    password: str | None = None  # the superuser's, when the server asks for one (scram)
 
     @property
     def socket_dir(self) -> Path:
@@ -44,10 +45,11 @@ class Server:
         self.psql(f"CREATE DATABASE {name}")
         return self.url(name)
 
-    def psql(self, statement: str) -> str:
+    def psql(self, statement: str, database: str = "postgres") -> str:
+        env = {**os.environ, "PGPASSWORD": self.password} if self.password else None
         done = run([str(PG_BIN / "psql"), "-h", str(self.socket_dir),
-                    "-U", SUPERUSER, "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-Atc",
-                    statement], None)
+                    "-U", SUPERUSER, "-d", database, "-v", "ON_ERROR_STOP=1", "-Atc",
+                    statement], None, env=env)
         return done.stdout
 
 
@@ -62,21 +64,23 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def run(argv: list[str], user: str | None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run(argv: list[str], user: str | None, timeout: float = 60,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     options: dict[str, Any] = {"user": user} if user else {}
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
-                          cwd="/", **options)
+                          cwd="/", env=env, **options)
     if done.returncode != 0:
         raise RuntimeError(f"{argv[0]} failed ({done.returncode}): {done.stderr.strip()}")
     return done
 
 
 @contextmanager
-def postgres_server() -> Iterator[Server]:
-    """initdb, start on a private socket, yield; then stop (immediate) and remove everything."""
+def postgres_server(password: str | None = None) -> Iterator[Server]:
+    """initdb, start on a private socket, yield; then stop (immediate) and remove everything.
+    With a password, the server asks every client for it (scram-sha-256), as a shared one does."""
     user = "postgres" if os.geteuid() == 0 else None
     folder = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-    server = Server(folder, user)
+    server = Server(folder, user, password)
     started = False
     try:
         server.socket_dir.mkdir()
@@ -84,7 +88,14 @@ def postgres_server() -> Iterator[Server]:
             entry = pwd.getpwnam(user)
             for path in (folder, server.socket_dir):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
-        run([str(PG_BIN / "initdb"), "-D", str(folder / "data"), "-U", SUPERUSER, "-A", "trust",
+        auth = ["-A", "trust"]
+        if password:
+            secret = folder / "pwfile"
+            secret.write_text(password + "\n")
+            if user:
+                os.chown(secret, entry.pw_uid, entry.pw_gid)
+            auth = ["-A", "scram-sha-256", f"--pwfile={secret}"]
+        run([str(PG_BIN / "initdb"), "-D", str(folder / "data"), "-U", SUPERUSER, *auth,
              "-E", "UTF8", "--no-sync"], user)
         options = (f"-k {server.socket_dir} -c listen_addresses= -c fsync=off "
                    "-c max_connections=50")

@@ -42,10 +42,11 @@ from bench.gate.stats import (
     sign_test,
 )
 from bench.gate.verdicts import Evaluation, GateResult, Item, Pending, exit_code
+from bench.history.identity import config_hash
 from bench.results.run import Key, Run, Series, load_run
 from bench.results.stats import Floats, median_bounds, min_instances
 from bench.results.units import parse_quantity
-from foundation.errors import ConfigError, GateError, ResultsError
+from foundation.errors import ConfigError, GateError, ResultsError, UncalibratedHost
 
 __all__ = ["Evaluation", "GateResult", "Item", "Pending", "exit_code", "finish", "gate_run",
            "gate_runs", "load_rules"]
@@ -252,10 +253,7 @@ def check_limits(run: Run, config: GateConfig) -> list[Item]:
 def against_baseline(baseline: Run, candidate: Run, config: GateConfig,
                      allow_host_change: bool,
                      calibration: Calibration | None) -> tuple[list[Item], list[str]]:
-    if not set(baseline.series) & set(candidate.series):
-        raise GateError(f"{baseline.path} and {candidate.path} have no metric in common "
-                        "(same runtime, workload and metric)")
-    notes = guard(baseline, candidate, allow_host_change) + run_notes(baseline, "baseline")
+    notes = comparable(baseline, candidate, allow_host_change) + run_notes(baseline, "baseline")
     new = sorted({f"{k[0]}/{k[1]}" for k in set(candidate.series) - set(baseline.series)})
     if new:
         notes.append(f"not in the baseline, not compared: {', '.join(new)}")
@@ -263,27 +261,56 @@ def against_baseline(baseline: Run, candidate: Run, config: GateConfig,
     return compare_runs(baseline, candidate, config, calibration), notes
 
 
+def comparable(baseline: Run, candidate: Run, allow_host_change: bool) -> list[str]:
+    """Refuses two runs that cannot compare (GateError); the notes on what changed."""
+    if not set(baseline.series) & set(candidate.series):
+        raise GateError(f"{baseline.path} and {candidate.path} have no metric in common "
+                        "(same runtime, workload and metric)")
+    return guard(baseline, candidate, allow_host_change)
+
+
 def sitting_notes(calibration: Calibration | None, candidate: Run) -> list[str]:
     if calibration is None:
-        return ["between-sitting variation is not calibrated: the baseline and the candidate "
-                "ran in different sittings, and a rank test counts their drift as a change "
-                "(measure it with `bench calibrate`; A/B inside one run avoids it)"]
-    return [f"between-sitting variation calibrated from {calibration.sittings} A/A sittings "
-            f"({calibration.source})", *calibrations.host_notes(calibration, candidate.manifest)]
+        return ["between-sitting variation is not calibrated (--uncalibrated): the baseline "
+                "and the candidate ran in different sittings, and a rank test counts their "
+                "drift as a change (calibrate with `bench calibrate`; A/B inside one run "
+                "avoids it)"]
+    notes = [f"between-sitting variation calibrated from {calibration.sittings} A/A sittings "
+             f"of this host's kind {calibrations.describe_kind(calibration.host)} "
+             f"({calibration.source})"]
+    if calibration.config_hash not in (None, config_hash(candidate.manifest)):
+        notes.append("the calibration's sittings ran another config (repetitions, options...): "
+                     "its spread may not be this config's; recalibrate")
+    return notes
 
 
-def load_calibration(config: GateConfig, path: Path | None,
-                     config_dir: Path | None) -> Calibration | None:
+def load_calibrations(config: GateConfig, path: Path | None,
+                      config_dir: Path | None) -> tuple[list[Calibration], str | None]:
     """--calibration FILE, else the gate section's `calibration:` file (a relative path is
-    taken next to the config that names it, else from the working directory), else none."""
+    taken next to the config that names it, else from the working directory), else none;
+    and the file's name."""
     if path is not None:
-        return calibrations.read(path)
+        return calibrations.read(path), str(path)
     if not config.calibration:
-        return None
+        return [], None
     named = Path(config.calibration)
     if not named.is_absolute() and config_dir is not None and (config_dir / named).exists():
         named = config_dir / named
-    return calibrations.read(named)
+    return calibrations.read(named), str(named)
+
+
+def load_calibration(config: GateConfig, path: Path | None, config_dir: Path | None,
+                     candidate: Run, uncalibrated: bool = False) -> Calibration | None:
+    """The calibration of the candidate's host kind, for a gate between sittings. Without
+    one the gate refuses (UncalibratedHost, exit 2), unless told `uncalibrated`: then the
+    rank test alone decides, and a note says what that costs."""
+    found, source = load_calibrations(config, path, config_dir)
+    chosen = calibrations.for_host(found, candidate.manifest)
+    if chosen is None and not uncalibrated:
+        raise UncalibratedHost(
+            calibrations.describe_kind(calibrations.host_identity(candidate.manifest)),
+            source, tuple(calibrations.describe_kind(c.host) for c in found))
+    return chosen
 
 
 def config_dir_of(manifest: dict[str, Any]) -> Path | None:
@@ -327,14 +354,20 @@ def gate_runs(candidate: Run, baseline: Run | None, config: GateConfig, *,
 
 def gate_run(candidate_dir: Path, baseline_dir: Path | None, gate_config: GateConfig | None,
              *, allow_host_change: bool = False, ab: Sequence[str] = (),
-             calibration: Path | None = None, rules_dir: Path | None = None) -> GateResult:
+             calibration: Path | None = None, rules_dir: Path | None = None,
+             uncalibrated: bool = False) -> GateResult:
     """Every rule on every row it matches. gate_config None: the candidate config's gate
-    section, else the defaults. Raises GateError/ResultsError (exit 2) when nothing compares."""
+    section, else the defaults. Raises GateError/ResultsError (exit 2) when nothing compares,
+    and UncalibratedHost when a baseline run is given without a calibration of the
+    candidate's host kind (unless `uncalibrated`)."""
     candidate = load_run(Path(candidate_dir))
     config = gate_config or gate_config_of(candidate.manifest) or GateConfig()
     baseline = load_run(Path(baseline_dir)) if baseline_dir is not None else None
-    where = rules_dir or config_dir_of(candidate.manifest)
-    spread = load_calibration(config, calibration, where) if baseline is not None else None
+    spread = None
+    if baseline is not None:
+        comparable(baseline, candidate, allow_host_change)  # refused before the calibration
+        spread = load_calibration(config, calibration, rules_dir or config_dir_of(
+            candidate.manifest), candidate, uncalibrated)
     return gate_runs(candidate, baseline, config, allow_host_change=allow_host_change, ab=ab,
                      calibration=spread)
 

@@ -2,7 +2,10 @@
 
 Comparable: the same host fingerprint hash and config hash (bench.history.identity), and
 for each runtime the same accelerator (kvm/tcg); runs that differ there are left out and
-named in the notes.
+named in the notes. Only runs that `bench run` recorded on the host where they ran take
+part, unless told to take imported ones too (`--include-imported`): a results directory
+brought in by `bench history import` can claim any host, time and figures, so it never
+decides a verdict unasked. "Last N" is by the store's clock (bench.history.queries).
 
 How the N runs are pooled, so that one noisy baseline cannot fail a change on its own: each
 relative rule compares the candidate with each past run separately (the same test as
@@ -47,7 +50,8 @@ from bench.gate.guard import host_differences, run_notes
 from bench.gate.rules import GateConfig, RelativeRule, parse_pair
 from bench.gate.verdicts import Evaluation, GateResult, Item
 from bench.history.identity import config_hash, host_hash
-from bench.history.queries import RunLine, comparable_runs, row_instances
+from bench.history.queries import RunLine, comparable_runs, count_not_recorded_here, row_instances
+from bench.history.reading import CorruptRun
 from bench.history.store import Store
 from bench.results.run import Key, Run, Series, load_run
 from foundation.errors import GateError
@@ -128,13 +132,20 @@ def accel_differences(candidate: dict[str, Any], past: dict[str, Any]) -> list[s
     return host_differences(past, candidate, runtimes)
 
 
-def comparable(store: Store, candidate: Run, count: int) -> tuple[list[Past], list[str]]:
+def comparable(store: Store, candidate: Run, count: int,
+               imported: bool = False) -> tuple[list[Past], list[str]]:
     """The newest `count` comparable runs, with their rows; notes on what was left out."""
     manifest = candidate.manifest
-    lines = comparable_runs(store, host_hash(manifest), config_hash(manifest),
-                            str(manifest.get("run_id")), count * 2)
+    keys = (host_hash(manifest), config_hash(manifest), str(manifest.get("run_id")))
+    corrupt: list[CorruptRun] = []
+    lines = comparable_runs(store, *keys, count * 2, imported, corrupt)
     kept: list[RunLine] = []
-    notes: list[str] = []
+    notes = [f"left out run {error.run_id}: {error.reason}" for error in corrupt]
+    others = 0 if imported else count_not_recorded_here(store, *keys)
+    if others:
+        notes.append(f"left out {others} comparable run(s) not recorded here by `bench run` "
+                     "(imported, or recorded before the store kept the origin): "
+                     "--include-imported takes them")
     for line, past_manifest in lines:
         differs = accel_differences(manifest, past_manifest)
         if differs:
@@ -159,10 +170,12 @@ def described(past: Sequence[Past], store: Store, manifest: dict[str, Any]) -> s
 
 def gate_history(candidate_dir: Path, store: Store, count: int,
                  gate_config: GateConfig | None, *, ab: Sequence[str] = (),
-                 calibration: Path | None = None, rules_dir: Path | None = None) -> GateResult:
+                 calibration: Path | None = None, rules_dir: Path | None = None,
+                 uncalibrated: bool = False, imported: bool = False) -> GateResult:
     """Relative rules against the last `count` comparable runs (majority vote), plus the
     candidate's own A/B, ratio and absolute rules, as `bench gate --baseline` does, with
-    the same calibration (--calibration FILE, else the gate section's)."""
+    the same calibration of the candidate's host kind (--calibration FILE, else the gate
+    section's), refused without one unless `uncalibrated`: each past run is another sitting."""
     if count < 1:
         raise GateError("--history N: N must be at least 1")
     candidate = load_run(candidate_dir)
@@ -170,12 +183,15 @@ def gate_history(candidate_dir: Path, store: Store, count: int,
     if not config.per_instance:
         raise GateError("--history compares one observation per repetition (what the store "
                         "keeps); for sample_unit: sample, gate against --baseline DIR")
-    spread = load_calibration(config, calibration, rules_dir or config_dir_of(candidate.manifest))
-    past, notes = comparable(store, candidate, count)
+    past, notes = comparable(store, candidate, count, imported)
     if not past:
         raise GateError(f"no comparable run in {store.name} for {candidate_dir} (same host "
                         f"fingerprint {host_hash(candidate.manifest)[:8]} and config hash "
-                        f"{config_hash(candidate.manifest)[:8]}): record some runs first")
+                        f"{config_hash(candidate.manifest)[:8]}"
+                        f"{'' if imported else ', recorded here by bench run'}): record some runs "
+                        f"first{'' if imported else ' (--include-imported takes imported ones)'}")
+    spread = load_calibration(config, calibration, rules_dir or config_dir_of(candidate.manifest),
+                              candidate, uncalibrated)
     keys = sorted({key for _, series in past for key in series})
     rows = [(rule, key) for rule in relative_rules(config) for key in keys if matches(rule, key)]
     own = [item for pair in [*config.ab, *ab]

@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bench.gate.aa import CAUGHT, Measurement
+from bench.gate.calibration import Calibration, describe_kind
 from bench.gate.verdicts import Evaluation, GateResult, exit_code
 from bench.results.numbers import (
     format_change,
@@ -201,3 +202,21 @@ def print_measurement(found: Measurement, console: Console) -> None:
                   highlight=False)
     for row, count in found.failing_rows.most_common():
         console.print(visible(f"  failed {count}x: {row}"), markup=False, highlight=False)
+
+
+def print_calibration(calibration: Calibration, left_out: list[str], console: Console) -> None:
+    """`bench calibrate --history`: per row its spread and freedom, the sittings, what was left
+    out."""
+    table = Table(title=f"gate calibration of host kind {describe_kind(calibration.host)}",
+                  title_justify="left")
+    for column in ("metric", "runtime", "workload", "sitting spread (SD)", "dof"):
+        table.add_column(column)
+    for key in sorted(calibration.sd, key=lambda k: (k[2], k)):
+        spread = calibration.of(key)
+        cells = [key[2], key[0], key[1], format_percent(calibration.sd[key], False),
+                 "-" if spread is None else str(spread.dof)]
+        table.add_row(*(escape(visible(cell)) for cell in cells))
+    console.print(table)
+    console.print(visible(f"sittings: {calibration.source}"), markup=False, highlight=False)
+    for line in left_out:
+        console.print(visible(f"  left out {line}"), markup=False, highlight=False)

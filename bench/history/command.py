@@ -12,18 +12,23 @@ import csv
 import datetime
 import io
 import json
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from bench.history.times import is_number, shown_time
+from bench.results.text import visible
 from foundation.errors import BenchError, ConfigError, HistoryError
 from foundation.files import write_output
 
 if TYPE_CHECKING:  # SQLAlchemy loads only for the commands that open a store
     from bench.history.queries import Filters, RunLine
+    from bench.history.reading import CorruptRun
     from bench.history.store import Store
 
 HELP = "the results store across runs: import, list, show, export, prune"
@@ -115,32 +120,39 @@ def filters_from(args: argparse.Namespace) -> Filters:
                    until=parse_date(args.until, "--until"))
 
 
-def when(epoch: float) -> str:
-    moment = datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+def say(line: str) -> None:
+    """One line on stderr, as it is: no markup, no control character (bench.results.text)."""
+    err.print(visible(line), markup=False, highlight=False, soft_wrap=True)
+
+
+def said_skipped(skipped: list[CorruptRun]) -> int:
+    """One line per run the store holds in a shape bench never writes; 2 when there was one."""
+    for error in skipped:
+        say(f"bench: {error}")
+    return 2 if skipped else 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from bench.history.record import record_run
+    from bench.history.record import IMPORT, record_run
 
     store = open_from(args)
     refused = 0
     try:
         for folder in args.results:
             try:
-                done = record_run(store, Path(folder))
+                done = record_run(store, Path(folder), IMPORT)
             except HistoryError:
                 raise  # the store itself failed: stop here
             except BenchError as error:
                 refused += 1
-                err.print(f"bench: {error}", markup=False, highlight=False, soft_wrap=True)
+                say(f"bench: {error}")
                 continue
             rows = f" ({done.rows} rows)" if done.rows else ""
-            out.print(f"{done.outcome} {done.run_id}{rows}: {folder}", markup=False,
+            out.print(visible(f"{done.outcome} {done.run_id}{rows}: {folder}"), markup=False,
                       highlight=False)
     finally:
         store.close()
-    err.print(f"store: {store.name}", markup=False, highlight=False)
+    say(f"store: {store.name}")
     return 2 if refused else 0
 
 
@@ -148,37 +160,43 @@ def cmd_list(args: argparse.Namespace) -> int:
     from bench.history.queries import count_runs, list_runs
 
     store = open_from(args)
+    skipped: list[CorruptRun] = []
     try:
         filters = filters_from(args)
-        runs = list_runs(store, filters, args.limit if args.limit > 0 else None)
+        runs = list_runs(store, filters, args.limit if args.limit > 0 else None, skipped)
         total = count_runs(store, filters) if args.limit > 0 and len(runs) == args.limit else None
     finally:
         store.close()
     if args.json:
         print(json.dumps([vars(run) for run in runs], indent=2))
-        return 0
-    print(f"{len(runs)} run(s) in {store.name}, newest first")
+        return said_skipped(skipped)
+    print(f"{len(runs)} run(s) in {store.name}, newest first (by when the store received them)")
     print(plain_table(RUN_HEAD, [run_cells(run) for run in runs]))
     if total is not None and total > len(runs):
         err.print(f"{len(runs)} of {total} runs shown; --limit 0 lists them all")
-    return 0
+    return said_skipped(skipped)
 
 
-RUN_HEAD = ("run", "started (UTC)", "host", "config", "branch", "commit", "status")
+RUN_HEAD = ("run", "received (UTC)", "started (UTC)", "host", "config", "branch", "commit",
+            "status", "origin")
+ORIGINS = {"run": "run here", "import": "imported"}
 
 
 def run_cells(run: RunLine) -> tuple[str, ...]:
-    return (run.run_id, when(run.created), f"{run.hostname} {run.host_hash[:8]}",
-            f"{run.config_name} {run.config_hash[:8]}", run.branch or "-",
-            (run.commit or "-")[:12], run.status)
+    """A run's cells as a terminal may show them: every string from the store made visible."""
+    cells = (run.run_id, shown_time(run.received), shown_time(run.created),
+             f"{run.hostname} {run.host_hash[:8]}", f"{run.config_name} {run.config_hash[:8]}",
+             run.branch or "-", (run.commit or "-")[:12], run.status,
+             ORIGINS.get(run.origin or "", run.origin or "unknown"))
+    return tuple(visible(cell) for cell in cells)
 
 
 def runs_table(runs: list[RunLine], name: str) -> Table:
-    table = Table(title=f"{len(runs)} run(s) in {name}", title_justify="left")
+    table = Table(title=Text(f"{len(runs)} run(s) in {name}"), title_justify="left")
     for column in RUN_HEAD:
         table.add_column(column)
     for run in runs:
-        table.add_row(*run_cells(run))
+        table.add_row(*map(Text, run_cells(run)))
     return table
 
 
@@ -192,7 +210,6 @@ def plain_table(head: tuple[str, ...], lines: list[tuple[str, ...]]) -> str:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from bench.history.queries import find_run
-    from bench.results.numbers import format_interval, format_value
 
     store = open_from(args)
     try:
@@ -204,37 +221,54 @@ def cmd_show(args: argparse.Namespace) -> int:
                          default=str))
         return 0
     out.print(runs_table([run], store.name))
-    out.print(f"results directory: {run.path}", markup=False, highlight=False)
+    for label, value in (("results directory", run.path), ("recorded from", run.source or "-")):
+        out.print(visible(f"{label}: {value}"), markup=False, highlight=False)
     table = Table(title="summary rows", title_justify="left")
     for column in ("runtime", "workload", "metric", "n", "median", "95% CI of median", "failed"):
         table.add_column(column)
     for row in rows:
-        unit = str(row.get("unit") or "")
-        median, low, high = row.get("median"), row.get("ci_low"), row.get("ci_high")
-        metric = f"{row['metric']} @N={row['count']}" if "count" in row else row["metric"]
-        table.add_row(row["runtime"], row["workload"], metric, str(row.get("n")),
-                      "-" if median is None else format_value(median, unit),
-                      "-" if low is None or high is None else format_interval(low, high, unit),
-                      str(row.get("failed")))
+        table.add_row(*map(Text, row_cells(row)))
     out.print(table)
     return 0
+
+
+def row_cells(row: dict[str, Any]) -> tuple[str, ...]:
+    """A stored summary row as text a terminal shows as it is, whatever the row holds."""
+    from bench.results.numbers import format_interval, format_value
+
+    def figure(key: str) -> float | None:
+        value = row.get(key)
+        return float(value) if is_number(value) and math.isfinite(value) else None
+
+    unit = str(row.get("unit") or "")
+    median, low, high = figure("median"), figure("ci_low"), figure("ci_high")
+    metric = f"{row.get('metric')} @N={row['count']}" if "count" in row else str(row.get("metric"))
+    cells = (str(row.get("runtime")), str(row.get("workload")), metric, str(row.get("n")),
+             "-" if median is None else format_value(median, unit),
+             "-" if low is None or high is None else format_interval(low, high, unit),
+             str(row.get("failed")))
+    return tuple(visible(cell) for cell in cells)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from bench.history.queries import export_rows
 
     store = open_from(args)
+    skipped: list[CorruptRun] = []
     try:
-        rows = export_rows(store, filters_from(args))
+        rows = export_rows(store, filters_from(args), skipped)
     finally:
         store.close()
+    if not args.output and sys.stdout.isatty():  # a terminal would obey what text holds
+        rows = [{key: visible(value) if isinstance(value, str) else value
+                 for key, value in row.items()} for row in rows]  # (JSON escapes it anyway)
     text = as_csv(rows) if args.format == "csv" else json.dumps(rows, indent=2, default=str) + "\n"
     if args.output:
         write_output(Path(args.output), text)
-        err.print(f"{len(rows)} rows written to {args.output}", markup=False, highlight=False)
-    else:
+        say(f"{len(rows)} rows written to {args.output}")
+    else:  # a file or a pipe gets the data as it is
         sys.stdout.write(text)
-    return 0
+    return said_skipped(skipped)
 
 
 def as_csv(rows: list[dict[str, Any]]) -> str:
@@ -257,39 +291,40 @@ def cmd_prune(args: argparse.Namespace) -> int:
     if args.keep < 1:
         raise ConfigError("--keep: at least 1 (a series with no run left has no history)")
     store = open_from(args)
+    skipped: list[CorruptRun] = []
     try:
-        doomed = prune_plan(store, args.keep, filters_from(args))
+        doomed = prune_plan(store, args.keep, filters_from(args), skipped)
         if doomed and not args.dry_run:
             delete_runs(store, [run.run_id for run in doomed])
     finally:
         store.close()
     verb = "would delete" if args.dry_run else "deleted"
     for run in doomed:
-        out.print(f"{verb} {run.run_id} {when(run.created)} {run.hostname} {run.config_name}",
-                  markup=False, highlight=False)
-    out.print(f"{len(doomed)} run(s) {verb}; the newest {args.keep} of each host and config kept")
-    return 0
+        out.print(visible(f"{verb} {run.run_id} received {shown_time(run.received)} "
+                          f"{run.hostname} {run.config_name}"), markup=False, highlight=False)
+    out.print(f"{len(doomed)} run(s) {verb}; the newest {args.keep} of each host, config and "
+              "origin kept (newest: received last by the store)", markup=False, highlight=False)
+    return said_skipped(skipped)
 
 
 def record_after_run(results: Path, url_name: str, default_path: Path, required: bool) -> int:
     """`bench run`'s last step: record the run. An unreachable or refused store keeps the
     results directory, says so in one line, and fails the run only when `required`."""
     from bench.history.location import store_url
-    from bench.history.record import record_run
+    from bench.history.record import RUN, record_run
     from bench.history.store import open_store
 
     try:
         store = open_store(store_url(url_name, default_path))
         try:
-            done = record_run(store, results)
+            done = record_run(store, results, RUN)
         finally:
             store.close()
-    except HistoryError as error:
+    except BenchError as error:  # the store, or what it refused of the run
         level = "error" if required else "warning"
-        err.print(f"bench: {level}: {error}; the run was not recorded, its results are kept in "
-                  f"{results}", markup=False, highlight=False, soft_wrap=True)
+        say(f"bench: {level}: {error}; the run was not recorded, its results are kept in "
+            f"{results}")
         return error.exit_code if required else 0
-    err.print(f"history: {done.outcome} run {done.run_id} in {store.name}", markup=False,
-              highlight=False)
+    say(f"history: {done.outcome} run {done.run_id} in {store.name}")
     return 0
 

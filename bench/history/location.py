@@ -1,6 +1,7 @@
 """Where a history store is: a path or `default` (SQLite), or a URL (sqlite:, postgresql:).
 
-The CLI decides the default path (it alone reads the environment) and passes it in.
+The CLI decides the default path (it alone reads the environment) and passes it in. URLs
+are split by bench.history.urls, which also keeps their passwords out of what is shown.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from bench.history import DEFAULT
+from bench.history.urls import postgres_address, scheme_of, without_password
+from bench.results.text import visible
 from foundation.errors import ConfigError
-
-SCHEMES = ("sqlite", "postgresql", "postgres")
 
 
 def store_url(given: str, default_path: Path) -> URL:
@@ -27,17 +28,15 @@ def store_url(given: str, default_path: Path) -> URL:
         return sqlite_url(default_path)
     if "://" not in given:
         return sqlite_url(Path(given))
-    try:
-        url = make_url(given)
-    except ArgumentError:
-        raise ConfigError(f"--store {shown(given)}: not a store URL or path") from None
-    scheme = url.get_backend_name()
-    if scheme not in SCHEMES:
-        raise ConfigError(f"--store {shown(given)}: unknown kind of store {scheme!r} "
-                          "(sqlite:///PATH, postgresql://..., or a file path)")
-    if scheme in {"postgresql", "postgres"}:
-        return url.set(drivername="postgresql+psycopg")
-    return url
+    if scheme_of(given) == "sqlite":
+        try:
+            return make_url(given)
+        except ArgumentError:
+            raise ConfigError("store URL: not a sqlite:///PATH URL") from None
+    parts = postgres_address(given)
+    return URL.create("postgresql+psycopg", username=parts.user, password=parts.password,
+                      host=parts.host, port=parts.port, database=parts.database,
+                      query=parts.query)
 
 
 def sqlite_url(path: Path) -> URL:
@@ -45,19 +44,13 @@ def sqlite_url(path: Path) -> URL:
 
 
 def shown(text: str) -> str:
-    """A URL as it may be printed: without its password."""
-    if "://" not in text:
-        return text
-    try:
-        return make_url(text).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<malformed URL>"
+    """A store name as it may be printed: a URL without its password."""
+    return visible(without_password(text))
 
 
 def describe(url: URL) -> str:
     """How one line names a store: its file for SQLite, its URL without password otherwise."""
     if url.get_backend_name() == "sqlite":
-        return str(url.database)
+        return visible(str(url.database))
     shown_url = url.set(drivername=url.get_backend_name())  # as the user wrote it: no +psycopg
-    return unquote(shown_url.render_as_string(hide_password=True))
-
+    return visible(unquote(shown_url.render_as_string(hide_password=True)))

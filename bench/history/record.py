@@ -1,34 +1,63 @@
 """Recording a results directory into the store: one transaction per run, idempotent.
 
 A run is keyed by its run id. Recording the same directory again changes nothing (its
-digest, over the manifest, the samples and the schema revision, is unchanged); a run that
-changed since (resumed, completed) replaces its earlier record in the same transaction.
-Two writers of the same run at once: the run id's unique key lets one insert, and the
-other, retrying, finds it.
+digest, over the manifest and the samples, is unchanged); a run that changed since
+(resumed, completed) replaces its earlier record in the same transaction, keeping the time
+the store first received it. A *different* run with an id already there (another start
+time, host or config) is refused in one line, never swapped in. Two writers of the same
+run at once: the run id's unique key lets one insert, and the other, retrying, finds it.
+
+What a directory claims is checked first: its times must be times bench could have run at
+(bench.history.times), and the store stamps each run with its own clock (`received`) and
+its origin: "run" when `bench run` records what it just ran, "import" with the host and
+directory it came from when `bench history import` brings it. No password of a URL in the
+manifest reaches the store (bench.history.urls).
 """
 
 from __future__ import annotations
 
 import hashlib
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from bench.history import identity
-from bench.history.schema import HEAD, row_table, run_table
+from bench.history.schema import row_table, run_table
 from bench.history.store import Store
+from bench.history.times import shown_time, time_problem
+from bench.history.urls import redacted
 from bench.results.manifest import MANIFEST, SAMPLES
-from bench.results.run import DENSITY, Run, load_run
+from bench.results.run import Run, load_run, per_count
 from bench.results.summary import run_summary_json
 from foundation.errors import HistoryError, ResultsError
 
 Outcome = Literal["recorded", "unchanged", "replaced"]
+Origin = Literal["run", "import"]
+RUN: Origin = "run"  # `bench run` recorded it, on the host where it ran
+IMPORT: Origin = "import"  # `bench history import` brought it from a directory
 Key = tuple[str, str, str]  # runtime, workload, metric
 ATTEMPTS = 3
+# the last schema revision whose columns a re-import fills (0002: per-instance observations):
+# part of the digest, so that re-importing after that migration replaces, and after later
+# ones (0003 adds only what the store itself knows) changes nothing
+DIGEST_REVISION = "0002"
+TIMES = ("created", "ended")  # the manifest's times; `resumed` is a list of them
+
+
+class RunRefused(ResultsError):
+    """A results directory the store will not take: a time no run could have, or a run id
+    that belongs to a different run already there. Nothing of it was written."""
+
+    def __init__(self, path: Path, run_id: str, problem: str) -> None:
+        super().__init__(f"{path}: run {run_id}: {problem}; not recorded")
+        self.path = path
+        self.run_id = run_id
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -61,7 +90,7 @@ def read_run(path: Path) -> RunDocument:
     run = load_run(path)
     if not run.manifest.get("run_id"):
         raise ResultsError(f"{path}: the manifest has no run id")
-    return RunDocument(path, run.manifest, run_summary_json(run), instances_of(run),
+    return RunDocument(path, redacted(run.manifest), run_summary_json(run), instances_of(run),
                        digest_of(path))
 
 
@@ -69,53 +98,97 @@ def instances_of(run: Run) -> dict[Key, list[float]]:
     """One observation per instance: the median of its successful samples (density rows
     are ladders and keep none)."""
     return {key: series.instances.tolist() for key, series in sorted(run.series.items())
-            if series.instances.size and not key[2].startswith(DENSITY)}
+            if series.instances.size and not per_count(key[2])}
 
 
 def digest_of(path: Path) -> str:
-    digest = hashlib.sha256(HEAD.encode())
+    digest = hashlib.sha256(DIGEST_REVISION.encode())
     for name in (MANIFEST, SAMPLES):
         file = path / name
         digest.update(file.read_bytes() if file.exists() else b"")
     return digest.hexdigest()
 
 
-def record_run(store: Store, path: Path) -> Recorded:
-    """Records one results directory; safe to repeat and to run from several processes."""
+def record_run(store: Store, path: Path, origin: Origin = IMPORT) -> Recorded:
+    """Records one results directory; safe to repeat and to run from several processes.
+    `origin`: RUN only for `bench run` recording the run it just made, here."""
     document = read_run(path)
+    source = f"{socket.gethostname()}:{document.path}"
     with store.failures():
         for _ in range(ATTEMPTS):
             try:
                 with store.transaction() as connection:
-                    return write_run(connection, document)
+                    return write_run(connection, document, origin, source)
             except IntegrityError:
                 continue  # another writer recorded this run id first: look again
     raise HistoryError(store.name, f"run {document.run_id} kept conflicting with other writers")
 
 
-def write_run(connection: Connection, document: RunDocument) -> Recorded:
-    found = connection.execute(select(run_table.c.id, run_table.c.digest)
-                               .where(run_table.c.run_id == document.run_id)).first()
+def store_clock(connection: Connection) -> float:
+    """Now, in epoch seconds, by the store's clock: the PostgreSQL server's, or the host's
+    that holds the SQLite file."""
+    if connection.dialect.name == "postgresql":
+        now = text("SELECT extract(epoch FROM clock_timestamp())::float8")
+    else:
+        now = text("SELECT (julianday('now') - 2440587.5) * 86400.0")
+    return float(connection.execute(now).scalar_one())
+
+
+def check_times(document: RunDocument, now: float) -> None:
+    """The manifest's times are times bench could have run at, or the run is refused."""
+    manifest = document.manifest
+    if "created" not in manifest:
+        raise RunRefused(document.path, document.run_id, "the manifest has no start time (created)")
+    claims = [(name, manifest[name]) for name in TIMES if name in manifest]
+    resumed = manifest.get("resumed")
+    claims += [(f"resumed[{n}]", value) for n, value in enumerate(resumed or [])]
+    for name, value in claims:
+        problem = time_problem(value, now)
+        if problem:
+            raise RunRefused(document.path, document.run_id, f"{name}: {problem}")
+
+
+def write_run(connection: Connection, document: RunDocument, origin: Origin,
+              source: str) -> Recorded:
+    received = store_clock(connection)
+    check_times(document, received)
+    found = connection.execute(
+        select(run_table.c.id, run_table.c.digest, run_table.c.created, run_table.c.host_hash,
+               run_table.c.config_hash, run_table.c.hostname)
+        .where(run_table.c.run_id == document.run_id)).first()
     if found is not None and found.digest == document.digest:
         return Recorded(document.run_id, "unchanged", 0)
+    columns = {**run_columns(document), "origin": origin, "source": source}
     if found is None:
-        run_pk = insert_run(connection, document)
+        run_pk = insert_run(connection, document, {**columns, "received": received})
     else:
+        check_same_run(document, found)
         run_pk = found.id
         connection.execute(delete(row_table).where(row_table.c.run_pk == run_pk))
-        connection.execute(update(run_table).where(run_table.c.id == run_pk)
-                           .values(**run_columns(document)))
+        connection.execute(update(run_table).where(run_table.c.id == run_pk).values(**columns))
     insert_rows(connection, run_pk, document)
     return Recorded(document.run_id, "recorded" if found is None else "replaced",
                     len(document.rows))
 
 
+def check_same_run(document: RunDocument, found: Any) -> None:
+    """A run id already in the store belongs to this run (a later state of it: resumed,
+    completed) only if it started at the same time on the same host with the same config."""
+    manifest = document.manifest
+    mine = (manifest.get("created"), identity.host_hash(manifest), identity.config_hash(manifest))
+    if mine != (found.created, found.host_hash, found.config_hash):
+        raise RunRefused(document.path, document.run_id, (
+            f"the store holds a different run with this id (started {shown_time(found.created)} "
+            f"UTC on {found.hostname} {str(found.host_hash)[:8]}, config "
+            f"{str(found.config_hash)[:8]}; this one started {shown_time(mine[0])} UTC on "
+            f"{identity.hostname_of(manifest)} {mine[1][:8]}, config {mine[2][:8]})"))
+
+
 def run_columns(document: RunDocument) -> dict[str, Any]:
     manifest = document.manifest
-    created = manifest.get("created")
     return {
         "run_id": document.run_id,
-        "created": float(created) if isinstance(created, int | float) else time.time(),
+        "created": float(manifest["created"]),
         "recorded": time.time(),
         "host_hash": identity.host_hash(manifest),
         "config_hash": identity.config_hash(manifest),
@@ -130,8 +203,8 @@ def run_columns(document: RunDocument) -> dict[str, Any]:
     }
 
 
-def insert_run(connection: Connection, document: RunDocument) -> int:
-    result = connection.execute(insert(run_table).values(**run_columns(document)))
+def insert_run(connection: Connection, document: RunDocument, columns: dict[str, Any]) -> int:
+    result = connection.execute(insert(run_table).values(**columns))
     key = result.inserted_primary_key
     if key is None:
         raise HistoryError(str(document.path), "the store returned no key for the new run")

@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 # Every schema revision this bench knows, oldest first; the last is the one it writes.
 # tests/unit/test_history_schema.py checks this against alembic's revision files.
-REVISIONS = ("0001", "0002")
+REVISIONS = ("0001", "0002", "0003")
 HEAD = REVISIONS[-1]
 
 Document = JSON().with_variant(JSONB(), "postgresql")
@@ -41,7 +41,11 @@ run_table = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", String(64), nullable=False),
     Column("created", Float, nullable=False, index=True),  # the run's start, epoch seconds
-    Column("recorded", Float, nullable=False),
+    Column("recorded", Float, nullable=False),  # when it was last written, by the writer's clock
+    # revision 0003: when the store first got it, by the store's clock (what "newest" means)
+    Column("received", Float, index=True),  # NULL only by damage (bench always writes it)
+    Column("origin", String(16)),  # revision 0003: "run" (bench run, where it ran) or "import"
+    Column("source", Text),  # revision 0003: the host and directory it was recorded from
     Column("host_hash", String(32), nullable=False, index=True),
     Column("config_hash", String(32), nullable=False, index=True),
     Column("hostname", String(255), nullable=False),

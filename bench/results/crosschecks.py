@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from bench.results.manifest import read_results_file
 from bench.results.stats import CONFIDENCE, percentile_interval, resampled_medians
 from bench.results.store import write_json_atomic
 from foundation.errors import ResultsError
@@ -29,6 +30,7 @@ VERIFY = "verify.json"
 SEED = 0
 FORMAT = "bench-verify"
 FORMAT_VERSION = 1
+MAX_CHECKS_BYTES = 16 << 20  # a few KiB in practice
 
 Verdict = Literal["agree", "disagree", "unclear", "failed"]
 
@@ -114,13 +116,14 @@ def write_checks(path: Path, checks: Sequence[CrossCheck], tools: dict[str, str]
 def read_checks(path: Path) -> list[CrossCheck] | None:
     """The cross-checks of a results directory, or None when it has none."""
     file = path / VERIFY
-    if not file.exists():
+    data = read_results_file(file, MAX_CHECKS_BYTES)
+    if data is None:
         return None
     try:
-        document = json.loads(file.read_text())
-    except json.JSONDecodeError as error:
-        raise ResultsError(f"{file}: unreadable ({error.msg})") from None
-    if document.get("format") != FORMAT:
+        document = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise ResultsError(f"{file}: unreadable (not a JSON document)") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ResultsError(f"{file}: not bench's cross-checks")
     if not isinstance(document.get("format_version"), int) or document["format_version"] > FORMAT_VERSION:
         raise ResultsError(f"{file}: format version {document.get('format_version')!r} is newer "

@@ -3,11 +3,11 @@
 Every reader (the summary, the gate, the history store, export and the report) wants, for
 each runtime, workload and metric, the array of its ok values, plus the few rows whose other
 columns matter (boot phases, memory, density, failures), not one frame of every sample.
-This reads samples.jsonl in slices of a few MB, keeps from each slice only those arrays and
-rows, and drops the parsed dicts before the next: a million samples never become a million
-live dicts (1.5 GB, most of the time spent faulting in fresh memory). It needs numpy only,
-not pandas (`bench gate` answers in well under a second). The derived memory.overhead rows
-come from bench.results.derived.overhead_records.
+This reads samples.jsonl in slices of a few MB (bench.results.records), keeps from each
+slice only those arrays and rows, and drops the parsed dicts before the next: a million
+samples never become a million live dicts (1.5 GB, most of the time spent faulting in fresh
+memory). It needs numpy only, not pandas (`bench gate` answers in well under a second). The
+derived memory.overhead rows come from bench.results.derived.overhead_records.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import defaultdict
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import itemgetter, methodcaller
 from pathlib import Path
 from typing import Any
@@ -25,21 +24,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bench.results.derived import COLUMNS, overhead_records
-from bench.results.manifest import SAMPLES
-from bench.results.records import (
-    check_sample_records,
-    gc_paused,
-    parse_whole,
-    read_bytes,
-    read_samples,
-)
-from bench.results.validate import refuse_duplicate_lines
+from bench.results.records import gc_paused, sample_slices
 
 Values = NDArray[np.float64]
 Key = tuple[str, str, str]  # (runtime, workload, metric)
 Record = dict[str, Any]
 BULK = "syscall."  # the metric family whose rows only matter as values
-SLICE = 4 << 20  # bytes of JSON lines parsed at a time (about 18,000 samples)
 KEY = itemgetter("runtime", "workload", "metric")
 RUNTIME, WORKLOAD, METRIC = (methodcaller("get", c) for c in ("runtime", "workload", "metric"))
 VALUE, STATUS = methodcaller("get", "value"), methodcaller("get", "status")
@@ -54,6 +44,7 @@ class Groups:
     units: dict[str, str]  # metric -> unit
     detail: list[Record]  # every row but ok syscall samples (COLUMNS, value a float), in file
     #                       order, then derived rows
+    invalid: list[str] = field(default_factory=list)  # the lines that became failed rows, why
 
 
 @dataclass
@@ -156,35 +147,17 @@ def instance_medians(codes: NDArray[np.intp], ids: NDArray[np.int64], values: Va
             zip(bounds, np.split(medians, bounds[1:]), strict=True)}
 
 
-def slices(data: bytes, size: int = SLICE) -> Iterator[bytes]:
-    """The file in pieces of about `size` bytes, each ending at a line's end."""
-    start = 0
-    while start < len(data):
-        end = data.find(b"\n", start + size)
-        end = len(data) if end < 0 else end + 1
-        yield data[start:end]
-        start = end
-
-
 def load_groups(path: Path, baseline: str | None) -> Groups:
     """The samples of a results directory, grouped, with memory.overhead derived against the
-    baseline runtime (the manifest's, which the caller has read: bench.results.run)."""
-    file = path / SAMPLES
-    data = read_bytes(path, SAMPLES)
-    refuse_duplicate_lines(data, file)
+    baseline runtime (the manifest's, which the caller has read: bench.results.run). A line
+    that breaks a rule is one failed row of its own (bench.results.records)."""
     table = Table()
-    line = 1
+    invalid: list[str] = []
     with gc_paused():  # each slice's dicts die young, unwalked by the collector
-        for piece in slices(data):
-            records = parse_whole(piece)
-            if records is None:  # a torn tail or a corrupt line: read_samples' verdict
-                table = Table()
-                table.add(read_samples(path))
-                break
-            check_sample_records(records, file, line)
-            line += piece.count(b"\n")
-            table.add(records)
-    return with_overhead(table.groups(), baseline)
+        for part in sample_slices(path):
+            table.add(part.records)
+            invalid += part.invalid
+    return replace(with_overhead(table.groups(), baseline), invalid=invalid)
 
 
 def with_overhead(groups: Groups, baseline: str | None) -> Groups:
@@ -200,4 +173,4 @@ def with_overhead(groups: Groups, baseline: str | None) -> Groups:
         key = (runtime, workload, "memory.overhead")
         values[key] = instances[key] = np.array([row["value"] for row in rows], dtype=float)
     return Groups(values, instances, groups.failed, {**groups.units, "memory.overhead": "bytes"},
-                  [*groups.detail, *derived])
+                  [*groups.detail, *derived], groups.invalid)

@@ -47,6 +47,12 @@ class DirectoryLock:
             raise ResultsError(f"{path}: cannot lock ({error.strerror})") from None
         return cls(path, fd)
 
+    def fileno(self) -> int:
+        """The held descriptor (a ResultsError once released)."""
+        if self._fd is None:
+            raise ResultsError(f"{self.path}: the lock was released")
+        return self._fd
+
     def release(self) -> None:
         """Idempotent."""
         if self._fd is not None:

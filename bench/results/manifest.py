@@ -8,12 +8,12 @@ is what `--resume` reads).
 from __future__ import annotations
 
 import json
-import os
-import stat
+import math
 from pathlib import Path
 from typing import Any
 
 from foundation.errors import ResultsError
+from foundation.files import FileTooLarge, NotRegularFile, read_regular
 
 FORMAT = "bench-results"
 FORMAT_VERSION = 1
@@ -67,24 +67,33 @@ def read_manifest(path: Path) -> dict[str, Any]:
 
 
 def read_document(path: Path, file: Path) -> bytes:
+    data = read_results_file(file, MAX_MANIFEST_BYTES)
+    if data is None:
+        raise ResultsError(f"{path}: not a bench results directory (no {MANIFEST})")
+    return data
+
+
+def read_results_file(file: Path, limit: int) -> bytes | None:
+    """A results file's bytes, None when it does not exist. Opened without blocking (a FIFO
+    with no writer would hang every reader); anything but a regular file of at most `limit`
+    bytes is one ResultsError."""
     try:
-        with open(file, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_MANIFEST_BYTES:
-                raise ResultsError(f"{file}: not a regular file of at most "
-                                   f"{MAX_MANIFEST_BYTES >> 20} MiB")
-            return handle.read(MAX_MANIFEST_BYTES + 1)
+        return read_regular(file, limit)
     except FileNotFoundError:
-        raise ResultsError(f"{path}: not a bench results directory (no {MANIFEST})") from None
+        return None
+    except NotRegularFile as error:
+        raise ResultsError(f"{file}: {error.kind} where a regular file belongs") from None
+    except FileTooLarge as error:
+        raise ResultsError(str(error)) from None
     except OSError as error:
         raise ResultsError(f"{file}: cannot read ({error.strerror or error})") from None
 
 
 def parse_manifest(file: Path, data: bytes) -> Any:
-    """JSON with every key once (a repeated key would silently win) and no NaN or Infinity."""
+    """JSON with every key once (a repeated key would silently win), no NaN, no Infinity."""
     try:
         return json.loads(data.decode("utf-8"), object_pairs_hook=unique_keys,
-                          parse_constant=refuse_constant)
+                          parse_constant=refuse_constant, parse_float=finite_float)
     except UnicodeDecodeError:
         raise ResultsError(f"{file}: unreadable (not UTF-8)") from None
     except json.JSONDecodeError as error:
@@ -118,6 +127,15 @@ def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
+
+
+def finite_float(text: str) -> float:
+    """A JSON number as a float; one past a double's range (1e400) is refused, not read as
+    infinity (which no writer could write back)."""
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text[:40]} is not a finite number")
+    return number
 
 
 def check_fields(file: Path, document: dict[str, Any], types: dict[str, tuple[type, ...]],

@@ -46,7 +46,9 @@ def finished_cells(path: Path, config: dict[str, Any]) -> tuple[dict[str, Any], 
 def drop_unfinished_samples(path: Path, done: set[int]) -> None:
     """Rewrite samples.jsonl with the finished cells' samples only, and cells.jsonl whole
     (it may end in a torn line too); each through foundation.files, never a fixed-name file."""
-    kept = [r for r in read_samples(path) if r.get("cell") in done]
+    # a bad line whose cell cannot be told (bench.results.records) keeps its reason
+    kept = [r for r in read_samples(path)
+            if r.get("cell") in done or (r["status"] == "failed" and r.get("cell") == -1)]
     cells = read_cells(path)
     for name, records in ((SAMPLES, kept), (CELLS, cells)):
         try:

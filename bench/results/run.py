@@ -2,7 +2,7 @@
 
 The gate, the summary contract and the report all read a run through load_run, so a script,
 a CI verdict and the HTML page quote the same numbers. A row is (runtime, workload, metric);
-density rows are (runtime, workload, metric, N), one per instance count. Each row keeps its
+density and storm rows are (runtime, workload, metric, N), one per instance count. Each row keeps its
 per-instance figures (the median of each instance's samples: the unit of observation) and
 its ok samples (for distributions, and for a gate that is told to pool them).
 """
@@ -28,6 +28,13 @@ __all__ = ["DensityKey", "Key", "Run", "Series", "Values", "load_run"]
 
 DensityKey = tuple[str, str, str, int]  # (runtime, workload, metric, N)
 DENSITY = "density."
+STORM = "storm."
+PER_COUNT = (DENSITY, STORM)  # families whose rows are per instance count N
+
+
+def per_count(metric: str) -> bool:
+    """A density or storm metric: its rows are per N, never pooled over N."""
+    return metric.startswith(PER_COUNT)
 EMPTY: Values = np.empty(0, dtype=float)
 
 
@@ -58,6 +65,8 @@ class Run:
     series: dict[Key, Series]
     density: dict[DensityKey, Series] = field(default_factory=dict)
     records: list[Record] = field(default_factory=list)  # every row but ok syscall samples
+    invalid: list[str] = field(default_factory=list)  # lines of samples.jsonl read as failed rows
+    storms: dict[DensityKey, Series] = field(default_factory=dict)  # per storm size N
 
     @cached_property
     def detail(self) -> pd.DataFrame:
@@ -84,7 +93,8 @@ def load_run(path: Path) -> Run:
                           groups.values.get(key, EMPTY), groups.failed.get(key, 0),
                           reasons.get(key), directions.get(key) or direction_of(key[2]))
               for key in dict.fromkeys([*groups.values, *groups.failed])}
-    return Run(path, manifest, series, density_series(groups), groups.detail)
+    return Run(path, manifest, series, density_series(groups), groups.detail, groups.invalid,
+               storms=count_series(groups.detail, groups.units, STORM))
 
 
 def first_of(detail: list[Record], column: str) -> dict[Key, str]:
@@ -111,9 +121,16 @@ def density_count(phase: Any, repetition: Any) -> int:
 
 def density_series(groups: Groups) -> dict[DensityKey, Series]:
     """One row per runtime, workload, metric and N; each ladder (cell) is one instance."""
+    return count_series(groups.detail, groups.units, DENSITY)
+
+
+def count_series(detail: list[Record], units: dict[str, str],
+                 prefix: str) -> dict[DensityKey, Series]:
+    """One row per runtime, workload, metric and N of a per-count family (density, storm);
+    each cell (a ladder, a storm) is one instance, its figure the median of its samples."""
     rows: dict[DensityKey, list[Record]] = {}
-    for row in groups.detail:
-        if str(row["metric"]).startswith(DENSITY):
+    for row in detail:
+        if str(row["metric"]).startswith(prefix):
             key = (str(row["runtime"]), str(row["workload"]), str(row["metric"]),
                    density_count(row["phase"], row["repetition"]))
             rows.setdefault(key, []).append(row)
@@ -128,7 +145,9 @@ def density_series(groups: Groups) -> dict[DensityKey, Series]:
         per_ladder = np.array([np.median(ladders[ladder]) for ladder in sorted(ladders)], float)
         failed = [row for row in group if row["status"] == "failed"]
         reason = next((row["reason"] for row in failed if row["reason"] is not None), None)
-        found[key] = Series(groups.units.get(key[2], ""), per_ladder,
+        direction = next((str(row["direction"]) for row in group if row.get("direction")),
+                         direction_of(key[2]))
+        found[key] = Series(units.get(key[2], ""), per_ladder,
                             np.array([row["value"] for row in ok], float), len(failed),
-                            None if reason is None else str(reason), direction_of(key[2]))
+                            None if reason is None else str(reason), direction)
     return found

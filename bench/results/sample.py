@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from bench.results.units import direction_of, unit_of
+from bench.results.units import direction_of, family_unit
 
 Status = Literal["ok", "failed"]
 
@@ -15,7 +14,9 @@ class Sample:
     """One measurement; a failure is a row with status 'failed' and a reason, never a zero.
 
     `unit` and `direction` ("lower" or "higher" is better) come from the metric family's
-    row of bench.results.units unless given: a workload metric carries its own.
+    row of bench.results.units unless given: a workload metric carries its own. Nothing is
+    checked here: the store checks every sample it writes by the rules every reader checks
+    (bench.results.validate), and writes one that breaks them as a failed sample saying why.
     """
 
     runtime: str
@@ -32,16 +33,10 @@ class Sample:
     direction: str = ""
 
     def __post_init__(self) -> None:
-        if not self.unit:
-            object.__setattr__(self, "unit", unit_of(self.metric))
+        if not self.unit:  # a workload metric without its unit stays without one: refused
+            object.__setattr__(self, "unit", family_unit(self.metric) or "")
         if not self.direction:
             object.__setattr__(self, "direction", direction_of(self.metric))
-        if self.direction not in ("lower", "higher"):
-            raise ValueError(f"sample {self.metric}: direction {self.direction!r} is not lower or higher")
-        if self.status == "ok" and self.value is None:
-            raise ValueError(f"sample {self.metric} is ok but has no value")
-        if self.value is not None and not math.isfinite(self.value):
-            raise ValueError(f"sample {self.metric} has no finite value ({self.value})")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -21,6 +21,7 @@ from typing import IO, Any
 from bench.results.lock import DirectoryLock
 from bench.results.manifest import CELLS, FORMAT, FORMAT_VERSION, MANIFEST, SAMPLES, read_manifest
 from bench.results.sample import Sample
+from bench.results.validate import failed_record, sample_problems
 from foundation.errors import ResultsError
 from foundation.files import open_append, write_text_atomic
 
@@ -35,6 +36,14 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [json_safe(item) for item in value]
     return value
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """One line of JSON; NaN or an infinity in metadata is written as null (JSON has none)."""
+    try:
+        return json.dumps(record, default=str, allow_nan=False) + "\n"
+    except ValueError:
+        return json.dumps(json_safe(record), default=str, allow_nan=False) + "\n"
 
 
 def write_json_atomic(path: Path, document: dict[str, Any]) -> None:
@@ -103,11 +112,29 @@ class RunStore:
             raise
         return cls(path, manifest, lock)
 
-    def append(self, samples: Iterable[Sample]) -> None:
-        self._write(self._samples, [json.dumps(s.to_dict(), default=str) + "\n" for s in samples])
+    def append(self, samples: Iterable[Sample]) -> list[str]:
+        """Write the samples (a batch: one cell's); one that breaks a rule every reader checks
+        (bench.results.validate), or repeats an earlier one of the batch exactly, is written
+        as a failed sample with the reason instead. Returns those reasons: the runner fails
+        the cell with them. (Samples of two cells always differ: they carry their cell.)"""
+        records = [sample.to_dict() for sample in samples]
+        refused = []
+        for index, problem in sample_problems(records).items():
+            refused.append(f"invalid value, not recorded: {problem}")
+            records[index] = failed_record(records[index], refused[-1])
+        lines = [json_line(record) for record in records]
+        first: dict[str, int] = {}
+        for index, line in enumerate(lines):  # a reader counts an exact copy as corruption
+            earlier = first.setdefault(line, index)
+            if earlier != index:
+                refused.append(f"invalid value, not recorded: sample {index + 1} of the batch "
+                               f"repeats sample {earlier + 1} exactly (a copy would count twice)")
+                lines[index] = json_line(failed_record(records[index], refused[-1]))
+        self._write(self._samples, lines)
+        return refused
 
     def record_cell(self, record: dict[str, Any]) -> None:
-        self._write(self._cells, [json.dumps(json_safe(record), default=str) + "\n"])
+        self._write(self._cells, [json_line(record)])
 
     def _write(self, file: IO[str], lines: list[str]) -> None:
         try:

@@ -10,8 +10,16 @@ run's baseline runtime's (same workload, metric and N), or null with `ratio_note
 Density rows (one per N, `count`) are ladders: n counts ladders, samples the memory readings
 taken at that N. With fewer than six ladders the interval is over the readings, and
 `ci_note` says that it shows the host's noise while N ran, not ladder-to-ladder variation.
-A memory row whose interval (or reading) reaches below zero carries a `caveat`: the host's
-own memory use moved more than the instances cost, so the row cannot say what one costs.
+A memory row whose interval (or, without one, a reading) reaches zero or below cannot be
+told from the host's own movement: it is below resolution. It says so instead of giving a
+number: `resolved` false, `resolution` the ± X (bytes per instance) it cannot resolve (the
+interval's end farthest from zero), median, p90, p99, mean and the interval null, and
+`caveat` and `ci_note` "below resolution (± X)". Other density memory rows are `resolved`
+true with `resolution` null; rows of other units have both null.
+
+Storm rows (one per N, `count`; bench/storm.py) are over storms: n counts storms (one per
+repetition), samples the instances (storm.ready) or the storms; storm.p99's interval is the
+interval of the median of the storms' p99s, always over storms.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bench.results.numbers import format_interval, format_ratio, format_ratio_interval, format_value
-from bench.results.run import DensityKey, Key, Run, Series, load_run
+from bench.results.run import STORM, DensityKey, Key, Run, Series, load_run, per_count
 from bench.results.stats import Ratio, Summary, min_instances, ratio_of_medians, summarize
 from bench.results.text import visible
 
@@ -56,15 +64,40 @@ def density_summary(series: Series) -> Summary | None:
         f"not the variation between ladders ({min_instances()} ladders give that)"))
 
 
-def caveat(series: Series, summary: Summary | None) -> str | None:
-    """A memory figure whose interval reaches below zero measured the host, not the instances."""
+def resolution(series: Series, summary: Summary | None) -> float | None:
+    """The ± X a density memory figure cannot tell from zero, when its interval (or, without
+    one, a reading) reaches zero or below; None when it is resolved (or not memory)."""
     if summary is None or series.unit != "bytes":
         return None
-    lowest = summary.ci_low if summary.ci_low is not None else float(series.values.min())
-    if lowest >= 0:
+    low = summary.ci_low if summary.ci_low is not None else float(series.values.min())
+    if low > 0:
         return None
-    return ("reaches below zero: the host's own memory use moved more than the instances "
-            "cost, so this N cannot say what one instance costs")
+    high = summary.ci_high if summary.ci_high is not None else float(series.values.max())
+    return max(abs(low), abs(high))
+
+
+def caveat(series: Series, summary: Summary | None) -> str | None:
+    """A memory figure below resolution measured the host, not the instances: what it says."""
+    found = resolution(series, summary)
+    if found is None:
+        return None
+    return (f"below resolution (\u00b1 {format_value(found, series.unit)}): the host's own memory "
+            "moved as much as the instances cost, so this N cannot say what one instance costs")
+
+
+UNRESOLVED = {"median": None, "p90": None, "p99": None, "mean": None, "ci_low": None,
+              "ci_high": None, "ratio": None, "ratio_low": None, "ratio_high": None,
+              "ratio_note": "below resolution"}
+
+
+def resolution_fields(series: Series, summary: Summary | None) -> dict[str, Any]:
+    """A density row's `resolved`, `resolution` and `caveat`; below resolution, no figures."""
+    if summary is None or series.unit != "bytes":
+        return {"resolved": None, "resolution": None, "caveat": None}
+    found, said = resolution(series, summary), caveat(series, summary)
+    if found is None:
+        return {"resolved": True, "resolution": None, "caveat": None}
+    return {**UNRESOLVED, "resolved": False, "resolution": found, "caveat": said, "ci_note": said}
 
 
 def ratio_to(series: Series, reference: Series | None) -> Ratio | None:
@@ -100,13 +133,14 @@ def contract_row(run: Run, key: Key | DensityKey, series: Series,
     runtime, workload, metric = key[:3]
     row: dict[str, Any] = {"runtime": runtime, "workload": workload, "metric": metric,
                            "unit": series.unit, "direction": series.direction}
-    summary = density_summary(series) if len(key) == 4 else summary_of(series)
+    per_n = len(key) == 4 and not key[2].startswith(STORM)  # a storm's unit is the storm
+    summary = density_summary(series) if per_n else summary_of(series)
     row.update(EMPTY_SUMMARY if summary is None else asdict(summary))
     row.update(ratio_fields(run, key, series, reference))
     row["failed"] = series.failed
     if len(key) == 4:
         row["count"] = key[3]
-        row["caveat"] = caveat(series, summary)
+        row.update(resolution_fields(series, summary))
     return row
 
 
@@ -117,11 +151,22 @@ def summary_rows(run: Run) -> list[dict[str, Any]]:
     """
     base = run.baseline or ""
     rows = [contract_row(run, key, series, run.series.get((base, key[1], key[2])))
-            for key, series in run.series.items() if not key[2].startswith("density.")]
-    rows += [contract_row(run, key, series, run.density.get((base, *key[1:])))
-             for key, series in run.density.items()]
+            for key, series in run.series.items() if not per_count(key[2])]
+    rows += [contract_row(run, key, series, table.get((base, *key[1:])))
+             for table in (run.density, run.storms) for key, series in table.items()]
     return sorted(rows, key=lambda r: (r["runtime"], r["workload"], r["metric"],
                                        r.get("count", 0)))
+
+
+def invalid_note(run: Run, shown: int = 3) -> str | None:
+    """What a reader says of the lines of samples.jsonl that broke bench's rules (each is a
+    failed sample of its row, with the reason): how many, and the first few."""
+    if not run.invalid:
+        return None
+    more = len(run.invalid) - shown
+    listed = "; ".join(run.invalid[:shown]) + (f"; and {more} more" if more > 0 else "")
+    return (f"{run.path}: {len(run.invalid)} line(s) broke bench's rules and count as failed "
+            f"samples (the summary's failed column): {listed}")
 
 
 def summary_json(path: Path) -> list[dict[str, Any]]:
@@ -169,9 +214,11 @@ def summary_table(rows: list[dict[str, Any]], title: str) -> Table:
         if row["metric"].startswith("boot.") and row["metric"] != "boot.total":
             continue
         metric = f"{row['metric']} @N={row['count']}" if "count" in row else row["metric"]
-        interval = ("BELOW ZERO: " if row.get("caveat") else "") + interval_text(row)
+        unresolved = row.get("resolved") is False
+        median = (f"below resolution (\u00b1 {format_value(row['resolution'], row['unit'])})"
+                  if unresolved else format_value(row["median"], row["unit"]))
         cells = [row["runtime"], row["workload"], metric, str(row["n"]), str(row["samples"]),
-                 format_value(row["median"], row["unit"]), interval, ratio_text(row),
+                 median, "-" if unresolved else interval_text(row), ratio_text(row),
                  str(row["failed"])]
         table.add_row(*(escape(visible(cell)) for cell in cells))  # names come from files
     return table

@@ -13,12 +13,12 @@ from typing import Literal
 
 Direction = Literal["lower", "higher"]
 
-# metric family -> (unit, direction); workload.* and density.* carry their own unit, and a
-# workload metric its direction too (a throughput: higher is better)
+# metric family -> (unit, direction); workload.*, density.* and storm.* carry their own unit,
+# and a workload metric or storm.throughput its direction too (higher is better)
 FAMILIES: dict[str, tuple[str, Direction]] = {
     "boot": ("ms", "lower"), "stop": ("ms", "lower"), "memory": ("bytes", "lower"),
     "syscall": ("ns", "lower"), "cell": ("cell", "lower"), "cpu": ("ratio", "lower"),
-    "start": ("ms", "lower"),
+    "start": ("ms", "lower"), "pull": ("ms", "lower"),
 }
 
 # unit -> (dimension, factor to the dimension's base unit)
@@ -29,19 +29,55 @@ UNIT_SCALES: dict[str, tuple[str, float]] = {
     "MB": ("bytes", 1e6), "GB": ("bytes", 1e9)}
 QUANTITY = re.compile(r"^\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-zµ]*)\s*$")
 
+# Every unit a sample may carry besides the families' and the scales': what the parsers
+# give (bench.workload.parsers), what density and the runner give, and what a declared
+# metric may say. Any word per second (ops/s, bogo-ops/s: letters and hyphens) is a rate.
+OTHER_UNITS: dict[str, str] = {
+    "count": "a number of things", "ratio": "one quantity over another", "percent": "%",
+    "%": "percent", "cell": "a failed cell's row", "IOPS": "I/O operations per second (fio)",
+    "iops": "I/O operations per second", "B/s": "bytes per second (fio)",
+    "MiB/s": "mebibytes per second (sysbench memory)", "events/s": "sysbench cpu's events",
+    "bogo-ops/s": "stress-ng's bogo operations per second", "bit/s": "bits per second (iperf3)",
+    "req/s": "requests per second (redis-benchmark)"}
+RATE = re.compile(r"[A-Za-z][A-Za-z-]{0,15}/s")
+
+# Which values a metric may take: every value is a finite number of magnitude under 2**63,
+# and not negative, except where this table says otherwise: a difference may be negative;
+# a duration of something that certainly takes time must be positive.
+Sign = Literal["signed", "non-negative", "positive"]
+SIGNS: dict[str, Sign] = {
+    "memory.overhead": "signed",  # an instance's cost minus the baseline's: may be below it
+    "density.mem_available_per_instance": "signed",  # the host's own use moves too
+    "density.kernel_per_instance": "signed", "density.engine_pss_per_instance": "signed",
+    "density.host_per_instance": "signed",  # read from the host against references: may fall
+    "boot.total": "positive", "start.total": "positive", "workload.duration": "positive",
+}
+
 
 def family(metric: str) -> str:
     return metric.split(".", 1)[0]
 
 
-def unit_of(metric: str) -> str:
-    """The unit of a metric family; KeyError for a family that carries its own."""
-    return FAMILIES[family(metric)][0]
+def family_unit(metric: str) -> str | None:
+    """The unit a metric's family fixes; None for a family whose samples carry their own."""
+    known = FAMILIES.get(family(metric))
+    return known[0] if known else None
 
 
 def direction_of(metric: str, default: Direction = "lower") -> Direction:
     known = FAMILIES.get(family(metric))
     return known[1] if known else default
+
+
+def known_unit(unit: str) -> bool:
+    """A unit bench writes or a declared metric may carry: a family's, a scale's, one of
+    OTHER_UNITS, or any word per second."""
+    return (unit in UNIT_SCALES or unit in OTHER_UNITS or RATE.fullmatch(unit) is not None
+            or any(unit == known[0] for known in FAMILIES.values()))
+
+
+def sign_of(metric: str) -> Sign:
+    return SIGNS.get(metric, "non-negative")
 
 
 def seconds_per(unit: str) -> float | None:

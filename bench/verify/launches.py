@@ -1,12 +1,15 @@
 """The same launch as each driver's, for hyperfine to time: what runs, to which end point,
 which of bench's figures it is held against, and how far apart they may be.
 
-- process: the probe itself, as the process driver spawns it;
-- native: the driver's own launcher into a cgroup made beforehand (both sides timed from
-  the cgroup existing: bench's boot.total less its cgroup step);
+- process: the probe itself, as the process driver spawns it, entering a cgroup made
+  beforehand (both sides timed from the cgroup existing: bench's boot.total less its cgroup
+  step);
+- native: the driver's own launcher into a cgroup made beforehand (timed the same way);
 - docker: `docker run` of the driver's image with the driver's options (the CLI's own
   start-up, tens of ms, is inside the reference and not inside bench's figure);
-- libvirt: plain QEMU booting the same kernel and initramfs, without libvirt.
+- libvirt: plain QEMU booting the same kernel and initramfs, without libvirt;
+- qemu: plain QEMU of the same machine (microvm or q35) and settings, booting the same kernel
+  and initramfs, without QMP and not started paused.
 Every launch runs the probe as `ready idle=0`: it prints the ready line, then leaves.
 """
 
@@ -17,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.verify.references import SETTLE_S, Launches, qemu_direct_argv, tool
+from bench.verify.references import SETTLE_S, Launches, qemu_by_hand_argv, qemu_direct_argv, tool
 from runtimes.base import AnyDriver, ProbeCommand, instance_prefix
-from runtimes.libvirt.domain import kernel_cmdline
+from runtimes.guest.cmdline import kernel_cmdline
 
 READY_ONCE = ProbeCommand("ready", ("idle=0",))
 TIMED = "hyperfine -N through untilready, to the ready line, less untilready's own cost"
@@ -65,7 +68,8 @@ def time_launch(driver: AnyDriver, run_id: str, timer: Launches) -> tuple[Launch
 def launch_of(driver: AnyDriver, run_id: str) -> Launch | None:
     """The launch hyperfine times for this driver, or None for a driver without one."""
     makers: dict[str, Callable[[Any, str], Launch]] = {
-        "process": _process, "native": _native, "docker": _docker, "libvirt": _libvirt}
+        "process": _process, "native": _native, "docker": _docker, "libvirt": _libvirt,
+        "qemu": _qemu}
     maker = makers.get(driver.kind)
     return maker(driver, run_id) if maker else None
 
@@ -79,19 +83,27 @@ CLI_TOLERANCE = 0.25   # docker: the CLI's start-up on top of the same Engine AP
 GUEST_TOLERANCE = 0.20  # libvirt: its RPC, QMP set-up and cgroups on top of the same boot
 
 
-def _process(driver: Any, run_id: str) -> Launch:
-    return Launch([str(driver.probe), *READY_ONCE.argv()], "boot.total",
-                  f"the probe spawned by {TIMED}", LAUNCH_TOLERANCE, boot_total)
-
-
-def _native(driver: Any, run_id: str) -> Launch:
+def _cgroup_first(driver: Any, run_id: str, limits: Any) -> tuple[str, Any, Callable[[], None]]:
+    """A cgroup made as the driver makes an instance's (name, cgroup, its removal)."""
     name = f"{instance_prefix(run_id)}{driver.name}-verify"
-    cgroup = driver.cgroups.create(name, driver.limits)
+    cgroup = driver.cgroups.create(name, limits)
 
     def remove() -> None:
         driver.cgroups.kill(cgroup)
         driver.cgroups.remove(cgroup)
 
+    return name, cgroup, remove
+
+
+def _process(driver: Any, run_id: str) -> Launch:
+    _, cgroup, remove = _cgroup_first(driver, run_id, None)
+    return Launch(driver.probe_argv(READY_ONCE, cgroup), "boot.total - boot.cgroup",
+                  f"the probe entering a cgroup made beforehand, spawned by {TIMED}",
+                  LAUNCH_TOLERANCE, after_cgroup, [remove])
+
+
+def _native(driver: Any, run_id: str) -> Launch:
+    name, cgroup, remove = _cgroup_first(driver, run_id, driver.limits)
     return Launch(driver.launcher_argv(name, cgroup, READY_ONCE), "boot.total - boot.cgroup",
                   f"the driver's launcher into a cgroup made beforehand, spawned by {TIMED}",
                   LAUNCH_TOLERANCE, after_cgroup, [remove])
@@ -124,3 +136,15 @@ def _libvirt(driver: Any, run_id: str) -> Launch:
     return Launch(argv, "boot.total",
                   "plain qemu-system-x86_64 booting the same kernel and initramfs (same accel, "
                   f"machine, CPU, memory), spawned by {TIMED}", GUEST_TOLERANCE, boot_total)
+
+
+def _qemu(driver: Any, run_id: str) -> Launch:
+    guest = driver.fingerprint()
+    extra = (guest["reset"], *guest["kernel_clock_params"], *guest["cmdline_extra"])
+    cmdline = kernel_cmdline(extra, [*READY_ONCE.argv(), "end=reboot"])
+    argv = qemu_by_hand_argv(guest, cmdline)
+    argv[1:1] = ["-name", f"{instance_prefix(run_id)}{driver.name}-verify"]
+    return Launch(argv, "boot.total",
+                  f"plain qemu-system-x86_64 -M {guest['machine']} with the same settings, "
+                  "kernel and initramfs (same accel, CPU, memory), without QMP and not started "
+                  f"paused, spawned by {TIMED}", GUEST_TOLERANCE, boot_total)

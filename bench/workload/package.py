@@ -41,14 +41,35 @@ class PreparedWorkload:
         return {key: self.manifest[key] for key in keys if key in self.manifest}
 
 
+# where every runtime mounts something of its own over the tree (native a tmpfs on /tmp, a
+# guest devtmpfs on /dev, every one a procfs on /proc): what a tree holds there is hidden
+MOUNTED_OVER = ("tmp", "proc", "dev")
+
+
+def refuse_hidden(manifest: dict[str, Any], where: str) -> None:
+    """A tree whose files sit where runtimes mount over them would run in one runtime and
+    fail at exec time in another: refused here, before anything starts. An image's empty
+    placeholders (dev/console, made by `docker export`) and directories are let through."""
+    for row in manifest.get("entries", ()):
+        top, _, rest = str(row["path"]).partition("/")
+        if top not in MOUNTED_OVER or not rest or row["kind"] == "dir":
+            continue
+        if top == "tmp" or row["kind"] == "link" or int(row.get("size", 0)) > 0:
+            raise WorkloadError(f"{where}: /{row['path']} would be hidden: every runtime mounts "
+                                f"its own /{top} over the tree; move it elsewhere (e.g. /opt) "
+                                "and name it from there")
+
+
 def prepare_one(name: str, workload: CommandWorkload, cache_dir: Path, run_id: str) -> PreparedWorkload:
     where = f"workloads.{name}"
     if workload.image is None:
         entries = host_entries(workload, where)
         tree, manifest = cached_tree(cache_dir, entries, {"source": "host"})
+        refuse_hidden(manifest, where)
         return PreparedWorkload(name, workload, tree, manifest, env_pairs(host_env(workload)),
                                 workload.argv)
     tree, manifest, image = image_tree(workload.image, cache_dir, run_id, where)
+    refuse_hidden(manifest, where)
     env = dict(env_pairs(image.env))
     env.setdefault("PATH", DEFAULT_PATH)
     env.update(workload.env)

@@ -6,12 +6,19 @@
  * initramfs. It never timestamps an interval the host reports as boot time: it
  * only prints markers, and the host stamps their arrival with its own clock.
  *
- * Output, one record per line, parsed by bench/probe_output.py:
+ * Output, one record per line, parsed by runtimes/protocol.py, on the probe's own channel: the
+ * stream it was given as stdout, moved at once to a descriptor no child inherits (CLOEXEC),
+ * stdout and stderr then pointing at "/" where nothing can be written. The probe is not
+ * dumpable, so /proc/<its pid>/fd is closed to a command without CAP_SYS_PTRACE: a command's
+ * output reaches the host only through the probe, one prefixed line per line.
  *   BENCH-READY <mode>
+ *   BENCH-GUEST-CLOCK boottime_ns=<ns>                  (a guest's /init: its kernel's clock at start)
  *   BENCH-MEMINFO MemTotal=<kB> MemAvailable=<kB>       (when /proc/meminfo is readable)
- *   BENCH-LOOP ns_per_iter=<float> calls=<n>             (empty-loop cost, syscall mode)
+ *   BENCH-LOOP <name> ns_per_iter=<float> empty=<float> bounded=<0|1> calls=<n>
+ *                                                       (the loop's cost, per call timed)
  *   BENCH-TARGET name=<file> fs=<magic hex>             (what open_close and stat reach)
- *   BENCH-SYSCALL <name> <batch> <ns_per_call>           (every measured batch)
+ *   BENCH-SYSCALL <name> <batch> <ns_per_call> <raw>     (every measured batch: the call's
+ *                                                       cost, and the loop's with it)
  *   BENCH-IDLE                                          (entered the idle state)
  *   BENCH-ERROR <text>
  *   BENCH-DONE <exit status>
@@ -22,18 +29,27 @@
  *   memtouch  mib=N idle=SECONDS           touch N MiB, then idle like ready
  *   command   idle=SECONDS [spec=FILE] [-- SPEC LINES]  supervise a user's program (below)
  * Arguments may also come as key=value in the kernel command line after "--".
+ * join=FILE (any number, before anything else): write 0 to this cgroup file (v1 `tasks`, v2
+ * `cgroup.procs`) so the probe and all it starts live in the instance's cgroup; a join that
+ * fails is BENCH-ERROR and exit 1, never an instance outside its cgroup.
  *
  * Syscall mode keeps every timing in memory and reports them only after the last batch:
  * a line written during the loop would wake the host's reader, which then competes with
  * the probe for its CPU (on a small host it preempts the very batch being timed). The
  * open_close and stat target is the probe's own file, reached by name from a descriptor
  * of its directory, so every runtime walks one path component whatever its layout.
- * As PID 1 of a guest (no parent to return to) it powers the machine off at the end.
+ * As PID 1 of a guest (no parent to return to) it powers the machine off at the end, or,
+ * given end=reboot, resets it (a machine without a power-off device, such as a microvm
+ * without ACPI, would only halt; QEMU's -no-reboot turns the reset into its exit).
+ * A guest's /init also reports its kernel's own clock (CLOCK_BOOTTIME, the clock behind
+ * /proc/uptime) read as its very first act: a duration measured by the guest kernel, beside
+ * the host's stamps of the console, never instead of them.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,8 +58,10 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <dirent.h>
 #include <regex.h>
 #include <sys/ioctl.h>
+#include <linux/capability.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -51,6 +69,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/klog.h>
@@ -59,6 +78,8 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t stop_requested;
+/* the protocol's descriptor (see the header); stdout until own_channel() moves it */
+static int proto_fd = STDOUT_FILENO;
 /* open_close and stat reach the probe's own file as `target_name` in `target_dir` */
 static int target_dir = AT_FDCWD;
 static const char *target_name = "/probe";
@@ -71,6 +92,7 @@ static unsigned long long now_ns(void) {
     return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
 }
 
+static void flush_forwarded(void);
 static void emit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void emit(const char *fmt, ...) {
     char line[512];
@@ -81,13 +103,45 @@ static void emit(const char *fmt, ...) {
     if (n < 0) return;
     if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
     line[n++] = '\n';
+    flush_forwarded();
     ssize_t off = 0;
     while (off < n) {  /* unbuffered: the host stamps arrival, so nothing may wait in a buffer */
-        ssize_t w = write(STDOUT_FILENO, line + off, (size_t)(n - off));
+        ssize_t w = write(proto_fd, line + off, (size_t)(n - off));
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) return;
         off += w;
     }
+}
+
+/* The protocol on a descriptor of its own, not inherited by any child; stdout and stderr
+ * then name "/" (always there, never writable), so no child and no late write of ours can
+ * reach the host's stream through them. Not dumpable: /proc/<pid>/fd and /proc/<pid>/mem
+ * are closed to every process without CAP_SYS_PTRACE over us. */
+static void own_channel(void) {
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    int fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0) return;
+    proto_fd = fd;
+    int root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0) return;
+    dup2(root, STDOUT_FILENO);
+    dup2(root, STDERR_FILENO);
+    close(root);
+}
+
+/* Write 0 to each join=FILE argument (before "--"): the probe enters its cgroup. */
+static int join_cgroups(int argc, char **argv) {
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strncmp(argv[i], "join=", 5) != 0) continue;
+        int fd = open(argv[i] + 5, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, "0", 1) != 1) {
+            emit("BENCH-ERROR join cgroup %s: %s", argv[i] + 5, strerror(errno));
+            if (fd >= 0) close(fd);
+            return -1;
+        }
+        close(fd);
+    }
+    return 0;
 }
 
 static long arg_long(int argc, char **argv, const char *key, long fallback) {
@@ -154,20 +208,20 @@ static void call_stat(void *ctx) {
 }
 static void call_nothing(void *ctx) { __asm__ volatile("" : : "r"(ctx) : "memory"); }
 
-/* ns per iteration of a batch of `calls` calls; the function pointer call is part of the loop cost. */
-static double time_batch(call_fn fn, void *ctx, long calls) {
+/* One function times every batch, the empty ones included: noinline and noipa keep the
+ * compiler from specialising it for call_nothing (it did: the empty loop it timed had no
+ * call in it, so the loop it subtracted was not the loop the calls ran in). */
+#if defined(__clang__)
+#define ONE_COPY __attribute__((noinline))
+#else
+#define ONE_COPY __attribute__((noinline, noipa))
+#endif
+
+/* ns per iteration of a batch of `calls` calls through `fn`, reading the clock twice. */
+static ONE_COPY double time_batch(call_fn fn, void *ctx, long calls) {
     unsigned long long start = now_ns();
     for (long i = 0; i < calls; i++) fn(ctx);
     return (double)(now_ns() - start) / (double)calls;
-}
-
-static double empty_loop_cost(long calls) {
-    double best = 1e18;
-    for (int i = 0; i < 20; i++) {
-        double t = time_batch(call_nothing, NULL, calls);
-        if (t < best) best = t;
-    }
-    return best;
 }
 
 /* Every call timed, in the order measured; the pipe is filled by `write` batches and
@@ -179,16 +233,32 @@ static const struct { const char *name; call_fn fn; int io; } CALLS[] = {
 };
 #define NCALLS (sizeof CALLS / sizeof CALLS[0])
 
-/* Batches of one call, kept in `out` (warm-up batches are run and dropped); returns how
- * many were measured before a stop request. */
-static long measure(call_fn fn, void *ctx, long batches, long calls, long warmup, double loop,
-                    double *out) {
+/* What one call's batches measured: each batch's raw ns per iteration (the call and the
+ * loop around it), and the loop's cost they share. */
+struct timed { double *raw; long done; double loop, empty; int bounded; };
+
+/* Batches of one call (warm-up batches run and dropped), each right after an empty batch:
+ * the same loop, the same indirect call to call_nothing, timed the same way, so whatever
+ * the clock and the loop cost at that moment (under gVisor a clock read is a trap until its
+ * vDSO is ready, a second or so after start) the empty batch pays too. The loop's cost is
+ * the least empty batch, and never more than the least batch with the call: that batch ran
+ * the loop too, so a larger empty reading was disturbed. So no net cost is negative. */
+static void measure(call_fn fn, void *ctx, long batches, long calls, long warmup,
+                    struct timed *out) {
+    double empty = 1e300, fastest = 1e300;
     long b;
     for (b = -warmup; b < batches && !stop_requested; b++) {
-        double t = time_batch(fn, ctx, calls) - loop;
-        if (b >= 0) out[b] = t;
+        double e = time_batch(call_nothing, NULL, calls);
+        double t = time_batch(fn, ctx, calls);
+        if (b < 0) continue;
+        out->raw[b] = t;
+        if (e < empty) empty = e;
+        if (t < fastest) fastest = t;
     }
-    return b < 0 ? 0 : b;
+    out->done = b < 0 ? 0 : b;
+    out->empty = empty;
+    out->bounded = fastest < empty;
+    out->loop = out->bounded ? fastest : empty;
 }
 
 /* Lines gathered into large writes once measuring is over: a handful of wake-ups of the
@@ -198,7 +268,7 @@ struct report { char buf[1 << 16]; size_t used; };
 static void report_flush(struct report *r) {
     size_t off = 0;
     while (off < r->used) {
-        ssize_t w = write(STDOUT_FILENO, r->buf + off, r->used - off);
+        ssize_t w = write(proto_fd, r->buf + off, r->used - off);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) break;
         off += (size_t)w;
@@ -250,20 +320,25 @@ static int run_syscalls(long batches, long calls, long warmup) {
     double *timings = calloc(NCALLS * (size_t)batches, sizeof *timings);
     if (!timings) { emit("BENCH-ERROR no memory for %ld batches", batches); return 1; }
     struct io_ctx io = {fds[0], fds[1]};
-    double loop = empty_loop_cost(calls);
-    long done[NCALLS] = {0};
-    for (size_t c = 0; c < NCALLS; c++)
-        done[c] = measure(CALLS[c].fn, CALLS[c].io ? (void *)&io : NULL, batches, calls, warmup,
-                          loop, timings + c * (size_t)batches);
+    struct timed timed[NCALLS];
+    for (size_t c = 0; c < NCALLS; c++) {
+        timed[c] = (struct timed){.raw = timings + c * (size_t)batches};
+        measure(CALLS[c].fn, CALLS[c].io ? (void *)&io : NULL, batches, calls, warmup, &timed[c]);
+    }
     close(fds[0]);
     close(fds[1]);
 
     static struct report r;
-    report_line(&r, "BENCH-LOOP ns_per_iter=%.3f calls=%ld", loop, calls);
     report_line(&r, "BENCH-TARGET name=%s fs=0x%lx", target_name, target_fs());
-    for (size_t c = 0; c < NCALLS; c++)
-        for (long b = 0; b < done[c]; b++)
-            report_line(&r, "BENCH-SYSCALL %s %ld %.3f", CALLS[c].name, b, timings[c * (size_t)batches + b]);
+    for (size_t c = 0; c < NCALLS; c++) {
+        const struct timed *t = &timed[c];
+        if (t->done > 0)
+            report_line(&r, "BENCH-LOOP %s ns_per_iter=%.3f empty=%.3f bounded=%d calls=%ld",
+                        CALLS[c].name, t->loop, t->empty, t->bounded, calls);
+        for (long b = 0; b < t->done; b++)
+            report_line(&r, "BENCH-SYSCALL %s %ld %.3f %.3f", CALLS[c].name, b,
+                        t->raw[b] - t->loop, t->raw[b]);
+    }
     report_flush(&r);
     free(timings);
     return 0;
@@ -303,6 +378,10 @@ static int touch_memory(long mib) {
  * then BENCH-DONE and the idle state, so the host can read its counters before teardown.
  */
 #define SPEC_MAX 256
+#define TIMEOUT_MAX_S (7L * 24 * 3600)
+/* after a stop request, how long the command's tree has to leave before SIGKILL: inside the
+ * host's own grace (runtimes/base.py, 2 s), so the probe still reports on the command */
+#define STOP_GRACE_NS 1000000000ull
 #define LINE_MAX_OUT 65536
 
 struct spec {
@@ -320,18 +399,34 @@ struct stream { int fd; const char *prefix; int watched; char buf[LINE_MAX_OUT];
 static regex_t ready_re;
 static int ready_re_set, ready_line_seen;
 
-/* Like emit(), for lines of any length up to a stream's buffer. */
+/* The command's lines on their way to the host, gathered so that a chunk read from the
+ * command costs one write, not one per line (a million short lines were a million writes,
+ * and the command waited on them). Flushed after each pass over the streams and before any
+ * marker, so the order the host sees is the order things happened. */
+static char forwarded[2 * LINE_MAX_OUT];
+static size_t forwarded_used;
+
+static void flush_forwarded(void) {
+    size_t off = 0;
+    while (off < forwarded_used) {
+        ssize_t w = write(proto_fd, forwarded + off, forwarded_used - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        off += (size_t)w;
+    }
+    forwarded_used = 0;
+}
+
 static void write_line(const char *prefix, const char *text) {
-    static char line[LINE_MAX_OUT + 64];
-    int n = snprintf(line, sizeof line - 1, "%s %s", prefix, text);
-    if (n < 0) return;
-    if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
-    line[n++] = '\n';
-    for (ssize_t off = 0, w; off < n; off += w)
-        if ((w = write(STDOUT_FILENO, line + off, (size_t)(n - off))) <= 0) {
-            if (w < 0 && errno == EINTR) { w = 0; continue; }
-            return;
-        }
+    size_t plen = strlen(prefix), tlen = strlen(text);
+    if (tlen > LINE_MAX_OUT) tlen = LINE_MAX_OUT;  /* a stream's buffer holds no more */
+    if (sizeof forwarded - forwarded_used < plen + tlen + 2) flush_forwarded();
+    char *at = forwarded + forwarded_used;
+    memcpy(at, prefix, plen);
+    at[plen] = ' ';
+    memcpy(at + plen + 1, text, tlen);
+    at[plen + 1 + tlen] = '\n';
+    forwarded_used += plen + tlen + 2;
 }
 
 static void emit_line(struct stream *st, const char *text) {
@@ -350,11 +445,19 @@ static int unhex(const char *hex, char *out, size_t room) {
     return (int)n;
 }
 
+static int spec_entry(struct spec *s, char *key, char *value);
+
+/* One key=value line into the spec; a refused line is left whole, for the error to show. */
 static int spec_line(struct spec *s, char *line) {
     char *eq = strchr(line, '=');
     if (!eq) return line[0] ? -1 : 0;
     *eq = '\0';
-    char *key = line, *value = eq + 1;
+    int refused = spec_entry(s, line, eq + 1);
+    if (refused) *eq = '=';
+    return refused;
+}
+
+static int spec_entry(struct spec *s, char *key, char *value) {
     if (strcmp(key, "arg") == 0 && s->argc < SPEC_MAX) s->argv[s->argc++] = value;
     else if (strcmp(key, "env") == 0 && s->envc < SPEC_MAX) s->env[s->envc++] = value;
     else if (strcmp(key, "bg") == 0 && s->bgc < SPEC_MAX) s->bg[s->bgc++] = value;
@@ -367,7 +470,15 @@ static int spec_line(struct spec *s, char *line) {
         s->ready_send_len = (size_t)n;
     } else if (strcmp(key, "ready_expect") == 0) s->ready_expect = value;
     else if (strcmp(key, "ready_line") == 0) s->ready_line = value;
-    else if (strcmp(key, "timeout") == 0) s->timeout = atol(value);
+    else if (strcmp(key, "timeout") == 0) {
+        /* bench's config allows at most a week; anything else (a value that would wrap in
+         * nanoseconds, a negative one, trailing junk) is a bad spec line, never a guess */
+        char *end;
+        errno = 0;
+        long t = strtol(value, &end, 10);
+        if (errno || end == value || *end || t < 1 || t > TIMEOUT_MAX_S) return -1;
+        s->timeout = t;
+    }
     else if (strcmp(key, "modules") == 0) s->modules = value;
     else if (strcmp(key, "root_dev") == 0) s->root_dev = value;
     else if (strcmp(key, "root") == 0) s->root = value;
@@ -467,6 +578,38 @@ static int setup_guest(const struct spec *s) {
     return 0;
 }
 
+/* In a guest the host reads the probe on the serial console, which root could open (a
+ * devtmpfs node, mknod, port I/O) or reach through /proc/1 (CAP_SYS_PTRACE). So the command
+ * (and its helper) get a mount namespace whose /dev is a tmpfs with the harmless nodes only,
+ * and lose the capabilities that would get the console back: after exec a root process
+ * holds its bounding set, and these are not in it. 0, or the errno of what failed. */
+static int console_out_of_reach = 0;
+
+static int guard_console(const char *root) {
+    static const struct { const char *name; unsigned int major, minor; } nodes[] = {
+        {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}};
+    static const int caps[] = {CAP_SYS_ADMIN, CAP_MKNOD, CAP_SYS_RAWIO, CAP_SYS_PTRACE,
+                               CAP_SYS_MODULE, CAP_SYSLOG, CAP_SYS_TTY_CONFIG, CAP_SYS_BOOT};
+    char dev[512], node[600];
+    snprintf(dev, sizeof dev, "%s/dev", root ? root : "");
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755") != 0)
+        return errno ? errno : EPERM;
+    for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
+        snprintf(node, sizeof node, "%s/%s", dev, nodes[i].name);
+        if (mknod(node, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) != 0) return errno;
+    }
+    snprintf(node, sizeof node, "%s/shm", dev);
+    mkdir(node, 01777);
+    /* read-only: `> /dev/console` must fail, not make a file; /dev/shm stays writable */
+    if (mount(NULL, dev, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL) != 0 ||
+        mount("tmpfs", node, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0)
+        return errno;
+    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
+        if (prctl(PR_CAPBSET_DROP, caps[i], 0, 0, 0) != 0) return errno;
+    return 0;
+}
+
 /* Start argv with its output on pipes; the child reports a failed exec through `report`. */
 static pid_t start_child(const struct spec *s, char **argv, int out[2], int err[2]) {
     int report[2], input[2];
@@ -479,11 +622,15 @@ static pid_t start_child(const struct spec *s, char **argv, int out[2], int err[
         dup2(out[1], STDOUT_FILENO);
         dup2(err[1], STDERR_FILENO);
         signal(SIGPIPE, SIG_DFL);
+#ifdef SYS_close_range
+        /* nothing but 0, 1 and 2 reaches the command (report[1] still reports a failed exec) */
+        syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */);
+#endif
         struct sigaction dfl = {.sa_handler = SIG_DFL};
         sigaction(SIGTERM, &dfl, NULL);
         sigaction(SIGINT, &dfl, NULL);
-        int code = 0;
-        if (s->root && (chroot(s->root) != 0 || chdir("/") != 0)) code = errno;
+        int code = console_out_of_reach ? guard_console(s->root) : 0;
+        if (!code && s->root && (chroot(s->root) != 0 || chdir("/") != 0)) code = errno;
         if (!code && s->cwd && chdir(s->cwd) != 0) code = errno;
         if (!code && !s->cwd && chdir("/") != 0) code = errno;
         if (!code) {
@@ -577,6 +724,61 @@ static void reap(pid_t command, int *status, int *done, struct usage *cmd, struc
     }
 }
 
+/* The parent of `pid`, from /proc/PID/stat (its comm may hold spaces and parentheses: the
+ * fields start after the last ')'); -1 when it is gone or already dead (a zombie). */
+static pid_t parent_of(pid_t pid) {
+    char path[64], text[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t got = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (got <= 0) return -1;
+    text[got] = '\0';
+    char *close_paren = strrchr(text, ')');
+    int ppid;
+    char state;
+    if (!close_paren || sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2) return -1;
+    return state == 'Z' || state == 'X' ? -1 : (pid_t)ppid;
+}
+
+/* Send `sig` to every process below the probe except `spare` and its own descendants (the
+ * background helper, stopped on its own). Daemons that called setsid are still below the
+ * probe: it is their subreaper. Returns how many were signalled; -1 without /proc. */
+static int signal_descendants(int sig, pid_t spare) {
+    static pid_t pids[32768], parents[32768];
+    int n = 0, hit = 0;
+    DIR *dir = opendir("/proc");
+    if (!dir) return -1;
+    for (struct dirent *e; (e = readdir(dir)) && n < 32768;) {
+        pid_t pid = (pid_t)atoi(e->d_name);
+        if (pid <= 0 || pid == getpid()) continue;
+        pid_t ppid = parent_of(pid);
+        if (ppid > 0) { pids[n] = pid; parents[n++] = ppid; }
+    }
+    closedir(dir);
+    for (int i = 0; i < n; i++) {
+        pid_t up = pids[i];  /* walk up: below us, and not through `spare`? */
+        int depth = 0, mine = 0;
+        while (up > 0 && depth++ < 64) {
+            if (up == spare) break;
+            pid_t next = -1;
+            for (int j = 0; j < n; j++) if (pids[j] == up) { next = parents[j]; break; }
+            if (next == getpid()) { mine = 1; break; }
+            up = next;
+        }
+        if (mine && kill(pids[i], sig) == 0) hit++;
+    }
+    return hit;
+}
+
+/* The command's whole tree killed: SIGKILL until nothing is left below the probe (but the
+ * helper), so a process that forks as it dies is caught on the next pass. */
+static void kill_tree(pid_t command, pid_t spare) {
+    if (command > 0) kill(command, SIGKILL);
+    for (int pass = 0; pass < 100 && signal_descendants(SIGKILL, spare) > 0; pass++) usleep(2000);
+}
+
 static void stop_child(pid_t pid, struct usage *all) {
     struct rusage ru;
     int st;
@@ -633,6 +835,7 @@ static int supervise(int argc, char **argv, int is_init) {
     s.argv[s.argc] = NULL;
     s.env[s.envc] = NULL;
     if (is_init && setup_guest(&s) != 0) return 1;
+    console_out_of_reach = is_init;
     if (s.ready_line) {
         if (regcomp(&ready_re, s.ready_line, REG_EXTENDED | REG_NOSUB) != 0) {
             emit("BENCH-ERROR ready_line is not an extended regex");
@@ -663,7 +866,9 @@ static int supervise(int argc, char **argv, int is_init) {
     err.fd = pipes_err[0];
     emit("BENCH-STARTED");
     int server = s.ready_port || s.ready_line;
+    /* timeout <= TIMEOUT_MAX_S (read_spec): the product cannot wrap */
     unsigned long long deadline = s.timeout > 0 ? started + (unsigned long long)s.timeout * 1000000000ull : 0;
+    unsigned long long stop_asked = 0;
     struct stream *streams[4] = {&out, &err, &bg_out, &bg_err};
     while (!done || out.fd >= 0 || err.fd >= 0) {
         if (done && now_ns() > ended + 2000000000ull) {  /* a daemonized grandchild holds them */
@@ -675,6 +880,7 @@ static int supervise(int argc, char **argv, int is_init) {
         if (poll(p, 4, server && !responded ? 1 : 50) > 0)
             for (int i = 0; i < 4; i++)
                 if (p[i].fd >= 0 && p[i].revents) forward(streams[i]);
+        flush_forwarded();
         if (!responded && !done && ((s.ready_line && ready_line_seen) ||
                                     (s.ready_port && port_answers(s.ready_port, &s, 1)))) {
             responded = 1;
@@ -683,10 +889,19 @@ static int supervise(int argc, char **argv, int is_init) {
         if (server && responded && !stopped && !done) { kill(pid, SIGTERM); stopped = 1; }
         if (deadline && !done && !stopped && now_ns() > deadline) {
             emit("BENCH-ERROR the command ran past its timeout of %ld s: killed", s.timeout);
-            kill(pid, SIGKILL);
+            kill_tree(pid, bg);  /* the whole tree: a grandchild would hold the pipes, or run on */
             stopped = 2;
         }
-        if (stop_requested && !done && !stopped) { kill(pid, SIGTERM); stopped = 3; }
+        if (stop_requested && !done && !stopped) {  /* politely first, the whole tree */
+            kill(pid, SIGTERM);
+            signal_descendants(SIGTERM, bg);
+            stopped = 3;
+            stop_asked = now_ns();
+        }
+        if (stopped == 3 && stop_asked && now_ns() > stop_asked + STOP_GRACE_NS) {
+            kill_tree(done ? 0 : pid, bg);  /* it ignored SIGTERM: the grace is over */
+            stop_asked = 0;
+        }
         int was_done = done;
         reap(pid, &status, &done, &cmd, &all, &ended);
         if (done && !was_done) emit("BENCH-EXITED");
@@ -712,7 +927,20 @@ static void init_guest(void) {
     mount("tmpfs", "/tmp", "tmpfs", 0, NULL);
 }
 
+/* A guest's init leaves by powering off, or by a reset where it was told to (end=reboot). */
+static void leave_guest(int argc, char **argv) {
+    int reset = 0;
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "end=reboot") == 0) reset = 1;
+    sync();
+    reboot(reset ? RB_AUTOBOOT : RB_POWER_OFF);
+}
+
 int main(int argc, char **argv) {
+    struct timespec boot = {0, 0};  /* first: the guest kernel's clock as /init begins */
+    clock_gettime(CLOCK_BOOTTIME, &boot);
+    own_channel();
+    if (join_cgroups(argc, argv) != 0) return 1;
     /* A guest's init finds nothing mounted; PID 1 of a container already has /proc. */
     int is_init = getpid() == 1 && access("/proc/self", F_OK) != 0;
     open_target(argv[0]);
@@ -727,6 +955,9 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
 
     emit("BENCH-READY %s", mode);
+    if (is_init)
+        emit("BENCH-GUEST-CLOCK boottime_ns=%llu",
+             (unsigned long long)boot.tv_sec * 1000000000ull + (unsigned long long)boot.tv_nsec);
     report_meminfo();
     int status;
     if (strcmp(mode, "ready") == 0) {
@@ -740,7 +971,7 @@ int main(int argc, char **argv) {
         emit("BENCH-DONE %d", status);
         /* idle on, so the host reads the instance's counters before it stops it */
         idle(arg_long(argc, argv, "idle", 600));
-        if (is_init) { sync(); reboot(RB_POWER_OFF); }
+        if (is_init) leave_guest(argc, argv);
         return status;
     } else if (strcmp(mode, "memtouch") == 0) {
         status = touch_memory(arg_long(argc, argv, "mib", 64));
@@ -750,9 +981,6 @@ int main(int argc, char **argv) {
         status = 2;
     }
     emit("BENCH-DONE %d", status);
-    if (is_init) {
-        sync();
-        reboot(RB_POWER_OFF);
-    }
+    if (is_init) leave_guest(argc, argv);
     return status;
 }

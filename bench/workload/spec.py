@@ -13,12 +13,16 @@ from typing import Literal
 
 from pydantic import ByteSize, Field, field_validator, model_validator
 
+from bench.results.units import OTHER_UNITS, UNIT_SCALES, known_unit
 from foundation.models import Strict
 
 Parser = Literal["duration", "sysbench-cpu", "sysbench-memory", "fio", "stress-ng", "iperf3",
                  "redis-benchmark"]
 CacheMode = Literal["none", "writeback", "writethrough", "directsync", "unsafe"]
 METRIC_NAME = r"^[a-z][a-z0-9_]*$"
+# the longest a command may run: a week (the probe refuses more, bench/workload/probe.c
+# TIMEOUT_MAX_S; 18446744074 s wrapped to 0.29 s in its nanoseconds before either check)
+MAX_TIMEOUT_S = 7 * 24 * 3600.0
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -28,6 +32,15 @@ def no_control(values: tuple[str, ...]) -> tuple[str, ...]:
         if "\n" in value or "\0" in value:
             raise ValueError(f"{value!r}: an argument cannot hold a newline or NUL")
     return values
+
+
+def printable(value: str) -> str:
+    """A value the probe compares with a server's bytes and that travels as one line of its
+    spec (a guest's spec file): no control character at all, a newline least of all."""
+    bad = sorted({f"{ord(c):#04x}" for c in value if ord(c) < 0x20 or ord(c) == 0x7F})
+    if bad:
+        raise ValueError(f"{value!r} holds control characters ({', '.join(bad)})")
+    return value
 
 
 def regex(value: str) -> str:
@@ -44,8 +57,22 @@ class RegexMetric(Strict):
 
     name: str = Field(pattern=METRIC_NAME, description="the metric is workload.<name>")
     regex: str
-    unit: str = Field("", max_length=32)
+    unit: str = Field("", max_length=32, validate_default=True,
+                      description="what the number is in: a unit bench knows "
+                      "(docs/results-validation.md), e.g. s, ms, MiB, count, ops/s")
     direction: Literal["lower", "higher"]
+
+    @field_validator("unit")
+    @classmethod
+    def _unit(cls, value: str) -> str:
+        """Checked here, by the table every sample is checked by when written and read
+        (bench.results.units), so a unit the results would refuse never starts a run."""
+        if not known_unit(value):
+            known = sorted((set(UNIT_SCALES) | set(OTHER_UNITS)) - {"cell"})
+            problem = "required" if not value else f"{value!r} is not a unit bench knows"
+            raise ValueError(f"{problem}: the unit the number is in, one of {', '.join(known)}, "
+                             "or a word per second (ops/s)")
+        return value
 
     @field_validator("regex")
     @classmethod
@@ -65,6 +92,11 @@ class Readiness(Strict):
     send: str | None = Field(None, max_length=512)
     expect: str | None = Field(None, min_length=1, max_length=200)
     line: str | None = None
+
+    @field_validator("expect")
+    @classmethod
+    def _expect(cls, value: str | None) -> str | None:
+        return None if value is None else printable(value)
 
     @field_validator("line")
     @classmethod
@@ -91,7 +123,7 @@ class Background(Strict):
 
 
 class Scratch(Strict):
-    """Storage for a disk workload, on one host disk for every runtime (see the README)."""
+    """Storage for a disk workload, on one host disk for every runtime (docs/workloads.md)."""
 
     size: ByteSize = Field(ByteSize(512 << 20), ge=16 << 20, description="the guest disk's size")
     dir: Path | None = Field(None, description="host directory that holds every cell's scratch "
@@ -103,7 +135,7 @@ class Override(Strict):
     """What one runtime runs instead (e.g. a shorter run in a TCG guest)."""
 
     argv: tuple[str, ...] | None = Field(None, min_length=1)
-    timeout: float | None = Field(None, gt=0)
+    timeout: float | None = Field(None, gt=0, le=MAX_TIMEOUT_S)
 
     _argv = field_validator("argv")(no_control)
 
@@ -125,7 +157,8 @@ class CommandWorkload(Strict):
     background: Background | None = None
     readiness: Readiness | None = None
     scratch: Scratch | None = None
-    timeout: float = Field(300.0, gt=0, description="seconds the command may run")
+    timeout: float = Field(300.0, gt=0, le=MAX_TIMEOUT_S,
+                           description="seconds the command may run (at most a week)")
     runtimes: tuple[str, ...] | None = Field(None, min_length=1, description="run only on these")
     overrides: dict[str, Override] = Field(default_factory=dict, description="per runtime name")
 

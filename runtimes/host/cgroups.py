@@ -158,8 +158,9 @@ class Hierarchy(ABC):
     def cgroup(self, name: str) -> Cgroup:
         return Cgroup.at(f"{PARENT}/{name}", self.roots())
 
-    def create(self, name: str, limits: Limits) -> Cgroup:
-        """Make the instance's cgroup and set its limits; raises InstanceError on failure.
+    def create(self, name: str, limits: Limits | None) -> Cgroup:
+        """Make the instance's cgroup and set its limits (none: the host's defaults, for an
+        instance the cgroup only contains); raises InstanceError on failure.
 
         A cgroup of that name that already exists is someone else's (a leftover of a killed
         run, another run's instance): the error says so, and it is left as it is. On any
@@ -169,7 +170,8 @@ class Hierarchy(ABC):
         created: list[Path] = []
         try:
             self._make_dirs(cgroup, created)
-            self._write_limits(cgroup, limits)
+            if limits is not None:
+                self._write_limits(cgroup, limits)
         except OSError as error:
             self.remove(Cgroup(name, tuple(created)), timeout_s=0.5)
             exists = " (it exists already: not ours to use or remove)" \
@@ -235,13 +237,33 @@ class Hierarchy(ABC):
             raise InstanceError(f"cgroup {cgroup.name} is gone: its processes cannot be read")
         return self.members(cgroup)
 
+    @abstractmethod
+    def join_files(self, cgroup: Cgroup) -> list[Path]:
+        """The files a single-threaded process writes 0 to, to enter the cgroup itself (the
+        probe's join=, bench/workload/probe.c)."""
+
     def kill(self, cgroup: Cgroup) -> None:
-        """SIGKILL every process in the cgroup (the processes may take a moment to leave)."""
+        """SIGKILL every process in the cgroup, forks stopped first (pids.max = 0), so that
+        nothing forked between the listing and the signals escapes (the processes may take
+        a moment to leave; remove() lists and kills again until the cgroup is empty)."""
+        self.stop_forks(cgroup)
         for pid in self.members(cgroup):
             try:
                 self._kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 continue
+
+    def stop_forks(self, cgroup: Cgroup) -> None:
+        """pids.max = 0 wherever the cgroup has a pids directory: every fork and clone in it
+        fails from now on, which is what freezing it before the kill is for (v1 has no
+        cgroup.kill, and the v1 freezer is a hierarchy bench's instances do not join)."""
+        for directory in cgroup.dirs:
+            limit = directory / "pids.max"
+            if limit.exists():
+                try:
+                    write(limit, 0)
+                except OSError as error:  # gone meanwhile, or being removed: kill anyway
+                    log.debug("cannot stop forks in %s: %s", directory, error)
 
     def remove(self, cgroup: Cgroup, timeout_s: float = 2.0) -> None:
         """Kill what is left and rmdir the cgroup everywhere; idempotent.
@@ -316,6 +338,9 @@ class CgroupV2(Hierarchy):
         """The directory: the launcher clones the instance into it (CLONE_INTO_CGROUP)."""
         return list(cgroup.dirs)
 
+    def join_files(self, cgroup: Cgroup) -> list[Path]:
+        return [d / "cgroup.procs" for d in cgroup.dirs]
+
     def _prepare_parents(self) -> None:
         parent = self.root / PARENT
         enable_controllers(self.root)
@@ -375,6 +400,9 @@ class CgroupV1(Hierarchy):
     def join_paths(self, cgroup: Cgroup) -> list[Path]:
         """The `tasks` files: moving one thread there skips the costly threadgroup lock."""
         return [d / "tasks" for d in cgroup.dirs]
+
+    def join_files(self, cgroup: Cgroup) -> list[Path]:
+        return self.join_paths(cgroup)
 
     def _prepare_parents(self) -> None:
         for parent in self.parents():

@@ -12,11 +12,13 @@ import os
 import select
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 from foundation.errors import ExitCause, InstanceError
 from runtimes.base import log
+from runtimes.host.cgroups import Cgroup, Hierarchy
 from runtimes.host.pinning import thread_pinned
 from runtimes.instance import Instance
 from runtimes.protocol import exit_status
@@ -99,6 +101,20 @@ def stop_process(process: subprocess.Popen[bytes], grace_seconds: float) -> int:
     return process.wait()
 
 
+def stop_contained(instance: Instance[Any], process: subprocess.Popen[bytes] | None,
+                   cgroups: Hierarchy, cgroup: Cgroup, grace_seconds: float) -> None:
+    """Teardown of an instance that is a host process tree in a cgroup of its own (process,
+    native): the process asked to leave, then forced (stop_process), then everything still in
+    the cgroup killed (a daemon that called setsid, a command that ignores SIGTERM) and the
+    cgroup removed; each step marked."""
+    if process is not None:
+        stop_process(process, grace_seconds)
+        instance.mark_stop("exit")
+    cgroups.kill(cgroup)
+    cgroups.remove(cgroup)
+    instance.mark_stop("cgroup_removed")
+
+
 def _close_stdin(process: subprocess.Popen[bytes]) -> None:
     if process.stdin and not process.stdin.closed:
         with contextlib.suppress(OSError):  # the pipe may already be broken: it is going anyway
@@ -122,8 +138,9 @@ def tagged_processes(prefix: str) -> list[tuple[int, str]]:
     return found
 
 
-def sweep_processes(prefix: str, dry_run: bool) -> list[str]:
-    """Kill (unless dry_run) the processes of instances named with prefix; one line each."""
+def sweep_processes(prefix: str, dry_run: bool, wait_s: float = 2.0) -> list[str]:
+    """Kill (unless dry_run) the processes of instances named with prefix, and wait up to
+    wait_s for them to be gone (so that a look right after finds nothing); one line each."""
     lines = []
     for pid, name in tagged_processes(prefix):
         if pid == os.getpid():
@@ -132,4 +149,8 @@ def sweep_processes(prefix: str, dry_run: bool) -> list[str]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         lines.append(f"process {pid} ({name})")
+    deadline = time.monotonic() + wait_s
+    while lines and not dry_run and time.monotonic() < deadline and any(
+            pid != os.getpid() for pid, _ in tagged_processes(prefix)):
+        time.sleep(0.01)
     return lines

@@ -39,7 +39,7 @@ from runtimes.host.pinning import CpuList
 from runtimes.host.rootfs import MOUNT_POINTS, assemble_rootfs, make_rootfs, probe_argv
 from runtimes.host.seccomp import DOCKER_DEFAULT, PROFILE_SOURCE, host_target, resolve
 from runtimes.host.seccomp_bpf import Filter, compile_filter, library_version
-from runtimes.host.spawn import process_exit, spawn, stop_process
+from runtimes.host.spawn import process_exit, spawn, stop_contained
 from runtimes.host.usage import TICK_NS, process_cpu_ns
 from runtimes.instance import Instance
 
@@ -231,14 +231,9 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
 
     def teardown(self, instance: Instance[NativeHandle]) -> None:
         handle = instance.handle
-        if handle is None:
-            return
-        if handle.launcher is not None:
-            stop_process(handle.launcher, self.grace_seconds)
-            instance.mark_stop("exit")
-        self.cgroups.kill(handle.cgroup)
-        self.cgroups.remove(handle.cgroup)
-        instance.mark_stop("cgroup_removed")
+        if handle is not None:
+            stop_contained(instance, handle.launcher, self.cgroups, handle.cgroup,
+                           self.grace_seconds)
 
     def close(self) -> None:
         self.cgroups.remove_parents()

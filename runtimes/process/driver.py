@@ -1,33 +1,51 @@
 """The baseline: the probe as a plain child process, no isolation at all.
 
 Every ratio and every memory overhead is taken against this driver's samples from the
-same run.
+same run. Each instance lives in a cgroup of its own, with no limit: not to isolate it, but
+so that teardown and `bench clean` find and kill everything it started (a daemon that called
+setsid, a command that ignores SIGTERM), whoever its parent is by then. The probe enters the
+cgroup itself as its first act (join=, bench/workload/probe.c), before it forks anything.
 """
 
 from __future__ import annotations
 
 import subprocess
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from foundation.errors import ExitCause, InstanceError
+from foundation.errors import BenchError, ExitCause, InstanceError, RuntimeUnavailable
 from runtimes.base import (
     Driver,
     DriverOptions,
     MemoryReading,
     ProbeCommand,
+    RunContext,
     Usage,
     instance_prefix,
 )
 from runtimes.commands import PackagedCommand, scratch_fingerprint
+from runtimes.host.cgroups import Cgroup, Hierarchy, detect, sweep
 from runtimes.host.memory import pss_bytes
 from runtimes.host.pinning import CpuList
-from runtimes.host.spawn import process_exit, spawn, stop_process, sweep_processes
+from runtimes.host.spawn import process_exit, spawn, stop_contained, sweep_processes
 from runtimes.host.usage import TICK_NS, process_cpu_ns
 from runtimes.instance import Instance
 
-Process = subprocess.Popen[bytes]
+
+@dataclass
+class Process:
+    """What teardown needs: the instance's cgroup (made first) and the probe (once spawned)."""
+
+    cgroup: Cgroup
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise InstanceError(f"the probe of cgroup {self.cgroup.name} was never spawned")
+        return self.process.pid
 
 
 class ProcessOptions(DriverOptions):
@@ -37,7 +55,16 @@ class ProcessOptions(DriverOptions):
 class ProcessDriver(Driver[ProcessOptions, Process]):
     kind = "process"
     Options = ProcessOptions
+    needs_root = "puts each instance in a cgroup of its own (under /sys/fs/cgroup)"
     runs_commands = True
+
+    def __init__(self, name: str, options: ProcessOptions, context: RunContext) -> None:
+        super().__init__(name, options, context)
+        self.cgroups: Hierarchy = detect()
+
+    @classmethod
+    def unavailable_reason(cls, options: ProcessOptions) -> str | None:
+        return super().unavailable_reason(options) or detect().missing_reason()
 
     def prepare(self, probe: Path) -> None:
         self.probe = probe
@@ -48,13 +75,22 @@ class ProcessDriver(Driver[ProcessOptions, Process]):
         self.cells.set(commands)
 
     def launch(self, instance: Instance[Process], command: ProbeCommand) -> None:
-        argv = [str(self.probe), *command.argv()]
+        cgroup = self.cgroups.create(instance.name, None)  # no limit: it only contains
+        handle = instance.handle = Process(cgroup)
+        instance.mark("cgroup")
+        argv = self.probe_argv(command, cgroup)
         if command.workload is not None:
             spec = self.cells.get(command.workload).spec
             scratch = self.cells.make_scratch(instance.name, spec)
             argv += ["--", *spec.lines(cwd=str(scratch) if scratch else None)]
-        instance.handle = spawn(instance, argv, self.options.cpus)
+        handle.process = spawn(instance, argv, self.options.cpus)
         instance.mark("spawn")
+
+    def probe_argv(self, command: ProbeCommand, cgroup: Cgroup) -> list[str]:
+        """The probe's command line for an instance in `cgroup` (made already), which the
+        probe enters as its first act; a command workload's spec follows after `--`."""
+        return [str(self.probe), *command.argv(),
+                *(f"join={path}" for path in self.cgroups.join_files(cgroup))]
 
     def usage(self, instance: Instance[Process]) -> Usage:
         """The probe's CPU time and its reaped children's: the whole instance."""
@@ -62,25 +98,38 @@ class ProcessDriver(Driver[ProcessOptions, Process]):
                      cpu_source="the probe's process tree (/proc/PID/stat)", cpu_resolution_ns=TICK_NS)
 
     def memory(self, instance: Instance[Process]) -> MemoryReading:
-        process = instance.held()
+        process = instance.held().process
+        if process is None:
+            raise InstanceError(f"{instance.name} has no probe")
         if process.poll() is not None:
             raise InstanceError(f"{instance.name} exited before its memory could be read",
                                 cause=ExitCause.from_wait_status(process.returncode))
         return MemoryReading(host_pss=pss_bytes(process.pid))
 
     def exit_cause(self, instance: Instance[Process]) -> ExitCause | None:
-        return process_exit(instance.handle, instance)
+        return process_exit(instance.handle.process if instance.handle else None, instance)
 
     def teardown(self, instance: Instance[Process]) -> None:
-        if instance.handle is not None:
-            stop_process(instance.handle, self.grace_seconds)
-            instance.mark_stop("exit")
+        handle = instance.handle
+        if handle is not None:
+            stop_contained(instance, handle.process, self.cgroups, handle.cgroup, self.grace_seconds)
+
+    def close(self) -> None:
+        self.cgroups.remove_parents()
 
     @classmethod
     def clean(cls, options: ProcessOptions, run_id: str | None, dry_run: bool) -> list[str]:
-        return sweep_processes(instance_prefix(run_id), dry_run)
+        """The run's probes (tagged in their environment), then its cgroups with everything
+        still in them: what the probes started, whatever became of its parents."""
+        found = sweep_processes(instance_prefix(run_id), dry_run)
+        try:
+            return found + sweep(detect(), instance_prefix(run_id), dry_run)
+        except (OSError, BenchError) as error:
+            raise RuntimeUnavailable(f"cannot clean the process runtime's cgroups: {error}") from error
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"driver": self.kind, "isolation": "none", "cpus": self.options.cpus,
+        return {"driver": self.kind, "isolation": "none",
+                "containment": f"a cgroup v{self.cgroups.version} of its own, no limit",
+                "cpus": self.options.cpus,
                 "pinning": "sched_setaffinity" if self.options.cpus else None,
                 **scratch_fingerprint(self.cells, "a host directory, the command's working directory")}

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.history.location import store_url
-from bench.history.record import RunDocument, read_run, write_run
+from bench.history.record import RUN, RunDocument, read_run, write_run
 from bench.history.store import open_store
 from tests.report_fixtures import Generator
 
@@ -42,8 +42,9 @@ RUNTIMES = {"process": "process", "native": "native", "docker-default": "docker"
 DISTINCT = 20
 REPEATS = 5
 T0 = 1_750_000_000.0
-LIST_QUERY = ("SELECT run_id, created, hostname, host_hash, config_name, config_hash, branch, "
-              "\"commit\", status, path FROM runs ORDER BY created DESC, run_id LIMIT 50")
+LIST_QUERY = ("SELECT run_id, created, received, hostname, host_hash, config_name, config_hash, "
+              "branch, \"commit\", status, path, origin, source FROM runs "
+              "ORDER BY received DESC NULLS LAST, run_id LIMIT 50")
 
 
 def sources(folder: Path) -> list[RunDocument]:
@@ -75,7 +76,8 @@ def fill(url: str, documents: list[RunDocument], runs: int) -> float:
         for index in range(runs):
             factor = float(rng.lognormal(0, 0.03)) * (1.1 if index >= runs * 2 // 3 else 1.0)
             with store.writing() as connection:
-                write_run(connection, scaled(documents[index % DISTINCT], index, factor))
+                write_run(connection, scaled(documents[index % DISTINCT], index, factor), RUN,
+                          "benchmark:synthetic")
     finally:
         store.close()
     return time.perf_counter() - started

@@ -119,3 +119,28 @@ def check_page(driver: Any, page: Path, shot: Path) -> None:
     assert all(str(name).startswith(LOCAL_SCHEMES) for name in resources), resources
     assert driver.execute_script("return document.getElementById('plot-status').hidden")
     print(f"screenshot: {screenshot(driver, shot)}")
+
+
+LIVE_ELEMENTS = """
+const found = [];
+const local = (url) => url.startsWith('#') || url.startsWith('file:');
+for (const el of document.querySelectorAll('*')) {
+  for (const attr of el.attributes) {
+    if (attr.name.toLowerCase().startsWith('on')) found.push(`${el.tagName} ${attr.name}`);
+  }
+  const href = el.getAttribute('href') || el.getAttributeNS('http://www.w3.org/1999/xlink', 'href');
+  if (href && !local(href)) found.push(`${el.tagName} href=${href}`);
+  if (['IMG', 'IFRAME', 'OBJECT', 'EMBED', 'FORM', 'BASE', 'FRAME', 'AUDIO', 'VIDEO']
+      .includes(el.tagName.toUpperCase())) found.push(el.tagName);
+}
+return found;
+"""
+
+
+def live_elements(driver: Any) -> list[str]:
+    """What on the page could act or lead away: an event-handler attribute, a link or a
+    reference that is not to the page itself or a local file, an element that loads or
+    submits anything. Plotly's own SVG (tick labels, titles, legends) is searched too:
+    its pseudo-HTML makes <a href> live unless the text is escaped."""
+    found: list[str] = driver.execute_script(LIVE_ELEMENTS)
+    return found

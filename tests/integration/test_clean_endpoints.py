@@ -8,7 +8,6 @@ left behind through it, labelled like a killed run's, must be listed by
 
 from __future__ import annotations
 
-import secrets
 import socket
 import threading
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
+from bench.run_command import new_run_id
 from bench.workload.bundle import build_bundle
 from runtimes.docker.driver import DockerDriver, DockerOptions
 from runtimes.docker.engine import connect
@@ -73,7 +73,7 @@ def relay(path: Path) -> Iterator[str]:
 def test_clean_lists_an_orphan_on_the_configs_endpoint(tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     require(DockerDriver.unavailable_reason(DockerOptions()) is None, "a running dockerd")
-    run_id = secrets.token_hex(3)
+    run_id = new_run_id()
     name = f"bench-{run_id}-elsewhere-1"
     with relay(tmp_path / "docker.sock") as endpoint:
         api = connect(endpoint)

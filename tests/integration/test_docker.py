@@ -1,24 +1,21 @@
-"""The docker driver against a real dockerd: boot phases, memory, syscalls, exec mode, failures.
+"""The docker driver against a real dockerd: boot phases, container settings, memory,
+syscalls, exec mode, failures, the image cache and the fingerprint.
 
-Every test that starts containers gets its drivers from `make_driver`, whose teardown
-removes whatever carries the test's run id and fails the test if anything was left. The
-tests at the end need no daemon (stream framing, error sentences, a dead endpoint).
+Every test gets its drivers from the one harness (tests.integration.driver_harness), whose
+teardown proves nothing of the test's run id is left. What every driver must do (start,
+stop twice, clean after a kill, memory parts, refused options) is in test_conformance.
 """
 
 from __future__ import annotations
 
-import secrets
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench.workload.bundle import build_bundle
-from foundation.errors import BenchError, InstanceError, RuntimeUnavailable
-from runtimes.base import ProbeCommand, RunContext
+from foundation.errors import InstanceError, RuntimeUnavailable
 from runtimes.docker.driver import DockerDriver, DockerOptions
 from runtimes.docker.engine import connect
 from runtimes.docker.image import image_tag
@@ -27,94 +24,44 @@ from runtimes.host.procs import memory_cgroup_file
 from runtimes.instance import Instance
 from runtimes.protocol import DONE, IDLE, exit_status, parse_syscalls
 from tests.conftest import require
+from tests.integration.driver_harness import Harness, deadline, open_harness, require_driver
 
-MakeDriver = Callable[..., DockerDriver]
-READY_IDLE = ProbeCommand("ready", ("idle=120",))
-QUICK_SYSCALLS = ProbeCommand("syscall", ("batches=5", "calls=2000", "warmup=1"))
-
-
-def deadline(seconds: float = 30.0) -> int:
-    return time.monotonic_ns() + int(seconds * 1e9)
-
-
-@pytest.fixture(scope="module")
-def probe(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_bundle(tmp_path_factory.mktemp("cache")).probe
+pytestmark = [pytest.mark.integration, pytest.mark.docker]
+QUICK_SYSCALLS = ("syscall", "batches=5", "calls=2000", "warmup=1")
 
 
 @pytest.fixture
-def dockerd() -> None:
-    reason = DockerDriver.unavailable_reason(DockerOptions())
-    require(reason is None, f"a running dockerd ({reason})")
+def harness(tmp_path: Path, cache: Path) -> Iterator[Harness[DockerDriver]]:
+    require_driver(DockerDriver)
+    with open_harness(DockerDriver, tmp_path, cache) as made:
+        yield made
 
 
 @pytest.fixture
-def run_id() -> str:
-    return "t" + secrets.token_hex(4)
-
-
-@pytest.fixture
-def make_driver(dockerd: None, probe: Path, run_id: str, tmp_path: Path) -> Iterator[MakeDriver]:
-    """Prepared drivers for this test; afterwards nothing labelled with its run id may remain."""
-    drivers: list[DockerDriver] = []
-
-    def make(probe_path: Path = probe, **options: Any) -> DockerDriver:
-        driver = DockerDriver("docker", DockerOptions(**options), RunContext(run_id, tmp_path,
-                                                                             tmp_path))
-        drivers.append(driver)
-        driver.prepare(probe_path)
-        return driver
-
-    try:
-        yield make
-    finally:
-        for driver in drivers:
-            try:
-                driver.close()
-            except BenchError as error:  # still clean below; the test reports the leftovers
-                print(f"close failed: {error}")
-        left = DockerDriver.clean(DockerOptions(), run_id, dry_run=False)
-        assert DockerDriver.clean(DockerOptions(), run_id, dry_run=True) == []
-        assert left == [], f"containers left behind: {left}"
-
-
-@pytest.fixture
-def engine(dockerd: None) -> Iterator[Any]:
+def engine(harness: Harness[DockerDriver]) -> Iterator[Any]:
     api = connect(None)
     yield api
     api.close()
 
 
 @contextmanager
-def running(driver: DockerDriver, command: ProbeCommand = READY_IDLE) -> Iterator[Instance]:
-    instance = driver.start(command, deadline())
+def running(harness: Harness[DockerDriver], driver: DockerDriver,
+            *command: str) -> Iterator[Instance]:
+    """An instance for the block, stopped at its end (the harness would only at the test's)."""
+    instance = harness.start(driver, *command)
     try:
         yield instance
     finally:
         driver.stop(instance)
 
 
-@pytest.mark.integration
-@pytest.mark.docker
-def test_boot_phases_add_up_to_the_ready_marker(make_driver: MakeDriver) -> None:
-    driver = make_driver()
-    with running(driver) as instance:
-        phases = instance.boot_phases()
-        assert list(phases) == ["create", "attach", "start", "ready"]
-        assert all(ms >= 0 for ms in phases.values())
-        assert sum(phases.values()) == pytest.approx(instance.boot_total_ms())
-        ready_stamp = instance.output.find("BENCH-READY")
-        assert ready_stamp is not None
-        assert instance.boot_total_ms() == (ready_stamp[0] - instance.requested_ns) / 1e6
-
-
-@pytest.mark.integration
-@pytest.mark.docker
 @pytest.mark.parametrize("seccomp", ["default", "unconfined"])
-def test_container_settings(make_driver: MakeDriver, engine: Any, run_id: str,
-                            seccomp: str) -> None:
-    driver = make_driver(seccomp=seccomp, memory_limit="64MiB", pids_limit=16)
-    with running(driver) as instance:
+def test_container_settings(harness: Harness[DockerDriver], engine: Any, seccomp: str) -> None:
+    driver = harness.driver({"seccomp": seccomp, "memory_limit": "64MiB", "pids_limit": 16})
+    with running(harness, driver) as instance:
+        assert list(instance.boot_phases()) == ["create", "attach", "start", "ready"]
+        assert DockerDriver.clean(DockerOptions(), harness.run_id, dry_run=True) == [
+            f"container {instance.name}"]
         container = engine.inspect_container(instance.name)
         host = container["HostConfig"]
         assert host["NetworkMode"] == "none"
@@ -123,7 +70,7 @@ def test_container_settings(make_driver: MakeDriver, engine: Any, run_id: str,
         assert (host["SecurityOpt"] or []) == (["seccomp=unconfined"] if seccomp == "unconfined"
                                                else [])
         labels = container["Config"]["Labels"]
-        assert labels["bench.run"] == run_id and labels["bench.instance"] == instance.name
+        assert labels["bench.run"] == harness.run_id and labels["bench.instance"] == instance.name
         assert container["Config"]["Image"].startswith("bench-probe:")
     from docker.errors import NotFound
 
@@ -146,13 +93,11 @@ def swap_limits(pid: int) -> tuple[str, str] | None:
     return (cgroup / "memory.limit_in_bytes").read_text().strip(), memsw.read_text().strip()
 
 
-@pytest.mark.integration
-@pytest.mark.docker
-def test_memory_limit_leaves_no_swap(make_driver: MakeDriver, engine: Any) -> None:
+def test_memory_limit_leaves_no_swap(harness: Harness[DockerDriver], engine: Any) -> None:
     """Like every driver's, a docker memory limit is memory with no swap on top (dockerd's
     default lets a container swap as much again)."""
-    driver = make_driver(memory_limit="64MiB")
-    with running(driver) as instance:
+    driver = harness.driver({"memory_limit": "64MiB"})
+    with running(harness, driver) as instance:
         pid = int(engine.inspect_container(instance.name)["State"]["Pid"])
         limits = swap_limits(pid)
         require(limits is not None, "a kernel that accounts swap (memsw or memory.swap.max)")
@@ -164,11 +109,9 @@ def test_memory_limit_leaves_no_swap(make_driver: MakeDriver, engine: Any) -> No
     assert driver.fingerprint()["memory_swap_applied"] == 64 * 2**20
 
 
-@pytest.mark.integration
-@pytest.mark.docker
-def test_memory_reading_counts_workload_and_shim(make_driver: MakeDriver) -> None:
-    driver = make_driver()
-    with running(driver) as instance:
+def test_memory_reading_counts_workload_and_shim(harness: Harness[DockerDriver]) -> None:
+    driver = harness.driver()
+    with running(harness, driver) as instance:
         instance.output.wait_for(IDLE, deadline(), "docker instance")
         reading = driver.memory(instance)
     assert reading.host_parts["workload"] > 0
@@ -178,12 +121,10 @@ def test_memory_reading_counts_workload_and_shim(make_driver: MakeDriver) -> Non
     assert reading.guest_ram is None
 
 
-@pytest.mark.integration
-@pytest.mark.docker
 @pytest.mark.parametrize("seccomp", ["default", "unconfined"])
-def test_syscall_mode_output_parses(make_driver: MakeDriver, seccomp: str) -> None:
-    driver = make_driver(seccomp=seccomp)
-    with running(driver, QUICK_SYSCALLS) as instance:
+def test_syscall_mode_output_parses(harness: Harness[DockerDriver], seccomp: str) -> None:
+    driver = harness.driver({"seccomp": seccomp})
+    with running(harness, driver, *QUICK_SYSCALLS) as instance:
         instance.output.wait_for(DONE, deadline(60), "docker instance")
         lines = instance.output.text()
     getppid = [b for b in parse_syscalls(lines) if b.name == "getppid"]
@@ -192,12 +133,11 @@ def test_syscall_mode_output_parses(make_driver: MakeDriver, seccomp: str) -> No
     assert exit_status(lines) == 0
 
 
-@pytest.mark.integration
-@pytest.mark.docker
-def test_exec_mode_runs_each_instance_in_one_container(make_driver: MakeDriver,
-                                                       engine: Any, run_id: str) -> None:
-    driver = make_driver(mode="exec")
-    with running(driver) as first, running(driver) as second:
+def test_exec_mode_runs_each_instance_in_one_container(harness: Harness[DockerDriver],
+                                                       engine: Any) -> None:
+    run_id = harness.run_id
+    driver = harness.driver({"mode": "exec"})
+    with running(harness, driver) as first, running(harness, driver) as second:
         for instance in (first, second):
             assert list(instance.boot_phases()) == ["exec_create", "exec_start", "ready"]
             instance.output.wait_for(IDLE, deadline(), "docker exec")
@@ -208,24 +148,11 @@ def test_exec_mode_runs_each_instance_in_one_container(make_driver: MakeDriver,
         listed = engine.containers(filters={"label": f"bench.run={run_id}"})
         assert len(listed) == 1
     assert first.handle.exit_code == 0 and second.handle.exit_code == 0
-    with running(driver, QUICK_SYSCALLS) as instance:
+    with running(harness, driver, *QUICK_SYSCALLS) as instance:
         instance.output.wait_for(DONE, deadline(60), "docker exec")
         assert any(b.name == "getppid" for b in parse_syscalls(instance.output.text()))
     driver.close()
     assert engine.containers(all=True, filters={"label": f"bench.run={run_id}"}) == []
-
-
-@pytest.mark.integration
-@pytest.mark.docker
-def test_stop_is_idempotent_and_survives_a_cleaned_container(make_driver: MakeDriver,
-                                                            run_id: str) -> None:
-    driver = make_driver()
-    instance = driver.start(READY_IDLE, deadline())
-    assert DockerDriver.clean(DockerOptions(), run_id, dry_run=True) == [f"container {instance.name}"]
-    assert DockerDriver.clean(DockerOptions(), run_id, dry_run=False) == [f"container {instance.name}"]
-    driver.stop(instance)
-    driver.stop(instance)
-    assert DockerDriver.clean(DockerOptions(), run_id, dry_run=True) == []
 
 
 @pytest.fixture
@@ -240,50 +167,42 @@ def throwaway_images(engine: Any) -> Iterator[list[str]]:
 EARLY_EXIT_C = '#include <stdio.h>\nint main(void) { puts("boom: no config"); return 3; }\n'
 
 
-@pytest.mark.integration
-@pytest.mark.docker
-def test_early_exit_reports_output_and_status(make_driver: MakeDriver, tmp_path: Path,
+def test_early_exit_reports_output_and_status(harness: Harness[DockerDriver], tmp_path: Path,
                                               throwaway_images: list[str]) -> None:
     source = tmp_path / "early_exit.c"
     source.write_text(EARLY_EXIT_C)
     fake = compile_static(source, tmp_path / "cache")
     throwaway_images.append(image_tag(fake))
-    driver = make_driver(fake)
+    driver = harness.driver(probe=fake)
     with pytest.raises(InstanceError, match=r"exited with status 3: .*boom: no config"):
-        driver.start(READY_IDLE, deadline())
+        harness.start(driver)
 
 
-@pytest.mark.integration
-@pytest.mark.docker
-def test_unrunnable_probe_fails_in_one_line(make_driver: MakeDriver, tmp_path: Path,
+def test_unrunnable_probe_fails_in_one_line(harness: Harness[DockerDriver], tmp_path: Path,
                                    throwaway_images: list[str]) -> None:
     fake = tmp_path / "probe"
     fake.write_text("#!/bin/sh\necho there is no shell in a scratch image\n")
     throwaway_images.append(image_tag(fake))
-    driver = make_driver(fake)
+    driver = harness.driver(probe=fake)
     # runc reports the failed exec either from `start` or as the container's output
     with pytest.raises(InstanceError, match="no such file or directory") as caught:
-        driver.start(READY_IDLE, deadline())
+        harness.start(driver)
     assert "\n" not in str(caught.value)
 
 
-@pytest.mark.integration
-@pytest.mark.docker
-def test_image_is_reused_while_the_probe_is_unchanged(make_driver: MakeDriver, engine: Any,
-                                                      probe: Path) -> None:
-    first = make_driver().fingerprint()["image"]
+def test_image_is_reused_while_the_probe_is_unchanged(harness: Harness[DockerDriver],
+                                                      engine: Any) -> None:
+    first = harness.driver().fingerprint()["image"]
     created = engine.inspect_image(first["Id"])["Created"]
-    second = make_driver().fingerprint()["image"]
+    second = harness.driver().fingerprint()["image"]
     assert second["Id"] == first["Id"]
     assert engine.inspect_image(second["Id"])["Created"] == created
-    assert first["RepoTags"] == [image_tag(probe)] and first["Entrypoint"] == ["/probe"]
+    assert first["RepoTags"] == [image_tag(harness.probe)] and first["Entrypoint"] == ["/probe"]
     assert first["Size"] > 0
 
 
-@pytest.mark.integration
-@pytest.mark.docker
-def test_fingerprint_names_engine_runtime_and_seccomp(make_driver: MakeDriver) -> None:
-    fingerprint = make_driver(seccomp="unconfined").fingerprint()
+def test_fingerprint_names_engine_runtime_and_seccomp(harness: Harness[DockerDriver]) -> None:
+    fingerprint = harness.driver({"seccomp": "unconfined"}).fingerprint()
     for key in ("engine_version", "api_version", "storage_driver", "cgroup_driver",
                 "cgroup_version", "default_runtime", "runtime_version"):
         assert fingerprint[key], key
@@ -291,11 +210,6 @@ def test_fingerprint_names_engine_runtime_and_seccomp(make_driver: MakeDriver) -
     assert fingerprint["runtime"] == "runc"
 
 
-@pytest.mark.integration
-@pytest.mark.docker
-def test_unknown_oci_runtime_is_refused_at_prepare(make_driver: MakeDriver) -> None:
+def test_unknown_oci_runtime_is_refused_at_prepare(harness: Harness[DockerDriver]) -> None:
     with pytest.raises(RuntimeUnavailable, match="no OCI runtime 'nonesuch'"):
-        make_driver(runtime="nonesuch")
-
-
-# --- no daemon needed ----------------------------------------------------------------
+        harness.driver({"runtime": "nonesuch"})

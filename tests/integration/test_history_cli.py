@@ -74,6 +74,8 @@ def test_two_runs_record_into_a_fresh_default_store(tmp_path: Path, capsys: pyte
     runs = listed(capsys)
     assert {run["path"] for run in runs} == {str(tmp_path / "one"), str(tmp_path / "out2")}
     assert len({run["config_hash"] for run in runs}) == 1  # the history section is not hashed
+    assert {run["origin"] for run in runs} == {"run"}  # bench run recorded them where they ran
+    assert all(len(str(run["run_id"])) == 32 for run in runs)  # 128-bit run ids
     page = tmp_path / "trend.html"
     assert main(["trend", "-o", str(page)]) == 0
     text = page.read_text()

@@ -6,6 +6,7 @@ private socket (tests.history_fixtures); these tests fail in CI, never skip, wit
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
@@ -17,6 +18,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from bench.cli import main
+from bench.history.identity import config_hash, host_hash
 from bench.history.location import store_url as url_of
 from bench.history.queries import Filters, delete_runs, list_runs, prune_plan, row_instances
 from bench.history.record import record_run
@@ -148,20 +150,23 @@ def test_importing_the_same_run_twice_changes_nothing(store_url: str,  # noqa: F
 
 def test_a_store_of_the_previous_schema_is_migrated(store_url: str,  # noqa: F811
                                                    tmp_path: Path) -> None:
-    """A store at revision 0001 (no per-instance observations) with a run in it: opening it
-    migrates to the head, keeps the run, and a re-import fills the new column."""
-    assert REVISIONS[-2:] == ("0001", HEAD)
+    """A store at revision 0001 (no per-instance observations, no received time or origin)
+    with a run in it: opening it migrates to the head, keeps the run (received when it was
+    recorded, origin unknown), and a re-import fills the new columns."""
+    assert REVISIONS[0] == "0001" and HEAD != "0001"
     url = url_of(store_url, UNUSED)
     old = Store(url, make_engine(url))
     run = history_run(tmp_path / "old", "old", T0)
+    manifest = json.loads((run / "manifest.json").read_text())
     try:
         upgrade(old, "0001")
         with old.writing() as connection:
             connection.execute(text(
                 "INSERT INTO runs (run_id, created, recorded, host_hash, config_hash, hostname,"
-                " config_name, status, path, digest, manifest) VALUES ('old', :t, :t, 'h', 'c',"
+                " config_name, status, path, digest, manifest) VALUES ('old', :t, :r, :h, :c,"
                 " 'runner-1', 'synthetic', 'complete', :path, 'before', '{}')"),
-                {"t": T0, "path": str(run)})
+                {"t": T0, "r": T0 + 5, "path": str(run), "h": host_hash(manifest),
+                 "c": config_hash(manifest)})
             pk = connection.execute(text("SELECT id FROM runs")).scalar_one()
             connection.execute(text(
                 "INSERT INTO rows (run_pk, runtime, workload, metric, count, unit, n, failed,"
@@ -174,11 +179,15 @@ def test_a_store_of_the_previous_schema_is_migrated(store_url: str,  # noqa: F81
         with store.reading() as connection:
             assert connection.execute(text("SELECT version_num FROM alembic_version")
                                       ).scalar_one() == HEAD
-        assert [r.run_id for r in list_runs(store, Filters())] == ["old"]
+        [line] = list_runs(store, Filters())
+        assert (line.run_id, line.received, line.origin, line.source) == ("old", T0 + 5, None, None)
         assert row_instances(store, ["old"])["old"] == {("native", "idle", "boot.total"): None}
         assert record_run(store, run).outcome == "replaced"
         filled = row_instances(store, ["old"])["old"][("native", "idle", "boot.total")]
         assert filled is not None and len(filled) == 6
+        [line] = list_runs(store, Filters())
+        assert (line.received, line.origin) == (T0 + 5, "import")  # received once, kept
+        assert line.source is not None and line.source.endswith(f":{run}")
     finally:
         store.close()
 

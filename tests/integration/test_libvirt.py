@@ -1,15 +1,15 @@
 """The libvirt driver against a real libvirtd: a TCG guest boots the probe as /init.
 
 Boots are slow under TCG (about 10 s each), so the module boots two guests in all (one
-`syscall` guest, one idle `ready` guest shared by the last tests), plus two that never
-get to boot (a cell timeout and `clean`), one at a time in file order. The module's
-teardown proves no domain of its run id is left, in libvirt's own list.
+`syscall` guest, one idle `ready` guest shared by the last tests), plus one that never
+gets to boot (a cell timeout), one at a time in file order. The module's drivers come from
+the one harness (tests.integration.driver_harness), whose teardown proves no domain of its
+run id is left, in libvirt's own list too; what every driver must do (start, stop twice,
+clean after a kill, memory parts, refused options) is in test_conformance.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,15 +19,15 @@ import pytest
 
 from bench.verify.checks import qemu_pid_file
 from bench.verify.references import monitor_guest_ram
-from bench.workload.bundle import build_bundle
 from foundation.errors import InstanceTimeout
-from runtimes.base import MemoryReading, ProbeCommand, RunContext
+from runtimes.base import MemoryReading, ProbeCommand
 from runtimes.guest.accel import host_virt
 from runtimes.instance import Instance
 from runtimes.libvirt.driver import LibvirtDriver, LibvirtOptions
 from runtimes.libvirt.host import bench_logs, domain_log
-from runtimes.protocol import DONE, IDLE, exit_status, parse_syscalls
-from tests.conftest import require
+from runtimes.protocol import DONE, exit_status, parse_syscalls
+from tests.integration import guest_harness
+from tests.integration.driver_harness import open_harness, require_driver
 
 pytestmark = [pytest.mark.integration, pytest.mark.libvirt]
 
@@ -47,20 +47,14 @@ def listed_domains() -> str:
 
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LibvirtDriver]:
-    require(os.geteuid() == 0, "root (qemu:///system)")
-    reason = LibvirtDriver.unavailable_reason(LibvirtOptions())
-    require(reason is None, f"libvirtd and libvirt-python ({reason})")
+    require_driver(LibvirtDriver)
     cache = tmp_path_factory.mktemp("cache")
-    context = RunContext("t" + secrets.token_hex(4), cache, tmp_path_factory.mktemp("work"))
-    libvirt = LibvirtDriver("libvirt", LibvirtOptions(memory="256MiB"), context)
-    libvirt.prepare(build_bundle(cache).probe)
-    yield libvirt
-    libvirt.close()
-    # the failed boot's log goes too
-    left = LibvirtDriver.clean(LibvirtOptions(), context.run_id, dry_run=False)
-    assert domains(left) == [], f"domains left behind: {left}"
-    assert f"bench-{context.run_id}-" not in listed_domains()
-    assert bench_logs(f"bench-{context.run_id}-") == []
+    with open_harness(LibvirtDriver, tmp_path_factory.mktemp("work"), cache,
+                      BOOT_TIMEOUT_S) as harness:
+        yield harness.driver({"memory": "256MiB"})
+        run_id = harness.run_id
+    # the harness's clean took the failed boot's log too
+    assert bench_logs(f"bench-{run_id}-") == []
 
 
 def domains(cleaned: list[str]) -> list[str]:
@@ -74,20 +68,6 @@ def test_a_guest_that_misses_the_deadline_is_destroyed(driver: LibvirtDriver) ->
     name = driver.resource_name(str(driver.serial))  # the name of the instance just made
     if Path("/var/log/libvirt/qemu").is_dir():
         assert domain_log(name).exists(), "a failed boot keeps its QEMU log for a look"
-
-
-def test_clean_finds_and_destroys_the_runs_domains(driver: LibvirtDriver) -> None:
-    instance = Instance(driver.instance_name(), time.monotonic_ns())
-    driver.launch(instance, ProbeCommand("ready", ("idle=300",)))
-    try:
-        run_id = driver.context.run_id
-        mine = [f"domain {instance.name}"]
-        assert domains(LibvirtDriver.clean(LibvirtOptions(), run_id, dry_run=True)) == mine
-        assert LibvirtDriver.clean(LibvirtOptions(), "someoneelse", dry_run=True) == []
-        assert domains(LibvirtDriver.clean(LibvirtOptions(), run_id, dry_run=False)) == mine
-        assert instance.name not in listed_domains()
-    finally:
-        driver.stop(instance)  # the domain is gone already: stop must still succeed
 
 
 def test_syscall_guest_reports_getppid_and_powers_itself_off(driver: LibvirtDriver) -> None:
@@ -108,22 +88,13 @@ def test_syscall_guest_reports_getppid_and_powers_itself_off(driver: LibvirtDriv
 
 @pytest.fixture(scope="module")
 def idle_guest(driver: LibvirtDriver) -> Iterator[tuple[Instance, MemoryReading]]:
-    instance = driver.start(ProbeCommand("ready", ("idle=300",)), deadline())
-    try:
-        instance.output.wait_for(IDLE, deadline(30), "libvirt guest")
-        time.sleep(1.0)  # settle, as the runner does
-        yield instance, driver.memory(instance)
-    finally:
-        driver.stop(instance)
+    with guest_harness.idle_guest(driver, BOOT_TIMEOUT_S) as guest:
+        yield guest
 
 
 def test_boot_phases_are_ordered_and_add_up(idle_guest: tuple[Instance, MemoryReading]) -> None:
-    instance, _ = idle_guest
-    phases = instance.boot_phases()
-    assert list(phases) == ["create", "console", "resume", "first_byte", "kernel_to_init", "ready"]
-    assert all(value >= 0 for value in phases.values())
-    assert sum(phases.values()) == pytest.approx(instance.boot_total_ms())
-    assert phases["kernel_to_init"] > phases["first_byte"]  # the kernel's boot dominates
+    guest_harness.check_phases(idle_guest[0], [
+        "create", "console", "resume", "first_byte", "kernel_to_init", "ready"])
 
 
 def test_memory_splits_guest_ram_from_the_vmm(idle_guest: tuple[Instance, MemoryReading]) -> None:
@@ -164,3 +135,5 @@ def test_the_guest_runs_with_the_accel_the_host_really_offers(
     if not host_virt().flags:
         assert fingerprint["accel"] == "tcg" and "neither vmx nor svm" in fingerprint["accel_reason"]
     assert instance.name in listed_domains()
+    cleaned = LibvirtDriver.clean(LibvirtOptions(), driver.context.run_id, dry_run=True)
+    assert domains(cleaned) == [f"domain {instance.name}"]

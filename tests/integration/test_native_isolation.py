@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from bench.run_command import new_run_id
 from foundation.errors import RuntimeUnavailable
 from runtimes.base import ProbeCommand
 from runtimes.host.build import compile_static
@@ -137,7 +138,7 @@ def run_container(api: Any, tag: str, seccomp: str) -> list[str]:
     from runtimes.docker.driver import DockerDriver, DockerOptions
     from runtimes.host.labels import RUN_LABEL
 
-    run_id = "t" + secrets.token_hex(4)
+    run_id = new_run_id()
     host_config = api.create_host_config(
         network_mode="none", cap_drop=["ALL"],
         security_opt=["seccomp=unconfined"] if seccomp == "unconfined" else None)

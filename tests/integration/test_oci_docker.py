@@ -4,12 +4,12 @@ crun refused with the reason where the host refuses it."""
 
 from __future__ import annotations
 
-import secrets
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from bench.run_command import new_run_id
 from bench.workload.bundle import build_bundle
 from runtimes.base import ProbeCommand, RunContext
 from runtimes.docker.driver import DockerDriver, DockerOptions
@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.docker]
 def test_docker_runs_the_probe_on_runsc(tmp_path: Path) -> None:
     reason = DockerDriver.unavailable_reason(DockerOptions(runtime="runsc"))
     require(reason is None, f"dockerd with runsc registered (.ci/host-setup) ({reason})")
-    run_id = "t" + secrets.token_hex(4)
+    run_id = new_run_id()
     driver = DockerDriver("docker-runsc", DockerOptions(runtime="runsc", seccomp="unconfined"),
                           RunContext(run_id, tmp_path, tmp_path))
     try:

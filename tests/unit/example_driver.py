@@ -1,5 +1,5 @@
 """An example driver written against the documented surface only (runtimes/base.py's docstring
-and the README's "Writing a driver"): the probe as a child process started with `nice`, so
+and docs/writing-a-driver.md): the probe as a child process started with `nice`, so
 it is a real runtime with a setting of its own. tests/unit/test_driver_surface.py runs it
 through the runner and checks it imports nothing else.
 """

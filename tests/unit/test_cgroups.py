@@ -289,3 +289,34 @@ def test_v2_busy_parent_gets_an_actionable_message(
     root = v2_tree(tmp_path)
     with pytest.raises(InstanceError, match="holds processes of its own"):
         hierarchy(root, FakeKernel(root)).create("bench-r1-native-1", LIMITS)
+
+
+# --- a cgroup that only contains (the process baseline), and a kill nothing escapes ------
+
+@pytest.mark.parametrize("make", [v1_tree, v2_tree])
+def test_a_cgroup_without_limits_writes_no_limit_file(tmp_path: Path, make: MakeTree) -> None:
+    root = make(tmp_path)
+    tree = hierarchy(root, FakeKernel(root))
+    cgroup = tree.create("bench-r1-process-1", None)
+    written = sorted(p.name for d in cgroup.dirs for p in d.iterdir())
+    assert not [name for name in written if name.endswith((".max", "limit_in_bytes"))], written
+    names = [f"{p.parent.parent.name}/{p.name}" for p in tree.join_files(cgroup)]
+    assert names == (["bench/tasks", "bench/tasks"] if tree.version == 1 else ["bench/cgroup.procs"])
+
+
+@pytest.mark.parametrize("make", [v1_tree, v2_tree])
+def test_forks_are_stopped_before_the_kill(tmp_path: Path, make: MakeTree) -> None:
+    """pids.max = 0 first, so a process forking between the listing and the signals cannot
+    leave a child behind (v1 has no cgroup.kill; a v2 kernel before 5.14 neither)."""
+    root = make(tmp_path)
+    kernel = FakeKernel(root)
+    tree = hierarchy(root, kernel)
+    cgroup = tree.create("bench-r1-process-1", LIMITS)
+    seen: list[str] = []
+    pids_max = next(d / "pids.max" for d in cgroup.dirs if (d / "pids.max").exists())
+    for directory in cgroup.dirs:
+        (directory / "cgroup.procs").write_text("7\n")
+    tree._kill = lambda pid, sig: (seen.append(pids_max.read_text()),  # type: ignore[method-assign]
+                                   kernel.kill(pid, sig))
+    tree.kill(cgroup)
+    assert seen == ["0"], "forks were stopped before the first signal"

@@ -45,7 +45,8 @@ def test_a_gate_between_two_runs_loads_neither_plotly_nor_pandas_nor_scipy(
     """The gate reads runs through the numpy-only grouped reader and its own exact tests;
     its default rules are plain dataclasses, so pydantic stays out too."""
     baseline, candidate = two_runs
-    loaded = modules_after("gate", "--baseline", str(baseline), "--candidate", str(candidate))
+    loaded = modules_after("gate", "--uncalibrated", "--baseline", str(baseline),
+                           "--candidate", str(candidate))
     assert "bench.gate.evaluate" in loaded  # it did gate
     assert not [name for name in ("plotly", "pandas", "scipy", "pydantic") if name in loaded]
 
@@ -56,11 +57,11 @@ def test_a_gate_with_a_rules_file_validates_it(tmp_path: Path,
     baseline, candidate = two_runs
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules: [{kind: relative, metric: boot.total, percent: 10}]\n")
-    loaded = modules_after("gate", "--baseline", str(baseline), "--candidate", str(candidate),
-                           "--rules", str(rules))
+    loaded = modules_after("gate", "--uncalibrated", "--baseline", str(baseline),
+                           "--candidate", str(candidate), "--rules", str(rules))
     assert {"bench.gate.evaluate", "pydantic"} <= loaded
     rules.write_text("rules: [{kind: relative, metric: boot.total, percent: true}]\n")
-    done = subprocess.run([sys.executable, "-m", "bench.cli", "gate", "--baseline",
+    done = subprocess.run([sys.executable, "-m", "bench.cli", "gate", "--uncalibrated", "--baseline",
                            str(baseline), "--candidate", str(candidate), "--rules", str(rules)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2

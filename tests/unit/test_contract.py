@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-import bench.drivers
 import bench.runner
-from bench.config import parse_config
+from bench.config import Config, parse_config
+from bench.drivers import DriverRegistry
 from bench.plan import make_plan
 from bench.results.manifest import read_manifest
 from bench.results.records import read_lines
@@ -26,7 +26,7 @@ from bench.runlog import LOG_NAME, run_log
 from bench.runner import Runner
 from bench.workload.bundle import Bundle
 from foundation.errors import ConfigError, ExitCause, InstanceError
-from runtimes.base import AnyDriver, RunContext
+from runtimes.base import RunContext
 from runtimes.instance import Instance
 from tests.unit.fake_driver import FakeDriver, FakeOptions
 
@@ -36,16 +36,8 @@ class BrokenPrepare(FakeDriver):
         raise RuntimeError("a bug in prepare")
 
 
-@pytest.fixture(autouse=True)
-def fake_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = bench.drivers.driver_class
-    fakes = {"fake": FakeDriver, "broken": BrokenPrepare}
-
-    def lookup(name: str, where: str = "driver") -> type[AnyDriver]:
-        return fakes.get(name) or real(name, where)
-
-    monkeypatch.setattr(bench.drivers, "driver_class", lookup)
-    monkeypatch.setattr(bench.runner, "driver_class", lookup)
+# the fakes, beside the installed drivers, handed to the config and the runner
+REGISTRY = DriverRegistry({"fake": FakeDriver, "broken": BrokenPrepare})
 
 
 def config_of(runtimes: dict[str, Any]) -> dict[str, Any]:
@@ -53,18 +45,22 @@ def config_of(runtimes: dict[str, Any]) -> dict[str, Any]:
             "workloads": {"idle": {"mode": "ready"}}}
 
 
+def parse_config_of(runtimes: dict[str, Any]) -> Config:
+    return parse_config(config_of(runtimes), registry=REGISTRY)
+
+
 def run(tmp_path: Path, runtimes: dict[str, Any], with_log: bool = False) -> Path:
-    config = parse_config(config_of(runtimes))
+    config = parse_config_of(runtimes)
     store = RunStore.create(tmp_path / "r", {"run_id": "abc",
                                              "config": config.model_dump(mode="json")})
     bundle = Bundle(probe=tmp_path / "probe", digest="0")
     try:
         if with_log:
             with run_log(store.path) as log:
-                Runner(config, store, bundle, "abc", tmp_path, log).run(
+                Runner(config, store, bundle, "abc", tmp_path, log, registry=REGISTRY).run(
                     make_plan(config), lambda c, e: None, lambda n: None)
         else:
-            Runner(config, store, bundle, "abc", tmp_path).run(
+            Runner(config, store, bundle, "abc", tmp_path, registry=REGISTRY).run(
                 make_plan(config), lambda c, e: None, lambda n: None)
     finally:
         store.close()
@@ -93,8 +89,8 @@ def test_a_failed_start_whose_teardown_fails_too_raises_the_start_error(tmp_path
     options = FakeOptions(fail_every=1, teardown_fails=True)
     driver = FakeDriver("box", options, RunContext("r", tmp_path, tmp_path))
     with pytest.raises(InstanceError, match="fake launch failure"):
-        driver.start(bench.runner.probe_command(parse_config(config_of(
-            {"p": {"driver": "fake"}})).workloads["idle"], 1), 10**18)
+        driver.start(bench.runner.probe_command(parse_config_of(
+            {"p": {"driver": "fake"}}).workloads["idle"], 1), 10**18)
 
 
 def test_an_error_that_ends_the_run_leaves_the_manifest_failed_with_the_reason(
@@ -107,12 +103,12 @@ def test_an_error_that_ends_the_run_leaves_the_manifest_failed_with_the_reason(
 
 
 def test_options_are_validated_once_into_the_drivers_typed_model(tmp_path: Path) -> None:
-    config = parse_config(config_of({"p": {"driver": "fake", "options": {"pss": 7}}}))
+    config = parse_config_of({"p": {"driver": "fake", "options": {"pss": 7}}})
     options = config.runtimes["p"].options
     assert isinstance(options, FakeOptions) and options.pss == 7
     assert config.model_dump(mode="json")["runtimes"]["p"]["options"]["pss"] == 7
     with pytest.raises(ConfigError, match=r"runtimes\.p\.options\.pss: input should be a valid"):
-        parse_config(config_of({"p": {"driver": "fake", "options": {"pss": "many"}}}))
+        parse_config_of({"p": {"driver": "fake", "options": {"pss": "many"}}})
     with pytest.raises(TypeError, match="FakeDriver takes FakeOptions"):
         FakeDriver("p", {"pss": 7}, RunContext("r", tmp_path, tmp_path))  # type: ignore[arg-type]
 
@@ -140,8 +136,8 @@ def test_the_driver_explains_an_early_exit_before_teardown(tmp_path: Path) -> No
 
     driver = Crashing("box", FakeOptions(fail_every=1), RunContext("r", tmp_path, tmp_path))
     with pytest.raises(InstanceError) as caught:
-        driver.start(bench.runner.probe_command(parse_config(config_of(
-            {"p": {"driver": "fake"}})).workloads["idle"], 1), 10**18)
+        driver.start(bench.runner.probe_command(parse_config_of(
+            {"p": {"driver": "fake"}}).workloads["idle"], 1), 10**18)
     assert caught.value.cause == ExitCause(signal=9)
     assert str(caught.value) == "killed by signal SIGKILL: fake launch failure"
 

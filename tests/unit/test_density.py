@@ -109,9 +109,12 @@ def test_density_rows_have_intervals_over_readings_and_flag_negative_memory(
     assert (steady["n"], steady["samples"]) == (1, 6)  # one ladder, six readings
     assert steady["ci_low"] == 0.9 * mib and steady["ci_high"] == 1.1 * mib
     assert "over the 6 readings of 1 ladder(s)" in steady["ci_note"]
-    assert steady["caveat"] is None
-    assert noisy["ci_low"] < 0 < noisy["ci_high"]
-    assert "below zero" in noisy["caveat"]
+    assert steady["caveat"] is None and steady["resolved"] is True
+    assert steady["resolution"] is None
+    # an interval reaching below zero is the host's noise: below resolution, not a number
+    assert noisy["resolved"] is False and noisy["median"] is None and noisy["ci_low"] is None
+    assert noisy["resolution"] == 50 * mib  # the interval's end farthest from zero
+    assert noisy["caveat"].startswith("below resolution (\u00b1 50") and noisy["ci_note"]
 
 
 def test_density_rows_without_enough_readings_have_no_interval(tmp_path: Path) -> None:
@@ -125,3 +128,116 @@ def test_enough_ladders_are_the_unit(tmp_path: Path) -> None:
     (row,) = summary_json(path)
     assert (row["n"], row["samples"]) == (6, 18)
     assert row["ci_note"] is None and row["median"] == 13.5  # ladders' medians 11 ... 16
+
+
+def test_an_interval_wholly_below_zero_is_below_resolution_in_every_output(
+        tmp_path: Path) -> None:
+    """Issue 21: docker's figure at N=1 was -478 MB per instance with its whole interval below
+    zero. Such a row measured the host's movement: it says so, with no number of its own."""
+    from rich.console import Console
+
+    from bench.results.summary import summary_table
+
+    mib = float(1 << 20)
+    path = density_results(tmp_path / "d", {1: [-300 * mib, -290 * mib, -310 * mib,
+                                                -280 * mib, -305 * mib, -295 * mib]})
+    (row,) = summary_json(path)
+    assert row["resolved"] is False and row["median"] is None and row["ci_high"] is None
+    assert row["resolution"] == pytest.approx(310 * mib)
+    console = Console(width=200)
+    with console.capture() as shown:
+        console.print(summary_table([row], "summary"))
+    assert "below resolution" in shown.get() and "-300" not in shown.get()
+
+
+def test_boot_rows_have_no_resolution(tmp_path: Path) -> None:
+    store = RunStore.create(tmp_path / "d", {"config": {"runtimes": {}, "workloads": {}}})
+    store.append([Sample("process", "density", "density.boot_total", 3.0 + r, 0, "ms", phase="1",
+                         cell=0, metadata={"count": 1}) for r in range(6)])
+    store.close()
+    (row,) = summary_json(tmp_path / "d")
+    assert (row["resolved"], row["resolution"], row["caveat"]) == (None, None, None)
+
+
+class Host:
+    """Scripted host readings: MemAvailable falls by 10 units per instance, the kernel's memory
+    grows by 2, the engine's by 1, on top of the host's own movement (`drift` per reading),
+    which is other work's anonymous memory."""
+
+    def __init__(self, run: DensityRun, drift: int) -> None:
+        self.run, self.drift, self.calls = run, drift, 0
+        self.log: list[str] = []
+
+    def read(self, drop_caches: bool, engine: tuple[str, ...],
+             charged: int = 0) -> density.HostReading:
+        self.calls += 1
+        self.log.append(f"host {len(self.run.running)}")
+        running = len(self.run.running)
+        moved = self.drift * self.calls
+        return density.HostReading(10_000 - 10 * running + moved, 3000 - moved, 500 + 2 * running,
+                                   100 + running if engine else None, charged)
+
+
+def test_every_host_reading_is_settled_and_taken_the_same_way(
+        tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = ladder(tmp_path)
+    host = Host(run, drift=0)
+    monkeypatch.setattr(density, "host_reading", host.read)
+    monkeypatch.setattr(density, "settle", lambda workload: host.log.append("settle"))
+    monkeypatch.setattr(density.DensityRun, "__init__", lambda self, *a: None)
+    monkeypatch.setattr(density, "DensityRun", lambda *a: run)
+    samples = density.density_samples(run.driver, run.workload, run.cell, timeout=5)
+    groups = " ".join(host.log).split("settle")[1:]
+    # before the ladder, at N = 1, 3, 6, after it: each a settle, then three host readings
+    assert [g.split() for g in groups] == [["host", str(n)] * 3 for n in (0, 1, 3, 6, 0)]
+    figures = {(s.metric, s.phase, s.metadata["reference"]) for s in samples
+               if s.metric.startswith(("density.mem_available", "density.kernel"))}
+    assert len(figures) == 2 * 3 * 2
+    for s in samples:
+        if s.metric == "density.mem_available_per_instance":
+            assert s.value == 10
+        elif s.metric == "density.kernel_per_instance":
+            assert s.value == 2
+    assert not [s for s in samples if s.metric == "density.engine_pss_per_instance"]
+
+
+def test_a_rung_reading_is_paired_with_the_same_reading_of_each_reference(
+        tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading i at N against reading i before and after: the references' own movement shows
+    in the spread of the rung's figures, and the engine's growth is read beside."""
+    run = ladder(tmp_path)
+    monkeypatch.setattr(type(run.driver), "engine_processes", ("fakeengine",))
+    run.engine = ("fakeengine",)
+    monkeypatch.setattr(density, "settle", lambda workload: None)
+    host = Host(run, drift=-1)  # the host's own use grows by one unit per reading
+    monkeypatch.setattr(density, "host_reading", host.read)
+    before = density.reference_readings(run.workload, run.engine)
+    try:
+        run.run()
+    finally:
+        run.close()
+    after = density.reference_readings(run.workload, run.engine)
+    samples = run.host_samples(before, after)
+    at_one = [(s.metadata["reading"], s.metadata["reference"], s.value) for s in samples
+              if s.metric == "density.mem_available_per_instance" and s.phase == "1"]
+    # rung reading i was call 4 + i; before reading i call 1 + i; after reading i call 13 + i
+    assert at_one == [(i, ref, 10 + moved) for i in range(3)
+                      for ref, moved in (("before", 3), ("after", -9))]
+    engine = {s.value for s in samples if s.metric == "density.engine_pss_per_instance"}
+    assert engine == {1.0}
+    # the drift was other work's anonymous memory: taken out, the host's cost per instance is
+    # the 10 units MemAvailable fell for it plus its charge (the fake's PSS, 1000), whichever
+    # reference it is set against
+    host = {s.value for s in samples if s.metric == "density.host_per_instance"}
+    assert host == {1010.0}
+
+
+def test_the_engine_is_read_by_its_process_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import psutil
+
+    own = psutil.Process(os.getpid()).name()
+    assert density.engine_pss(("no-such-daemon",)) is None  # absent: no reading, not 0
+    found = density.engine_pss((own,))
+    assert found is not None and found > 0

@@ -170,4 +170,6 @@ def test_variants_and_the_root_check_come_from_the_contract(monkeypatch: pytest.
     monkeypatch.setattr("os.geteuid", lambda: 1000)
     assert LxcDriver.unavailable_reason(LxcOptions()) == \
         "the lxc driver runs privileged LXC containers: run bench as root"
-    assert ProcessDriver.unavailable_reason(ProcessOptions()) is None
+    assert ProcessDriver.unavailable_reason(ProcessOptions()) == (
+        "the process driver puts each instance in a cgroup of its own (under /sys/fs/cgroup): "
+        "run bench as root")

@@ -9,18 +9,14 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
-import bench.drivers
-import bench.runner
 from bench.config import parse_config
+from bench.drivers import DriverRegistry
 from bench.plan import make_plan
 from bench.results.run import load_run
 from bench.results.store import RunStore
 from bench.results.summary import summary_rows
 from bench.runner import Runner
 from bench.workload.bundle import build_bundle
-from runtimes.base import AnyDriver
 from tests.unit.example_driver import NiceDriver, NiceOptions
 
 DOCUMENTED = ("runtimes.base", "runtimes.instance", "foundation.errors", "foundation.models",
@@ -34,26 +30,20 @@ def test_the_example_imports_only_the_documented_surface() -> None:
     assert ours and all(module.startswith(DOCUMENTED) for module in ours), ours
 
 
-def test_the_example_driver_runs_through_the_runner(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    real = bench.drivers.driver_class
-
-    def lookup(name: str, where: str = "driver") -> type[AnyDriver]:
-        return NiceDriver if name == "nice" else real(name, where)
-
-    monkeypatch.setattr(bench.drivers, "driver_class", lookup)
-    monkeypatch.setattr(bench.runner, "driver_class", lookup)
+def test_the_example_driver_runs_through_the_runner(tmp_path: Path) -> None:
+    registry = DriverRegistry({"nice": NiceDriver})  # a third party's driver beside ours
     config = parse_config({
         "repetitions": 2, "warmup": 0, "settle": 0, "cell_timeout": 20,
         "runtimes": {"process": {"driver": "process"},
                      "niced": {"driver": "nice", "options": {"niceness": 5}}},
         "workloads": {"idle": {"mode": "ready"},
-                      "sys": {"mode": "syscall", "batches": 3, "calls": 200, "warmup": 1}}})
+                      "sys": {"mode": "syscall", "batches": 3, "calls": 200, "warmup": 1}}},
+                          registry=registry)
     assert config.runtimes["niced"].options == NiceOptions(niceness=5)
     store = RunStore.create(tmp_path / "r", {"run_id": "e1e1e1",
                                              "config": config.model_dump(mode="json")})
     bundle = build_bundle(tmp_path / "cache")
-    failed = Runner(config, store, bundle, "e1e1e1", tmp_path / "cache").run(
+    failed = Runner(config, store, bundle, "e1e1e1", tmp_path / "cache", registry=registry).run(
         make_plan(config), lambda c, e: None, lambda n: None)
     store.close()
     assert failed == 0

@@ -30,20 +30,20 @@ def test_same_code_passes_and_a_regression_fails(tmp_path: Path) -> None:
     base = make_run(tmp_path / "base", seed=1)
     same = make_run(tmp_path / "same", seed=2)
     slow = make_run(tmp_path / "slow", seed=3, medians={**MEDIANS, ("idle", "boot.total"): 6.5})
-    result = gate_run(same, base, None)
+    result = gate_run(same, base, None, uncalibrated=True)
     assert exit_code(result) == 0 and set(verdicts(result).values()) == {"pass"}
-    result = gate_run(slow, base, None)
+    result = gate_run(slow, base, None, uncalibrated=True)
     assert verdicts(result)[("process", "idle", "boot.total")] == "fail"
     assert exit_code(result) == 1
-    assert cli(["gate", "--baseline", str(base), "--candidate", str(slow)]) == 1
-    assert cli(["gate", "--baseline", str(slow), "--candidate", str(base)]) == 0  # improved
+    assert cli(["gate", "--baseline", str(base), "--candidate", str(slow), "--uncalibrated"]) == 1
+    assert cli(["gate", "--baseline", str(slow), "--candidate", str(base), "--uncalibrated"]) == 0  # improved
 
 
 def test_improvement_is_reported_and_passes(tmp_path: Path) -> None:
     base = make_run(tmp_path / "base", seed=1)
     fast = make_run(tmp_path / "fast", seed=4,
                     medians={**MEDIANS, ("syscalls", "syscall.getppid"): 180.0})
-    result = gate_run(fast, base, None)
+    result = gate_run(fast, base, None, uncalibrated=True)
     assert verdicts(result)[("process", "syscalls", "syscall.getppid")] == "improved"
     assert exit_code(result) == 0
 
@@ -51,7 +51,7 @@ def test_improvement_is_reported_and_passes(tmp_path: Path) -> None:
 def test_defaults_cover_boot_syscall_and_memory_overhead(tmp_path: Path) -> None:
     base = make_run(tmp_path / "base", {"process": 1.0, "other": 1.0}, seed=1)
     cand = make_run(tmp_path / "cand", {"process": 1.0, "other": 1.0}, seed=2)
-    metrics = {e.metric for e in gate_run(cand, base, None).evaluations}
+    metrics = {e.metric for e in gate_run(cand, base, None, uncalibrated=True).evaluations}
     assert metrics == {"boot.total", "syscall.getppid", "memory.overhead"}
 
 
@@ -59,10 +59,11 @@ def test_the_candidate_config_gate_section_is_used_and_rules_override_it(tmp_pat
     gate = {"rules": [{"kind": "relative", "metric": "memory.host_pss", "percent": 5}]}
     base = make_run(tmp_path / "base", seed=1)
     cand = make_run(tmp_path / "cand", seed=2, gate=gate)
-    assert {e.metric for e in gate_run(cand, base, None).evaluations} == {"memory.host_pss"}
+    found = gate_run(cand, base, None, uncalibrated=True)
+    assert {e.metric for e in found.evaluations} == {"memory.host_pss"}
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:\n  - {kind: relative, metric: boot.total, percent: 10}\n")
-    assert {e.metric for e in gate_run(cand, base, load_rules(rules)).evaluations} == {
+    assert {e.metric for e in gate_run(cand, base, load_rules(rules), uncalibrated=True).evaluations} == {
         "boot.total"}
 
 
@@ -72,7 +73,7 @@ def test_host_differences_are_refused_unless_allowed(tmp_path: Path) -> None:
     with pytest.raises(GateError, match="cpu_model 'AMD EPYC 7B13' -> 'Intel Xeon'"):
         gate_run(other_cpu, base, None)
     assert cli(["gate", "--baseline", str(base), "--candidate", str(other_cpu)]) == 2
-    result = gate_run(other_cpu, base, None, allow_host_change=True)
+    result = gate_run(other_cpu, base, None, allow_host_change=True, uncalibrated=True)
     assert any("cpu_model" in note for note in result.notes)
     for field in ("kernel", "cgroup_version"):
         changed = make_run(tmp_path / field, seed=2, host={field: "other"})
@@ -88,7 +89,8 @@ def test_accel_of_a_runtime_is_part_of_the_guard(tmp_path: Path) -> None:
         gate_run(tcg, kvm, None)
     seccomp = make_run(tmp_path / "seccomp", scales, seed=3,
                        drivers={"vm": {"accel": "kvm", "seccomp": "unconfined"}})
-    notes = gate_run(seccomp, kvm, None).notes  # other driver changes are noted, not refused
+    # other driver changes are noted, not refused
+    notes = gate_run(seccomp, kvm, None, uncalibrated=True).notes
     assert any("seccomp" in note for note in notes)
 
 
@@ -110,7 +112,7 @@ def test_a_broken_candidate_fails(tmp_path: Path) -> None:
     scales = {"process": 1.0, "docker": 1.2}
     base = make_run(tmp_path / "base", scales, seed=1)
     broken = make_run(tmp_path / "broken", scales, seed=2, failed=["docker"])
-    result = gate_run(broken, base, None)
+    result = gate_run(broken, base, None, uncalibrated=True)
     failing = [e for e in result.evaluations if e.verdict == "fail"]
     assert failing and all(e.runtime == "docker" and "it broke" in e.message for e in failing)
 
@@ -179,8 +181,8 @@ def test_samples_of_one_instance_count_once(tmp_path: Path) -> None:
         store.close()
         paths.append(path)
     pooled = GateConfig(sample_unit="sample")
-    (by_instance,) = gate_run(paths[1], paths[0], GateConfig()).evaluations
-    (by_sample,) = gate_run(paths[1], paths[0], pooled).evaluations
+    (by_instance,) = gate_run(paths[1], paths[0], GateConfig(), uncalibrated=True).evaluations
+    (by_sample,) = gate_run(paths[1], paths[0], pooled, uncalibrated=True).evaluations
     assert (by_instance.n_candidate, by_instance.verdict) == (6, "pass")
     assert (by_sample.n_candidate, by_sample.verdict) == (180, "fail")
 
@@ -190,8 +192,8 @@ def test_outputs_junit_markdown_json(tmp_path: Path, capsys: pytest.CaptureFixtu
     slow = make_run(tmp_path / "slow", seed=3, medians={**MEDIANS, ("idle", "boot.total"): 7.0})
     junit, markdown = tmp_path / "gate.xml", tmp_path / "gate.md"
     capsys.readouterr()
-    code = cli(["gate", "--baseline", str(base), "--candidate", str(slow), "--junit", str(junit),
-                "--markdown", str(markdown), "--json"])
+    code = cli(["gate", "--uncalibrated", "--baseline", str(base), "--candidate", str(slow),
+                "--junit", str(junit), "--markdown", str(markdown), "--json"])
     assert code == 1
     document = json.loads(capsys.readouterr().out)
     assert document["verdict"] == "fail" and document["exit_code"] == 1
@@ -275,7 +277,8 @@ def test_a_calibration_absorbs_the_drift_between_sittings(
                 for i, shift in enumerate(SITTINGS)]
     base = make_run(tmp_path / "base", {"process": 0.85}, seed=30)
     drifted = make_run(tmp_path / "drifted", {"process": 1.2}, seed=31)  # same code, +41 %
-    assert exit_code(gate_run(drifted, base, None)) == 1  # a rank test calls the drift a change
+    # a rank test calls the drift a change
+    assert exit_code(gate_run(drifted, base, None, uncalibrated=True)) == 1
     calibration = tmp_path / "calibration.json"
     assert cli(["calibrate", *map(str, sittings), "-o", str(calibration)], capsys) == 0
     printed = capsys.readouterr().out
@@ -318,10 +321,11 @@ def test_holm_counts_every_row_of_the_gate(tmp_path: Path) -> None:
     cand = make_run(tmp_path / "cand", {"process": 1.0, "a": 1.0, "b": 1.0, "c": 1.15}, seed=61,
                     repetitions=6)
     alone = gate_run(cand, base, parse_gate(
-        {"rules": [{"kind": "relative", "metric": "boot.total", "runtime": "c", "percent": 5}]}))
+        {"rules": [{"kind": "relative", "metric": "boot.total", "runtime": "c", "percent": 5}]}),
+        uncalibrated=True)
     assert verdicts(alone)[("c", "idle", "boot.total")] == "fail"
     together = gate_run(cand, base, parse_gate(
-        {"rules": [{"kind": "relative", "metric": "*", "percent": 5}]}))
+        {"rules": [{"kind": "relative", "metric": "*", "percent": 5}]}), uncalibrated=True)
     row = next(e for e in together.evaluations if (e.runtime, e.metric) == ("c", "boot.total"))
     assert row.verdict == "pass" and "not after Holm's correction" in row.message
     assert row.p_adjusted is not None and row.p_value is not None

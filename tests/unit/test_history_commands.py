@@ -45,11 +45,17 @@ def test_gate_against_history(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     slower = regressed(history_run(tmp_path / "slow", "slow", T0 + 3600 * 8, seed=71,
                                    repetitions=10), 1.2)
     capsys.readouterr()
-    assert main(["gate", "--candidate", str(same), "--history", "5", "--json"]) == 0
+    assert main(["gate", "--candidate", str(same), "--history", "5", "--json",
+                 "--uncalibrated"]) == 2
+    refused = capsys.readouterr().err  # imported runs decide nothing unless asked
+    assert "no comparable run" in refused and "--include-imported" in refused
+    assert main(["gate", "--candidate", str(same), "--history", "5", "--include-imported",
+                 "--json", "--uncalibrated"]) == 0
     verdicts = json.loads(capsys.readouterr().out)
     compared = verdicts["baseline"]
     assert all(f"past{n}" in compared for n in range(1, 6)) and "past0" not in compared
-    assert main(["gate", "--candidate", str(slower), "--history", "5", "--json"]) == 1
+    assert main(["gate", "--candidate", str(slower), "--history", "5", "--include-imported",
+                 "--json", "--uncalibrated"]) == 1
     failed = [row for row in json.loads(capsys.readouterr().out)["evaluations"]
               if row["verdict"] == "fail"]
     assert {(row["runtime"], row["metric"]) for row in failed} == {

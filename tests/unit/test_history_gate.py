@@ -12,8 +12,9 @@ from bench.gate.evaluate import Evaluation, exit_code, gate_run
 from bench.gate.history import gate_history, majority
 from bench.gate.rules import parse_gate
 from bench.history.location import store_url
-from bench.history.record import record_run
+from bench.history.record import RUN, record_run
 from bench.history.store import Store, open_store
+from bench.results.run import load_run
 from foundation.errors import GateError
 from tests.history_fixtures import history_run
 
@@ -34,7 +35,7 @@ def past_runs(tmp_path: Path, store: Store, scales: list[float]) -> list[Path]:
     runs = [history_run(tmp_path / f"past{n}", f"past{n}", T0 + 3600 * n, seed=n, scale=scale,
                         repetitions=10) for n, scale in enumerate(scales)]
     for run in runs:
-        record_run(store, run)
+        record_run(store, run, RUN)  # as `bench run` records what it ran here
     return runs
 
 
@@ -47,9 +48,9 @@ def test_one_fast_baseline_alone_cannot_fail_an_unchanged_candidate(tmp_path: Pa
                                                                     store: Store) -> None:
     runs = past_runs(tmp_path, store, [1.0, 1.0, 0.85, 1.0, 1.0])  # past2: a lucky sitting
     candidate = history_run(tmp_path / "cand", "cand", T0 + 3600 * 9, seed=90, repetitions=10)
-    alone = gate_run(candidate, runs[2], RULES)
+    alone = gate_run(candidate, runs[2], RULES, uncalibrated=True)
     assert exit_code(alone) == 1  # against that run alone, the unchanged candidate fails
-    pooled = gate_history(candidate, store, 5, RULES)
+    pooled = gate_history(candidate, store, 5, RULES, uncalibrated=True)
     assert exit_code(pooled) == 0
     row = verdict_of(pooled.evaluations, GETPPID)
     assert row.verdict == "pass" and "1 of 5 runs fail, 3 needed" in row.message
@@ -60,7 +61,7 @@ def test_a_regression_fails_against_the_majority_and_names_the_runs(tmp_path: Pa
     past_runs(tmp_path, store, [1.0] * 6)
     candidate = history_run(tmp_path / "cand", "cand", T0 + 3600 * 9, seed=91, scale=1.2,
                             repetitions=10)
-    result = gate_history(candidate, store, 5, RULES)
+    result = gate_history(candidate, store, 5, RULES, uncalibrated=True)
     assert exit_code(result) == 1
     row = verdict_of(result.evaluations, GETPPID)
     assert row.verdict == "fail" and "5 of 5 runs fail" in row.message
@@ -85,7 +86,7 @@ def test_the_history_gate_takes_the_calibration_as_the_baseline_gate_does(
     """Each past run is another sitting: with a calibration, a row's change is tested against
     the sittings' spread. A 20 % step stands out from a 1 % spread and fails against every
     run; against a 30 % spread it is what sittings do, and passes."""
-    from bench.gate.calibration import Calibration, write
+    from bench.gate.calibration import Calibration, host_identity, write
 
     past_runs(tmp_path, store, [1.0] * 5)
     candidate = history_run(tmp_path / "cand", "cand", T0 + 3600 * 9, seed=92, scale=1.2,
@@ -93,7 +94,7 @@ def test_the_history_gate_takes_the_calibration_as_the_baseline_gate_does(
     verdicts = {}
     for spread in (0.01, 0.30):
         path = tmp_path / f"calibration-{spread}.json"
-        write(path, Calibration({GETPPID: spread}, 12, {}))
+        write(path, Calibration({GETPPID: spread}, 12, host_identity(load_run(candidate).manifest)))
         result = gate_history(candidate, store, 5, RULES, calibration=path)
         verdicts[spread] = verdict_of(result.evaluations, GETPPID).verdict
         assert any("calibrated from 12 A/A sittings" in note for note in result.notes)

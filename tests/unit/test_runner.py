@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
-import bench.drivers
-import bench.runner
 from bench.config import parse_config
+from bench.drivers import DriverRegistry
 from bench.plan import make_plan
 from bench.results.manifest import read_manifest
 from bench.results.records import read_lines
@@ -18,19 +15,9 @@ from bench.results.store import RunStore
 from bench.results.summary import summary_rows
 from bench.runner import Runner
 from bench.workload.bundle import Bundle
-from runtimes.base import Driver
 from tests.unit.fake_driver import FakeDriver
 
-
-@pytest.fixture(autouse=True)
-def fake_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = bench.drivers.driver_class
-
-    def lookup(name: str, where: str = "driver") -> type[Driver]:
-        return FakeDriver if name == "fake" else real(name, where)
-
-    monkeypatch.setattr(bench.drivers, "driver_class", lookup)
-    monkeypatch.setattr(bench.runner, "driver_class", lookup)
+REGISTRY = DriverRegistry({"fake": FakeDriver})  # beside the installed drivers
 
 
 def run(tmp_path: Path, runtimes: dict[str, object], reps: int = 3) -> tuple[Path, int]:
@@ -38,12 +25,12 @@ def run(tmp_path: Path, runtimes: dict[str, object], reps: int = 3) -> tuple[Pat
                            "cell_timeout": 2,
                            "runtimes": runtimes,
                            "workloads": {"idle": {"mode": "ready"},
-                                         "sys": {"mode": "syscall"}}})
+                                         "sys": {"mode": "syscall"}}}, registry=REGISTRY)
     cells = make_plan(config)
     store = RunStore.create(tmp_path / "r", {"config": config.model_dump(mode="json")})
     bundle = Bundle(probe=tmp_path / "probe", digest="0")
-    failed = Runner(config, store, bundle, "abc", tmp_path).run(cells, lambda c, e: None,
-                                                                 lambda n: None)
+    failed = Runner(config, store, bundle, "abc", tmp_path, registry=REGISTRY).run(
+        cells, lambda c, e: None, lambda n: None)
     store.close()
     return tmp_path / "r", failed
 

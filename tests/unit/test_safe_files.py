@@ -5,6 +5,7 @@ only binaries whose content matches their recorded hash."""
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat
 import tempfile
@@ -14,14 +15,14 @@ import pytest
 
 from bench.cli import main
 from bench.doctor import check_run_id, clean_leftovers, live_runs, scratch_dirs
-from bench.results.lock import DirectoryLock
+from bench.results.lock import DirectoryLock, is_locked
 from bench.results.manifest import read_manifest
 from bench.results.resume import drop_unfinished_samples
 from bench.results.sample import Sample
 from bench.results.store import RunStore
 from bench.runlog import run_log
 from foundation.errors import ConfigError, ResultsError
-from foundation.files import write_atomic
+from foundation.files import open_append, write_atomic
 from runtimes.guest.initramfs import build_initramfs
 from runtimes.host import build
 from runtimes.host.build import compile_static
@@ -95,6 +96,24 @@ def test_no_file_of_a_resumed_run_is_written_through_a_link(tmp_path: Path, vict
         reopened.close()
     except ResultsError as error:  # refusing is fine too: writing through is not
         assert "\n" not in str(error)
+    assert untouched(victim)
+
+
+@pytest.mark.parametrize("name", ["samples.jsonl", "cells.jsonl"])
+def test_the_files_a_store_appends_to_are_never_opened_through_a_link(tmp_path: Path, victim: Path,
+                                                                       name: str) -> None:
+    """The files the store appends to are opened with O_NOFOLLOW: a link planted there
+    (without a resume's rewrite replacing it first) is refused, not appended through."""
+    plant(tmp_path / "alone" / name, victim)
+    with pytest.raises(OSError) as refused:
+        open_append(tmp_path / "alone" / name).close()
+    assert refused.value.errno == errno.ELOOP
+    path = tmp_path / "r"
+    RunStore.create(path, {"run_id": "abc", "config": {"runtimes": {}}}).close()
+    (path / name).unlink()
+    plant(path / name, victim)
+    with pytest.raises(ResultsError, match="cannot open its results files"):
+        RunStore.reopen(path)
     assert untouched(victim)
 
 
@@ -227,17 +246,35 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_directory(tmp_path
     assert read_manifest(tmp_path / "r")["run_id"] == "abc"
 
 
-def test_the_lock_is_not_inherited_by_what_a_run_starts(tmp_path: Path) -> None:
+def lock_outlives_release(tmp_path: Path, inheritable: bool) -> bool:
+    """Whether a child started while the lock was held (inheriting every inheritable
+    descriptor) keeps the directory locked after the run released it."""
     import subprocess
 
     lock = DirectoryLock.acquire(tmp_path)
+    if inheritable:
+        os.set_inheritable(lock.fileno(), True)
     child = subprocess.Popen(["sleep", "30"], close_fds=False)
     try:
         lock.release()
-        DirectoryLock.acquire(tmp_path).release()  # the child holds no copy of it
+        return is_locked(tmp_path)
     finally:
         child.kill()
         child.wait()
+
+
+def test_the_lock_is_not_inherited_by_what_a_run_starts(tmp_path: Path) -> None:
+    lock = DirectoryLock.acquire(tmp_path)
+    try:
+        assert fcntl.fcntl(lock.fileno(), fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+    finally:
+        lock.release()
+    assert not lock_outlives_release(tmp_path, inheritable=False)
+
+
+def test_an_inherited_lock_would_keep_a_dead_run_alive(tmp_path: Path) -> None:
+    """The check above can fail: a lock descriptor a child inherits outlives the release."""
+    assert lock_outlives_release(tmp_path, inheritable=True)
 
 
 # --- bench clean and live runs ----------------------------------------------------------

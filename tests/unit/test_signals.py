@@ -13,9 +13,8 @@ from typing import ClassVar
 
 import pytest
 
-import bench.drivers
-import bench.runner
 from bench.config import parse_config
+from bench.drivers import DriverRegistry
 from bench.interrupts import Interruption, handling_signals, shielded
 from bench.plan import make_plan
 from bench.results.manifest import read_manifest
@@ -23,7 +22,6 @@ from bench.results.store import RunStore
 from bench.runner import Runner
 from bench.workload.bundle import Bundle
 from foundation.errors import Interrupted
-from runtimes.base import Driver
 from runtimes.instance import Instance
 from tests.unit.fake_driver import FakeDriver, FakeOptions
 
@@ -58,15 +56,11 @@ class SignalledDriver(FakeDriver):
         self.torn_down.append(instance.name)
 
 
+REGISTRY = DriverRegistry({"signalled": SignalledDriver})  # beside the installed drivers
+
+
 @pytest.fixture(autouse=True)
-def registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = bench.drivers.driver_class
-
-    def lookup(name: str, where: str = "driver") -> type[Driver]:  # type: ignore[type-arg]
-        return SignalledDriver if name == "signalled" else real(name, where)
-
-    monkeypatch.setattr(bench.drivers, "driver_class", lookup)
-    monkeypatch.setattr(bench.runner, "driver_class", lookup)
+def fresh_driver_records() -> None:
     SignalledDriver.torn_down.clear()
     SignalledDriver.live.clear()
 
@@ -84,9 +78,10 @@ def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def run_until_signalled(tmp_path: Path, **options: object) -> tuple[Interrupted, Path, Runner]:
     config = parse_config({"repetitions": 4, "warmup": 0, "settle": 0, "cell_timeout": 5,
                            "runtimes": {"box": {"driver": "signalled", "options": options}},
-                           "workloads": {"idle": {"mode": "ready"}}})
+                           "workloads": {"idle": {"mode": "ready"}}}, registry=REGISTRY)
     store = RunStore.create(tmp_path / "r", {"config": config.model_dump(mode="json")})
-    runner = Runner(config, store, Bundle(tmp_path / "probe", "0"), "sig123", tmp_path)
+    runner = Runner(config, store, Bundle(tmp_path / "probe", "0"), "sig123", tmp_path,
+                    registry=REGISTRY)
     with pytest.raises(Interrupted) as info:
         runner.run(make_plan(config), lambda c, e: None, lambda n: None)
     store.close()

@@ -7,14 +7,12 @@ from pathlib import Path
 
 import pytest
 
-import bench.drivers
-import bench.runner
 from bench.config import parse_config
+from bench.drivers import DriverRegistry
 from bench.plan import make_plan, remaining_cells
 from bench.results.store import RunStore
 from bench.runner import check_available, without
 from foundation.errors import RuntimeUnavailable
-from runtimes.base import Driver
 from tests.unit.fake_driver import FakeDriver, FakeOptions
 
 REASON = "fakectl is not installed (not on PATH): install it (Debian: apt-get install fakectl)"
@@ -29,16 +27,7 @@ class MissingDriver(FakeDriver):
         return REASON
 
 
-@pytest.fixture(autouse=True)
-def registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    drivers = {"fake": FakeDriver, "missing": MissingDriver}
-    real = bench.drivers.driver_class
-
-    def lookup(name: str, where: str = "driver") -> type[Driver]:
-        return drivers[name] if name in drivers else real(name, where)
-
-    monkeypatch.setattr(bench.drivers, "driver_class", lookup)
-    monkeypatch.setattr(bench.runner, "driver_class", lookup)
+REGISTRY = DriverRegistry({"fake": FakeDriver, "missing": MissingDriver})  # beside the installed
 
 
 def config(skip: bool | None = None, **runtimes: dict[str, object]) -> object:
@@ -48,18 +37,18 @@ def config(skip: bool | None = None, **runtimes: dict[str, object]) -> object:
                                    "warmup": 0}
     if skip is not None:
         document["skip_unavailable"] = skip
-    return parse_config(document)
+    return parse_config(document, registry=REGISTRY)
 
 
 def test_by_default_an_unavailable_runtime_refuses_the_run() -> None:
     with pytest.raises(RuntimeUnavailable) as refused:
-        check_available(config())
+        check_available(config(), registry=REGISTRY)
     assert str(refused.value) == f"runtime 'box' (missing) is unavailable: {REASON}"
 
 
 def test_skipped_runtimes_leave_the_plan_with_their_reason() -> None:
     loaded = config(skip=True)
-    skipped = check_available(loaded)
+    skipped = check_available(loaded, registry=REGISTRY)
     assert skipped == {"box": REASON}
     runnable = without(loaded, skipped)
     assert list(runnable.runtimes) == ["process"]
@@ -69,13 +58,13 @@ def test_skipped_runtimes_leave_the_plan_with_their_reason() -> None:
 
 def test_nothing_left_to_run_or_a_skipped_baseline_is_refused() -> None:
     with pytest.raises(RuntimeUnavailable, match="no runtime of this config can run here"):
-        check_available(config(skip=True, box={"driver": "missing"}))
+        check_available(config(skip=True, box={"driver": "missing"}), registry=REGISTRY)
     with_baseline = parse_config({"runtimes": {"process": {"driver": "missing"},
                                                "other": {"driver": "fake"}},
                                   "baseline": "process", "skip_unavailable": True,
-                                  "workloads": {"idle": {"mode": "ready"}}})
+                                  "workloads": {"idle": {"mode": "ready"}}}, registry=REGISTRY)
     with pytest.raises(RuntimeUnavailable, match="the baseline runtime 'process' is unavailable"):
-        check_available(with_baseline)
+        check_available(with_baseline, registry=REGISTRY)
 
 
 def test_a_resumed_run_keeps_its_plan_and_refuses_new_gaps(tmp_path: Path) -> None:
@@ -87,4 +76,4 @@ def test_a_resumed_run_keeps_its_plan_and_refuses_new_gaps(tmp_path: Path) -> No
     _, cells = remaining_cells(tmp_path / "r", loaded, runnable)
     assert [c.key for c in cells] == [c.key for c in make_plan(runnable)]
     with pytest.raises(RuntimeUnavailable):
-        check_available(loaded, may_skip=False)
+        check_available(loaded, may_skip=False, registry=REGISTRY)

@@ -45,11 +45,15 @@ def test_unreadable_results_are_refused(tmp_path: Path, manifest: str | None, me
         read_manifest(tmp_path)
 
 
-def test_failed_sample_has_no_value() -> None:
+def test_failed_sample_has_no_value(tmp_path: Path) -> None:
     failed = Sample.failed("a", "w", "boot.total", 0, "it broke")
     assert failed.value is None and failed.status == "failed" and failed.unit == "ms"
-    with pytest.raises(ValueError):
-        Sample("a", "w", "boot.total", None, 0)
+    store = RunStore.create(tmp_path / "r", {"run_id": "x"})
+    refused = store.append([Sample("a", "w", "boot.total", None, 0)])  # ok, yet no value
+    store.close()
+    assert refused == ["invalid value, not recorded: boot.total must be a number (got nothing)"]
+    [row] = read_lines(tmp_path / "r", "samples.jsonl")
+    assert (row["status"], row["value"], row["reason"]) == ("failed", None, refused[0])
 
 
 def test_probe_protocol() -> None:

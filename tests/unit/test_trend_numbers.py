@@ -9,9 +9,11 @@ from tests.page_text import SCIENTIFIC, strings
 
 
 def points(metric: str, unit: str, medians: list[float]) -> list[Point]:
-    return [Point(f"{n:032x}", 1.75e9 + 3600 * n, "runner-1", "h" * 32, f"c{n}", "main",
-                  f"/results/{n}", "docker", "w", metric, unit, median, median * 0.98,
-                  median * 1.02, 6) for n, median in enumerate(medians)]
+    return [Point(run_id=f"{n:032x}", created=1.75e9 + 3600 * n, received=1.75e9 + 3600 * n + 5,
+                  hostname="runner-1", host_hash="h" * 32, commit=f"c{n}", branch="main",
+                  path=f"/results/{n}", runtime="docker", workload="w", metric=metric, unit=unit,
+                  median=median, ci_low=median * 0.98, ci_high=median * 1.02, n=6)
+            for n, median in enumerate(medians)]
 
 
 def test_a_series_is_drawn_in_its_display_unit_with_its_direction() -> None:

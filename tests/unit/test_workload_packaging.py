@@ -24,6 +24,7 @@ from foundation.errors import ConfigError, WorkloadError
 from runtimes.commands import CommandSpec, Readiness
 from runtimes.guest.initramfs import probe_entries, with_files
 from runtimes.guest.modules import load_order, parse_dep
+from tests.conftest import require
 
 
 def ldd(path: str) -> set[str]:
@@ -42,8 +43,8 @@ def ldd(path: str) -> set[str]:
 @pytest.mark.parametrize("program", ["ls", "bash", "sysbench", "fio", "redis-server"])
 def test_closure_is_what_ldd_loads(program: str) -> None:
     path = shutil.which(program)
-    if path is None:
-        pytest.skip(f"{program} is not installed here")  # ls and bash always are
+    require(path is not None, f"{program} (.ci/host-setup installs it)")  # a failure in CI
+    assert path is not None
     mine = {os.path.realpath(p) for p in list(executable_closure(path, Resolver()))[1:]}
     assert mine == ldd(path)
 
@@ -198,6 +199,12 @@ BASE = {"runtimes": {"p": {"driver": "process"}}}
     ({"argv": ["x"], "runtimes": ["nope"]}, "workloads.w.runtimes: 'nope' is not one of"),
     ({"argv": ["x"], "overrides": {"nope": {"timeout": 1}}}, "workloads.w.overrides: 'nope'"),
     ({"argv": ["x"], "parser": "ab"}, "workloads.w.parser"),
+    ({"argv": ["x"], "timeout": 18446744074}, "workloads.w.timeout: .*less than or equal to 604800"),
+    ({"argv": ["x"], "timeout": float("inf")}, "workloads.w.timeout"),
+    ({"argv": ["x"], "overrides": {"p": {"timeout": 1e12}}}, "overrides.p.timeout"),
+    ({"argv": ["x"], "readiness": {"port": 1, "expect": "+OK\nready_line=x"}},
+     r"readiness.expect: .*control characters \(0x0a\)"),
+    ({"argv": ["x"], "readiness": {"port": 1, "expect": "a\x1b[2J"}}, "control characters"),
 ])
 def test_command_config_errors_name_the_key(command: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -234,3 +241,32 @@ def test_scratch_of_a_killed_run_is_swept_from_its_own_dir(tmp_path: Path) -> No
     assert sorted(line.split("/")[-1] for line in sweep_scratch(tmp_path, "bench-abc123-", False)) == [
         "bench-abc123-libvirt-2-scratch.ext4", "bench-abc123-native-1-scratch"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench-fff000-native-1-scratch", "mine"]
+
+
+@pytest.mark.parametrize(("row", "refused"), [
+    ({"path": "tmp/tool", "kind": "file", "size": 10}, True),
+    ({"path": "tmp/empty", "kind": "file", "size": 0}, True),
+    ({"path": "dev/sda-image", "kind": "file", "size": 4096}, True),
+    ({"path": "proc/link", "kind": "link", "size": 0, "target": "/x"}, True),
+    ({"path": "tmp", "kind": "dir", "size": 0}, False),
+    ({"path": "tmp/.X11-unix", "kind": "dir", "size": 0}, False),
+    ({"path": "dev/console", "kind": "file", "size": 0}, False),  # docker export's placeholder
+    ({"path": "opt/tmp/tool", "kind": "file", "size": 10}, False),
+])
+def test_files_where_runtimes_mount_over_the_tree_are_refused(row: dict[str, object],
+                                                              refused: bool) -> None:
+    """Issue 20 point 11: a program under /tmp ran on the process runtime and failed at exec
+    time in native (its own tmpfs over /tmp): refused before the run, in one line."""
+    from bench.workload.package import refuse_hidden
+
+    manifest = {"entries": [{"path": "bin/sh", "kind": "file", "size": 1}, row]}
+    if not refused:
+        refuse_hidden(manifest, "workloads.w")
+        return
+    with pytest.raises(WorkloadError, match=rf"workloads.w: /{row['path']} would be hidden"):
+        refuse_hidden(manifest, "workloads.w")
+
+
+def test_a_spec_line_cannot_carry_a_newline_whoever_built_it() -> None:
+    with pytest.raises(ConfigError, match="newline or NUL"):
+        CommandSpec(argv=("x",), readiness=Readiness(port=1, expect="a\nroot=/")).lines(cwd=None)

@@ -1,5 +1,5 @@
 """Parsers on the tools' real output (tests/fixtures/workload_output, recorded on this
-project's build host with the commands in its README), and on output they cannot read."""
+project's build host with the commands in docs/workloads.md), and on output they cannot read."""
 
 from __future__ import annotations
 

@@ -47,7 +47,7 @@ RULES = GateConfig(rules=[RelativeRule(kind="relative", metric="workload.*", per
 def verdicts(tmp_path: Path, scale: dict[str, float]) -> dict[str, str]:
     baseline = write_run(tmp_path / "base", {}, seed=1)
     candidate = write_run(tmp_path / "cand", scale, seed=2)
-    result = gate_run(candidate, baseline, RULES)
+    result = gate_run(candidate, baseline, RULES, uncalibrated=True)
     return {e.metric: e.verdict for e in result.evaluations} | {"exit": str(exit_code(result))}
 
 
@@ -156,3 +156,13 @@ def test_report_has_a_workloads_section(tmp_path: Path) -> None:
     assert '<span class="worse">0.04' in section  # a throughput ratio below 1 is a cost
     assert "libvirt ran 2 repetitions" in section and "sysbench short" in section
     assert "ext4 on /dev/vda" in section and "A TCG guest is many times slower" in section
+
+
+def test_a_value_the_results_refuse_fails_the_cell_with_the_reason() -> None:
+    """sysbench printing a 400-digit rate (inf as a float) used to end the run in a traceback;
+    now the cell fails saying why, and what held (usage, peak memory) is kept."""
+    samples, problem = measure(["BENCH-STARTED", f"BENCH-OUT events per second: {'9' * 400}",
+                                "BENCH-EXITED", REPORT.format(status=0), "BENCH-DONE 0"])
+    assert problem is not None and "events per second' line is not a number" in problem
+    assert [s.metric for s in samples if s.status == "failed"] == ["workload.events_per_s"]
+    assert any(s.metric == "memory.peak" and s.status == "ok" for s in samples)

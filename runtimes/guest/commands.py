@@ -1,12 +1,13 @@
-"""Command workloads in a guest: the same tree as every runtime, on a read-only virtio disk
-(vda), and the cell's scratch storage on a second one (vdb), an ext4 image file on the
-host disk with the configured cache mode.
+"""Command workloads in a guest (libvirt's, or QEMU's started directly): the same tree as
+every runtime, on a read-only virtio disk (vda), and the cell's scratch storage on a second
+one (vdb), an ext4 image file on the host disk with the configured cache mode.
 
 The initramfs holds the probe as /init, the kernel modules that reading a disk takes
-(Debian builds virtio_blk and ext4 as modules), and each workload's spec as a file (the
-kernel command line is too short and too strict for a command's arguments). The probe
-loads the modules, mounts the tree at /tree and the scratch disk at /tree/scratch, and
-runs the command chrooted into the tree, so it sees the same paths as everywhere else.
+(Debian builds virtio_blk and ext4 as modules, and the virtio transport: virtio_pci on a
+PC, virtio_mmio on a microvm), and each workload's spec as a file (the kernel command line
+is too short and too strict for a command's arguments). The probe loads the modules, mounts
+the tree at /tree and the scratch disk at /tree/scratch, and runs the command chrooted into
+the tree, so it sees the same paths as everywhere else.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from runtimes.commands import SCRATCH_MOUNT, CommandCells, PackagedCommand
-from runtimes.guest.disk import scratch_disk, tree_disk
+from runtimes.guest.disk import Disk, scratch_disk, tree_disk
 from runtimes.guest.initramfs import build_initramfs_with
-from runtimes.guest.modules import disk_modules
-from runtimes.libvirt.domain import Disk
+from runtimes.guest.modules import Transport, disk_modules
 
 TREE_DEV, SCRATCH_DEV = "vda", "vdb"
 GUEST_TREE = "/tree"
@@ -30,17 +30,18 @@ def spec_path(workload: str) -> str:
 
 
 class GuestCommands:
-    """One libvirt runtime's command workloads: their disks, initramfs and scratch disks."""
+    """One VM runtime's command workloads: their disks, initramfs and scratch disks."""
 
-    def __init__(self, cache_dir: Path, cells: CommandCells) -> None:
+    def __init__(self, cache_dir: Path, cells: CommandCells, transport: Transport = "virtio_pci") -> None:
         self.cache_dir = cache_dir
+        self.transport = transport  # how the guest reaches its virtio disks
         self.cells = cells  # the driver's: stop() removes each instance's scratch disk
         self.tree_disks: dict[str, Path] = {}  # workload -> its tree's disk
         self.initrd: Path | None = None
 
     def prepare(self, probe: Path, kernel: Path, commands: Mapping[str, PackagedCommand]) -> None:
         self.cells.set(commands)
-        modules = disk_modules(kernel)
+        modules = disk_modules(kernel, self.transport)
         files = {f"modules/{m.name}.ko": m.data for m in modules}
         files[MODULE_LIST] = "".join(f"/modules/{m.name}.ko\n" for m in modules).encode()
         for name, packaged in commands.items():
