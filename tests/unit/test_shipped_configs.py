@@ -13,8 +13,9 @@ from bench.results.stats import min_instances
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 # a density ladder's unit is the ladder, not the repetition (configs/density.yaml says how it
-# gets its intervals); every other config repeats instances
-REPEATED = ["ci-gate.yaml", "full.yaml", "quick.yaml", "runtimes.yaml", "workloads.yaml"]
+# gets its intervals); every other config repeats instances (a storm config, storms)
+REPEATED = ["ci-gate.yaml", "full.yaml", "image-isolations.yaml", "quick.yaml", "runtimes.yaml",
+            "storms.yaml", "vms.yaml", "workloads.yaml"]
 
 
 @pytest.mark.parametrize("name", REPEATED)
@@ -25,7 +26,8 @@ def test_every_runtime_runs_enough_instances_for_an_interval(name: str) -> None:
     assert not few, f"{name}: too few repetitions for a 95 % interval of a median: {few}"
 
 
-@pytest.mark.parametrize("name", ["full.yaml", "quick.yaml", "runtimes.yaml", "workloads.yaml"])
+@pytest.mark.parametrize("name", ["full.yaml", "image-isolations.yaml", "quick.yaml",
+                                  "runtimes.yaml", "workloads.yaml"])
 def test_the_header_says_how_long_a_run_takes(name: str) -> None:
     header = "".join(line for line in (CONFIGS / name).read_text().splitlines(keepends=True)
                      if line.startswith("#"))
