@@ -35,8 +35,8 @@ from bench.density import instance_cost, stop_all
 from bench.drivers import INSTALLED, Registry, driver_class
 from bench.interrupts import shielded
 from bench.plan import Cell
+from bench.results.numbers import format_value
 from bench.results.sample import Sample
-from bench.results.units import format_value
 from foundation.errors import BenchError, ConfigError
 from runtimes.base import AnyDriver, AnyInstance, ProbeCommand
 from runtimes.host.memory import meminfo

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from bench.results import run as results
 from bench.results.stats import ratio_of_medians, summarize
 from bench.results.summary import NO_RATIO, caveat, density_summary, resolution
+from bench.results.units import direction_of
 
 Values = NDArray[np.float64]
 Key = tuple[str, str, str]  # (runtime or label, workload, metric)
@@ -119,6 +120,16 @@ class Analysis:
     phases: dict[str, list[str]] = field(default_factory=dict)  # label -> boot phases
     changes: list[Change] = field(default_factory=list)
     instances: dict[Key, Values] = field(default_factory=dict)  # keyed by label, one per instance
+
+
+def trend(ratio: Ratio, metric: str, direction: str = "") -> str:
+    """The CSS class of a metric's ratio: same when its interval holds 1, else worse or better,
+    by the direction its samples carry (else its family's)."""
+    point, low, high = ratio
+    if low <= 1 <= high:
+        return "same"
+    lower = (direction or direction_of(metric)) == "lower"
+    return "worse" if (point > 1) == lower else "better"
 
 
 def is_phase(metric: str) -> bool:

@@ -22,10 +22,11 @@ from typing import Any
 
 from bench.history.identity import host_hash
 from bench.results.manifest import baseline_runtime, read_manifest
+from bench.results.numbers import format_ratio, format_value
 from bench.results.summary import interval_text, summary_json
-from bench.results.units import format_value
 from foundation.errors import ResultsError
-from reports.html import environment, ratio_text, trend
+from reports.analysis import trend
+from reports.html import environment, ratio_text
 from reports.trend import CHART_HEIGHT, PALETTE, Chart, is_phase, text
 
 NO_VALUE = "\u2013"
@@ -226,7 +227,7 @@ def cell_of(row: dict[str, Any] | None) -> Cell | None:
         return None
     point, low, high = row.get("ratio"), row.get("ratio_low"), row.get("ratio_high")
     if point is None or low is None or high is None:
-        shown = NO_VALUE if point is None else f"{point:.3g}\u00d7 (no interval)"
+        shown = NO_VALUE if point is None else f"{format_ratio(point)} (no interval)"
         css = "same"
     else:
         ratio = (float(point), float(low), float(high))
@@ -280,7 +281,7 @@ def bars(host: str, color: str, points: list[tuple[str, dict[str, Any] | None]],
 
 def hover(row: dict[str, Any], fields: tuple[str, str, str], unit: str) -> str:
     if fields[0] == "ratio":
-        return f"{row['ratio']:.3g}× its own baseline; median {format_value(row['median'], unit)}"
+        return f"{format_ratio(row['ratio'])} its own baseline; median {format_value(row['median'], unit)}"
     return f"median {format_value(row['median'], unit)} [{interval_text(row)}]"
 
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.results.crosschecks import CrossCheck, read_checks
-from bench.results.units import format_value
+from bench.results.numbers import format_value
 from reports import figures
-from reports.analysis import Analysis, Change, Run, Stat, is_headline, is_phase
+from reports.analysis import Analysis, Change, Run, Stat, is_headline, is_phase, trend
 from reports.figures import Chart
 from reports.hypervisor import NOTES as STACK_NOTES
 from reports.hypervisor import stack_chart, stack_shares
@@ -33,7 +33,8 @@ from reports.overview import overview, repetitions, when
 from reports.spectrum import KINDS, engine_labels, engine_tax, spectrum_chart
 from reports.spectrum import spectrum as runtime_spectrum
 from reports.storms import storm_section
-from reports.workloads import by_label, workload_table
+from reports.workload_figures import findings_chart, workload_chart
+from reports.workloads import by_label, rows_of, workload_table
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,13 @@ def sections(analysis: Analysis) -> list[Section]:
 
 
 def summary(analysis: Analysis) -> Section:
-    return Section("summary", "What this run measured", "Summary",
+    """The first screen; for command workloads, one chart of their main figures' ratios."""
+    rows = rows_of(analysis)
+    baselines = [run.label(run.baseline) for run in analysis.runs if run.baseline]
+    chart = findings_chart(rows, baselines[0], uses_tcg(analysis),
+                           {label: figures.color_of(analysis, label) for label in analysis.labels}
+                           ) if rows and baselines else None
+    return Section("summary", "What this run measured", "Summary", charts=charts(chart),
                    data={"overview": overview(analysis)}, wide=True,
                    template="sections/summary.html.j2")
 
@@ -65,16 +72,54 @@ METRIC_ORDER = ("boot.total", "memory.host_pss", "memory.guest_ram", "memory.cgr
                 "memory.overhead", *(f"syscall.{name}" for name in figures.SYSCALL_ORDER))
 
 
+@dataclass(frozen=True)
+class Family:
+    """One verdict table: the rows that matter (failures, then differences from the baseline),
+    and the rest, folded (no difference the samples show, the baseline, no ratio)."""
+
+    title: str
+    shown: list[Stat]
+    folded: list[Stat]
+
+    @property
+    def untold(self) -> int:
+        """Folded rows whose ratio has no interval: whether they differ, the samples cannot say."""
+        return sum(1 for stat in self.folded if stat.ratio is None and stat.ratio_point is not None)
+
+
 def verdict(analysis: Analysis) -> Section | None:
     headline = [s for s in analysis.stats if is_headline(s.metric)]
-    families = [(title, ordered(analysis, rows)) for family, title in [*FAMILIES, ("", "Other")]
+    failed = failed_cells(analysis)
+    families = [family_table(title, ordered(analysis, rows), failed)
+                for family, title in [*FAMILIES, ("", "Other")]
                 if (rows := [s for s in headline if family_of(s.metric) == family])]
     phases = ordered(analysis, [s for s in analysis.stats if is_phase(s.metric)])
     if not families and not phases:
         return None
     return Section("verdict", "Verdict: every runtime and metric", "Verdict", NOTES["verdict"],
-                   data={"families": families, "phases": phases}, wide=True,
-                   template="sections/verdict.html.j2")
+                   data={"families": families, "phases": phases, "failed_cells": failed},
+                   wide=True, template="sections/verdict.html.j2")
+
+
+def family_table(title: str, stats: list[Stat], failed: dict[tuple[str, str], int]) -> Family:
+    """Failures first, then worse, then better; everything else folded, in reading order."""
+    order = {"failed": 0, "worse": 1, "better": 2}
+    kinds = [(stat, standing(stat, failed)) for stat in stats]
+    shown = sorted((item for item in kinds if item[1] in order), key=lambda item: order[item[1]])
+    return Family(title, [stat for stat, _ in shown], [s for s, kind in kinds if kind not in order])
+
+
+def failed_cells(analysis: Analysis) -> dict[tuple[str, str], int]:
+    """Failed cells (repetitions) per runtime label and workload, where there are any."""
+    return {(run.label(runtime), workload): count for run in analysis.runs
+            for (runtime, workload, metric), count in run.failed.items() if metric == "cell"}
+
+
+def standing(stat: Stat, failed: dict[tuple[str, str], int]) -> str:
+    """failed (a failed sample or cell, or no measurement), worse, better, or same (the rest)."""
+    if stat.failed or stat.median is None or (stat.label, stat.workload) in failed:
+        return "failed"
+    return trend(stat.ratio, stat.metric, stat.direction) if stat.ratio else "same"
 
 
 def family_of(metric: str) -> str:
@@ -125,9 +170,14 @@ def workloads(analysis: Analysis) -> Section | None:
     found = workload_table(analysis)
     if found is None:
         return None
-    rows = [(row, by_label(row, found.labels)) for row in found.rows]
+    groups = [{"workload": workload, "command": found.commands.get(workload, ""),
+               "chart": workload_chart(workload, rows, found.tcg),
+               "rows": [(row, by_label(row, found.labels)) for row in rows],
+               "cells": [cell for row in rows for cell in by_label(row, found.labels)],
+               "own": [label for label in found.labels if (label, workload) in found.own]}
+              for workload, rows in found.by_workload()]
     return Section("workloads", "Workloads: your programs in every runtime", "Workloads",
-                   found.notes, data={"labels": found.labels, "rows": rows,
+                   found.notes, data={"labels": found.labels, "groups": groups,
                                       "storage": found.storage, "shorter": found.shorter},
                    wide=True, template="sections/workloads.html.j2")
 
@@ -196,8 +246,10 @@ def changes(analysis: Analysis) -> Section | None:
                 figures.label_rank(analysis, first.label(change.runtime)), change.workload,
                 change.against)
 
+    shown = sorted(analysis.changes, key=key)
+    notes = list(dict.fromkeys(c.note for c in shown if c.ratio is None and c.note))
     return Section("changes", f"Changes against {first.name}", "Changes", NOTES["changes"],
-                   data={"first": first.name, "changes": sorted(analysis.changes, key=key)},
+                   data={"first": first.name, "changes": shown, "notes": notes},
                    wide=True, template="sections/changes.html.j2")
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
+from bench.results.numbers import format_value
 from bench.results.run import STORM, count_series
 from bench.results.summary import summary_of
 from reports.analysis import Analysis, Run
@@ -103,7 +104,8 @@ def line_chart(analysis: Analysis, lines: list[tuple[str, str, str, list[StormPo
             x=[p.count for p in curve], y=[p.median for p in curve], mode="lines+markers",
             name=name, line={"color": color_of(analysis, label), "dash": dash},
             error_y=interval_bars([(p.median, p.ci_low, p.ci_high) for p in curve]),
-            hovertemplate=f"N=%{{x}}: %{{y:.4g}} {unit}<extra>%{{fullData.name}}</extra>"))
+            hoverinfo="text", hovertext=[f"{name}, N={p.count}: {format_value(p.median, p.unit)}"
+                                         for p in curve]))
     log = spread([p.median for *_, curve in lines for p in curve]) > 10
     figure.update_xaxes(type="log", title_text="instances asked for at once (N, log)")
     figure.update_yaxes(type="log" if log else "linear", title_text=f"{what} (median over "

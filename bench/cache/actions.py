@@ -23,8 +23,8 @@ from bench.cache.entries import Entry, cache_entries, remove_entry, user_of
 from bench.cache.images import Image, all_images, image_user, remove_image
 from bench.cache.ledger import Ledger, read_ledgers
 from bench.history.times import shown_time
+from bench.results.numbers import format_value
 from bench.results.text import visible
-from bench.results.units import format_value
 from foundation.errors import ConfigError
 
 DAY_S = 86_400.0

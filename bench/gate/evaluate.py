@@ -43,6 +43,7 @@ from bench.gate.stats import (
 )
 from bench.gate.verdicts import Evaluation, GateResult, Item, Pending, exit_code
 from bench.history.identity import config_hash
+from bench.results.numbers import format_p
 from bench.results.run import Key, Run, Series, load_run
 from bench.results.stats import Floats, median_bounds, min_instances
 from bench.results.units import parse_quantity
@@ -166,7 +167,7 @@ def limit_check(low: float, point: float, high: float, limit: float, lower: bool
     decision = limit_decision(low, point, high, limit, lower)
     if decision.verdict == "fail" and p_adjusted >= alpha:
         return Decision("warn", f"beyond the limit alone, but not after the correction for the "
-                        f"gate's rows (adjusted p={p_adjusted:.2g})")
+                        f"gate's rows (adjusted p={format_p(p_adjusted)})")
     return decision
 
 

@@ -34,6 +34,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from bench.results.numbers import format_p
 from bench.results.stats import (
     Floats,
     Ratio,
@@ -224,16 +225,16 @@ def relative_decision(change: MedianChange, p_worse: float, p_better: float, *, 
         if short is None:
             reached = "the floor" if change.relative is None else \
                 f"the {percent:g} % threshold and the floor"
-            return Decision("fail", f"significantly worse (p={p_worse:.2g}) and the interval "
+            return Decision("fail", f"significantly worse (p={format_p(p_worse)}) and the interval "
                             f"reaches {reached}")
-        return Decision("pass", f"significantly worse (p={p_worse:.2g}), but the whole interval "
+        return Decision("pass", f"significantly worse (p={format_p(p_worse)}), but the whole interval "
                         f"stays below {short}")
     if p_better < alpha and not points_worse(change, lower_is_better):
         short = short_of(change, percent, floor, False, lower_is_better)
         if short is None:
-            return Decision("improved", f"significantly better (p={p_better:.2g}), possibly by "
+            return Decision("improved", f"significantly better (p={format_p(p_better)}), possibly by "
                             f"{percent:g} % or more: refresh the baseline")
-        return Decision("pass", f"significantly better (p={p_better:.2g}), but by less than "
+        return Decision("pass", f"significantly better (p={format_p(p_better)}), but by less than "
                         f"{short}")
     return Decision("pass", "no significant change")
 

@@ -146,7 +146,7 @@ def show_run(choice: StoreChoice, run_id: str, as_json: bool) -> int:
 
 def row_cells(row: dict[str, Any]) -> tuple[str, ...]:
     """A stored summary row as text a terminal shows as it is, whatever the row holds."""
-    from bench.results.units import format_interval, format_value
+    from bench.results.numbers import format_interval, format_value
 
     def figure(key: str) -> float | None:
         value = row.get(key)

@@ -32,10 +32,10 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
+from bench.results.numbers import format_interval, format_ratio, format_ratio_interval, format_value
 from bench.results.run import STORM, DensityKey, Key, Run, Series, load_run, per_count
 from bench.results.stats import Ratio, Summary, min_instances, ratio_of_medians, summarize
 from bench.results.text import visible
-from bench.results.units import format_interval, format_value
 
 # a difference from the baseline already: a ratio of it means nothing
 NO_RATIO = frozenset({"memory.overhead"})
@@ -198,8 +198,8 @@ def ratio_text(row: dict[str, Any]) -> str:
     if row["ratio"] is None:
         return "-"
     if row["ratio_low"] is None or row["ratio_high"] is None:
-        return f"{row['ratio']:.3g}x (no interval)"
-    return f"{row['ratio']:.3g}x [{row['ratio_low']:.3g} \u2026 {row['ratio_high']:.3g}]"
+        return f"{format_ratio(row['ratio'])} (no interval)"
+    return format_ratio_interval(row["ratio"], row["ratio_low"], row["ratio_high"])
 
 
 def summary_table(rows: list[dict[str, Any]], title: str) -> Table:

@@ -16,7 +16,7 @@ from rich.table import Table
 from bench.interrupts import shielded
 from bench.noise import host_load
 from bench.results.crosschecks import CrossCheck, write_checks
-from bench.results.units import format_value
+from bench.results.numbers import format_value
 from bench.running import RunHooks, create_run, default_cache_dir, run_cells
 from bench.terminal import out
 from bench.verify.checks import Verifier

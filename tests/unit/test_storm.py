@@ -211,8 +211,9 @@ def test_a_storm_whose_guests_cannot_fit_is_refused_in_one_line(
     with pytest.raises(ConfigError) as refused:
         check_storms(parse_config(document, registry=REGISTRY), "c.yaml", REGISTRY)
     assert str(refused.value) == (
-        "c.yaml: workloads.storm: a storm of 4 vm instances reserves 32 GiB (8 GiB each), but "
-        "the host has 20 GiB available and keeps 2 GiB free (min_available): at most 2 fit; "
+        "c.yaml: workloads.storm: a storm of 4 vm instances reserves 32.0 GiB (8.00 GiB each), "
+        "but the host has 20.0 GiB available and keeps 2.00 GiB free (min_available): at most 2 "
+        "fit; "
         "set max_count.vm: 2 or lower the guests' memory")
     document["workloads"]["storm"]["max_count"] = {"vm": 2}
     # two fit: nothing to refuse
