@@ -85,6 +85,12 @@ NOTES: dict[str, list[str]] = {
         "(kvm-clock or the TSC); otherwise every call enters the guest kernel.",
         "The second chart divides each runtime's median by the plain process's: 1.3 means "
         "30 % slower than on the host, and the dashed line is \u201cno difference\u201d.",
+        "A container without a seccomp filter can read a few per cent below the process on "
+        "getppid, and that is the kernel, not noise: the probe is PID 1 of its own PID "
+        "namespace there, its parent is outside it, and the kernel answers 0 after one "
+        "comparison instead of translating the parent's pid into the caller's namespace "
+        "(about 1.4 ns here: getppid less getpid is 2.4-2.6 ns in the host's namespace and "
+        "0.6-1.3 ns under unshare --pid, tests/benchmarks/getppid_namespace.c).",
     ],
     "tcg": [
         "At least one guest ran under TCG: QEMU translated and emulated every guest "

@@ -28,6 +28,7 @@ from reports.figures import Chart
 from reports.hypervisor import NOTES as STACK_NOTES
 from reports.hypervisor import stack_chart, stack_shares
 from reports.intervals import difference_text
+from reports.levels import instance_levels, level_notes
 from reports.notes import NOTES, drivers_of, skipped_runtimes, uses_tcg
 from reports.overview import overview, repetitions, when
 from reports.spectrum import KINDS, engine_labels, engine_tax, spectrum_chart
@@ -160,9 +161,11 @@ def memory(analysis: Analysis) -> Section | None:
 
 
 def syscalls(analysis: Analysis) -> Section | None:
-    drawn = charts(figures.syscall_latency(analysis), figures.syscall_ratio(analysis))
+    drawn = charts(figures.syscall_latency(analysis), figures.syscall_ratio(analysis),
+                   instance_levels(analysis))
     return Section("syscalls", "Syscalls: the cost of one call", "Syscalls",
-                   NOTES["syscalls"] + tcg_notes(analysis), drawn) if drawn else None
+                   NOTES["syscalls"] + level_notes(analysis) + tcg_notes(analysis),
+                   drawn) if drawn else None
 
 
 def workloads(analysis: Analysis) -> Section | None:

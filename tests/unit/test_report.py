@@ -95,8 +95,9 @@ def test_report_has_every_section_and_figure(report: str) -> None:
     expected = ["summary", "verdict", "boot", "memory", "syscalls", "spectrum", "density", "setup"]
     assert sections_of(report) == expected and nav_of(report) == expected
     slots = re.findall(r'data-figure="(figure-[a-z]+-\d+)-data"', report)
-    # phases, boot ECDF, memory, overhead, latency, ratio, spectrum, four density metrics
-    assert len(slots) == 11
+    # phases, boot ECDF, memory, overhead, latency, ratio, instance levels, spectrum, four
+    # density metrics
+    assert len(slots) == 12
     for slot in slots:
         holder = re.search(rf'id="{slot}-data">(.*?)</script>', report, re.S)
         assert holder is not None
