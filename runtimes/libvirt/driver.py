@@ -111,11 +111,24 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
 
     def _connect(self) -> Any:
         with self._lock:
+            if self._conn is not None and not self._alive(self._conn):
+                # libvirtd restarted (or its socket broke): a dead connection would fail every
+                # later cell of the run with "client socket is closed"; its guests went with it
+                log.warning("libvirt %s: the connection was lost; connecting again",
+                            self.options.uri)
+                self._conn = None
             if self._conn is None:
                 self._libvirt = import_libvirt()
                 self._conn = open_connection(self._libvirt, self.options.uri)
                 self._choice = self._choose_accel()
             return self._conn
+
+    def _alive(self, conn: Any) -> bool:
+        """Whether the connection still answers (virConnectIsAlive: a local check, no RPC)."""
+        try:
+            return bool(conn.isAlive())
+        except self._lib().libvirtError:
+            return False
 
     def _choose_accel(self) -> AccelChoice:
         if self.options.is_remote() and self.options.accel == "auto":
