@@ -35,12 +35,12 @@ from bench.config import (
 )
 from bench.density import density_samples
 from bench.drivers import INSTALLED, Registry, driver_class
+from bench.host_noise import cell_noise, host_load
 from bench.interrupts import handling_signals, shielded, signal_of
-from bench.noise import cell_noise, host_load
 from bench.plan import Cell
 from bench.results.lock import DirectoryLock
 from bench.results.sample import Sample
-from bench.results.store import RunStore
+from bench.results.writer import RunStore
 from bench.runlog import RunLog
 from bench.storm import storm_samples
 from bench.workload.bundle import Bundle

@@ -31,7 +31,7 @@ from bench.leftovers import clean_leftovers
 from bench.plan import Cell, make_plan, remaining_cells
 from bench.results.lock import DirectoryLock
 from bench.results.manifest import read_manifest
-from bench.results.store import RunStore
+from bench.results.writer import RunStore
 from bench.runlog import run_log
 from bench.runner import (
     InstanceHook,

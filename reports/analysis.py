@@ -22,7 +22,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from bench.results import run as results
-from bench.results.stats import ratio_of_medians, summarize
+from bench.results.estimates import ratio_of_medians, summarize
 from bench.results.summary import NO_RATIO, caveat, density_summary, resolution
 from bench.results.units import direction_of
 
@@ -204,7 +204,7 @@ def runtime_order(run: Run) -> list[str]:
 
 
 def run_stats(run: Run) -> dict[Key, Stat]:
-    """Per row, bench.results.stats.summarize of its per-instance figures (as the summary)."""
+    """Per row, bench.results.estimates.summarize of its per-instance figures (as the summary)."""
     stats: dict[Key, Stat] = {}
     for key in dict.fromkeys([*run.values, *run.failed]):
         runtime, workload, metric = key

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.results.stats import ratio_of_medians
+from bench.results.estimates import ratio_of_medians
 from reports.analysis import Analysis, Ratio, Run
 from reports.figures import Chart, phase_chart, pooled
 from reports.notes import drivers_of

@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from bench.results.noise import STEAL_PERCENT, noise_change
-from bench.results.stats import min_instances
+from bench.results.estimates import min_instances
+from bench.results.recorded_noise import STEAL_PERCENT, noise_change
 from reports.analysis import Analysis, Run, Stat
 
 MIN_REPETITIONS = min_instances()  # the fewest instances a 95 % interval of a median needs

@@ -14,7 +14,7 @@ import pytest
 from bench.cli import add_command
 from bench.commands import Environment, calibrate, export, gate
 from bench.results.sample import Sample
-from bench.results.store import RunStore
+from bench.results.writer import RunStore
 from foundation.errors import BenchError
 
 HOST = {"hostname": "ci", "kernel": "6.1.0-18-amd64", "cpu_model": "AMD EPYC 7B13", "cores": 2,

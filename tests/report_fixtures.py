@@ -1,6 +1,6 @@
 """Synthetic results directories for the report's tests and benchmark.
 
-They are written through bench.results.store.RunStore, so they have the layout a real run leaves,
+They are written through bench.results.writer.RunStore, so they have the layout a real run leaves,
 with the shapes the real drivers produce: a process baseline, a namespace runtime, a
 container with a shim and a cgroup, and a TCG guest whose boot is three orders of
 magnitude slower.
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from bench.results.sample import Sample
-from bench.results.store import RunStore
+from bench.results.writer import RunStore
 
 CREATED = 1_700_000_000.0
 SYSCALL_NS = {"getppid": 250.0, "clock_gettime": 30.0, "read": 500.0, "write": 470.0,

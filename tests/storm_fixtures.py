@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.results.sample import Sample
-from bench.results.store import RunStore
+from bench.results.writer import RunStore
 
 # runtime -> (driver, median boot in ms, how much each extra instance of a storm adds)
 SHAPES = {"process": ("process", 1.2, 0.6), "native": ("native", 3.0, 1.5),

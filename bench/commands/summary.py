@@ -23,8 +23,8 @@ def main(args: argparse.Namespace) -> int:
 
 def summary(results: Path, as_json: bool) -> int:
     from bench.results.run import load_run
-    from bench.results.store import json_safe
     from bench.results.summary import run_summary_json
+    from bench.results.writer import json_safe
     from bench.terminal import out, print_summary, warn_invalid
 
     if as_json:  # strict JSON: a statistic that came out infinite is null, never Infinity

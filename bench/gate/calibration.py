@@ -13,7 +13,7 @@ holds everything that moves a sitting's median: its instances' own noise and the
 state. Between two later sittings of identical code, the change of log medians d then has
 standard deviation s * sqrt(2), and d / (s * sqrt(2)) follows Student's t with the
 calibration's degrees of freedom when the log medians are normal (a prediction for a new
-pair, so the uncertainty of s itself is paid for). bench.gate.stats.sitting_change is that
+pair, so the uncertainty of s itself is paid for). bench.gate.significance.sitting_change is that
 test.
 
 The spread is a property of a machine kind, so a calibration belongs to one: the host

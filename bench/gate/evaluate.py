@@ -1,6 +1,6 @@
 """The CI gate: rules applied to results directories, one verdict per rule and row, an exit code.
 
-Three comparisons (the statistics are in bench.gate.stats):
+Three comparisons (the statistics are in bench.gate.significance):
 - candidate against a baseline run (relative rules), after refusing runs from hosts that
   differ in what decides performance (CPU model, kernel, cgroup version, accel);
 - one variant of a runtime against another in the same run (A/B, relative rules);
@@ -32,7 +32,7 @@ from bench.gate.rules import (
     parse_pair,
     rule_label,
 )
-from bench.gate.stats import (
+from bench.gate.significance import (
     Decision,
     limit_decision,
     min_rank_p_value,
@@ -43,9 +43,9 @@ from bench.gate.stats import (
 )
 from bench.gate.verdicts import Evaluation, GateResult, Item, Pending, exit_code
 from bench.history.identity import config_hash
+from bench.results.estimates import Floats, median_bounds, min_instances
 from bench.results.numbers import format_p
 from bench.results.run import Key, Run, Series, load_run
-from bench.results.stats import Floats, median_bounds, min_instances
 from bench.results.units import parse_quantity
 from foundation.errors import ConfigError, GateError, ResultsError, UncalibratedHost
 

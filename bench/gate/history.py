@@ -49,10 +49,10 @@ from bench.gate.evaluate import (
 from bench.gate.guard import host_differences, run_notes
 from bench.gate.rules import GateConfig, RelativeRule, parse_pair
 from bench.gate.verdicts import Evaluation, GateResult, Item
+from bench.history.database import Store
 from bench.history.identity import config_hash, host_hash
 from bench.history.queries import RunLine, comparable_runs, count_not_recorded_here, row_instances
 from bench.history.reading import CorruptRun
-from bench.history.store import Store
 from bench.results.run import Key, Run, Series, load_run
 from foundation.errors import GateError
 

@@ -225,9 +225,9 @@ def prune_store(choice: StoreChoice, keep: int, filters: Filters, dry_run: bool)
 def record_after_run(results: Path, url_name: str, default_path: Path, required: bool) -> int:
     """`bench run`'s last step: record the run. An unreachable or refused store keeps the
     results directory, says so in one line, and fails the run only when `required`."""
+    from bench.history.database import open_store
     from bench.history.location import store_url
     from bench.history.record import RUN, record_run
-    from bench.history.store import open_store
 
     try:
         store = open_store(store_url(url_name, default_path))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, select
 
+from bench.history.database import Store
 from bench.history.reading import (
     BadValue,
     CorruptRun,
@@ -33,7 +34,6 @@ from bench.history.reading import (
     text_or_none,
 )
 from bench.history.schema import row_table, run_table
-from bench.history.store import Store
 from bench.history.urls import redacted
 from foundation.errors import HistoryError
 

@@ -27,8 +27,8 @@ from sqlalchemy import Connection, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from bench.history import identity
+from bench.history.database import Store
 from bench.history.schema import row_table, run_table
-from bench.history.store import Store
 from bench.history.times import shown_time, time_problem
 from bench.history.urls import redacted
 from bench.results.manifest import MANIFEST, SAMPLES

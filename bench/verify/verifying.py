@@ -13,8 +13,8 @@ from pathlib import Path
 
 from rich.table import Table
 
+from bench.host_noise import host_load
 from bench.interrupts import shielded
-from bench.noise import host_load
 from bench.results.crosschecks import CrossCheck, write_checks
 from bench.results.numbers import format_value
 from bench.running import RunHooks, create_run, default_cache_dir, run_cells

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.results.sample import Sample
-from bench.results.store import RunStore
+from bench.results.writer import RunStore
 
 REPEATS = 3
 

@@ -36,7 +36,7 @@ from bench.drivers import DriverRegistry, driver_class
 from bench.plan import make_plan
 from bench.results.manifest import read_manifest
 from bench.results.records import read_lines
-from bench.results.store import RunStore
+from bench.results.writer import RunStore
 from bench.runner import Runner
 from foundation.errors import ConfigError, InstanceError
 from runtimes.base import AnyDriver, AnyInstance, DriverOptions

@@ -17,7 +17,7 @@ import yaml
 from bench.config import parse_config
 from bench.plan import make_plan
 from bench.results.records import read_lines
-from bench.results.store import RunStore
+from bench.results.writer import RunStore
 from bench.runner import Runner
 from bench.workload.bundle import Bundle
 from runtimes.docker.driver import DockerDriver, DockerOptions

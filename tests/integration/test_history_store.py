@@ -18,12 +18,12 @@ import pytest
 from sqlalchemy import func, select, text
 
 from bench.cli import main
+from bench.history.database import Store, make_engine, open_store, upgrade
 from bench.history.identity import config_hash, host_hash
 from bench.history.location import store_url as url_of
 from bench.history.queries import Filters, delete_runs, list_runs, prune_plan, row_instances
 from bench.history.record import record_run
 from bench.history.schema import HEAD, REVISIONS, row_table, run_table
-from bench.history.store import Store, make_engine, open_store, upgrade
 from foundation.errors import HistoryError
 from tests.history_fixtures import history_run, postgres, store_url  # noqa: F401
 

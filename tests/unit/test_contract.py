@@ -21,7 +21,7 @@ from bench.drivers import DriverRegistry
 from bench.plan import make_plan
 from bench.results.manifest import read_manifest
 from bench.results.records import read_lines
-from bench.results.store import RunStore
+from bench.results.writer import RunStore
 from bench.runlog import LOG_NAME, run_log
 from bench.runner import Runner
 from bench.workload.bundle import Bundle

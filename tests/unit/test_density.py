@@ -11,8 +11,8 @@ from bench.config import DensityWorkload, parse_config
 from bench.density import DensityRun
 from bench.plan import Cell
 from bench.results.sample import Sample
-from bench.results.store import RunStore
 from bench.results.summary import summary_json
+from bench.results.writer import RunStore
 from foundation.errors import ConfigError
 from runtimes.base import MemoryReading, RunContext
 from tests.unit.fake_driver import FakeDriver, FakeOptions

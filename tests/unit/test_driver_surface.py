@@ -13,8 +13,8 @@ from bench.config import parse_config
 from bench.drivers import DriverRegistry
 from bench.plan import make_plan
 from bench.results.run import load_run
-from bench.results.store import RunStore
 from bench.results.summary import summary_rows
+from bench.results.writer import RunStore
 from bench.runner import Runner
 from bench.workload.bundle import build_bundle
 from tests.unit.example_driver import NiceDriver, NiceOptions

@@ -16,8 +16,8 @@ from bench.gate.evaluate import exit_code, gate_run, load_rules
 from bench.gate.output import row, to_markdown
 from bench.gate.rules import GateConfig, parse_gate
 from bench.results.sample import Sample
-from bench.results.store import RunStore
 from bench.results.units import parse_quantity
+from bench.results.writer import RunStore
 from foundation.errors import ConfigError, GateError, ResultsError
 from tests.gate_fixtures import HOST, MEDIANS, cli, make_run, values
 

@@ -26,10 +26,10 @@ from bench.results.manifest import MANIFEST, SAMPLES, read_manifest
 from bench.results.records import read_lines, sample_slices
 from bench.results.run import load_run
 from bench.results.sample import Sample
-from bench.results.store import RunStore, write_json_atomic
 from bench.results.summary import summary_rows
 from bench.results.units import SIGNS, known_unit
 from bench.results.validate import FIELDS, record_problem, sample_problems
+from bench.results.writer import RunStore, write_json_atomic
 from bench.runner import Runner
 from bench.workload.bundle import Bundle
 from tests.unit.fake_driver import FakeDriver

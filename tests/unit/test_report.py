@@ -23,8 +23,8 @@ from bench.results.groups import load_groups
 from bench.results.manifest import baseline_runtime, read_manifest
 from bench.results.records import read_lines, read_samples
 from bench.results.sample import Sample
-from bench.results.store import RunStore
 from bench.results.summary import summary_json
+from bench.results.writer import RunStore
 from foundation.errors import ResultsError
 from reports import analysis, figures, page_assets, sections
 from reports.html import figure_json, render, write_report

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.results.store import RunStore
+from bench.results.writer import RunStore
 from reports import analysis, figures
 from reports.html import write_report
 from reports.spectrum import engine_tax, kind_of, median_of, spectrum

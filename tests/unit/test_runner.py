@@ -11,8 +11,8 @@ from bench.plan import make_plan
 from bench.results.manifest import read_manifest
 from bench.results.records import read_lines
 from bench.results.run import load_run
-from bench.results.store import RunStore
 from bench.results.summary import summary_rows
+from bench.results.writer import RunStore
 from bench.runner import Runner
 from bench.workload.bundle import Bundle
 from tests.unit.fake_driver import FakeDriver

@@ -19,7 +19,7 @@ from bench.results.lock import DirectoryLock, is_locked
 from bench.results.manifest import read_manifest
 from bench.results.resume import drop_unfinished_samples
 from bench.results.sample import Sample
-from bench.results.store import RunStore
+from bench.results.writer import RunStore
 from bench.runlog import run_log
 from foundation.errors import ConfigError, ResultsError
 from foundation.files import open_append, write_atomic

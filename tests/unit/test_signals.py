@@ -18,7 +18,7 @@ from bench.drivers import DriverRegistry
 from bench.interrupts import Interruption, handling_signals, shielded
 from bench.plan import make_plan
 from bench.results.manifest import read_manifest
-from bench.results.store import RunStore
+from bench.results.writer import RunStore
 from bench.runner import Runner
 from bench.workload.bundle import Bundle
 from foundation.errors import Interrupted

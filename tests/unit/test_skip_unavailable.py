@@ -10,7 +10,7 @@ import pytest
 from bench.config import parse_config
 from bench.drivers import DriverRegistry
 from bench.plan import make_plan, remaining_cells
-from bench.results.store import RunStore
+from bench.results.writer import RunStore
 from bench.runner import check_available, without
 from foundation.errors import RuntimeUnavailable
 from tests.unit.fake_driver import FakeDriver, FakeOptions

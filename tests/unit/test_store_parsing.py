@@ -10,7 +10,7 @@ import pytest
 from bench.results.manifest import FORMAT, read_manifest
 from bench.results.records import read_lines
 from bench.results.sample import Sample
-from bench.results.store import RunStore
+from bench.results.writer import RunStore
 from foundation.errors import InstanceError, InstanceTimeout, ResultsError
 from runtimes.host.memory import parse_rollup_pss, parse_smaps, split_vmm
 from runtimes.instance import Instance, StampedLines

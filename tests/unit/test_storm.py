@@ -15,8 +15,8 @@ from bench.config import StormWorkload, parse_config
 from bench.drivers import DriverRegistry
 from bench.plan import Cell, make_plan
 from bench.results.run import load_run
-from bench.results.store import RunStore
 from bench.results.summary import summary_rows
+from bench.results.writer import RunStore
 from bench.runner import Runner
 from bench.storm import Storm, check_storms, storm_samples
 from bench.workload.bundle import Bundle

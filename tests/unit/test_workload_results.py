@@ -13,8 +13,8 @@ from bench.gate.evaluate import exit_code, gate_run
 from bench.gate.rules import GateConfig, RelativeRule
 from bench.plan import Cell
 from bench.results.sample import Sample
-from bench.results.store import RunStore
 from bench.results.summary import summary_json
+from bench.results.writer import RunStore
 from bench.workload.spec import CommandWorkload
 from runtimes.base import Usage
 from runtimes.instance import Instance
