@@ -29,7 +29,7 @@ from plotly.subplots import make_subplots
 
 from bench.results.estimates import ratio_of_medians
 from bench.results.numbers import format_value
-from reports.analysis import Analysis, Ratio, Run
+from reports.analysis import Analysis, Ratio, RunView
 from reports.figures import MIB, Chart, new_figure, plot_text, pooled, styled
 from reports.notes import drivers_of
 
@@ -113,7 +113,7 @@ class EngineTax:
         return self.engine_ms - self.reference_ms
 
 
-def pairs(run: Run) -> list[tuple[str, str, str]]:
+def pairs(run: RunView) -> list[tuple[str, str, str]]:
     """(engine label, reference label, OCI runtime) for each engine with a direct reference."""
     drivers = drivers_of(run)
     references: dict[str, str] = {}

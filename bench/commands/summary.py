@@ -27,10 +27,10 @@ def summary(results: Path, as_json: bool) -> int:
     from bench.results.writer import json_safe
     from bench.terminal import out, print_summary, warn_invalid
 
+    run = load_run(results)
     if as_json:  # strict JSON: a statistic that came out infinite is null, never Infinity
-        run = load_run(results)
         print(json.dumps(json_safe(run_summary_json(run)), indent=2, allow_nan=False))
         warn_invalid(run)
     else:
-        print_summary(results, out)
+        print_summary(run, out)
     return 0

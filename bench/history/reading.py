@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Text, type_coerce
 
 from bench.history.times import is_number, shown_value
-from foundation.errors import HistoryError
+from bench.results.manifest import Manifest, stored_manifest
+from foundation.errors import HistoryError, ResultsError
 
 
 class CorruptRun(HistoryError):
@@ -90,6 +91,14 @@ def mapping(value: Any, column: str) -> dict[str, Any]:
     if not isinstance(found, dict):
         raise BadValue(f"{column} is not a JSON object ({shown_value(found)})")
     return found
+
+
+def manifest(value: Any, column: str) -> Manifest:
+    """A stored manifest read as a results directory's is (an older version upgraded)."""
+    try:
+        return stored_manifest(mapping(value, column), column)
+    except ResultsError as error:
+        raise BadValue(str(error)) from None
 
 
 def run_label(value: Any) -> str:

@@ -21,8 +21,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from bench.results.documents import read_results_file
 from bench.results.estimates import CONFIDENCE, percentile_interval, resampled_medians
-from bench.results.manifest import read_results_file
 from bench.results.writer import write_json_atomic
 from foundation.errors import ResultsError
 

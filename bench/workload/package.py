@@ -26,19 +26,20 @@ IN_PLACE_DRIVERS = frozenset({"process"})
 
 @dataclass(frozen=True)
 class PreparedWorkload:
-    """One command workload's tree, manifest, environment and default command."""
+    """One command workload's tree, its listing (every file with its size and sha256: the
+    tree's manifest.json in the cache), environment and default command."""
 
     name: str
     workload: CommandWorkload
     tree: Tree
-    manifest: dict[str, Any]
+    listing: dict[str, Any]
     env: tuple[tuple[str, str], ...]
     default_argv: tuple[str, ...]
 
     def summary(self) -> dict[str, Any]:
         """What the run's manifest records (the file list goes to trees/<digest>.json)."""
         keys = ("digest", "source", "files", "bytes", "image", "image_id")
-        return {key: self.manifest[key] for key in keys if key in self.manifest}
+        return {key: self.listing[key] for key in keys if key in self.listing}
 
 
 # where every runtime mounts something of its own over the tree (native a tmpfs on /tmp, a
@@ -46,11 +47,11 @@ class PreparedWorkload:
 MOUNTED_OVER = ("tmp", "proc", "dev")
 
 
-def refuse_hidden(manifest: dict[str, Any], where: str) -> None:
+def refuse_hidden(listing: dict[str, Any], where: str) -> None:
     """A tree whose files sit where runtimes mount over them would run in one runtime and
     fail at exec time in another: refused here, before anything starts. An image's empty
     placeholders (dev/console, made by `docker export`) and directories are let through."""
-    for row in manifest.get("entries", ()):
+    for row in listing.get("entries", ()):
         top, _, rest = str(row["path"]).partition("/")
         if top not in MOUNTED_OVER or not rest or row["kind"] == "dir":
             continue
@@ -64,12 +65,12 @@ def prepare_one(name: str, workload: CommandWorkload, cache_dir: Path, run_id: s
     where = f"workloads.{name}"
     if workload.image is None:
         entries = host_entries(workload, where)
-        tree, manifest = cached_tree(cache_dir, entries, {"source": "host"})
-        refuse_hidden(manifest, where)
-        return PreparedWorkload(name, workload, tree, manifest, env_pairs(host_env(workload)),
+        tree, listing = cached_tree(cache_dir, entries, {"source": "host"})
+        refuse_hidden(listing, where)
+        return PreparedWorkload(name, workload, tree, listing, env_pairs(host_env(workload)),
                                 workload.argv)
-    tree, manifest, image = image_tree(workload.image, cache_dir, run_id, where)
-    refuse_hidden(manifest, where)
+    tree, listing, image = image_tree(workload.image, cache_dir, run_id, where)
+    refuse_hidden(listing, where)
     env = dict(env_pairs(image.env))
     env.setdefault("PATH", DEFAULT_PATH)
     env.update(workload.env)
@@ -77,7 +78,7 @@ def prepare_one(name: str, workload: CommandWorkload, cache_dir: Path, run_id: s
     if not argv:
         raise WorkloadError(f"{where}: image {workload.image!r} has no entrypoint or command: "
                             "give argv")
-    return PreparedWorkload(name, workload, tree, manifest, env_pairs(env), argv)
+    return PreparedWorkload(name, workload, tree, listing, env_pairs(env), argv)
 
 
 def prepare_workloads(workloads: Mapping[str, object], cache_dir: Path,
@@ -138,4 +139,4 @@ def write_tree_manifests(results: Path, prepared: Mapping[str, PreparedWorkload]
         folder.mkdir(exist_ok=True)
         target = folder / f"{item.tree.digest}.json"
         if not target.exists():
-            target.write_text(json.dumps(item.manifest, indent=1) + "\n")
+            target.write_text(json.dumps(item.listing, indent=1) + "\n")

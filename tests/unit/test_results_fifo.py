@@ -21,7 +21,7 @@ import pytest
 
 from bench.cli import main
 from bench.results.crosschecks import VERIFY
-from bench.results.manifest import CELLS, MANIFEST, SAMPLES
+from bench.results.documents import CELLS, MANIFEST, SAMPLES
 from bench.results.recorded_noise import noise_change
 from bench.results.resume import finished_cells
 from foundation.errors import ResultsError
