@@ -18,7 +18,7 @@ from bench.workload.image_tree import image_tree
 from bench.workload.spec import DEFAULT_PATH, CommandWorkload
 from bench.workload.tree import cached_tree
 from foundation.errors import WorkloadError
-from runtimes.commands import CommandSpec, PackagedCommand, Readiness, Scratch, Tree
+from runtimes.commands import CommandSpec, PackagedCommand, Tree
 
 # drivers that run host programs in place cannot run an image's filesystem
 IN_PLACE_DRIVERS = frozenset({"process"})
@@ -106,23 +106,12 @@ def command_spec(prepared: PreparedWorkload, runtime: str, scratch_root: Path) -
     override = workload.overrides.get(runtime)
     argv = (override.argv if override and override.argv else None) or prepared.default_argv
     timeout = override.timeout if override and override.timeout else workload.timeout
-    scratch = None
-    if workload.scratch is not None:
-        scratch = Scratch(workload.scratch.dir or scratch_root, int(workload.scratch.size),
-                          workload.scratch.cache)
+    scratch = workload.scratch.placed(scratch_root) if workload.scratch is not None else None
     return CommandSpec(
         argv=argv, env=prepared.env,
         background=workload.background.argv if workload.background else (),
         background_port=workload.background.port if workload.background else None,
-        readiness=readiness(workload), timeout_s=max(1, round(timeout)), scratch=scratch)
-
-
-def readiness(workload: CommandWorkload) -> Readiness | None:
-    check = workload.readiness
-    if check is None:
-        return None
-    return Readiness(port=check.port, send=(check.send or "").encode(), expect=check.expect,
-                     line=check.line)
+        readiness=workload.readiness, timeout_s=max(1, round(timeout)), scratch=scratch)
 
 
 def packaged(prepared: Mapping[str, PreparedWorkload], runtime: str,

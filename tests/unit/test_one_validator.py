@@ -24,13 +24,13 @@ from bench.drivers import DriverRegistry
 from bench.plan import make_plan
 from bench.results.documents import MANIFEST, SAMPLES
 from bench.results.manifest import Manifest, RunConfig, read_manifest
+from bench.results.manifest_versions import FORMAT_VERSION, update_to_2
 from bench.results.records import read_lines, sample_slices
 from bench.results.run import load_run
 from bench.results.sample import Sample
 from bench.results.summary import summary_rows
 from bench.results.units import SIGNS, known_unit
 from bench.results.validate import FIELDS, record_problem, sample_problems
-from bench.results.manifest_versions import FORMAT_VERSION, update_to_2
 from bench.results.writer import RunWriter, write_manifest
 from bench.runner import Runner
 from bench.workload.bundle import Bundle
