@@ -19,7 +19,8 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,9 +165,12 @@ class Runner:
         self.cell_line: int | None = None  # where the current cell's lines start in run.log
         self.work_dir: Path | None = None  # the run's scratch directory, while it runs
 
-    def run(self, cells: list[Cell], on_cell: CellHook, on_prepare: Callable[[str], None]) -> int:
-        """Runs the cells; returns how many failed. Raises Interrupted on SIGINT, SIGTERM or
-        SIGHUP, once everything is torn down and the manifest says so."""
+    def run(self, cells: list[Cell], on_cell: CellHook, on_prepare: Callable[[str], None],
+            after_cells: Callable[[], None] | None = None) -> int:
+        """Runs the cells, then `after_cells` once every instance is torn down (a command's
+        last step: `bench verify` writes its checks); the run is complete only after both.
+        Returns how many cells failed. Raises Interrupted on SIGINT, SIGTERM or SIGHUP, once
+        everything is torn down and the manifest says so."""
         work_dir = Path(tempfile.mkdtemp(prefix=instance_prefix(self.run_id)))
         alive = DirectoryLock.acquire(work_dir)  # `bench clean` leaves a locked run alone
         context = RunContext(run_id=self.run_id, cache_dir=self.cache_dir, work_dir=work_dir,
@@ -176,26 +180,37 @@ class Runner:
         try:
             with handling_signals():
                 try:
-                    self.prepare(context, on_prepare)
-                    for cell in cells:
-                        result = self.run_cell(cell)
-                        failed += result.error is not None and not cell.warmup
-                        on_cell(cell, result.error)
-                except KeyboardInterrupt as stop:
-                    raise self.interrupted(signal_of(stop)) from None
-                except BaseException as error:
-                    with shielded():
-                        log.exception("the run failed")
-                        self.writer.fail(str(error) or type(error).__name__)
-                    raise
+                    with self.ended_by_errors():
+                        self.prepare(context, on_prepare)
+                        for cell in cells:
+                            result = self.run_cell(cell)
+                            failed += result.error is not None and not cell.warmup
+                            on_cell(cell, result.error)
                 finally:
                     with shielded():
                         self.close_drivers()
                         shutil.rmtree(work_dir, ignore_errors=True)
+                if after_cells is not None:
+                    with self.ended_by_errors():
+                        after_cells()
         finally:
             alive.release()
         self.writer.complete(failed)
         return failed
+
+    @contextmanager
+    def ended_by_errors(self) -> Iterator[None]:
+        """An error ends the run: a signal as interrupted (with its name), anything else as
+        failed (with the reason), never left running."""
+        try:
+            yield
+        except KeyboardInterrupt as stop:
+            raise self.interrupted(signal_of(stop)) from None
+        except BaseException as error:
+            with shielded():
+                log.exception("the run failed")
+                self.writer.fail(str(error) or type(error).__name__)
+            raise
 
     @property
     def attempt(self) -> int:

@@ -207,7 +207,7 @@ class RunHooks:
 
     on_instance: InstanceHook | None = None  # while an instance is up, after bench read it
     after_cell: AfterCell | None = None  # after each cell, outside it
-    after_run: Callable[[], None] | None = None  # once the cells ran, before the report
+    after_run: Callable[[], None] | None = None  # once the cells ran: the run completes after it
 
 
 @dataclass(frozen=True)
@@ -258,13 +258,11 @@ def run_cells(config: Config, writer: RunWriter, bundle: Bundle, cells: list[Cel
         with run_log(writer.path, verbose=verbose) as log:
             runner = Runner(config, writer, bundle, str(writer.manifest.run_id),
                             default_cache_dir(), log, workloads, hooks.on_instance)
-            failed = run_with_progress(runner, cells, hooks.after_cell)
-            if hooks.after_run is not None:
-                hooks.after_run()
+            failed = run_with_progress(runner, cells, hooks.after_cell, hooks.after_run)
     except KeyboardInterrupt as stop:  # before the runner took over: it had nothing to tear down
         signum = signal_of(stop)
         with shielded():
-            if writer.manifest.status == "running":  # (after the cells, the run has ended)
+            if writer.manifest.status == "running":  # a signal just after it completed: kept
                 writer.interrupt(signal.Signals(signum).name)
         raise Interrupted(f"interrupted by {signal.Signals(signum).name}: nothing was running; "
                           f"{writer.path} kept", signum) from None
@@ -307,9 +305,10 @@ def gate_against(candidate: Run, baseline: Path, config: Config) -> int:
     return exit_code(result)
 
 
-def run_with_progress(runner: Runner, cells: list[Cell], after_cell: AfterCell | None = None) -> int:
+def run_with_progress(runner: Runner, cells: list[Cell], after_cell: AfterCell | None = None,
+                      after_cells: Callable[[], None] | None = None) -> int:
     """Runs the cells with a progress bar; `after_cell` runs after each cell, outside it,
-    with the cell's driver."""
+    with the cell's driver; `after_cells` once they all ran (Runner.run)."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     # redrawn only when a cell ends: an auto-refresh thread would wake ten times a second
@@ -328,5 +327,5 @@ def run_with_progress(runner: Runner, cells: list[Cell], after_cell: AfterCell |
             if after_cell is not None:
                 after_cell(cell, runner.drivers[cell.runtime], error)
 
-        return runner.run(cells, on_cell, on_prepare)
+        return runner.run(cells, on_cell, on_prepare, after_cells)
 
