@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import subprocess
 import sys
 import time
@@ -41,9 +42,12 @@ def commands(results: Path) -> dict[str, list[str]]:
 
 def timed(argv: list[str], checkout: Path) -> tuple[float, float, bytes]:
     """Wall and CPU seconds of one run from the checkout, and its output (the gate may exit
-    1 on a regression it finds; anything else is a failure)."""
+    1 on a regression it finds; anything else is a failure). Python writes and uses its
+    bytecode caches, as an installed bench does (with PYTHONDONTWRITEBYTECODE every run would
+    compile every module again, and a larger module would look slower to read a run)."""
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     started, cpu = time.perf_counter(), children_cpu()
-    done = subprocess.run(argv, cwd=checkout, capture_output=True, timeout=300)
+    done = subprocess.run(argv, cwd=checkout, capture_output=True, timeout=300, env=environment)
     if done.returncode not in (0, 1):
         raise SystemExit(f"{checkout}: {' '.join(argv)} exited {done.returncode}: "
                          f"{done.stderr.decode(errors='replace')[-500:]}")
