@@ -36,13 +36,14 @@ from bench.history.reading import (
 )
 from bench.history.schema import row_table, run_table
 from bench.history.urls import redacted
-from bench.results.manifest import Manifest
 from foundation.errors import HistoryError
 
 if TYPE_CHECKING:
     from typing import TypeAlias
 
     from sqlalchemy import Row
+
+    from bench.results.manifest import Manifest
 
     AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 
