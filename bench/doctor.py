@@ -104,7 +104,7 @@ def print_doctor(console: Console) -> int:
 def print_noise(console: Console) -> None:
     """What moves timings on this host, with what to do about each (warnings: bench still
     runs, but its figures move with these)."""
-    from bench.noise import noise_sources
+    from bench.host_noise import noise_sources
 
     table = Table(title="noise sources (timings move with these)", title_justify="left")
     for column in ("source", "quiet", "now", "what to do"):

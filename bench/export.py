@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.results.manifest import Manifest
 from bench.results.run import load_run
 from foundation.errors import ResultsError
 from foundation.files import write_output
@@ -70,34 +71,34 @@ def benchmark_stats(values: list[float]) -> dict[str, Any]:
             "data": list(values), "iterations": 1}
 
 
-def machine_info(manifest: dict[str, Any]) -> dict[str, Any]:
-    host = manifest.get("host", {})
+def machine_info(manifest: Manifest) -> dict[str, Any]:
+    host = manifest.host
     return {"node": host.get("hostname", ""), "processor": host.get("arch", ""),
             "machine": host.get("arch", ""), "python_implementation": "CPython",
             "python_version": host.get("python", ""), "release": host.get("kernel", ""),
             "system": "Linux", "cpu": {"brand_raw": host.get("cpu_model", ""),
                                        "count": host.get("cores"), "arch": host.get("arch", "")},
             "bench": {"cgroup_version": host.get("cgroup_version"),
-                      "drivers": manifest.get("drivers", {})}}
+                      "drivers": dict(manifest.drivers)}}
 
 
-def commit_info(manifest: dict[str, Any]) -> dict[str, Any]:
-    commit = manifest.get("host", {}).get("bench_commit") or "unversioned"
+def commit_info(manifest: Manifest) -> dict[str, Any]:
+    commit = str(manifest.host.get("bench_commit") or "unversioned")
     return {"id": commit.removesuffix("+dirty"), "dirty": commit.endswith("+dirty"),
             "project": "bench", "branch": None, "time": None, "author_time": None}
 
 
 def benchmark_entry(runtime: str, workload: str, metric: str, unit: str, values: list[float],
-                    manifest: dict[str, Any]) -> dict[str, Any]:
+                    manifest: Manifest) -> dict[str, Any]:
     seconds = [v * SECONDS[unit] for v in values]
     return {"group": f"{workload} {metric}", "name": f"{metric}[{runtime}]",
             "fullname": f"bench/{workload}::{metric}[{runtime}]",
             "params": {"runtime": runtime}, "param": runtime,
             "extra_info": {"runtime": runtime, "workload": workload, "metric": metric,
-                           "unit": unit, "run_id": manifest.get("run_id")},
+                           "unit": unit, "run_id": manifest.run_id},
             "options": {"disable_gc": False, "timer": "host monotonic clock",
                         "min_rounds": len(values), "max_time": 0, "min_time": 0,
-                        "warmup": manifest.get("config", {}).get("warmup", 0) > 0},
+                        "warmup": manifest.config.warmup > 0},
             "stats": benchmark_stats(seconds)}
 
 
@@ -108,7 +109,7 @@ def to_pytest_benchmark(path: Path) -> dict[str, Any]:
     benchmarks = [benchmark_entry(*key, series.unit, series.values.tolist(), run.manifest)
                   for key, series in sorted(run.series.items())
                   if series.unit in SECONDS and series.values.size]
-    created = datetime.fromtimestamp(float(run.manifest.get("created", 0)), UTC)
+    created = datetime.fromtimestamp(float(run.manifest.created or 0), UTC)
     return {"machine_info": machine_info(run.manifest), "commit_info": commit_info(run.manifest),
             "benchmarks": benchmarks, "datetime": created.isoformat(),
             "version": PYTEST_BENCHMARK_VERSION}

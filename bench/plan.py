@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bench.config import Config, StormWorkload, Workload
+from bench.results.manifest import Manifest
 from bench.results.resume import finished_cells
 
 
@@ -67,7 +67,7 @@ def planned(spec: Workload, runtime: str, count: int | None, rep: int) -> bool:
 
 
 def remaining_cells(path: Path, config: Config,
-                    runnable: Config | None = None) -> tuple[dict[str, Any], list[Cell]]:
+                    runnable: Config | None = None) -> tuple[Manifest, list[Cell]]:
     """A stopped run's manifest and the cells still to run (warm-up cells run again: caches
     went cold); `runnable` is the config less the runtimes the run skipped."""
     manifest, done = finished_cells(path, config.model_dump(mode="json"))

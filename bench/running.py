@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -30,15 +29,16 @@ from bench.interrupts import handling_signals, shielded, signal_of
 from bench.leftovers import clean_leftovers
 from bench.plan import Cell, make_plan, remaining_cells
 from bench.results.lock import DirectoryLock
-from bench.results.manifest import read_manifest
-from bench.results.store import RunStore
+from bench.results.manifest import Kind, Manifest, RunConfig, read_manifest
+from bench.results.run import Run, load_run
+from bench.results.writer import RunWriter
 from bench.runlog import run_log
 from bench.runner import (
     InstanceHook,
     Runner,
     check_available,
     check_commands,
-    manifest_for,
+    endpoints,
     scratch_dirs,
     without,
 )
@@ -46,7 +46,7 @@ from bench.storm import check_storms
 from bench.terminal import err, out, plain, print_summary
 from bench.workload.bundle import Bundle, build_bundle
 from bench.workload.package import PreparedWorkload, prepare_workloads, write_tree_manifests
-from foundation.errors import BenchError, ConfigError, Interrupted
+from foundation.errors import BenchError, ConfigError, Interrupted, ResultsError
 from runtimes.base import AnyDriver
 
 AfterCell = Callable[[Cell, AnyDriver, str | None], None]
@@ -102,7 +102,7 @@ def new_run(config_path: Path | None, output: Path | None, options: RunOptions) 
     if not config_path:
         raise ConfigError("bench run needs a CONFIG (or --resume DIR)")
     run = create_run(config_path, output)
-    return execute(run.config, run.store, run.bundle, run.cells, options, run.start,
+    return execute(run.config, run.writer, run.bundle, run.cells, options, run.start,
                    run.workloads)
 
 
@@ -115,15 +115,15 @@ class NewRun:
     run_id: str
     cells: list[Cell]
     bundle: Bundle
-    store: RunStore
+    writer: RunWriter
     workloads: dict[str, PreparedWorkload]
     start: str
 
 
-def create_run(config_path: Path, output: Path | None, kind: str = "", **extra: Any) -> NewRun:
+def create_run(config_path: Path, output: Path | None, kind: Kind = "run") -> NewRun:
     """Load and check the config, plan it, build the probe and the workloads, and create the
-    results directory (<time>-<config>-[<kind>-]<run id> unless `output` names it); `extra`
-    goes into the manifest. Shared by `bench run` and `bench verify`."""
+    results directory (<time>-<config>-[<kind>-]<run id> unless `output` names it) with the
+    run's manifest. Shared by `bench run` and `bench verify` (kind "verify")."""
     config = load_config(config_path)
     skipped = check_available(config)  # once per runtime per run, before anything is created
     for name, reason in skipped.items():
@@ -133,18 +133,22 @@ def create_run(config_path: Path, output: Path | None, kind: str = "", **extra: 
     run_id = new_run_id()
     workloads = command_workloads(runnable, run_id)
     cells = make_plan(runnable)
-    path = output or results_dir_for(config.output, config_path, run_id, kind)
+    path = output or results_dir_for(config.output, config_path, run_id,
+                                     "" if kind == "run" else kind)
     bundle = build_bundle(default_cache_dir())
-    manifest = manifest_for(config, config_path, run_id, cells, host_fingerprint(),
-                            git_commit(config_path.resolve().parent))
-    manifest["workloads"] = {name: item.summary() for name, item in workloads.items()}
-    store = RunStore.create(path, {**manifest, "bundle": bundle.digest, "skipped": skipped,
-                                   "config_branch": git_branch(config_path.resolve().parent),
-                                   **extra})
+    folder = config_path.resolve().parent
+    manifest = Manifest(
+        run_id=run_id, kind=kind, created=time.time(), config_path=str(config_path),
+        config=RunConfig(config.model_dump(mode="json")), config_commit=git_commit(folder),
+        config_branch=git_branch(folder), cells=len(cells),
+        recorded_cells=sum(not c.warmup for c in cells), bundle=bundle.digest,
+        host=host_fingerprint(), endpoints=endpoints(config), skipped=skipped,
+        workloads={name: item.summary() for name, item in workloads.items()})
+    writer = RunWriter.create(path, manifest)
     hold_ledger(run_id, workloads, bundle, path)
     write_tree_manifests(path, workloads)
-    start = f"run {run_id}: {len(cells)} cells ({manifest['recorded_cells']} recorded) -> {path}"
-    return NewRun(runnable, run_id, cells, bundle, store, workloads, start)
+    start = f"run {run_id}: {len(cells)} cells ({manifest.recorded_cells} recorded) -> {path}"
+    return NewRun(runnable, run_id, cells, bundle, writer, workloads, start)
 
 
 def hold_ledger(run_id: str, workloads: dict[str, PreparedWorkload], bundle: Bundle,
@@ -173,26 +177,28 @@ def resume_run(path: Path, config_given: Path | None, options: RunOptions) -> in
     lock = DirectoryLock.acquire(path)
     try:
         manifest = read_manifest(path)
-        config_path = config_given or Path(manifest.get("config_path") or "")
+        if not manifest.run_id:
+            raise ResultsError(f"{path}: the manifest has no run id; it cannot be resumed")
+        run_id = manifest.run_id
+        config_path = config_given or Path(manifest.config_path or "")
         config = load_config(config_path)
-        runnable = without(config, manifest.get("skipped") or {})  # the plan the run started with
+        runnable = without(config, dict(manifest.skipped))  # the plan the run started with
         check_available(runnable, may_skip=False)
         check_storms(runnable, str(config_path))
-        manifest, cells = remaining_cells(path, config, runnable)
-        swept = clean_leftovers(manifest["run_id"], False, [config], force=True)
-        workloads = command_workloads(runnable, manifest["run_id"])
+        _, cells = remaining_cells(path, config, runnable)
+        swept = clean_leftovers(run_id, False, [config], force=True)
+        workloads = command_workloads(runnable, run_id)
         bundle = build_bundle(default_cache_dir())
-        hold_ledger(manifest["run_id"], workloads, bundle, path)
-        store = RunStore.reopen(path, lock)
+        hold_ledger(run_id, workloads, bundle, path)
+        writer = RunWriter.reopen(path, lock)
     except BaseException:
         lock.release()
         raise
-    store.update_manifest(status="running", resumed=[*manifest.get("resumed", []), time.time()],
-                          **({"swept_before_resume": swept} if swept else {}))
-    start = (f"resuming run {manifest['run_id']}: {sum(not c.warmup for c in cells)} cells left"
+    writer.resume(swept)
+    start = (f"resuming run {run_id}: {sum(not c.warmup for c in cells)} cells left"
              f"{f' ({len(swept)} leftovers of the stopped attempt removed)' if swept else ''}"
              f" -> {path}")
-    return execute(runnable, store, bundle, cells, options, start, workloads)
+    return execute(runnable, writer, bundle, cells, options, start, workloads)
 
 
 @dataclass(frozen=True)
@@ -201,68 +207,95 @@ class RunHooks:
 
     on_instance: InstanceHook | None = None  # while an instance is up, after bench read it
     after_cell: AfterCell | None = None  # after each cell, outside it
-    after_run: Callable[[], None] | None = None  # once the cells ran, before the report
+    after_run: Callable[[], None] | None = None  # once the cells ran: the run completes after it
 
 
-def execute(config: Config, store: RunStore, bundle: Bundle, cells: list[Cell],
+@dataclass(frozen=True)
+class Finished:
+    """What a run of cells leaves: how many cells failed, and the run as it was loaded, once,
+    after it ended (or why it could not be read back)."""
+
+    failed: int
+    loaded: Run | BenchError
+
+    def run(self) -> Run:
+        if isinstance(self.loaded, BenchError):
+            raise self.loaded
+        return self.loaded
+
+
+def execute(config: Config, writer: RunWriter, bundle: Bundle, cells: list[Cell],
             options: RunOptions, start: str, workloads: dict[str, PreparedWorkload]) -> int:
-    """Run the cells into the store, then print the summary, record the run in the history
-    store and gate it against the baseline."""
-    failed = run_cells(config, store, bundle, cells, start, workloads, options.verbose)
-    print_summary(store.path, out)
+    """Run the cells into the results directory, then hand the run, loaded once, to the
+    summary, the history store and the gate against the baseline (the report had it first)."""
+    finished = run_cells(config, writer, bundle, cells, start, workloads, options.verbose)
+    run = finished.run()
+    print_summary(run, out)
     history = history_store(options.store, config)
     required = bool(config.history and config.history.required) or options.store_required
-    record_code = record_after_run(store.path, history, options.store.default_path,
+    record_code = record_after_run(run, history, options.store.default_path,
                                    required) if history else 0
-    gate_code = gate_against(store.path, options.baseline, config) if options.baseline else 0
+    gate_code = gate_against(run, options.baseline, config) if options.baseline else 0
     if gate_code or record_code:
         return gate_code or record_code
-    if failed:
-        err.print(f"[yellow]{failed} cell(s) failed[/]; their reasons are in "
-                  f"{plain(str(store.path))}/cells.jsonl")
+    if finished.failed:
+        err.print(f"[yellow]{finished.failed} cell(s) failed[/]; their reasons are in "
+                  f"{plain(str(writer.path))}/cells.jsonl")
         return 3
     return 0
 
 
-def run_cells(config: Config, store: RunStore, bundle: Bundle, cells: list[Cell], start: str,
+def run_cells(config: Config, writer: RunWriter, bundle: Bundle, cells: list[Cell], start: str,
               workloads: dict[str, PreparedWorkload], verbose: bool,
-              hooks: RunHooks | None = None) -> int:
-    """Run the cells into the store (and the hooks beside them); returns how many failed.
-    Whatever happens, the manifest ends in a final state, then the report of what was kept
-    is written, then the lock released. Shared by `bench run` and `bench verify`."""
+              hooks: RunHooks | None = None) -> Finished:
+    """Run the cells into the results directory (and the hooks beside them). Whatever
+    happens, the manifest ends in a final state, then the run is loaded once and its report
+    written (of what was kept, when it stopped early), then the lock released. Shared by
+    `bench run` and `bench verify`."""
     hooks = hooks or RunHooks()
     try:
         err.print(plain(start), highlight=False, soft_wrap=True)  # one line, however long
-        with run_log(store.path, verbose=verbose) as log:
-            runner = Runner(config, store, bundle, store.manifest["run_id"], default_cache_dir(),
-                            log, workloads, hooks.on_instance)
-            failed = run_with_progress(runner, cells, hooks.after_cell)
-            if hooks.after_run is not None:
-                hooks.after_run()
+        with run_log(writer.path, verbose=verbose) as log:
+            runner = Runner(config, writer, bundle, str(writer.manifest.run_id),
+                            default_cache_dir(), log, workloads, hooks.on_instance)
+            failed = run_with_progress(runner, cells, hooks.after_cell, hooks.after_run)
     except KeyboardInterrupt as stop:  # before the runner took over: it had nothing to tear down
         signum = signal_of(stop)
         with shielded():
-            store.update_manifest(status="interrupted", signal=signal.Signals(signum).name,
-                                  ended=time.time())
+            if writer.manifest.status == "running":  # a signal just after it completed: kept
+                writer.interrupt(signal.Signals(signum).name)
         raise Interrupted(f"interrupted by {signal.Signals(signum).name}: nothing was running; "
-                          f"{store.path} kept", signum) from None
+                          f"{writer.path} kept", signum) from None
     finally:
         with shielded():
-            write_run_report(store.path)  # a partial one too, when the run stopped early
-            store.close()
-    return failed
+            loaded = load_finished(writer.path)
+            write_run_report(loaded)
+            writer.close()
+    return Finished(failed, loaded)
 
 
-def write_run_report(path: Path) -> None:
+def load_finished(path: Path) -> Run | BenchError:
+    """The run as it ended, or why it cannot be read (its report says so; `bench run` then
+    exits with it, as the summary would)."""
+    try:
+        return load_run(path)
+    except BenchError as error:
+        return error
+
+
+def write_run_report(loaded: Run | BenchError) -> None:
     from reports.html import write_report
 
+    if isinstance(loaded, BenchError):
+        err.print(f"[yellow]no report written:[/] {plain(str(loaded))}")
+        return
     try:
-        err.print(f"report: {plain(str(write_report([path], path / 'report.html')))}")
+        err.print(f"report: {plain(str(write_report([loaded], loaded.path / 'report.html')))}")
     except BenchError as error:
         err.print(f"[yellow]no report written:[/] {plain(str(error))}")
 
 
-def gate_against(candidate: Path, baseline: Path, config: Config) -> int:
+def gate_against(candidate: Run, baseline: Path, config: Config) -> int:
     """`bench run --baseline DIR`: gate the run just made with the config's gate section."""
     from bench.gate.evaluate import exit_code, gate_run
     from bench.gate.output import print_table
@@ -272,9 +305,10 @@ def gate_against(candidate: Path, baseline: Path, config: Config) -> int:
     return exit_code(result)
 
 
-def run_with_progress(runner: Runner, cells: list[Cell], after_cell: AfterCell | None = None) -> int:
+def run_with_progress(runner: Runner, cells: list[Cell], after_cell: AfterCell | None = None,
+                      after_cells: Callable[[], None] | None = None) -> int:
     """Runs the cells with a progress bar; `after_cell` runs after each cell, outside it,
-    with the cell's driver."""
+    with the cell's driver; `after_cells` once they all ran (Runner.run)."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     # redrawn only when a cell ends: an auto-refresh thread would wake ten times a second
@@ -293,5 +327,5 @@ def run_with_progress(runner: Runner, cells: list[Cell], after_cell: AfterCell |
             if after_cell is not None:
                 after_cell(cell, runner.drivers[cell.runtime], error)
 
-        return runner.run(cells, on_cell, on_prepare)
+        return runner.run(cells, on_cell, on_prepare, after_cells)
 

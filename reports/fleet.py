@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.history.identity import host_hash
-from bench.results.manifest import baseline_runtime, read_manifest
+from bench.results.manifest import Manifest
 from bench.results.numbers import format_ratio, format_value
-from bench.results.summary import interval_text, summary_json
+from bench.results.run import load_run
+from bench.results.summary import interval_text, run_summary_json
 from foundation.errors import ResultsError
 from reports.analysis import trend
 from reports.html import environment, ratio_text
@@ -49,25 +50,26 @@ class HostColumn:
     """A host as the page shows it, with its run's manifest and summary rows when it has one."""
 
     host: FleetHost
-    manifest: dict[str, Any]
+    manifest: Manifest | None  # None: no run came back, or it could not be read
     rows: list[dict[str, Any]]
     problem: str | None  # why its results could not be read
     report: str | None  # its run report, relative to the page
 
     @property
     def has_run(self) -> bool:
-        return bool(self.manifest)
+        return self.manifest is not None
 
     @property
     def run_id(self) -> str:
-        return str(self.manifest.get("run_id") or NO_VALUE)
+        return (self.manifest.run_id if self.manifest else None) or NO_VALUE
 
     @property
     def when(self) -> str:
-        created, ended = self.manifest.get("created"), self.manifest.get("ended")
-        if not isinstance(created, int | float):
+        created = self.manifest.created if self.manifest else None
+        if created is None:
             return NO_VALUE
-        took = f", {ended - created:.0f} s" if isinstance(ended, int | float) else ""
+        ended = self.manifest.ended if self.manifest else None
+        took = f", {ended - created:.0f} s" if ended is not None else ""
         return f"{utc(created)} UTC{took}"
 
 
@@ -129,15 +131,15 @@ def utc(epoch: float) -> str:
 
 def column_of(host: FleetHost, page: Path) -> HostColumn:
     if host.results is None:
-        return HostColumn(host, {}, [], None, None)
+        return HostColumn(host, None, [], None, None)
     try:
-        manifest, rows = read_manifest(host.results), summary_json(host.results)
+        run = load_run(host.results)
     except ResultsError as error:
-        return HostColumn(host, {}, [], f"its results are unreadable: {error}", None)
+        return HostColumn(host, None, [], f"its results are unreadable: {error}", None)
     report = host.results / "report.html"
     href = report.relative_to(page.parent).as_posix() if report.is_file() and \
         report.is_relative_to(page.parent) else None
-    return HostColumn(host, manifest, rows, None, href)
+    return HostColumn(host, run.manifest, run_summary_json(run), None, href)
 
 
 def build_fleet(hosts: list[FleetHost], page: Path, title: str, store: str) -> FleetPage:
@@ -153,18 +155,19 @@ def build_fleet(hosts: list[FleetHost], page: Path, title: str, store: str) -> F
 
 def fingerprint_rows(columns: list[HostColumn]) -> list[FactRow]:
     """The facts that decide a host's numbers, one row each; `differs` where hosts disagree."""
-    hosts = [column.manifest.get("host") or {} for column in columns]
+    ran = [(column, column.manifest) for column in columns if column.manifest is not None]
+    hosts = [manifest.host for _, manifest in ran]
     facts: list[tuple[str, list[str]]] = [
         ("CPU model", [str(h.get("cpu_model") or NO_VALUE) for h in hosts]),
         ("cores", [str(h.get("cores") or NO_VALUE) for h in hosts]),
         ("architecture", [str(h.get("arch") or NO_VALUE) for h in hosts]),
         ("kernel", [str(h.get("kernel") or NO_VALUE) for h in hosts]),
         ("cgroup layout", [str(h.get("cgroup_version") or NO_VALUE) for h in hosts]),
-        ("accelerator", [accelerators(column.manifest) for column in columns]),
+        ("accelerator", [accelerators(manifest) for _, manifest in ran]),
         ("mitigations", [mitigations(h.get("mitigations")) for h in hosts]),
         ("memory", [format_value(h.get("memory_bytes"), "bytes") for h in hosts]),
-        ("host fingerprint", [host_hash(column.manifest)[:8] for column in columns]),
-        ("machine", [column.host.machine or NO_VALUE for column in columns]),
+        ("host fingerprint", [host_hash(manifest)[:8] for _, manifest in ran]),
+        ("machine", [column.host.machine or NO_VALUE for column, _ in ran]),
         ("host name", [str(h.get("hostname") or NO_VALUE) for h in hosts]),
         ("bench", [f"{h.get('bench_version') or '?'} {str(h.get('bench_commit') or '')[:12]}"
                    for h in hosts]),
@@ -174,11 +177,10 @@ def fingerprint_rows(columns: list[HostColumn]) -> list[FactRow]:
             for label, values in facts]
 
 
-def accelerators(manifest: dict[str, Any]) -> str:
+def accelerators(manifest: Manifest) -> str:
     """The accelerator each guest runtime really used (kvm, tcg), or that none ran a guest."""
-    drivers = manifest.get("drivers") or {}
-    used = [f"{name}: {info['accel']}" for name, info in sorted(drivers.items())
-            if isinstance(info, dict) and info.get("accel")]
+    used = [f"{name}: {info['accel']}" for name, info in sorted(manifest.drivers.items())
+            if info.get("accel")]
     return "; ".join(used) or "no guest runtime"
 
 
@@ -286,7 +288,7 @@ def hover(row: dict[str, Any], fields: tuple[str, str, str], unit: str) -> str:
 
 
 def baseline_name(columns: list[HostColumn]) -> str:
-    names = {baseline_runtime(column.manifest) or "" for column in columns} - {""}
+    names = {column.manifest.baseline or "" for column in columns if column.manifest} - {""}
     return f"baseline ({', '.join(sorted(names))})" if names else "process baseline"
 
 

@@ -12,7 +12,7 @@ What the page holds is decided in reports.sections; this module renders and writ
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,6 +27,7 @@ from bench.results.numbers import (
     format_ratio_interval,
     format_value,
 )
+from bench.results.run import Run
 from foundation.errors import ResultsError
 from reports.analysis import Analysis, Ratio, analyse, trend
 from reports.figures import Chart
@@ -35,21 +36,21 @@ from reports.page_assets import CSP, bench_version, packed_plotlyjs, write_page
 from reports.sections import sections
 
 
-def write_report(results_dirs: list[Path], output: Path) -> Path:
-    """Render one or more results directories into `output` (written atomically)."""
-    if not results_dirs:
+def write_report(runs: Sequence[Path | Run], output: Path) -> Path:
+    """Render one or more results directories (or runs already loaded) into `output`
+    (written atomically)."""
+    if not runs:
         raise ResultsError("the report needs at least one results directory")
     with ThreadPoolExecutor(1) as pool:  # zlib packs plotly.js while pandas loads the runs
         pool.submit(packed_plotlyjs)
-        analysis = analyse([Path(p) for p in results_dirs])
+        analysis = analyse(runs)
     return write_page(render(analysis), Path(output), "report")
 
 
 def render(analysis: Analysis) -> str:
     shown = sections(analysis)
     drawn = any(section.charts for section in shown)
-    descriptions = [str(run.manifest.get("config", {}).get("description") or "")
-                    for run in analysis.runs]
+    descriptions = [run.manifest.config.description for run in analysis.runs]
     return environment().get_template("report.html.j2").render(
         title="bench report: " + " vs ".join(run.name for run in analysis.runs),
         subtitle=" | ".join(d for d in descriptions if d) or "What isolation costs on this host",

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.results.stats import ratio_of_medians
-from reports.analysis import Analysis, Ratio, Run
+from bench.results.estimates import ratio_of_medians
+from reports.analysis import Analysis, Ratio, RunView
 from reports.figures import Chart, phase_chart, pooled
 from reports.notes import drivers_of
 
@@ -94,7 +94,7 @@ def machine_of(fingerprint: dict[str, Any]) -> str:
     return "q35" if "q35" in machine else machine
 
 
-def guests(run: Run) -> dict[tuple[str, str, str], str]:
+def guests(run: RunView) -> dict[tuple[str, str, str], str]:
     """(driver, machine, accel) -> the first runtime of the run that is such a guest."""
     found: dict[tuple[str, str, str], str] = {}
     for name, fingerprint in drivers_of(run).items():
@@ -104,7 +104,7 @@ def guests(run: Run) -> dict[tuple[str, str, str], str]:
     return found
 
 
-def pairs_of(run: Run) -> list[tuple[str, str, str, str]]:
+def pairs_of(run: RunView) -> list[tuple[str, str, str, str]]:
     """(share, candidate, reference, accel) for every pair this run can show."""
     found = guests(run)
     result = []
@@ -118,10 +118,9 @@ def pairs_of(run: Run) -> list[tuple[str, str, str, str]]:
     return result
 
 
-def probe_cells(run: Run, runtime: str) -> pd.DataFrame:
+def probe_cells(run: RunView, runtime: str) -> pd.DataFrame:
     """The ok rows of a runtime's cells that ran a probe workload (no command, no disks)."""
-    modes = {str(name): (spec or {}).get("mode") for name, spec in
-             ((run.manifest.get("config") or {}).get("workloads") or {}).items()}
+    modes = {name: run.manifest.config.mode_of(name) for name in run.manifest.config.workloads}
     detail = run.detail
     rows = detail[(detail["runtime"] == runtime) & (detail["status"] == "ok")]
     return rows[rows["workload"].map(lambda w: modes.get(str(w)) in PROBE_MODES).astype(bool)]
@@ -153,7 +152,7 @@ def median(values: np.ndarray[Any, Any]) -> float | None:
     return float(np.median(values)) if len(values) else None
 
 
-def pair_rows(run: Run, candidate: str, reference: str) -> list[StageRow]:
+def pair_rows(run: RunView, candidate: str, reference: str) -> list[StageRow]:
     mine, theirs = probe_cells(run, candidate), probe_cells(run, reference)
     rows = [compare(title, "ms", stage_values(mine, phases), stage_values(theirs, phases))
             for _, title, phases in STAGES]

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import datetime
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
+from bench.results.manifest import RunConfig
 from bench.results.numbers import format_interval, format_ratio, format_ratio_interval, format_value
 from bench.results.summary import short_note
-from reports.analysis import Analysis, Ratio, Run, Stat, trend
+from reports.analysis import Analysis, Ratio, RunView, Stat, trend
 from reports.notes import RunWarning, run_warnings, uses_tcg
 from reports.workload_figures import metric_name, shown_label
 from reports.workloads import Cell, command_workloads, rows_of
@@ -178,8 +180,7 @@ def legend(columns: list[Column], rows: list[Row]) -> list[str]:
 
 def workload_order(analysis: Analysis) -> list[str]:
     """Workloads as the configs list them, then any other the results hold."""
-    configured = [str(w) for run in analysis.runs
-                  for w in (run.manifest.get("config", {}).get("workloads") or {})]
+    configured = [w for run in analysis.runs for w in run.manifest.config.workloads]
     seen = [s.workload for s in analysis.stats] + [
         str(w) for run in analysis.runs for _, w, _ in run.failed]
     return list(dict.fromkeys(w for w in [*configured, *seen] if w in seen))
@@ -230,7 +231,7 @@ def density_headline(analysis: Analysis, label: str, column: Column) -> Headline
     return None
 
 
-def instance_counts(run: Run) -> dict[tuple[str, str], Instances]:
+def instance_counts(run: RunView) -> dict[tuple[str, str], Instances]:
     """Per runtime and workload: instances measured and failed (a cell is one repetition)."""
     detail, keys = run.detail, ["runtime", "workload"]
     ok = detail["status"] == "ok"
@@ -250,25 +251,22 @@ def peak(count: Any) -> int | None:
 
 def driver_of(analysis: Analysis, label: str) -> str:
     for run in analysis.runs:
-        for name, spec in (run.manifest.get("config", {}).get("runtimes") or {}).items():
-            if run.label(str(name)) == label:
-                return str((spec or {}).get("driver") or "?")
+        for name in run.manifest.config.runtimes:
+            if run.label(name) == label:
+                return run.manifest.config.driver_of(name) or "?"
     return "?"
 
 
-def run_line(run: Run) -> RunLine:
+def run_line(run: RunView) -> RunLine:
     manifest = run.manifest
-    config = manifest.get("config") or {}
-    created, ended = manifest.get("created"), manifest.get("ended")
-    return RunLine(run.name, str(config.get("description") or ""),
-                   str(manifest.get("status", "unknown")), when(created), took(created, ended),
-                   host_line(manifest.get("host") or {}),
-                   repetitions(config), run.baseline)
+    return RunLine(run.name, manifest.config.description, manifest.status,
+                   when(manifest.created), took(manifest.created, manifest.ended),
+                   host_line(manifest.host), repetitions(manifest.config), run.baseline)
 
 
-def repetitions(config: dict[str, Any]) -> str:
-    count, warmup = config.get("repetitions", "?"), config.get("warmup", 0)
-    return f"{count} repetition{'' if count == 1 else 's'} (+{warmup} warm-up)"
+def repetitions(config: RunConfig) -> str:
+    count = "?" if config.repetitions is None else config.repetitions
+    return f"{count} repetition{'' if count == 1 else 's'} (+{config.warmup} warm-up)"
 
 
 def when(epoch: Any) -> str | None:
@@ -285,7 +283,7 @@ def took(created: Any, ended: Any) -> str | None:
     return f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.0f} s"
 
 
-def host_line(host: dict[str, Any]) -> str:
+def host_line(host: Mapping[str, Any]) -> str:
     parts = [host.get("cpu_model"), f"{host['cores']} cores" if host.get("cores") else None,
              f"kernel {host['kernel']}" if host.get("kernel") else None,
              f"cgroup {host['cgroup_version']}" if host.get("cgroup_version") else None]

@@ -23,7 +23,7 @@ from typing import Any
 from bench.results.crosschecks import CrossCheck, read_checks
 from bench.results.numbers import format_value
 from reports import figures
-from reports.analysis import Analysis, Change, Run, Stat, is_headline, is_phase, trend
+from reports.analysis import Analysis, Change, RunView, Stat, is_headline, is_phase, trend
 from reports.figures import Chart
 from reports.hypervisor import NOTES as STACK_NOTES
 from reports.hypervisor import stack_chart, stack_shares
@@ -279,16 +279,15 @@ def text_of(value: Any) -> str:
     return str(value)
 
 
-def run_facts(run: Run) -> Facts:
-    config = run.manifest.get("config") or {}
-    runtimes = {name: (spec or {}).get("driver") for name, spec in
-                (config.get("runtimes") or {}).items()}
-    workloads = {name: (spec or {}).get("mode") for name, spec in
-                 (config.get("workloads") or {}).items()}
+def run_facts(run: RunView) -> Facts:
+    manifest = run.manifest
+    config = manifest.config
+    runtimes = {name: config.driver_of(name) for name in config.runtimes}
+    workloads = {name: config.mode_of(name) for name in config.workloads}
     return facts([
-        ("results", str(run.path)), ("started", when(run.manifest.get("created"))),
-        ("status", run.manifest.get("status")), ("run id", run.manifest.get("run_id")),
-        ("config", run.manifest.get("config_path")), ("description", config.get("description")),
+        ("results", str(run.path)), ("started", when(manifest.created)),
+        ("status", manifest.status), ("run id", manifest.run_id),
+        ("config", manifest.config_path), ("description", config.description),
         ("repetitions", repetitions(config)),
         ("runtimes", ", ".join(f"{k} ({v})" for k, v in runtimes.items())),
         ("workloads", ", ".join(f"{k} ({v})" for k, v in workloads.items())),
@@ -302,8 +301,8 @@ HOST_FIELDS = (("kernel", "kernel"), ("kernel_version", "kernel build"), ("arch"
                ("python", "Python"), ("bench_version", "bench"), ("bench_commit", "commit"))
 
 
-def host_facts(run: Run) -> Facts:
-    host = run.manifest.get("host") or {}
+def host_facts(run: RunView) -> Facts:
+    host = run.manifest.host
     known = [(label, host_value(key, host.get(key))) for key, label in HOST_FIELDS]
     other = [(k, v) for k, v in host.items() if k not in dict(HOST_FIELDS) and k != "mitigations"]
     return facts(known + other)
@@ -315,8 +314,8 @@ def host_value(key: str, value: Any) -> Any:
     return value
 
 
-def mitigations(run: Run) -> str:
-    listed = (run.manifest.get("host") or {}).get("mitigations") or {}
+def mitigations(run: RunView) -> str:
+    listed = run.manifest.host.get("mitigations") or {}
     if isinstance(listed, dict):
         return "; ".join(f"{k}: {v}" for k, v in listed.items())
     return text_of(listed)
@@ -327,7 +326,7 @@ KEY_FACTS = ("isolation", "accel", "seccomp", "runtime", "runtime_version", "eng
              "cpu_model", "cgroup_version")
 
 
-def driver_rows(run: Run) -> list[dict[str, str]]:
+def driver_rows(run: RunView) -> list[dict[str, str]]:
     """The facts that decide each runtime's numbers; the whole fingerprint folds out."""
     return [{"runtime": name, "driver": str(fingerprint.get("driver", "?")),
              "key": " \u00b7 ".join(f"{k}: {text_of(fingerprint[k])}" for k in KEY_FACTS

@@ -10,7 +10,7 @@ runtimes go by median boot time.
 The engine tax pairs each engine with the OCI runtime called directly by the oci driver in
 the same run (same runtime binary, same probe, same namespaces): docker with runc against
 oci with runc, podman with runsc against oci with runsc. The difference of medians is what
-the engine adds; the ratio carries the interval bench.results.stats.ratio_of_medians gives
+the engine adds; the ratio carries the interval bench.results.estimates.ratio_of_medians gives
 (none with fewer than 6 instances a side).
 
 Every median here is over instances (one figure per instance), as the summary's and the
@@ -27,9 +27,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from bench.results.estimates import ratio_of_medians
 from bench.results.numbers import format_value
-from bench.results.stats import ratio_of_medians
-from reports.analysis import Analysis, Ratio, Run
+from reports.analysis import Analysis, Ratio, RunView
 from reports.figures import MIB, Chart, new_figure, plot_text, pooled, styled
 from reports.notes import drivers_of
 
@@ -113,7 +113,7 @@ class EngineTax:
         return self.engine_ms - self.reference_ms
 
 
-def pairs(run: Run) -> list[tuple[str, str, str]]:
+def pairs(run: RunView) -> list[tuple[str, str, str]]:
     """(engine label, reference label, OCI runtime) for each engine with a direct reference."""
     drivers = drivers_of(run)
     references: dict[str, str] = {}

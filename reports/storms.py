@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from bench.results.numbers import format_value
 from bench.results.run import STORM, count_series
 from bench.results.summary import summary_of
-from reports.analysis import Analysis, Run
+from reports.analysis import Analysis, RunView
 from reports.figures import (
     Chart,
     color_of,
@@ -65,7 +65,7 @@ class StormPoint:
     values: Sequence[float] = ()  # every ok sample (storm.ready: every instance)
 
 
-def storm_points(run: Run) -> list[StormPoint]:
+def storm_points(run: RunView) -> list[StormPoint]:
     detail = run.detail[run.detail["metric"].astype(str).str.startswith(STORM)]
     records = [{str(key): value for key, value in row.items()}
                for row in detail.to_dict("records")]

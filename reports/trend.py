@@ -49,12 +49,9 @@ def trend_of_store(choice: StoreChoice, filters: Filters, by: str, output: Path 
     from bench.history.reading import CorruptRun
     from foundation.errors import HistoryError
 
-    store = choice.open()
     skipped: list[CorruptRun] = []
-    try:
+    with choice.open() as store:
         points = trend_points(store, filters, skipped)
-    finally:
-        store.close()
     problems = said_skipped(skipped)
     if filters.metric is None:
         points = [p for p in points if not is_phase(p.metric)]

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from reports.analysis import Analysis, Ratio, Run, Stat
+from reports.analysis import Analysis, Ratio, RunView, Stat
 from reports.notes import drivers_of, uses_tcg
 
 # what a command workload's section quotes, besides its tool's own workload.* metrics
@@ -75,17 +75,16 @@ class WorkloadTable:
         return [(name, [row for row in self.rows if row.workload == name]) for name in names]
 
 
-def command_workloads(run: Run) -> dict[str, dict[str, Any]]:
-    workloads = run.manifest.get("config", {}).get("workloads") or {}
-    return {str(name): spec for name, spec in workloads.items()
-            if isinstance(spec, dict) and spec.get("mode") == "command"}
+def command_workloads(run: RunView) -> dict[str, dict[str, Any]]:
+    return {name: spec for name, spec in run.manifest.config.workloads.items()
+            if spec.get("mode") == "command"}
 
 
 def shown(metric: str) -> bool:
     return metric.startswith(SHOWN) and metric not in HIDDEN
 
 
-def direction_of_row(run: Run, workload: str, metric: str) -> str:
+def direction_of_row(run: RunView, workload: str, metric: str) -> str:
     rows = run.detail[(run.detail.workload == workload) & (run.detail.metric == metric)]
     found = [str(d) for d in rows.get("direction", []) if isinstance(d, str) and d]
     return found[0] if found else "lower"
@@ -160,12 +159,11 @@ def shorter_runs(analysis: Analysis) -> list[str]:
     """Runtimes given fewer repetitions or their own (shorter) command, as configured."""
     found = []
     for run in analysis.runs:
-        config = run.manifest.get("config", {})
-        runtimes = config.get("runtimes") or {}
-        for name, spec in runtimes.items():
-            if isinstance(spec, dict) and spec.get("repetitions"):
+        config = run.manifest.config
+        for name, spec in config.runtimes.items():
+            if spec.get("repetitions"):
                 found.append(f"{run.label(name)} ran {spec['repetitions']} repetitions (the run: "
-                             f"{config.get('repetitions')}).")
+                             f"{config.repetitions}).")
         for workload, spec in command_workloads(run).items():
             for name, override in (spec.get("overrides") or {}).items():
                 if isinstance(override, dict) and override.get("argv"):

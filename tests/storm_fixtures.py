@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.results.manifest import Manifest, RunConfig
 from bench.results.sample import Sample
-from bench.results.store import RunStore
+from bench.results.writer import RunWriter
 
 # runtime -> (driver, median boot in ms, how much each extra instance of a storm adds)
 SHAPES = {"process": ("process", 1.2, 0.6), "native": ("native", 3.0, 1.5),
@@ -42,8 +43,8 @@ def write_storm_results(path: Path, runtimes: tuple[str, ...] = tuple(SHAPES),
               "runtimes": {name: {"driver": SHAPES.get(name, ("process",))[0]} for name in runtimes},
               "workloads": {"idle": {"mode": "ready"},
                             "burst": {"mode": "storm", "concurrency": [1, 4, 16]}}}
-    store = RunStore.create(path, {"run_id": "5707e5", "created": 1.7e9, "config": config,
-                                   "host": {"cores": 2}, "drivers": {}})
+    store = RunWriter.create(path, Manifest(run_id="5707e5", created=1.7e9, config=RunConfig(config),
+                                            host={"cores": 2}))
     cell = 0
     for rep in range(repetitions):
         for runtime in runtimes:
@@ -54,6 +55,6 @@ def write_storm_results(path: Path, runtimes: tuple[str, ...] = tuple(SHAPES),
             for count in COUNTS.get(runtime, (1, 4)):
                 store.append(storm_rows(runtime, count, rep, cell, rng))
                 cell += 1
-    store.update_manifest(status="complete")
+    store.complete(0)
     store.close()
     return path

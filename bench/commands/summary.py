@@ -23,14 +23,14 @@ def main(args: argparse.Namespace) -> int:
 
 def summary(results: Path, as_json: bool) -> int:
     from bench.results.run import load_run
-    from bench.results.store import json_safe
     from bench.results.summary import run_summary_json
+    from bench.results.writer import json_safe
     from bench.terminal import out, print_summary, warn_invalid
 
+    run = load_run(results)
     if as_json:  # strict JSON: a statistic that came out infinite is null, never Infinity
-        run = load_run(results)
         print(json.dumps(json_safe(run_summary_json(run)), indent=2, allow_nan=False))
         warn_invalid(run)
     else:
-        print_summary(results, out)
+        print_summary(run, out)
     return 0

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.fleet.hosts import HostState
-from bench.results.manifest import parse_manifest, read_document
+from bench.results.documents import read_document
 from foundation.errors import ResultsError
 from foundation.files import write_text_atomic
 
@@ -57,7 +57,7 @@ def read_fleet(folder: Path) -> Fleet:
     file = folder / RECORD
     if not file.is_file():
         raise ResultsError(f"{folder}: not a fleet directory (no {RECORD})")
-    document = parse_manifest(file, read_document(folder, file))
+    document = read_document(folder, file)
     if not isinstance(document, dict) or not isinstance(document.get("format"), int):
         raise ResultsError(f"{file}: not a fleet record")
     if document["format"] > FORMAT:

@@ -163,7 +163,7 @@ def collect(state: HostState, transfer: Path, folder: Path, rc: int) -> None:
     if packed.exists():
         try:
             state.results = str(unpack(packed, folder / HOSTS, state.slot).relative_to(folder))
-            state.run_id = str(read_manifest(folder / state.results).get("run_id"))
+            state.run_id = str(read_manifest(folder / state.results).run_id)
         except (BenchError, OSError, tarfile.TarError) as error:
             state.fail("bring the results back", f"the results that came back are unreadable: "
                                                  f"{error}")

@@ -81,10 +81,7 @@ def calibrate_from_history(history: StoreChoice, imported: bool, like: Run, conf
     if not config.per_instance:
         raise ConfigError("--history calibrates one observation per repetition (what the "
                           "store keeps); for sample_unit: sample, give the sittings' directories")
-    store = history.open()
-    try:
+    with history.open() as store:
         calibration, sittings = from_history(store, like, imported)
-    finally:
-        store.close()
     print_calibration(calibration, sittings.left_out, console)
     return calibration

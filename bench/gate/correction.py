@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from bench.gate.stats import holm
+from bench.gate.significance import holm
 from bench.gate.verdicts import Evaluation, Item, Pending
 from bench.results.numbers import format_p
 

@@ -80,14 +80,11 @@ def gate_against_history(request: GateRequest, history: AgainstHistory,
 
     if request.baseline:
         raise ConfigError("--history N and --baseline DIR: give one of them")
-    store = history.store.open()
-    try:
+    with history.store.open() as store:
         return gate_history(request.candidate, store, history.count, rules, ab=request.ab,
                             calibration=request.calibration,
                             rules_dir=request.rules.parent if request.rules else None,
                             uncalibrated=request.uncalibrated, imported=history.imported)
-    finally:
-        store.close()
 
 
 def check_pair(pair: str) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when a store is opened
-    from bench.history.store import Store
+    from bench.history.database import Store
 
 DEFAULT = "default"  # the store named `default`: the per-user SQLite file
 NO_STORE = "none"  # `bench run --store none`: record the run nowhere
@@ -31,7 +31,7 @@ class StoreChoice:
     default_path: Path
 
     def open(self) -> Store:
+        from bench.history.database import open_store
         from bench.history.location import store_url
-        from bench.history.store import open_store
 
         return open_store(store_url(self.named or DEFAULT, self.default_path))

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # SQLAlchemy loads only for the commands that open a store
     from bench.history import StoreChoice
     from bench.history.queries import Filters, RunLine
     from bench.history.reading import CorruptRun
+    from bench.results.run import Run
 
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, soft_wrap=True)  # a message is one line, however long
@@ -46,9 +47,8 @@ def said_skipped(skipped: list[CorruptRun]) -> int:
 def import_results(choice: StoreChoice, folders: list[Path]) -> int:
     from bench.history.record import IMPORT, record_run
 
-    store = choice.open()
     refused = 0
-    try:
+    with choice.open() as store:
         for folder in folders:
             try:
                 done = record_run(store, folder, IMPORT)
@@ -61,8 +61,6 @@ def import_results(choice: StoreChoice, folders: list[Path]) -> int:
             rows = f" ({done.rows} rows)" if done.rows else ""
             out.print(visible(f"{done.outcome} {done.run_id}{rows}: {folder}"), markup=False,
                       highlight=False)
-    finally:
-        store.close()
     say(f"store: {store.name}")
     return 2 if refused else 0
 
@@ -71,13 +69,10 @@ def list_store(choice: StoreChoice, filters: Filters, limit: int, as_json: bool)
     """The newest `limit` runs (0: all) that match, as a table or JSON."""
     from bench.history.queries import count_runs, list_runs
 
-    store = choice.open()
     skipped: list[CorruptRun] = []
-    try:
+    with choice.open() as store:
         runs = list_runs(store, filters, limit if limit > 0 else None, skipped)
         total = count_runs(store, filters) if limit > 0 and len(runs) == limit else None
-    finally:
-        store.close()
     if as_json:
         print(json.dumps([vars(run) for run in runs], indent=2))
         return said_skipped(skipped)
@@ -123,11 +118,8 @@ def show_run(choice: StoreChoice, run_id: str, as_json: bool) -> int:
     """One run (its id or an unambiguous start): its keys and summary rows."""
     from bench.history.queries import find_run
 
-    store = choice.open()
-    try:
+    with choice.open() as store:
         run, manifest, rows = find_run(store, run_id)
-    finally:
-        store.close()
     if as_json:
         print(json.dumps({"run": vars(run), "manifest": manifest, "rows": rows}, indent=2,
                          default=str))
@@ -167,12 +159,9 @@ def export_store(choice: StoreChoice, filters: Filters, form: str, output: Path 
     (default: stdout)."""
     from bench.history.queries import export_rows
 
-    store = choice.open()
     skipped: list[CorruptRun] = []
-    try:
+    with choice.open() as store:
         rows = export_rows(store, filters, skipped)
-    finally:
-        store.close()
     if not output and sys.stdout.isatty():  # a terminal would obey what text holds
         rows = [{key: visible(value) if isinstance(value, str) else value
                  for key, value in row.items()} for row in rows]  # (JSON escapes it anyway)
@@ -205,14 +194,11 @@ def prune_store(choice: StoreChoice, keep: int, filters: Filters, dry_run: bool)
 
     if keep < 1:
         raise ConfigError("--keep: at least 1 (a series with no run left has no history)")
-    store = choice.open()
     skipped: list[CorruptRun] = []
-    try:
+    with choice.open() as store:
         doomed = prune_plan(store, keep, filters, skipped)
         if doomed and not dry_run:
             delete_runs(store, [run.run_id for run in doomed])
-    finally:
-        store.close()
     verb = "would delete" if dry_run else "deleted"
     for run in doomed:
         out.print(visible(f"{verb} {run.run_id} received {shown_time(run.received)} "
@@ -222,23 +208,21 @@ def prune_store(choice: StoreChoice, keep: int, filters: Filters, dry_run: bool)
     return said_skipped(skipped)
 
 
-def record_after_run(results: Path, url_name: str, default_path: Path, required: bool) -> int:
-    """`bench run`'s last step: record the run. An unreachable or refused store keeps the
-    results directory, says so in one line, and fails the run only when `required`."""
+def record_after_run(run: Run, url_name: str, default_path: Path, required: bool) -> int:
+    """`bench run`'s last step: record the run it loaded. An unreachable or refused store
+    keeps the results directory, says so in one line, and fails the run only when
+    `required`."""
+    from bench.history.database import open_store
     from bench.history.location import store_url
     from bench.history.record import RUN, record_run
-    from bench.history.store import open_store
 
     try:
-        store = open_store(store_url(url_name, default_path))
-        try:
-            done = record_run(store, results, RUN)
-        finally:
-            store.close()
+        with open_store(store_url(url_name, default_path)) as store:
+            done = record_run(store, run, RUN)
     except BenchError as error:  # the store, or what it refused of the run
         level = "error" if required else "warning"
         say(f"bench: {level}: {error}; the run was not recorded, its results are kept in "
-            f"{results}")
+            f"{run.path}")
         return error.exit_code if required else 0
     say(f"history: {done.outcome} run {done.run_id} in {store.name}")
     return 0

@@ -32,9 +32,9 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
+from bench.results.estimates import Ratio, Summary, min_instances, ratio_of_medians, summarize
 from bench.results.numbers import format_interval, format_ratio, format_ratio_interval, format_value
 from bench.results.run import STORM, DensityKey, Key, Run, Series, load_run, per_count
-from bench.results.stats import Ratio, Summary, min_instances, ratio_of_medians, summarize
 from bench.results.text import visible
 
 # a difference from the baseline already: a ratio of it means nothing

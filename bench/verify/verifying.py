@@ -13,8 +13,8 @@ from pathlib import Path
 
 from rich.table import Table
 
+from bench.host_noise import host_load
 from bench.interrupts import shielded
-from bench.noise import host_load
 from bench.results.crosschecks import CrossCheck, write_checks
 from bench.results.numbers import format_value
 from bench.running import RunHooks, create_run, default_cache_dir, run_cells
@@ -27,25 +27,25 @@ from reports.intervals import difference_text
 def verify(config_path: Path, output: Path | None, verbose: bool) -> int:
     """The run of `bench run` (bench.running.run_cells) with the Verifier's hooks beside
     its cells, and verify.json written once they ran, before the report that shows it."""
-    run = create_run(config_path, output, kind="verify", verify=True)
-    start = f"verify {run.run_id}: {len(run.cells)} cells and their references -> {run.store.path}"
+    run = create_run(config_path, output, kind="verify")
+    start = f"verify {run.run_id}: {len(run.cells)} cells and their references -> {run.writer.path}"
     verifier = Verifier(run.config, run.run_id, default_cache_dir())
     before = host_load()
 
     def record() -> None:
         sitting = {"load_before": before.load1, "load_after": host_load().load1}
-        write_checks(run.store.path, verifier.checks(), tool_versions(), sitting)
+        write_checks(run.writer.path, verifier.checks(), tool_versions(), sitting)
 
     hooks = RunHooks(verifier.at_instance, verifier.after_cell, record)
     try:
-        failed = run_cells(run.config, run.store, run.bundle, run.cells, start, run.workloads,
-                           verbose, hooks)
+        finished = run_cells(run.config, run.writer, run.bundle, run.cells, start,
+                             run.workloads, verbose, hooks)
     finally:
         with shielded():
             verifier.close()
     checks = verifier.checks()
     print_checks(checks)
-    return exit_code(checks, failed)
+    return exit_code(checks, finished.failed)
 
 
 def exit_code(checks: list[CrossCheck], failed_cells: int) -> int:

@@ -68,7 +68,7 @@ class GuestCommands:
         if spec.scratch is not None:
             folder = spec.scratch.host_dir
             folder.mkdir(parents=True, exist_ok=True)
-            image = scratch_disk(folder / f"{instance}-scratch.ext4", spec.scratch.size_bytes)
+            image = scratch_disk(folder / f"{instance}-scratch.ext4", spec.scratch.size)
             self.cells.scratch[instance] = image
             disks.append(Disk(image, SCRATCH_DEV, cache=spec.scratch.cache))
         return tuple(disks)

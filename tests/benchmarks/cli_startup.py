@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -62,21 +63,38 @@ def main() -> None:
         for checkout in checkouts:  # warm the page cache and create the store's schema
             for argv in argvs.values():
                 timed(argv, checkout)
-        times: dict[tuple[str, Path], list[tuple[float, float]]] = {}
-        print(f"load average before: {os.getloadavg()}")
-        for round_number in range(args.rounds):
-            order = checkouts if round_number % 2 == 0 else checkouts[::-1]
-            for label, argv in argvs.items():
-                for checkout in order:
-                    times.setdefault((label, checkout), []).append(timed(argv, checkout))
-        print(f"load average after: {os.getloadavg()}")
+        times = sitting(argvs, checkouts, args.rounds, timed)
+    report(argvs, checkouts, times, args.rounds)
+
+
+Times = dict[tuple[str, Path], list[tuple[float, float]]]  # (command, checkout) -> (wall, CPU)
+
+
+def sitting(argvs: dict[str, list[str]], checkouts: list[Path], rounds: int,
+            time_one: Callable[[list[str], Path], tuple[float, float]]) -> Times:
+    """Every command from every checkout, `rounds` times, interleaved command by command
+    (the checkouts' order alternating by round), with the load average before and after."""
+    times: Times = {}
+    print(f"load average before: {os.getloadavg()}")
+    for round_number in range(rounds):
+        order = checkouts if round_number % 2 == 0 else checkouts[::-1]
+        for label, argv in argvs.items():
+            for checkout in order:
+                times.setdefault((label, checkout), []).append(time_one(argv, checkout))
+    print(f"load average after: {os.getloadavg()}")
+    return times
+
+
+def report(argvs: dict[str, list[str]], checkouts: list[Path], times: Times, rounds: int) -> None:
+    """Each command's median wall and CPU time per checkout, and its ratio to the first's."""
+    width = max(map(len, argvs))
     for label in argvs:
         first = medians(times[(label, checkouts[0])])
         for checkout in checkouts:
             wall, cpu = medians(times[(label, checkout)])
-            print(f"{label:34s} {checkout}: wall {wall * 1000:6.1f} ms ({wall / first[0]:4.2f} x),"
+            print(f"{label:{width}s} {checkout}: wall {wall * 1000:6.1f} ms ({wall / first[0]:4.2f} x),"
                   f" CPU {cpu * 1000:6.1f} ms ({cpu / first[1]:4.2f} x the first checkout),"
-                  f" medians of {args.rounds}")
+                  f" medians of {rounds}")
 
 
 def medians(runs: list[tuple[float, float]]) -> tuple[float, float]:

@@ -34,9 +34,9 @@ import pytest
 from bench.config import parse_config
 from bench.drivers import DriverRegistry, driver_class
 from bench.plan import make_plan
-from bench.results.manifest import read_manifest
+from bench.results.manifest import Manifest, RunConfig, read_manifest
 from bench.results.records import read_lines
-from bench.results.store import RunStore
+from bench.results.writer import RunWriter
 from bench.runner import Runner
 from foundation.errors import ConfigError, InstanceError
 from runtimes.base import AnyDriver, AnyInstance, DriverOptions
@@ -189,8 +189,8 @@ def test_a_failed_teardown_is_kept_and_what_it_left_is_swept(case: Case, harness
     stop.total, and the run's sweep (the driver's clean) removes the instance left up."""
     registry = DriverRegistry({case.driver: refusing_teardown(case.cls)})
     config = parse_config(case.config(), registry=registry)
-    store = RunStore.create(tmp_path / "r", {"run_id": harness.run_id,
-                                             "config": config.model_dump(mode="json")})
+    store = RunWriter.create(tmp_path / "r", Manifest(
+        run_id=harness.run_id, config=RunConfig(config.model_dump(mode="json"))))
     try:
         failed = Runner(config, store, harness.bundle, harness.run_id, harness.cache,
                         registry=registry).run(make_plan(config), lambda c, e: None, lambda n: None)
@@ -206,8 +206,8 @@ def test_a_failed_teardown_is_kept_and_what_it_left_is_swept(case: Case, harness
     cells = read_lines(store.path, "cells.jsonl")
     assert [(c["status"], c["reason"].startswith("teardown failed")) for c in cells] == [("failed", True)]
     manifest = read_manifest(store.path)
-    assert manifest["status"] == "complete"
-    assert naming(manifest.get("swept") or [], name), "the sweep found the instance left up"
+    assert manifest.status == "complete"
+    assert naming(list(manifest.swept), name), "the sweep found the instance left up"
     assert not listed_by_clean(case, harness.run_id, name)
 
 

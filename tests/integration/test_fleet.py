@@ -122,12 +122,12 @@ def test_two_hosts_record_two_runs_into_the_store_and_both_come_back(fleet_run: 
     manifests = {name: read_manifest(fleet_run.folder / "hosts" / name)
                  for name in ("host-a", "host-b")}
     for name, manifest in manifests.items():
-        assert manifest["status"] == "complete", name
+        assert manifest.status == "complete", name
         assert fleet_run.host(name)["status"] == "done"
-        assert fleet_run.host(name)["run_id"] == manifest["run_id"]
+        assert fleet_run.host(name)["run_id"] == manifest.run_id
         assert (fleet_run.folder / "hosts" / name / "report.html").is_file()
     runs = store_runs(fleet_run.store)
-    assert sorted(run["run_id"] for run in runs) == sorted(m["run_id"] for m in manifests.values())
+    assert sorted(run["run_id"] for run in runs) == sorted(str(m.run_id) for m in manifests.values())
     assert {run["config_name"] for run in runs} == {"ci-gate"}
     # the hosts ran the controller's checkout (as a wheel), and their runs say which commit
     commit = fleet_run.record()["commit"]
@@ -144,7 +144,8 @@ def test_hosts_of_one_machine_run_one_after_the_other(fleet_run: FleetRun) -> No
     assert len({fleet_run.host(name)["machine"] for name in ("host-a", "host-b", "host-d")}) == 1
     first, second = (read_manifest(fleet_run.folder / "hosts" / name)
                      for name in ("host-a", "host-b"))
-    assert first["ended"] <= second["created"], "the two runs overlapped on one machine"
+    assert first.ended is not None and second.created is not None
+    assert first.ended <= second.created, "the two runs overlapped on one machine"
 
 
 def test_an_unreachable_host_is_a_failed_row_with_its_reason(fleet_run: FleetRun) -> None:

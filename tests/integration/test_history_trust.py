@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import text
 
 from bench.cli import main
+from bench.history.database import Store, open_store
 from bench.history.location import store_url as url_of
 from bench.history.queries import Filters, list_runs
 from bench.history.record import RUN, record_run
-from bench.history.store import Store, open_store
 from tests.history_fixtures import history_run, postgres, store_url  # noqa: F401
 
 pytestmark = pytest.mark.integration

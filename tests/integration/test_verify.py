@@ -88,6 +88,6 @@ def test_a_sigterm_while_verify_writes_its_checks_ends_the_run_and_unlocks_it(
     results = tmp_path / "results"
     code = main(["verify", str(config), "-o", str(results)])
     assert code == 128 + signal.SIGTERM
-    assert read_manifest(results)["status"] == "interrupted"
+    assert read_manifest(results).status == "interrupted"
     assert (results / "report.html").exists()
     DirectoryLock.acquire(results).release()

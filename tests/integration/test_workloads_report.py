@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 import yaml
 
+from bench.history.database import open_store
 from bench.history.location import store_url
 from bench.history.queries import Filters, trend_points
 from bench.history.record import record_run
-from bench.history.store import open_store
 from reports.html import write_report
 from reports.trend import build_trend, write_trend
 from runtimes.docker.driver import DockerDriver, DockerOptions

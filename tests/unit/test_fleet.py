@@ -20,8 +20,8 @@ from bench.fleet.inventory import InventoryHost, ansible_tool, hosts_of, read_in
 from bench.fleet.record import FORMAT, Fleet, read_fleet
 from bench.fleet.run import collect
 from bench.fleet.schedule import DMI_UUID, MACHINE_ID, MachineReads, machine_identity, waves
-from bench.results.manifest import FORMAT as RESULTS_FORMAT
-from bench.results.manifest import FORMAT_VERSION
+from bench.results.manifest_versions import FORMAT as RESULTS_FORMAT
+from bench.results.manifest_versions import FORMAT_VERSION
 from foundation.errors import ConfigError, ResultsError
 
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "bench" / "fleet" / "playbooks"
@@ -201,7 +201,7 @@ def packed(path: Path, members: dict[str, bytes]) -> Path:
 def test_a_hosts_results_come_back_under_its_own_folder(tmp_path: Path) -> None:
     (tmp_path / "fleet" / "hosts").mkdir(parents=True)
     manifest = json.dumps({"format": RESULTS_FORMAT, "format_version": FORMAT_VERSION,
-                           "run_id": "abc123", "created": 1.0}).encode()
+                           "status": "complete", "run_id": "abc123", "created": 1.0}).encode()
     packed(tmp_path / "a.tgz", {"results/manifest.json": manifest})
     state = HostState("a", "a", "127.0.0.2", status="running")
     collect(state, tmp_path, tmp_path / "fleet", 0)

@@ -57,7 +57,7 @@ def test_the_tree_keeps_every_contract(tree: Path) -> None:
 @pytest.mark.parametrize(("module", "line", "contract"), [
     ("runtimes.base", "import bench.runner", "never imports bench or reports"),
     ("reports.figures", "import runtimes.docker.driver", "reports/ reads the results layer only"),
-    ("bench.results.stats", "import bench.config", "the results layer imports nothing above it"),
+    ("bench.results.estimates", "import bench.config", "the results layer imports nothing above it"),
     ("bench.gate.output", "import reports.html", "the gate, the history store and export"),
     ("bench.gate.output", "import plotly", "the gate, the history store and export"),
     ("runtimes.host.memory", "import runtimes.process.driver", "no import cycle"),

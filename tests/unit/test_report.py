@@ -20,11 +20,11 @@ from bench.cli import add_command
 from bench.commands import report as report_command
 from bench.results.derived import COLUMNS, overhead_records
 from bench.results.groups import load_groups
-from bench.results.manifest import baseline_runtime, read_manifest
+from bench.results.manifest import Manifest, RunConfig, read_manifest
 from bench.results.records import read_lines, read_samples
 from bench.results.sample import Sample
-from bench.results.store import RunStore
 from bench.results.summary import summary_json
+from bench.results.writer import RunWriter
 from foundation.errors import ResultsError
 from reports import analysis, figures, page_assets, sections
 from reports.html import figure_json, render, write_report
@@ -197,7 +197,7 @@ def every_sample(path: Path) -> pd.DataFrame:
     """The reference for the grouped reader: every sample in one pandas frame, with the
     derived memory.overhead rows appended."""
     samples = read_samples(path)
-    derived = overhead_records(samples, baseline_runtime(read_manifest(path)))
+    derived = overhead_records(samples, read_manifest(path).baseline)
     return pd.DataFrame([*samples, *derived], columns=COLUMNS).astype({"value": float})
 
 
@@ -210,7 +210,7 @@ def test_grouped_reading_gives_the_frames_numbers(run_dir: Path, tmp_path: Path)
         ok = frame[frame["status"] == "ok"]
         expected = {as_key(k): rows["value"].to_numpy(float)
                     for k, rows in ok.groupby(["runtime", "workload", "metric"], sort=False)}
-        groups = load_groups(results, baseline_runtime(read_manifest(results)))
+        groups = load_groups(results, read_manifest(results).baseline)
         assert set(groups.values) == set(expected)
         for key, values in expected.items():
             assert np.array_equal(groups.values[key], values), key
@@ -308,8 +308,8 @@ def test_warnings_cover_small_runs_wide_intervals_and_missing_baseline(tmp_path:
 
 
 def test_empty_and_failed_only_runs_still_render(tmp_path: Path) -> None:
-    store = RunStore.create(tmp_path / "empty", {"config": {"runtimes": {}}})
-    store.update_manifest(status="interrupted")
+    store = RunWriter.create(tmp_path / "empty", Manifest(config=RunConfig({"runtimes": {}})))
+    store.interrupt("SIGINT")
     store.append([Sample.failed("process", "idle", "cell", 0, "the daemon is down")])
     store.close()
     page = write_report([tmp_path / "empty"], tmp_path / "empty.html").read_text()

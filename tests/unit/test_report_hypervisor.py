@@ -54,7 +54,7 @@ def test_libvirt_pairs_with_q35_and_q35_with_microvm(result: analysis.Analysis) 
 
 def test_a_libvirt_pc_or_another_accelerator_is_no_pair(result: analysis.Analysis) -> None:
     run = result.runs[0]
-    drivers = run.manifest["drivers"]
+    drivers = run.manifest.drivers
     drivers["libvirt-q35"] = {**drivers["libvirt-q35"], "machine": "pc"}
     drivers["qemu-microvm"] = {**drivers["qemu-microvm"], "accel": "kvm"}
     try:

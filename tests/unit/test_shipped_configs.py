@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.config import load_config
-from bench.results.stats import min_instances
+from bench.results.estimates import min_instances
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 # a density ladder's unit is the ladder, not the repetition (configs/density.yaml says how it

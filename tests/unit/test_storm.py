@@ -14,9 +14,10 @@ import bench.storm
 from bench.config import StormWorkload, parse_config
 from bench.drivers import DriverRegistry
 from bench.plan import Cell, make_plan
+from bench.results.manifest import Manifest, RunConfig
 from bench.results.run import load_run
-from bench.results.store import RunStore
 from bench.results.summary import summary_rows
+from bench.results.writer import RunWriter
 from bench.runner import Runner
 from bench.storm import Storm, check_storms, storm_samples
 from bench.workload.bundle import Bundle
@@ -188,7 +189,7 @@ def test_an_interrupted_storm_stops_every_instance_it_started(tmp_path: Path,
 def test_summary_rows_are_per_n_over_storms(tmp_path: Path) -> None:
     config = parse_config(storm_config({"concurrency": [1, 3]}, reps=6, baseline="process"),
                           registry=REGISTRY)
-    store = RunStore.create(tmp_path / "r", {"config": config.model_dump(mode="json")})
+    store = RunWriter.create(tmp_path / "r", Manifest(config=RunConfig(config.model_dump(mode="json"))))
     failed = Runner(config, store, Bundle(probe=tmp_path / "p", digest="0"), "abc",
                     tmp_path, registry=REGISTRY).run(make_plan(config), lambda c, e: None, lambda n: None)
     store.close()

@@ -1,7 +1,8 @@
 """The writer of a results directory: append-only, written as the run goes.
 
 Every line is flushed when written so a killed run keeps everything it measured. The
-directory's layout and its reading are in bench.results.manifest and bench.results.records.
+directory's layout is bench.results.documents; the manifest's model and its state machine
+are bench.results.manifest, and this writer is the only one that writes manifest.json.
 
 One writer at a time: the store holds the directory's lock (bench.results.lock) from
 create or reopen to close. Nothing is written through a link planted in the directory:
@@ -14,12 +15,15 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
+from bench.results.documents import CELLS, MANIFEST, SAMPLES
 from bench.results.lock import DirectoryLock
-from bench.results.manifest import CELLS, FORMAT, FORMAT_VERSION, MANIFEST, SAMPLES, read_manifest
+from bench.results.manifest import Manifest, StatusMoveRefused, manifest_of, read_manifest
 from bench.results.sample import Sample
 from bench.results.validate import failed_record, sample_problems
 from foundation.errors import ResultsError
@@ -68,10 +72,11 @@ def make_results_dir(path: Path) -> None:
                            f"({error.strerror or error})") from None
 
 
-class RunStore:
-    """The writer side of one results directory; it holds the directory's lock until close()."""
+class RunWriter:
+    """The writer side of one results directory; it holds the directory's lock until close().
+    Its manifest's status moves only through the state machine (bench.results.manifest)."""
 
-    def __init__(self, path: Path, manifest: dict[str, Any], lock: DirectoryLock) -> None:
+    def __init__(self, path: Path, manifest: Manifest, lock: DirectoryLock) -> None:
         self.path = path
         self.manifest = manifest
         self.lock = lock
@@ -84,24 +89,25 @@ class RunStore:
                                f"({error.strerror or error})") from None
 
     @classmethod
-    def create(cls, path: Path, manifest: dict[str, Any]) -> RunStore:
-        """A new results directory; an existing one must be empty (checked under the lock, so
-        two runs given the same directory at once cannot both start)."""
+    def create(cls, path: Path, manifest: Manifest) -> RunWriter:
+        """A new results directory for a run that starts now (status running); an existing
+        one must be empty (checked under the lock, so two runs given the same directory at
+        once cannot both start)."""
+        if manifest.status != "running" or manifest.resumed:
+            raise StatusMoveRefused(manifest.run_id, manifest.status, "a new run")
         make_results_dir(path)
         lock = DirectoryLock.acquire(path)
         try:
             if any(path.iterdir()):
                 raise ResultsError(f"{path}: the results directory exists and is not empty")
-            document = {"format": FORMAT, "format_version": FORMAT_VERSION, "status": "running",
-                        **manifest}
-            write_json_atomic(path / MANIFEST, document)
+            write_manifest(path, manifest)
         except BaseException:
             lock.release()
             raise
-        return cls(path, document, lock)
+        return cls(path, manifest, lock)
 
     @classmethod
-    def reopen(cls, path: Path, lock: DirectoryLock | None = None) -> RunStore:
+    def reopen(cls, path: Path, lock: DirectoryLock | None = None) -> RunWriter:
         """For --resume: append to an existing directory, under its lock (taken here unless
         the caller already holds it)."""
         lock = lock or DirectoryLock.acquire(path)
@@ -143,9 +149,30 @@ class RunStore:
         except OSError as error:
             raise ResultsError(f"{file.name}: cannot write ({error.strerror or error})") from None
 
-    def update_manifest(self, **fields: Any) -> None:
-        self.manifest.update(fields)
-        write_json_atomic(self.path / MANIFEST, self.manifest)
+    def record_drivers(self, drivers: Mapping[str, dict[str, Any]]) -> None:
+        """Each runtime's driver fingerprint, once its driver is prepared."""
+        self._update(replace(self.manifest, drivers=dict(drivers)))
+
+    def record_swept(self, swept: Sequence[str]) -> None:
+        """What the sweep after this attempt's cells removed."""
+        self._update(replace(self.manifest, swept=tuple(swept)))
+
+    def complete(self, failed_cells: int, at: float | None = None) -> None:
+        self._update(self.manifest.completed(failed_cells, now(at)))
+
+    def interrupt(self, signal: str, at: float | None = None) -> None:
+        self._update(self.manifest.interrupted(signal, now(at)))
+
+    def fail(self, reason: str, at: float | None = None) -> None:
+        self._update(self.manifest.failed(reason, now(at)))
+
+    def resume(self, swept: Sequence[str] = (), at: float | None = None) -> None:
+        """A stopped run goes on: back to running, how it had stopped kept with the resume."""
+        self._update(self.manifest.resumed_at(now(at), swept))
+
+    def _update(self, manifest: Manifest) -> None:
+        write_manifest(self.path, manifest)
+        self.manifest = manifest
 
     def close(self) -> None:
         """Close the files and release the lock; idempotent."""
@@ -157,3 +184,15 @@ class RunStore:
             pass  # what was flushed is on disk; a close error leaves nothing to save
         finally:
             self.lock.release()
+
+
+def now(at: float | None) -> float:
+    return time.time() if at is None else at
+
+
+def write_manifest(path: Path, manifest: Manifest) -> None:
+    """manifest.json, replaced atomically: the one place it is written. The document is read
+    back through the reader's checks first, so nothing is written that a reader refuses."""
+    document = manifest.document()
+    manifest_of(document, str(path / MANIFEST))
+    write_json_atomic(path / MANIFEST, document)

@@ -20,7 +20,7 @@ problem exists at all:
   the gate, so the chance that identical code fails any row is at most alpha.
 
 Intervals are two-sided at 1 - 2 * alpha, so each side is a one-sided 1 - alpha bound. The
-bootstrap and the exact median intervals are bench.results.stats', as the summary uses.
+bootstrap and the exact median intervals are bench.results.estimates', as the summary uses.
 """
 
 from __future__ import annotations
@@ -34,8 +34,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from bench.results.numbers import format_p
-from bench.results.stats import (
+from bench.results.estimates import (
     Floats,
     Ratio,
     as_array,
@@ -44,6 +43,7 @@ from bench.results.stats import (
     ratio_of_medians,
     resampled_medians,
 )
+from bench.results.numbers import format_p
 
 ASYMPTOTIC_FROM = 8  # Mann-Whitney U exact when a sample is this small (and no ties)
 Verdict = Literal["pass", "fail", "improved", "warn", "underpowered"]

@@ -33,12 +33,19 @@ WRITE = "bench_write"  # execution option: this transaction writes
 
 
 class Store:
-    """An open history store: an engine whose schema is at this bench's revision."""
+    """An open history store: an engine whose schema is at this bench's revision. A context
+    manager: `with open_store(url) as store:` closes it however the block ends."""
 
     def __init__(self, url: URL, engine: Engine) -> None:
         self.url = url
         self.engine = engine
         self.name = describe(url)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @contextmanager
     def writing(self) -> Iterator[Connection]:

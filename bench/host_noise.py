@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.results.noise import LOAD_CHANGE_PER_CORE, STEAL_PERCENT
+from bench.results.recorded_noise import LOAD_CHANGE_PER_CORE, STEAL_PERCENT
 
 PROC = Path("/proc")
 CPU = Path("/sys/devices/system/cpu")
