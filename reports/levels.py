@@ -70,7 +70,7 @@ def level_notes(analysis: Analysis) -> list[str]:
              "interval here is over instances and ratios come from one sitting."]
     for run in analysis.runs:
         runtimes = sorted({key[0] for key in run.instances if key[2] == LEVELS_METRIC})
-        where = placement(run.manifest.get("drivers") or {}, runtimes)
+        where = placement(run.manifest.drivers, runtimes)
         if where:
             notes.append(f"Placement{f' in {run.name}' if len(analysis.runs) > 1 else ''}: "
                          f"{where}.")
