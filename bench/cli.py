@@ -42,8 +42,10 @@ def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                 command: Command) -> None:
     """The command's parser: its name, one-line help, page (description, epilog) and arguments."""
     epilog: str | None = getattr(command, "EPILOG", None)
+    # argparse %-formats a help line (a percent sign is written %%) but not a description
+    description = getattr(command, "DESCRIPTION", command.HELP.replace("%%", "%"))
     parser = sub.add_parser(
-        command.NAME, help=command.HELP, description=getattr(command, "DESCRIPTION", command.HELP),
+        command.NAME, help=command.HELP, description=description,
         epilog=epilog, formatter_class=(argparse.RawDescriptionHelpFormatter if epilog
                                         else argparse.HelpFormatter))
     command.add_arguments(parser)
