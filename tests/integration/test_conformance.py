@@ -95,6 +95,8 @@ CASES = [
     pytest.param(Case("podman"), id="podman"),
     pytest.param(Case("libvirt", {"memory": "256MiB"}, boot_seconds=120), id="libvirt",
                  marks=pytest.mark.libvirt),
+    pytest.param(Case("qemu", {"machine": "microvm", "memory": "256MiB"}, boot_seconds=120),
+                 id="qemu-microvm"),
 ]
 
 
