@@ -54,7 +54,7 @@ def held_out(runs: list[Run], pair: tuple[int, int], per_instance: bool) -> Cali
 
 def scaled(run: Run, key: Key, factor: float) -> Run:
     """The run with one row's figures multiplied: a synthetic regression of that row."""
-    series = run.series[key]
+    series = run.rows[key]
     moved = Series(series.unit, series.instances * factor, series.values * factor,
                    series.failed, series.reason)
     return replace(run, series={**run.series, key: moved})
@@ -77,7 +77,7 @@ def between_rows(items: list[Item], key: Key) -> list[int]:
 def shifted_items(items: list[Item], at: list[int], baseline: Run, candidate: Run, key: Key,
                   config: GateConfig, calibration: Calibration) -> list[Item]:
     rules = [rule for rule in relative_rules(config) if matches(rule, key)]
-    fresh = [evaluate_relative(rule, key, baseline.series.get(key), candidate.series.get(key),
+    fresh = [evaluate_relative(rule, key, baseline.rows.get(key), candidate.rows.get(key),
                                "baseline", config, calibration.of(key)) for rule in rules]
     replaced = list(items)
     for index, item in zip(at, fresh, strict=True):
@@ -87,11 +87,11 @@ def shifted_items(items: list[Item], at: list[int], baseline: Run, candidate: Ru
 
 def gateable(runs: list[Run], config: GateConfig) -> list[Key]:
     """Rows some between-run relative rule matches, present and positive in every sitting."""
-    common = set.intersection(*(set(run.series) for run in runs))
+    common = set.intersection(*(set(run.rows) for run in runs))
     return sorted(key for key in common
                   if any(matches(rule, key) for rule in relative_rules(config))
-                  and all(run.series[key].instances.size
-                          and run.series[key].instances.min() > 0 for run in runs))
+                  and all(run.rows[key].instances.size
+                          and run.rows[key].instances.min() > 0 for run in runs))
 
 
 def shift_caught(runs: list[Run], key: Key, config: GateConfig, factor: float,
@@ -114,7 +114,7 @@ def smallest_shift(runs: list[Run], key: Key, config: GateConfig,
                    pairs: dict[tuple[int, int], tuple[list[Item], Calibration]]) -> float | None:
     """The smallest shift on the ladder that is caught (a binary search: bigger shifts are
     caught at least as often); None when even the largest is not."""
-    worse = all(lower_is_better(rule, runs[0].series[key]) for rule in relative_rules(config)
+    worse = all(lower_is_better(rule, runs[0].rows[key]) for rule in relative_rules(config)
                 if matches(rule, key))
     low, high = 0, len(SHIFTS)  # the answer's index lies in [low, high]; high: none
     while low < high:

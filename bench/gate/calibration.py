@@ -117,10 +117,10 @@ def estimate(runs: list[Run], per_instance: bool = True) -> Calibration:
         raise ResultsError(f"a calibration needs at least {MIN_SITTINGS} A/A sittings "
                            f"(got {len(runs)})")
     same_kind(runs)
-    common = set.intersection(*(set(run.series) for run in runs))
+    common = set.intersection(*(set(run.rows) for run in runs))
     found: dict[Key, float] = {}
     for key in sorted(common):
-        logs = [log_median(run.series[key].observations(per_instance)) for run in runs]
+        logs = [log_median(run.rows[key].observations(per_instance)) for run in runs]
         if any(value is None for value in logs):
             continue  # no log scale (memory.overhead of the baseline is 0): the rank test decides
         found[key] = float(np.std(np.asarray(logs, dtype=float), ddof=1))

@@ -204,12 +204,12 @@ def compare_runs(baseline: Run, candidate: Run, config: GateConfig,
                  calibration: Calibration | None = None) -> list[Item]:
     """Relative rules, candidate run against baseline run, row by row; with a calibration,
     each row's change carries its sitting-to-sitting variance."""
-    keys = sorted(set(baseline.series) | set(candidate.series))
-    return [evaluate_relative(rule, key, baseline.series.get(key), candidate.series.get(key),
+    keys = sorted(set(baseline.rows) | set(candidate.rows))
+    return [evaluate_relative(rule, key, baseline.rows.get(key), candidate.rows.get(key),
                               "baseline", config,
                               calibration.of(key) if calibration is not None else None)
             for rule in relative_rules(config) for key in keys
-            if matches(rule, key) and key in baseline.series]
+            if matches(rule, key) and key in baseline.rows]
 
 
 def compare_variants(run: Run, pair: tuple[str, str], config: GateConfig) -> list[Item]:
@@ -219,9 +219,9 @@ def compare_variants(run: Run, pair: tuple[str, str], config: GateConfig) -> lis
         if name not in run.runtimes():
             raise GateError(f"--ab {reference}:{variant}: no runtime {name!r} in {run.path} "
                             f"(it has {', '.join(sorted(run.runtimes()))})")
-    rows = sorted(key for key in run.series if key[0] == reference)
-    return [evaluate_relative(rule, (variant, w, m), run.series[(reference, w, m)],
-                              run.series.get((variant, w, m)), reference, config)
+    rows = sorted(key for key in run.rows if key[0] == reference)
+    return [evaluate_relative(rule, (variant, w, m), run.rows[(reference, w, m)],
+                              run.rows.get((variant, w, m)), reference, config)
             for rule in relative_rules(config) for (_, w, m) in rows
             if matches(rule, (variant, w, m))]
 
@@ -242,12 +242,12 @@ def check_limits(run: Run, config: GateConfig) -> list[Item]:
     for rule in config.rules:
         if isinstance(rule, RatioRule):
             ref = reference_runtime(rule, run)
-            items += [evaluate_ratio(rule, key, run.series.get((ref, key[1], key[2])),
-                                     run.series[key], ref, config)
-                      for key in sorted(run.series) if key[0] != ref and matches(rule, key)]
+            items += [evaluate_ratio(rule, key, run.rows.get((ref, key[1], key[2])),
+                                     run.rows[key], ref, config)
+                      for key in sorted(run.rows) if key[0] != ref and matches(rule, key)]
         elif isinstance(rule, AbsoluteRule):
-            items += [evaluate_absolute(rule, key, run.series[key], config)
-                      for key in sorted(run.series) if matches(rule, key)]
+            items += [evaluate_absolute(rule, key, run.rows[key], config)
+                      for key in sorted(run.rows) if matches(rule, key)]
     return items
 
 
@@ -255,7 +255,7 @@ def against_baseline(baseline: Run, candidate: Run, config: GateConfig,
                      allow_host_change: bool,
                      calibration: Calibration | None) -> tuple[list[Item], list[str]]:
     notes = comparable(baseline, candidate, allow_host_change) + run_notes(baseline, "baseline")
-    new = sorted({f"{k[0]}/{k[1]}" for k in set(candidate.series) - set(baseline.series)})
+    new = sorted({f"{k[0]}/{k[1]}" for k in set(candidate.rows) - set(baseline.rows)})
     if new:
         notes.append(f"not in the baseline, not compared: {', '.join(new)}")
     notes += sitting_notes(calibration, candidate)
@@ -264,7 +264,7 @@ def against_baseline(baseline: Run, candidate: Run, config: GateConfig,
 
 def comparable(baseline: Run, candidate: Run, allow_host_change: bool) -> list[str]:
     """Refuses two runs that cannot compare (GateError); the notes on what changed."""
-    if not set(baseline.series) & set(candidate.series):
+    if not set(baseline.rows) & set(candidate.rows):
         raise GateError(f"{baseline.path} and {candidate.path} have no metric in common "
                         "(same runtime, workload and metric)")
     return guard(baseline, candidate, allow_host_change)
@@ -335,9 +335,11 @@ def gate_items(candidate: Run, baseline: Run | None, config: GateConfig, *,
         items += compare_variants(candidate, parse_pair(pair), config)
     items += check_limits(candidate, config)
     if not items:
+        per_n = [note for note in notes if "not gated" in note]
         raise GateError("nothing to gate: no rule matched a metric"
                         + ("" if baseline or ab or config.ab else
-                           " (give --baseline DIR or --ab A:B for relative rules)"))
+                           " (give --baseline DIR or --ab A:B for relative rules)")
+                        + "".join(f"; {note}" for note in per_n))
     return items, notes
 
 

@@ -53,4 +53,9 @@ def guard(baseline: Run, candidate: Run, allow_host_change: bool) -> list[str]:
 
 def run_notes(run: Run, role: str) -> list[str]:
     status = run.manifest.status
-    return [] if status == "complete" else [f"the {role} run's status is {status!r}"]
+    notes = [] if status == "complete" else [f"the {role} run's status is {status!r}"]
+    per_n = sorted({key[2] for key in (*run.density, *run.storms)})
+    if per_n:  # pooled over N they would mean nothing, and the gate has no rule per N
+        notes.append(f"the {role} run's rows per instance count N are not gated: "
+                     f"{', '.join(per_n)} (bench summary and the report show them per N)")
+    return notes

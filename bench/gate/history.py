@@ -92,7 +92,7 @@ def compared_with(past: Past, rows: Sequence[Row], own: Sequence[Item], candidat
     between-sitting calibration when there is one: each past run is another sitting)."""
     line, series = past
     having = [row for row in rows if row[1] in series]
-    items: list[Item] = [evaluate_relative(rule, key, series[key], candidate.series.get(key),
+    items: list[Item] = [evaluate_relative(rule, key, series[key], candidate.rows.get(key),
                                            line.run_id, config,
                                            calibration.of(key) if calibration else None)
                          for rule, key in having]
@@ -111,7 +111,7 @@ def evaluate_pooled(row: Row, past: Sequence[Past], decided: Sequence[dict[Row, 
                      np.concatenate([p[1][key].instances for p, _ in having]),
                      np.concatenate([p[1][key].instances for p, _ in having]))
               if having else None)
-    checked = usable(rule, key, pooled, candidate.series.get(key), label, True)
+    checked = usable(rule, key, pooled, candidate.rows.get(key), label, True)
     if isinstance(checked, Evaluation):
         return checked
     each = [evaluation for _, evaluation in having]
@@ -151,7 +151,7 @@ def comparable(store: Store, candidate: Run, count: int,
             notes.append(f"left out run {line.run_id}: {'; '.join(differs)}")
         elif len(kept) < count:
             kept.append(line)
-    units = {key: series.unit for key, series in candidate.series.items()}
+    units = {key: series.unit for key, series in candidate.rows.items()}
     instances = row_instances(store, [line.run_id for line in kept])
     past = [(line, history_series(line, instances[line.run_id], units)) for line in kept]
     missing = [line.run_id for line, series in past if not series]
@@ -202,7 +202,7 @@ def gate_history(candidate_dir: Path, store: Store, count: int,
     evaluations += decided[0][1]
     notes = [f"compared with {len(past)} run(s): {described(past, store, candidate.manifest)}",
              *run_notes(candidate, "candidate"), *sitting_notes(spread, candidate), *notes]
-    new = sorted({f"{k[0]}/{k[1]}/{k[2]}" for k in set(candidate.series) - set(keys)})
+    new = sorted({f"{k[0]}/{k[1]}/{k[2]}" for k in set(candidate.rows) - set(keys)})
     if new:
         notes.append(f"not in history, not compared: {', '.join(new)}")
     return GateResult(str(candidate_dir), described(past, store, candidate.manifest),

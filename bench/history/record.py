@@ -33,7 +33,7 @@ from bench.history.times import shown_time, time_problem
 from bench.history.urls import redacted
 from bench.results.documents import MANIFEST, SAMPLES
 from bench.results.manifest import Manifest, stored_manifest
-from bench.results.run import Run, loaded, per_count
+from bench.results.run import Run, loaded
 from bench.results.summary import run_summary_json
 from foundation.errors import HistoryError, ResultsError
 
@@ -98,8 +98,8 @@ def read_run(source: Path | Run) -> RunDocument:
 def instances_of(run: Run) -> dict[Key, list[float]]:
     """One observation per instance: the median of its successful samples (density rows
     are ladders and keep none)."""
-    return {key: series.instances.tolist() for key, series in sorted(run.series.items())
-            if series.instances.size and not per_count(key[2])}
+    return {key: series.instances.tolist() for key, series in sorted(run.rows.items())
+            if series.instances.size}
 
 
 def digest_of(path: Path) -> str:

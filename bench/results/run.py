@@ -87,6 +87,12 @@ class Run:
     def runtimes(self) -> set[str]:
         return {key[0] for key in self.series}
 
+    @cached_property
+    def rows(self) -> dict[Key, Series]:
+        """The rows that are one figure each: the series but the per-count families (density,
+        storms), whose rows are per N in `density` and `storms` and pooled here would mix Ns."""
+        return {key: series for key, series in self.series.items() if not per_count(key[2])}
+
 
 def load_run(path: Path) -> Run:
     """A results directory, read grouped (fast for a million samples), per instance."""

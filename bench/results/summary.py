@@ -34,7 +34,7 @@ from rich.table import Table
 
 from bench.results.estimates import Ratio, Summary, min_instances, ratio_of_medians, summarize
 from bench.results.numbers import format_interval, format_ratio, format_ratio_interval, format_value
-from bench.results.run import STORM, DensityKey, Key, Run, Series, load_run, per_count
+from bench.results.run import STORM, DensityKey, Key, Run, Series, load_run
 from bench.results.text import visible
 
 # a difference from the baseline already: a ratio of it means nothing
@@ -151,7 +151,7 @@ def summary_rows(run: Run) -> list[dict[str, Any]]:
     """
     base = run.baseline or ""
     rows = [contract_row(run, key, series, run.series.get((base, key[1], key[2])))
-            for key, series in run.series.items() if not per_count(key[2])]
+            for key, series in run.rows.items()]
     rows += [contract_row(run, key, series, table.get((base, *key[1:])))
              for table in (run.density, run.storms) for key, series in table.items()]
     return sorted(rows, key=lambda r: (r["runtime"], r["workload"], r["metric"],

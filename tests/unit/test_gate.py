@@ -340,3 +340,40 @@ def test_rules_too_weak_for_the_correction_are_named(tmp_path: Path) -> None:
         {"kind": "ratio", "metric": "*", "runtime": "docker", "limit": 2}]})
     notes = gate_run(run, None, gate).notes
     assert any("too large to fail on its own after the correction" in n for n in notes)
+
+
+def storm_run(path: Path, p50_by_n: dict[int, float]) -> Path:
+    """A storm run of process and native: six storms per N, each p50 near its N's figure,
+    beside an ordinary boot of each runtime (as configs/storms.yaml has)."""
+    rng = np.random.default_rng(11)
+    store = RunWriter.create(path, Manifest(run_id=path.name, created=1.7e9, host=HOST,
+                                            config=RunConfig({"runtimes": {}})))
+    cell = 0
+    for n, p50 in p50_by_n.items():
+        for repetition in range(6):
+            for runtime in ("process", "native"):
+                store.append([Sample(runtime, "burst", "storm.p50", value, repetition, unit="ms",
+                                     phase=str(n), cell=cell)
+                              for value in values(rng, p50, 1)]
+                             + [Sample(runtime, "idle", "boot.total", 2.0, repetition, cell=cell)])
+                cell += 1
+    store.complete(0)
+    store.close()
+    return path
+
+
+def test_rows_per_n_are_never_pooled_into_one_gated_row(tmp_path: Path) -> None:
+    """A storm's p50 at N=1 and at N=64 are different rows: a rule on storm.* gates none of
+    them pooled over N (where a faster N=1 could hide a slower N=64), and the gate says so."""
+    base = storm_run(tmp_path / "base", {1: 2.0, 64: 40.0})
+    slower_at_64 = storm_run(tmp_path / "cand", {1: 1.0, 64: 80.0})
+    gate = parse_gate({"rules": [{"kind": "relative", "metric": "storm.*", "percent": 10},
+                                 {"kind": "absolute", "metric": "storm.p50", "limit": "1 s"}]})
+    with pytest.raises(GateError, match=r"nothing to gate: .*rows per instance count N are "
+                                         r"not gated: storm\.p50 \(bench summary"):
+        gate_run(slower_at_64, base, gate, uncalibrated=True)
+    assert cli(["gate", "--baseline", str(base), "--candidate", str(slower_at_64),
+                "--uncalibrated"]) == 0  # the default rules: boot.total, unchanged
+    result = gate_run(slower_at_64, base, None, uncalibrated=True)
+    assert {e.metric for e in result.evaluations} == {"boot.total"}
+    assert any("not gated: storm.p50" in note for note in result.notes), result.notes
