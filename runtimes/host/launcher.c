@@ -1,69 +1,68 @@
 /*
  * launcher: how the host-side drivers start an instance, with every step stamped on the
- * host's clock and (almost) no cost of bench's own.
+ * host's clock and as little of bench's own cost as a C program's.
  *
  * Started by Python's subprocess.Popen, an instance's `boot.spawn` held pipes, an
  * environment, a vfork of a large interpreter, the child's exec and the probe's start, with
- * nothing to say which cost what. This small static program is started once per driver,
- * before anything is measured, and serves requests: the driver sends what to start (argv,
- * env, the instance's cgroup, its pipes), the launcher clones the child at once, and writes
- * back CLOCK_MONOTONIC stamps of each step (CLOCK_MONOTONIC is the harness's clock too: the
- * launcher runs on the host), so the time between "bench asks" and "the kernel runs the
- * first process" is itself recorded, and a native instance's start is broken into named
- * phases (runtimes/host/launcher.py turns the stamps into boot phases).
+ * nothing to say which cost what; a separate launcher process asked over a socket cost a
+ * wake-up of its own (~0.2 ms of a ~1.5 ms boot on the 2-vCPU machines this was built on).
+ * So this file is built twice from one source:
  *
- *   launcher --serve FD [--seccomp FILTER] [--cpus MASK]
- *       Serve requests on FD (a SOCK_SEQPACKET socket) until its peer closes it. One
- *       request per message (below); each child gets the request's descriptors as its
- *       stdin and stdout/stderr.
- *   launcher [--seccomp FILTER] [--cpus MASK] [--bind SOURCE TARGET ...] [--cgroup PATH ...]
- *            [--ns ROOTFS HOSTNAME] -- COMMAND [ARG ...]
- *       Start one instance the same way (the same code runs in the child), with this
- *       program's stdio, and wait for it: forward SIGTERM/SIGINT/SIGHUP/SIGQUIT and leave
- *       the way it did (its exit status, or the same signal), like `unshare --fork`. What
- *       `bench verify` times with hyperfine as the native runtime's reference.
+ *   liblauncher.so (-DLAUNCHER_LIBRARY), loaded by bench (runtimes/host/launcher.py):
+ *       launcher_start(struct launch *) starts one child from the calling thread, the way
+ *       glibc's posix_spawn does (clone3 with CLONE_VM | CLONE_VFORK: the child shares
+ *       bench's memory on a stack of its own, and the calling thread waits until the
+ *       child's exec; nothing of bench's address space is copied, then torn down), and
+ *       returns its pid, a pidfd, and CLOCK_MONOTONIC stamps of each step (the child writes
+ *       them into the struct: it shares the memory). CLOCK_MONOTONIC is the harness's
+ *       clock too. bench is the child's parent: it reaps it through the pidfd.
+ *   launcher (static), one instance from the command line, waited for:
+ *       launcher [--seccomp FILTER] [--cpus LIST] [--bind SOURCE TARGET ...]
+ *                [--cgroup PATH ...] [--ns ROOTFS HOSTNAME] -- COMMAND [ARG ...]
+ *       It forwards SIGTERM/SIGINT/SIGHUP/SIGQUIT and leaves the way the child did (its
+ *       exit status, or the same signal), like `unshare --fork`: what `bench verify` times
+ *       with hyperfine as the native runtime's reference.
  *
- * Each PATH names the instance's cgroup in one hierarchy, one of two ways:
+ * The request (struct launch's payload): fields of one tag byte and a NUL-terminated value:
+ *   'a' argv element   'e' environment entry   'j' a v1 cgroup file   'p' a CPU list
+ *   'n' namespaces: rootfs   'h' hostname   'b' bind source   'B' bind target
+ * with the cgroup's v2 directory, the child's stdin and its stdout/stderr as descriptors.
+ *
+ * The instance's cgroup, one of two ways:
  *  - a file (cgroup v1: <hierarchy>/bench/<name>/tasks): the child writes "0" there before
  *    anything else of the instance, so it moves only itself (one thread) and skips the
  *    global threadgroup lock, whose RCU grace period costs ~10 ms per cgroup.procs write;
- *  - a directory (cgroup v2), or a descriptor of one sent with a request: the child is
- *    cloned straight into it with clone3(CLONE_INTO_CGROUP), no migration at all (Linux
- *    5.7+; older kernels fall back to the child writing "0" to its cgroup.procs).
+ *  - a directory (cgroup v2): the child is cloned straight into it with
+ *    clone3(CLONE_INTO_CGROUP), no migration at all (Linux 5.7+; older kernels, and
+ *    architectures other than x86-64, where the child starts through glibc's clone(), fall
+ *    back to the child writing "0" to its cgroup.procs).
  *
- * With --ns (a native instance) the child is PID 1 of a new pid namespace; it joins its
- * cgroup, then enters new mount, uts, ipc, net and cgroup namespaces (the cgroup namespace
- * rooted at its own cgroup), takes its own hostname and a new session keyring, brings up lo
- * (the only interface of an empty network namespace), pivots into ROOTFS (read-only, with
- * its own /proc where /proc/sys and the like are read-only and /proc/keys and the like
- * masked as runc masks them, a /tmp, each --bind, the old root detached), drops every
- * capability, sets no_new_privs, installs FILTER (a classic BPF program, struct
- * sock_filter[] in host order, made by runtimes/host/seccomp_bpf.py, read once when the
- * launcher starts) as its seccomp filter when given, and execs COMMAND with an empty
- * environment. It dies with the launcher (PR_SET_PDEATHSIG). Without --ns the child only
- * joins its cgroup and execs COMMAND (a plain process, the baseline).
+ * With namespaces (a native instance) the child is PID 1 of a new pid namespace; it joins
+ * its cgroup, then enters new mount, uts, ipc, net and cgroup namespaces (the cgroup
+ * namespace rooted at its own cgroup), takes its own hostname and a new session keyring,
+ * brings up lo (the only interface of an empty network namespace), pivots into ROOTFS
+ * (read-only, with its own /proc where /proc/sys and the like are read-only and /proc/keys
+ * and the like masked as runc masks them, a /tmp, each bind, the old root detached), drops
+ * every capability, sets no_new_privs, installs the seccomp filter (a classic BPF program,
+ * struct sock_filter[] in host order, made by runtimes/host/seccomp_bpf.py) when given, and
+ * execs COMMAND with an empty environment. Without namespaces the child only joins its
+ * cgroup and execs COMMAND with the request's environment (a plain process, the baseline).
+ * Either way no descriptor of bench's but its stdio reaches COMMAND, and signals bench
+ * handles or ignores are the default again.
  *
- * Request (one message): fields of one tag byte and a NUL-terminated value:
- *   'i' id (decimal)   'a' argv element   'e' environment entry   'j' a v1 cgroup file
- *   'n' namespaces: rootfs   'h' hostname   'b' bind source   'B' bind target
- *   'c' the v2 cgroup directory is the message's third descriptor (value empty)
- * and, with SCM_RIGHTS, the child's stdin and stdout (then the cgroup's directory).
- * Replies (struct reply, below), each child's in this order: STARTED once its exec
- * succeeded (its pid, a pidfd of it, and the stamps), or FAILED when a step failed (which,
- * and errno; the child also prints "launcher: <step>: <error>" on its stderr and exits 127);
- * then EXITED (its wait status: the launcher is its parent). REFUSED when nothing started
- * (a malformed request, no clone), said on the child's stdout too.
+ * A failed step: "launcher: <step>: <error>" on the child's stderr, the step and errno in
+ * the struct, and exit status 127.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/close_range.h>
 #include <linux/filter.h>
 #include <linux/keyctl.h>
 #include <linux/seccomp.h>
 #include <linux/securebits.h>
 #include <net/if.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -71,11 +70,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -88,9 +89,6 @@
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
 #endif
-#ifndef P_PIDFD
-#define P_PIDFD 3
-#endif
 #define SECUREBITS (SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP | \
                     SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED | \
                     SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED)
@@ -98,66 +96,53 @@
 #define MAX_FILTER 4096   /* BPF_MAXINSNS */
 #define MAX_BINDS 16
 #define MAX_JOINS 8
-#define MAX_ARGS 8192
-#define MAX_REQUEST (1 << 20)
-#define MAX_CHILDREN 1024
+#define CHILD_STACK (64 * 1024)
 
-/* The stamps a start writes back, in the order they are taken (0: not taken). */
+/* The stamps of a start, in the order they are taken (0: not taken). */
 enum stamp {
-    RECEIVED,   /* the launcher read the request */
-    CLONED,     /* clone3 returned in the launcher */
+    CALLED,     /* the launcher has the request (bench's own part ends here) */
     CHILD,      /* the child's first instruction */
     CGROUP,     /* the child is in its cgroup (v1: its write to tasks; v2: at birth) */
     NAMESPACE,  /* mount, uts, ipc, net, cgroup namespaces; hostname, keyring, lo up */
     MOUNTS,     /* the rootfs: /proc, read-only and masked paths, /tmp, binds, pivot_root */
     SECCOMP,    /* capabilities dropped, no_new_privs, the filter installed */
-    EXEC,       /* execve done: the launcher saw the child's status pipe close */
+    EXEC,       /* execve done: the calling thread, waiting since the clone, runs again */
     STAMPS
 };
 
-enum kind { STARTED = 1, FAILED, EXITED, REFUSED };
-
-/* What the launcher writes back: fixed size, little-endian on the machines bench runs on
- * (runtimes/host/launcher.py reads it with struct "<IiQqq8Q64s"). */
-struct reply {
-    uint32_t kind;
-    int32_t error;          /* errno of a failed step, or 0 */
-    uint64_t id;
-    int64_t pid;
-    int64_t status;         /* EXITED: the wait status */
+/* One start, as bench's ctypes mirror (runtimes/host/launcher.py) spells it. */
+struct launch {
+    const char *payload;    /* the request's fields */
+    uint64_t length;
+    int32_t stdin_fd, stdout_fd, cgroup_fd;  /* -1: keep ours (stdio), no v2 cgroup */
+    int32_t filter_length;  /* instructions; 0: no seccomp filter */
+    const struct sock_filter *filter;
+    int32_t pid, pidfd;     /* out: the child (-1: none) */
+    int32_t error;          /* out: errno of the step that failed, or 0 */
+    int32_t reserved;
+    char step[64];          /* out: the step that failed, or "" */
     uint64_t stamps[STAMPS];
-    char step[64];          /* FAILED, REFUSED: what failed */
-} __attribute__((packed));
-
-/* What the child writes to its status pipe: its stamps right before execve, or a failure. */
-struct report {
-    uint64_t stamps[STAMPS];
-    int32_t error;
-    char step[64];
 };
 
-/* One instance to start: from a request, or from the command line. */
+/* One instance to start, parsed from a request or the command line. */
 struct spec {
     char **argv;
     char **envp;
     const char *joins[MAX_JOINS];
     int join_count;
     int cgroup_fd;          /* v2: clone into it; -1: none */
+    int join_procs;         /* no CLONE_INTO_CGROUP: the child writes its cgroup.procs */
     const char *rootfs;     /* NULL: a plain process */
     const char *hostname;
     const char *binds[MAX_BINDS][2];
     int bind_count;
-    int stdin_fd, stdout_fd; /* -1: keep ours */
-    int status_fd;          /* where the child reports (-1: nowhere) */
-    uint64_t stamps[STAMPS];
+    int stdin_fd, stdout_fd;
+    const struct sock_filter *filter;
+    unsigned short filter_length;
+    cpu_set_t cpus;
+    int pin;
+    struct launch *out;     /* where the child writes its stamps, or a failure */
 };
-
-static struct sock_filter filter[MAX_FILTER];
-static unsigned short filter_length;  /* 0: no filter (seccomp: unconfined) */
-static cpu_set_t cpus;
-static int pin;
-static int launcher_pidfd = -1;  /* readable once the launcher exited */
-static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
 
 static uint64_t now(void) {
     struct timespec ts;
@@ -166,28 +151,28 @@ static uint64_t now(void) {
 }
 
 /* --- the child: everything between clone and exec ----------------------------------- */
+/* It shares the caller's memory: it writes nothing but its own stack, its spec's `out`, and
+ * what the kernel writes (errno); no allocation, no lock, no global. */
 
-static struct spec *current;  /* the child's spec, for fail() */
-
-/* A failed step: said on the instance's stderr (the tail bench shows), reported to the
- * launcher, and the child exits 127. */
-static void fail(const char *step) {
+/* A failed step: said on the instance's stderr (the tail bench shows), written where the
+ * caller reads it, and the child exits 127. (writev, not stdio: stdio may allocate, and an
+ * allocation here could meet a lock another thread of the caller holds.) */
+static void fail(struct spec *s, const char *step) {
     int error = errno;
-    dprintf(STDERR_FILENO, "launcher: %s: %s\n", step, strerror(error));
-    if (current != NULL && current->status_fd >= 0) {
-        struct report report;
-        memset(&report, 0, sizeof report);
-        report.error = error;
-        snprintf(report.step, sizeof report.step, "%s", step);
-        if (write(current->status_fd, &report, sizeof report) < 0) { /* the launcher is gone */ }
-    }
+    const char *reason = strerrordesc_np(error);
+    struct iovec line[] = {{"launcher: ", 10}, {(void *)step, strlen(step)}, {": ", 2},
+                           {(void *)(reason ? reason : "unknown error"),
+                            strlen(reason ? reason : "unknown error")}, {"\n", 1}};
+    if (writev(STDERR_FILENO, line, COUNT(line)) < 0) { /* no stream to say it on */ }
+    s->out->error = error;
+    strncpy(s->out->step, step, sizeof s->out->step - 1);
     _exit(127);
 }
 
-static void write_zero(int dir_fd, const char *file) {
+static void write_zero(struct spec *s, int dir_fd, const char *file) {
     int fd = openat(dir_fd, file, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) fail(file);
-    if (write(fd, "0", 1) != 1) fail(file);
+    if (fd < 0) fail(s, file);
+    if (write(fd, "0", 1) != 1) fail(s, file);
     close(fd);
 }
 
@@ -198,12 +183,12 @@ static const char *const readonly_proc[] = {
 };
 #define READONLY_REMOUNT (MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
-static void make_readonly(const char *path) {
+static void make_readonly(struct spec *s, const char *path) {
     if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) != 0) {
         if (errno == ENOENT) return;  /* not in this kernel's /proc */
-        fail(path);
+        fail(s, path);
     }
-    if (mount(NULL, path, NULL, READONLY_REMOUNT, NULL) != 0) fail(path);
+    if (mount(NULL, path, NULL, READONLY_REMOUNT, NULL) != 0) fail(s, path);
 }
 
 /* Like runc's maskedPaths: host-wide state that /proc shows its readers (every key they may
@@ -214,62 +199,63 @@ static const char *const masked_proc[] = {
     "proc/timer_list", "proc/timer_stats", "proc/sched_debug", "proc/scsi",
 };
 
-static void mask(const char *path) {
+static void mask(struct spec *s, const char *path) {
     if (mount("/dev/null", path, NULL, MS_BIND, NULL) == 0 || errno == ENOENT) return;
-    if (errno != ENOTDIR) fail(path);
+    if (errno != ENOTDIR) fail(s, path);
     if (mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
-        fail(path);
+        fail(s, path);
 }
 
 /* Bind the rootfs onto itself (pivot_root wants a mount point), give it /proc and /tmp,
  * pivot, detach the old root so no host mount stays visible, then make / read-only. */
-static void enter_rootfs(const struct spec *spec) {
-    const char *rootfs = spec->rootfs;
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail("make mounts private");
-    if (mount(rootfs, rootfs, NULL, MS_BIND, NULL) != 0) fail("bind rootfs");
-    if (chdir(rootfs) != 0) fail("chdir rootfs");
+static void enter_rootfs(struct spec *s) {
+    const char *rootfs = s->rootfs;
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail(s, "make mounts private");
+    if (mount(rootfs, rootfs, NULL, MS_BIND, NULL) != 0) fail(s, "bind rootfs");
+    if (chdir(rootfs) != 0) fail(s, "chdir rootfs");
     if (mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
-        fail("mount /proc");
-    for (size_t i = 0; i < COUNT(readonly_proc); i++) make_readonly(readonly_proc[i]);
-    for (size_t i = 0; i < COUNT(masked_proc); i++) mask(masked_proc[i]);
+        fail(s, "mount /proc");
+    for (size_t i = 0; i < COUNT(readonly_proc); i++) make_readonly(s, readonly_proc[i]);
+    for (size_t i = 0; i < COUNT(masked_proc); i++) mask(s, masked_proc[i]);
     if (mount("tmpfs", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=1777") != 0)
-        fail("mount /tmp");
-    for (int i = 0; i < spec->bind_count; i++) {
-        const char *target = spec->binds[i][1];
-        if (mount(spec->binds[i][0], target, NULL, MS_BIND | MS_REC, NULL) != 0) fail(target);
-        if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID, NULL) != 0) fail(target);
+        fail(s, "mount /tmp");
+    for (int i = 0; i < s->bind_count; i++) {
+        const char *target = s->binds[i][1];
+        if (mount(s->binds[i][0], target, NULL, MS_BIND | MS_REC, NULL) != 0) fail(s, target);
+        if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID, NULL) != 0)
+            fail(s, target);
     }
-    if (syscall(SYS_pivot_root, ".", ".oldroot") != 0) fail("pivot_root");
-    if (chdir("/") != 0) fail("chdir /");
-    if (umount2("/.oldroot", MNT_DETACH) != 0) fail("detach old root");
+    if (syscall(SYS_pivot_root, ".", ".oldroot") != 0) fail(s, "pivot_root");
+    if (chdir("/") != 0) fail(s, "chdir /");
+    if (umount2("/.oldroot", MNT_DETACH) != 0) fail(s, "detach old root");
     if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0)
-        fail("remount / read-only");
+        fail(s, "remount / read-only");
 }
 
-static void loopback_up(void) {
+static void loopback_up(struct spec *s) {
     int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (sock < 0) fail("socket");
+    if (sock < 0) fail(s, "socket");
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
     strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
-    if (ioctl(sock, SIOCGIFFLAGS, &ifr) != 0) fail("get lo flags");
+    if (ioctl(sock, SIOCGIFFLAGS, &ifr) != 0) fail(s, "get lo flags");
     ifr.ifr_flags |= IFF_UP;
-    if (ioctl(sock, SIOCSIFFLAGS, &ifr) != 0) fail("bring lo up");
+    if (ioctl(sock, SIOCSIFFLAGS, &ifr) != 0) fail(s, "bring lo up");
     close(sock);
 }
 
 /* Empty the bounding and ambient sets, lock root out of regaining capabilities through
  * execve or setuid, forbid new privileges, then give up every capability this process has. */
-static void drop_privileges(void) {
+static void drop_privileges(struct spec *s) {
     for (int cap = 0; cap < 64; cap++)
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) fail("drop bounding set");
-    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) fail("clear ambient set");
-    if (prctl(PR_SET_SECUREBITS, SECUREBITS, 0, 0, 0) != 0) fail("lock securebits");
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("set no_new_privs");
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) fail(s, "drop bounding set");
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) fail(s, "clear ambient set");
+    if (prctl(PR_SET_SECUREBITS, SECUREBITS, 0, 0, 0) != 0) fail(s, "lock securebits");
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(s, "set no_new_privs");
     struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
     struct __user_cap_data_struct data[2];
     memset(data, 0, sizeof data);
-    if (syscall(SYS_capset, &header, data) != 0) fail("capset");
+    if (syscall(SYS_capset, &header, data) != 0) fail(s, "capset");
 }
 
 /* A session keyring of its own: without it the instance shares the host session's keyring
@@ -278,62 +264,74 @@ static void drop_privileges(void) {
  * without the seccomp filter (which refuses keyctl) it may link that keyring back in; only
  * a user namespace would separate them. ENOSYS (no keys in this kernel) or EPERM (keyctl
  * filtered out around us) leave nothing to reach. */
-static void own_session_keyring(void) {
+static void own_session_keyring(struct spec *s) {
     if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0 && errno != ENOSYS &&
         errno != EPERM)
-        fail("join a new session keyring");
+        fail(s, "join a new session keyring");
 }
 
 /* Last step before exec, after no_new_privs (which lets an unprivileged task install it). */
-static void install_filter(void) {
-    if (filter_length == 0) return;
-    struct sock_fprog program = {.len = filter_length, .filter = filter};
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) != 0) fail("install seccomp filter");
+static void install_filter(struct spec *s) {
+    if (s->filter_length == 0) return;
+    struct sock_fprog program = {.len = s->filter_length, .filter = (struct sock_filter *)s->filter};
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) != 0)
+        fail(s, "install seccomp filter");
 }
 
-static void isolate(struct spec *spec) {
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) fail("set parent-death signal");
-    /* the launcher may have died before that (getppid() says 0 to PID 1 of a namespace) */
-    struct pollfd parent = {.fd = launcher_pidfd, .events = POLLIN};
-    if (launcher_pidfd >= 0 && poll(&parent, 1, 0) > 0) { errno = ESRCH; fail("the launcher is gone"); }
+static void isolate(struct spec *s) {
     /* after the cgroup join, so the cgroup namespace is rooted at the instance's cgroup */
-    if (unshare(NAMESPACES) != 0) fail("unshare namespaces");
-    if (sethostname(spec->hostname, strlen(spec->hostname)) != 0) fail("sethostname");
-    own_session_keyring();
-    loopback_up();
-    spec->stamps[NAMESPACE] = now();
-    enter_rootfs(spec);
-    spec->stamps[MOUNTS] = now();
-    drop_privileges();
-    install_filter();
-    spec->stamps[SECCOMP] = now();
+    if (unshare(NAMESPACES) != 0) fail(s, "unshare namespaces");
+    if (sethostname(s->hostname, strlen(s->hostname)) != 0) fail(s, "sethostname");
+    own_session_keyring(s);
+    loopback_up(s);
+    s->out->stamps[NAMESPACE] = now();
+    enter_rootfs(s);
+    s->out->stamps[MOUNTS] = now();
+    drop_privileges(s);
+    install_filter(s);
+    s->out->stamps[SECCOMP] = now();
 }
 
-static void run_child(struct spec *spec) {
-    spec->stamps[CHILD] = now();
-    current = spec;
+/* What COMMAND starts with: the default action for every signal the caller handles (its
+ * handlers live in memory the exec replaces) or ignores as Python does SIGPIPE, then no
+ * signal blocked. Until here every signal stayed blocked: none could run a handler of the
+ * caller's in the memory we share. */
+static void default_signals(void) {
+    for (int sig = 1; sig < NSIG; sig++) {
+        struct sigaction action;
+        if (sigaction(sig, NULL, &action) != 0 || action.sa_handler == SIG_DFL) continue;
+        if (action.sa_handler == SIG_IGN && sig != SIGPIPE && sig != SIGXFSZ) continue;
+        memset(&action, 0, sizeof action);
+        action.sa_handler = SIG_DFL;
+        sigaction(sig, &action, NULL);
+    }
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    for (size_t i = 0; i < COUNT(forwarded); i++) signal(forwarded[i], SIG_DFL);
-    signal(SIGPIPE, SIG_DFL);
-    if (spec->stdout_fd >= 0) {
-        if (dup2(spec->stdout_fd, STDOUT_FILENO) < 0 || dup2(spec->stdout_fd, STDERR_FILENO) < 0)
-            fail("stdout");
-    }
-    if (spec->stdin_fd >= 0 && dup2(spec->stdin_fd, STDIN_FILENO) < 0) fail("stdin");
-    for (int i = 0; i < spec->join_count; i++) write_zero(AT_FDCWD, spec->joins[i]);
-    spec->stamps[CGROUP] = now();
-    if (pin && sched_setaffinity(0, sizeof cpus, &cpus) != 0) fail("sched_setaffinity");
-    if (spec->rootfs != NULL) isolate(spec);
-    if (spec->status_fd >= 0) {
-        struct report report;
-        memset(&report, 0, sizeof report);
-        memcpy(report.stamps, spec->stamps, sizeof report.stamps);
-        if (write(spec->status_fd, &report, sizeof report) < 0) { /* the launcher is gone */ }
-    }
-    execve(spec->argv[0], spec->argv, spec->envp);
-    fail(spec->argv[0]);
+}
+
+static void run_child(struct spec *s) {
+    s->out->stamps[CHILD] = now();
+    if (s->stdout_fd >= 0 &&
+        (dup2(s->stdout_fd, STDOUT_FILENO) < 0 || dup2(s->stdout_fd, STDERR_FILENO) < 0))
+        fail(s, "stdout");
+    if (s->stdin_fd >= 0 && dup2(s->stdin_fd, STDIN_FILENO) < 0) fail(s, "stdin");
+    /* nothing of the caller's reaches COMMAND but its stdio (as Popen's close_fds) */
+    if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) != 0 && errno != ENOSYS)
+        fail(s, "close_range");
+    for (int i = 0; i < s->join_count; i++) write_zero(s, AT_FDCWD, s->joins[i]);
+    if (s->join_procs) write_zero(s, s->cgroup_fd, "cgroup.procs");
+    s->out->stamps[CGROUP] = now();
+    if (s->pin && sched_setaffinity(0, sizeof s->cpus, &s->cpus) != 0) fail(s, "sched_setaffinity");
+    if (s->rootfs != NULL) isolate(s);
+    default_signals();
+    execve(s->argv[0], s->argv, s->envp);
+    fail(s, s->argv[0]);
+}
+
+static int child_entry(void *spec) {
+    run_child(spec);
+    return 127;
 }
 
 /* struct clone_args of <linux/sched.h>, spelled out: glibc has no clone3 wrapper. */
@@ -342,46 +340,222 @@ struct clone3_args {
     uint64_t set_tid, set_tid_size, cgroup;
 };
 
-/* Clone the child (PID 1 of a new pid namespace with --ns; into the v2 cgroup, if any); the
- * child runs the spec and never returns. Returns its pid, and its pidfd in *pidfd. */
-static pid_t start_child(struct spec *spec, int *pidfd) {
+#if defined(__x86_64__) && !defined(LAUNCHER_PORTABLE)
+/* clone3 with the child on a stack of its own, entering child_entry(spec): it shares our
+ * memory, so it cannot return into our frames (glibc's clone() does this for clone(2)). */
+static long clone3_on_stack(struct clone3_args *args, struct spec *spec) {
+    register int (*entry)(void *) __asm__("r12") = child_entry;
+    register void *data __asm__("r13") = spec;
+    long ret;
+    __asm__ volatile("syscall\n\t"
+                     "test %%rax, %%rax\n\t"
+                     "jnz 1f\n\t"
+                     "xor %%ebp, %%ebp\n\t"
+                     "mov %%r13, %%rdi\n\t"
+                     "call *%%r12\n\t"
+                     "mov %%eax, %%edi\n\t"
+                     "mov $60, %%eax\n\t"  /* exit(child_entry's status): it never returns */
+                     "syscall\n\t"
+                     "1:\n\t"
+                     : "=a"(ret)
+                     : "0"((long)SYS_clone3), "D"(args), "S"(sizeof *args), "r"(entry), "r"(data)
+                     : "rcx", "r11", "memory");
+    if (ret < 0) {
+        errno = (int)-ret;
+        return -1;
+    }
+    return ret;
+}
+
+static pid_t clone_child(struct spec *s, void *stack, int *pidfd) {
     struct clone3_args args;
     memset(&args, 0, sizeof args);
-    args.flags = CLONE_PIDFD | (spec->rootfs != NULL ? CLONE_NEWPID : 0);
+    args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | (s->rootfs != NULL ? CLONE_NEWPID : 0);
     args.pidfd = (uint64_t)(uintptr_t)pidfd;
     args.exit_signal = SIGCHLD;
-    if (spec->cgroup_fd >= 0) {
+    args.stack = (uint64_t)(uintptr_t)stack;
+    args.stack_size = CHILD_STACK;
+    if (s->cgroup_fd >= 0) {
         args.flags |= CLONE_INTO_CGROUP;
-        args.cgroup = (uint64_t)spec->cgroup_fd;
+        args.cgroup = (uint64_t)s->cgroup_fd;
     }
-    long pid = syscall(SYS_clone3, &args, sizeof args);
-    if (pid < 0 && (errno == ENOSYS || errno == E2BIG || errno == EINVAL) && spec->cgroup_fd >= 0) {
+    long pid = clone3_on_stack(&args, s);
+    if (pid < 0 && (errno == ENOSYS || errno == E2BIG || errno == EINVAL) && s->cgroup_fd >= 0) {
         /* before Linux 5.7: no CLONE_INTO_CGROUP; the child joins through cgroup.procs */
         args.flags &= ~CLONE_INTO_CGROUP;
-        pid = syscall(SYS_clone3, &args, sizeof args);
-        if (pid == 0) write_zero(spec->cgroup_fd, "cgroup.procs");
-    }
-    if (pid == 0) {
-        run_child(spec);
-        _exit(127);
+        s->join_procs = 1;
+        pid = clone3_on_stack(&args, s);
     }
     return (pid_t)pid;
 }
+#else
+/* Elsewhere glibc's clone(): the same child, but no CLONE_INTO_CGROUP (clone3 only), so it
+ * joins a v2 cgroup by writing its cgroup.procs. */
+static pid_t clone_child(struct spec *s, void *stack, int *pidfd) {
+    s->join_procs = s->cgroup_fd >= 0;
+    int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD |
+                (s->rootfs != NULL ? CLONE_NEWPID : 0);
+    return clone(child_entry, (char *)stack + CHILD_STACK, flags, s, pidfd);
+}
+#endif
 
+/* Clone the child and wait (vfork) until its exec, or its exit after a failed step; every
+ * signal blocked meanwhile (the child unblocks them once it cannot run our handlers).
+ * Returns its pid (-1: none), its pidfd in out->pidfd, and out->stamps[EXEC]. */
+static pid_t start_child(struct spec *s) {
+    /* one stack per calling thread, kept: no mapping to make, fault in and unmap per start */
+    static __thread void *stack;
+    if (stack == NULL) {
+        void *made = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (made == MAP_FAILED) return -1;
+        stack = made;
+    }
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int pidfd = -1;
+    pid_t pid = clone_child(s, stack, &pidfd);
+    int error = errno;
+    s->out->stamps[EXEC] = now();
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    s->out->pid = pid;
+    s->out->pidfd = pid < 0 ? -1 : pidfd;
+    errno = error;
+    return pid;
+}
+
+/* --- the request, as bench sends it ------------------------------------------------- */
+
+static int parse_cpus(const char *list, cpu_set_t *cpus) {
+    CPU_ZERO(cpus);
+    const char *at = list;
+    while (*at) {
+        char *end;
+        long low = strtol(at, &end, 10), high = low;
+        if (end == at || low < 0) return -1;
+        if (*end == '-') {
+            at = end + 1;
+            high = strtol(at, &end, 10);
+            if (end == at || high < low) return -1;
+        }
+        for (long cpu = low; cpu <= high && cpu < CPU_SETSIZE; cpu++) CPU_SET((int)cpu, cpus);
+        if (*end != ',' && *end != '\0') return -1;
+        at = *end == ',' ? end + 1 : end;
+    }
+    return 0;
+}
+
+/* Count the payload's fields of one tag (for the argv and envp arrays). */
+static size_t count_fields(const char *buf, size_t length, char tag) {
+    size_t found = 0;
+    for (size_t at = 0; at < length; at += strnlen(buf + at, length - at) + 1)
+        found += buf[at] == tag;
+    return found;
+}
+
+/* The payload into s (its strings point into buf, whose fields end in NUL; args and env have
+ * room for every 'a' and 'e' field and their NULL): NULL, or why it is refused. */
+static const char *parse_request(const char *buf, size_t length, struct spec *s, char **args,
+                                 char **env) {
+    size_t argc = 0, envc = 0;
+    int bind_sources = 0;
+    if (length == 0) return "no command";
+    if (buf[length - 1] != '\0') return "a request that does not end its last field";
+    for (size_t at = 0; at < length; at += strlen(buf + at) + 1) {
+        char tag = buf[at];
+        const char *value = buf + at + 1;
+        if (tag == '\0') return "a field without its tag";
+        switch (tag) {
+        case 'a': args[argc++] = (char *)value; break;
+        case 'e': env[envc++] = (char *)value; break;
+        case 'j': if (s->join_count == MAX_JOINS) return "too many cgroups";
+                  s->joins[s->join_count++] = value; break;
+        case 'p': if (parse_cpus(value, &s->cpus) != 0) return "a CPU list it cannot read";
+                  s->pin = 1; break;
+        case 'n': s->rootfs = value; break;
+        case 'h': s->hostname = value; break;
+        case 'b': if (bind_sources == MAX_BINDS) return "too many binds";
+                  s->binds[bind_sources++][0] = value; break;
+        case 'B': if (s->bind_count >= bind_sources) return "a bind target without its source";
+                  s->binds[s->bind_count++][1] = value; break;
+        default: return "an unknown field";
+        }
+    }
+    if (argc == 0) return "no command";
+    if (s->bind_count != bind_sources) return "a bind source without its target";
+    if (s->rootfs != NULL && s->hostname == NULL) return "namespaces without a hostname";
+    args[argc] = NULL;
+    env[envc] = NULL;
+    s->argv = args;
+    s->envp = env;
+    return NULL;
+}
+
+static int refuse(struct launch *out, const char *step, int error) {
+    out->error = error;
+    snprintf(out->step, sizeof out->step, "%s", step);
+    return -1;
+}
+
+/* bench's entry point: 0 once the child exec'd, 1 when a step of it failed (it exits 127;
+ * out->step and out->error say which and why; reap it all the same), -1 when nothing was
+ * started (out->step says why). */
+int launcher_start(struct launch *out) {
+    out->stamps[CALLED] = now();
+    out->pid = out->pidfd = -1;
+    out->error = 0;
+    out->step[0] = '\0';
+    if (out->payload == NULL || out->length > (1u << 30)) return refuse(out, "no request", EINVAL);
+    if (out->filter_length < 0 || out->filter_length > MAX_FILTER)
+        return refuse(out, "a filter longer than BPF_MAXINSNS", E2BIG);
+    size_t words = count_fields(out->payload, out->length, 'a') + 1;
+    size_t vars = count_fields(out->payload, out->length, 'e') + 1;
+    char **args = calloc(words + vars, sizeof *args);
+    if (args == NULL) return refuse(out, "calloc", ENOMEM);
+    struct spec s;
+    memset(&s, 0, sizeof s);
+    s.cgroup_fd = out->cgroup_fd;
+    s.stdin_fd = out->stdin_fd;
+    s.stdout_fd = out->stdout_fd;
+    s.filter = out->filter;
+    s.filter_length = (unsigned short)out->filter_length;
+    s.out = out;
+    const char *refused = parse_request(out->payload, out->length, &s, args, args + words);
+    int started = -1;
+    if (refused != NULL) {
+        refuse(out, refused, EINVAL);
+    } else if (start_child(&s) < 0) {
+        refuse(out, "clone3", errno);
+    } else {
+        started = out->step[0] != '\0';  /* the child wrote which step failed */
+    }
+    free(args);
+    return started;
+}
+
+#ifndef LAUNCHER_LIBRARY
 /* --- one instance from the command line ------------------------------------------- */
 
 static volatile sig_atomic_t child_pid;
 static volatile sig_atomic_t pending_signal;
+static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+static struct sock_filter filter[MAX_FILTER];
 
 static void forward(int sig) {
     pending_signal = sig;
     if (child_pid > 0) kill(child_pid, sig);
 }
 
+static void die(const char *what) {
+    dprintf(STDERR_FILENO, "launcher: %s: %s\n", what, strerror(errno));
+    exit(127);
+}
+
 static int wait_child(pid_t pid) {
     int status;
     while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) { perror("launcher: waitpid"); return 127; }
+        if (errno != EINTR) die("waitpid");
     if (WIFEXITED(status)) return WEXITSTATUS(status);
     int sig = WTERMSIG(status);
     signal(sig, SIG_DFL);  /* leave the way the child did, so the caller sees the signal */
@@ -393,362 +567,82 @@ static int wait_child(pid_t pid) {
     return 128 + sig;
 }
 
-/* A v1 file or a v2 directory, as the module comment says. */
-static void add_cgroup(struct spec *spec, const char *path) {
-    struct stat st;
-    if (stat(path, &st) != 0) fail(path);
-    if (!S_ISDIR(st.st_mode)) {
-        if (spec->join_count == MAX_JOINS) { errno = E2BIG; fail("--cgroup"); }
-        spec->joins[spec->join_count++] = path;
-        return;
-    }
-    if (spec->cgroup_fd >= 0) { errno = EINVAL; fail("more than one cgroup directory"); }
-    spec->cgroup_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (spec->cgroup_fd < 0) fail(path);
+/* The filter file, whole: at most BPF_MAXINSNS instructions. */
+static unsigned short load_filter(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) die(path);
+    ssize_t got = read(fd, filter, sizeof filter);
+    char extra;
+    ssize_t more = got < 0 ? -1 : read(fd, &extra, 1);
+    if (more < 0) die(path);
+    close(fd);
+    if (more > 0) { errno = E2BIG; die(path); }
+    if (got == 0 || got % sizeof filter[0] != 0) { errno = EINVAL; die(path); }
+    return (unsigned short)(got / sizeof filter[0]);
 }
 
-static void load_filter(const char *path);
-static void parse_cpus(const char *mask);
+/* A v1 file or a v2 directory, as the file's comment says. */
+static void add_cgroup(struct spec *s, const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) die(path);
+    if (!S_ISDIR(st.st_mode)) {
+        if (s->join_count == MAX_JOINS) { errno = E2BIG; die("--cgroup"); }
+        s->joins[s->join_count++] = path;
+        return;
+    }
+    if (s->cgroup_fd >= 0) { errno = EINVAL; die("more than one cgroup directory"); }
+    s->cgroup_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (s->cgroup_fd < 0) die(path);
+}
 
 static int usage(void) {
-    dprintf(STDERR_FILENO,
-            "usage: launcher --serve FD [--seccomp FILTER] [--cpus MASK]\n"
-            "       launcher [--seccomp FILTER] [--cpus MASK] [--bind SOURCE TARGET ...] "
-            "[--cgroup PATH ...] [--ns ROOTFS HOSTNAME] -- COMMAND [ARG ...]\n");
+    dprintf(STDERR_FILENO, "usage: launcher [--seccomp FILTER] [--cpus LIST] [--bind SOURCE "
+                           "TARGET ...] [--cgroup PATH ...] [--ns ROOTFS HOSTNAME] -- COMMAND "
+                           "[ARG ...]\n");
     return 2;
 }
 
-static int run_once(int argc, char **argv, struct spec *spec) {
+int main(int argc, char **argv) {
+    static struct launch out;
+    struct spec s;
+    memset(&s, 0, sizeof s);
+    s.cgroup_fd = s.stdin_fd = s.stdout_fd = -1;
+    s.out = &out;
     int i = 1;
     for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
         if (strcmp(argv[i], "--seccomp") == 0 && i + 1 < argc) {
-            load_filter(argv[++i]);
+            s.filter_length = load_filter(argv[++i]);
+            s.filter = filter;
         } else if (strcmp(argv[i], "--cpus") == 0 && i + 1 < argc) {
-            parse_cpus(argv[++i]);
+            if (parse_cpus(argv[++i], &s.cpus) != 0) { errno = EINVAL; die("--cpus"); }
+            s.pin = 1;
         } else if (strcmp(argv[i], "--bind") == 0 && i + 2 < argc) {
-            if (spec->bind_count == MAX_BINDS) { errno = E2BIG; fail("--bind"); }
-            spec->binds[spec->bind_count][0] = argv[++i];
-            spec->binds[spec->bind_count++][1] = argv[++i];
+            if (s.bind_count == MAX_BINDS) { errno = E2BIG; die("--bind"); }
+            s.binds[s.bind_count][0] = argv[++i];
+            s.binds[s.bind_count++][1] = argv[++i];
         } else if (strcmp(argv[i], "--cgroup") == 0 && i + 1 < argc) {
-            add_cgroup(spec, argv[++i]);
+            add_cgroup(&s, argv[++i]);
         } else if (strcmp(argv[i], "--ns") == 0 && i + 2 < argc) {
-            spec->rootfs = argv[++i];
-            spec->hostname = argv[++i];
+            s.rootfs = argv[++i];
+            s.hostname = argv[++i];
         } else {
             return usage();
         }
     }
     if (i + 1 >= argc) return usage();
-    spec->argv = argv + i + 1;
+    s.argv = argv + i + 1;
     static char *empty_environment[] = {NULL};
     extern char **environ;
-    spec->envp = spec->rootfs != NULL ? empty_environment : environ;
-
+    s.envp = s.rootfs != NULL ? empty_environment : environ;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = forward;
     for (size_t k = 0; k < COUNT(forwarded); k++) sigaction(forwarded[k], &sa, NULL);
-    int pidfd = -1;
-    pid_t pid = start_child(spec, &pidfd);
-    if (pid < 0) fail("clone3");
+    pid_t pid = start_child(&s);
+    if (pid < 0) die("clone3");
     child_pid = pid;
-    if (pidfd >= 0) close(pidfd);
-    if (spec->cgroup_fd >= 0) close(spec->cgroup_fd);
+    if (out.pidfd >= 0) close(out.pidfd);
     if (pending_signal) kill(pid, pending_signal);
     return wait_child(pid);
 }
-
-/* --- the server ------------------------------------------------------------------- */
-
-/* An instance between its clone and its exit: what the launcher still waits for. */
-struct child {
-    uint64_t id;
-    pid_t pid;
-    int pidfd;        /* readable once it exited */
-    int status_fd;    /* readable once it reported, then at EOF once it exec'd */
-    uint64_t stamps[STAMPS];
-    struct report report;
-    size_t report_bytes;
-};
-
-static struct child children[MAX_CHILDREN];
-static int child_count;
-static int sock = -1;
-
-static void send_reply(const struct reply *reply, int fd) {
-    struct msghdr message;
-    memset(&message, 0, sizeof message);
-    struct iovec iov = {.iov_base = (void *)reply, .iov_len = sizeof *reply};
-    message.msg_iov = &iov;
-    message.msg_iovlen = 1;
-    union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
-    if (fd >= 0) {
-        memset(&control, 0, sizeof control);
-        message.msg_control = control.buf;
-        message.msg_controllen = sizeof control.buf;
-        struct cmsghdr *cmsg = CMSG_FIRSTHDR(&message);
-        cmsg->cmsg_level = SOL_SOCKET;
-        cmsg->cmsg_type = SCM_RIGHTS;
-        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cmsg), &fd, sizeof fd);
-    }
-    while (sendmsg(sock, &message, MSG_NOSIGNAL) < 0) {
-        if (errno == EINTR) continue;
-        _exit(0);  /* bench is gone: so are we (native instances die with us) */
-    }
-}
-
-static void refuse(uint64_t id, const char *step, int error) {
-    struct reply reply;
-    memset(&reply, 0, sizeof reply);
-    reply.kind = REFUSED;
-    reply.id = id;
-    reply.error = error;
-    snprintf(reply.step, sizeof reply.step, "%s", step);
-    send_reply(&reply, -1);
-}
-
-/* Parse a request into spec (its strings point into buf); NULL or the reason it is refused. */
-static const char *parse_request(char *buf, size_t length, struct spec *spec, uint64_t *id,
-                                 char **args, char **env, int have_cgroup_fd) {
-    int argc = 0, envc = 0, bind_sources = 0;
-    size_t at = 0;
-    while (at < length) {
-        char tag = buf[at];
-        char *value = buf + at + 1;
-        char *end = memchr(value, '\0', length - at - 1);
-        if (at + 1 >= length || end == NULL) return "a field without its end";
-        at = (size_t)(end - buf) + 1;
-        switch (tag) {
-        case 'i': *id = strtoull(value, NULL, 10); break;
-        case 'a': if (argc == MAX_ARGS - 1) return "too many arguments"; args[argc++] = value; break;
-        case 'e': if (envc == MAX_ARGS - 1) return "too many variables"; env[envc++] = value; break;
-        case 'j': if (spec->join_count == MAX_JOINS) return "too many cgroups";
-                  spec->joins[spec->join_count++] = value; break;
-        case 'c': if (!have_cgroup_fd) return "no cgroup descriptor came with the request";
-                  break;
-        case 'n': spec->rootfs = value; break;
-        case 'h': spec->hostname = value; break;
-        case 'b': if (bind_sources == MAX_BINDS) return "too many binds";
-                  spec->binds[bind_sources++][0] = value; break;
-        case 'B': if (spec->bind_count >= bind_sources) return "a bind target without its source";
-                  spec->binds[spec->bind_count++][1] = value; break;
-        default: return "an unknown field";
-        }
-    }
-    if (argc == 0) return "no command";
-    if (spec->bind_count != bind_sources) return "a bind source without its target";
-    if (spec->rootfs != NULL && spec->hostname == NULL) return "namespaces without a hostname";
-    args[argc] = NULL;
-    env[envc] = NULL;
-    spec->argv = args;
-    spec->envp = env;
-    return NULL;
-}
-
-static void serve_request(void) {
-    static char buf[MAX_REQUEST];
-    static char *args[MAX_ARGS], *env[MAX_ARGS];
-    struct msghdr message;
-    memset(&message, 0, sizeof message);
-    struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf - 1};
-    union { char buf[CMSG_SPACE(3 * sizeof(int))]; struct cmsghdr align; } control;
-    message.msg_iov = &iov;
-    message.msg_iovlen = 1;
-    message.msg_control = control.buf;
-    message.msg_controllen = sizeof control.buf;
-    ssize_t got = recvmsg(sock, &message, MSG_CMSG_CLOEXEC);
-    uint64_t received = now();
-    if (got < 0 && errno == EINTR) return;
-    if (got <= 0) _exit(0);  /* bench closed its end (or is gone): we are done */
-    int fds[3] = {-1, -1, -1}, nfds = 0;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&message); c != NULL; c = CMSG_NXTHDR(&message, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-            nfds = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-            if (nfds > 3) nfds = 3;
-            memcpy(fds, CMSG_DATA(c), (size_t)nfds * sizeof(int));
-        }
-    }
-    struct spec spec;
-    memset(&spec, 0, sizeof spec);
-    spec.cgroup_fd = nfds == 3 ? fds[2] : -1;
-    spec.stdin_fd = fds[0];
-    spec.stdout_fd = fds[1];
-    spec.status_fd = -1;
-    uint64_t id = 0;
-    const char *refused = (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? "a request too large"
-        : nfds < 2 ? "a request without its stdin and stdout"
-        : parse_request(buf, (size_t)got, &spec, &id, args, env, nfds == 3);
-    int status[2] = {-1, -1}, error = 0, pidfd = -1;
-    pid_t pid = -1;
-    if (refused == NULL && child_count == MAX_CHILDREN) refused = "too many instances at once";
-    if (refused == NULL && pipe2(status, O_CLOEXEC) != 0) {
-        error = errno;
-        refused = "pipe2";
-    }
-    if (refused == NULL) {
-        spec.status_fd = status[1];
-        spec.stamps[RECEIVED] = received;
-        pid = start_child(&spec, &pidfd);
-        if (pid < 0) {
-            error = errno;
-            refused = "clone3";
-        }
-    }
-    uint64_t cloned = now();
-    if (status[1] >= 0) close(status[1]);
-    if (refused != NULL) {
-        if (nfds >= 2)  /* the instance's stream says why, as a failed child's would */
-            dprintf(fds[1], "launcher: %s%s%s\n", refused, error ? ": " : "", error ? strerror(error) : "");
-        if (status[0] >= 0) close(status[0]);
-        for (int k = 0; k < nfds; k++) close(fds[k]);
-        refuse(id, refused, error);
-        return;
-    }
-    for (int k = 0; k < nfds; k++) close(fds[k]);
-    struct child *child = &children[child_count++];
-    memset(child, 0, sizeof *child);
-    child->id = id;
-    child->pid = pid;
-    child->pidfd = pidfd;
-    child->status_fd = status[0];
-    child->stamps[RECEIVED] = received;
-    child->stamps[CLONED] = cloned;
-}
-
-/* The child's status pipe, once its last writer closed it (the child's exec, or its exit):
- * its report, then EOF. */
-static void read_status(struct child *child) {
-    uint64_t seen = now();
-    for (;;) {
-        char *into = (char *)&child->report + child->report_bytes;
-        size_t room = sizeof child->report - child->report_bytes;
-        char extra;
-        ssize_t got = room ? read(child->status_fd, into, room) : read(child->status_fd, &extra, 1);
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) break;
-        if (room) child->report_bytes += (size_t)got;
-        else child->report_bytes = 0;  /* more than a report: not one of ours */
-    }
-    close(child->status_fd);
-    child->status_fd = -1;
-    struct reply reply;
-    memset(&reply, 0, sizeof reply);
-    reply.id = child->id;
-    reply.pid = child->pid;
-    memcpy(reply.stamps, child->stamps, sizeof reply.stamps);
-    if (child->report_bytes == sizeof child->report && child->report.step[0] == '\0') {
-        for (int k = CHILD; k < EXEC; k++) reply.stamps[k] = child->report.stamps[k];
-        reply.stamps[EXEC] = seen;
-        reply.kind = STARTED;
-    } else {
-        reply.kind = FAILED;
-        reply.error = child->report_bytes == sizeof child->report ? child->report.error : 0;
-        snprintf(reply.step, sizeof reply.step, "%s", child->report_bytes == sizeof child->report
-                 ? child->report.step : "ended before its exec");
-    }
-    send_reply(&reply, child->pidfd);
-}
-
-static void reap(int index) {
-    struct child *child = &children[index];
-    while (child->status_fd >= 0) read_status(child);  /* its verdict before its exit */
-    siginfo_t info;
-    memset(&info, 0, sizeof info);
-    if (syscall(SYS_waitid, P_PIDFD, child->pidfd, &info, WEXITED, NULL) != 0) {
-        if (errno == EINTR) return;
-        info.si_code = CLD_KILLED;  /* not ours to reap any more: say it was killed */
-        info.si_status = SIGKILL;
-    }
-    struct reply reply;
-    memset(&reply, 0, sizeof reply);
-    reply.kind = EXITED;
-    reply.id = child->id;
-    reply.pid = child->pid;
-    /* the wait status as waitpid(2) encodes it, for Python's os.waitstatus_to_exitcode */
-    reply.status = info.si_code == CLD_EXITED ? (info.si_status & 0xff) << 8
-        : (info.si_status & 0x7f) | (info.si_code == CLD_DUMPED ? 0x80 : 0);
-    send_reply(&reply, -1);
-    close(child->pidfd);
-    children[index] = children[--child_count];
-}
-
-static int serve(void) {
-    static struct pollfd fds[1 + 2 * MAX_CHILDREN];
-    signal(SIGPIPE, SIG_IGN);
-    for (;;) {
-        int n = 0;
-        fds[n++] = (struct pollfd){.fd = sock, .events = POLLIN};
-        for (int k = 0; k < child_count; k++) {
-            /* no POLLIN: woken once, when its exec closes the pipe (POLLHUP), not also
-             * by the report it writes just before, while it is on its way to the exec */
-            fds[n++] = (struct pollfd){.fd = children[k].status_fd, .events = 0};
-            fds[n++] = (struct pollfd){.fd = children[k].pidfd, .events = POLLIN};
-        }
-        if (poll(fds, (nfds_t)n, -1) < 0) {
-            if (errno == EINTR) continue;
-            perror("launcher: poll");
-            return 1;
-        }
-        /* children first, from the last (reap() moves the last into the hole it leaves) */
-        for (int k = child_count - 1; k >= 0; k--) {
-            if (children[k].status_fd >= 0 && fds[1 + 2 * k].revents)
-                read_status(&children[k]);
-            if (fds[2 + 2 * k].revents) reap(k);
-        }
-        if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) serve_request();
-    }
-}
-
-/* --- start-up --------------------------------------------------------------------- */
-
-/* The filter file, read once: every child installs the same program. */
-static void load_filter(const char *path) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fail(path);
-    ssize_t got = read(fd, filter, sizeof filter);
-    char extra;
-    ssize_t more = got < 0 ? -1 : read(fd, &extra, 1);
-    if (more < 0) fail(path);
-    close(fd);
-    if (more > 0) { errno = E2BIG; fail(path); }  /* beyond BPF_MAXINSNS */
-    if (got == 0 || got % sizeof filter[0] != 0) { errno = EINVAL; fail(path); }
-    filter_length = (unsigned short)(got / sizeof filter[0]);
-}
-
-/* A CPU list as the kernel writes one (0-2,5): the children start with that affinity. */
-static void parse_cpus(const char *list) {
-    CPU_ZERO(&cpus);
-    const char *at = list;
-    while (*at) {
-        char *end;
-        long low = strtol(at, &end, 10), high = low;
-        if (end == at || low < 0) { errno = EINVAL; fail("--cpus"); }
-        if (*end == '-') {
-            at = end + 1;
-            high = strtol(at, &end, 10);
-            if (end == at || high < low) { errno = EINVAL; fail("--cpus"); }
-        }
-        for (long cpu = low; cpu <= high && cpu < CPU_SETSIZE; cpu++) CPU_SET((int)cpu, &cpus);
-        at = *end == ',' ? end + 1 : end;
-        if (*end != ',' && *end != '\0') { errno = EINVAL; fail("--cpus"); }
-    }
-    pin = 1;
-}
-
-int main(int argc, char **argv) {
-    launcher_pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);  /* -1 before Linux 5.3 */
-    if (launcher_pidfd >= 0) fcntl(launcher_pidfd, F_SETFD, FD_CLOEXEC);
-    struct spec spec;
-    memset(&spec, 0, sizeof spec);
-    spec.cgroup_fd = spec.stdin_fd = spec.stdout_fd = spec.status_fd = -1;
-    if (argc < 3 || strcmp(argv[1], "--serve") != 0) return run_once(argc, argv, &spec);
-    sock = atoi(argv[2]);
-    for (int i = 3; i < argc; i++) {
-        if (strcmp(argv[i], "--seccomp") == 0 && i + 1 < argc) load_filter(argv[++i]);
-        else if (strcmp(argv[i], "--cpus") == 0 && i + 1 < argc) parse_cpus(argv[++i]);
-        else return usage();
-    }
-    if (fcntl(sock, F_SETFD, FD_CLOEXEC) != 0) fail("socket");
-    return serve();
-}
+#endif

@@ -1,42 +1,40 @@
-"""The Python side of the launcher (runtimes/host/launcher.c): a small static fork server each
-host-side driver (process, native) starts once, in prepare(), outside every measurement, and
-asks to start its instances.
+"""How the process and native drivers start an instance: the launcher (runtimes/host/launcher.c)
+built as a small shared library that bench loads once per driver, in prepare(), outside every
+measurement, and calls to start each instance.
 
 Started by subprocess.Popen, a boot's `spawn` phase held bench's own work, the child's exec
-and the probe's start at once. Here a start is one message on a socket; the launcher clones
-the child at once, and writes back CLOCK_MONOTONIC stamps of each step (the launcher runs on
-the host, so its clock is the harness's), which the drivers turn into boot phases (after
-`cgroup`, the cgroup bench makes; then `ready`, the ready line's arrival):
+and the probe's start at once; a separate launcher process asked over a socket cost a
+wake-up of its own on every start. Here a start is one call into C from the asking thread:
+the child is cloned the way glibc's posix_spawn clones it (sharing bench's memory, on a
+stack of its own, the thread waiting until its exec), and writes the CLOCK_MONOTONIC stamps
+of its steps where the call returns them (bench's clock too), which become boot phases
+(after `cgroup`, the cgroup bench makes; then `ready`, the ready line's arrival):
 
-    request     bench asked -> the launcher read the request (bench's own part, measured)
-    spawn       -> the child runs in its cgroup (clone3; a native instance is PID 1 of a new
-                   pid namespace; v1: it wrote 0 to `tasks`, v2: it was cloned into it)
+    request     bench asked -> the launcher has the request (bench's own part, measured)
+    spawn       -> the child runs in its cgroup (a native instance is PID 1 of a new pid
+                   namespace; v1: it wrote 0 to `tasks`, v2: it was cloned into it)
     namespaces  -> mount, uts, ipc, net and cgroup namespaces, hostname, keyring, lo up
     mounts      -> its rootfs: /proc, read-only and masked paths, /tmp, binds, pivot_root
     seccomp     -> capabilities dropped, no_new_privs, the filter installed
-    exec        -> execve done, as the launcher saw it (the child's close-on-exec status
-                   pipe closed); on a busy host it may see it late, after the ready line
-                   arrived: then `exec` ends there and `ready` is 0 (Instance.boot_phases)
+    exec        -> execve done: the asking thread, waiting since the clone, runs again. On a
+                   busy host it may run only after the ready line arrived: then `exec` ends
+                   there and `ready` is 0 (Instance.boot_phases)
 
 A started child is a `Launched`: Popen's interface where teardown needs it (pid, stdin,
-poll, wait, terminate, kill), its exit status from the launcher (its parent), its signals
-through a pidfd (no pid reuse race). One thread per launcher reads the replies, and one
-(runtimes/host/pump.py) every child's output.
+poll, wait, terminate, kill), reaped and signalled through a pidfd (no pid reuse race). One
+thread per driver (runtimes/host/pump.py) reads every child's output, and each start's pipes
+are made before it is asked for (a Kit), so neither a thread nor a pipe is made on its clock.
 """
 
 from __future__ import annotations
 
-import array
 import contextlib
-import errno
+import ctypes
 import os
 import select
 import signal
-import socket
-import struct
 import subprocess
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,23 +43,30 @@ from typing import IO, Any
 from foundation.errors import InstanceError, RuntimeUnavailable
 from runtimes.base import AnyDriver, log
 from runtimes.host.cgroups import Cgroup, Hierarchy
-from runtimes.host.pump import OutputPump
-from runtimes.host.spawn import OWNER, TAG
+from runtimes.host.pump import OutputPump, Stream
 from runtimes.instance import Instance, StampedLines
 
 SOURCE = Path(__file__).with_name("launcher.c")
-REPLY = struct.Struct("<IiQqq8Q64s")
-STARTED, FAILED, EXITED, REFUSED = 1, 2, 3, 4  # enum kind in launcher.c
+LIBRARY_DEFINES = ("LAUNCHER_LIBRARY",)
 # the launcher's stamps, in its order (enum stamp in launcher.c)
-STAMPS = ("received", "cloned", "child", "cgroup", "namespaces", "mounts", "seccomp", "exec")
-# the boot phase each stamp ends: `spawn` ends with the child in its cgroup (the parent's
-# `cloned` races the child's start, and `child` to `cgroup` is one or two small writes)
-PHASE_OF = {"received": "request", "cgroup": "spawn", "namespaces": "namespaces",
+STAMPS = ("called", "child", "cgroup", "namespaces", "mounts", "seccomp", "exec")
+# the boot phase each stamp ends: `spawn` ends with the child in its cgroup (from its first
+# instruction to there is one or two small writes)
+PHASE_OF = {"called": "request", "cgroup": "spawn", "namespaces": "namespaces",
             "mounts": "mounts", "seccomp": "seccomp", "exec": "exec"}
-MAX_REQUEST = 1 << 20  # launcher.c's MAX_REQUEST
-SEND_BUFFER = 4 << 20
-START_TIMEOUT_S = 10.0
-STAMPS_TIMEOUT_S = 5.0
+MAX_REQUEST = 1 << 20
+MAX_FILTER = 4096  # BPF_MAXINSNS
+
+
+class LaunchStruct(ctypes.Structure):
+    """struct launch of launcher.c, field for field."""
+
+    _fields_ = [("payload", ctypes.c_char_p), ("length", ctypes.c_uint64),
+                ("stdin_fd", ctypes.c_int32), ("stdout_fd", ctypes.c_int32),
+                ("cgroup_fd", ctypes.c_int32), ("filter_length", ctypes.c_int32),
+                ("filter", ctypes.c_void_p), ("pid", ctypes.c_int32), ("pidfd", ctypes.c_int32),
+                ("error", ctypes.c_int32), ("reserved", ctypes.c_int32),
+                ("step", ctypes.c_char * 64), ("stamps", ctypes.c_uint64 * len(STAMPS))]
 
 
 @dataclass(frozen=True)
@@ -86,114 +91,99 @@ class Request:
 
     argv: Sequence[str]
     env: Sequence[str] = ()
+    # entries every child of the driver gets (the harness's environment), encoded once by
+    # encoded_environment
+    base_env: bytes = b""
     cgroup: Joining = Joining()
     rootfs: str | None = None
     hostname: str | None = None
     binds: Sequence[tuple[str, str]] = ()
 
-    def encode(self, serial: int) -> bytes:
-        fields = [("i", str(serial)), *(("a", arg) for arg in self.argv),
-                  *(("e", entry) for entry in self.env),
+    def encode(self, cpus: str | None = None) -> bytes:
+        """The fields launcher.c's parse_request reads (its comment lists the tags)."""
+        fields = [*(("a", arg) for arg in self.argv), *(("e", entry) for entry in self.env),
                   *(("j", str(path)) for path in self.cgroup.files)]
-        if self.cgroup.directory is not None:
-            fields.append(("c", ""))
+        if cpus is not None:
+            fields.append(("p", cpus))
         if self.rootfs is not None:
             fields += [("n", self.rootfs), ("h", self.hostname or "")]
         for source, target in self.binds:
             fields += [("b", source), ("B", target)]
-        if any("\0" in value for _, value in fields):
-            raise InstanceError("an argument or variable holds a NUL byte")
-        try:  # as the OS spells names (surrogateescape for bytes that are not UTF-8)
-            payload = b"".join(tag.encode() + os.fsencode(value) + b"\0" for tag, value in fields)
-        except UnicodeEncodeError as error:
-            raise InstanceError(f"cannot pass {error.object!r} to the launcher") from error
+        payload = encode_fields(fields) + self.base_env
         if len(payload) >= MAX_REQUEST:
             raise InstanceError(f"the command line is {len(payload)} bytes: more than the "
                                 f"launcher takes ({MAX_REQUEST})")
         return payload
 
 
+def encode_fields(fields: Sequence[tuple[str, str]]) -> bytes:
+    """Each field: its tag, its value as the OS spells names (surrogateescape for bytes that
+    are not UTF-8), a NUL; a NUL inside a value is refused (it would end the field early)."""
+    try:
+        payload = "".join(f"{tag}{value}\0" for tag, value in fields).encode(
+            "utf-8", "surrogateescape")
+    except UnicodeEncodeError as error:
+        raise InstanceError(f"cannot pass {error.object!r} to the launcher") from error
+    if payload.count(b"\0") != len(fields):
+        raise InstanceError("an argument or variable holds a NUL byte")
+    return payload
+
+
+def encoded_environment(entries: Sequence[str]) -> bytes:
+    """A driver's base environment, encoded once (at prepare(), not on each start's clock)."""
+    return encode_fields([("e", entry) for entry in entries])
+
+
 class Launched:
-    """A child the launcher started: what Popen offers teardown, fed by the launcher's replies."""
+    """A child the launcher started, bench's own child: what Popen offers teardown."""
 
-    def __init__(self, serial: int, stdin: IO[bytes]) -> None:
-        self.serial = serial
+    def __init__(self, pid: int, pidfd: int, stdin: IO[bytes], argv: Sequence[str],
+                 stamps: dict[str, int], problem: str | None = None) -> None:
+        self.pid = pid
         self.stdin: IO[bytes] | None = stdin
-        self.pid = 0
+        self.argv = list(argv)
+        self.stamps = stamps
+        self.problem = problem  # the step that failed before its exec, and why
         self.returncode: int | None = None
-        self.stamps: dict[str, int] = {}
-        self.problem: str | None = None  # why it never ran its command
-        self._pidfd = -1
-        self._pidfd_lock = threading.Lock()  # a signal never goes through a closed, reused fd
-        self._started = threading.Event()
-        self._exited = threading.Event()
-        self._launcher_gone = False
-
-    # --- what the launcher's replies set (its reader thread) ----------------------------
-
-    def _reply(self, kind: int, error: int, pid: int, status: int, stamps: dict[str, int],
-               step: str, pidfd: int) -> None:
-        if kind in (STARTED, FAILED, REFUSED):
-            self.pid, self._pidfd = pid, pidfd
-            self.stamps.update(stamps)
-            if kind != STARTED:
-                self.problem = f"{step}: {os.strerror(error)}" if error else step
-            if kind == REFUSED:
-                self.returncode = 127
-                self._exited.set()
-            self._started.set()
-        elif kind == EXITED:
-            self.returncode = os.waitstatus_to_exitcode(status)
-            self._close_pidfd()
-            self._exited.set()
-
-    def _lost(self) -> None:
-        """The launcher is gone: nothing more will come for this child. Its pidfd (if its
-        start reached its exec) still tells when it leaves, and still reaches it."""
-        self._launcher_gone = True
-        self._started.set()
-        self._exited.set()
-
-    def _close_pidfd(self) -> None:
-        with self._pidfd_lock:
-            if self._pidfd >= 0:
-                os.close(self._pidfd)
-                self._pidfd = -1
-
-    # --- Popen's interface -------------------------------------------------------------
+        self._pidfd = pidfd
+        self._lock = threading.Lock()  # one reaper; no signal through a closed, reused fd
 
     def poll(self) -> int | None:
-        """Its exit status once it exited, else None (Popen's convention)."""
-        return self.wait(0) if self._exited.is_set() and self._left(0) else None
+        """Its exit status once it exited, else None (Popen's convention: -N for signal N)."""
+        with self._lock:
+            return self._reap(os.WNOHANG)
 
     def wait(self, timeout: float | None = None) -> int:
-        """Its exit status (Popen's convention: -N for signal N); subprocess.TimeoutExpired
-        after `timeout` seconds; InstanceError when it left after its launcher, which can no
-        longer say how (a child of a launcher that is gone cannot be reaped by us)."""
-        if not self._exited.wait(timeout) or not self._left(timeout):
-            raise subprocess.TimeoutExpired(f"instance {self.pid}", timeout or 0.0)
-        if self.returncode is None:
-            raise InstanceError(f"process {self.pid} left after its launcher, which cannot say "
-                                "how any more")
-        return self.returncode
+        """Its exit status; subprocess.TimeoutExpired after `timeout` seconds."""
+        with self._lock:
+            pidfd = self._pidfd
+        if pidfd >= 0 and not select.select([pidfd], [], [], timeout)[0]:
+            raise subprocess.TimeoutExpired(f"process {self.pid}", timeout or 0.0)
+        with self._lock:
+            status = self._reap(0)
+        if status is None:  # another thread reaped it meanwhile
+            raise subprocess.TimeoutExpired(f"process {self.pid}", timeout or 0.0)
+        return status
 
-    def _left(self, timeout: float | None) -> bool:
-        """Whether it left: said by the launcher, or (the launcher gone) by its pidfd."""
-        if not self._launcher_gone:
-            return True
-        pidfd = self._pidfd  # only an EXITED reply closes it, and none comes any more
-        return pidfd < 0 or bool(select.select([pidfd], [], [], timeout)[0])
+    def _reap(self, options: int) -> int | None:
+        if self.returncode is not None or self._pidfd < 0:
+            return self.returncode
+        found = os.waitid(os.P_PIDFD, self._pidfd, os.WEXITED | options)
+        if found is None:
+            return None
+        code = found.si_status if found.si_code == os.CLD_EXITED else -found.si_status
+        self.returncode = code
+        os.close(self._pidfd)
+        self._pidfd = -1
+        return code
 
     def send_signal(self, signum: int) -> None:
-        """Through its pidfd: never to another process that took its pid. Nothing to do for
-        a child that exited, or whose start never reached its exec (teardown kills its
-        cgroup)."""
-        self._started.wait(START_TIMEOUT_S)
-        with self._pidfd_lock:
-            if self._pidfd < 0:
-                return
-            with contextlib.suppress(ProcessLookupError):
-                signal.pidfd_send_signal(self._pidfd, signum)
+        """Through its pidfd: never to another process that took its pid; nothing once it
+        was reaped."""
+        with self._lock:
+            if self._pidfd >= 0:
+                with contextlib.suppress(ProcessLookupError):
+                    signal.pidfd_send_signal(self._pidfd, signum)
 
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
@@ -201,183 +191,146 @@ class Launched:
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
 
-    def started_stamps(self, timeout_s: float = STAMPS_TIMEOUT_S) -> dict[str, int]:
-        """The stamps of its start once its exec is done (or it failed): empty if they do not
-        come within timeout_s."""
-        return dict(self.stamps) if self._started.wait(timeout_s) else {}
+
+class Kit:
+    """The pipes of one start (the child's stdin, and its stdout and stderr, read by the
+    pump), made before the start is asked for."""
+
+    def __init__(self, pump: OutputPump) -> None:
+        self.stdin_read, stdin_write = os.pipe2(os.O_CLOEXEC)
+        self.stdin = os.fdopen(stdin_write, "wb", buffering=0)
+        out_read, self.out_write = os.pipe2(os.O_CLOEXEC)
+        self.stream = Stream()
+        pump.follow(out_read, self.stream)  # the pump closes it, at its end or at its close
+
+    def release(self) -> None:
+        """The child's ends, once it has them (or will never): our copies go, so that the
+        stream ends when the child does."""
+        os.close(self.stdin_read)
+        os.close(self.out_write)
+
+    def close(self) -> None:
+        """An unused kit: all our ends closed, so the pump sees its stream end."""
+        self.stdin.close()
+        self.release()
 
 
 class Launcher:
-    """One launcher process for one driver: started in prepare(), closed in close()."""
+    """One driver's launcher: the library, its output pump and a spare kit. `seccomp` is
+    the filter native children install; `cpus` the affinity every child starts with."""
 
-    def __init__(self, binary: Path, tag: str, seccomp: Path | None = None,
+    def __init__(self, library: Path, tag: str, seccomp: bytes | None = None,
                  cpus: str | None = None) -> None:
-        self.binary = binary
-        self.tag = tag
-        options = [*(["--seccomp", str(seccomp)] if seccomp else []),
-                   *(["--cpus", cpus] if cpus else [])]
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
-        argv = [str(binary), "--serve", str(theirs.fileno()), *options]
-        log.info("launcher %s: run %s", tag, argv)
         try:
-            # its own session: a terminal's ^C is bench's to handle (it stops the instances)
-            self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, pass_fds=(theirs.fileno(),),
-                                            env={**os.environ, TAG: tag, OWNER: str(os.getpid())},
-                                            start_new_session=True)
+            self.library = ctypes.CDLL(str(library))
         except OSError as error:
-            ours.close()
-            raise RuntimeUnavailable(f"cannot run the launcher {binary}: {error.strerror}") from error
-        finally:
-            theirs.close()
-        self.socket = ours
-        self.serial = 0
-        self.children: dict[int, Launched] = {}
-        self._lock = threading.Lock()
-        self._send_lock = threading.Lock()
-        self._reader = threading.Thread(target=self._read_replies, name=f"{tag}-replies",
-                                        daemon=True)
-        self._reader.start()
+            raise RuntimeUnavailable(f"cannot load the launcher {library}: {error}") from error
+        self._start = self.library.launcher_start
+        self._start.argtypes = [ctypes.POINTER(LaunchStruct)]
+        self._start.restype = ctypes.c_int
+        self.tag = tag
+        self.cpus = cpus
+        self.filter = ctypes.create_string_buffer(seccomp or b"", len(seccomp or b""))
+        self.filter_length = len(seccomp or b"") // 8  # struct sock_filter: 8 bytes
+        if self.filter_length > MAX_FILTER:
+            raise RuntimeUnavailable(f"a seccomp filter of {self.filter_length} instructions "
+                                     f"is more than the kernel takes ({MAX_FILTER})")
         self.pump = OutputPump(tag)
+        self._lock = threading.Lock()
+        self._spare: Kit | None = None
+        self.restock()
 
     def start(self, instance: Instance[Any], request: Request) -> Launched:
-        """Ask for the instance's process; its output feeds instance.output (see launch)."""
-        return self.launch(instance.output, instance.name, request)
+        """The instance's process; its output feeds instance.output (see launch)."""
+        return self.launch(instance.output, request)
 
-    def launch(self, output: StampedLines, name: str, request: Request) -> Launched:
-        """Ask for one child whose stdin and stdout/stderr are pipes of ours, its output
-        feeding `output`; returns at once, the child starting meanwhile (its stamps and any
-        failure come later: Launched.started_stamps, the stream)."""
-        stdin_read, stdin_write = os.pipe2(os.O_CLOEXEC)
-        out_read, out_write = os.pipe2(os.O_CLOEXEC)
-        launched = Launched(self.next_serial(), os.fdopen(stdin_write, "wb", buffering=0))
+    def launch(self, output: StampedLines, request: Request) -> Launched:
+        """Start one child whose stdin and stdout/stderr are pipes of ours, its output
+        feeding `output`: returns once its exec is done (or a step of it failed: the child
+        says which on its stream and exits 127). An InstanceError when nothing started."""
+        payload = request.encode(self.cpus)
+        directory = -1 if request.cgroup.directory is None else open_directory(
+            request.cgroup.directory)
+        with self._lock:
+            kit, self._spare = self._spare or Kit(self.pump), None
+        kit.stream.lines = output  # read before the child exists: its first line is stamped on arrival
+        launch = LaunchStruct(payload, len(payload), kit.stdin_read, kit.out_write, directory,
+                              self.filter_length, ctypes.addressof(self.filter))
         try:
-            # read before the child exists, so that its first line is stamped on arrival
-            self.pump.follow(out_read, output)
-            self._send(launched, request, [stdin_read, out_write])
+            code = self._start(ctypes.byref(launch))  # the GIL is let go meanwhile
         except BaseException:
-            if launched.stdin is not None:
-                launched.stdin.close()
+            kit.stdin.close()
             raise
         finally:
-            os.close(stdin_read)
-            os.close(out_write)  # the child's copy is the only writer left: its exit ends the stream
-        log.info("%s: launched %s", name, list(request.argv))
-        return launched
-
-    def run(self, argv: list[str], what: str, timeout_s: float,
-            env: Sequence[str] = ()) -> tuple[int, list[str]]:
-        """A tool run to its end through the launcher (cheaper than a subprocess of this
-        interpreter on a timed path): its exit status and its output's lines; an
-        InstanceError when it does not end within timeout_s."""
-        output = StampedLines()
-        child = self.launch(output, what, Request(argv, env=env))
-        if child.stdin is not None:
-            child.stdin.close()
-        try:
-            status = child.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            raise InstanceError(f"could not {what}: {Path(argv[0]).name} did not finish within "
-                                f"{timeout_s:g} s") from None
-        output.wait_closed(time.monotonic_ns() + int(timeout_s * 1e9))
-        return status, output.text()
-
-    def next_serial(self) -> int:
-        with self._lock:
-            self.serial += 1
-            return self.serial
-
-    def _send(self, launched: Launched, request: Request, fds: list[int]) -> None:
-        payload = request.encode(launched.serial)
-        directory = -1
-        if request.cgroup.directory is not None:
-            try:
-                directory = os.open(request.cgroup.directory,
-                                    os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            except OSError as error:
-                raise InstanceError(f"cannot open cgroup {request.cgroup.directory}: "
-                                    f"{error.strerror}") from error
-            fds = [*fds, directory]
-        with self._lock:
-            self.children[launched.serial] = launched
-        try:
-            with self._send_lock:
-                self.socket.sendmsg([payload], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                                 array.array("i", fds))])
-        except OSError as error:
-            with self._lock:
-                self.children.pop(launched.serial, None)
-            raise InstanceError(f"the launcher {self.tag} did not take the request: "
-                                f"{error.strerror}") from error
-        finally:
+            kit.release()
             if directory >= 0:
                 os.close(directory)
+        stamps = {name: value for name, value in zip(STAMPS, launch.stamps, strict=True) if value}
+        step = launch.step.decode(errors="replace")
+        reason = f"{step}: {os.strerror(launch.error)}" if launch.error else step
+        if code < 0:
+            kit.stdin.close()
+            raise InstanceError(f"the launcher could not start {list(request.argv)}: {reason}")
+        return Launched(launch.pid, launch.pidfd, kit.stdin, request.argv, stamps,
+                        reason if code else None)
 
-    def _read_replies(self) -> None:
-        try:
-            while True:
-                data, ancillary, _, _ = self.socket.recvmsg(REPLY.size, socket.CMSG_SPACE(4),
-                                                             socket.MSG_CMSG_CLOEXEC)
-                if not data:
-                    break
-                self._dispatch(data, ancillary)
-        except OSError as error:
-            if error.errno not in (errno.EBADF, errno.ECONNRESET):
-                log.error("launcher %s: reading its replies: %s", self.tag, error)
-        finally:
-            with self._lock:
-                lost = list(self.children.values())
-                self.children.clear()
-            for child in lost:
-                child._lost()
-
-    def _dispatch(self, data: bytes, ancillary: list[tuple[int, int, bytes]]) -> None:
-        kind, error, serial, pid, status, *values, raw_step = REPLY.unpack(data)
-        pidfd = next((array.array("i", cdata[:4])[0] for level, kind_, cdata in ancillary
-                      if level == socket.SOL_SOCKET and kind_ == socket.SCM_RIGHTS), -1)
-        stamps = {name: value for name, value in zip(STAMPS, values, strict=True) if value}
+    def restock(self) -> None:
+        """The pipes of the next start, made now (after a ready line, or before the first
+        start): off the clock of every start."""
         with self._lock:
-            child = self.children.get(serial)
-            if kind in (EXITED, REFUSED):
-                self.children.pop(serial, None)
-        if child is None:
-            if pidfd >= 0:
-                os.close(pidfd)
-            return
-        step = raw_step.rstrip(b"\0").decode(errors="replace")
-        child._reply(kind, error, pid, status, stamps, step, pidfd)
+            if self._spare is not None:
+                return
+        kit: Kit | None = Kit(self.pump)
+        with self._lock:
+            if self._spare is None:
+                self._spare, kit = kit, None
+        if kit is not None:  # another thread restocked meanwhile
+            kit.close()
 
-    def alive(self) -> bool:
-        return self.process.poll() is None
+    def started(self, instance: Instance[Any], child: Launched) -> None:
+        """After the instance's ready line: its phases from the child's stamps, the start in
+        the log (a file write kept off the clock), and the pipes of the next start."""
+        log.info("%s: the launcher started %s as pid %d (stamps %s)", instance.name, child.argv,
+                 child.pid, child.stamps)
+        mark_phases(instance, child.stamps)
+        self.restock()
 
     def close(self) -> None:
-        """Closing our end makes the launcher leave (and native instances with it)."""
-        with contextlib.suppress(OSError):
-            self.socket.shutdown(socket.SHUT_RDWR)
-        self.socket.close()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._reader.join(timeout=5)
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.close()
         self.pump.close()
 
 
+def open_directory(path: Path) -> int:
+    try:
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as error:
+        raise InstanceError(f"cannot open cgroup {path}: {error.strerror}") from error
+
+
 def mark_phases(instance: Instance[Any], stamps: dict[str, int]) -> None:
-    """The launcher's stamps as boot phases of the instance (see the module docstring)."""
+    """The launcher's stamps of a start as the instance's boot phases (see the module
+    docstring)."""
     for name, phase in PHASE_OF.items():
         if name in stamps:
             instance.mark(phase, stamps[name])
 
 
-
-def start_launcher(driver: AnyDriver, seccomp: Path | None = None,
+def start_launcher(driver: AnyDriver, seccomp: bytes | None = None,
                    cpus: str | None = None) -> Launcher:
-    """The driver's launcher, compiled into its run's cache and started (in prepare(), off
-    every measurement), named for `bench clean` like everything the run makes."""
+    """The driver's launcher, its library compiled into the run's cache and loaded (in
+    prepare(), off every measurement)."""
+    from runtimes.host.build import compile_library
+
+    return Launcher(compile_library(SOURCE, driver.context.cache_dir, LIBRARY_DEFINES),
+                    driver.resource_name("launcher"), seccomp, cpus)
+
+
+def launcher_command(cache_dir: Path) -> Path:
+    """The launcher as a command (one instance, waited for): the same start, for a timer
+    that runs commands (bench verify's reference) and for tests."""
     from runtimes.host.build import compile_static
 
-    return Launcher(compile_static(SOURCE, driver.context.cache_dir),
-                    driver.resource_name("launcher"), seccomp, cpus)
+    return compile_static(SOURCE, cache_dir)

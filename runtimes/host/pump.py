@@ -21,23 +21,32 @@ from runtimes.instance import StampedLines
 CHUNK = 65536
 
 
+class Stream:
+    """A pipe the pump reads, and the lines its chunks go to: known only once the instance
+    that will write to it is asked for (a pipe is made before, off every clock)."""
+
+    def __init__(self, lines: StampedLines | None = None) -> None:
+        self.lines = lines
+
+
 class OutputPump:
-    """Reads registered pipes until each ends; feeds each chunk to its StampedLines."""
+    """Reads registered pipes until each ends; feeds each chunk to its stream's lines."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self._poller = select.epoll()
-        self._streams: dict[int, StampedLines] = {}
+        self._streams: dict[int, Stream] = {}
         self._lock = threading.Lock()
         self._wake_read, self._wake_write = os.pipe2(os.O_CLOEXEC)
         self._poller.register(self._wake_read, select.EPOLLIN)
         self._thread = threading.Thread(target=self._run, name=f"{name}-output", daemon=True)
         self._thread.start()
 
-    def follow(self, fd: int, lines: StampedLines) -> None:
-        """Read `fd` (the pump owns it from now on and closes it at its end) into `lines`."""
+    def follow(self, fd: int, stream: Stream) -> None:
+        """Read `fd` (the pump owns it from now on and closes it at its end) into the
+        stream's lines, once it has them."""
         with self._lock:
-            self._streams[fd] = lines
+            self._streams[fd] = stream
         try:
             self._poller.register(fd, select.EPOLLIN)
         except (OSError, ValueError):
@@ -59,26 +68,27 @@ class OutputPump:
 
     def _read(self, fd: int) -> None:
         with self._lock:
-            lines = self._streams.get(fd)
-        if lines is None:
+            stream = self._streams.get(fd)
+        if stream is None:
             return
         try:
             data = os.read(fd, CHUNK)
             stamp = time.monotonic_ns()
-            if data:
-                lines.feed(data, stamp)
+            if data and stream.lines is not None:
+                stream.lines.feed(data, stamp)
                 return
         except (OSError, ValueError) as error:  # the stream broke, or its sink did
             log.debug("%s: output %d ends: %s", self.name, fd, error)
-        self._end(fd, lines)
+        self._end(fd, stream)
 
-    def _end(self, fd: int, lines: StampedLines) -> None:
+    def _end(self, fd: int, stream: Stream) -> None:
         with self._lock:
             self._streams.pop(fd, None)
         with contextlib.suppress(OSError, ValueError):
             self._poller.unregister(fd)
         os.close(fd)
-        lines.close()
+        if stream.lines is not None:
+            stream.lines.close()
 
     def close(self) -> None:
         """Stop reading; every stream still open is closed (its waiters see it end)."""
@@ -87,8 +97,8 @@ class OutputPump:
         self._thread.join(timeout=5)
         with self._lock:
             left = list(self._streams.items())
-        for fd, lines in left:
-            self._end(fd, lines)
+        for fd, stream in left:
+            self._end(fd, stream)
         self._poller.close()
         os.close(self._wake_read)
         os.close(self._wake_write)

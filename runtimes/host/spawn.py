@@ -23,13 +23,10 @@ from foundation.errors import ExitCause, InstanceError
 from runtimes.base import log
 from runtimes.host.cgroups import Cgroup, Hierarchy
 from runtimes.host.pinning import thread_pinned
-from runtimes.host.procs import parent_pid
 from runtimes.instance import Instance
 from runtimes.protocol import exit_status
 
 TAG = "BENCH_INSTANCE"
-# in a launcher's environment: the pid of the bench it serves (runtimes/host/launcher.py)
-OWNER = "BENCH_LAUNCHER_OWNER"
 
 
 class Child(Protocol):
@@ -163,31 +160,20 @@ def _kill(process: Child) -> None:
 
 
 def tagged_processes(prefix: str) -> list[tuple[int, str]]:
-    """(pid, instance name) of every process whose BENCH_INSTANCE starts with prefix, but a
-    launcher its bench still serves (it leaves when that bench closes it, or dies)."""
+    """(pid, instance name) of every process whose BENCH_INSTANCE starts with prefix."""
     found = []
-    needle, owner = f"{TAG}={prefix}".encode(), f"{OWNER}=".encode()
+    needle = f"{TAG}={prefix}".encode()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
+            environ = (entry / "environ").read_bytes()
         except OSError:
             continue  # gone, or a kernel thread
-        tag = next((item.split(b"=", 1)[1] for item in environ if item.startswith(needle)), None)
-        served = next((item[len(owner):] for item in environ if item.startswith(owner)), None)
-        if tag is not None and not (served is not None and _parent_is(int(entry.name), served)):
-            found.append((int(entry.name), tag.decode(errors="replace")))
+        for item in environ.split(b"\0"):
+            if item.startswith(needle):
+                found.append((int(entry.name), item.split(b"=", 1)[1].decode(errors="replace")))
     return found
-
-
-def _parent_is(pid: int, owner: bytes) -> bool:
-    """Whether process `pid` is still the child of `owner` (a pid, as text): a launcher whose
-    bench died is the child of another process by now."""
-    try:
-        return parent_pid(pid) == int(owner)
-    except (InstanceError, ValueError):
-        return False
 
 
 def sweep_processes(prefix: str, dry_run: bool, wait_s: float = 2.0) -> list[str]:

@@ -3,12 +3,12 @@
 It is the floor for what container isolation costs: the same namespaces and limits a
 container engine sets up, without an engine. The start path is kept to what must
 happen per instance: make the cgroup and write its limits, then ask the driver's launcher
-(runtimes/host/launcher.c, a small static fork server started once at prepare(), outside
-every measurement) for the instance: it clones the probe as PID 1 of a new pid namespace,
-which enters the cgroup without the ~10 ms threadgroup-lock migration (v1: it moves only
-itself through `tasks`; v2: it is cloned into the cgroup), its other namespaces, pivots
-into the rootfs, drops privileges, installs the seccomp filter and execs the probe; the
-launcher's stamps name each of those phases. The rootfs (runtimes/host/rootfs.py: the probe
+(runtimes/host/launcher.c, a small C library loaded once at prepare(), outside every
+measurement) for the instance: it clones the probe as PID 1 of a new pid namespace, which
+enters the cgroup without the ~10 ms threadgroup-lock migration (v1: it moves only itself
+through `tasks`; v2: it is cloned into the cgroup), its other namespaces, pivots into the
+rootfs, drops privileges, installs the seccomp filter and execs the probe; the launcher's
+stamps name each of those phases. The rootfs (runtimes/host/rootfs.py: the probe
 plus empty mount points, the same tree the OCI and LXC runtimes get) and the filter
 (Docker's default profile, compiled by runtimes/host/seccomp_bpf.py) are made once per run
 in the run's work directory.
@@ -39,7 +39,7 @@ from runtimes.host.launcher import (
     Launcher,
     Request,
     joining,
-    mark_phases,
+    launcher_command,
     start_launcher,
 )
 from runtimes.host.memory import total_pss
@@ -48,7 +48,7 @@ from runtimes.host.pinning import CpuList
 from runtimes.host.rootfs import MOUNT_POINTS, assemble_rootfs, make_rootfs, probe_argv
 from runtimes.host.seccomp import DOCKER_DEFAULT, PROFILE_SOURCE, host_target, resolve
 from runtimes.host.seccomp_bpf import Filter, compile_filter, library_version
-from runtimes.host.spawn import process_exit, stop_contained, sweep_processes
+from runtimes.host.spawn import process_exit, stop_contained
 from runtimes.host.usage import TICK_NS, process_cpu_ns
 from runtimes.instance import Instance
 
@@ -126,15 +126,15 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         return None
 
     def prepare(self, probe: Path, extra_files: Mapping[str, Path] | None = None) -> None:
-        """Make the rootfs (/probe, plus extra_files, and mount points) and the filter, and
-        start the launcher (which reads the filter once)."""
+        """Make the rootfs (/probe, plus extra_files, and mount points) and the filter (the
+        launcher's, and a file of it for the launcher as a command), and load the launcher."""
         self.probe = probe
         self.applied = self.cgroups.check_limits(self.resource_name("limits"), self.limits)
         if self.options.seccomp == "default":
             self.seccomp = compile_filter(resolve(DOCKER_DEFAULT, host_target()))
             self.filter_file.write_bytes(self.seccomp.program)
         make_rootfs(self.rootfs, probe, extra_files)
-        self.launcher = start_launcher(self, self.filter_file if self.seccomp else None,
+        self.launcher = start_launcher(self, self.seccomp.program if self.seccomp else None,
                                        self.options.cpus)
 
     def prepare_commands(self, commands: Mapping[str, PackagedCommand]) -> None:
@@ -189,7 +189,7 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         request = self.request(name, cgroup, command)
         seccomp = ["--seccomp", str(self.filter_file)] if self.seccomp else []
         cgroups = [arg for path in self.cgroups.join_paths(cgroup) for arg in ("--cgroup", str(path))]
-        return [str(self.launcher.binary), *seccomp, *cgroups,
+        return [str(launcher_command(self.context.cache_dir)), *seccomp, *cgroups,
                 "--ns", str(request.rootfs), str(request.hostname), "--", *request.argv]
 
     def launch(self, instance: Instance[NativeHandle], command: ProbeCommand) -> None:
@@ -205,17 +205,16 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
     def after_ready(self, instance: Instance[NativeHandle]) -> None:
         """The launcher's stamps: request, spawn, namespaces, mounts, seccomp, exec."""
         process = instance.held().process
-        if process is not None:
-            mark_phases(instance, process.started_stamps())
+        if process is not None and self.launcher is not None:
+            self.launcher.started(instance, process)
 
     @property
     def filter_file(self) -> Path:
         return self.context.work_dir / f"{self.name}-seccomp.bpf"
 
     def host_pids(self, instance: Instance[NativeHandle]) -> list[int]:
-        """Every process in the instance's cgroup: the probe and its children (the launcher
-        that started them serves every instance of the run, as dockerd does, and waits
-        beside none of them)."""
+        """Every process in the instance's cgroup: the probe and its children (no monitor
+        process waits beside an instance: bench itself is the probe's parent)."""
         pids = self.cgroups.members_now(instance.held().cgroup)
         if not pids:
             raise InstanceError(f"{instance.name}: no process is left in its cgroup")
@@ -268,8 +267,8 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             "cgroup_controllers": self.cgroups.controllers(),
             "cgroup_join": ("clone3 CLONE_INTO_CGROUP" if self.cgroups.version == 2
                             else "the child moves itself through tasks before its exec"),
-            "launcher": "a fork server per run (runtimes/host/launcher.c); no monitor process "
-                        "per instance",
+            "launcher": "bench's own (runtimes/host/launcher.c, in-process: clone3 with "
+                        "CLONE_VM|CLONE_VFORK); no monitor process per instance",
             "memory_limit": self.limits.memory_bytes,
             "pids_limit": self.limits.pids,
             # read back from a cgroup made with these limits at prepare(): what the kernel holds
@@ -285,17 +284,14 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             "seccomp_filter": seccomp_facts(self.seccomp),
             **scratch_fingerprint(self.cells, "a host directory bound at /scratch (rw, nosuid)"),
             "cpus": self.options.cpus,
-            # inherited by the launcher and the probe; the cgroup has no cpuset of its own
+            # the probe starts with it (the launcher sets it); the cgroup has no cpuset of its own
             "pinning": "sched_setaffinity" if self.options.cpus else None,
         }
 
     @classmethod
     def clean(cls, options: NativeOptions, run_id: str | None, dry_run: bool) -> list[str]:
-        """The run's launchers (tagged in their environment; their instances die with them),
-        then its cgroups with everything still in them."""
-        found = sweep_processes(instance_prefix(run_id), dry_run)
         try:
-            return found + sweep(detect(), instance_prefix(run_id), dry_run)
+            return sweep(detect(), instance_prefix(run_id), dry_run)
         except (OSError, BenchError) as error:
             raise RuntimeUnavailable(f"cannot clean native cgroups: {error}") from error
 

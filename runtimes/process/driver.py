@@ -5,11 +5,11 @@ same run. Each instance lives in a cgroup of its own, with no limit: not to isol
 so that teardown and `bench clean` find and kill everything it started (a daemon that called
 setsid, a command that ignores SIGTERM), whoever its parent is by then.
 
-The probe is started by the driver's launcher (runtimes/host/launcher.c, a static fork
-server started at prepare(), outside every measurement), not by Python's subprocess: the
-child enters the cgroup before its exec without a migration (v1: it writes 0 to `tasks`,
-moving only itself; v2: it is cloned into it), and the launcher's stamps split the start
-into `request`, `spawn`, `exec` and `ready` (after `cgroup`, the cgroup made by bench).
+The probe is started by the driver's launcher (runtimes/host/launcher.c, a small C library
+loaded at prepare(), outside every measurement), not by Python's subprocess: the child
+enters the cgroup before its exec without a migration (v1: it writes 0 to `tasks`, moving
+only itself; v2: it is cloned into it), and the launcher's stamps split the start into
+`request`, `spawn`, `exec` and `ready` (after `cgroup`, the cgroup made by bench).
 """
 
 from __future__ import annotations
@@ -32,7 +32,14 @@ from runtimes.base import (
 )
 from runtimes.commands import PackagedCommand, scratch_fingerprint
 from runtimes.host.cgroups import Cgroup, Hierarchy, detect, sweep
-from runtimes.host.launcher import Launched, Launcher, Request, joining, mark_phases, start_launcher
+from runtimes.host.launcher import (
+    Launched,
+    Launcher,
+    Request,
+    encoded_environment,
+    joining,
+    start_launcher,
+)
 from runtimes.host.memory import pss_bytes
 from runtimes.host.pinning import CpuList
 from runtimes.host.spawn import TAG, process_exit, stop_contained, sweep_processes
@@ -69,7 +76,8 @@ class ProcessDriver(Driver[ProcessOptions, Process]):
         self.cgroups: Hierarchy = detect()
         self.launcher: Launcher | None = None
         # what the probe inherits: the harness's environment, and its instance's name
-        self.environment = [f"{key}={value}" for key, value in os.environ.items() if key != TAG]
+        self.environment = encoded_environment(
+            [f"{key}={value}" for key, value in os.environ.items() if key != TAG])
 
     @classmethod
     def unavailable_reason(cls, options: ProcessOptions) -> str | None:
@@ -96,14 +104,14 @@ class ProcessDriver(Driver[ProcessOptions, Process]):
             scratch = self.cells.make_scratch(instance.name, spec)
             argv += ["--", *spec.lines(cwd=str(scratch) if scratch else None)]
         handle.process = self.launcher.start(instance, Request(
-            argv, env=[*self.environment, f"{TAG}={instance.name}"],
+            argv, env=[f"{TAG}={instance.name}"], base_env=self.environment,
             cgroup=joining(self.cgroups, cgroup)))
 
     def after_ready(self, instance: Instance[Process]) -> None:
         """The launcher's stamps: request, spawn (in its cgroup), exec."""
         process = instance.held().process
-        if process is not None:
-            mark_phases(instance, process.started_stamps())
+        if process is not None and self.launcher is not None:
+            self.launcher.started(instance, process)
 
     def usage(self, instance: Instance[Process]) -> Usage:
         """The probe's CPU time and its reaped children's: the whole instance."""

@@ -1,15 +1,14 @@
 """The launcher for real (runtimes/host/launcher.c and launcher.py): the process and native
-drivers' instances are its children, in their cgroups from before their exec, their starts
-stamped into phases that add up; a failed step, a malformed request and a launcher that is
-gone are each said as what they are; many starts at once each get their own replies.
+drivers' instances are bench's own children, in their cgroups from before their exec, with
+nothing of bench's but their stdio, their starts stamped into phases that add up; a failed
+step and a malformed request are each said as what they are; many starts at once from many
+threads each get their own child; the portable build (glibc's clone) starts them too.
 """
 
 from __future__ import annotations
 
-import array
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -18,11 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from foundation.errors import InstanceError, TeardownError
+from foundation.errors import InstanceError
 from runtimes.base import ProbeCommand
-from runtimes.host.launcher import Joining, Launched, Request
+from runtimes.host.build import compile_library
+from runtimes.host.launcher import LIBRARY_DEFINES, SOURCE, Joining, Launched, Launcher, Request
 from runtimes.host.procs import parent_pid
-from runtimes.host.spawn import TAG, stop_contained
+from runtimes.host.spawn import TAG
 from runtimes.instance import Instance
 from runtimes.native.driver import NativeDriver
 from runtimes.process.driver import ProcessDriver
@@ -60,13 +60,18 @@ def cgroup_lines(pid: int) -> str:
     return Path(f"/proc/{pid}/cgroup").read_text()
 
 
-def test_a_probe_is_the_launchers_child_in_its_cgroup_with_its_tag(
+def test_a_probe_is_benchs_child_in_its_cgroup_with_its_tag_and_only_its_stdio(
         process: Harness[ProcessDriver]) -> None:
     driver = process.driver()
-    assert driver.launcher is not None
-    instance = process.start(driver)
+    kept = os.open("/dev/null", os.O_RDONLY)  # not close-on-exec: Popen's close_fds would stop it
+    try:
+        instance = process.start(driver)
+    finally:
+        os.close(kept)
     pid = child(instance).pid
-    assert parent_pid(pid) == driver.launcher.process.pid
+    assert parent_pid(pid) == os.getpid()
+    held = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+    assert "/dev/null" not in held, held  # what bench holds stays bench's
     # in the instance's cgroup in every hierarchy, though no join= reached the probe
     cgroup = instance.held().cgroup
     assert pid in driver.cgroups.members(cgroup)
@@ -89,11 +94,10 @@ def test_a_native_start_is_named_step_by_step(native: Harness[NativeDriver]) -> 
         # PID 1 of its own pid namespace, the launcher's child on the host
         status = Path(f"/proc/{child(instance).pid}/status").read_text()
         assert status.split("NSpid:")[1].split()[1] == "1"
-        assert driver.launcher is not None
-        assert parent_pid(child(instance).pid) == driver.launcher.process.pid
+        assert parent_pid(child(instance).pid) == os.getpid()
 
 
-def test_exit_statuses_and_signals_come_through_the_launcher(
+def test_exit_statuses_and_signals_go_through_the_pidfd(
         process: Harness[ProcessDriver]) -> None:
     driver = process.driver()
     killed = process.start(driver)
@@ -105,7 +109,37 @@ def test_exit_statuses_and_signals_come_through_the_launcher(
     assert child(failing).wait(10) == 2  # the probe's status for an unknown mode
 
 
-def test_a_failed_step_says_which_and_why_on_the_stream_and_in_the_reply(
+def test_a_command_starts_with_no_signal_blocked_ignored_or_handled_of_benchs(
+        process: Harness[ProcessDriver]) -> None:
+    """Python ignores SIGPIPE and handles SIGINT; the launcher blocks every signal in the
+    child until its exec (it shares bench's memory): none of that may reach the command."""
+    assert signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN
+    assert callable(signal.getsignal(signal.SIGINT))
+    driver = process.driver()
+    assert driver.launcher is not None
+    output: Instance[None] = Instance(driver.resource_name("sleep"), time.monotonic_ns())
+    sleeper = driver.launcher.start(output, Request(["/bin/sleep", "30"]))
+    plain = subprocess.Popen(["/bin/sleep", "30"])  # restore_signals: as a command expects them
+    try:
+        time.sleep(0.5)  # both past their own start-up (glibc installs a handler of its own)
+        ours, theirs = signal_masks(sleeper.pid), signal_masks(plain.pid)
+        assert ours == theirs and ours["SigBlk"] == ours["SigIgn"] == 0, (ours, theirs)
+    finally:
+        plain.kill()
+        plain.wait()
+        sleeper.kill()
+        sleeper.wait(10)
+        if sleeper.stdin is not None:
+            sleeper.stdin.close()
+
+
+def signal_masks(pid: int) -> dict[str, int]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return {key: int(status.split(f"{key}:")[1].split()[0], 16)
+            for key in ("SigBlk", "SigIgn", "SigCgt")}
+
+
+def test_a_failed_step_says_which_and_why_on_the_stream_and_to_the_caller(
         native: Harness[NativeDriver]) -> None:
     driver = native.driver()
     assert driver.launcher is not None
@@ -114,36 +148,27 @@ def test_a_failed_step_says_which_and_why_on_the_stream_and_in_the_reply(
     try:
         gone = driver.launcher.start(output, driver.request(
             output.name, cgroup, ProbeCommand("ready"), rootfs="/nonexistent-rootfs"))
-        assert gone.wait(10) == 127
         assert gone.problem == f"bind rootfs: {os.strerror(2)}"
+        assert gone.wait(10) == 127
         assert output.output.wait_closed(deadline(10))
         assert output.output.tail() == ("launcher: bind rootfs: No such file or directory",)
     finally:
         driver.cgroups.remove(cgroup)
 
 
-def test_a_malformed_request_is_refused_and_the_launcher_serves_on(
-        process: Harness[ProcessDriver]) -> None:
+def test_a_request_the_launcher_cannot_read_starts_nothing(process: Harness[ProcessDriver]) -> None:
     driver = process.driver()
     assert driver.launcher is not None
-    launcher = driver.launcher
-    read, write = os.pipe()
-    try:  # an unknown field, with the two descriptors a request brings
-        launcher.socket.sendmsg([b"i999\0zwhat\0a/probe\0"],
-                                [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                  array.array("i", [read, write]))])
-        os.close(write)
-        write = -1
-        assert os.read(read, 200) == b"launcher: an unknown field\n"
-    finally:
-        os.close(read)
-        if write >= 0:
-            os.close(write)
-    instance = process.start(driver)  # the next start is served as ever
+    output: Instance[None] = Instance(driver.resource_name("bad"), time.monotonic_ns())
+    with pytest.raises(InstanceError, match=r"could not start \[\]: no command"):
+        driver.launcher.start(output, Request([]))
+    assert output.output.wait_closed(deadline(10))  # its pipes went with it
+    instance = process.start(driver)  # the next start is as ever
     assert instance.output.find(READY) is not None
 
 
-def test_starts_at_once_each_get_their_own_replies(process: Harness[ProcessDriver]) -> None:
+def test_starts_at_once_from_many_threads_each_get_their_own_child(
+        process: Harness[ProcessDriver]) -> None:
     driver = process.driver()
     started: list[Instance[object]] = []
     errors: list[BaseException] = []
@@ -161,7 +186,7 @@ def test_starts_at_once_each_get_their_own_replies(process: Harness[ProcessDrive
         thread.join(60)
     assert not errors and len(started) == 16
     pids = {child(instance).pid for instance in started}
-    assert len(pids) == 16  # each reply reached its own instance
+    assert len(pids) == 16  # each start its own child, each thread on a stack of its own
     for instance in started:
         child(instance).kill()
     assert sorted(child(instance).wait(10) for instance in started) == [-signal.SIGKILL] * 16
@@ -169,7 +194,7 @@ def test_starts_at_once_each_get_their_own_replies(process: Harness[ProcessDrive
 
 def test_the_launchers_cgroup_v2_descriptor_clones_the_child_into_it(
         process: Harness[ProcessDriver]) -> None:
-    """CLONE_INTO_CGROUP through the server, on a hybrid host's controller-less cgroup2."""
+    """CLONE_INTO_CGROUP from the library, on a hybrid host's controller-less cgroup2."""
     unified = hybrid_cgroup2()
     driver = process.driver()
     assert driver.launcher is not None
@@ -188,34 +213,16 @@ def test_the_launchers_cgroup_v2_descriptor_clones_the_child_into_it(
         directory.rmdir()
 
 
-def test_a_launcher_killed_under_a_live_child_leaves_teardown_whole(
+def test_the_portable_build_starts_children_through_glibcs_clone(
         process: Harness[ProcessDriver]) -> None:
+    """What other architectures than x86-64 run (no CLONE_INTO_CGROUP: a v2 child joins
+    through its cgroup.procs), built and tried here."""
     driver = process.driver()
     assert driver.launcher is not None
+    driver.launcher.close()
+    driver.launcher = Launcher(compile_library(SOURCE, process.cache, (
+        *LIBRARY_DEFINES, "LAUNCHER_PORTABLE")), driver.resource_name("launcher"))
     instance = process.start(driver)
-    launched = child(instance)
-    driver.launcher.process.kill()
-    driver.launcher.process.wait(10)
-    time.sleep(0.5)  # its replies' reader sees the socket end
-    with pytest.raises(subprocess.TimeoutExpired):  # alive, and no status to say
-        launched.wait(0.1)
-    with pytest.raises(InstanceError, match="left after its launcher"):
-        stop_contained(instance, launched, driver.cgroups, instance.held().cgroup, 0.5)
-    instance.stopped = True  # what was left is gone: the harness has nothing to stop
-    assert not any(directory.exists() for directory in instance.held().cgroup.dirs)
-    with pytest.raises(InstanceError, match="did not take the request"):
-        process.start(driver)
-
-
-def test_native_instances_die_with_their_launcher(native: Harness[NativeDriver]) -> None:
-    driver = native.driver()
-    assert driver.launcher is not None
-    instance = native.start(driver)
-    pid = child(instance).pid
-    driver.launcher.close()  # what a bench that dies does to it: its socket ends
-    driver.launcher = None
-    assert instance.output.wait_closed(deadline(10))  # SIGKILLed (PR_SET_PDEATHSIG)
-    assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
-    with pytest.raises(TeardownError, match="left after its launcher"):
-        driver.stop(instance)  # how it ended is no one's to say now; its cgroup goes all the same
-    assert not any(directory.exists() for directory in instance.held().cgroup.dirs)
+    assert list(instance.boot_phases()) == PROCESS_PHASES
+    assert parent_pid(child(instance).pid) == os.getpid()
+    assert child(instance).pid in driver.cgroups.members(instance.held().cgroup)

@@ -25,6 +25,8 @@ from foundation.errors import InstanceError
 from runtimes.base import ProbeCommand
 from runtimes.host.build import compile_static
 from runtimes.host.cgroups import detect
+from runtimes.host.launcher import launcher_command
+from runtimes.host.procs import parent_pid
 from runtimes.native.driver import MASKED_PATHS, NativeDriver, NativeOptions
 from tests.conftest import require
 from tests.integration.native_harness import (
@@ -146,16 +148,15 @@ def test_pids_limit_stops_forks(harness: Harness) -> None:
     assert len(driver.cgroups.members(handle(instance).cgroup)) == 8  # the limit, reached
 
 
-def test_memory_reading_covers_the_instance_and_not_the_launcher(harness: Harness) -> None:
+def test_memory_reading_covers_the_instance_and_nothing_of_benchs(harness: Harness) -> None:
     driver = harness.driver()
-    assert driver.launcher is not None
     instance = harness.start(driver, "ready")
     pids = driver.host_pids(instance)
-    # the launcher serves every instance of the run and waits beside none: not the instance's
-    assert pids == [probe_pid(driver, instance)] and driver.launcher.process.pid not in pids
+    # no monitor process waits beside it: bench itself is its parent
+    assert pids == [probe_pid(driver, instance)] and os.getpid() not in pids
+    assert parent_pid(pids[0]) == os.getpid()
     reading = driver.memory(instance)
     assert reading.host_pss > 0 and reading.cgroup is not None and reading.cgroup > 0
-    # clean finds the instance, not the launcher its live run still uses
     found = NativeDriver.clean(NativeOptions(), harness.run_id, dry_run=True)
     assert len(found) == 1 and found[0].startswith("cgroup ") and instance.name in found[0]
 
@@ -195,7 +196,7 @@ def test_launcher_clones_into_a_v2_cgroup(harness: Harness) -> None:
     cgroup = unified / f"bench-{harness.run_id}-v2"
     cgroup.mkdir()
     try:
-        process = subprocess.Popen([str(driver.launcher.binary), "--cgroup", str(cgroup), "--ns",
+        process = subprocess.Popen([str(launcher_command(harness.cache)), "--cgroup", str(cgroup), "--ns",
                                     str(driver.rootfs), "v2", "--", "/probe", "ready"],
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT)
