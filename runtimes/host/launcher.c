@@ -69,6 +69,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -532,6 +533,36 @@ int launcher_start(struct launch *out) {
     }
     free(args);
     return started;
+}
+
+/* --- the instances' output, stamped --------------------------------------------------- */
+
+/* One chunk of an instance's output, as bench's pump mirrors it. */
+struct chunk {
+    int32_t fd;             /* the pipe it came from */
+    int32_t error;          /* errno of a failed read, or 0 */
+    int64_t length;         /* bytes read: 0 at the pipe's end */
+    uint64_t stamp;         /* CLOCK_MONOTONIC the moment the read returned */
+};
+
+/* Wait on bench's epoll set for the next readable pipe, read it, and stamp the read right
+ * away: the stamp does not wait for the caller to get Python's lock back (bench's pump calls
+ * this with the lock let go), so a line is stamped when it arrives, as untilready stamps it. */
+int launcher_read(int epoll_fd, char *buf, uint64_t size, struct chunk *out) {
+    struct epoll_event event;
+    int ready;
+    while ((ready = epoll_wait(epoll_fd, &event, 1, -1)) < 0)
+        if (errno != EINTR) break;
+    out->fd = ready == 1 ? event.data.fd : -1;
+    out->error = ready == 1 ? 0 : errno;
+    out->length = 0;
+    if (ready != 1) return -1;
+    ssize_t got;
+    while ((got = read(out->fd, buf, size)) < 0 && errno == EINTR) {}
+    out->stamp = now();
+    out->length = got < 0 ? 0 : got;
+    out->error = got < 0 ? errno : 0;
+    return 0;
 }
 
 #ifndef LAUNCHER_LIBRARY

@@ -235,7 +235,7 @@ class Launcher:
         if self.filter_length > MAX_FILTER:
             raise RuntimeUnavailable(f"a seccomp filter of {self.filter_length} instructions "
                                      f"is more than the kernel takes ({MAX_FILTER})")
-        self.pump = OutputPump(tag)
+        self.pump = OutputPump(tag, self.library)
         self._lock = threading.Lock()
         self._spare: Kit | None = None
         self.restock()

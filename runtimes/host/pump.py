@@ -3,22 +3,31 @@
 A reader thread per instance costs its start on the boot's clock: Thread.start() waits until
 the new thread has run, which on a busy host is a wait for a CPU, inside `boot.total`. Here
 the driver's one pump waits on all its instances' pipes at once (epoll): a new instance is
-one registration, and each chunk is stamped with the host's monotonic clock the moment the
-pump reads it, as StampedLines expects (runtimes/instance.py).
+one registration. The wait, the read and the stamp are one call into the launcher's library
+(launcher_read, with Python's lock let go), so each chunk is stamped with the host's
+monotonic clock the moment its read returns, whatever another thread of bench is doing, as
+StampedLines expects (runtimes/instance.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import select
 import threading
-import time
 
 from runtimes.base import log
 from runtimes.instance import StampedLines
 
 CHUNK = 65536
+
+
+class Chunk(ctypes.Structure):
+    """struct chunk of launcher.c."""
+
+    _fields_ = [("fd", ctypes.c_int32), ("error", ctypes.c_int32), ("length", ctypes.c_int64),
+                ("stamp", ctypes.c_uint64)]
 
 
 class Stream:
@@ -32,8 +41,12 @@ class Stream:
 class OutputPump:
     """Reads registered pipes until each ends; feeds each chunk to its stream's lines."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, library: ctypes.CDLL) -> None:
         self.name = name
+        self._wait_read = library.launcher_read
+        self._wait_read.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint64,
+                                    ctypes.POINTER(Chunk)]
+        self._wait_read.restype = ctypes.c_int
         self._poller = select.epoll()
         self._streams: dict[int, Stream] = {}
         self._lock = threading.Lock()
@@ -56,29 +69,29 @@ class OutputPump:
             raise
 
     def _run(self) -> None:
+        buffer = ctypes.create_string_buffer(CHUNK)
+        chunk = Chunk()
         while True:
-            try:
-                events = self._poller.poll()
-            except (OSError, ValueError):  # closed under us: the pump is done
+            if self._wait_read(self._poller.fileno(), buffer, CHUNK, ctypes.byref(chunk)) != 0:
+                return  # the epoll set is closed: the pump is done
+            if chunk.fd == self._wake_read:
                 return
-            for fd, _ in events:
-                if fd == self._wake_read:
-                    return
-                self._read(fd)
+            self._read(chunk.fd, ctypes.string_at(buffer, chunk.length), chunk.stamp,
+                       chunk.error)
 
-    def _read(self, fd: int) -> None:
+    def _read(self, fd: int, data: bytes, stamp: int, error: int) -> None:
         with self._lock:
             stream = self._streams.get(fd)
         if stream is None:
             return
         try:
-            data = os.read(fd, CHUNK)
-            stamp = time.monotonic_ns()
             if data and stream.lines is not None:
                 stream.lines.feed(data, stamp)
                 return
-        except (OSError, ValueError) as error:  # the stream broke, or its sink did
-            log.debug("%s: output %d ends: %s", self.name, fd, error)
+        except (OSError, ValueError) as problem:  # its sink broke
+            log.debug("%s: output %d ends: %s", self.name, fd, problem)
+        if error:
+            log.debug("%s: output %d ends: %s", self.name, fd, os.strerror(error))
         self._end(fd, stream)
 
     def _end(self, fd: int, stream: Stream) -> None:
