@@ -49,10 +49,23 @@ def _sample(cell: Cell, metric: str, value: float, phase: str | None = None,
                   metadata=metadata or {}, unit=unit)
 
 
+# a duration the guest measured with its own kernel clock: guest.<phase>, not a boot phase
+GUEST_CLOCK = "guest."
+
+
 def boot_samples(cell: Cell, instance: AnyInstance) -> list[Sample]:
+    """boot.total and its phases; for an instance whose image was pulled first (a cold
+    start), pull.total and its phases too, apart from boot (which starts after the pull)."""
     samples = [_sample(cell, "boot.total", instance.boot_total_ms())]
     for phase, ms in instance.boot_phases().items():
         samples.append(_sample(cell, f"boot.{phase}", ms, phase=phase))
+    if instance.pull_phases:
+        samples.append(_sample(cell, "pull.total", sum(instance.pull_phases.values())))
+    samples += [_sample(cell, f"pull.{phase}", ms, phase=phase)
+                for phase, ms in instance.pull_phases.items()]
+    samples += [_sample(cell, f"{GUEST_CLOCK}{phase}", ms, unit="ms",
+                        metadata={"clock": "the guest kernel's CLOCK_BOOTTIME"})
+                for phase, ms in instance.guest_phases.items()]
     return samples
 
 

@@ -16,7 +16,14 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import ByteSize, Field, SerializeAsAny, ValidationError, field_validator
+from pydantic import (
+    ByteSize,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bench.gate.rules import RULE_TAGS, GateConfig
 from bench.history.settings import HistoryConfig
@@ -38,8 +45,17 @@ NAME_RULE = ("a name is 1 to 32 lowercase letters, digits and '-', starting and 
              "directories, domain names and file names)")
 MAX_CELLS = 100_000  # cells in one plan (every repetition and warm-up of every pair)
 MAX_INSTANCES = 10_000  # instances of one density rung
+MAX_STORM = 1_024  # instances of one storm (a thread each while it starts)
+RATE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*/\s*(s|min)\s*$")
 DAY_S = 86_400.0
 HOUR_S = 3_600.0
+
+
+def ascending(counts: tuple[int, ...], most: int, key: str) -> tuple[int, ...]:
+    """Instance counts as a ladder or a storm takes them: distinct, 1 to `most`, ascending."""
+    if any(n < 1 or n > most for n in counts) or list(counts) != sorted(set(counts)):
+        raise ValueError(f"{key} must be distinct numbers from 1 to {most} in ascending order")
+    return counts
 
 
 class ReadyWorkload(Strict):
@@ -84,14 +100,69 @@ class DensityWorkload(Strict):
     @field_validator("counts")
     @classmethod
     def _ascending(cls, counts: tuple[int, ...]) -> tuple[int, ...]:
-        if any(n < 1 or n > MAX_INSTANCES for n in counts) or list(counts) != sorted(set(counts)):
-            raise ValueError(f"counts must be distinct numbers from 1 to {MAX_INSTANCES} in "
-                             "ascending order")
-        return counts
+        return ascending(counts, MAX_INSTANCES, "counts")
+
+
+class StormWorkload(Strict):
+    """N instances started at once from a barrier (bursts of each `concurrency`), or one
+    after another at a steady `rate` for `duration` seconds: each instance's start-to-ready,
+    the storm's percentiles, throughput and failures, and host memory with all N alive
+    (bench/storm.py). One storm is the unit of the statistics."""
+
+    mode: Literal["storm"]
+    concurrency: tuple[int, ...] = Field((), max_length=100,
+                                         description="burst sizes N, ascending")
+    rate: float | None = Field(None, gt=0, le=10_000, description="arrivals per second "
+                               "('20/s', '30/min'), instead of bursts")
+    duration: float = Field(3.0, gt=0, le=HOUR_S, description="seconds of arrivals at `rate`")
+    max_count: dict[str, Annotated[int, Field(ge=1, le=MAX_STORM)]] = Field(
+        default_factory=dict, description="per-runtime cap on a burst's N")
+    runtimes: tuple[str, ...] | None = Field(None, min_length=1, description="the runtimes "
+                                             "this workload runs on (default: every one)")
+    min_available: ByteSize = Field(ByteSize(2 << 30), le=1 << 62, description="the pre-flight "
+                                    "refuses an N whose guests' memory would leave less than "
+                                    "this MemAvailable")
+
+    @field_validator("concurrency")
+    @classmethod
+    def _ascending(cls, counts: tuple[int, ...]) -> tuple[int, ...]:
+        return ascending(counts, MAX_STORM, "concurrency")
+
+    @field_validator("rate", mode="before")
+    @classmethod
+    def _per_second(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        match = RATE.match(value)
+        if not match:
+            raise ValueError("a rate looks like 20/s or 30/min")
+        return float(match.group(1)) / (60.0 if match.group(2) == "min" else 1.0)
+
+    @model_validator(mode="after")
+    def _bursts_or_rate(self) -> StormWorkload:
+        if (self.rate is None) == (not self.concurrency):
+            raise ValueError("a storm has either concurrency (bursts) or rate (steady arrivals)")
+        if self.rate is not None and not 1 <= self.arrivals() <= MAX_STORM:
+            raise ValueError(f"rate x duration must come to 1 to {MAX_STORM} instances")
+        if self.rate is not None and self.max_count:
+            raise ValueError("max_count caps bursts; a steady rate's runtimes are chosen with "
+                             "`runtimes`")
+        return self
+
+    def arrivals(self) -> int:
+        """How many instances a steady-rate storm starts."""
+        return round((self.rate or 0.0) * self.duration)
+
+    def counts(self, runtime: str) -> tuple[int, ...]:
+        """The storms' sizes N for this runtime: its bursts under its cap, or the arrivals."""
+        if self.rate is not None:
+            return (self.arrivals(),)
+        cap = self.max_count.get(runtime)
+        return tuple(n for n in self.concurrency if cap is None or n <= cap)
 
 
 Workload = Annotated[ReadyWorkload | SyscallWorkload | MemtouchWorkload | DensityWorkload
-                     | CommandWorkload, Field(discriminator="mode")]
+                     | StormWorkload | CommandWorkload, Field(discriminator="mode")]
 
 
 class RuntimeSpec(Strict):
@@ -146,10 +217,12 @@ class Config(Strict):
         """Whether the plan pairs this workload with this runtime (a command workload may
         name the runtimes it runs on)."""
         spec = self.workloads[workload]
+        if isinstance(spec, StormWorkload):
+            return spec.runtimes is None or runtime in spec.runtimes
         return not isinstance(spec, CommandWorkload) or spec.runs_on(runtime)
 
 
-MODES = frozenset({"ready", "syscall", "memtouch", "density", "command"})
+MODES = frozenset({"ready", "syscall", "memtouch", "density", "storm", "command"})
 UNION_TAGS = {"workloads": MODES, **RULE_TAGS}
 
 
@@ -206,14 +279,24 @@ def check_references(config: Config, source: str) -> None:
                 if name not in config.runtimes:
                     raise ConfigError(f"{source}: workloads.{workload_name}.max_count."
                                       f"{key_text(name)[:60]}: not one of the runtimes")
+        if isinstance(workload, StormWorkload):
+            named = [("max_count", r) for r in workload.max_count]
+            named += [("runtimes", r) for r in workload.runtimes or ()]
+            for key, name in named:
+                if name not in config.runtimes:
+                    raise ConfigError(f"{source}: workloads.{workload_name}.{key}: "
+                                      f"{key_text(name)[:60]} is not one of the runtimes")
 
 
 def plan_size(config: Config) -> int:
     """How many cells make_plan would build, counted without building them."""
     rounds = {name: config.warmup_of(name) + config.repetitions_of(name) for name in config.runtimes}
     density = sum(isinstance(w, DensityWorkload) for w in config.workloads.values())
-    plain = len(config.workloads) - density
+    storms = [w for w in config.workloads.values() if isinstance(w, StormWorkload)]
+    plain = len(config.workloads) - density - len(storms)
     return sum(plain * total + density * config.repetitions_of(name)
+               + sum(len(w.counts(name)) * config.repetitions_of(name)
+                     + min(1, len(w.counts(name))) * config.warmup_of(name) for w in storms)
                for name, total in rounds.items())
 
 

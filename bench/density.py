@@ -59,7 +59,7 @@ from bench.collectors import memory_reading
 from bench.config import DensityWorkload
 from bench.plan import Cell
 from bench.results.sample import Sample
-from foundation.errors import BenchError, InstanceError
+from foundation.errors import BenchError, InstanceError, TeardownError
 from runtimes.base import AnyDriver, AnyInstance, MemoryReading, ProbeCommand
 from runtimes.host.memory import meminfo, pss_bytes
 from runtimes.protocol import IDLE
@@ -306,9 +306,24 @@ class DensityRun:
         return samples
 
     def close(self) -> None:
-        with ThreadPoolExecutor(self.workload.concurrency) as pool:
-            list(pool.map(self.driver.stop, self.running))
+        problems = stop_all(self.driver, self.running, self.workload.concurrency)
         self.running.clear()
+        if problems:
+            raise TeardownError(problems[0])
+
+
+def stop_all(driver: AnyDriver, instances: list[AnyInstance], workers: int) -> list[str]:
+    """Stop every instance, `workers` at a time (a density ladder's, a storm's); each stop is
+    tried whatever the others did, and what failed is returned, one sentence each."""
+    def stop(instance: AnyInstance) -> str | None:
+        try:
+            driver.stop(instance)
+        except BenchError as error:
+            return f"{instance.name}: {error}"
+        return None
+
+    with ThreadPoolExecutor(max(1, min(workers, len(instances) or 1))) as pool:
+        return [problem for problem in pool.map(stop, instances) if problem]
 
 
 def density_samples(driver: AnyDriver, workload: DensityWorkload, cell: Cell, timeout: float) -> list[Sample]:

@@ -5,11 +5,11 @@ reads, so a project already tracking pytest-benchmark files can keep its tooling
 runtime, workload and time metric (boot.*, syscall.*), stats in seconds computed the way
 pytest_benchmark.stats.Stats computes them; memory metrics have no place in that format and
 are left out. A syscall sample is the mean time per call of one batch, so a "round" is a batch.
+The command line is bench/commands/export.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.results.manifest import Manifest
 from bench.results.run import load_run
 from foundation.errors import ResultsError
 from foundation.files import write_output
@@ -70,34 +71,34 @@ def benchmark_stats(values: list[float]) -> dict[str, Any]:
             "data": list(values), "iterations": 1}
 
 
-def machine_info(manifest: dict[str, Any]) -> dict[str, Any]:
-    host = manifest.get("host", {})
+def machine_info(manifest: Manifest) -> dict[str, Any]:
+    host = manifest.host
     return {"node": host.get("hostname", ""), "processor": host.get("arch", ""),
             "machine": host.get("arch", ""), "python_implementation": "CPython",
             "python_version": host.get("python", ""), "release": host.get("kernel", ""),
             "system": "Linux", "cpu": {"brand_raw": host.get("cpu_model", ""),
                                        "count": host.get("cores"), "arch": host.get("arch", "")},
             "bench": {"cgroup_version": host.get("cgroup_version"),
-                      "drivers": manifest.get("drivers", {})}}
+                      "drivers": dict(manifest.drivers)}}
 
 
-def commit_info(manifest: dict[str, Any]) -> dict[str, Any]:
-    commit = manifest.get("host", {}).get("bench_commit") or "unversioned"
+def commit_info(manifest: Manifest) -> dict[str, Any]:
+    commit = str(manifest.host.get("bench_commit") or "unversioned")
     return {"id": commit.removesuffix("+dirty"), "dirty": commit.endswith("+dirty"),
             "project": "bench", "branch": None, "time": None, "author_time": None}
 
 
 def benchmark_entry(runtime: str, workload: str, metric: str, unit: str, values: list[float],
-                    manifest: dict[str, Any]) -> dict[str, Any]:
+                    manifest: Manifest) -> dict[str, Any]:
     seconds = [v * SECONDS[unit] for v in values]
     return {"group": f"{workload} {metric}", "name": f"{metric}[{runtime}]",
             "fullname": f"bench/{workload}::{metric}[{runtime}]",
             "params": {"runtime": runtime}, "param": runtime,
             "extra_info": {"runtime": runtime, "workload": workload, "metric": metric,
-                           "unit": unit, "run_id": manifest.get("run_id")},
+                           "unit": unit, "run_id": manifest.run_id},
             "options": {"disable_gc": False, "timer": "host monotonic clock",
                         "min_rounds": len(values), "max_time": 0, "min_time": 0,
-                        "warmup": manifest.get("config", {}).get("warmup", 0) > 0},
+                        "warmup": manifest.config.warmup > 0},
             "stats": benchmark_stats(seconds)}
 
 
@@ -108,32 +109,20 @@ def to_pytest_benchmark(path: Path) -> dict[str, Any]:
     benchmarks = [benchmark_entry(*key, series.unit, series.values.tolist(), run.manifest)
                   for key, series in sorted(run.series.items())
                   if series.unit in SECONDS and series.values.size]
-    created = datetime.fromtimestamp(float(run.manifest.get("created", 0)), UTC)
+    created = datetime.fromtimestamp(float(run.manifest.created or 0), UTC)
     return {"machine_info": machine_info(run.manifest), "commit_info": commit_info(run.manifest),
             "benchmarks": benchmarks, "datetime": created.isoformat(),
             "version": PYTEST_BENCHMARK_VERSION}
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Adds `bench export` to bench's subcommands."""
-    export = sub.add_parser("export", help="write a results directory in another tool's format",
-                            description="write a results directory in another tool's format")
-    export.set_defaults(handler=cmd_export)
-    export.add_argument("results", metavar="DIR", help="a results directory")
-    export.add_argument("--format", default="pytest-benchmark", choices=["pytest-benchmark"],
-                        help="pytest-benchmark: JSON for `pytest-benchmark compare` (time "
-                        "metrics, in seconds)")
-    export.add_argument("-o", "--output", metavar="FILE", help="file to write (default: stdout)")
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    document = to_pytest_benchmark(Path(args.results))
+def export(results: Path, output: Path | None) -> None:
+    """The run in `results` as pytest-benchmark JSON, written to `output` (default: stdout)."""
+    document = to_pytest_benchmark(results)
     if not document["benchmarks"]:
-        raise ResultsError(f"{args.results}: no successful time samples (boot.*, syscall.*) "
+        raise ResultsError(f"{results}: no successful time samples (boot.*, syscall.*) "
                            "to export")
     text = json.dumps(document, indent=2) + "\n"
-    if args.output:
-        write_output(Path(args.output), text)
+    if output:
+        write_output(output, text)
     else:
         sys.stdout.write(text)
-    return 0

@@ -58,6 +58,17 @@ def git_branch(folder: Path) -> str | None:
     return branch if head.returncode == 0 and branch and branch != "HEAD" else None
 
 
+BUILD_COMMIT = "build_commit.txt"  # in a wheel `bench fleet run` built: its checkout's commit
+
+
+def built_commit() -> str | None:
+    """The commit of the checkout a wheel was built from, where bench runs from that wheel."""
+    try:
+        return (Path(bench.__file__).parent / BUILD_COMMIT).read_text().strip() or None
+    except OSError:
+        return None
+
+
 def host_fingerprint() -> dict[str, Any]:
     uname = os.uname()
     return {
@@ -72,5 +83,5 @@ def host_fingerprint() -> dict[str, Any]:
         "mitigations": mitigations(),
         "python": platform.python_version(),
         "bench_version": bench.__version__,
-        "bench_commit": git_commit(Path(bench.__file__).parent),
+        "bench_commit": git_commit(Path(bench.__file__).parent) or built_commit(),
     }

@@ -19,22 +19,30 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bench.collectors import boot_samples, command_samples, memory_samples, stop_samples, syscall_samples
-from bench.config import Config, DensityWorkload, MemtouchWorkload, SyscallWorkload, Workload
+from bench.config import (
+    Config,
+    DensityWorkload,
+    MemtouchWorkload,
+    StormWorkload,
+    SyscallWorkload,
+    Workload,
+)
 from bench.density import density_samples
 from bench.drivers import INSTALLED, Registry, driver_class
+from bench.host_noise import cell_noise, host_load
 from bench.interrupts import handling_signals, shielded, signal_of
-from bench.noise import cell_noise, host_load
 from bench.plan import Cell
 from bench.results.lock import DirectoryLock
 from bench.results.sample import Sample
-from bench.results.store import RunStore
+from bench.results.writer import RunWriter
 from bench.runlog import RunLog
+from bench.storm import storm_samples
 from bench.workload.bundle import Bundle
 from bench.workload.package import PreparedWorkload, check_runtime, packaged
 from bench.workload.spec import CommandWorkload
@@ -140,7 +148,7 @@ def endpoints(config: Config, registry: Registry = INSTALLED) -> dict[str, str |
 
 
 class Runner:
-    def __init__(self, config: Config, store: RunStore, bundle: Bundle, run_id: str,
+    def __init__(self, config: Config, writer: RunWriter, bundle: Bundle, run_id: str,
                  cache_dir: Path, run_log: RunLog | None = None,
                  workloads: dict[str, PreparedWorkload] | None = None,
                  on_instance: InstanceHook | None = None, registry: Registry = INSTALLED) -> None:
@@ -148,7 +156,7 @@ class Runner:
         self.registry = registry  # name -> driver class: the installed drivers unless told
         self.workloads = workloads or {}
         self.on_instance = on_instance
-        self.store = store
+        self.writer = writer
         self.bundle = bundle
         self.run_id = run_id
         self.cache_dir = cache_dir
@@ -157,9 +165,12 @@ class Runner:
         self.cell_line: int | None = None  # where the current cell's lines start in run.log
         self.work_dir: Path | None = None  # the run's scratch directory, while it runs
 
-    def run(self, cells: list[Cell], on_cell: CellHook, on_prepare: Callable[[str], None]) -> int:
-        """Runs the cells; returns how many failed. Raises Interrupted on SIGINT, SIGTERM or
-        SIGHUP, once everything is torn down and the manifest says so."""
+    def run(self, cells: list[Cell], on_cell: CellHook, on_prepare: Callable[[str], None],
+            after_cells: Callable[[], None] | None = None) -> int:
+        """Runs the cells, then `after_cells` once every instance is torn down (a command's
+        last step: `bench verify` writes its checks); the run is complete only after both.
+        Returns how many cells failed. Raises Interrupted on SIGINT, SIGTERM or SIGHUP, once
+        everything is torn down and the manifest says so."""
         work_dir = Path(tempfile.mkdtemp(prefix=instance_prefix(self.run_id)))
         alive = DirectoryLock.acquire(work_dir)  # `bench clean` leaves a locked run alone
         context = RunContext(run_id=self.run_id, cache_dir=self.cache_dir, work_dir=work_dir,
@@ -169,41 +180,51 @@ class Runner:
         try:
             with handling_signals():
                 try:
-                    self.prepare(context, on_prepare)
-                    for cell in cells:
-                        result = self.run_cell(cell)
-                        failed += result.error is not None and not cell.warmup
-                        on_cell(cell, result.error)
-                except KeyboardInterrupt as stop:
-                    raise self.interrupted(signal_of(stop)) from None
-                except BaseException as error:
-                    with shielded():
-                        log.exception("the run failed")
-                        self.store.update_manifest(status="failed", ended=time.time(),
-                                                   reason=str(error) or type(error).__name__)
-                    raise
+                    with self.ended_by_errors():
+                        self.prepare(context, on_prepare)
+                        for cell in cells:
+                            result = self.run_cell(cell)
+                            failed += result.error is not None and not cell.warmup
+                            on_cell(cell, result.error)
                 finally:
                     with shielded():
                         self.close_drivers()
                         shutil.rmtree(work_dir, ignore_errors=True)
+                if after_cells is not None:
+                    with self.ended_by_errors():
+                        after_cells()
         finally:
             alive.release()
-        self.store.update_manifest(status="complete", ended=time.time(), failed_cells=failed)
+        self.writer.complete(failed)
         return failed
+
+    @contextmanager
+    def ended_by_errors(self) -> Iterator[None]:
+        """An error ends the run: a signal as interrupted (with its name), anything else as
+        failed (with the reason), never left running."""
+        try:
+            yield
+        except KeyboardInterrupt as stop:
+            raise self.interrupted(signal_of(stop)) from None
+        except BaseException as error:
+            with shielded():
+                log.exception("the run failed")
+                self.writer.fail(str(error) or type(error).__name__)
+            raise
 
     @property
     def attempt(self) -> int:
         """1 for a new run, then one more for each --resume (names carry it)."""
-        return 1 + len(self.store.manifest.get("resumed") or [])
+        return self.writer.manifest.attempt
 
     def interrupted(self, signum: int) -> Interrupted:
         """The manifest says which signal stopped the run; the error exits 128 + its number."""
         name = signal.Signals(signum).name
         with shielded():
             log.warning("%s: stopping; instances torn down", name)
-            self.store.update_manifest(status="interrupted", signal=name, ended=time.time())
+            self.writer.interrupt(name)
         return Interrupted(f"interrupted by {name}: instances torn down, samples so far kept in "
-                           f"{self.store.path}", signum)
+                           f"{self.writer.path}", signum)
 
     def prepare(self, context: RunContext, on_prepare: Callable[[str], None]) -> None:
         self.drivers = open_drivers(self.config, context, self.registry)
@@ -215,9 +236,9 @@ class Runner:
             if commands:
                 log.info("package %s for %s", ", ".join(commands), name)
                 driver.prepare_commands(commands)
-        self.store.update_manifest(drivers={name: {**driver.fingerprint(),
-                                                   "endpoint": driver.endpoint(driver.options)}
-                                            for name, driver in self.drivers.items()})
+        self.writer.record_drivers({name: {**driver.fingerprint(),
+                                           "endpoint": driver.endpoint(driver.options)}
+                                    for name, driver in self.drivers.items()})
 
     def close_drivers(self) -> None:
         for name, driver in self.drivers.items():
@@ -247,7 +268,7 @@ class Runner:
             swept += sweep_scratch(folder, instance_prefix(self.run_id), dry_run=False)
         if swept:
             log.warning("swept after the run: %s", swept)
-            self.store.update_manifest(swept=swept)
+            self.writer.record_swept(swept)
 
     def run_cell(self, cell: Cell) -> CellResult:
         started = time.time()
@@ -264,9 +285,9 @@ class Runner:
         if error:
             log.error("cell %d %s failed: %s", cell.index, cell.key, error)
         if not cell.warmup:
-            refused = self.store.append(samples)  # a value that breaks a rule fails the cell
+            refused = self.writer.append(samples)  # a value that breaks a rule fails the cell
             error = error or (refused[0] if refused else None)
-            self.store.record_cell({"cell": cell.index, "key": cell.key, "status":
+            self.writer.record_cell({"cell": cell.index, "key": cell.key, "status":
                                     "failed" if error else "ok", "reason": error,
                                     "log_line": self.cell_line, "started": started,
                                     "ended": time.time(), "noise": noise})
@@ -278,6 +299,8 @@ class Runner:
         workload = self.config.workloads[cell.workload]
         if isinstance(workload, DensityWorkload):
             return density_samples(driver, workload, cell, self.config.cell_timeout), None
+        if isinstance(workload, StormWorkload):
+            return storm_samples(driver, workload, cell, self.config.cell_timeout)
         seconds = self.config.cell_timeout + (workload.timeout if isinstance(workload, CommandWorkload)
                                               else 0.0)
         deadline = time.monotonic_ns() + int(seconds * 1e9)
@@ -318,7 +341,7 @@ class Runner:
         """Where a command's output goes as it comes: output/<cell>-<runtime>-<workload>-<rep>.txt
         in the results directory (a warm-up cell's, unrecorded, in the run's work directory)."""
         name = f"{cell.index:05d}-{cell.runtime}-{cell.workload}-{cell.repetition}.txt"
-        folder = self.work_dir if cell.warmup and self.work_dir else self.store.path / OUTPUT_DIR
+        folder = self.work_dir if cell.warmup and self.work_dir else self.writer.path / OUTPUT_DIR
         return folder / name
 
     @staticmethod
@@ -336,11 +359,3 @@ class Runner:
         return Sample.failed(cell.runtime, cell.workload, metric, cell.repetition, reason + where,
                              cell=cell.index)
 
-
-def manifest_for(config: Config, config_path: Path, run_id: str, cells: list[Cell],
-                 fingerprint: dict[str, Any], config_commit: str | None,
-                 registry: Registry = INSTALLED) -> dict[str, Any]:
-    return {"run_id": run_id, "created": time.time(), "config_path": str(config_path),
-            "config": config.model_dump(mode="json"), "config_commit": config_commit,
-            "cells": len(cells), "recorded_cells": sum(not c.warmup for c in cells),
-            "endpoints": endpoints(config, registry), "host": fingerprint}

@@ -10,7 +10,6 @@ terminal escape sequence, no second line).
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -30,14 +29,12 @@ def plain(text: str) -> str:
     return escape(visible(text))
 
 
-def print_summary(path: Path, console: Console) -> None:
+def print_summary(run: Run, console: Console) -> None:
     """The summary's headline rows as a terminal table (bench.results.summary.summary_table),
     and on stderr, the lines of samples.jsonl that were read as failed rows."""
-    from bench.results.run import load_run
     from bench.results.summary import run_summary_json, summary_table
 
-    run = load_run(path)
-    console.print(summary_table(run_summary_json(run), f"summary of {plain(path.name)}"))
+    console.print(summary_table(run_summary_json(run), f"summary of {plain(run.path.name)}"))
     warn_invalid(run)
 
 

@@ -26,23 +26,27 @@ class Check:
     """Annotated metadata for a dataclass field, applied only when pydantic validates it.
 
     `number`: refuse booleans (pydantic would take true as 1); `after`: a function of the
-    validated value that returns it or raises ValueError; the keywords are pydantic Field's
-    constraints (gt, le, min_length, discriminator...).
+    validated value that returns it or raises ValueError; `byte_size`: an int field that also
+    takes a size with its unit ("512MiB", "256M": pydantic's ByteSize); the keywords are
+    pydantic Field's constraints (gt, le, min_length, discriminator...).
     """
 
     def __init__(self, *, number: bool = False, after: Callable[[Any], Any] | None = None,
-                 **constraints: Any) -> None:
+                 byte_size: bool = False, **constraints: Any) -> None:
         self.number = number
         self.after = after
+        self.byte_size = byte_size
         self.constraints = constraints
 
     def __repr__(self) -> str:
-        return f"Check(number={self.number}, after={self.after}, **{self.constraints})"
+        return (f"Check(number={self.number}, after={self.after}, byte_size={self.byte_size}, "
+                f"**{self.constraints})")
 
     def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
-        from pydantic import Field
+        from pydantic import ByteSize, Field
         from pydantic_core import PydanticCustomError, core_schema
 
+        source = ByteSize if self.byte_size else source
         target = Annotated[source, Field(**self.constraints)] if self.constraints else source
         schema = handler(target)
         if self.after is not None:

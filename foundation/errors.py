@@ -186,3 +186,15 @@ class HistoryError(BenchError):
         super().__init__(f"history store {store}: {problem}")
         self.store = store
         self.problem = problem
+
+
+class FleetError(BenchError):
+    """A fleet cannot run at all: Ansible missing or failing as a whole, an inventory it
+    cannot read. `step` names what failed (a host that fails is a row, not an error)."""
+
+    exit_code = 1
+
+    def __init__(self, step: str, problem: str) -> None:
+        super().__init__(f"bench fleet: {step}: {problem}")
+        self.step = step
+        self.problem = problem

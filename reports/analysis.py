@@ -8,22 +8,26 @@ with their interval, boot phases in time order, and the change between two runs.
 too few instances for an interval carry the reason instead. The figures and tables only
 draw these.
 
-Runs are read through the one results loader (bench.results.run.load_run).
+Runs are read through the one results loader (bench.results.run.load_run), or handed over
+already loaded (`bench run` loads the run it made once); a RunView is such a run as the
+report views it, under its name.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from bench.results import run as results
-from bench.results.stats import ratio_of_medians, summarize
+from bench.results.estimates import ratio_of_medians, summarize
+from bench.results.manifest import Manifest
 from bench.results.summary import NO_RATIO, caveat, density_summary, resolution
+from bench.results.units import direction_of
 
 Values = NDArray[np.float64]
 Key = tuple[str, str, str]  # (runtime or label, workload, metric)
@@ -50,14 +54,12 @@ class DensityPoint:
 
 
 @dataclass(frozen=True)
-class Run:
-    """One results directory, grouped by (runtime, workload, metric)."""
+class RunView:
+    """A loaded run (bench.results.run.Run) as the report views it: under its name, grouped
+    by (runtime, workload, metric), with its boot phases in order and its density points."""
 
-    path: Path
+    run: results.Run
     name: str
-    manifest: dict[str, Any]
-    detail: pd.DataFrame  # every row but ok syscall samples (bench.results.groups)
-    baseline: str | None  # the runtime name of the process baseline, if the run has one
     prefix: str  # "" for a single run, else "name:" so every label is unique
     values: dict[Key, Values] = field(default_factory=dict)  # ok samples
     units: dict[str, str] = field(default_factory=dict)  # metric -> unit
@@ -66,6 +68,24 @@ class Run:
     instances: dict[Key, Values] = field(default_factory=dict)  # one figure per instance
     points: list[DensityPoint] = field(default_factory=list)  # density rows, per N
     directions: dict[str, str] = field(default_factory=dict)  # metric -> "lower"/"higher" is better
+
+    @property
+    def path(self) -> Path:
+        return self.run.path
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.run.manifest
+
+    @property
+    def detail(self) -> pd.DataFrame:
+        """Every row but ok syscall samples (bench.results.groups), as a frame."""
+        return self.run.detail
+
+    @property
+    def baseline(self) -> str | None:
+        """The runtime name of the process baseline, if the run has one."""
+        return self.run.baseline
 
     def label(self, runtime: str) -> str:
         return f"{self.prefix}{runtime}"
@@ -112,13 +132,23 @@ class Change:
 
 @dataclass
 class Analysis:
-    runs: list[Run]
+    runs: list[RunView]
     labels: list[str]  # every runtime label, lightest isolation first
     values: dict[Key, Values]  # keyed by label
     stats: list[Stat]
     phases: dict[str, list[str]] = field(default_factory=dict)  # label -> boot phases
     changes: list[Change] = field(default_factory=list)
     instances: dict[Key, Values] = field(default_factory=dict)  # keyed by label, one per instance
+
+
+def trend(ratio: Ratio, metric: str, direction: str = "") -> str:
+    """The CSS class of a metric's ratio: same when its interval holds 1, else worse or better,
+    by the direction its samples carry (else its family's)."""
+    point, low, high = ratio
+    if low <= 1 <= high:
+        return "same"
+    lower = (direction or direction_of(metric)) == "lower"
+    return "worse" if (point > 1) == lower else "better"
 
 
 def is_phase(metric: str) -> bool:
@@ -128,10 +158,10 @@ def is_phase(metric: str) -> bool:
 def is_headline(metric: str) -> bool:
     """Metrics the verdict table quotes with intervals and ratios."""
     teardown_step = metric.startswith("stop.") and metric != "stop.total"
-    return not (is_phase(metric) or teardown_step or metric.startswith("density.") or metric == "cell")
+    return not (is_phase(metric) or teardown_step or results.per_count(metric) or metric == "cell")
 
 
-def unique_names(paths: list[Path]) -> list[str]:
+def unique_names(paths: Sequence[Path]) -> list[str]:
     names: list[str] = []
     for path in paths:
         name = path.resolve().name or str(path)
@@ -142,8 +172,7 @@ def unique_names(paths: list[Path]) -> list[str]:
     return names
 
 
-def load_run(path: Path, name: str, prefix: str) -> Run:
-    loaded = results.load_run(path)
+def view_of(loaded: results.Run, name: str, prefix: str) -> RunView:
     detail = loaded.detail
     ok_rows = detail[detail["status"] == "ok"].astype({"runtime": object, "phase": object})
     metrics = ok_rows["metric"].astype(str)
@@ -153,8 +182,8 @@ def load_run(path: Path, name: str, prefix: str) -> Run:
     failed = {k: s.failed for k, s in loaded.series.items() if s.failed}
     units = {k[2]: s.unit for k, s in loaded.series.items()}
     directions = {k[2]: s.direction for k, s in loaded.series.items()}
-    return Run(path, name, loaded.manifest, detail, loaded.baseline, prefix, values, units,
-               failed, phases, instances, density_points(loaded), directions)
+    return RunView(loaded, name, prefix, values, units, failed, phases, instances,
+                   density_points(loaded), directions)
 
 
 def density_points(loaded: results.Run) -> list[DensityPoint]:
@@ -181,9 +210,9 @@ def phase_order(phases: pd.DataFrame) -> dict[str, list[str]]:
             for runtime, group in mean.groupby("runtime", sort=False)}
 
 
-def runtime_order(run: Run) -> list[str]:
+def runtime_order(run: RunView) -> list[str]:
     """The baseline first, then by median boot time: lightest isolation to heaviest."""
-    configured = [str(r) for r in (run.manifest.get("config", {}).get("runtimes") or {})]
+    configured = list(run.manifest.config.runtimes)
     seen = list(dict.fromkeys(k[0] for k in [*run.values, *run.failed]))
     names = [r for r in configured if r in seen] + [r for r in seen if r not in configured]
     boots = {r: float(np.median(np.concatenate(v))) for r in names
@@ -192,13 +221,13 @@ def runtime_order(run: Run) -> list[str]:
                                         names.index(r)))
 
 
-def run_stats(run: Run) -> dict[Key, Stat]:
-    """Per row, bench.results.stats.summarize of its per-instance figures (as the summary)."""
+def run_stats(run: RunView) -> dict[Key, Stat]:
+    """Per row, bench.results.estimates.summarize of its per-instance figures (as the summary)."""
     stats: dict[Key, Stat] = {}
     for key in dict.fromkeys([*run.values, *run.failed]):
         runtime, workload, metric = key
-        if metric == "cell" or metric.startswith("density."):
-            continue  # density rows are per N: the density figures draw them
+        if metric == "cell" or results.per_count(metric):
+            continue  # density and storm rows are per N: their own sections draw them
         data = run.instances.get(key, np.empty(0))
         stat = Stat(run.name, run.label(runtime), runtime, workload, metric,
                     run.units.get(metric, ""), len(data), run.failed.get(key, 0),
@@ -212,7 +241,7 @@ def run_stats(run: Run) -> dict[Key, Stat]:
     return with_ratios(run, stats)
 
 
-def with_ratios(run: Run, stats: dict[Key, Stat]) -> dict[Key, Stat]:
+def with_ratios(run: RunView, stats: dict[Key, Stat]) -> dict[Key, Stat]:
     """Each headline row's ratio to the baseline runtime's same row (as the summary's)."""
     if run.baseline is None:
         return stats
@@ -229,7 +258,7 @@ def with_ratios(run: Run, stats: dict[Key, Stat]) -> dict[Key, Stat]:
     return stats
 
 
-def run_changes(first: Run, later: Run) -> list[Change]:
+def run_changes(first: RunView, later: RunView) -> list[Change]:
     """Per row in both runs, the later run's median over the first's, with its interval."""
     changes = []
     for key, after in later.instances.items():
@@ -244,10 +273,12 @@ def run_changes(first: Run, later: Run) -> list[Change]:
     return changes
 
 
-def analyse(paths: list[Path]) -> Analysis:
-    names = unique_names(paths)
-    runs = [load_run(path, name, f"{name}:" if len(paths) > 1 else "")
-            for path, name in zip(paths, names, strict=True)]
+def analyse(sources: Sequence[Path | results.Run]) -> Analysis:
+    """What the report says of these results directories (or runs already loaded)."""
+    loaded = [results.loaded(source) for source in sources]
+    names = unique_names([run.path for run in loaded])
+    runs = [view_of(run, name, f"{name}:" if len(loaded) > 1 else "")
+            for run, name in zip(loaded, names, strict=True)]
     per_run = [run_stats(run) for run in runs]
     labels = [run.label(r) for run in runs for r in runtime_order(run)]
     rank = {label: index for index, label in enumerate(labels)}

@@ -17,6 +17,13 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from bench.results.numbers import (
+    display_scale,
+    format_interval,
+    format_percent,
+    format_ratio_interval,
+    format_value,
+)
 from reports.analysis import Analysis, DensityPoint, Values
 
 # the parts of memory.host_pss a driver declares (bench/collectors.py writes them)
@@ -42,8 +49,10 @@ FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-ser
 
 
 GRID = "#e3e8ef"
+# ticks in plain digits with thousands separators: never 1e+6, never 2.4M for bytes
 AXIS = {"gridcolor": GRID, "zerolinecolor": "#c5cdd8", "linecolor": "#c5cdd8",
-        "automargin": True, "title": {"standoff": 8}}
+        "automargin": True, "title": {"standoff": 8}, "exponentformat": "none",
+        "separatethousands": True}
 # plotly's own templates are deep-copied into every figure (a tenth of a second each)
 LIGHT = go.layout.Template(layout={
     "paper_bgcolor": "white", "plot_bgcolor": "white", "colorway": list(RUNTIME_COLORS),
@@ -145,11 +154,12 @@ def phase_chart(analysis: Analysis, labels: list[str], caption: str) -> Chart | 
             first = phase not in phase_colors
             color = phase_colors.setdefault(phase, PHASE_COLORS[len(phase_colors) %
                                                                 len(PHASE_COLORS)])
+            median = float(np.median(values))
             figure.add_trace(go.Bar(
-                y=[plot_text(tick)], x=[float(np.median(values))], name=plot_text(phase),
+                y=[plot_text(tick)], x=[median], name=plot_text(phase),
                 orientation="h", legendgroup=plot_text(phase), showlegend=first,
-                marker_color=color,
-                hovertemplate="%{fullData.name}: %{x:.4g} ms<extra></extra>"),
+                marker_color=color, hoverinfo="text",
+                hovertext=[plot_text(f"{phase}: {format_value(median, 'ms')}")]),
                 row=1 if shared else index + 1, col=1)
     figure.update_layout(barmode="stack", bargap=0.35)
     figure.update_xaxes(title_text="milliseconds (median of each phase)", row=rows, col=1)
@@ -160,9 +170,7 @@ def phase_chart(analysis: Analysis, labels: list[str], caption: str) -> Chart | 
 
 
 def format_ms(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value / 1000:.3g} s" if value >= 1000 else f"{value:.3g} ms"
+    return "n/a" if value is None else format_value(value, "ms")
 
 
 def quantile_points(values: Values) -> tuple[Values, Values]:
@@ -185,8 +193,9 @@ def boot_distribution(analysis: Analysis) -> Chart | None:
         x, y = quantile_points(values)
         figure.add_trace(go.Scatter(
             x=x, y=y, name=plot_text(label), mode="lines+markers", line_shape="hv",
-            marker={"size": 4}, line_color=color_of(analysis, label),
-            hovertemplate="%{y:.0%} of boots within %{x:.4g} ms<extra>%{fullData.name}</extra>"))
+            marker={"size": 4}, line_color=color_of(analysis, label), hoverinfo="text",
+            hovertext=[plot_text(f"{label}: {format_percent(float(p), False)} of boots within "
+                                 f"{format_value(float(v), 'ms')}") for v, p in zip(x, y, strict=True)]))
     if not medians:
         return None
     log = spread(medians) > 10
@@ -240,7 +249,7 @@ def memory_breakdown(analysis: Analysis) -> Chart | None:
             figure.add_trace(go.Bar(
                 y=[name], x=[value / MIB], name=plot_text(part), orientation="h",
                 legendgroup=plot_text(part), showlegend=first, marker_color=colors[part],
-                hovertemplate="%{fullData.name}: %{x:.3f} MiB<extra></extra>"))
+                hoverinfo="text", hovertext=[plot_text(f"{part}: {format_value(value, 'bytes')}")]))
     add_totals(figure, analysis, rows, names)
     add_cgroup_marks(figure, analysis, rows, names)
     figure.update_layout(barmode="stack", bargap=0.35)
@@ -255,7 +264,7 @@ def add_totals(figure: go.Figure, analysis: Analysis, rows: list[tuple[str, str,
     totals = [sum(v for _, v in memory_parts(analysis, lab, wl)) for _, lab, wl in rows]
     figure.add_trace(go.Scatter(
         y=names, x=[t / MIB for t in totals], mode="text", textposition="middle right",
-        text=[f" {t / MIB:.3g} MiB" for t in totals], showlegend=False, hoverinfo="skip"))
+        text=[f" {format_value(t, 'bytes')}" for t in totals], showlegend=False, hoverinfo="skip"))
     figure.update_xaxes(range=[0, max(totals, default=0) / MIB * 1.15 or 1])
 
 
@@ -269,7 +278,8 @@ def add_cgroup_marks(figure: go.Figure, analysis: Analysis, rows: list[tuple[str
             y=[n for n, _ in points], x=[v / MIB for _, v in points], mode="markers",
             name="cgroup charge (overlaps the bars)",
             marker={"symbol": "diamond", "size": 11, "color": "black"},
-            hovertemplate="cgroup charge: %{x:.3f} MiB<extra></extra>"))
+            hoverinfo="text",
+            hovertext=[f"cgroup charge: {format_value(v, 'bytes')}" for _, v in points]))
 
 
 def memory_overhead(analysis: Analysis) -> Chart | None:
@@ -283,13 +293,17 @@ def memory_overhead(analysis: Analysis) -> Chart | None:
     figure = new_figure(go.Bar(
         y=[plot_text(name) for name, _, _ in rows], x=[m / MIB for m in medians],
         orientation="h", marker_color=[color_of(analysis, lab) for _, lab, _ in rows],
-        error_x={"type": "data", "symmetric": False,
-                 "array": [((s.ci_high or 0) - (s.median or 0)) / MIB for s in points],
-                 "arrayminus": [((s.median or 0) - (s.ci_low or 0)) / MIB for s in points]},
-        hovertemplate="%{x:.3f} MiB<extra></extra>", showlegend=False))
+        error_x=interval_bars([(mib(s.median), mib(s.ci_low), mib(s.ci_high)) for s in points]),
+        hoverinfo="text", showlegend=False,
+        hovertext=[f"{format_value(s.median, 'bytes')}, 95 % interval "
+                   f"{format_interval(s.ci_low, s.ci_high, 'bytes')}" for s in points]))
     figure.update_xaxes(title_text="MiB above the plain process (median, 95 % interval)")
     figure.update_yaxes(autorange="reversed")
     return styled(figure, 90 + 40 * len(rows), "memory.overhead: the price of isolation")
+
+
+def mib(value: float | None) -> float | None:
+    return None if value is None else value / MIB
 
 
 def syscall_names(analysis: Analysis) -> list[str]:
@@ -313,17 +327,29 @@ def syscall_latency(analysis: Analysis) -> Chart | None:
             name=plot_text(name), mode="markers",
             marker={"size": 9, "color": color_of(analysis, label)},
             error_y=interval_bars([(s.median, s.ci_low, s.ci_high) for s in rows]),
-            hovertemplate="%{x}: %{y:.4g} ns<extra>%{fullData.name}</extra>"))
+            hoverinfo="text",
+            hovertext=[plot_text(f"{name} / {n}: {format_value(s.median, 'ns')}") for n, s
+                       in zip(present, rows, strict=True)]))
     figure.update_layout(scattermode="group")
     figure.update_yaxes(type="log", title_text="ns per call (median, 95 % interval; log)")
     figure.update_xaxes(title_text="system call")
     return styled(figure, 420, "Syscall latency inside each runtime")
 
 
-def interval_bars(points: list[tuple[float | None, float | None, float | None]]) -> dict[str, object]:
-    return {"type": "data", "symmetric": False,
-            "array": [(high or 0) - (mid or 0) for mid, _, high in points],
-            "arrayminus": [(mid or 0) - (low or 0) for mid, low, _ in points]}
+def interval_bars(points: list[tuple[float | None, float | None, float | None]]
+                  ) -> dict[str, object] | None:
+    """Error bars from (median, low, high); none for a point without an interval (plotly draws
+    a missing one as zero: so without caps, where some points have none, it draws nothing)."""
+    bounded = [None not in point for point in points]
+    if not any(bounded):
+        return None
+    bars: dict[str, object] = {
+        "type": "data", "symmetric": False,
+        "array": [high - mid if mid is not None and high is not None and low is not None
+                  else 0.0 for mid, low, high in points],
+        "arrayminus": [mid - low if mid is not None and high is not None and low is not None
+                       else 0.0 for mid, low, high in points]}
+    return bars if all(bounded) else {**bars, "width": 0}
 
 
 def syscall_ratio(analysis: Analysis) -> Chart | None:
@@ -342,7 +368,9 @@ def syscall_ratio(analysis: Analysis) -> Chart | None:
             name=plot_text(name), mode="markers",
             marker={"size": 9, "color": color_of(analysis, label)},
             error_y=interval_bars([p for p in points if p]),
-            hovertemplate="%{x}: %{y:.3f}x the baseline<extra>%{fullData.name}</extra>"))
+            hoverinfo="text",
+            hovertext=[plot_text(f"{name} / {n}: {format_ratio_interval(*p)} the baseline")
+                       for n, p in zip(present, points, strict=True) if p]))
     if not ratios:
         return None
     figure.add_hline(y=1, line_dash="dash", line_color="#555")
@@ -366,26 +394,43 @@ def density_charts(analysis: Analysis) -> list[Chart]:
     hollow at zero with a bar up to its resolution (the cost lies somewhere in there)."""
     found = {p.metric for run in analysis.runs for p in run.points}
     metrics = [m for m in DENSITY_ORDER if m in found] + sorted(found - set(DENSITY_ORDER))
-    charts = []
-    for metric in metrics[:MAX_DENSITY]:
-        figure, unit, lows = new_figure(), "", []
-        for run in analysis.runs:
-            for runtime in dict.fromkeys(p.runtime for p in run.points if p.metric == metric):
-                curve = [resolved(p) for p in run.points
-                         if p.metric == metric and p.runtime == runtime]
-                unit = unit or curve[0].unit
-                lows += [p.median if p.ci_low is None else p.ci_low for p in curve]
-                label = run.label(runtime)
-                figure.add_trace(go.Scatter(
-                    x=[p.count for p in curve], y=[p.median for p in curve], name=plot_text(label),
-                    mode="lines+markers", line_color=color_of(analysis, label),
-                    marker={"symbol": ["circle-open" if p.caveat else "circle" for p in curve]},
-                    error_y=interval_bars([(p.median, p.ci_low, p.ci_high) for p in curve])))
-        # runtimes differ by orders of magnitude (a guest's RAM against a namespace's KiB);
-        # a log axis keeps every curve readable where every interval stays positive
-        log = bool(lows) and min(lows) > 0 and spread(lows) > 10
-        figure.update_xaxes(title_text="instances running at once (N)")
-        figure.update_yaxes(type="log" if log else "linear", title_text=plot_text(
-            f"{metric} ({unit}, median, 95 % interval{'; log' if log else ''})"))
-        charts.append(styled(figure, 320, f"{metric} as instances are added"))
-    return charts
+    return [density_chart(analysis, metric) for metric in metrics[:MAX_DENSITY]]
+
+
+def density_chart(analysis: Analysis, metric: str) -> Chart:
+    """One density metric: a curve per runtime, drawn in the unit its largest median takes."""
+    curves = [(run.label(runtime), [p for p in run.points if p.metric == metric
+                                    and p.runtime == runtime])
+              for run in analysis.runs
+              for runtime in dict.fromkeys(p.runtime for p in run.points if p.metric == metric)]
+    unit = curves[0][1][0].unit
+    scale = display_scale([p.median for _, curve in curves for p in map(resolved, curve)], unit)
+    figure, lows = new_figure(), []
+    for label, found in curves:
+        curve = [resolved(p) for p in found]
+        lows += [p.median if p.ci_low is None else p.ci_low for p in curve]
+        figure.add_trace(go.Scatter(
+            x=[p.count for p in curve], y=[p.median / scale.divisor for p in curve],
+            name=plot_text(label), mode="lines+markers", line_color=color_of(analysis, label),
+            marker={"symbol": ["circle-open" if p.caveat else "circle" for p in curve]},
+            error_y=interval_bars([(p.median / scale.divisor,
+                                    None if p.ci_low is None else p.ci_low / scale.divisor,
+                                    None if p.ci_high is None else p.ci_high / scale.divisor)
+                                   for p in curve]),
+            hoverinfo="text", hovertext=[plot_text(f"{label} at N={p.count}: {density_text(p)}")
+                                         for p in found]))
+    # runtimes differ by orders of magnitude (a guest's RAM against a namespace's KiB);
+    # a log axis keeps every curve readable where every interval stays positive
+    log = bool(lows) and min(lows) > 0 and spread(lows) > 10
+    figure.update_xaxes(title_text="instances running at once (N)")
+    figure.update_yaxes(type="log" if log else "linear", title_text=plot_text(
+        f"{metric} ({scale.unit or 'no unit'}, median, 95 % interval{'; log' if log else ''})"))
+    return styled(figure, 320, f"{metric} as instances are added")
+
+
+def density_text(point: DensityPoint) -> str:
+    """A density point's hover text: its median and interval, or its resolution."""
+    if point.resolution is not None:
+        return f"below resolution (\u00b1 {format_value(point.resolution, point.unit)})"
+    return (f"{format_value(point.median, point.unit)}, 95 % interval "
+            f"{format_interval(point.ci_low, point.ci_high, point.unit)}")

@@ -12,37 +12,45 @@ What the page holds is decided in reports.sections; this module renders and writ
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import jinja2
 from jinja2.utils import htmlsafe_json_dumps
 
-from bench.results.units import direction_of, format_interval, format_value
+from bench.results.numbers import (
+    format_interval,
+    format_percent,
+    format_ratio,
+    format_ratio_interval,
+    format_value,
+)
+from bench.results.run import Run
 from foundation.errors import ResultsError
-from reports.analysis import Analysis, Ratio, analyse
+from reports.analysis import Analysis, Ratio, analyse, trend
 from reports.figures import Chart
 from reports.intervals import relative_text
 from reports.page_assets import CSP, bench_version, packed_plotlyjs, write_page
 from reports.sections import sections
 
 
-def write_report(results_dirs: list[Path], output: Path) -> Path:
-    """Render one or more results directories into `output` (written atomically)."""
-    if not results_dirs:
+def write_report(runs: Sequence[Path | Run], output: Path) -> Path:
+    """Render one or more results directories (or runs already loaded) into `output`
+    (written atomically)."""
+    if not runs:
         raise ResultsError("the report needs at least one results directory")
     with ThreadPoolExecutor(1) as pool:  # zlib packs plotly.js while pandas loads the runs
         pool.submit(packed_plotlyjs)
-        analysis = analyse([Path(p) for p in results_dirs])
+        analysis = analyse(runs)
     return write_page(render(analysis), Path(output), "report")
 
 
 def render(analysis: Analysis) -> str:
     shown = sections(analysis)
     drawn = any(section.charts for section in shown)
-    descriptions = [str(run.manifest.get("config", {}).get("description") or "")
-                    for run in analysis.runs]
+    descriptions = [run.manifest.config.description for run in analysis.runs]
     return environment().get_template("report.html.j2").render(
         title="bench report: " + " vs ".join(run.name for run in analysis.runs),
         subtitle=" | ".join(d for d in descriptions if d) or "What isolation costs on this host",
@@ -57,7 +65,9 @@ def environment() -> jinja2.Environment:
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters.update(value=format_value, interval=format_interval, figure_json=figure_json,
-                       ratio_text=ratio_text, change_text=change_text, trend=trend)
+                       ratio_text=ratio_text, change_text=change_text, trend=trend,
+                       times=format_ratio, change_point=change_point)
+    env.globals.update(notes_of=notes_of)
     return env
 
 
@@ -70,26 +80,40 @@ def plotly_json(figure: Any, **_: Any) -> str:
     return str(figure.to_json(validate=False, pretty=False, remove_uids=True))
 
 
-def trend(ratio: Ratio, metric: str, direction: str = "") -> str:
-    """The CSS class of a metric's ratio: same when its interval holds 1, else worse or better,
-    by the direction its samples carry (else its family's)."""
-    point, low, high = ratio
-    if low <= 1 <= high:
-        return "same"
-    lower = (direction or direction_of(metric)) == "lower"
-    return "worse" if (point > 1) == lower else "better"
-
-
 def ratio_text(ratio: Ratio) -> str:
-    point, low, high = ratio
-    return f"{times(point)}\u00d7 [{times(low)} \u2026 {times(high)}]"
-
-
-def times(factor: float) -> str:
-    """Three significant digits, without an exponent: 1.48, 82.6, 2,180."""
-    return f"{factor:,.0f}" if abs(factor) >= 1000 else f"{factor:.3g}"
+    """1.52x [1.48, 1.57] (bench.results.numbers)."""
+    return format_ratio_interval(*ratio)
 
 
 def change_text(ratio: Ratio) -> str:
     point, low, high = ratio
     return relative_text(point - 1, low - 1, high - 1)
+
+
+def change_point(point: float) -> str:
+    """A later run's median over the first's, as a change: 1.012 is +1.2%."""
+    return format_percent(point - 1)
+
+
+class Noted(Protocol):
+    """A table row that may lack an interval of its median or of its ratio (Stat, Cell)."""
+
+    median: float | None
+    ci_low: float | None
+    ci_note: str | None
+    ratio: Ratio | None
+    ratio_point: float | None
+    ratio_note: str | None
+
+
+def notes_of(rows: Iterable[Noted | None]) -> list[str]:
+    """The notes a table's cells point to (why a median or a ratio has no interval), each once,
+    in the order the cells show them: the footnotes under the table."""
+    found: list[str] = []
+    for row in rows:
+        if row is not None and row.median is not None:
+            if row.ci_low is None and row.ci_note:
+                found.append(row.ci_note)
+            if row.ratio is None and row.ratio_point is not None and row.ratio_note:
+                found.append(row.ratio_note)
+    return list(dict.fromkeys(found))

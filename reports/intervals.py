@@ -5,11 +5,12 @@ loads plotly, jinja2 or pandas, so a command's table can use it without the repo
 from __future__ import annotations
 
 from bench.results.crosschecks import Agreement
+from bench.results.numbers import format_change
 
 
 def relative_text(point: float, low: float, high: float) -> str:
-    """`+1.2% [-0.5% … +2.9%]`: a relative difference (0.012 is +1.2 %) and its interval."""
-    return f"{point:+.1%} [{low:+.1%} \u2026 {high:+.1%}]"
+    """`+1.2% [-0.5, +2.9]`: a relative difference (0.012 is +1.2 %) and its interval."""
+    return format_change(point, low, high)
 
 
 def difference_text(result: Agreement) -> str:

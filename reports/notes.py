@@ -13,9 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from bench.results.noise import STEAL_PERCENT, noise_change
-from bench.results.stats import min_instances
-from reports.analysis import Analysis, Run, Stat
+from bench.results.estimates import min_instances
+from bench.results.recorded_noise import STEAL_PERCENT, noise_change
+from reports.analysis import Analysis, RunView, Stat
 
 MIN_REPETITIONS = min_instances()  # the fewest instances a 95 % interval of a median needs
 WIDE_CI = 0.20  # an interval wider than this share of its median is flagged
@@ -85,6 +85,12 @@ NOTES: dict[str, list[str]] = {
         "(kvm-clock or the TSC); otherwise every call enters the guest kernel.",
         "The second chart divides each runtime's median by the plain process's: 1.3 means "
         "30 % slower than on the host, and the dashed line is \u201cno difference\u201d.",
+        "A container without a seccomp filter can read a few per cent below the process on "
+        "getppid, and that is the kernel, not noise: the probe is PID 1 of its own PID "
+        "namespace there, its parent is outside it, and the kernel answers 0 after one "
+        "comparison instead of translating the parent's pid into the caller's namespace "
+        "(about 1.4 ns here: getppid less getpid is 2.4-2.6 ns in the host's namespace and "
+        "0.6-1.3 ns under unshare --pid, tests/benchmarks/getppid_namespace.c).",
     ],
     "tcg": [
         "At least one guest ran under TCG: QEMU translated and emulated every guest "
@@ -198,9 +204,8 @@ def uses_tcg(analysis: Analysis) -> list[str]:
             if "tcg" in str(fingerprint.get("accel", "")).lower()]
 
 
-def drivers_of(run: Run) -> dict[str, dict[str, Any]]:
-    drivers = run.manifest.get("drivers") or {}
-    return {str(k): v for k, v in drivers.items() if isinstance(v, dict)}
+def drivers_of(run: RunView) -> dict[str, dict[str, Any]]:
+    return {str(k): dict(v) for k, v in run.manifest.drivers.items()}
 
 
 def run_warnings(analysis: Analysis) -> list[RunWarning]:
@@ -223,7 +228,7 @@ def density_warnings(analysis: Analysis) -> Iterator[RunWarning]:
 
 def status_warnings(analysis: Analysis) -> Iterator[RunWarning]:
     for run in analysis.runs:
-        status = run.manifest.get("status", "unknown")
+        status = run.manifest.status
         if status != "complete":
             yield RunWarning("run", f"Run {run.name} is {status}: the numbers cover only the "
                                  "cells that finished.")
@@ -232,11 +237,10 @@ def status_warnings(analysis: Analysis) -> Iterator[RunWarning]:
                                  "ratios to a baseline and no memory.overhead.")
 
 
-def skipped_runtimes(run: Run) -> dict[str, str]:
+def skipped_runtimes(run: RunView) -> dict[str, str]:
     """Label -> reason of the runtimes a run listed but could not run on its host (the
     config's skip_unavailable)."""
-    listed = run.manifest.get("skipped") or {}
-    return {run.label(str(k)): str(v) for k, v in listed.items()} if isinstance(listed, dict) else {}
+    return {run.label(str(k)): str(v) for k, v in run.manifest.skipped.items()}
 
 
 def skipped_warnings(analysis: Analysis) -> Iterator[RunWarning]:
@@ -282,7 +286,7 @@ def wide_interval_warnings(stats: list[Stat]) -> Iterator[RunWarning]:
                                   "intervals (see the table).")
 
 
-def failed_cells(run: Run) -> pd.DataFrame:
+def failed_cells(run: RunView) -> pd.DataFrame:
     frame = run.detail
     failed = frame.loc[frame["status"] != "ok", ["runtime", "workload", "reason"]].astype(object)
     return (failed.fillna({"reason": "no reason recorded"})
@@ -307,9 +311,9 @@ HOST_KEYS = ("kernel", "cpu_model", "cores", "cgroup_version", "arch")
 def host_warnings(analysis: Analysis) -> Iterator[RunWarning]:
     if len(analysis.runs) < 2:
         return
-    first = analysis.runs[0].manifest.get("host") or {}
+    first = analysis.runs[0].manifest.host
     for run in analysis.runs[1:]:
-        host = run.manifest.get("host") or {}
+        host = run.manifest.host
         differ = [key for key in HOST_KEYS if host.get(key) != first.get(key)]
         if differ:
             yield RunWarning("host", f"{run.name} ran on a different host than "
@@ -327,7 +331,7 @@ def noise_warnings(analysis: Analysis) -> Iterator[RunWarning]:
     """The host's load moved during the run, or a hypervisor took CPU time from its cells
     (cells.jsonl records both around every cell)."""
     for run in analysis.runs:
-        cores = int((run.manifest.get("host") or {}).get("cores") or 1)
+        cores = int(run.manifest.host.get("cores") or 1)
         change = noise_change(run.path, cores)
         if change is None:
             continue

@@ -1,23 +1,31 @@
 """The report's first screen: what the run measured, before the long tables.
 
-Which runtimes and workloads ran and how many instances each, the headline figures with
-their ratios to the baseline, and the warnings. A reader who stops here knows what was
-compared, what it found and how far to trust it. Computed from an Analysis;
-templates/sections/summary.html.j2 lays it out.
+Which runtimes and workloads ran and how many instances each, the answer to the config's
+question, and the warnings. A run of command workloads is about what its programs measure:
+each workload's main figures, a sentence each (the process's median, every other runtime's
+ratio to it with its interval) and one chart of the ratios. A run of the probe's own modes is
+about boot, memory and syscalls: their headline figures with their ratios to the baseline.
+A reader who stops here knows what was compared, what it found and how far to trust it.
+Computed from an Analysis; templates/sections/summary.html.j2 lays it out.
 """
 
 from __future__ import annotations
 
 import datetime
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from bench.results.units import format_value
-from reports.analysis import Analysis, Ratio, Run, Stat
-from reports.notes import RunWarning, run_warnings
+from bench.results.manifest import RunConfig
+from bench.results.numbers import format_interval, format_ratio, format_ratio_interval, format_value
+from bench.results.summary import short_note
+from reports.analysis import Analysis, Ratio, RunView, Stat, trend
+from reports.notes import RunWarning, run_warnings, uses_tcg
+from reports.workload_figures import metric_name, shown_label
+from reports.workloads import Cell, command_workloads, rows_of
 
 # each headline column: the first of these metrics the run has
 HEADLINE: tuple[tuple[str, ...], ...] = (
@@ -72,6 +80,26 @@ class Row:
 
 
 @dataclass(frozen=True)
+class Versus:
+    """One runtime against the process in a finding: its name, ratio text and CSS class."""
+
+    label: str
+    text: str
+    trend: str  # same, worse or better; "" without an interval
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One workload's main figure in a sentence: the process's median, the others' ratios."""
+
+    workload: str
+    metric: str
+    direction: str
+    baseline: str | None  # the process's median and interval, as text
+    versus: list[Versus]
+
+
+@dataclass(frozen=True)
 class Overview:
     runs: list[RunLine]
     columns: list[Column]
@@ -79,11 +107,13 @@ class Overview:
     warnings: list[RunWarning]
     measured: bool  # at least one successful measurement
     legend: list[str]  # how to read the table, only what applies to it
+    findings: list[Finding]  # the command workloads' main figures, one sentence each
 
 
 def overview(analysis: Analysis) -> Overview:
     workloads = workload_order(analysis)
-    columns = headline_columns(analysis, workloads) + density_columns(analysis)
+    probe = [w for w in workloads if not any(w in command_workloads(run) for run in analysis.runs)]
+    columns = headline_columns(analysis, probe) + density_columns(analysis)
     counts = {(run.label(r), w): n for run in analysis.runs
               for (r, w), n in instance_counts(run).items()}
     rows = [Row(label, driver_of(analysis, label),
@@ -93,7 +123,43 @@ def overview(analysis: Analysis) -> Overview:
     return Overview([run_line(run) for run in analysis.runs], columns, rows,
                     run_warnings(analysis),
                     any(s.n for s in analysis.stats) or any(run.points for run in analysis.runs),
-                    legend(columns, rows))
+                    legend(columns, rows), findings(analysis))
+
+
+def findings(analysis: Analysis) -> list[Finding]:
+    """Per command workload and main figure: the sentence the first screen says."""
+    tcg, found = uses_tcg(analysis), []
+    for row in (row for row in rows_of(analysis) if row.main):
+        base = next((c for c in row.cells if is_baseline_label(analysis, c.label)), None)
+        found.append(Finding(row.workload, metric_name(row.metric), row.direction,
+                             None if base is None else baseline_text(base, row.unit),
+                             [versus(c, row.metric, row.direction, tcg) for c in row.cells
+                              if c is not base]))
+    return found
+
+
+def is_baseline_label(analysis: Analysis, label: str) -> bool:
+    return any(run.baseline is not None and run.label(run.baseline) == label
+               for run in analysis.runs)
+
+
+def baseline_text(cell: Cell, unit: str) -> str:
+    median = f"{cell.label} {format_value(cell.median, unit)}"
+    if cell.median is None:
+        return f"{cell.label} failed ({cell.failed})"
+    if cell.ci_low is None:
+        return f"{median} (no interval: {short_note(cell.ci_note)})"
+    return f"{median} {format_interval(cell.ci_low, cell.ci_high, unit)}"
+
+
+def versus(cell: Cell, metric: str, direction: str, tcg: list[str]) -> Versus:
+    label = shown_label(cell.label, tcg)
+    if cell.ratio is not None:
+        return Versus(label, format_ratio_interval(*cell.ratio), trend(cell.ratio, metric, direction))
+    if cell.ratio_point is not None:
+        return Versus(label, f"{format_ratio(cell.ratio_point)} (no interval: "
+                             f"{short_note(cell.ratio_note)})", "")
+    return Versus(label, f"failed ({cell.failed})" if cell.median is None else "no ratio", "")
 
 
 def legend(columns: list[Column], rows: list[Row]) -> list[str]:
@@ -114,8 +180,7 @@ def legend(columns: list[Column], rows: list[Row]) -> list[str]:
 
 def workload_order(analysis: Analysis) -> list[str]:
     """Workloads as the configs list them, then any other the results hold."""
-    configured = [str(w) for run in analysis.runs
-                  for w in (run.manifest.get("config", {}).get("workloads") or {})]
+    configured = [w for run in analysis.runs for w in run.manifest.config.workloads]
     seen = [s.workload for s in analysis.stats] + [
         str(w) for run in analysis.runs for _, w, _ in run.failed]
     return list(dict.fromkeys(w for w in [*configured, *seen] if w in seen))
@@ -166,7 +231,7 @@ def density_headline(analysis: Analysis, label: str, column: Column) -> Headline
     return None
 
 
-def instance_counts(run: Run) -> dict[tuple[str, str], Instances]:
+def instance_counts(run: RunView) -> dict[tuple[str, str], Instances]:
     """Per runtime and workload: instances measured and failed (a cell is one repetition)."""
     detail, keys = run.detail, ["runtime", "workload"]
     ok = detail["status"] == "ok"
@@ -186,25 +251,22 @@ def peak(count: Any) -> int | None:
 
 def driver_of(analysis: Analysis, label: str) -> str:
     for run in analysis.runs:
-        for name, spec in (run.manifest.get("config", {}).get("runtimes") or {}).items():
-            if run.label(str(name)) == label:
-                return str((spec or {}).get("driver") or "?")
+        for name in run.manifest.config.runtimes:
+            if run.label(name) == label:
+                return run.manifest.config.driver_of(name) or "?"
     return "?"
 
 
-def run_line(run: Run) -> RunLine:
+def run_line(run: RunView) -> RunLine:
     manifest = run.manifest
-    config = manifest.get("config") or {}
-    created, ended = manifest.get("created"), manifest.get("ended")
-    return RunLine(run.name, str(config.get("description") or ""),
-                   str(manifest.get("status", "unknown")), when(created), took(created, ended),
-                   host_line(manifest.get("host") or {}),
-                   repetitions(config), run.baseline)
+    return RunLine(run.name, manifest.config.description, manifest.status,
+                   when(manifest.created), took(manifest.created, manifest.ended),
+                   host_line(manifest.host), repetitions(manifest.config), run.baseline)
 
 
-def repetitions(config: dict[str, Any]) -> str:
-    count, warmup = config.get("repetitions", "?"), config.get("warmup", 0)
-    return f"{count} repetition{'' if count == 1 else 's'} (+{warmup} warm-up)"
+def repetitions(config: RunConfig) -> str:
+    count = "?" if config.repetitions is None else config.repetitions
+    return f"{count} repetition{'' if count == 1 else 's'} (+{config.warmup} warm-up)"
 
 
 def when(epoch: Any) -> str | None:
@@ -221,7 +283,7 @@ def took(created: Any, ended: Any) -> str | None:
     return f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.0f} s"
 
 
-def host_line(host: dict[str, Any]) -> str:
+def host_line(host: Mapping[str, Any]) -> str:
     parts = [host.get("cpu_model"), f"{host['cores']} cores" if host.get("cores") else None,
              f"kernel {host['kernel']}" if host.get("kernel") else None,
              f"cgroup {host['cgroup_version']}" if host.get("cgroup_version") else None]

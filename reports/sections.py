@@ -21,16 +21,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.results.crosschecks import CrossCheck, read_checks
-from bench.results.units import format_value
+from bench.results.numbers import format_value
 from reports import figures
-from reports.analysis import Analysis, Change, Run, Stat, is_headline, is_phase
+from reports.analysis import Analysis, Change, RunView, Stat, is_headline, is_phase, trend
 from reports.figures import Chart
+from reports.hypervisor import NOTES as STACK_NOTES
+from reports.hypervisor import stack_chart, stack_shares
 from reports.intervals import difference_text
+from reports.levels import instance_levels, level_notes
 from reports.notes import NOTES, drivers_of, skipped_runtimes, uses_tcg
 from reports.overview import overview, repetitions, when
 from reports.spectrum import KINDS, engine_labels, engine_tax, spectrum_chart
 from reports.spectrum import spectrum as runtime_spectrum
-from reports.workloads import by_label, workload_table
+from reports.storms import storm_section
+from reports.workload_figures import findings_chart, workload_chart
+from reports.workloads import by_label, rows_of, workload_table
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,13 @@ def sections(analysis: Analysis) -> list[Section]:
 
 
 def summary(analysis: Analysis) -> Section:
-    return Section("summary", "What this run measured", "Summary",
+    """The first screen; for command workloads, one chart of their main figures' ratios."""
+    rows = rows_of(analysis)
+    baselines = [run.label(run.baseline) for run in analysis.runs if run.baseline]
+    chart = findings_chart(rows, baselines[0], uses_tcg(analysis),
+                           {label: figures.color_of(analysis, label) for label in analysis.labels}
+                           ) if rows and baselines else None
+    return Section("summary", "What this run measured", "Summary", charts=charts(chart),
                    data={"overview": overview(analysis)}, wide=True,
                    template="sections/summary.html.j2")
 
@@ -62,16 +73,54 @@ METRIC_ORDER = ("boot.total", "memory.host_pss", "memory.guest_ram", "memory.cgr
                 "memory.overhead", *(f"syscall.{name}" for name in figures.SYSCALL_ORDER))
 
 
+@dataclass(frozen=True)
+class Family:
+    """One verdict table: the rows that matter (failures, then differences from the baseline),
+    and the rest, folded (no difference the samples show, the baseline, no ratio)."""
+
+    title: str
+    shown: list[Stat]
+    folded: list[Stat]
+
+    @property
+    def untold(self) -> int:
+        """Folded rows whose ratio has no interval: whether they differ, the samples cannot say."""
+        return sum(1 for stat in self.folded if stat.ratio is None and stat.ratio_point is not None)
+
+
 def verdict(analysis: Analysis) -> Section | None:
     headline = [s for s in analysis.stats if is_headline(s.metric)]
-    families = [(title, ordered(analysis, rows)) for family, title in [*FAMILIES, ("", "Other")]
+    failed = failed_cells(analysis)
+    families = [family_table(title, ordered(analysis, rows), failed)
+                for family, title in [*FAMILIES, ("", "Other")]
                 if (rows := [s for s in headline if family_of(s.metric) == family])]
     phases = ordered(analysis, [s for s in analysis.stats if is_phase(s.metric)])
     if not families and not phases:
         return None
     return Section("verdict", "Verdict: every runtime and metric", "Verdict", NOTES["verdict"],
-                   data={"families": families, "phases": phases}, wide=True,
-                   template="sections/verdict.html.j2")
+                   data={"families": families, "phases": phases, "failed_cells": failed},
+                   wide=True, template="sections/verdict.html.j2")
+
+
+def family_table(title: str, stats: list[Stat], failed: dict[tuple[str, str], int]) -> Family:
+    """Failures first, then worse, then better; everything else folded, in reading order."""
+    order = {"failed": 0, "worse": 1, "better": 2}
+    kinds = [(stat, standing(stat, failed)) for stat in stats]
+    shown = sorted((item for item in kinds if item[1] in order), key=lambda item: order[item[1]])
+    return Family(title, [stat for stat, _ in shown], [s for s, kind in kinds if kind not in order])
+
+
+def failed_cells(analysis: Analysis) -> dict[tuple[str, str], int]:
+    """Failed cells (repetitions) per runtime label and workload, where there are any."""
+    return {(run.label(runtime), workload): count for run in analysis.runs
+            for (runtime, workload, metric), count in run.failed.items() if metric == "cell"}
+
+
+def standing(stat: Stat, failed: dict[tuple[str, str], int]) -> str:
+    """failed (a failed sample or cell, or no measurement), worse, better, or same (the rest)."""
+    if stat.failed or stat.median is None or (stat.label, stat.workload) in failed:
+        return "failed"
+    return trend(stat.ratio, stat.metric, stat.direction) if stat.ratio else "same"
 
 
 def family_of(metric: str) -> str:
@@ -112,9 +161,11 @@ def memory(analysis: Analysis) -> Section | None:
 
 
 def syscalls(analysis: Analysis) -> Section | None:
-    drawn = charts(figures.syscall_latency(analysis), figures.syscall_ratio(analysis))
+    drawn = charts(figures.syscall_latency(analysis), figures.syscall_ratio(analysis),
+                   instance_levels(analysis))
     return Section("syscalls", "Syscalls: the cost of one call", "Syscalls",
-                   NOTES["syscalls"] + tcg_notes(analysis), drawn) if drawn else None
+                   NOTES["syscalls"] + level_notes(analysis) + tcg_notes(analysis),
+                   drawn) if drawn else None
 
 
 def workloads(analysis: Analysis) -> Section | None:
@@ -122,9 +173,14 @@ def workloads(analysis: Analysis) -> Section | None:
     found = workload_table(analysis)
     if found is None:
         return None
-    rows = [(row, by_label(row, found.labels)) for row in found.rows]
+    groups = [{"workload": workload, "command": found.commands.get(workload, ""),
+               "chart": workload_chart(workload, rows, found.tcg),
+               "rows": [(row, by_label(row, found.labels)) for row in rows],
+               "cells": [cell for row in rows for cell in by_label(row, found.labels)],
+               "own": [label for label in found.labels if (label, workload) in found.own]}
+              for workload, rows in found.by_workload()]
     return Section("workloads", "Workloads: your programs in every runtime", "Workloads",
-                   found.notes, data={"labels": found.labels, "rows": rows,
+                   found.notes, data={"labels": found.labels, "groups": groups,
                                       "storage": found.storage, "shorter": found.shorter},
                    wide=True, template="sections/workloads.html.j2")
 
@@ -157,10 +213,30 @@ def engine(analysis: Analysis) -> Section | None:
                    wide=True, template="sections/engine.html.j2")
 
 
+def hypervisor(analysis: Analysis) -> Section | None:
+    """libvirt against QEMU's q35 (the management stack), q35 against microvm (the machine
+    model), stage by stage (reports.hypervisor)."""
+    found = stack_shares(analysis)
+    if not found:
+        return None
+    return Section("hypervisor", "The hypervisor stack's share: libvirt, q35 and microvm",
+                   "Hypervisor stack", STACK_NOTES + tcg_notes(analysis),
+                   charts(stack_chart(analysis, found)), data={"pairs": found}, wide=True,
+                   template="sections/hypervisor.html.j2")
+
+
 def density(analysis: Analysis) -> Section | None:
     drawn = figures.density_charts(analysis)
     return Section("density", "Density: many instances at once", "Density", NOTES["density"],
                    drawn) if drawn else None
+
+
+def storms(analysis: Analysis) -> Section | None:
+    """Start storms (reports/storms.py): latency and throughput against N, per runtime."""
+    found = storm_section(analysis)
+    return None if found is None else Section(
+        "storms", "Start storms: many instances asked for at once", "Storms", found.notes,
+        found.charts, data={"rows": found.rows}, wide=True, template="sections/storms.html.j2")
 
 
 def changes(analysis: Analysis) -> Section | None:
@@ -173,8 +249,10 @@ def changes(analysis: Analysis) -> Section | None:
                 figures.label_rank(analysis, first.label(change.runtime)), change.workload,
                 change.against)
 
+    shown = sorted(analysis.changes, key=key)
+    notes = list(dict.fromkeys(c.note for c in shown if c.ratio is None and c.note))
     return Section("changes", f"Changes against {first.name}", "Changes", NOTES["changes"],
-                   data={"first": first.name, "changes": sorted(analysis.changes, key=key)},
+                   data={"first": first.name, "changes": shown, "notes": notes},
                    wide=True, template="sections/changes.html.j2")
 
 
@@ -201,16 +279,15 @@ def text_of(value: Any) -> str:
     return str(value)
 
 
-def run_facts(run: Run) -> Facts:
-    config = run.manifest.get("config") or {}
-    runtimes = {name: (spec or {}).get("driver") for name, spec in
-                (config.get("runtimes") or {}).items()}
-    workloads = {name: (spec or {}).get("mode") for name, spec in
-                 (config.get("workloads") or {}).items()}
+def run_facts(run: RunView) -> Facts:
+    manifest = run.manifest
+    config = manifest.config
+    runtimes = {name: config.driver_of(name) for name in config.runtimes}
+    workloads = {name: config.mode_of(name) for name in config.workloads}
     return facts([
-        ("results", str(run.path)), ("started", when(run.manifest.get("created"))),
-        ("status", run.manifest.get("status")), ("run id", run.manifest.get("run_id")),
-        ("config", run.manifest.get("config_path")), ("description", config.get("description")),
+        ("results", str(run.path)), ("started", when(manifest.created)),
+        ("status", manifest.status), ("run id", manifest.run_id),
+        ("config", manifest.config_path), ("description", config.description),
         ("repetitions", repetitions(config)),
         ("runtimes", ", ".join(f"{k} ({v})" for k, v in runtimes.items())),
         ("workloads", ", ".join(f"{k} ({v})" for k, v in workloads.items())),
@@ -224,8 +301,8 @@ HOST_FIELDS = (("kernel", "kernel"), ("kernel_version", "kernel build"), ("arch"
                ("python", "Python"), ("bench_version", "bench"), ("bench_commit", "commit"))
 
 
-def host_facts(run: Run) -> Facts:
-    host = run.manifest.get("host") or {}
+def host_facts(run: RunView) -> Facts:
+    host = run.manifest.host
     known = [(label, host_value(key, host.get(key))) for key, label in HOST_FIELDS]
     other = [(k, v) for k, v in host.items() if k not in dict(HOST_FIELDS) and k != "mitigations"]
     return facts(known + other)
@@ -237,8 +314,8 @@ def host_value(key: str, value: Any) -> Any:
     return value
 
 
-def mitigations(run: Run) -> str:
-    listed = (run.manifest.get("host") or {}).get("mitigations") or {}
+def mitigations(run: RunView) -> str:
+    listed = run.manifest.host.get("mitigations") or {}
     if isinstance(listed, dict):
         return "; ".join(f"{k}: {v}" for k, v in listed.items())
     return text_of(listed)
@@ -249,7 +326,7 @@ KEY_FACTS = ("isolation", "accel", "seccomp", "runtime", "runtime_version", "eng
              "cpu_model", "cgroup_version")
 
 
-def driver_rows(run: Run) -> list[dict[str, str]]:
+def driver_rows(run: RunView) -> list[dict[str, str]]:
     """The facts that decide each runtime's numbers; the whole fingerprint folds out."""
     return [{"runtime": name, "driver": str(fingerprint.get("driver", "?")),
              "key": " \u00b7 ".join(f"{k}: {text_of(fingerprint[k])}" for k in KEY_FACTS
@@ -285,5 +362,5 @@ def crosscheck_row(check: CrossCheck) -> dict[str, str]:
 # the page in reading order: the first screen, the numbers, the charts, the cross-checks, then
 # the setup
 SECTIONS: tuple[Callable[[Analysis], Section | None], ...] = (
-    summary, verdict, boot, memory, syscalls, workloads, spectrum, engine, density, changes,
-    crosschecks, setup)
+    summary, verdict, boot, memory, syscalls, workloads, spectrum, engine, hypervisor, density,
+    storms, changes, crosschecks, setup)

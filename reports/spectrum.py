@@ -10,7 +10,7 @@ runtimes go by median boot time.
 The engine tax pairs each engine with the OCI runtime called directly by the oci driver in
 the same run (same runtime binary, same probe, same namespaces): docker with runc against
 oci with runc, podman with runsc against oci with runsc. The difference of medians is what
-the engine adds; the ratio carries the interval bench.results.stats.ratio_of_medians gives
+the engine adds; the ratio carries the interval bench.results.estimates.ratio_of_medians gives
 (none with fewer than 6 instances a side).
 
 Every median here is over instances (one figure per instance), as the summary's and the
@@ -27,8 +27,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from bench.results.stats import ratio_of_medians
-from reports.analysis import Analysis, Ratio, Run
+from bench.results.estimates import ratio_of_medians
+from bench.results.numbers import format_value
+from reports.analysis import Analysis, Ratio, RunView
 from reports.figures import MIB, Chart, new_figure, plot_text, pooled, styled
 from reports.notes import drivers_of
 
@@ -42,7 +43,7 @@ KINDS = {
     "vm": "virtual machine",
 }
 DRIVER_KINDS = {"process": "process", "native": "namespaces", "lxc": "namespaces", "oci": "oci",
-                "docker": "engine", "podman": "engine", "libvirt": "vm"}
+                "docker": "engine", "podman": "engine", "libvirt": "vm", "qemu": "vm"}
 ENGINES = ("docker", "podman")
 REFERENCE_DRIVER = "oci"
 
@@ -112,7 +113,7 @@ class EngineTax:
         return self.engine_ms - self.reference_ms
 
 
-def pairs(run: Run) -> list[tuple[str, str, str]]:
+def pairs(run: RunView) -> list[tuple[str, str, str]]:
     """(engine label, reference label, OCI runtime) for each engine with a direct reference."""
     drivers = drivers_of(run)
     references: dict[str, str] = {}
@@ -158,22 +159,22 @@ def engine_labels(taxes: list[EngineTax]) -> list[str]:
 
 KIND_COLORS = {"process": "#7f7f7f", "namespaces": "#2ca02c", "oci": "#1f77b4", "engine": "#ff7f0e",
                "other": "#bcbd22", "gvisor": "#9467bd", "vm": "#d62728"}
-PANELS = (("boot", "boot.total, ms", 1.0), ("memory", "host memory per idle instance, MiB", MIB),
-          ("getppid", "getppid, ns per call", 1.0))
+PANELS = (("boot", "boot.total, ms", 1.0, "ms"),
+          ("memory", "host memory per idle instance, MiB", MIB, "bytes"),
+          ("getppid", "getppid, ns per call", 1.0, "ns"))
 
 
 def spectrum_chart(places: list[Place]) -> Chart | None:
     """Three panels sharing the runtimes' axis: boot, memory and getppid, each on a log axis
     (they span orders of magnitude from the process to the VM), bars coloured by kind."""
-    panels = [(key, title, scale) for key, title, scale in PANELS
-              if any(getattr(p, key) for p in places)]
+    panels = [panel for panel in PANELS if any(getattr(p, panel[0]) for p in places)]
     if not places or not panels:
         return None
     figure = make_subplots(rows=1, cols=len(panels), shared_yaxes=True, horizontal_spacing=0.04,
                            figure=new_figure())
     names = [plot_text(p.label) for p in places]
     shown: set[str] = set()
-    for column, (key, title, scale) in enumerate(panels, start=1):
+    for column, (key, title, scale, unit) in enumerate(panels, start=1):
         for place, name in zip(places, names, strict=True):
             value = getattr(place, key)
             if not value:
@@ -182,7 +183,7 @@ def spectrum_chart(places: list[Place]) -> Chart | None:
                 y=[name], x=[value / scale], orientation="h", name=plot_text(KINDS[place.kind]),
                 legendgroup=place.kind, showlegend=place.kind not in shown,
                 marker_color=KIND_COLORS[place.kind],
-                hovertemplate=f"{plot_text(title)}: %{{x:.4g}}<extra>{name}</extra>"),
+                hoverinfo="text", hovertext=[f"{name}: {format_value(value, unit)}"]),
                 row=1, col=column)
             shown.add(place.kind)
         figure.update_xaxes(type="log", title_text=plot_text(title), row=1, col=column)

@@ -1,4 +1,5 @@
-"""`bench trend`: medians over commits or time from the history store, as one offline HTML page.
+"""The trend page: medians over commits or time from the history store, as one offline HTML
+page (the command line of `bench trend` is bench/commands/trend.py).
 
 One chart per metric, runtime and workload; each host fingerprint is its own series, with
 its 95 % intervals as a band and its change points marked (bench.history.changes). The
@@ -15,7 +16,6 @@ clock): what a run says of its own start is shown, never trusted to place it.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import functools
 import html
@@ -26,10 +26,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.history.times import shown_time as shown_any_time
-from bench.results.units import direction_of, format_value
+from bench.results.numbers import Display, display_scale, format_interval, format_percent, format_value
+from bench.results.units import FAMILIES, direction_of, family
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when `bench trend` runs
-    from bench.history.queries import Point
+    from bench.history import StoreChoice
+    from bench.history.queries import Filters, Point
 
 OUTPUT = "bench-trend.html"
 PALETTE = ("#2456a6", "#d1495b", "#2a9d8f", "#e9a03b", "#6a4c93", "#5b6474", "#00798c",
@@ -38,41 +40,25 @@ CHART_HEIGHT = 360
 PHASE_FAMILIES = ("boot.", "stop.")
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Adds `bench trend` to bench's subcommands."""
-    from bench.history.command import add_filters, add_store_option
-
-    help_text = "write an HTML page of medians over commits or time from the history store"
-    parser = sub.add_parser("trend", help=help_text, description=help_text + (
-        "; by default every metric except boot and teardown phases (boot.total, stop.total "
-        "are kept)"))
-    add_filters(parser)
-    add_store_option(parser)
-    parser.add_argument("--by", choices=["time", "commit"], default="time",
-                        help="x axis: when the store received the run, or its commit in that order")
-    parser.add_argument("-o", "--output", metavar="FILE", help=f"page to write (default ./{OUTPUT})")
-    parser.set_defaults(handler=cmd_trend)
-
-
-def cmd_trend(args: argparse.Namespace) -> int:
-    from bench.history.command import filters_from, open_from, said_skipped
+def trend_of_store(choice: StoreChoice, filters: Filters, by: str, output: Path | None) -> int:
+    """The page of the store's runs that match (`by`: time or commit), written to `output`
+    (default ./bench-trend.html); without a metric filter, boot and teardown phases are left
+    out (their totals kept). 2 when the store holds a run it could not read."""
+    from bench.history.actions import said_skipped
     from bench.history.queries import trend_points
     from bench.history.reading import CorruptRun
     from foundation.errors import HistoryError
 
-    store = open_from(args)
     skipped: list[CorruptRun] = []
-    try:
-        points = trend_points(store, filters_from(args), skipped)
-    finally:
-        store.close()
+    with choice.open() as store:
+        points = trend_points(store, filters, skipped)
     problems = said_skipped(skipped)
-    if args.metric is None:
+    if filters.metric is None:
         points = [p for p in points if not is_phase(p.metric)]
     if not points:
         raise HistoryError(store.name, "no run with a successful row matches these filters")
-    output = Path(args.output) if args.output else Path.cwd() / OUTPUT
-    write_trend(build_trend(points, args.by, store.name), output)
+    output = output or Path.cwd() / OUTPUT
+    write_trend(build_trend(points, by, store.name), output)
     print(f"trend written to {output}", file=sys.stderr)
     return problems
 
@@ -113,7 +99,7 @@ class Change:
     level_before: str
     level_after: str
     percent: str
-    better: bool
+    better: bool | None  # None: the metric's direction is not known here
 
 
 @dataclass(frozen=True)
@@ -206,10 +192,11 @@ def chart_of(key: tuple[str, str, str], points: list[Point], hosts: dict[str, st
     data: list[dict[str, Any]] = []
     shapes: list[dict[str, Any]] = []
     changes: list[Change] = []
+    scale = display_scale([p.median for p in points], unit)
     for index, (host, found) in enumerate(sorted(series.items())):
         color = PALETTE[index % len(PALETTE)]
         cuts = change_points([p.median for p in found])
-        data += series_traces(found, hosts[host], color, axis is not None)
+        data += series_traces(found, hosts[host], color, axis is not None, scale)
         for cut in cuts:
             change = change_of(key, found, cut, hosts[host], refs)
             changes.append(change)
@@ -218,13 +205,15 @@ def chart_of(key: tuple[str, str, str], points: list[Point], hosts: dict[str, st
                            "y0": 0, "y1": 1, "line": {"color": "#a32020", "dash": "dot",
                                                       "width": 1}})
         if cuts:
-            data.append(change_trace(found, cuts, axis is not None, changes[-len(cuts):]))
+            data.append(change_trace(found, cuts, axis is not None, changes[-len(cuts):], scale))
     caption = f"{metric} · {runtime} · {workload} ({unit or 'no unit'})"
+    better = known_direction(metric)
     layout: dict[str, Any] = {
         "height": CHART_HEIGHT, "margin": {"l": 70, "r": 20, "t": 10, "b": 60},
         "hovermode": "closest", "shapes": shapes,
         "legend": {"orientation": "h", "y": -0.25},
-        "yaxis": {"title": {"text": text(f"{metric} ({unit})" if unit else metric)}},
+        "yaxis": {"title": {"text": axis_title(metric, scale, better)},
+                  "exponentformat": "none", "separatethousands": True},
         "xaxis": ({"type": "category", "categoryorder": "array", "categoryarray": axis,
                    "title": {"text": "commit (in the order the store received the runs)"}}
                   if axis is not None else
@@ -237,35 +226,53 @@ def text(value: str) -> str:
     return html.escape(value, quote=False)
 
 
-def series_traces(points: list[Point], label: str, color: str,
-                  by_commit: bool) -> list[dict[str, Any]]:
-    """The interval band (lower edge, upper edge filled to it) and the medians."""
+def known_direction(metric: str) -> str | None:
+    """Which way is better, where the metric's family says (boot, memory, syscalls: lower); a
+    workload metric carries its own in the store's JSON, which a trend point does not hold."""
+    return direction_of(metric) if family(metric) in FAMILIES else None
+
+
+def axis_title(metric: str, scale: Display, better: str | None) -> str:
+    """The y axis: the metric, the unit its values are drawn in, and which way is better."""
+    unit = f" ({scale.unit})" if scale.unit else ""
+    return text(f"{metric}{unit}") + (f"<br>{better} is better" if better else "")
+
+
+def scaled(value: float | None, scale: Display) -> float | None:
+    return None if value is None else value / scale.divisor
+
+
+def series_traces(points: list[Point], label: str, color: str, by_commit: bool,
+                  scale: Display) -> list[dict[str, Any]]:
+    """The interval band (lower edge, upper edge filled to it) and the medians, drawn in the
+    scale's unit."""
     xs = [x_of(p, by_commit) for p in points]
     group = f"{label}"
     hover = [text(f"run {p.run_id} · received {shown_time(p.received)} UTC, started "
                   f"{shown_time(p.created)} UTC · commit {(p.commit or '-')[:12]} · "
                   f"{p.branch or '-'}") + "<br>" + text(
                   f"median {format_value(p.median, p.unit)}"
-                  + (f" [{format_value(p.ci_low, p.unit)} … {format_value(p.ci_high, p.unit)}]"
+                  + (f" {format_interval(p.ci_low, p.ci_high, p.unit)}"
                      if p.ci_low is not None and p.ci_high is not None else "") + f" · n={p.n}")
              for p in points]
     band = {"type": "scatter", "mode": "lines", "x": xs, "hoverinfo": "skip",
             "legendgroup": group, "showlegend": False, "line": {"width": 0, "color": color}}
     return [
-        {**band, "y": [p.ci_low for p in points]},
-        {**band, "y": [p.ci_high for p in points], "fill": "tonexty",
+        {**band, "y": [scaled(p.ci_low, scale) for p in points]},
+        {**band, "y": [scaled(p.ci_high, scale) for p in points], "fill": "tonexty",
          "fillcolor": rgba(color, 0.18), "connectgaps": False},
-        {"type": "scatter", "mode": "lines+markers", "x": xs, "y": [p.median for p in points],
+        {"type": "scatter", "mode": "lines+markers", "x": xs,
+         "y": [scaled(p.median, scale) for p in points],
          "name": text(label), "legendgroup": group, "line": {"color": color, "width": 1.5},
          "marker": {"size": 5}, "text": hover, "hovertemplate": "%{text}<extra></extra>"},
     ]
 
 
 def change_trace(points: list[Point], cuts: list[int], by_commit: bool,
-                 changes: list[Change]) -> dict[str, Any]:
+                 changes: list[Change], scale: Display) -> dict[str, Any]:
     return {"type": "scatter", "mode": "markers", "name": "change point", "showlegend": False,
             "x": [x_of(points[cut], by_commit) for cut in cuts],
-            "y": [points[cut].median for cut in cuts],
+            "y": [scaled(points[cut].median, scale) for cut in cuts],
             "marker": {"symbol": "diamond", "size": 11, "color": "#a32020"},
             "text": [text(f"change point: {c.percent} between run {c.before.run_id} and run "
                           f"{c.after.run_id}") for c in changes],
@@ -286,11 +293,11 @@ def change_of(key: tuple[str, str, str], points: list[Point], cut: int, host: st
     before = float(np.median([p.median for p in points[:cut]]))
     after = float(np.median([p.median for p in points[cut:]]))
     unit = points[cut].unit
-    percent = f"{(after / before - 1) * 100:+.1f} %" if before > 0 else "–"
-    lower_is_better = direction_of(metric) == "lower"
+    percent = format_percent(after / before - 1) if before > 0 else "–"
+    better = known_direction(metric)
     return Change(metric, runtime, workload, host, refs[points[cut - 1].run_id],
                   refs[points[cut].run_id], format_value(before, unit), format_value(after, unit),
-                  percent, (after < before) == lower_is_better)
+                  percent, None if better is None else (after < before) == (better == "lower"))
 
 
 def render(trend: Trend) -> str:

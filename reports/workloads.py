@@ -3,6 +3,11 @@ interval and its ratio to the plain process (from the same run, interleaved), wh
 better, what each runtime's scratch storage was, which runtimes ran shorter runs, and notes
 that say what the numbers mean.
 
+Each workload has main figures, the ones its tool exists to measure (`main_metrics`: sysbench's
+events/s, fio's IOPS and p99 latency, redis-benchmark's requests/s, a server's start): the
+first screen quotes them (reports.overview) and the section draws them, one chart per
+workload (reports.workload_figures).
+
 `workload_table` computes everything the section shows from the Analysis;
 reports.sections.workloads hands it to templates/sections/workloads.html.j2.
 """
@@ -10,15 +15,21 @@ reports.sections.workloads hands it to templates/sections/workloads.html.j2.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from reports.analysis import Analysis, Ratio, Run, Stat
+from reports.analysis import Analysis, Ratio, RunView, Stat
 from reports.notes import drivers_of, uses_tcg
 
 # what a command workload's section quotes, besides its tool's own workload.* metrics
 SHOWN = ("workload.", "cpu.host_per_guest", "memory.peak", "start.total", "start.response")
 HIDDEN = ("workload.cpu_time", "workload.duration_host")
+# a workload's main figures: what its tool reports per second, and its tail latency; else a
+# server's start; else what the user declared; else the command's duration
+THROUGHPUT = ("_per_s", "_iops", "_rps")
+LATENCY = ("_clat_p99",)
+OWN = ("workload.duration", *HIDDEN)
+MAX_MAIN = 4
 
 
 @dataclass(frozen=True)
@@ -32,6 +43,9 @@ class Cell:
     ratio: Ratio | None
     failed: int
     n: int
+    ci_note: str | None = None  # why the median has no interval
+    ratio_point: float | None = None  # the ratio, also when it has no interval
+    ratio_note: str | None = None  # why the ratio has no interval
 
 
 @dataclass(frozen=True)
@@ -41,6 +55,7 @@ class Row:
     unit: str
     direction: str  # "higher" or "lower" is better
     cells: tuple[Cell, ...]
+    main: bool = False  # one of the workload's main figures
 
 
 @dataclass(frozen=True)
@@ -50,19 +65,26 @@ class WorkloadTable:
     storage: list[tuple[str, str]]  # (runtime label, what its scratch storage was)
     shorter: list[str]  # sentences: runtimes that ran fewer repetitions or shorter runs
     notes: list[str]
+    tcg: list[str] = field(default_factory=list)  # labels of guests emulated by TCG
+    commands: dict[str, str] = field(default_factory=dict)  # workload -> its command line
+    own: set[tuple[str, str]] = field(default_factory=set)  # (label, workload): own command
+
+    def by_workload(self) -> list[tuple[str, list[Row]]]:
+        """The rows of each workload, workloads in order."""
+        names = list(dict.fromkeys(row.workload for row in self.rows))
+        return [(name, [row for row in self.rows if row.workload == name]) for name in names]
 
 
-def command_workloads(run: Run) -> dict[str, dict[str, Any]]:
-    workloads = run.manifest.get("config", {}).get("workloads") or {}
-    return {str(name): spec for name, spec in workloads.items()
-            if isinstance(spec, dict) and spec.get("mode") == "command"}
+def command_workloads(run: RunView) -> dict[str, dict[str, Any]]:
+    return {name: spec for name, spec in run.manifest.config.workloads.items()
+            if spec.get("mode") == "command"}
 
 
 def shown(metric: str) -> bool:
     return metric.startswith(SHOWN) and metric not in HIDDEN
 
 
-def direction_of_row(run: Run, workload: str, metric: str) -> str:
+def direction_of_row(run: RunView, workload: str, metric: str) -> str:
     rows = run.detail[(run.detail.workload == workload) & (run.detail.metric == metric)]
     found = [str(d) for d in rows.get("direction", []) if isinstance(d, str) and d]
     return found[0] if found else "lower"
@@ -75,11 +97,33 @@ def rows_of(analysis: Analysis) -> list[Row]:
         stats = [s for s in analysis.stats if s.run == run.name and s.workload in names
                  and shown(s.metric)]
         keys = dict.fromkeys((s.workload, s.metric) for s in stats)
-        for workload, metric in sorted(keys, key=lambda k: (list(names).index(k[0]), rank(k[1]))):
+        mains = {w: main_metrics([m for wl, m in keys if wl == w]) for w in names}
+        order = sorted(keys, key=lambda k: (list(names).index(k[0]), k[1] not in mains[k[0]],
+                                            main_rank(k[1]) if k[1] in mains[k[0]] else rank(k[1])))
+        for workload, metric in order:
             cells = tuple(cell(s) for s in stats if (s.workload, s.metric) == (workload, metric))
             unit = next(s.unit for s in stats if s.metric == metric)
-            rows.append(Row(workload, metric, unit, direction_of_row(run, workload, metric), cells))
+            rows.append(Row(workload, metric, unit, direction_of_row(run, workload, metric), cells,
+                            metric in mains[workload]))
     return rows
+
+
+def main_metrics(metrics: Iterable[str]) -> list[str]:
+    """A workload's main figures among its metrics: its tool's throughputs and p99 latencies
+    (events/s, MiB/s, IOPS, requests/s, bit/s, bogo-ops/s), else a server's start, else the
+    metrics the user declared, else the command's duration; at most MAX_MAIN."""
+    own = sorted(m for m in metrics if m.startswith("workload.") and m not in OWN)
+    for found in ([m for m in own if m.endswith(THROUGHPUT + LATENCY)],
+                  [m for m in metrics if m == "start.total"], own,
+                  [m for m in metrics if m == "workload.duration"]):
+        if found:
+            return sorted(found, key=main_rank)[:MAX_MAIN]
+    return []
+
+
+def main_rank(metric: str) -> tuple[bool, str]:
+    """Throughputs before latencies, each by name (read before write)."""
+    return (metric.endswith(LATENCY), metric)
 
 
 def rank(metric: str) -> tuple[int, str]:
@@ -88,7 +132,8 @@ def rank(metric: str) -> tuple[int, str]:
 
 
 def cell(stat: Stat) -> Cell:
-    return Cell(stat.label, stat.median, stat.ci_low, stat.ci_high, stat.ratio, stat.failed, stat.n)
+    return Cell(stat.label, stat.median, stat.ci_low, stat.ci_high, stat.ratio, stat.failed, stat.n,
+                stat.ci_note, stat.ratio_point, stat.ratio_note)
 
 
 def storage_of(analysis: Analysis) -> list[tuple[str, str]]:
@@ -102,16 +147,23 @@ def storage_of(analysis: Analysis) -> list[tuple[str, str]]:
     return found
 
 
+def own_commands(analysis: Analysis) -> set[tuple[str, str]]:
+    """(runtime label, workload) where the runtime ran its own command (an override's argv)."""
+    return {(run.label(name), workload) for run in analysis.runs
+            for workload, spec in command_workloads(run).items()
+            for name, override in (spec.get("overrides") or {}).items()
+            if isinstance(override, dict) and override.get("argv")}
+
+
 def shorter_runs(analysis: Analysis) -> list[str]:
     """Runtimes given fewer repetitions or their own (shorter) command, as configured."""
     found = []
     for run in analysis.runs:
-        config = run.manifest.get("config", {})
-        runtimes = config.get("runtimes") or {}
-        for name, spec in runtimes.items():
-            if isinstance(spec, dict) and spec.get("repetitions"):
+        config = run.manifest.config
+        for name, spec in config.runtimes.items():
+            if spec.get("repetitions"):
                 found.append(f"{run.label(name)} ran {spec['repetitions']} repetitions (the run: "
-                             f"{config.get('repetitions')}).")
+                             f"{config.repetitions}).")
         for workload, spec in command_workloads(run).items():
             for name, override in (spec.get("overrides") or {}).items():
                 if isinstance(override, dict) and override.get("argv"):
@@ -154,10 +206,13 @@ def workload_table(analysis: Analysis) -> WorkloadTable | None:
     rows = rows_of(analysis)
     if not rows:
         return None
-    notes = list(NOTES)
-    if not uses_tcg(analysis):
+    notes, tcg = list(NOTES), uses_tcg(analysis)
+    if not tcg:
         notes = [n for n in notes if not n.startswith("A TCG guest")]
-    return WorkloadTable(rows, analysis.labels, storage_of(analysis), shorter_runs(analysis), notes)
+    commands = {name: " ".join(map(str, spec.get("argv") or [])) for run in analysis.runs
+                for name, spec in command_workloads(run).items()}
+    return WorkloadTable(rows, analysis.labels, storage_of(analysis), shorter_runs(analysis), notes,
+                         tcg, commands, own_commands(analysis))
 
 
 def by_label(row: Row, labels: Iterable[str]) -> list[Cell | None]:

@@ -195,6 +195,12 @@ class Driver(ABC, Generic[OptionsT, HandleT]):
         return {value: cls.Options.model_validate({key: value}) for value in values}
 
     @classmethod
+    def reserved_memory(cls, options: OptionsT) -> int | None:
+        """Bytes of host memory one instance may come to hold whatever it does (a guest's
+        RAM), for a storm's pre-flight check; None where the driver reserves nothing."""
+        return None
+
+    @classmethod
     def endpoint(cls, options: OptionsT) -> str | None:
         """The daemon, URI or binary these options make the driver talk to (recorded in the
         manifest, swept by `bench clean`); None for a driver with no such thing."""

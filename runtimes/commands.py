@@ -1,6 +1,11 @@
 """Command workloads as drivers see them: the files (a tree), what the probe runs (a spec),
 and where the bytes of a disk workload go (scratch storage).
 
+Readiness and Scratch are defined once, here, at the layer both the config and the drivers
+import: the config's `readiness:` and `scratch:` sections validate into these dataclasses
+(foundation.checks: as strictly as a pydantic model, without loading pydantic until a config
+is read), and the very objects reach the drivers in each spec.
+
 The upper layers build one tree per workload (the executables and their shared-library
 closure, or a local image's flattened filesystem), content-addressed in the cache, and a
 spec per runtime. A driver that can run commands (``Driver.runs_commands``) receives them
@@ -12,12 +17,14 @@ supervises the command and reports on it (runtimes.protocol).
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, ClassVar, Literal
 
+from foundation.checks import STRICT, Check
 from foundation.errors import ConfigError
 
 # inside every instance the scratch storage is here, and the command runs in it
@@ -27,26 +34,82 @@ MOUNT_POINTS = ("proc", "dev", "tmp", "scratch")
 CacheMode = Literal["none", "writeback", "writethrough", "directsync", "unsafe"]
 
 
-@dataclass(frozen=True)
+def no_control(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Arguments travel as lines of the probe's spec: a newline or NUL cannot be in one."""
+    for value in values:
+        if "\n" in value or "\0" in value:
+            raise ValueError(f"{value!r}: an argument cannot hold a newline or NUL")
+    return values
+
+
+def printable(value: str | None) -> str | None:
+    """A value the probe compares with a server's bytes and that travels as one line of its
+    spec (a guest's spec file): no control character at all, a newline least of all."""
+    bad = sorted({f"{ord(c):#04x}" for c in value or "" if ord(c) < 0x20 or ord(c) == 0x7F})
+    if bad:
+        raise ValueError(f"{value!r} holds control characters ({', '.join(bad)})")
+    return value
+
+
+def regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as error:
+        raise ValueError(f"not a regular expression: {error}") from None
+    return value
+
+
+def line_pattern(value: str | None) -> str | None:
+    """A regex for one output line, which travels as one line of the spec."""
+    return None if value is None else no_control((regex(value),))[0]
+
+
+@dataclass(frozen=True, kw_only=True)
 class Scratch:
     """Scratch storage for one cell, on one host disk for every runtime: a host directory
-    (process), bound at /scratch (native, docker), or a disk image file of `size_bytes` made
-    there (libvirt, with `cache` as its cache mode). Made at launch, removed at teardown."""
+    (process), bound at /scratch (native, docker), or a disk image file of `size` bytes made
+    there (libvirt, with `cache` as its cache mode). Made at launch, removed at teardown.
+    The config's `scratch:` section (docs/workloads.md); the run places it (`placed`) in its
+    work directory unless the config names `dir`."""
 
-    host_dir: Path
-    size_bytes: int
-    cache: CacheMode = "none"
+    __pydantic_config__: ClassVar[dict[str, Any]] = STRICT
+
+    size: Annotated[int, Check(number=True, byte_size=True, ge=16 << 20,
+                               description="the guest disk's size")] = 512 << 20
+    dir: Annotated[Path | None, Check(description="host directory that holds every cell's "
+                                      "scratch storage (default: the run's work directory)")] = None
+    cache: Annotated[CacheMode, Check(description="the libvirt disk's cache mode")] = "none"
+
+    def placed(self, root: Path) -> Scratch:
+        """Where the cells' storage goes: the configured directory, else `root`."""
+        return replace(self, dir=self.dir or root)
+
+    @property
+    def host_dir(self) -> Path:
+        if self.dir is None:
+            raise ConfigError("scratch storage used before the run placed it (Scratch.placed)")
+        return self.dir
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Readiness:
-    """A server's first answer: 127.0.0.1:port accepting (and answering `send` with a reply
-    starting with `expect`), or a line of its output matching `line` (a regex)."""
+    """A server's first answer, checked inside the instance: 127.0.0.1:`port` accepting a
+    connection (answering `send` with a reply that starts with `expect`, when given), or
+    a line of its output matching `line` (a regex). The server is stopped once it has
+    answered. The config's `readiness:` section."""
 
-    port: int | None = None
-    send: bytes = b""
-    expect: str | None = None
-    line: str | None = None
+    __pydantic_config__: ClassVar[dict[str, Any]] = STRICT
+
+    port: Annotated[int | None, Check(number=True, ge=1, le=65535)] = None
+    send: Annotated[str | None, Check(max_length=512)] = None
+    expect: Annotated[str | None, Check(min_length=1, max_length=200, after=printable)] = None
+    line: Annotated[str | None, Check(after=line_pattern)] = None
+
+    def __post_init__(self) -> None:
+        if (self.port is None) == (self.line is None):
+            raise ValueError("give either port or line")
+        if self.port is None and (self.send or self.expect):
+            raise ValueError("send and expect go with port")
 
 
 @dataclass(frozen=True)
@@ -87,7 +150,7 @@ def readiness_lines(readiness: Readiness | None) -> list[str]:
     if readiness.port:
         lines.append(f"ready_port={readiness.port}")
     if readiness.send:
-        lines.append(f"ready_send_hex={readiness.send.hex()}")
+        lines.append(f"ready_send_hex={readiness.send.encode().hex()}")
     if readiness.expect:
         lines.append(f"ready_expect={readiness.expect}")
     if readiness.line:

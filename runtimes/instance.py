@@ -234,6 +234,10 @@ class Instance(Generic[HandleT]):
         self.stopped = False
         self.stop_marks: list[tuple[str, int]] = []
         self.stop_span: tuple[int, int] | None = None  # (asked to stop, teardown returned)
+        self.pull_phases: dict[str, float] = {}  # ms per step of pulling its image first (cold)
+        # durations a guest measured with its own kernel clock (ms), beside the host's phases and
+        # never among them: they share no clock with boot.total
+        self.guest_phases: dict[str, float] = {}
 
     def held(self) -> HandleT:
         """The driver's handle; an InstanceError when launch never got that far."""

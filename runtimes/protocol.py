@@ -154,8 +154,8 @@ COMMAND_FIELDS: dict[str, tuple[int, int]] = {
     "user_ns": (0, MOST), "sys_ns": (0, MOST), "maxrss_kb": (0, MOST),
     "all_user_ns": (0, MOST), "all_sys_ns": (0, MOST), "all_maxrss_kb": (0, MOST)}
 # markers the probe prints at most once per instance: a second one is someone else's
-ONCE = ("BENCH-READY", "BENCH-MEMINFO", "BENCH-TARGET", "BENCH-STARTED", "BENCH-RESPONSE",
-        "BENCH-EXITED", "BENCH-COMMAND", "BENCH-DONE", "BENCH-IDLE")
+ONCE = ("BENCH-READY", "BENCH-GUEST-CLOCK", "BENCH-MEMINFO", "BENCH-TARGET", "BENCH-STARTED",
+        "BENCH-RESPONSE", "BENCH-EXITED", "BENCH-COMMAND", "BENCH-DONE", "BENCH-IDLE")
 # markers the probe prints at most once per system call it times (the call's name follows)
 ONCE_PER_CALL = ("BENCH-LOOP",)
 KNOWN = (*ONCE, *ONCE_PER_CALL, "BENCH-SYSCALL", "BENCH-ERROR", "BENCH-OUT", "BENCH-ERR",
@@ -205,3 +205,20 @@ def command_report(line: str) -> CommandReport:
     if report.all_user_ns < report.user_ns or report.all_sys_ns < report.sys_ns:
         raise ProtocolError("every process's CPU time is less than the command's", line=line)
     return report
+
+
+GUEST_CLOCK = "BENCH-GUEST-CLOCK"
+
+
+def parse_guest_clock(lines: list[str]) -> int | None:
+    """The guest kernel's own clock (CLOCK_BOOTTIME, ns since it started counting, the clock
+    behind /proc/uptime) when the probe began as a guest's /init; None when not reported."""
+    for line in lines:
+        if line.startswith(GUEST_CLOCK + " "):
+            fields = dict(item.split("=", 1) for item in line.split()[1:] if "=" in item)
+            text = fields.get("boottime_ns", "")
+            if not INTEGER.fullmatch(text) or not 0 <= int(text) <= MOST:
+                raise ProtocolError(f"boottime_ns={text[:40]} is not a count of nanoseconds",
+                                    line=line)
+            return int(text)
+    return None

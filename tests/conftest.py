@@ -20,7 +20,7 @@ def leftovers() -> list[str]:
     """What bench left on this host: every driver's resources, temp dirs, and mounts."""
     from pathlib import Path
 
-    from bench.doctor import clean_leftovers
+    from bench.leftovers import clean_leftovers
 
     found = clean_leftovers(None, dry_run=True)
     found += [f"mount {line.split()[1]}" for line in Path("/proc/mounts").read_text().splitlines()

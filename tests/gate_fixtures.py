@@ -1,4 +1,4 @@
-"""Synthetic results directories for the gate's and export's tests, written through RunStore
+"""Synthetic results directories for the gate's and export's tests, written through RunWriter
 like a real run, and the CLI of `gate`, `calibrate` and `export` without the rest of bench."""
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench.export import add_parser as add_export_parser
-from bench.gate.command import add_parsers
+from bench.cli import add_command
+from bench.commands import Environment, calibrate, export, gate
+from bench.results.manifest import Manifest, RunConfig
 from bench.results.sample import Sample
-from bench.results.store import RunStore
+from bench.results.writer import RunWriter
 from foundation.errors import BenchError
 
 HOST = {"hostname": "ci", "kernel": "6.1.0-18-amd64", "cpu_model": "AMD EPYC 7B13", "cores": 2,
@@ -35,7 +36,7 @@ def make_run(path: Path, scales: dict[str, float] | None = None, *, repetitions:
              drivers: dict[str, dict[str, Any]] | None = None, gate: dict[str, Any] | None = None,
              medians: dict[tuple[str, str], float] | None = None,
              failed: Sequence[str] = ()) -> Path:
-    """A results directory, written through RunStore like a real run. `scales` maps each
+    """A results directory, written through RunWriter like a real run. `scales` maps each
     runtime (its driver: the name up to a '-') to a factor on every median."""
     scales = scales or {"process": 1.0}
     rng = np.random.default_rng(seed)
@@ -44,8 +45,9 @@ def make_run(path: Path, scales: dict[str, float] | None = None, *, repetitions:
               "workloads": {"idle": {"mode": "ready"}, "syscalls": {"mode": "syscall"}},
               "warmup": 1, "gate": gate}
     fingerprints = {name: {"driver": "process"} for name in scales} | (drivers or {})
-    store = RunStore.create(path, {"run_id": path.name, "created": 1.7e9, "config": config,
-                                   "host": HOST | (host or {}), "drivers": fingerprints})
+    store = RunWriter.create(path, Manifest(run_id=path.name, created=1.7e9,
+                                            config=RunConfig(config), host=HOST | (host or {}),
+                                            drivers=fingerprints))
     cell = 0
     for repetition in range(repetitions):
         for runtime, scale in scales.items():
@@ -59,7 +61,7 @@ def make_run(path: Path, scales: dict[str, float] | None = None, *, repetitions:
                                for v in values(rng, median * scale, count)]
                 store.append(samples)
                 cell += 1
-    store.update_manifest(status="complete")
+    store.complete(0)
     store.close()
     return path
 
@@ -68,12 +70,12 @@ def cli(argv: list[str], capsys: pytest.CaptureFixture[str] | None = None) -> in
     """What bench.cli.main does with the parsers of `gate`, `calibrate` and `export`."""
     parser = argparse.ArgumentParser(prog="bench")
     sub = parser.add_subparsers(dest="command", required=True)
-    add_parsers(sub)
-    add_export_parser(sub)
-    parser.set_defaults(env_store=None, default_store_path="/nonexistent/history.sqlite")
+    for command in (gate, calibrate, export):
+        add_command(sub, command)
     args = parser.parse_args(argv)
+    args.environment = Environment(store=None, default_store=Path("/nonexistent/history.sqlite"))
     try:
-        code: int = args.handler(args)
+        code: int = args.main(args)
     except BenchError as error:
         print(f"bench: {error}")
         return error.exit_code

@@ -1,6 +1,6 @@
 """Synthetic results directories for the report's tests and benchmark.
 
-They are written through bench.results.store.RunStore, so they have the layout a real run leaves,
+They are written through bench.results.writer.RunWriter, so they have the layout a real run leaves,
 with the shapes the real drivers produce: a process baseline, a namespace runtime, a
 container with a shim and a cgroup, and a TCG guest whose boot is three orders of
 magnitude slower.
@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from bench.results.manifest import Manifest, RunConfig
 from bench.results.sample import Sample
-from bench.results.store import RunStore
+from bench.results.writer import RunWriter
 
 CREATED = 1_700_000_000.0
 SYSCALL_NS = {"getppid": 250.0, "clock_gettime": 30.0, "read": 500.0, "write": 470.0,
@@ -81,13 +82,14 @@ class Generator:
         "arch": "x86_64", "bench_version": "0.1.0", "mitigations": {"meltdown": "Not affected"}})
     seed: int = 1
     scale: float = 1.0  # multiplies every value: a "later run" that got slower
+    skipped: dict[str, str] = field(default_factory=dict)  # runtimes this host could not run
 
     def write(self, path: Path) -> Path:
         rng = np.random.default_rng(self.seed)
-        store = RunStore.create(path, self.manifest())
+        store = RunWriter.create(path, self.manifest())
         try:
-            store.update_manifest(drivers={name: MODELS[model].fingerprint
-                                           for name, model in self.runtimes.items()})
+            store.record_drivers({name: MODELS[model].fingerprint
+                                  for name, model in self.runtimes.items()})
             cell = 0
             for repetition in range(0 if self.density_only else self.repetitions):
                 for name, model in self.runtimes.items():
@@ -96,12 +98,12 @@ class Generator:
             store.append(self.failed_samples())
             if self.density or self.density_only:
                 store.append(self.density_samples(rng))
-            store.update_manifest(status="complete", ended=CREATED + 60.0 * self.repetitions)
+            store.complete(0, at=CREATED + 60.0 * self.repetitions)
         finally:
             store.close()
         return path
 
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self) -> Manifest:
         runtimes: dict[str, Any] = {
             name: {"driver": MODELS[model].driver, "options": {}, "repetitions": None}
             for name, model in self.runtimes.items()}
@@ -115,8 +117,9 @@ class Generator:
                   "repetitions": 1 if self.density_only else self.repetitions,
                   "warmup": 0 if self.density_only else 1, "runtimes": runtimes,
                   "workloads": workloads}
-        return {"run_id": "abc123", "created": CREATED, "config": config,
-                "host": self.host, "config_path": "configs/synthetic.yaml"}
+        return Manifest(run_id="abc123", created=CREATED, config=RunConfig(config),
+                        host=self.host, config_path="configs/synthetic.yaml",
+                        skipped=self.skipped)
 
     def cell_samples(self, rng: np.random.Generator, name: str, model: RuntimeModel,
                      repetition: int, cell: int) -> list[Sample]:
@@ -190,14 +193,15 @@ HOSTILE_IMG = '"><img src=x onerror="window.pwned=1">'
 def hostile_dir(path: Path) -> Path:
     """A results directory whose every string tries to inject markup or close a <script>."""
     evil = f"{HOSTILE}</script><!--{HOSTILE_IMG}"
-    manifest = {
-        "run_id": HOSTILE, "created": 1.7e9, "config_path": evil,
-        "config": {"description": evil, "repetitions": 5,
-                   "runtimes": {"process": {"driver": "process"}, evil: {"driver": evil}},
-                   "workloads": {evil: {"mode": HOSTILE}}},
-        "host": {"kernel": evil, "cpu_model": HOSTILE_IMG, evil: evil}}
-    store = RunStore.create(path, manifest)
-    store.update_manifest(drivers={evil: {"driver": evil, "accel": evil}}, status="complete")
+    manifest = Manifest(
+        run_id=HOSTILE, created=1.7e9, config_path=evil,
+        config=RunConfig({"description": evil, "repetitions": 5,
+                          "runtimes": {"process": {"driver": "process"}, evil: {"driver": evil}},
+                          "workloads": {evil: {"mode": HOSTILE}}}),
+        host={"kernel": evil, "cpu_model": HOSTILE_IMG, evil: evil})
+    store = RunWriter.create(path, manifest)
+    store.record_drivers({evil: {"driver": evil, "accel": evil}})
+    store.complete(0)
     for rep in range(5):
         for runtime in ("process", evil):
             store.append([Sample(runtime, evil, "boot.total", 5.0 + rep, rep, cell=rep),
@@ -217,8 +221,7 @@ def write_run(path: Path, runtime_names: tuple[str, str] = ("process", "native")
     base, other = runtime_names
     config = {"runtimes": {base: {"driver": "process"}, other: {"driver": "native"}},
               "workloads": {workload: {"mode": "ready"}, "sys": {"mode": "syscall"}}}
-    store = RunStore.create(path, {"run_id": "abc123", "config": config, "host": {},
-                                   "drivers": {}})
+    store = RunWriter.create(path, Manifest(run_id="abc123", config=RunConfig(config)))
     cell = 0
     for repetition in range(3):
         for runtime, scale in ((base, 1.0), (other, 1.3)):
@@ -232,6 +235,78 @@ def write_run(path: Path, runtime_names: tuple[str, str] = ("process", "native")
                                "status": "ok", "reason": None})
             cell += 2
     store.append([Sample.failed(other, workload, "cell", 3, "it broke", cell=cell)])
-    store.update_manifest(status="complete")
+    store.complete(1)
     store.close()
     return path
+
+
+# a command workloads run as configs/workloads.yaml records it: each workload's metrics with
+# the unit and direction its parser gives them, and medians near a loaded 2-core host's
+WORKLOADS: dict[str, dict[str, Any]] = {
+    "cpu": {"argv": ["sysbench", "cpu", "--time=5", "run"], "metrics": {
+        "workload.events_per_s": (2120.0, "events/s", "higher"),
+        "workload.duration": (5.0, "s", "lower"), "cpu.host_per_guest": (0.997, "ratio", "lower"),
+        "memory.peak_rss": (9.4e6, "bytes", "lower")}},
+    "memory": {"argv": ["sysbench", "memory", "--time=5", "run"], "metrics": {
+        "workload.mib_per_s": (22_900.0, "MiB/s", "higher")}},
+    "disk": {"argv": ["fio", "--name=randrw", "--output-format=json"], "metrics": {
+        "workload.read_iops": (6560.0, "IOPS", "higher"),
+        "workload.write_iops": (6570.0, "IOPS", "higher"),
+        "workload.read_bw": (2.688e7, "B/s", "higher"),
+        "workload.read_clat_p50": (48_900.0, "ns", "lower"),
+        "workload.read_clat_p99": (1.41e6, "ns", "lower")}},
+    "net": {"argv": ["redis-benchmark", "-t", "set,get", "--csv"], "metrics": {
+        "workload.get_rps": (133_000.0, "req/s", "higher"),
+        "workload.set_rps": (154_000.0, "req/s", "higher")}},
+    "server": {"argv": ["redis-server", "--port", "16379"], "metrics": {
+        "start.total": (20.1, "ms", "lower"), "start.response": (12.6, "ms", "lower")}},
+}
+# per runtime: how its figures compare with the process's (a TCG guest: many times slower)
+WORKLOAD_FACTORS = {"process": 1.0, "native": 1.02, "docker": 1.3, "libvirt": 20.0}
+
+
+def write_workload_results(path: Path, repetitions: int = 6, guest_repetitions: int = 2,
+                           seed: int = 3) -> Path:
+    """A results directory of command workloads on process, native, docker and a TCG guest
+    with fewer repetitions (so without intervals, as the report must say)."""
+    rng = np.random.default_rng(seed)
+    runtimes = {name: {"driver": name, "options": {}, "repetitions": guest_repetitions
+                       if name == "libvirt" else None} for name in WORKLOAD_FACTORS}
+    workloads = {name: {"mode": "command", "argv": spec["argv"]} for name, spec in WORKLOADS.items()}
+    workloads["cpu"]["overrides"] = {"libvirt": {"argv": ["sysbench", "cpu", "--time=3", "run"]}}
+    config = {"description": "synthetic workloads", "repetitions": repetitions, "warmup": 1,
+              "runtimes": runtimes, "workloads": workloads}
+    store = RunWriter.create(path, Manifest(run_id="wl123", created=CREATED, config=RunConfig(config),
+                                            host=Generator(ALL).host,
+                                            config_path="configs/workloads.yaml"))
+    try:
+        store.record_drivers({name: MODELS[name].fingerprint for name in WORKLOAD_FACTORS})
+        cell = 0
+        for repetition in range(repetitions):
+            for runtime, factor in WORKLOAD_FACTORS.items():
+                if runtime == "libvirt" and repetition >= guest_repetitions:
+                    continue
+                for workload, spec in WORKLOADS.items():
+                    store.append(workload_samples(rng, runtime, factor, workload, spec["metrics"],
+                                                  repetition, cell))
+                    cell += 1
+        store.complete(0, at=CREATED + 600.0)
+    finally:
+        store.close()
+    return path
+
+
+def workload_samples(rng: np.random.Generator, runtime: str, factor: float, workload: str,
+                     metrics: dict[str, tuple[float, str, str]], repetition: int,
+                     cell: int) -> list[Sample]:
+    """One cell: boot, then each metric scattered around its median; a throughput divides by
+    the runtime's factor, a time multiplies by it."""
+    samples = [Sample(runtime, workload, "boot.total", 4.0 * factor * Generator.noise(rng, 0.1),
+                      repetition, cell=cell)]
+    for metric, (median, unit, direction) in metrics.items():
+        scaled = median / factor if direction == "higher" else median * factor
+        if metric in {"cpu.host_per_guest", "memory.peak_rss"}:
+            scaled = median
+        samples.append(Sample(runtime, workload, metric, scaled * Generator.noise(rng, 0.03),
+                              repetition, unit=unit, direction=direction, cell=cell))
+    return samples

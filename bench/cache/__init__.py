@@ -3,7 +3,7 @@
 The build cache (~/.cache/bench by default: workload trees, the probe, launchers, guest
 disks and initramfs images) and the images built from it (`bench-workload` and
 `bench-probe` in docker and podman) grow with every new probe and workload; `bench cache
-list|prune` shows and removes them (bench.cache.command). A run holds a ledger in the
+list|prune` shows and removes them (bench.cache.actions). A run holds a ledger in the
 cache for its whole life (bench.cache.ledger): what it uses, so that nothing it uses is
 pruned, and where it puts scratch storage, so that `bench clean --run` finds it after the
 run was killed, wherever the config put it.

@@ -13,7 +13,7 @@ holds everything that moves a sitting's median: its instances' own noise and the
 state. Between two later sittings of identical code, the change of log medians d then has
 standard deviation s * sqrt(2), and d / (s * sqrt(2)) follows Student's t with the
 calibration's degrees of freedom when the log medians are normal (a prediction for a new
-pair, so the uncertainty of s itself is paid for). bench.gate.stats.sitting_change is that
+pair, so the uncertainty of s itself is paid for). bench.gate.significance.sitting_change is that
 test.
 
 The spread is a property of a machine kind, so a calibration belongs to one: the host
@@ -35,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.history.identity import HOST_KEYS, config_hash, host_hash
+from bench.history.identity import HOST_KEYS, config_hash, host_hash, host_kind
+from bench.results.manifest import Manifest
 from bench.results.run import Key, Run
 from foundation.errors import ResultsError
 from foundation.files import write_output
@@ -74,16 +75,11 @@ class Calibration:
     @property
     def kind(self) -> str:
         """The host kind's hash, as `bench history list` shows a host fingerprint."""
-        return host_hash({"host": self.host})
+        return host_kind(self.host)
 
 
-def host_identity(manifest: dict[str, Any]) -> dict[str, Any]:
-    host = manifest.get("host") or {}
-    return {key: host.get(key) for key in HOST_KEYS}
-
-
-def kind_of(manifest: dict[str, Any]) -> str:
-    return host_hash(manifest)
+def host_identity(manifest: Manifest) -> dict[str, Any]:
+    return {key: manifest.host.get(key) for key in HOST_KEYS}
 
 
 def describe_kind(host: dict[str, Any]) -> str:
@@ -93,13 +89,13 @@ def describe_kind(host: dict[str, Any]) -> str:
     unknown = [key for key in HOST_KEYS if host.get(key) is None]
     if unknown:
         words.append(f"{', '.join(unknown)} unknown")
-    return f"{host_hash({'host': host})[:8]} ({', '.join(words)})"
+    return f"{host_kind(host)[:8]} ({', '.join(words)})"
 
 
 def same_kind(runs: Sequence[Run]) -> None:
     """A/A sittings come from one host kind and one config, or they are not A/A."""
     for run in runs[1:]:
-        if kind_of(run.manifest) != kind_of(runs[0].manifest):
+        if host_hash(run.manifest) != host_hash(runs[0].manifest):
             raise ResultsError(f"{run.path} ran on another host kind than {runs[0].path} "
                                f"({describe_kind(host_identity(run.manifest))} against "
                                f"{describe_kind(host_identity(runs[0].manifest))}): sittings "
@@ -194,7 +190,7 @@ def parse_entry(path: Path, entry: Any) -> Calibration:
     return Calibration(sd, sittings, host, str(path), dof, entry.get("config_hash"))
 
 
-def for_host(found: Sequence[Calibration], manifest: dict[str, Any]) -> Calibration | None:
+def for_host(found: Sequence[Calibration], manifest: Manifest) -> Calibration | None:
     """The calibration of the run's host kind, if the file has one."""
-    kind = kind_of(manifest)
+    kind = host_hash(manifest)
     return next((c for c in found if c.kind == kind), None)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from bench.gate.stats import holm
+from bench.gate.significance import holm
 from bench.gate.verdicts import Evaluation, Item, Pending
+from bench.results.numbers import format_p
 
 
 def adjusted(items: Sequence[Item]) -> dict[int, tuple[float, float]]:
@@ -48,7 +49,7 @@ def power_notes(items: Sequence[Item]) -> list[str]:
         rows = sum(other.alpha == item.alpha for other in pending)
         if item.smallest_p * rows >= item.alpha:
             weak[item.evaluation.rule] = max(weak.get(item.evaluation.rule, 0.0), item.smallest_p)
-    return [f"rule {rule!r}: with these repetitions a row's p-value is at least {p_min:.2g}, "
+    return [f"rule {rule!r}: with these repetitions a row's p-value is at least {format_p(p_min)}, "
             f"too large to fail on its own after the correction for {len(pending)} rows: add "
             "repetitions" for rule, p_min in weak.items()]
 
@@ -59,7 +60,7 @@ def decide(item: Pending, p_worse: float, p_better: float) -> Evaluation:
     raw = item.decide(item.p_worse, item.p_better if item.p_better is not None else 1.0)
     if raw.verdict != decision.verdict and raw.verdict in {"fail", "improved"}:
         message = (f"{raw.reason}, alone; not after Holm's correction for the gate's rows "
-                   f"(adjusted p={min(p_worse, p_better):.2g})")
+                   f"(adjusted p={format_p(min(p_worse, p_better))})")
     adjusted = p_worse if item.p_better is None else min(p_worse, p_better)
     return replace(item.evaluation, verdict=decision.verdict, message=message,
                    p_adjusted=adjusted)

@@ -1,6 +1,6 @@
 """The CI gate: rules applied to results directories, one verdict per rule and row, an exit code.
 
-Three comparisons (the statistics are in bench.gate.stats):
+Three comparisons (the statistics are in bench.gate.significance):
 - candidate against a baseline run (relative rules), after refusing runs from hosts that
   differ in what decides performance (CPU model, kernel, cgroup version, accel);
 - one variant of a runtime against another in the same run (A/B, relative rules);
@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -32,7 +31,7 @@ from bench.gate.rules import (
     parse_pair,
     rule_label,
 )
-from bench.gate.stats import (
+from bench.gate.significance import (
     Decision,
     limit_decision,
     min_rank_p_value,
@@ -43,8 +42,10 @@ from bench.gate.stats import (
 )
 from bench.gate.verdicts import Evaluation, GateResult, Item, Pending, exit_code
 from bench.history.identity import config_hash
-from bench.results.run import Key, Run, Series, load_run
-from bench.results.stats import Floats, median_bounds, min_instances
+from bench.results.estimates import Floats, median_bounds, min_instances
+from bench.results.manifest import Manifest
+from bench.results.numbers import format_p
+from bench.results.run import Key, Run, Series, loaded
 from bench.results.units import parse_quantity
 from foundation.errors import ConfigError, GateError, ResultsError, UncalibratedHost
 
@@ -52,9 +53,9 @@ __all__ = ["Evaluation", "GateResult", "Item", "Pending", "exit_code", "finish",
            "gate_runs", "load_rules"]
 
 
-def gate_config_of(manifest: dict[str, Any]) -> GateConfig | None:
+def gate_config_of(manifest: Manifest) -> GateConfig | None:
     """The run config's gate section, as stored in the manifest (None when it has none)."""
-    section = manifest.get("config", {}).get("gate")
+    section = manifest.config.gate
     if section is None:
         return None
     try:
@@ -166,7 +167,7 @@ def limit_check(low: float, point: float, high: float, limit: float, lower: bool
     decision = limit_decision(low, point, high, limit, lower)
     if decision.verdict == "fail" and p_adjusted >= alpha:
         return Decision("warn", f"beyond the limit alone, but not after the correction for the "
-                        f"gate's rows (adjusted p={p_adjusted:.2g})")
+                        f"gate's rows (adjusted p={format_p(p_adjusted)})")
     return decision
 
 
@@ -313,10 +314,10 @@ def load_calibration(config: GateConfig, path: Path | None, config_dir: Path | N
     return chosen
 
 
-def config_dir_of(manifest: dict[str, Any]) -> Path | None:
+def config_dir_of(manifest: Manifest) -> Path | None:
     """Where the run's config file was (the manifest records its path)."""
-    found = manifest.get("config_path")
-    return Path(str(found)).parent if found else None
+    found = manifest.config_path
+    return Path(found).parent if found else None
 
 
 def gate_items(candidate: Run, baseline: Run | None, config: GateConfig, *,
@@ -352,17 +353,18 @@ def gate_runs(candidate: Run, baseline: Run | None, config: GateConfig, *,
                       config.alpha, evaluations, notes, tests)
 
 
-def gate_run(candidate_dir: Path, baseline_dir: Path | None, gate_config: GateConfig | None,
-             *, allow_host_change: bool = False, ab: Sequence[str] = (),
-             calibration: Path | None = None, rules_dir: Path | None = None,
-             uncalibrated: bool = False) -> GateResult:
-    """Every rule on every row it matches. gate_config None: the candidate config's gate
-    section, else the defaults. Raises GateError/ResultsError (exit 2) when nothing compares,
-    and UncalibratedHost when a baseline run is given without a calibration of the
-    candidate's host kind (unless `uncalibrated`)."""
-    candidate = load_run(Path(candidate_dir))
+def gate_run(candidate_run: Path | Run, baseline_run: Path | Run | None,
+             gate_config: GateConfig | None, *, allow_host_change: bool = False,
+             ab: Sequence[str] = (), calibration: Path | None = None,
+             rules_dir: Path | None = None, uncalibrated: bool = False) -> GateResult:
+    """Every rule on every row it matches, between two results directories (or runs already
+    loaded). gate_config None: the candidate config's gate section, else the defaults.
+    Raises GateError/ResultsError (exit 2) when nothing compares, and UncalibratedHost when
+    a baseline run is given without a calibration of the candidate's host kind (unless
+    `uncalibrated`)."""
+    candidate = loaded(candidate_run)
     config = gate_config or gate_config_of(candidate.manifest) or GateConfig()
-    baseline = load_run(Path(baseline_dir)) if baseline_dir is not None else None
+    baseline = loaded(baseline_run) if baseline_run is not None else None
     spread = None
     if baseline is not None:
         comparable(baseline, candidate, allow_host_change)  # refused before the calibration

@@ -2,39 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from bench.results.manifest import Manifest
 from bench.results.run import Run
 from foundation.errors import GateError
 
 HOST_KEYS = ("cpu_model", "kernel", "cgroup_version")
 
 
-def differences(before: dict[str, Any], after: dict[str, Any], keys: Iterable[str],
+def differences(before: Mapping[str, Any], after: Mapping[str, Any], keys: Iterable[str],
                 prefix: str) -> list[str]:
     return [f"{prefix}{key} {before.get(key)!r} -> {after.get(key)!r}"
             for key in keys if before.get(key) != after.get(key)]
 
 
-def host_differences(baseline: dict[str, Any], candidate: dict[str, Any],
+def host_differences(baseline: Manifest, candidate: Manifest,
                      runtimes: Iterable[str]) -> list[str]:
     """What makes two runs incomparable: host CPU, kernel, cgroup version, per-runtime accel."""
-    found = differences(baseline.get("host", {}), candidate.get("host", {}), HOST_KEYS, "host ")
-    base_drivers, cand_drivers = baseline.get("drivers", {}), candidate.get("drivers", {})
+    found = differences(baseline.host, candidate.host, HOST_KEYS, "host ")
     for name in sorted(runtimes):
-        found += differences(base_drivers.get(name, {}), cand_drivers.get(name, {}), ["accel"],
-                             f"runtime {name} ")
+        found += differences(baseline.drivers.get(name, {}), candidate.drivers.get(name, {}),
+                             ["accel"], f"runtime {name} ")
     return found
 
 
-def driver_changes(baseline: dict[str, Any], candidate: dict[str, Any],
+def driver_changes(baseline: Manifest, candidate: Manifest,
                    runtimes: Iterable[str]) -> list[str]:
     """Driver fingerprint changes (engine version, seccomp profile...): reported, not refused."""
     found = []
     for name in sorted(runtimes):
-        before = baseline.get("drivers", {}).get(name, {})
-        after = candidate.get("drivers", {}).get(name, {})
+        before = baseline.drivers.get(name, {})
+        after = candidate.drivers.get(name, {})
         keys = sorted((set(before) | set(after)) - {"accel"})
         found += differences(before, after, keys, f"runtime {name} driver ")
     return found
@@ -52,5 +52,5 @@ def guard(baseline: Run, candidate: Run, allow_host_change: bool) -> list[str]:
 
 
 def run_notes(run: Run, role: str) -> list[str]:
-    status = run.manifest.get("status")
+    status = run.manifest.status
     return [] if status == "complete" else [f"the {role} run's status is {status!r}"]

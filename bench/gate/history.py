@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -49,10 +48,11 @@ from bench.gate.evaluate import (
 from bench.gate.guard import host_differences, run_notes
 from bench.gate.rules import GateConfig, RelativeRule, parse_pair
 from bench.gate.verdicts import Evaluation, GateResult, Item
+from bench.history.database import Store
 from bench.history.identity import config_hash, host_hash
 from bench.history.queries import RunLine, comparable_runs, count_not_recorded_here, row_instances
 from bench.history.reading import CorruptRun
-from bench.history.store import Store
+from bench.results.manifest import Manifest
 from bench.results.run import Key, Run, Series, load_run
 from foundation.errors import GateError
 
@@ -127,16 +127,15 @@ def evaluate_pooled(row: Row, past: Sequence[Past], decided: Sequence[dict[Row, 
                    verdict=verdict, message=message)
 
 
-def accel_differences(candidate: dict[str, Any], past: dict[str, Any]) -> list[str]:
-    runtimes = set((candidate.get("config") or {}).get("runtimes") or {})
-    return host_differences(past, candidate, runtimes)
+def accel_differences(candidate: Manifest, past: Manifest) -> list[str]:
+    return host_differences(past, candidate, set(candidate.config.runtimes))
 
 
 def comparable(store: Store, candidate: Run, count: int,
                imported: bool = False) -> tuple[list[Past], list[str]]:
     """The newest `count` comparable runs, with their rows; notes on what was left out."""
     manifest = candidate.manifest
-    keys = (host_hash(manifest), config_hash(manifest), str(manifest.get("run_id")))
+    keys = (host_hash(manifest), config_hash(manifest), str(manifest.run_id))
     corrupt: list[CorruptRun] = []
     lines = comparable_runs(store, *keys, count * 2, imported, corrupt)
     kept: list[RunLine] = []
@@ -162,7 +161,7 @@ def comparable(store: Store, candidate: Run, count: int,
     return [item for item in past if item[1]], notes
 
 
-def described(past: Sequence[Past], store: Store, manifest: dict[str, Any]) -> str:
+def described(past: Sequence[Past], store: Store, manifest: Manifest) -> str:
     runs = ", ".join(f"{line.run_id} ({line.commit or 'no commit'})" for line, _ in past)
     return (f"history of {store.name}: host {host_hash(manifest)[:8]}, config "
             f"{config_hash(manifest)[:8]}, runs {runs}")

@@ -24,9 +24,9 @@ import numpy as np
 
 from bench.gate.calibration import MIN_SITTINGS, Calibration, host_identity, log_median
 from bench.gate.history import accel_differences
+from bench.history.database import Store
 from bench.history.identity import config_hash, host_hash
 from bench.history.queries import RunLine, comparable_runs, row_instances
-from bench.history.store import Store
 from bench.results.run import Key, Run
 from foundation.errors import ResultsError
 

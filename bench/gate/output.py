@@ -20,8 +20,16 @@ from rich.text import Text
 from bench.gate.aa import CAUGHT, Measurement
 from bench.gate.calibration import Calibration, describe_kind
 from bench.gate.verdicts import Evaluation, GateResult, exit_code
+from bench.results.numbers import (
+    format_change,
+    format_interval,
+    format_p,
+    format_percent,
+    format_ratio,
+    format_ratio_interval,
+    format_value,
+)
 from bench.results.text import markdown_text, visible
-from bench.results.units import format_value
 
 COLUMNS = ("metric", "runtime", "workload", "reference", "candidate", "change", "p", "verdict")
 STYLES = {"fail": "bold red", "improved": "green", "warn": "yellow", "underpowered": "yellow",
@@ -42,13 +50,13 @@ def change_text(item: Evaluation) -> str:
     low, high = item.change_low, item.change_high
     if item.kind == "ratio" and item.change is not None:
         if low is None or high is None:
-            return f"{item.change:.3f}x [no interval]"
-        return f"{item.change:.3f}x [{low:.3f}, {high:.3f}]"
+            return f"{format_ratio(item.change)} [no interval]"
+        return format_ratio_interval(item.change, low, high)
     if item.kind == "absolute":
         return "-" if low is None or high is None else \
-            f"median in [{format_value(low, item.unit)}, {format_value(high, item.unit)}]"
+            f"median in {format_interval(low, high, item.unit)}"
     if item.change is not None and low is not None and high is not None:
-        return f"{100 * item.change:+.1f} % [{100 * low:+.1f}, {100 * high:+.1f}]"
+        return format_change(item.change, low, high)
     if item.absolute_change is not None and item.absolute_low is not None \
             and item.absolute_high is not None:
         return (f"{signed(item.absolute_change, item.unit)} [{signed(item.absolute_low, item.unit)}"
@@ -65,7 +73,7 @@ def reference_text(item: Evaluation) -> str:
 
 def row(item: Evaluation) -> dict[str, str]:
     shown = item.p_adjusted if item.p_adjusted is not None else item.p_value
-    p_value = "-" if shown is None else f"{shown:.2g}"
+    p_value = format_p(shown)
     return {"metric": item.metric, "runtime": item.runtime, "workload": item.workload,
             "reference": reference_text(item),
             "candidate": format_value(item.candidate_median, item.unit), "change": change_text(item),
@@ -183,13 +191,13 @@ def print_measurement(found: Measurement, console: Console) -> None:
         table.add_column(column)
     for key, shift in sorted(found.smallest_caught.items(), key=lambda kv: (kv[0][2], kv[0])):
         spread = found.calibration.sd.get(key)
-        cells = [*key[2:], key[0], key[1], "-" if spread is None else f"{100 * spread:.1f} %",
-                 "-" if shift is None else f"+{100 * shift:g} %"]
+        cells = [*key[2:], key[0], key[1], "-" if spread is None else format_percent(spread, False),
+                 "-" if shift is None else format_percent(shift)]
         table.add_row(*(escape(visible(cell)) for cell in cells))
     console.print(table)
     rate = found.failing_gates / found.pairs if found.pairs else 0.0
     console.print(f"A/A: {found.failing_gates} of {found.pairs} ordered pairs of sittings failed "
-                  f"the gate ({rate:.1%}), each calibrated from the other sittings only; "
+                  f"the gate ({format_percent(rate, False)}), each calibrated from the other sittings only; "
                   f"{found.failing_gates_uncalibrated} failed without a calibration.",
                   highlight=False)
     for row, count in found.failing_rows.most_common():
@@ -205,7 +213,7 @@ def print_calibration(calibration: Calibration, left_out: list[str], console: Co
         table.add_column(column)
     for key in sorted(calibration.sd, key=lambda k: (k[2], k)):
         spread = calibration.of(key)
-        cells = [key[2], key[0], key[1], f"{100 * calibration.sd[key]:.1f} %",
+        cells = [key[2], key[0], key[1], format_percent(calibration.sd[key], False),
                  "-" if spread is None else str(spread.dof)]
         table.add_row(*(escape(visible(cell)) for cell in cells))
     console.print(table)

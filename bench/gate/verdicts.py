@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bench.gate.stats import Decision
+from bench.gate.significance import Decision
 
 FAILING = frozenset({"fail"})
 

@@ -9,5 +9,29 @@ It reads the results layer only (load_run and the summary rows); never the orche
 drivers or plotly.
 """
 
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # SQLAlchemy loads only when a store is opened
+    from bench.history.database import Store
+
 DEFAULT = "default"  # the store named `default`: the per-user SQLite file
 NO_STORE = "none"  # `bench run --store none`: record the run nowhere
+
+
+@dataclass(frozen=True)
+class StoreChoice:
+    """Which history store a command opens: the one named (its --store, else $BENCH_STORE),
+    else `default`, the per-user SQLite file at `default_path` (bench.cli reads both)."""
+
+    named: str | None
+    default_path: Path
+
+    def open(self) -> Store:
+        from bench.history.database import open_store
+        from bench.history.location import store_url
+
+        return open_store(store_url(self.named or DEFAULT, self.default_path))

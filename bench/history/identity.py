@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Any
+
+from bench.results.manifest import Manifest
 
 HOST_KEYS = ("arch", "cpu_model", "cores", "kernel", "cgroup_version", "mitigations")
 CONFIG_IGNORED = frozenset({"description", "output", "gate", "history"})
@@ -28,32 +31,35 @@ def digest_of(document: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:HASH_CHARS]
 
 
-def host_hash(manifest: dict[str, Any]) -> str:
-    host = manifest.get("host") or {}
+def host_kind(host: Mapping[str, Any]) -> str:
+    """The hash of a host fingerprint's identity keys (HOST_KEYS): a kind of machine."""
     return digest_of({key: host.get(key) for key in HOST_KEYS})
 
 
-def config_hash(manifest: dict[str, Any]) -> str:
-    config = manifest.get("config") or {}
-    return digest_of({key: value for key, value in config.items() if key not in CONFIG_IGNORED})
+def host_hash(manifest: Manifest) -> str:
+    return host_kind(manifest.host)
 
 
-def commit_of(manifest: dict[str, Any]) -> str | None:
+def config_hash(manifest: Manifest) -> str:
+    return digest_of({key: value for key, value in manifest.config.data.items()
+                      if key not in CONFIG_IGNORED})
+
+
+def commit_of(manifest: Manifest) -> str | None:
     """The commit of the config's checkout (with +dirty), else bench's own."""
-    commit = manifest.get("config_commit") or (manifest.get("host") or {}).get("bench_commit")
+    commit = manifest.config_commit or manifest.host.get("bench_commit")
     return str(commit) if commit else None
 
 
-def branch_of(manifest: dict[str, Any]) -> str | None:
+def branch_of(manifest: Manifest) -> str | None:
     """The git branch of the config's checkout, recorded by `bench run` (None when unknown)."""
-    branch = manifest.get("config_branch")
-    return str(branch) if branch else None
+    return manifest.config_branch or None
 
 
-def config_name(manifest: dict[str, Any]) -> str:
-    path = manifest.get("config_path")
-    return PurePath(str(path)).stem if path else "?"
+def config_name(manifest: Manifest) -> str:
+    path = manifest.config_path
+    return PurePath(path).stem if path else "?"
 
 
-def hostname_of(manifest: dict[str, Any]) -> str:
-    return str((manifest.get("host") or {}).get("hostname") or "?")
+def hostname_of(manifest: Manifest) -> str:
+    return str(manifest.host.get("hostname") or "?")

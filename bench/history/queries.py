@@ -19,12 +19,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, select
 
+from bench.history.database import Store
 from bench.history.reading import (
     BadValue,
     CorruptRun,
     document,
     finite_or_none,
     integer,
+    manifest,
     mapping,
     number,
     raw,
@@ -33,7 +35,6 @@ from bench.history.reading import (
     text_or_none,
 )
 from bench.history.schema import row_table, run_table
-from bench.history.store import Store
 from bench.history.urls import redacted
 from foundation.errors import HistoryError
 
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
     from typing import TypeAlias
 
     from sqlalchemy import Row
+
+    from bench.results.manifest import Manifest
 
     AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 
@@ -199,11 +202,11 @@ def find_run(store: Store, run: str) -> tuple[RunLine, dict[str, Any], list[dict
                                             row_table.c.metric, row_table.c.count)).scalars().all()
     try:
         line = run_line(chosen)
-        manifest = mapping(chosen.manifest, "manifest")
+        stored = mapping(chosen.manifest, "manifest")
         data = [mapping(row, "a summary row's data") for row in rows]
     except BadValue as problem:
         raise corrupt(store, chosen, problem) from None
-    return line, redacted(manifest), data
+    return line, redacted(stored), data
 
 
 def export_rows(store: Store, filters: Filters,
@@ -298,7 +301,7 @@ def comparable_condition(host_hash: str, config_hash: str, exclude: str) -> Colu
 
 def comparable_runs(store: Store, host_hash: str, config_hash: str, exclude: str, limit: int,
                     imported: bool = False, skipped: list[CorruptRun] | None = None,
-                    ) -> list[tuple[RunLine, dict[str, Any]]]:
+                    ) -> list[tuple[RunLine, Manifest]]:
     """The newest runs of this host fingerprint and config hash, other than `exclude`: only
     those `bench run` recorded where they ran, unless `imported` (then every origin)."""
     query = select(*RUN_COLUMNS, raw(run_table.c.manifest)).where(
@@ -306,7 +309,7 @@ def comparable_runs(store: Store, host_hash: str, config_hash: str, exclude: str
     if not imported:
         query = query.where(run_table.c.origin == RUN_ORIGIN)
     return checked(store, query.order_by(*NEWEST_FIRST).limit(limit),
-                   lambda row: (run_line(row), mapping(row.manifest, "manifest")), skipped)
+                   lambda row: (run_line(row), manifest(row.manifest, "manifest")), skipped)
 
 
 def count_not_recorded_here(store: Store, host_hash: str, config_hash: str, exclude: str) -> int:

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Text, type_coerce
 
 from bench.history.times import is_number, shown_value
-from foundation.errors import HistoryError
+from foundation.errors import HistoryError, ResultsError
+
+if TYPE_CHECKING:  # the model loads only for a reader of whole manifests (gate --history):
+    from bench.results.manifest import Manifest  # `bench history list` never reads one
 
 
 class CorruptRun(HistoryError):
@@ -90,6 +93,16 @@ def mapping(value: Any, column: str) -> dict[str, Any]:
     if not isinstance(found, dict):
         raise BadValue(f"{column} is not a JSON object ({shown_value(found)})")
     return found
+
+
+def manifest(value: Any, column: str) -> Manifest:
+    """A stored manifest read as a results directory's is (an older version upgraded)."""
+    from bench.results.manifest import stored_manifest
+
+    try:
+        return stored_manifest(mapping(value, column), column)
+    except ResultsError as error:
+        raise BadValue(str(error)) from None
 
 
 def run_label(value: Any) -> str:

@@ -27,12 +27,13 @@ from sqlalchemy import Connection, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from bench.history import identity
+from bench.history.database import Store
 from bench.history.schema import row_table, run_table
-from bench.history.store import Store
 from bench.history.times import shown_time, time_problem
 from bench.history.urls import redacted
-from bench.results.manifest import MANIFEST, SAMPLES
-from bench.results.run import DENSITY, Run, load_run
+from bench.results.documents import MANIFEST, SAMPLES
+from bench.results.manifest import Manifest, stored_manifest
+from bench.results.run import Run, loaded, per_count
 from bench.results.summary import run_summary_json
 from foundation.errors import HistoryError, ResultsError
 
@@ -46,7 +47,6 @@ ATTEMPTS = 3
 # part of the digest, so that re-importing after that migration replaces, and after later
 # ones (0003 adds only what the store itself knows) changes nothing
 DIGEST_REVISION = "0002"
-TIMES = ("created", "ended")  # the manifest's times; `resumed` is a list of them
 
 
 class RunRefused(ResultsError):
@@ -65,14 +65,14 @@ class RunDocument:
     """What the store keeps of one results directory."""
 
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest  # as the store keeps it: no password of any URL in it
     rows: list[dict[str, Any]]
     instances: dict[Key, list[float]]
     digest: str
 
     @property
     def run_id(self) -> str:
-        return str(self.manifest["run_id"])
+        return str(self.manifest.run_id)
 
 
 @dataclass(frozen=True)
@@ -82,23 +82,24 @@ class Recorded:
     rows: int
 
 
-def read_run(path: Path) -> RunDocument:
-    """A results directory as the store keeps it (raises ResultsError when it is not one).
-    The run is loaded once: its summary rows and the instances stored beside them are the
-    figures the gate and the report read (bench.results.run)."""
-    path = path.absolute()
-    run = load_run(path)
-    if not run.manifest.get("run_id"):
+def read_run(source: Path | Run) -> RunDocument:
+    """A results directory (or a run already loaded from one) as the store keeps it (raises
+    ResultsError when it is not one). The run is loaded once: its summary rows and the
+    instances stored beside them are the figures the gate and the report read
+    (bench.results.run); the digest reads the two files' bytes as they are."""
+    run = loaded(source.absolute() if isinstance(source, Path) else source)
+    path = run.path.absolute()
+    if not run.manifest.run_id:
         raise ResultsError(f"{path}: the manifest has no run id")
-    return RunDocument(path, redacted(run.manifest), run_summary_json(run), instances_of(run),
-                       digest_of(path))
+    kept = stored_manifest(redacted(run.manifest.document()), str(path / MANIFEST))
+    return RunDocument(path, kept, run_summary_json(run), instances_of(run), digest_of(path))
 
 
 def instances_of(run: Run) -> dict[Key, list[float]]:
     """One observation per instance: the median of its successful samples (density rows
     are ladders and keep none)."""
     return {key: series.instances.tolist() for key, series in sorted(run.series.items())
-            if series.instances.size and not key[2].startswith(DENSITY)}
+            if series.instances.size and not per_count(key[2])}
 
 
 def digest_of(path: Path) -> str:
@@ -109,10 +110,11 @@ def digest_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def record_run(store: Store, path: Path, origin: Origin = IMPORT) -> Recorded:
-    """Records one results directory; safe to repeat and to run from several processes.
-    `origin`: RUN only for `bench run` recording the run it just made, here."""
-    document = read_run(path)
+def record_run(store: Store, results: Path | Run, origin: Origin = IMPORT) -> Recorded:
+    """Records one results directory (or the run `bench run` just loaded from it); safe to
+    repeat and to run from several processes. `origin`: RUN only for `bench run` recording
+    the run it just made, here."""
+    document = read_run(results)
     source = f"{socket.gethostname()}:{document.path}"
     with store.failures():
         for _ in range(ATTEMPTS):
@@ -137,12 +139,13 @@ def store_clock(connection: Connection) -> float:
 def check_times(document: RunDocument, now: float) -> None:
     """The manifest's times are times bench could have run at, or the run is refused."""
     manifest = document.manifest
-    if "created" not in manifest:
+    if manifest.created is None:
         raise RunRefused(document.path, document.run_id, "the manifest has no start time (created)")
-    claims = [(name, manifest[name]) for name in TIMES if name in manifest]
-    resumed = manifest.get("resumed")
-    claims += [(f"resumed[{n}]", value) for n, value in enumerate(resumed or [])]
+    claims = [("created", manifest.created), ("ended", manifest.ended)]
+    claims += [(f"resumed[{n}].at", value) for n, value in enumerate(manifest.resume_times())]
     for name, value in claims:
+        if value is None:
+            continue
         problem = time_problem(value, now)
         if problem:
             raise RunRefused(document.path, document.run_id, f"{name}: {problem}")
@@ -175,7 +178,7 @@ def check_same_run(document: RunDocument, found: Any) -> None:
     """A run id already in the store belongs to this run (a later state of it: resumed,
     completed) only if it started at the same time on the same host with the same config."""
     manifest = document.manifest
-    mine = (manifest.get("created"), identity.host_hash(manifest), identity.config_hash(manifest))
+    mine = (manifest.created, identity.host_hash(manifest), identity.config_hash(manifest))
     if mine != (found.created, found.host_hash, found.config_hash):
         raise RunRefused(document.path, document.run_id, (
             f"the store holds a different run with this id (started {shown_time(found.created)} "
@@ -188,7 +191,7 @@ def run_columns(document: RunDocument) -> dict[str, Any]:
     manifest = document.manifest
     return {
         "run_id": document.run_id,
-        "created": float(manifest["created"]),
+        "created": float(manifest.created or 0.0),  # (check_times refused a run without)
         "recorded": time.time(),
         "host_hash": identity.host_hash(manifest),
         "config_hash": identity.config_hash(manifest),
@@ -196,10 +199,10 @@ def run_columns(document: RunDocument) -> dict[str, Any]:
         "config_name": identity.config_name(manifest),
         "commit": identity.commit_of(manifest),
         "branch": identity.branch_of(manifest),
-        "status": str(manifest.get("status") or "?"),
+        "status": manifest.status,
         "path": str(document.path),
         "digest": document.digest,
-        "manifest": manifest,
+        "manifest": manifest.document(),
     }
 
 

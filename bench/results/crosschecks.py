@@ -21,9 +21,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from bench.results.manifest import read_results_file
-from bench.results.stats import CONFIDENCE, percentile_interval, resampled_medians
-from bench.results.store import write_json_atomic
+from bench.results.documents import read_results_file
+from bench.results.estimates import CONFIDENCE, percentile_interval, resampled_medians
+from bench.results.writer import write_json_atomic
 from foundation.errors import ResultsError
 
 VERIFY = "verify.json"

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.results.manifest import CELLS, SAMPLES, finite_float, read_results_file, refuse_constant
+from bench.results.documents import CELLS, SAMPLES, finite_float, read_results_file, refuse_constant
 from bench.results.validate import (
     Problems,
     Record,
@@ -124,7 +124,7 @@ def utf8(line: bytes) -> bool:
 
 def read_bytes(path: Path, name: str) -> bytes:
     """A results file's bytes; b"" when it does not exist. Anything but a regular file of a
-    size a reader can hold is a ResultsError (bench.results.manifest.read_results_file)."""
+    size a reader can hold is a ResultsError (bench.results.documents.read_results_file)."""
     data = read_results_file(path / name, MAX_FILE_BYTES)
     return b"" if data is None else data
 

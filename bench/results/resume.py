@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.results.manifest import CELLS, SAMPLES, read_manifest
+from bench.results.documents import CELLS, SAMPLES
+from bench.results.manifest import Manifest, read_manifest
 from bench.results.records import read_cells, read_samples
 from foundation.errors import ConfigError, ResultsError
 from foundation.files import write_text_atomic
@@ -27,14 +28,14 @@ def first_difference(old: Any, new: Any, key: str = "") -> str | None:
     return None if old == new else (key or "(top level)")
 
 
-def finished_cells(path: Path, config: dict[str, Any]) -> tuple[dict[str, Any], set[int]]:
+def finished_cells(path: Path, config: dict[str, Any]) -> tuple[Manifest, set[int]]:
     """The manifest and the indexes of the cells a stopped run finished, after checking the
     run can be resumed with this config (given as its JSON document); samples of cells cut
     off before their line was written are dropped."""
     manifest = read_manifest(path)
-    if manifest.get("status") == "complete":
+    if manifest.status == "complete":
         raise ResultsError(f"{path}: this run is already complete; nothing to resume")
-    changed = first_difference(manifest.get("config"), config)
+    changed = first_difference(dict(manifest.config.data), config)
     if changed:
         raise ConfigError(f"{path}: the config changed since this run started (at {changed}); "
                           "resume with the original config or start a new run")

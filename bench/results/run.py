@@ -1,8 +1,10 @@
 """One results directory as every reader sees it: per row, one figure per instance.
 
-The gate, the summary contract and the report all read a run through load_run, so a script,
-a CI verdict and the HTML page quote the same numbers. A row is (runtime, workload, metric);
-density rows are (runtime, workload, metric, N), one per instance count. Each row keeps its
+The one loader: the gate, the summary contract, the history recorder and the report all read
+a run through load_run (the report through its view, reports.analysis.RunView), so a script,
+a CI verdict and the HTML page quote the same numbers; `bench run` loads the run it just
+made once and hands that to each of them. A row is (runtime, workload, metric);
+density and storm rows are (runtime, workload, metric, N), one per instance count. Each row keeps its
 per-instance figures (the median of each instance's samples: the unit of observation) and
 its ok samples (for distributions, and for a gate that is told to pool them).
 """
@@ -18,16 +20,23 @@ import numpy as np
 
 from bench.results.derived import COLUMNS, Record
 from bench.results.groups import Groups, Key, Values, load_groups
-from bench.results.manifest import baseline_runtime, read_manifest
+from bench.results.manifest import Manifest, read_manifest
 from bench.results.units import direction_of
 
 if TYPE_CHECKING:  # pandas loads only for a reader that asks for the detail as a frame
     import pandas as pd
 
-__all__ = ["DensityKey", "Key", "Run", "Series", "Values", "load_run"]
+__all__ = ["DensityKey", "Key", "Run", "Series", "Values", "load_run", "loaded"]
 
 DensityKey = tuple[str, str, str, int]  # (runtime, workload, metric, N)
 DENSITY = "density."
+STORM = "storm."
+PER_COUNT = (DENSITY, STORM)  # families whose rows are per instance count N
+
+
+def per_count(metric: str) -> bool:
+    """A density or storm metric: its rows are per N, never pooled over N."""
+    return metric.startswith(PER_COUNT)
 EMPTY: Values = np.empty(0, dtype=float)
 
 
@@ -53,12 +62,15 @@ class Series:
 
 @dataclass(frozen=True)
 class Run:
+    """A loaded results directory: its manifest and its rows."""
+
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     series: dict[Key, Series]
     density: dict[DensityKey, Series] = field(default_factory=dict)
     records: list[Record] = field(default_factory=list)  # every row but ok syscall samples
     invalid: list[str] = field(default_factory=list)  # lines of samples.jsonl read as failed rows
+    storms: dict[DensityKey, Series] = field(default_factory=dict)  # per storm size N
 
     @cached_property
     def detail(self) -> pd.DataFrame:
@@ -70,7 +82,7 @@ class Run:
     @property
     def baseline(self) -> str | None:
         """The runtime ratios and memory.overhead are taken against (the process baseline)."""
-        return baseline_runtime(self.manifest)
+        return self.manifest.baseline
 
     def runtimes(self) -> set[str]:
         return {key[0] for key in self.series}
@@ -79,13 +91,20 @@ class Run:
 def load_run(path: Path) -> Run:
     """A results directory, read grouped (fast for a million samples), per instance."""
     manifest = read_manifest(path)
-    groups = load_groups(path, baseline_runtime(manifest))
+    groups = load_groups(path, manifest.baseline)
     reasons, directions = first_of(groups.detail, "reason"), first_of(groups.detail, "direction")
     series = {key: Series(groups.units.get(key[2], ""), groups.instances.get(key, EMPTY),
                           groups.values.get(key, EMPTY), groups.failed.get(key, 0),
                           reasons.get(key), directions.get(key) or direction_of(key[2]))
               for key in dict.fromkeys([*groups.values, *groups.failed])}
-    return Run(path, manifest, series, density_series(groups), groups.detail, groups.invalid)
+    return Run(path, manifest, series, density_series(groups), groups.detail, groups.invalid,
+               storms=count_series(groups.detail, groups.units, STORM))
+
+
+def loaded(source: Path | Run) -> Run:
+    """A run already loaded as it is (`bench run` hands the one it loaded to every reader),
+    else the results directory loaded."""
+    return source if isinstance(source, Run) else load_run(Path(source))
 
 
 def first_of(detail: list[Record], column: str) -> dict[Key, str]:
@@ -112,9 +131,16 @@ def density_count(phase: Any, repetition: Any) -> int:
 
 def density_series(groups: Groups) -> dict[DensityKey, Series]:
     """One row per runtime, workload, metric and N; each ladder (cell) is one instance."""
+    return count_series(groups.detail, groups.units, DENSITY)
+
+
+def count_series(detail: list[Record], units: dict[str, str],
+                 prefix: str) -> dict[DensityKey, Series]:
+    """One row per runtime, workload, metric and N of a per-count family (density, storm);
+    each cell (a ladder, a storm) is one instance, its figure the median of its samples."""
     rows: dict[DensityKey, list[Record]] = {}
-    for row in groups.detail:
-        if str(row["metric"]).startswith(DENSITY):
+    for row in detail:
+        if str(row["metric"]).startswith(prefix):
             key = (str(row["runtime"]), str(row["workload"]), str(row["metric"]),
                    density_count(row["phase"], row["repetition"]))
             rows.setdefault(key, []).append(row)
@@ -129,7 +155,9 @@ def density_series(groups: Groups) -> dict[DensityKey, Series]:
         per_ladder = np.array([np.median(ladders[ladder]) for ladder in sorted(ladders)], float)
         failed = [row for row in group if row["status"] == "failed"]
         reason = next((row["reason"] for row in failed if row["reason"] is not None), None)
-        found[key] = Series(groups.units.get(key[2], ""), per_ladder,
+        direction = next((str(row["direction"]) for row in group if row.get("direction")),
+                         direction_of(key[2]))
+        found[key] = Series(units.get(key[2], ""), per_ladder,
                             np.array([row["value"] for row in ok], float), len(failed),
-                            None if reason is None else str(reason), direction_of(key[2]))
+                            None if reason is None else str(reason), direction)
     return found

@@ -16,6 +16,10 @@ number: `resolved` false, `resolution` the ± X (bytes per instance) it cannot r
 interval's end farthest from zero), median, p90, p99, mean and the interval null, and
 `caveat` and `ci_note` "below resolution (± X)". Other density memory rows are `resolved`
 true with `resolution` null; rows of other units have both null.
+
+Storm rows (one per N, `count`; bench/storm.py) are over storms: n counts storms (one per
+repetition), samples the instances (storm.ready) or the storms; storm.p99's interval is the
+interval of the median of the storms' p99s, always over storms.
 """
 
 from __future__ import annotations
@@ -28,10 +32,10 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from bench.results.run import DensityKey, Key, Run, Series, load_run
-from bench.results.stats import Ratio, Summary, min_instances, ratio_of_medians, summarize
+from bench.results.estimates import Ratio, Summary, min_instances, ratio_of_medians, summarize
+from bench.results.numbers import format_interval, format_ratio, format_ratio_interval, format_value
+from bench.results.run import STORM, DensityKey, Key, Run, Series, load_run, per_count
 from bench.results.text import visible
-from bench.results.units import format_interval, format_value
 
 # a difference from the baseline already: a ratio of it means nothing
 NO_RATIO = frozenset({"memory.overhead"})
@@ -129,7 +133,8 @@ def contract_row(run: Run, key: Key | DensityKey, series: Series,
     runtime, workload, metric = key[:3]
     row: dict[str, Any] = {"runtime": runtime, "workload": workload, "metric": metric,
                            "unit": series.unit, "direction": series.direction}
-    summary = density_summary(series) if len(key) == 4 else summary_of(series)
+    per_n = len(key) == 4 and not key[2].startswith(STORM)  # a storm's unit is the storm
+    summary = density_summary(series) if per_n else summary_of(series)
     row.update(EMPTY_SUMMARY if summary is None else asdict(summary))
     row.update(ratio_fields(run, key, series, reference))
     row["failed"] = series.failed
@@ -146,9 +151,9 @@ def summary_rows(run: Run) -> list[dict[str, Any]]:
     """
     base = run.baseline or ""
     rows = [contract_row(run, key, series, run.series.get((base, key[1], key[2])))
-            for key, series in run.series.items() if not key[2].startswith("density.")]
-    rows += [contract_row(run, key, series, run.density.get((base, *key[1:])))
-             for key, series in run.density.items()]
+            for key, series in run.series.items() if not per_count(key[2])]
+    rows += [contract_row(run, key, series, table.get((base, *key[1:])))
+             for table in (run.density, run.storms) for key, series in table.items()]
     return sorted(rows, key=lambda r: (r["runtime"], r["workload"], r["metric"],
                                        r.get("count", 0)))
 
@@ -193,8 +198,8 @@ def ratio_text(row: dict[str, Any]) -> str:
     if row["ratio"] is None:
         return "-"
     if row["ratio_low"] is None or row["ratio_high"] is None:
-        return f"{row['ratio']:.3g}x (no interval)"
-    return f"{row['ratio']:.3g}x [{row['ratio_low']:.3g} \u2026 {row['ratio_high']:.3g}]"
+        return f"{format_ratio(row['ratio'])} (no interval)"
+    return format_ratio_interval(row["ratio"], row["ratio_low"], row["ratio_high"])
 
 
 def summary_table(rows: list[dict[str, Any]], title: str) -> Table:

@@ -1,25 +1,24 @@
 """Units and directions: the one table every reader and writer of results uses.
 
 A metric's family (the part before the first dot) decides its unit and which way is
-better; a workload metric carries both with its sample. Values are formatted for people
-here and nowhere else (terminal, gate, report), and a quantity a user writes ("0.5 ms",
-"1 MiB") is converted to a metric's unit here.
+better; a workload metric carries both with its sample. A quantity a user writes ("0.5 ms",
+"1 MiB") is converted to a metric's unit here; values are written for people by
+bench.results.numbers.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Literal
 
 Direction = Literal["lower", "higher"]
 
-# metric family -> (unit, direction); workload.* and density.* carry their own unit, and a
-# workload metric its direction too (a throughput: higher is better)
+# metric family -> (unit, direction); workload.*, density.* and storm.* carry their own unit,
+# and a workload metric or storm.throughput its direction too (higher is better)
 FAMILIES: dict[str, tuple[str, Direction]] = {
     "boot": ("ms", "lower"), "stop": ("ms", "lower"), "memory": ("bytes", "lower"),
     "syscall": ("ns", "lower"), "cell": ("cell", "lower"), "cpu": ("ratio", "lower"),
-    "start": ("ms", "lower"),
+    "start": ("ms", "lower"), "pull": ("ms", "lower"),
 }
 
 # unit -> (dimension, factor to the dimension's base unit)
@@ -108,25 +107,3 @@ def is_quantity(value: str) -> bool:
     """Whether a string is a number, or a number and a known unit."""
     match = QUANTITY.match(value)
     return match is not None and (not match.group(2) or match.group(2) in UNIT_SCALES)
-
-
-def format_value(value: float | None, unit: str) -> str:
-    """A value for people: 1.2 ms, 3.4 µs, 56 MiB; a dash for no value."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "\u2013"
-    if unit == "bytes":
-        for scale, suffix in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
-            if abs(value) >= scale:
-                return f"{value / scale:.3g} {suffix}"
-        return f"{value:.0f} B"
-    if unit == "ms":
-        return f"{value / 1000:.3g} s" if abs(value) >= 1000 else f"{value:.3g} ms"
-    if unit == "ns":
-        return f"{value / 1000:.3g} \u00b5s" if abs(value) >= 1000 else f"{value:.3g} ns"
-    return f"{value:.4g} {unit}".strip()
-
-
-def format_interval(low: float | None, high: float | None, unit: str) -> str:
-    if low is None or high is None:
-        return "\u2013"
-    return f"{format_value(low, unit)} \u2026 {format_value(high, unit)}"

@@ -4,7 +4,7 @@ and when it is read.
 A results file is input: a negative time, an Infinity, a `true` or a string where a number
 belongs, or a line written twice would otherwise become data (n doubles, a median moves,
 `summary --json` prints Infinity, which is not JSON). The rules are record_problem's: the
-writer (bench.results.store) turns a sample that breaks one into a failed sample with the
+writer (bench.results.writer) turns a sample that breaks one into a failed sample with the
 reason, so its cell fails and the run goes on; a reader turns a line that breaks one into a
 failed row with the reason and the line's number, so one bad line never costs the rest of
 the directory (bench.results.records).

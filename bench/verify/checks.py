@@ -28,6 +28,7 @@ from bench.verify.references import (
     cgroup_charge,
     cgroup_members,
     children,
+    gpa2hva_rss,
     monitor_guest_ram,
     perf_bench_getppid,
     rollup_pss,
@@ -121,7 +122,8 @@ class Verifier:
              "or memory.current (v2), found from /proc/PID/cgroup", CGROUP_TOLERANCE,
              lambda: self._cgroup(driver, instance), values.get("memory.cgroup")),
             ("memory.guest_ram", "QEMU monitor + smaps", "Rss of the QEMU mapping that holds "
-             "guest physical address 1 MiB (HMP gpa2hva through virsh)", GUEST_RAM_TOLERANCE,
+             "guest physical address 1 MiB (HMP gpa2hva, through virsh for libvirt and QMP's "
+             "human-monitor-command for qemu)", GUEST_RAM_TOLERANCE,
              lambda: self._guest_ram(driver, instance), values.get("memory.guest_ram")),
         ]
         for figure, reference, how, tolerance, read, ours in readers:
@@ -156,6 +158,8 @@ class Verifier:
             return [pid, parent_pid(pid)]
         if driver.kind == "libvirt":
             return [qemu_pid_file(instance.name)]
+        if driver.kind == "qemu":  # the pid file QEMU itself wrote (-pidfile)
+            return [read_pid_file(handle.spec.pidfile)]
         raise ReferenceError(f"no reference knows the processes of a {driver.kind} instance")
 
     def _rollup(self, driver: AnyDriver, instance: AnyInstance) -> float:
@@ -167,6 +171,11 @@ class Verifier:
                              leave="emulator" if driver.kind == "libvirt" else None)
 
     def _guest_ram(self, driver: AnyDriver, instance: AnyInstance) -> float:
+        if driver.kind == "qemu":  # QEMU's own monitor, asked through the guest's QMP socket
+            pid = read_pid_file(instance.held().spec.pidfile)
+            answer = instance.held().monitor.execute("human-monitor-command", 30.0,
+                                                     **{"command-line": "gpa2hva 0x100000"})
+            return gpa2hva_rss(pid, str(answer))
         pid = qemu_pid_file(instance.name)
         return monitor_guest_ram(instance.name, pid, driver.options.uri)
 
@@ -232,3 +241,10 @@ def qemu_pid_file(name: str) -> int:
         except (OSError, ValueError):
             continue
     raise ReferenceError(f"libvirt keeps no pid file for {name}")
+
+
+def read_pid_file(path: Path) -> int:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError) as error:
+        raise ReferenceError(f"no pid in {path}: {error}") from error

@@ -12,7 +12,9 @@ which of bench's figures it is held against, and how far apart they may be.
 - lxc: `lxc-start` (or `lxc-execute`) with a config the driver's own code wrote;
 - docker: `docker run` of the driver's image with the driver's options, less the CLI's own
   floor (Launch.floor: the CLI's start-up and one call to the Engine API);
-- libvirt: plain QEMU booting the same kernel and initramfs, without libvirt.
+- libvirt: plain QEMU booting the same kernel and initramfs, without libvirt;
+- qemu: plain QEMU of the same machine (microvm or q35) and settings, booting the same kernel
+  and initramfs, without QMP and not started paused.
 Every launch runs the probe as `ready idle=0`: it prints the ready line, then leaves.
 """
 
@@ -25,11 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.verify.references import SETTLE_S, Launches, qemu_direct_argv, tool
+from bench.verify.references import SETTLE_S, Launches, qemu_by_hand_argv, qemu_direct_argv, tool
 from foundation.errors import InstanceError
 from runtimes.base import AnyDriver, ProbeCommand, instance_prefix
+from runtimes.guest.cmdline import kernel_cmdline
 from runtimes.instance import Instance
-from runtimes.libvirt.domain import kernel_cmdline
 
 READY_ONCE = ProbeCommand("ready", ("idle=0",))
 TIMED = "hyperfine -N through untilready, to the ready line, less untilready's own cost"
@@ -86,7 +88,7 @@ def launch_of(driver: AnyDriver, run_id: str) -> Launch | None:
     """The launch hyperfine times for this driver, or None for a driver without one."""
     makers: dict[str, Callable[[Any, str], Launch]] = {
         "process": _process, "native": _native, "oci": _oci, "lxc": _lxc, "docker": _docker,
-        "libvirt": _libvirt}
+        "libvirt": _libvirt, "qemu": _qemu}
     maker = makers.get(driver.kind)
     return maker(driver, run_id) if maker else None
 
@@ -199,3 +201,15 @@ def _libvirt(driver: Any, run_id: str) -> Launch:
     return Launch(argv, "boot.total",
                   "plain qemu-system-x86_64 booting the same kernel and initramfs (same accel, "
                   f"machine, CPU, memory), spawned by {TIMED}", GUEST_TOLERANCE, boot_total)
+
+
+def _qemu(driver: Any, run_id: str) -> Launch:
+    guest = driver.fingerprint()
+    extra = (guest["reset"], *guest["kernel_clock_params"], *guest["cmdline_extra"])
+    cmdline = kernel_cmdline(extra, [*READY_ONCE.argv(), "end=reboot"])
+    argv = qemu_by_hand_argv(guest, cmdline)
+    argv[1:1] = ["-name", f"{instance_prefix(run_id)}{driver.name}-verify"]
+    return Launch(argv, "boot.total",
+                  f"plain qemu-system-x86_64 -M {guest['machine']} with the same settings, "
+                  "kernel and initramfs (same accel, CPU, memory), without QMP and not started "
+                  f"paused, spawned by {TIMED}", GUEST_TOLERANCE, boot_total)

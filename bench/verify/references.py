@@ -175,6 +175,24 @@ def qemu_direct_argv(guest: dict[str, object], cmdline: str) -> list[str]:
             "-initrd", str(guest["initramfs"]), "-append", cmdline]
 
 
+def qemu_by_hand_argv(guest: dict[str, object], cmdline: str) -> list[str]:
+    """Plain QEMU of the qemu driver's machine (from its fingerprint), written out here: the
+    same machine settings, kernel, initramfs, accel, CPU, memory and vCPUs, its serial console
+    on stdout; no QMP, not started paused, nothing of bench's in between."""
+    kvm = guest["accel"] == "kvm"
+    memory = int(str(guest["memory_bytes"])) >> 20
+    if guest["machine"] == "microvm":
+        pit, rtc = ("on" if guest.get(device) else "off" for device in ("pit", "rtc"))
+        machine = f"microvm,x-option-roms=off,pit={pit},pic=off,rtc={rtc},acpi=off"
+    else:
+        machine = "q35,usb=off,graphics=off"
+    return [tool(QEMU), "-M", machine, "-accel", str(guest["accel"]),
+            "-cpu", "host" if kvm else str(guest["cpu_model"]), "-m", f"{memory}M",
+            "-smp", str(guest["vcpus"]), "-nodefaults", "-no-user-config", "-display", "none",
+            "-serial", "stdio", "-no-reboot", "-kernel", str(guest["kernel"]),
+            "-initrd", str(guest["initramfs"]), "-append", cmdline]
+
+
 # --- memory ---------------------------------------------------------------------------
 
 
@@ -245,9 +263,14 @@ def monitor_guest_ram(domain: str, pid: int, uri: str) -> int:
     holds it in /proc/PID/smaps."""
     out = run_tool([tool("virsh"), "-c", uri, "qemu-monitor-command", "--hmp", domain,
                     "gpa2hva 0x100000"]).stdout
-    found = re.search(r"is (0x[0-9a-f]+)", out)
+    return gpa2hva_rss(pid, out)
+
+
+def gpa2hva_rss(pid: int, answer: str) -> int:
+    """Rss of the QEMU mapping at the host address HMP's `gpa2hva` answered."""
+    found = re.search(r"is (0x[0-9a-f]+)", answer)
     if found is None:
-        raise ReferenceError(f"QEMU's monitor gave no host address: {out.strip()!r}")
+        raise ReferenceError(f"QEMU's monitor gave no host address: {answer.strip()!r}")
     return mapping_rss(pid, int(found.group(1), 16))
 
 

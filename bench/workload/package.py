@@ -18,7 +18,7 @@ from bench.workload.image_tree import image_tree
 from bench.workload.spec import DEFAULT_PATH, CommandWorkload
 from bench.workload.tree import cached_tree
 from foundation.errors import WorkloadError
-from runtimes.commands import CommandSpec, PackagedCommand, Readiness, Scratch, Tree
+from runtimes.commands import CommandSpec, PackagedCommand, Tree
 
 # drivers that run host programs in place cannot run an image's filesystem
 IN_PLACE_DRIVERS = frozenset({"process"})
@@ -26,19 +26,20 @@ IN_PLACE_DRIVERS = frozenset({"process"})
 
 @dataclass(frozen=True)
 class PreparedWorkload:
-    """One command workload's tree, manifest, environment and default command."""
+    """One command workload's tree, its listing (every file with its size and sha256: the
+    tree's manifest.json in the cache), environment and default command."""
 
     name: str
     workload: CommandWorkload
     tree: Tree
-    manifest: dict[str, Any]
+    listing: dict[str, Any]
     env: tuple[tuple[str, str], ...]
     default_argv: tuple[str, ...]
 
     def summary(self) -> dict[str, Any]:
         """What the run's manifest records (the file list goes to trees/<digest>.json)."""
         keys = ("digest", "source", "files", "bytes", "image", "image_id")
-        return {key: self.manifest[key] for key in keys if key in self.manifest}
+        return {key: self.listing[key] for key in keys if key in self.listing}
 
 
 # where every runtime mounts something of its own over the tree (native a tmpfs on /tmp, a
@@ -46,11 +47,11 @@ class PreparedWorkload:
 MOUNTED_OVER = ("tmp", "proc", "dev")
 
 
-def refuse_hidden(manifest: dict[str, Any], where: str) -> None:
+def refuse_hidden(listing: dict[str, Any], where: str) -> None:
     """A tree whose files sit where runtimes mount over them would run in one runtime and
     fail at exec time in another: refused here, before anything starts. An image's empty
     placeholders (dev/console, made by `docker export`) and directories are let through."""
-    for row in manifest.get("entries", ()):
+    for row in listing.get("entries", ()):
         top, _, rest = str(row["path"]).partition("/")
         if top not in MOUNTED_OVER or not rest or row["kind"] == "dir":
             continue
@@ -64,12 +65,12 @@ def prepare_one(name: str, workload: CommandWorkload, cache_dir: Path, run_id: s
     where = f"workloads.{name}"
     if workload.image is None:
         entries = host_entries(workload, where)
-        tree, manifest = cached_tree(cache_dir, entries, {"source": "host"})
-        refuse_hidden(manifest, where)
-        return PreparedWorkload(name, workload, tree, manifest, env_pairs(host_env(workload)),
+        tree, listing = cached_tree(cache_dir, entries, {"source": "host"})
+        refuse_hidden(listing, where)
+        return PreparedWorkload(name, workload, tree, listing, env_pairs(host_env(workload)),
                                 workload.argv)
-    tree, manifest, image = image_tree(workload.image, cache_dir, run_id, where)
-    refuse_hidden(manifest, where)
+    tree, listing, image = image_tree(workload.image, cache_dir, run_id, where)
+    refuse_hidden(listing, where)
     env = dict(env_pairs(image.env))
     env.setdefault("PATH", DEFAULT_PATH)
     env.update(workload.env)
@@ -77,7 +78,7 @@ def prepare_one(name: str, workload: CommandWorkload, cache_dir: Path, run_id: s
     if not argv:
         raise WorkloadError(f"{where}: image {workload.image!r} has no entrypoint or command: "
                             "give argv")
-    return PreparedWorkload(name, workload, tree, manifest, env_pairs(env), argv)
+    return PreparedWorkload(name, workload, tree, listing, env_pairs(env), argv)
 
 
 def prepare_workloads(workloads: Mapping[str, object], cache_dir: Path,
@@ -105,23 +106,12 @@ def command_spec(prepared: PreparedWorkload, runtime: str, scratch_root: Path) -
     override = workload.overrides.get(runtime)
     argv = (override.argv if override and override.argv else None) or prepared.default_argv
     timeout = override.timeout if override and override.timeout else workload.timeout
-    scratch = None
-    if workload.scratch is not None:
-        scratch = Scratch(workload.scratch.dir or scratch_root, int(workload.scratch.size),
-                          workload.scratch.cache)
+    scratch = workload.scratch.placed(scratch_root) if workload.scratch is not None else None
     return CommandSpec(
         argv=argv, env=prepared.env,
         background=workload.background.argv if workload.background else (),
         background_port=workload.background.port if workload.background else None,
-        readiness=readiness(workload), timeout_s=max(1, round(timeout)), scratch=scratch)
-
-
-def readiness(workload: CommandWorkload) -> Readiness | None:
-    check = workload.readiness
-    if check is None:
-        return None
-    return Readiness(port=check.port, send=(check.send or "").encode(), expect=check.expect,
-                     line=check.line)
+        readiness=workload.readiness, timeout_s=max(1, round(timeout)), scratch=scratch)
 
 
 def packaged(prepared: Mapping[str, PreparedWorkload], runtime: str,
@@ -138,4 +128,4 @@ def write_tree_manifests(results: Path, prepared: Mapping[str, PreparedWorkload]
         folder.mkdir(exist_ok=True)
         target = folder / f"{item.tree.digest}.json"
         if not target.exists():
-            target.write_text(json.dumps(item.manifest, indent=1) + "\n")
+            target.write_text(json.dumps(item.listing, indent=1) + "\n")

@@ -12,6 +12,7 @@
  * dumpable, so /proc/<its pid>/fd is closed to a command without CAP_SYS_PTRACE: a command's
  * output reaches the host only through the probe, one prefixed line per line.
  *   BENCH-READY <mode>
+ *   BENCH-GUEST-CLOCK boottime_ns=<ns>                  (a guest's /init: its kernel's clock at start)
  *   BENCH-MEMINFO MemTotal=<kB> MemAvailable=<kB>       (when /proc/meminfo is readable)
  *   BENCH-LOOP <name> ns_per_iter=<float> empty=<float> bounded=<0|1> calls=<n>
  *                                                       (the loop's cost, per call timed)
@@ -37,7 +38,12 @@
  * the probe for its CPU (on a small host it preempts the very batch being timed). The
  * open_close and stat target is the probe's own file, reached by name from a descriptor
  * of its directory, so every runtime walks one path component whatever its layout.
- * As PID 1 of a guest (no parent to return to) it powers the machine off at the end.
+ * As PID 1 of a guest (no parent to return to) it powers the machine off at the end, or,
+ * given end=reboot, resets it (a machine without a power-off device, such as a microvm
+ * without ACPI, would only halt; QEMU's -no-reboot turns the reset into its exit).
+ * A guest's /init also reports its kernel's own clock (CLOCK_BOOTTIME, the clock behind
+ * /proc/uptime) read as its very first act: a duration measured by the guest kernel, beside
+ * the host's stamps of the console, never instead of them.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -921,7 +927,18 @@ static void init_guest(void) {
     mount("tmpfs", "/tmp", "tmpfs", 0, NULL);
 }
 
+/* A guest's init leaves by powering off, or by a reset where it was told to (end=reboot). */
+static void leave_guest(int argc, char **argv) {
+    int reset = 0;
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "end=reboot") == 0) reset = 1;
+    sync();
+    reboot(reset ? RB_AUTOBOOT : RB_POWER_OFF);
+}
+
 int main(int argc, char **argv) {
+    struct timespec boot = {0, 0};  /* first: the guest kernel's clock as /init begins */
+    clock_gettime(CLOCK_BOOTTIME, &boot);
     own_channel();
     if (join_cgroups(argc, argv) != 0) return 1;
     /* A guest's init finds nothing mounted; PID 1 of a container already has /proc. */
@@ -938,6 +955,9 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
 
     emit("BENCH-READY %s", mode);
+    if (is_init)
+        emit("BENCH-GUEST-CLOCK boottime_ns=%llu",
+             (unsigned long long)boot.tv_sec * 1000000000ull + (unsigned long long)boot.tv_nsec);
     report_meminfo();
     int status;
     if (strcmp(mode, "ready") == 0) {
@@ -951,7 +971,7 @@ int main(int argc, char **argv) {
         emit("BENCH-DONE %d", status);
         /* idle on, so the host reads the instance's counters before it stops it */
         idle(arg_long(argc, argv, "idle", 600));
-        if (is_init) { sync(); reboot(RB_POWER_OFF); }
+        if (is_init) leave_guest(argc, argv);
         return status;
     } else if (strcmp(mode, "memtouch") == 0) {
         status = touch_memory(arg_long(argc, argv, "mib", 64));
@@ -961,9 +981,6 @@ int main(int argc, char **argv) {
         status = 2;
     }
     emit("BENCH-DONE %d", status);
-    if (is_init) {
-        sync();
-        reboot(RB_POWER_OFF);
-    }
+    if (is_init) leave_guest(argc, argv);
     return status;
 }

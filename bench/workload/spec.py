@@ -8,47 +8,21 @@ strictly, like the rest of the config.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Literal
 
-from pydantic import ByteSize, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from bench.results.units import OTHER_UNITS, UNIT_SCALES, known_unit
 from foundation.models import Strict
+from runtimes.commands import Readiness, Scratch, no_control, regex
 
 Parser = Literal["duration", "sysbench-cpu", "sysbench-memory", "fio", "stress-ng", "iperf3",
                  "redis-benchmark"]
-CacheMode = Literal["none", "writeback", "writethrough", "directsync", "unsafe"]
 METRIC_NAME = r"^[a-z][a-z0-9_]*$"
 # the longest a command may run: a week (the probe refuses more, bench/workload/probe.c
 # TIMEOUT_MAX_S; 18446744074 s wrapped to 0.29 s in its nanoseconds before either check)
 MAX_TIMEOUT_S = 7 * 24 * 3600.0
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-def no_control(values: tuple[str, ...]) -> tuple[str, ...]:
-    """Arguments travel as lines of the probe's spec: a newline or NUL cannot be in one."""
-    for value in values:
-        if "\n" in value or "\0" in value:
-            raise ValueError(f"{value!r}: an argument cannot hold a newline or NUL")
-    return values
-
-
-def printable(value: str) -> str:
-    """A value the probe compares with a server's bytes and that travels as one line of its
-    spec (a guest's spec file): no control character at all, a newline least of all."""
-    bad = sorted({f"{ord(c):#04x}" for c in value if ord(c) < 0x20 or ord(c) == 0x7F})
-    if bad:
-        raise ValueError(f"{value!r} holds control characters ({', '.join(bad)})")
-    return value
-
-
-def regex(value: str) -> str:
-    try:
-        re.compile(value)
-    except re.error as error:
-        raise ValueError(f"not a regular expression: {error}") from None
-    return value
 
 
 class RegexMetric(Strict):
@@ -83,35 +57,6 @@ class RegexMetric(Strict):
         return value
 
 
-class Readiness(Strict):
-    """A server's first answer, checked inside the instance: 127.0.0.1:`port` accepting a
-    connection (answering `send` with a reply that starts with `expect`, when given), or
-    a line of its output matching `line`. The server is stopped once it has answered."""
-
-    port: int | None = Field(None, ge=1, le=65535)
-    send: str | None = Field(None, max_length=512)
-    expect: str | None = Field(None, min_length=1, max_length=200)
-    line: str | None = None
-
-    @field_validator("expect")
-    @classmethod
-    def _expect(cls, value: str | None) -> str | None:
-        return None if value is None else printable(value)
-
-    @field_validator("line")
-    @classmethod
-    def _line(cls, value: str | None) -> str | None:
-        return None if value is None else no_control((regex(value),))[0]
-
-    @model_validator(mode="after")
-    def _one_check(self) -> Readiness:
-        if (self.port is None) == (self.line is None):
-            raise ValueError("give either port or line")
-        if self.port is None and (self.send or self.expect):
-            raise ValueError("send and expect go with port")
-        return self
-
-
 class Background(Strict):
     """A helper the command talks to (a server on the instance's loopback), started first
     and waited for until 127.0.0.1:`port` accepts; stopped when the command ends."""
@@ -120,15 +65,6 @@ class Background(Strict):
     port: int = Field(ge=1, le=65535)
 
     _argv = field_validator("argv")(no_control)
-
-
-class Scratch(Strict):
-    """Storage for a disk workload, on one host disk for every runtime (docs/workloads.md)."""
-
-    size: ByteSize = Field(ByteSize(512 << 20), ge=16 << 20, description="the guest disk's size")
-    dir: Path | None = Field(None, description="host directory that holds every cell's scratch "
-                             "storage (default: the run's work directory)")
-    cache: CacheMode = Field("none", description="the libvirt disk's cache mode")
 
 
 class Override(Strict):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from runtimes.base import (
     RunContext,
     Usage,
 )
-from runtimes.commands import SCRATCH_MOUNT, PackagedCommand, scratch_fingerprint
+from runtimes.commands import SCRATCH_MOUNT, PackagedCommand, Tree, scratch_fingerprint
 from runtimes.docker.engine import (
     DEFAULT_ENDPOINT,
     close_connection,
@@ -38,15 +39,18 @@ from runtimes.docker.engine import (
     output_chunks,
     remove_container,
     remove_labelled,
+    remove_labelled_images,
     runtime_missing,
 )
-from runtimes.docker.image import ensure_image, ensure_tree_image, image_metadata
+from runtimes.docker.image import IMAGE_LABEL, ensure_image, ensure_tree_image, image_metadata, probe_digest
 from runtimes.docker.options import DockerOptions
+from runtimes.docker.pull import publish, remove_image, timed_pull
+from runtimes.host import registry
 from runtimes.host.cgroups import read_int
 from runtimes.host.labels import INSTANCE_LABEL, RUN_LABEL
 from runtimes.host.oci_runtimes import RUNTIMES
 from runtimes.host.procs import container_memory, memory_cgroup_file, parent_pid, process_name
-from runtimes.host.tools import tool_version
+from runtimes.host.tools import find_tool, tool_version
 from runtimes.host.usage import TICK_NS, process_cpu_ns
 from runtimes.instance import Instance
 
@@ -87,9 +91,19 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         self.applied: dict[str, int | None] = {}
         self._probe: Path | None = None
         self.command_images: dict[str, str] = {}  # workload -> its image tag
+        self.registry = registry.Lease(context)  # the run's registry, for pull cold or warm
+        self.published: dict[str, dict[str, Any]] = {}  # registry image -> its metadata
+        self._pulling = threading.Lock()  # one cold pull at a time
 
     @classmethod
     def unavailable_reason(cls, options: DockerOptions) -> str | None:
+        if options.pull != "never" and (missing := registry.unavailable()):
+            return f"pull: {options.pull} starts from a registry on loopback, and {missing}"
+        if options.pull != "never" and options.mode == "exec":
+            return f"pull: {options.pull} starts a container from the image: it needs mode fresh"
+        if options.pull != "never" and not is_local(options.endpoint):
+            return (f"pull: {options.pull} needs dockerd on this host: it pulls from a registry "
+                    "on this host's loopback")
         try:
             api = connect(options.endpoint)
         except RuntimeUnavailable as error:
@@ -121,6 +135,8 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         self.applied = self._applied_limits()
         if self.options.mode == "exec":
             self._keeper = self._start_keeper()
+        if self.options.pull != "never":
+            self._image = self._publish("probe", probe, None)
 
     def prepare_commands(self, commands: Mapping[str, PackagedCommand]) -> None:
         """An image per tree: FROM scratch with the tree's files and the probe, or the
@@ -132,8 +148,29 @@ class DockerDriver(Driver[DockerOptions, Attached]):
                                      "command workloads need mode fresh")
         self.cells.set(commands)
         for name, packaged in commands.items():
+            if self.options.pull != "never":
+                self.command_images[name] = self._publish(f"workload-{name}", self._probe,
+                                                          packaged.tree)
+                continue
             with engine_step(f"look up or build the image of workload {name}"):
                 self.command_images[name] = ensure_tree_image(self.api, packaged.tree, self._probe)
+
+    def _publish(self, what: str, probe: Path, tree: Tree | None) -> str:
+        """The image a pulling runtime starts from: built with a layer of its own, pushed to
+        the run's registry and removed here (pull.py); a warm runtime pulls it back once."""
+        if tree is not None and tree.image_id is not None:
+            raise RuntimeUnavailable(f"pull: {self.options.pull} starts from an image bench "
+                                     "builds from host files; an image workload's layers are the "
+                                     "local image's, which a pull would find present")
+        name = self.resource_name(what)
+        reference = f"{self.registry.address()}/{name}:{probe_digest(probe)}"
+        labels = {RUN_LABEL: self.context.run_id, IMAGE_LABEL: probe_digest(probe)}
+        self.published[reference] = {}
+        self.published[reference] = publish(self.api, reference, probe, name.encode() + b"\n",
+                                            tree, labels)
+        if self.options.pull == "warm":
+            timed_pull(self.api, reference)  # outside every measurement: present from now on
+        return reference
 
     def _check_runtime(self) -> None:
         missing = runtime_missing(self.api, self.options.runtime, self.options.endpoint)
@@ -202,6 +239,19 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         return self.resource_name("exec")
 
     # --- launch ---------------------------------------------------------------------
+
+    def start(self, command: ProbeCommand, deadline_ns: int) -> Instance[Attached]:
+        """A cold start pulls its image first, apart from boot: removed (outside every clock),
+        then pulled and timed (pull.*); boot's clock starts once the pull is done."""
+        if self.options.pull != "cold":
+            return super().start(command, deadline_ns)
+        reference = self.command_images[command.workload] if command.workload else self.image
+        with self._pulling:
+            remove_image(self.api, reference)
+            pulled = timed_pull(self.api, reference)
+        instance = super().start(command, deadline_ns)
+        instance.pull_phases = pulled
+        return instance
 
     def launch(self, instance: Instance[Attached], command: ProbeCommand) -> None:
         if self.options.mode == "exec":
@@ -329,7 +379,10 @@ class DockerDriver(Driver[DockerOptions, Attached]):
             if self._keeper is not None:
                 remove_container(self.api, self._keeper, self._keeper_name())
                 self._keeper = None
+            while self.published:
+                remove_image(self.api, self.published.popitem()[0])
         finally:
+            self.registry.release()
             if self._api is not None:
                 self._api.close()
                 self._api = None
@@ -413,10 +466,26 @@ class DockerDriver(Driver[DockerOptions, Attached]):
             "pids_limit": self.options.pids_limit,
             "cpus": self.options.cpus, "pinning": "cpuset" if self.options.cpus else None,
             **self.applied,  # read back from the engine at prepare(): what it holds
-            "image": image_metadata(self.api, self._image) if self._image else None,
+            "image": self._image_facts(),
             "workload_images": dict(self.command_images),
+            "pull": self.options.pull,
+            "registry": self._registry_facts(),
             **scratch_fingerprint(self.cells, "a host directory bind-mounted at /scratch (rw)"),
         }
+
+    def _image_facts(self) -> dict[str, Any] | None:
+        """The image instances start from: as inspected when it was pushed, for a pulling
+        runtime (a cold one's is absent between instances), else as inspected now."""
+        if self._image is None:
+            return None
+        return self.published.get(self._image) or image_metadata(self.api, self._image)
+
+    def _registry_facts(self) -> dict[str, str] | None:
+        if self.registry.held is None:
+            return None
+        binary = find_tool(registry.BINARY)
+        return {"address": self.registry.held.address, "server": tool_version(str(binary)) if binary
+                else "unknown", "transport": "http on loopback (dockerd trusts 127.0.0.0/8)"}
 
     def _local_runtime_version(self, path: str | None) -> str | None:
         """The version line of the runtime's binary at the path dockerd gives, when dockerd
@@ -435,6 +504,7 @@ class DockerDriver(Driver[DockerOptions, Attached]):
         except RuntimeUnavailable:
             return []  # no daemon there: nothing it could be keeping
         try:
-            return remove_labelled(api, run_id, dry_run, options.endpoint)
+            return (remove_labelled(api, run_id, dry_run, options.endpoint)
+                    + remove_labelled_images(api, run_id, dry_run, options.endpoint))
         finally:
             api.close()

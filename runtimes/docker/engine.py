@@ -168,3 +168,29 @@ def remove_labelled(api: Any, run_id: str | None, dry_run: bool,
         if not dry_run:
             remove_container(api, container["Id"], name)
     return lines
+
+
+def remove_labelled_images(api: Any, run_id: str | None, dry_run: bool,
+                           endpoint: str | None = None) -> list[str]:
+    """Images a bench run pushed to its registry and pulled (labelled with the run), removed
+    unless dry_run; bench's own cached images (bench-probe, bench-workload) carry no run."""
+    label = RUN_LABEL if run_id is None else f"{RUN_LABEL}={run_id}"
+    with engine_step("list bench images"):
+        found = api.images(filters={"label": label})
+    where = f" on {endpoint}" if endpoint else ""
+    lines = []
+    for image in found:
+        for name in image.get("RepoTags") or [image["Id"]]:
+            lines.append(f"image {name}{where}")
+        if not dry_run:
+            with engine_step(f"remove image {image['Id'][:19]}"), suppress_missing():
+                api.remove_image(image["Id"], force=True)
+    return lines
+
+
+@contextmanager
+def suppress_missing() -> Iterator[None]:
+    from docker.errors import NotFound
+
+    with suppress(NotFound):
+        yield

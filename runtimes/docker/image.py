@@ -65,13 +65,18 @@ def ensure_image(api: Any, probe: Path) -> str:
 
 
 def build_image(api: Any, probe: Path, tag: str) -> None:
-    """Build through the API; the build's own error line becomes a one-line BuildError."""
+    """Build the probe's image through the API."""
+    build_from(api, build_context(probe), tag, {IMAGE_LABEL: probe_digest(probe)})
+
+
+def build_from(api: Any, context: Any, tag: str, labels: dict[str, str]) -> None:
+    """Build a context (a tar) through the API, never pulling; the build's own error line
+    becomes a one-line BuildError."""
     from docker.errors import APIError
 
     try:
-        for step in api.build(fileobj=build_context(probe), custom_context=True, tag=tag,
-                              pull=False, rm=True, forcerm=True, decode=True,
-                              labels={IMAGE_LABEL: probe_digest(probe)}):
+        for step in api.build(fileobj=context, custom_context=True, tag=tag, pull=False,
+                              rm=True, forcerm=True, decode=True, labels=labels):
             if "error" in step:
                 raise BuildError(f"building image {tag} failed: {first_line(step['error'])}")
     except APIError as error:
@@ -101,15 +106,19 @@ def workload_tag(tree: Tree, probe: Path) -> str:
     return f"{WORKLOAD_REPOSITORY}:{hashlib.sha256(key).hexdigest()[:16]}"
 
 
-def tree_context(tree: Tree, probe: Path) -> io.BytesIO | Any:
-    """A host tree: FROM scratch, the tree's files and the probe. An image's tree: FROM the
-    image itself (by id, never pulled), plus the probe."""
+def tree_context(tree: Tree | None, probe: Path, marker: bytes | None = None) -> io.BytesIO | Any:
+    """A host tree (or none: the probe alone): FROM scratch, the tree's files and the probe,
+    in one layer, with `marker` as /.bench-run when given (a layer no other image shares).
+    An image's tree: FROM the image itself (by id, never pulled), plus the probe."""
     spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the caller)
     with tarfile.open(fileobj=spool, mode="w") as tar:
-        if tree.image_id is None:
+        if tree is None or tree.image_id is None:
             _add(tar, "Dockerfile", TREE_DOCKERFILE, 0o644)
-            tar.add(tree.root, arcname="rootfs", recursive=True)
+            if tree is not None:
+                tar.add(tree.root, arcname="rootfs", recursive=True)
             _add(tar, "rootfs/probe", probe.read_bytes(), 0o755)
+            if marker is not None:
+                _add(tar, "rootfs/.bench-run", marker, 0o644)
         else:
             dockerfile = f'FROM {tree.image_id}\nCOPY probe /probe\nENTRYPOINT ["/probe"]\nCMD []\n'
             _add(tar, "Dockerfile", dockerfile.encode(), 0o644)
@@ -120,7 +129,7 @@ def tree_context(tree: Tree, probe: Path) -> io.BytesIO | Any:
 
 def ensure_tree_image(api: Any, tree: Tree, probe: Path) -> str:
     """The workload's image tag, built from its tree only when no image has that tag yet."""
-    from docker.errors import APIError, ImageNotFound
+    from docker.errors import ImageNotFound
 
     tag = workload_tag(tree, probe)
     try:
@@ -129,14 +138,5 @@ def ensure_tree_image(api: Any, tree: Tree, probe: Path) -> str:
     except ImageNotFound:
         pass
     with tree_context(tree, probe) as context:
-        try:
-            for step in api.build(fileobj=context, custom_context=True, tag=tag, pull=False,
-                                  rm=True, forcerm=True, decode=True,
-                                  labels={IMAGE_LABEL: probe_digest(probe),
-                                          "bench.tree": tree.digest}):
-                if "error" in step:
-                    raise BuildError(f"building image {tag} failed: {first_line(step['error'])}")
-        except APIError as error:
-            raise BuildError(f"building image {tag} failed: "
-                             f"{first_line(str(error.explanation or error))}") from error
+        build_from(api, context, tag, {IMAGE_LABEL: probe_digest(probe), "bench.tree": tree.digest})
     return tag

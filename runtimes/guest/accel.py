@@ -15,14 +15,16 @@ from pathlib import Path
 from typing import Literal
 
 from foundation.errors import RuntimeUnavailable
+from runtimes.host.cpuinfo import CPUINFO, cpu_virt_flags
+
+__all__ = ["CPUINFO", "Accel", "AccelChoice", "AccelRequest", "HostVirt", "choose_accel",
+           "cpu_virt_flags", "host_virt", "newest_kernel", "probe_kvm", "readable_kernel"]
 
 Accel = Literal["kvm", "tcg"]
 AccelRequest = Literal["auto", "kvm", "tcg"]
 
-CPUINFO = Path("/proc/cpuinfo")
 KVM_DEVICE = Path("/dev/kvm")
 BOOT = Path("/boot")
-HARDWARE_FLAGS = frozenset({"vmx", "svm"})
 
 
 @dataclass(frozen=True)
@@ -45,16 +47,6 @@ class HostVirt:
     flags: frozenset[str]
     kvm_openable: bool
     kvm_error: str = ""
-
-
-def cpu_virt_flags(cpuinfo: str) -> frozenset[str]:
-    """vmx/svm among the `flags` lines of /proc/cpuinfo."""
-    found: set[str] = set()
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "flags":
-            found |= HARDWARE_FLAGS & set(value.split())
-    return frozenset(found)
 
 
 def probe_kvm(device: Path = KVM_DEVICE) -> tuple[bool, str]:

@@ -11,15 +11,26 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from foundation.errors import BuildError
 from runtimes.base import log
-from runtimes.commands import Tree
+from runtimes.commands import CacheMode, Tree
 
 MKFS = "mkfs.ext4"
 FEATURES = "^metadata_csum,^64bit"
 MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Disk:
+    """A raw image file on the host as a guest's virtio-blk disk (vda, vdb... in this order)."""
+
+    path: Path
+    target: str
+    readonly: bool = False
+    cache: CacheMode | None = None  # None: the hypervisor's default
 
 
 def mkfs(target: Path, size_bytes: int, source: Path | None = None, label: str = "bench") -> None:

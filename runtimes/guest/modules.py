@@ -11,11 +11,14 @@ import lzma
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from foundation.errors import RuntimeUnavailable
 
 MODULES_ROOT = Path("/lib/modules")
-DISK_MODULES = ("virtio_pci", "virtio_blk", "crc32c_generic", "ext4")  # ext4 asks for crc32c
+# how a guest's virtio devices reach it: PCI on a PC (q35, pc), memory-mapped on a microvm
+Transport = Literal["virtio_pci", "virtio_mmio"]
+DISK_MODULES = ("virtio_blk", "crc32c_generic", "ext4")  # ext4 asks for crc32c
 RELEASE = re.compile(r"vmlinuz-(.+)$")
 
 
@@ -73,8 +76,9 @@ def read_module(path: Path) -> bytes:
     raise RuntimeUnavailable(f"{path}: only .ko and .ko.xz modules can be loaded by the probe")
 
 
-def disk_modules(kernel: Path, root: Path = MODULES_ROOT) -> list[Module]:
-    """What the guest loads, in order, to mount an ext4 virtio disk."""
+def disk_modules(kernel: Path, transport: Transport = "virtio_pci",
+                 root: Path = MODULES_ROOT) -> list[Module]:
+    """What the guest loads, in order, to mount an ext4 virtio disk over this transport."""
     base = root / kernel_release(kernel)
     try:
         table = parse_dep((base / "modules.dep").read_text())
@@ -85,4 +89,4 @@ def disk_modules(kernel: Path, root: Path = MODULES_ROOT) -> list[Module]:
         raise RuntimeUnavailable(f"cannot read the guest kernel's modules in {base} "
                                  f"({error.strerror}): install its linux-image package") from error
     return [Module(module_name(path), read_module(base / path))
-            for path in load_order(DISK_MODULES, table, builtin)]
+            for path in load_order((transport, *DISK_MODULES), table, builtin)]

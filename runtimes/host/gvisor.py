@@ -25,7 +25,7 @@ import subprocess
 from pathlib import Path
 from typing import Literal
 
-from runtimes.guest.accel import CPUINFO, cpu_virt_flags
+from runtimes.host.cpuinfo import CPUINFO, cpu_virt_flags
 from runtimes.host.tools import VERSION_TIMEOUT_S, find_tool
 
 Platform = Literal["ptrace", "systrap", "kvm"]

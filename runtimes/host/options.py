@@ -4,6 +4,8 @@ the container engines (docker, podman)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import ByteSize, Field, PositiveInt, field_validator
 
 from runtimes.base import DriverOptions
@@ -41,6 +43,10 @@ class EngineOptions(DriverOptions):
 
     memory_limit: ByteSize | None = Field(None, ge=MIN_MEMORY_LIMIT, le=MAX_MEMORY_LIMIT)
     pids_limit: PositiveInt | None = Field(None, le=MAX_PIDS_LIMIT)
+    pull: Literal["never", "cold", "warm"] = Field(
+        "never", description="start from the image built here (never), or from the run's "
+        "registry on loopback: pulled before every instance, timed as pull.* (cold), or "
+        "pulled once before the first cell (warm)")
 
     @field_validator("memory_limit")
     @classmethod

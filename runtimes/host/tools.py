@@ -8,6 +8,7 @@ own last word on it (runc, podman and LXC put the reason on their last stderr li
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import shutil
 import subprocess
 import time
@@ -45,6 +46,14 @@ def tool_version(path: str) -> str:
         return f"unknown ({error})"
     lines = (done.stdout or done.stderr).strip().splitlines()
     return lines[0].strip() if lines else "unknown"
+
+
+def package_version(name: str) -> str:
+    """An installed Python package's version (a driver's library: libvirt-python, qemu.qmp)."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def last_line(text: str) -> str:

@@ -14,33 +14,22 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from runtimes.guest.cmdline import check_kernel_param, kernel_cmdline
+from runtimes.guest.disk import Disk
+
+__all__ = ["CPU_MODEL", "MACHINE", "CpuMode", "Disk", "GuestSpec", "check_kernel_param", "domain_xml",
+           "kernel_cmdline", "metadata_run_id"]
+
 METADATA_NS = "urn:x-bench:libvirt-instance:1"
 METADATA_PREFIX = "bench"
-# kernel parameters: a conservative alphabet, no blanks or quotes, not starting with '-'
-KERNEL_PARAM = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.,:/+=@%-]*")
 CPU_MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 MACHINE = re.compile(r"[a-z0-9][a-z0-9_.-]*")
-COMMAND_LINE_MAX = 2047  # x86 COMMAND_LINE_SIZE less the terminator
-# serial console and a fast way out; the probe's arguments follow "--"
-BASE_PARAMS = ("console=ttyS0", "panic=-1")
 
 CpuMode = Literal["host-passthrough", "host-model", "maximum", "custom"]
-DiskCache = Literal["none", "writeback", "writethrough", "directsync", "unsafe"]
-
-
-@dataclass(frozen=True)
-class Disk:
-    """A raw image file on the host as a virtio-blk disk (vda, vdb... in this order)."""
-
-    path: Path
-    target: str
-    readonly: bool = False
-    cache: DiskCache | None = None  # None: the hypervisor's default
 
 
 @dataclass(frozen=True)
@@ -62,24 +51,6 @@ class GuestSpec:
     vcpu_pins: tuple[str, ...] = ()  # the host CPUs of vCPU 0, 1, ... (empty: unpinned)
     emulator_pin: str | None = None  # the host CPUs of QEMU's own threads
     disks: tuple[Disk, ...] = ()
-
-
-def check_kernel_param(param: str) -> str:
-    """One kernel parameter, refused when it could break out of its slot."""
-    if not KERNEL_PARAM.fullmatch(param):
-        raise ValueError(f"{param!r} is not a plain kernel parameter (letters, digits and _.,:/+=@%-"
-                         " only, no blanks or quotes, not starting with '-')")
-    return param
-
-
-def kernel_cmdline(extra: Sequence[str], probe_argv: Sequence[str]) -> str:
-    """`console=ttyS0 panic=-1 EXTRA... -- MODE KEY=VALUE...`: the probe gets what follows `--`."""
-    params = [check_kernel_param(p) for p in (*BASE_PARAMS, *extra)]
-    probe = [check_kernel_param(arg) for arg in probe_argv]
-    cmdline = " ".join([*params, "--", *probe])
-    if len(cmdline) > COMMAND_LINE_MAX:
-        raise ValueError(f"the kernel command line is {len(cmdline)} bytes, over {COMMAND_LINE_MAX}")
-    return cmdline
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:

@@ -14,7 +14,6 @@ imports (and reports itself unavailable) without it.
 
 from __future__ import annotations
 
-import importlib.metadata
 import threading
 import time
 from collections.abc import Mapping
@@ -28,11 +27,12 @@ from runtimes.base import Driver, MemoryReading, ProbeCommand, RunContext, Usage
 from runtimes.base import log as runtimes_log
 from runtimes.commands import PackagedCommand, scratch_fingerprint
 from runtimes.guest.accel import AccelChoice, choose_accel, host_virt, readable_kernel
+from runtimes.guest.commands import GuestCommands
 from runtimes.guest.initramfs import build_initramfs
+from runtimes.guest.readings import console_phases, vmm_usage
 from runtimes.host.memory import vmm_split
-from runtimes.host.usage import TICK_NS, peak_rss_bytes, process_cpu_ns
+from runtimes.host.tools import package_version
 from runtimes.instance import Instance
-from runtimes.libvirt.commands import GuestCommands
 from runtimes.libvirt.connection import START_DAEMONS, clean_domains, import_libvirt, open_connection
 from runtimes.libvirt.console import ConsoleStream
 from runtimes.libvirt.domain import CpuMode, Disk, GuestSpec, domain_xml, kernel_cmdline
@@ -48,7 +48,6 @@ from runtimes.libvirt.options import LibvirtOptions
 
 __all__ = ["Guest", "LibvirtDriver", "LibvirtOptions"]
 
-INIT_LINE = "Run /init as init process"
 log = runtimes_log.getChild("libvirt")
 
 
@@ -102,7 +101,7 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
 
     def prepare_commands(self, commands: Mapping[str, PackagedCommand]) -> None:
         """Each tree as a read-only guest disk, and one initramfs with the disk modules and
-        every workload's spec (runtimes.libvirt.commands)."""
+        every workload's spec (runtimes.guest.commands)."""
         if self._probe is None or self._kernel is None:
             raise InstanceError("the libvirt driver was not prepared (prepare() packs the probe)")
         if self.options.is_remote():
@@ -112,11 +111,24 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
 
     def _connect(self) -> Any:
         with self._lock:
+            if self._conn is not None and not self._alive(self._conn):
+                # libvirtd restarted (or its socket broke): a dead connection would fail every
+                # later cell of the run with "client socket is closed"; its guests went with it
+                log.warning("libvirt %s: the connection was lost; connecting again",
+                            self.options.uri)
+                self._conn = None
             if self._conn is None:
                 self._libvirt = import_libvirt()
                 self._conn = open_connection(self._libvirt, self.options.uri)
                 self._choice = self._choose_accel()
             return self._conn
+
+    def _alive(self, conn: Any) -> bool:
+        """Whether the connection still answers (virConnectIsAlive: a local check, no RPC)."""
+        try:
+            return bool(conn.isAlive())
+        except self._lib().libvirtError:
+            return False
 
     def _choose_accel(self) -> AccelChoice:
         if self.options.is_remote() and self.options.accel == "auto":
@@ -178,12 +190,9 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
                                 f"{error.get_error_message()}") from error
 
     def after_ready(self, instance: Instance[Guest]) -> None:
-        """first_byte and kernel_to_init, from stamps the console reader already took."""
-        if instance.output.first_byte_ns is not None:
-            instance.mark("first_byte", instance.output.first_byte_ns)
-        init = next((t for t, line in list(instance.output.lines) if INIT_LINE in line), None)
-        if init is not None:
-            instance.mark("kernel_to_init", init)
+        """first_byte and kernel_to_init from the console's stamps, and the guest kernel's own
+        clock at /init (runtimes.guest.readings.console_phases)."""
+        console_phases(instance, time.monotonic_ns() + int(self.grace_seconds * 1e9))
 
     def memory(self, instance: Instance[Guest]) -> MemoryReading:
         if self.options.is_remote():
@@ -200,17 +209,13 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
                              guest=guest_meminfo(instance))
 
     def usage(self, instance: Instance[Guest]) -> Usage:
-        """QEMU's CPU time (every thread: vCPUs, I/O, emulation) and its peak resident set
-        (the guest RAM it touched included)."""
+        """QEMU's CPU time and peak resident set (runtimes.guest.readings.vmm_usage)."""
         if self.options.is_remote():
             return Usage()
         pid = qemu_pid(instance.name)
         if pid is None:
             raise InstanceError(f"no QEMU process found for {instance.name}: the guest is gone")
-        return Usage(cpu_ns=process_cpu_ns(pid, children=False), cpu_source="QEMU's CPU time "
-                     "(/proc/PID/stat, every thread)", cpu_resolution_ns=TICK_NS,
-                     peak_bytes=peak_rss_bytes(pid),
-                     peak_source="QEMU's peak resident set (VmHWM), guest RAM included")
+        return vmm_usage(pid)
 
     def teardown(self, instance: Instance[Guest]) -> None:
         guest = instance.handle
@@ -281,7 +286,7 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
         try:
             return {"libvirt_version": _version(conn.getLibVersion()),
                     "hypervisor_version": _version(conn.getVersion()),
-                    "libvirt_python_version": _package_version("libvirt-python")}
+                    "libvirt_python_version": package_version("libvirt-python")}
         except libvirt.libvirtError as error:
             raise RuntimeUnavailable(f"libvirt at {self.options.uri} stopped answering "
                                      f"({error.get_error_message()}); {START_DAEMONS}") from error
@@ -298,6 +303,11 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
     @classmethod
     def endpoint(cls, options: LibvirtOptions) -> str | None:
         return options.uri
+
+    @classmethod
+    def reserved_memory(cls, options: LibvirtOptions) -> int | None:
+        """The guest's RAM, which it may fill whatever it runs (a remote URI's is not ours)."""
+        return None if options.is_remote() else int(options.memory)
 
     @classmethod
     def clean(cls, options: LibvirtOptions, run_id: str | None, dry_run: bool) -> list[str]:
@@ -323,13 +333,6 @@ class LibvirtDriver(Driver[LibvirtOptions, Guest]):
             if not dry_run:
                 kept.unlink(missing_ok=True)
         return found
-
-
-def _package_version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _version(number: int) -> str:

@@ -7,12 +7,12 @@ libvirt version runs the guest, and only for a guest on this host.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from foundation.errors import InstanceError
+from runtimes.guest.readings import guest_meminfo
 from runtimes.host.memory import PROC
-from runtimes.instance import Instance
-from runtimes.protocol import parse_meminfo
+
+__all__ = ["bench_logs", "cgroup_charge", "domain_log", "guest_meminfo", "machine_cgroup", "qemu_pid"]
 
 PID_DIRS = (Path("/run/libvirt/qemu"), Path("/var/run/libvirt/qemu"))
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -73,14 +73,6 @@ def cgroup_charge(folder: Path) -> int:
         except (OSError, ValueError):
             continue
     raise InstanceError(f"cannot read the memory charge of {folder}: gone, or not a cgroup")
-
-
-def guest_meminfo(instance: Instance[Any]) -> dict[str, int]:
-    """The guest's own MemTotal/MemAvailable (bytes) from the probe's BENCH-MEMINFO line."""
-    seen = parse_meminfo(instance.output.text())
-    if seen is None:
-        return {}
-    return {"guest_mem_total": seen.total, "guest_mem_available": seen.available}
 
 
 def domain_log(name: str) -> Path:

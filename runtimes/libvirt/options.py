@@ -14,8 +14,9 @@ from pydantic import ByteSize, Field, field_validator, model_validator
 
 from runtimes.base import DriverOptions
 from runtimes.guest.accel import AccelRequest
+from runtimes.guest.options import CpuModel, GuestMemory, KernelParams
 from runtimes.host.pinning import CpuList, parse_cpus
-from runtimes.libvirt.domain import CPU_MODEL, MACHINE, CpuMode, check_kernel_param
+from runtimes.libvirt.domain import MACHINE, CpuMode
 
 MiB = 1 << 20
 DEFAULT_URI = "qemu:///system"
@@ -30,13 +31,13 @@ class LibvirtOptions(DriverOptions):
                      "need the kernel and cache paths on that host, and give no memory readings")
     kernel: Path | None = Field(None, description="guest kernel; default the newest /boot/vmlinuz-*")
     vcpus: int = Field(1, ge=1, le=64)
-    memory: ByteSize = Field(ByteSize(256 * MiB), ge=32 * MiB, le=1 << 40)
+    memory: GuestMemory = ByteSize(256 * MiB)
     machine: str = Field("pc", description="QEMU machine type; pc (i440fx) is the smaller machine"
                          " (no PCIe root complex, no ICH9); q35 measured no faster under TCG")
     cpu_mode: CpuMode | None = Field(None, description="default: host-passthrough under kvm, "
                                      "custom (cpu_model) under tcg")
-    cpu_model: str = Field("qemu64", description="the model when cpu_mode is custom")
-    cmdline_extra: tuple[str, ...] = Field((), description="extra kernel parameters")
+    cpu_model: CpuModel = Field("qemu64", description="the model when cpu_mode is custom")
+    cmdline_extra: KernelParams = Field((), description="extra kernel parameters")
     accel: AccelRequest = "auto"
     run_as_root: bool = Field(True, description="run qemu as root and relabel no file; false "
                               "keeps libvirt's default user, which must reach the cache dir")
@@ -71,31 +72,12 @@ class LibvirtOptions(DriverOptions):
             raise ValueError("expected a libvirt URI such as qemu:///system or qemu+ssh://host/system")
         return value
 
-    @field_validator("memory")
-    @classmethod
-    def _memory(cls, value: ByteSize) -> ByteSize:
-        if value % MiB:
-            raise ValueError("must be a whole number of MiB")
-        return value
-
     @field_validator("machine")
     @classmethod
     def _machine(cls, value: str) -> str:
         if not MACHINE.fullmatch(value):
             raise ValueError("expected a QEMU machine type such as pc or q35")
         return value
-
-    @field_validator("cpu_model")
-    @classmethod
-    def _cpu_model(cls, value: str) -> str:
-        if not CPU_MODEL.fullmatch(value):
-            raise ValueError("expected a CPU model name such as qemu64")
-        return value
-
-    @field_validator("cmdline_extra")
-    @classmethod
-    def _cmdline(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(check_kernel_param(param) for param in value)
 
     def is_remote(self) -> bool:
         """A host part or a network transport (qemu+ssh, +tcp, +tls); qemu+unix is local."""

@@ -19,7 +19,9 @@ bench.instance so `bench clean` finds what a killed run left.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,8 @@ from foundation.errors import (
     TeardownError,
 )
 from runtimes.base import Driver, MemoryReading, ProbeCommand, RunContext
+from runtimes.docker.image import probe_digest
+from runtimes.host import registry
 from runtimes.host.gvisor import DEFAULT_PLATFORM, runsc_flags
 from runtimes.host.labels import INSTANCE_LABEL, RUN_LABEL
 from runtimes.host.oci_runtimes import RUNTIMES, OciRuntime, runtime_refusal, runtime_version
@@ -43,6 +47,7 @@ from runtimes.host.spawn import TAG, spawn, stop_process
 from runtimes.host.tools import find_tool, missing_tool, run_tool, tool_version
 from runtimes.instance import Instance
 from runtimes.podman.image import ensure_image, image_metadata
+from runtimes.podman.pull import publish, remove_image, timed_pull
 
 ULIMITS = ("nofile=1024:1024", "nproc=1024:1024")  # within this host's hard limits
 
@@ -73,17 +78,58 @@ class PodmanDriver(Driver[PodmanOptions, PodmanHandle]):
         self.image: str | None = None
         self.runtime_flags = runtime_flags(options.runtime)  # what the fingerprint records
         self.podman = podman_argv(options.runtime)
+        self.registry = registry.Lease(context)  # the run's registry, for pull cold or warm
+        self.published: dict[str, dict[str, Any]] = {}  # registry image -> its metadata
+        self._pulling = threading.Lock()  # one cold pull at a time
 
     @classmethod
     def unavailable_reason(cls, options: PodmanOptions) -> str | None:
+        pulls = registry.unavailable() if options.pull != "never" else None
         return (super().unavailable_reason(options) or missing_tool("podman", "podman")
-                or missing_tool("conmon", "conmon") or runtime_refusal(options.runtime))
+                or missing_tool("conmon", "conmon") or runtime_refusal(options.runtime)
+                or (f"pull: {options.pull} starts from a registry on loopback, and {pulls}"
+                    if pulls else None))
 
     def prepare(self, probe: Path) -> None:
         try:
             self.image = ensure_image(self.podman, probe, self.context.work_dir)
         except BuildError as error:
             raise RuntimeUnavailable(f"podman could not build the probe image: {error}") from error
+        if self.options.pull != "never":
+            self.image = self._publish(probe)
+
+    def _publish(self, probe: Path) -> str:
+        """The marked probe image in the run's registry (pull.py), removed here; a warm
+        runtime pulls it back once, outside every measurement."""
+        name = self.resource_name("probe")
+        reference = f"{self.registry.address()}/{name}:{probe_digest(probe)}"
+        self.published[reference] = {}
+        publish(self.podman, reference, probe, name.encode() + b"\n", self.context.work_dir,
+                {RUN_LABEL: self.context.run_id})
+        timed_pull(self.podman, reference)  # inspected once, then removed unless warm
+        self.published[reference] = image_metadata(self.podman, reference)
+        if self.options.pull == "cold":
+            remove_image(self.podman, reference)
+        return reference
+
+    def start(self, command: ProbeCommand, deadline_ns: int) -> Instance[PodmanHandle]:
+        """A cold start pulls its image first, apart from boot: removed (outside every clock),
+        then pulled and timed (pull.*); boot's clock starts once the pull is done."""
+        if self.options.pull != "cold" or self.image is None:
+            return super().start(command, deadline_ns)
+        with self._pulling:
+            remove_image(self.podman, self.image)
+            pulled = timed_pull(self.podman, self.image)
+        instance = super().start(command, deadline_ns)
+        instance.pull_phases = pulled
+        return instance
+
+    def close(self) -> None:
+        try:
+            while self.published:
+                remove_image(self.podman, self.published.popitem()[0])
+        finally:
+            self.registry.release()
 
     # --- boot ------------------------------------------------------------------------
 
@@ -104,7 +150,9 @@ class PodmanDriver(Driver[PodmanOptions, PodmanHandle]):
 
     def launch(self, instance: Instance[PodmanHandle], command: ProbeCommand) -> None:
         handle = instance.handle = PodmanHandle(instance.name)
-        run_tool(self.create_argv(instance, command), f"podman create {instance.name}")
+        # tagged as the instance, so `bench clean` also finds a create a killed run left going
+        run_tool(self.create_argv(instance, command), f"podman create {instance.name}",
+                 env={**os.environ, TAG: instance.name})
         instance.mark("create")
         try:
             handle.client = spawn(instance, [*self.podman, "start", "--attach", "--interactive",
@@ -208,7 +256,11 @@ class PodmanDriver(Driver[PodmanOptions, PodmanHandle]):
             "network": "none", "ulimits": list(ULIMITS), "seccomp": self.options.seccomp,
             "memory_limit": int(self.options.memory_limit) if self.options.memory_limit else None,
             "pids_limit": self.options.pids_limit,
-            "image": image_metadata(self.podman, self.image) if self.image else None,
+            "image": (self.published.get(self.image) or image_metadata(self.podman, self.image))
+            if self.image else None,
+            "pull": self.options.pull,
+            "registry": {"address": self.registry.held.address, "transport": "http on loopback "
+                         "(podman --tls-verify=false)"} if self.registry.held else None,
         }
 
     @classmethod
@@ -222,9 +274,16 @@ class PodmanDriver(Driver[PodmanOptions, PodmanHandle]):
             names = [c["Names"][0] for c in json.loads(done.stdout or "[]") if c.get("Names")]
             for name in names if not dry_run else []:
                 run_tool([*podman, "rm", "--force", "--time", "0", name], f"podman rm {name}")
+            images = run_tool([*podman, "images", "--filter", f"label={label}", "--format",
+                               "json"], "list bench images")
+            found = {i["Id"]: (i.get("Names") or [i["Id"]])[0]
+                     for i in json.loads(images.stdout or "[]")}
+            for image in found if not dry_run else []:
+                run_tool([*podman, "rmi", "--force", image], f"podman rmi {image}", check=False)
         except (BenchError, ValueError) as error:
             raise RuntimeUnavailable(f"cannot clean podman containers: {error}") from error
-        return [f"podman container {name}" for name in names]
+        return ([f"podman container {name}" for name in names]
+                + [f"podman image {name}" for name in found.values()])
 
 
 def runtime_flags(runtime: str) -> tuple[str, ...]:

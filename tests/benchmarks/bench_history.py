@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.history.database import open_store
 from bench.history.location import store_url
 from bench.history.record import RUN, RunDocument, read_run, write_run
-from bench.history.store import open_store
 from tests.report_fixtures import Generator
 
 RUNTIMES = {"process": "process", "native": "native", "docker-default": "docker",

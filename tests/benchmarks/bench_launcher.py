@@ -11,7 +11,7 @@ and clones the instance. "After" is the checkout's drivers (the launcher, in-pro
 round runs one instance of each, for process, native and native-unconfined, in alternating
 order, through the same driver classes otherwise (the same cgroups, rootfs, filter, probe).
 It prints each side's median boot.total, after / before with its 95 % interval
-(bench.results.stats), and the median of each of the launcher's phases. Everything a round
+(bench.results.estimates), and the median of each of the launcher's phases. Everything a round
 starts is removed (tests.benchmarks.sitting checks it).
 """
 
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.results.stats import ratio_of_medians
+from bench.results.estimates import ratio_of_medians
 from bench.workload.bundle import build_bundle
 from runtimes.base import AnyDriver, ProbeCommand
 from runtimes.host.build import compile_static

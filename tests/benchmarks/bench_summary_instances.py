@@ -2,7 +2,7 @@
 
     python -m tests.benchmarks.bench_summary_instances [--sizes 1000 32000 100000]
 
-For each size N, a results directory is written through RunStore with two runtimes of N
+For each size N, a results directory is written through RunWriter with two runtimes of N
 instances each (one boot.total sample per instance, a process baseline and a candidate),
 and `bench summary DIR --json` runs 3 times as a user runs it (a new process each time).
 Its median wall time is printed beside two references from the same sitting: the
@@ -28,8 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.results.manifest import Manifest, RunConfig
 from bench.results.sample import Sample
-from bench.results.store import RunStore
+from bench.results.writer import RunWriter
 
 REPEATS = 3
 
@@ -37,14 +38,14 @@ REPEATS = 3
 def write_instances(path: Path, count: int) -> Path:
     config = {"runtimes": {"process": {"driver": "process"}, "native": {"driver": "native"}},
               "workloads": {"idle": {"mode": "ready"}}}
-    store = RunStore.create(path, {"run_id": "bench1", "config": config, "host": {}})
+    store = RunWriter.create(path, Manifest(run_id="bench1", config=RunConfig(config), host={}))
     rng = np.random.default_rng(count)
     try:
         for runtime, scale in (("process", 1.0), ("native", 1.3)):
             values = scale * rng.lognormal(1.0, 0.2, count)
             store.append([Sample(runtime, "idle", "boot.total", float(v), i, cell=2 * i)
                           for i, v in enumerate(values)])
-        store.update_manifest(status="complete")
+        store.complete(0)
     finally:
         store.close()
     return path

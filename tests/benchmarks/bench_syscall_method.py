@@ -11,7 +11,7 @@ batch; the loop's cost the least of them, at most the least batch with the call)
 round, runtime and batch size, both probes run one syscall instance each (batches=10,
 warmup=2, as configs/runtimes.yaml), in alternating order, through bench's own drivers. It
 prints, per runtime and call, the median over instances of each instance's median cost
-before and after, their ratio with its 95 % interval (bench.results.stats), how many batch
+before and after, their ratio with its 95 % interval (bench.results.estimates), how many batch
 costs came out negative, and the loop cost each subtracted. Everything a round starts is
 removed (tests.benchmarks.sitting checks it).
 """
@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.results.stats import ratio_of_medians
+from bench.results.estimates import ratio_of_medians
 from bench.workload.bundle import WORKLOAD_SOURCE
 from runtimes.base import AnyDriver, ProbeCommand, RunContext
 from runtimes.docker.driver import DockerDriver

@@ -62,7 +62,7 @@ def alone(command: str, runs: int = 5) -> float:
 
 def probe_of(checkout: Path) -> str:
     """The checkout's probe, compiled into bench's cache as a run would."""
-    found = subprocess.run([sys.executable, "-c", "from bench.run_command import default_cache_dir;"
+    found = subprocess.run([sys.executable, "-c", "from bench.cache import default_cache_dir;"
                             "from bench.workload.bundle import build_bundle;"
                             "print(build_bundle(default_cache_dir()).probe)"],
                            cwd=checkout, capture_output=True, text=True, check=True, timeout=300)

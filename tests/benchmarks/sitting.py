@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.results.stats import ratio_of_medians
+from bench.results.estimates import ratio_of_medians
 from bench.verify.references import SETTLE_S
 from runtimes.base import AnyDriver, ProbeCommand, RunContext
 from runtimes.host.spawn import spawn, stop_process

@@ -18,7 +18,7 @@ import statistics
 import time
 from typing import Any
 
-from bench.results.stats import ratio_of_medians
+from bench.results.estimates import ratio_of_medians
 from bench.workload.bundle import build_bundle
 from runtimes.base import ProbeCommand
 from runtimes.host.spawn import spawn, stop_process

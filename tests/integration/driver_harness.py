@@ -22,7 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from bench.run_command import new_run_id
+from bench.running import new_run_id
 from bench.workload.bundle import build_bundle
 from foundation.errors import BenchError
 from runtimes.base import Driver, ProbeCommand, RunContext, instance_prefix

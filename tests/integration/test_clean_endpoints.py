@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.run_command import new_run_id
+from bench.running import new_run_id
 from bench.workload.bundle import build_bundle
 from runtimes.docker.driver import DockerDriver, DockerOptions
 from runtimes.docker.engine import connect

@@ -16,8 +16,9 @@ import yaml
 
 from bench.config import parse_config
 from bench.plan import make_plan
+from bench.results.manifest import Manifest, RunConfig
 from bench.results.records import read_lines
-from bench.results.store import RunStore
+from bench.results.writer import RunWriter
 from bench.runner import Runner
 from bench.workload.bundle import Bundle
 from runtimes.docker.driver import DockerDriver, DockerOptions
@@ -89,7 +90,7 @@ def test_a_crashing_probe_is_a_failed_cell_with_the_signal(tmp_path: Path) -> No
     config = parse_config({"repetitions": 2, "warmup": 0, "settle": 0, "cell_timeout": 10,
                            "runtimes": {"process": {"driver": "process"}},
                            "workloads": {"idle": {"mode": "ready"}}})
-    store = RunStore.create(tmp_path / "out", {"config": config.model_dump(mode="json")})
+    store = RunWriter.create(tmp_path / "out", Manifest(config=RunConfig(config.model_dump(mode="json"))))
     runner = Runner(config, store, Bundle(crasher, "crash"), "crash1", tmp_path)
     failed = runner.run(make_plan(config), lambda c, e: None, lambda n: None)
     store.close()

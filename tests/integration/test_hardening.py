@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bench.doctor import clean_leftovers
+from bench.leftovers import clean_leftovers
 from bench.results.records import read_lines
 from runtimes.docker.driver import DockerDriver, DockerOptions
 from runtimes.host.cgroups import detect
@@ -204,7 +204,9 @@ def test_a_resume_after_sigkill_sweeps_the_leftovers_and_names_its_instances_ane
         assert "File exists" not in (out / "run.log").read_text()
         assert f"bench-{run_id}-native-2-1" in (out / "run.log").read_text(), "attempt 2's names"
         assert sorted(c["cell"] for c in read_lines(out, "cells.jsonl")) == [0, 1]
-        assert manifest(out)["status"] == "complete" and manifest(out)["swept_before_resume"]
+        resumes = manifest(out)["resumed"]  # (format version 2: each resume keeps its sweep)
+        assert manifest(out)["status"] == "complete" and resumes[-1]["swept"]
+        assert resumes[-1]["stopped"]["status"] == "killed"  # its writer never said
         assert mine(run_id) == []
     finally:  # a failed assertion must not leave the killed run's cgroups and processes
         stop_and_clean([(run, out)])

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from bench.history.database import open_store
 from bench.history.location import store_url
 from bench.history.queries import Filters, trend_points
 from bench.history.record import record_run
-from bench.history.store import open_store
 from reports.trend import build_trend, write_trend
 from tests.history_fixtures import history_run
 from tests.integration.browser_harness import check_page

@@ -97,6 +97,21 @@ def test_an_unreachable_store_keeps_the_results(tmp_path: Path) -> None:
     assert manifest["status"] == "complete"
 
 
+@pytest.mark.parametrize("required", [False, True])
+def test_store_required_fails_a_run_that_could_not_be_recorded(tmp_path: Path,
+                                                               required: bool) -> None:
+    """`--store-required` (what bench fleet asks of every host) does what the config's
+    `required: true` does; without it the same run exits 0 with a warning."""
+    nowhere = f"postgresql://bench@/bench?host={tmp_path / 'no-server'}"
+    flags = ["--store", nowhere, *(["--store-required"] if required else [])]
+    code, stderr = finished(bench_run(str(config_file(tmp_path)), "-o", str(tmp_path / "kept"),
+                                      *flags, env=environment(tmp_path / "data")))
+    assert code == (1 if required else 0), stderr
+    level = "error" if required else "warning"
+    assert f"bench: {level}: history store" in stderr
+    assert json.loads((tmp_path / "kept" / "manifest.json").read_text())["status"] == "complete"
+
+
 def test_four_runs_record_at_once_into_postgresql(tmp_path: Path, postgres: PostgresServer,  # noqa: F811
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     url = postgres.create_database()

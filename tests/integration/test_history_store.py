@@ -6,7 +6,6 @@ private socket (tests.history_fixtures); these tests fail in CI, never skip, wit
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import signal
@@ -18,12 +17,13 @@ import pytest
 from sqlalchemy import func, select, text
 
 from bench.cli import main
+from bench.history.database import Store, make_engine, open_store, upgrade
 from bench.history.identity import config_hash, host_hash
 from bench.history.location import store_url as url_of
 from bench.history.queries import Filters, delete_runs, list_runs, prune_plan, row_instances
 from bench.history.record import record_run
 from bench.history.schema import HEAD, REVISIONS, row_table, run_table
-from bench.history.store import Store, make_engine, open_store, upgrade
+from bench.results.manifest import read_manifest
 from foundation.errors import HistoryError
 from tests.history_fixtures import history_run, postgres, store_url  # noqa: F401
 
@@ -157,7 +157,7 @@ def test_a_store_of_the_previous_schema_is_migrated(store_url: str,  # noqa: F81
     url = url_of(store_url, UNUSED)
     old = Store(url, make_engine(url))
     run = history_run(tmp_path / "old", "old", T0)
-    manifest = json.loads((run / "manifest.json").read_text())
+    manifest = read_manifest(run)
     try:
         upgrade(old, "0001")
         with old.writing() as connection:

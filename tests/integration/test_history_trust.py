@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import text
 
 from bench.cli import main
+from bench.history.database import Store, open_store
 from bench.history.location import store_url as url_of
 from bench.history.queries import Filters, list_runs
 from bench.history.record import RUN, record_run
-from bench.history.store import Store, open_store
 from tests.history_fixtures import history_run, postgres, store_url  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -78,7 +78,7 @@ def test_forged_runs_neither_fail_an_unchanged_candidate_nor_prune_real_runs(
     assert all(runs[f"forged{n}"]["source"].endswith(f":{forged[n]}") for n in range(3))
     assert [runs[f"real{n}"]["origin"] for n in range(5)] == ["run"] * 5
     gate = ["gate", "--candidate", str(candidate), "--history", "5", "--store", store_url,
-            "--json"]
+            "--json", "--uncalibrated"]
     assert main(gate) == 0
     compared = json.loads(capsys.readouterr().out)["baseline"].partition(", runs ")[2]
     assert all(f"real{n}" in compared for n in range(5)) and "forged" not in compared
@@ -202,7 +202,7 @@ def test_a_damaged_store_gives_one_line_per_run_and_lists_the_rest(
     capsys.readouterr()
     candidate = history_run(tmp_path / "cand", "cand", T0 + 3600, seed=9)
     assert main(["gate", "--candidate", str(candidate), "--history", "5", "--store", store_url,
-                 "--json"]) in (0, 1)
+                 "--json", "--uncalibrated"]) in (0, 1)
     notes = json.loads(capsys.readouterr().out)["notes"]
     assert any("left out run b: manifest is not" in note for note in notes), notes
     assert main(["history", "prune", "--keep", "1", "--store", store_url]) == 2

@@ -25,7 +25,8 @@ from runtimes.guest.accel import host_virt
 from runtimes.instance import Instance
 from runtimes.libvirt.driver import LibvirtDriver, LibvirtOptions
 from runtimes.libvirt.host import bench_logs, domain_log
-from runtimes.protocol import DONE, IDLE, exit_status, parse_syscalls
+from runtimes.protocol import DONE, exit_status, parse_syscalls
+from tests.integration import guest_harness
 from tests.integration.driver_harness import open_harness, require_driver
 
 pytestmark = [pytest.mark.integration, pytest.mark.libvirt]
@@ -87,22 +88,13 @@ def test_syscall_guest_reports_getppid_and_powers_itself_off(driver: LibvirtDriv
 
 @pytest.fixture(scope="module")
 def idle_guest(driver: LibvirtDriver) -> Iterator[tuple[Instance, MemoryReading]]:
-    instance = driver.start(ProbeCommand("ready", ("idle=300",)), deadline())
-    try:
-        instance.output.wait_for(IDLE, deadline(30), "libvirt guest")
-        time.sleep(1.0)  # settle, as the runner does
-        yield instance, driver.memory(instance)
-    finally:
-        driver.stop(instance)
+    with guest_harness.idle_guest(driver, BOOT_TIMEOUT_S) as guest:
+        yield guest
 
 
 def test_boot_phases_are_ordered_and_add_up(idle_guest: tuple[Instance, MemoryReading]) -> None:
-    instance, _ = idle_guest
-    phases = instance.boot_phases()
-    assert list(phases) == ["create", "console", "resume", "first_byte", "kernel_to_init", "ready"]
-    assert all(value >= 0 for value in phases.values())
-    assert sum(phases.values()) == pytest.approx(instance.boot_total_ms())
-    assert phases["kernel_to_init"] > phases["first_byte"]  # the kernel's boot dominates
+    guest_harness.check_phases(idle_guest[0], [
+        "create", "console", "resume", "first_byte", "kernel_to_init", "ready"])
 
 
 def test_memory_splits_guest_ram_from_the_vmm(idle_guest: tuple[Instance, MemoryReading]) -> None:

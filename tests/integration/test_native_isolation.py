@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from bench.run_command import new_run_id
+from bench.running import new_run_id
 from foundation.errors import RuntimeUnavailable
 from runtimes.base import ProbeCommand
 from runtimes.host.build import compile_static

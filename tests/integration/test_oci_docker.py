@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.run_command import new_run_id
+from bench.running import new_run_id
 from bench.workload.bundle import build_bundle
 from runtimes.base import ProbeCommand, RunContext
 from runtimes.docker.driver import DockerDriver, DockerOptions

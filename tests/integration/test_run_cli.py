@@ -56,3 +56,43 @@ def test_run_then_summary_json(tmp_path: Path) -> None:
     assert manifest["status"] == "complete"
     assert {"kernel", "cpu_model", "cgroup_version", "mitigations", "bench_version"} <= set(
         manifest["host"])
+
+
+def test_a_finished_run_is_loaded_once_for_the_report_summary_history_and_gate(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 22: `bench run` reads the run it made back once, and hands that to each reader
+    (before: the report, the summary, the history recorder and the gate each loaded it)."""
+    from bench.cli import main
+    from bench.gate.calibration import Calibration, host_identity, write
+    from bench.results import run as results
+    from bench.results.manifest import read_manifest
+
+    calibration = tmp_path / "calibration.json"
+    config = {"repetitions": 2, "warmup": 0, "settle": 0.1, "cell_timeout": 30,
+              "runtimes": {"process": {"driver": "process"}},
+              "workloads": {"sys": {"mode": "syscall", "batches": 3, "calls": 500}},
+              "gate": {"calibration": str(calibration)}}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    first = bench("run", str(path), "-o", str(tmp_path / "first"), "--store", "none")
+    assert first.returncode == 0, first.stderr
+    write(calibration, Calibration({}, 3, host_identity(read_manifest(tmp_path / "first"))))
+    loads: list[Path] = []
+    real = results.load_groups
+
+    def counted(where: Path, baseline: str | None) -> results.Groups:
+        loads.append(Path(where))
+        return real(where, baseline)
+
+    monkeypatch.setattr(results, "load_groups", counted)
+    store = tmp_path / "history.sqlite"
+    code = main(["run", str(path), "-o", str(tmp_path / "second"), "--store", str(store),
+                 "--baseline", str(tmp_path / "first")])
+    printed = capsys.readouterr()
+    assert code in (0, 1), printed.err  # 1: the gate found a regression between the sittings
+    assert loads.count(tmp_path / "second") == 1, loads
+    assert loads.count(tmp_path / "first") == 1  # the baseline, by the gate
+    assert (tmp_path / "second" / "report.html").stat().st_size > 0  # the report had it
+    assert "summary of second" in printed.out  # the summary
+    assert "history: recorded run" in printed.err  # the history store
+    assert "calibrated from 3 A/A sittings" in printed.out  # the gate's notes

@@ -17,7 +17,7 @@ from bench.cli import main
 from bench.results.crosschecks import CrossCheck, read_checks
 from bench.results.lock import DirectoryLock
 from bench.results.manifest import read_manifest
-from bench.verify import command as verify_command
+from bench.verify import verifying as verify_command
 from runtimes.docker.driver import DockerDriver, DockerOptions
 from runtimes.lxc.driver import LxcDriver, LxcOptions
 from runtimes.native.driver import NativeDriver, NativeOptions
@@ -135,6 +135,6 @@ def test_a_sigterm_while_verify_writes_its_checks_ends_the_run_and_unlocks_it(
     results = tmp_path / "results"
     code = main(["verify", str(config), "-o", str(results)])
     assert code == 128 + signal.SIGTERM
-    assert read_manifest(results)["status"] == "interrupted"
+    assert read_manifest(results).status == "interrupted"
     assert (results / "report.html").exists()
     DirectoryLock.acquire(results).release()

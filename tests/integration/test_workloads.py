@@ -2,7 +2,7 @@
 docker (one short guest cell for libvirt), a local image against the host's program, bad
 input refused before anything starts, and no scratch storage left behind.
 
-The full configs/workloads.yaml run is not part of the default test run (about 30 minutes
+The full configs/workloads.yaml run is not part of the default test run (about 17 minutes
 with a TCG guest): `bench run configs/workloads.yaml` (docs/workloads.md).
 """
 

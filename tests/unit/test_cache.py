@@ -129,7 +129,7 @@ def test_prune_by_age_keeps_what_a_live_run_uses(cache: Path,
 
 def test_list_as_json(cache: Path, capsys: pytest.CaptureFixture[str],
                       monkeypatch: pytest.MonkeyPatch) -> None:
-    import bench.cache.command as command
+    import bench.cache.actions as command
 
     monkeypatch.setattr(command, "all_images", lambda: ([], ["docker: not asked here"]))
     assert main(["cache", "list", "--json"]) == 0

@@ -26,7 +26,7 @@ def test_unknown_runtime_driver(tmp_path: Path) -> None:
     run = bench("run", str(path))
     assert run.returncode == 2
     assert ("runtimes.p.driver: unknown driver 'firecracker' (known: docker, libvirt, lxc, native, "
-            "oci, podman, process)") in run.stderr
+            "oci, podman, process, qemu)") in run.stderr
     assert "Traceback" not in run.stderr
 
 

@@ -22,7 +22,7 @@ def modules_after(*argv: str) -> set[str]:
 
 
 @pytest.mark.parametrize(("argv", "absent"), [
-    (("history", "list", "--help"), ("bench.run_command", "bench.runner", "scipy", "pydantic")),
+    (("history", "list", "--help"), ("bench.running", "bench.runner", "scipy", "pydantic")),
     (("gate", "--help"), ("plotly", "pandas", "scipy", "bench.runner")),
     (("trend", "--help"), ("plotly", "bench.runner")),
 ])
@@ -71,7 +71,8 @@ def test_a_gate_with_a_rules_file_validates_it(tmp_path: Path,
 def test_history_list_loads_no_statistics_and_no_config_models(tmp_path: Path) -> None:
     loaded = modules_after("history", "list", "--store", str(tmp_path / "history.sqlite"))
     assert "bench.history.queries" in loaded  # it did list
-    assert not [name for name in ("numpy", "pandas", "scipy", "pydantic", "plotly")
+    assert not [name for name in ("numpy", "pandas", "scipy", "pydantic", "plotly",
+                                  "bench.results.manifest")  # the list reads no manifest
                 if name in loaded]
 
 

@@ -19,9 +19,9 @@ import bench.runner
 from bench.config import Config, parse_config
 from bench.drivers import DriverRegistry
 from bench.plan import make_plan
-from bench.results.manifest import read_manifest
+from bench.results.manifest import Manifest, RunConfig, read_manifest
 from bench.results.records import read_lines
-from bench.results.store import RunStore
+from bench.results.writer import RunWriter
 from bench.runlog import LOG_NAME, run_log
 from bench.runner import Runner
 from bench.workload.bundle import Bundle
@@ -51,8 +51,8 @@ def parse_config_of(runtimes: dict[str, Any]) -> Config:
 
 def run(tmp_path: Path, runtimes: dict[str, Any], with_log: bool = False) -> Path:
     config = parse_config_of(runtimes)
-    store = RunStore.create(tmp_path / "r", {"run_id": "abc",
-                                             "config": config.model_dump(mode="json")})
+    store = RunWriter.create(tmp_path / "r", Manifest(
+        run_id="abc", config=RunConfig(config.model_dump(mode="json"))))
     bundle = Bundle(probe=tmp_path / "probe", digest="0")
     try:
         if with_log:
@@ -98,8 +98,8 @@ def test_an_error_that_ends_the_run_leaves_the_manifest_failed_with_the_reason(
     with pytest.raises(RuntimeError, match="a bug in prepare"):
         run(tmp_path, {"process": {"driver": "broken"}})
     manifest = read_manifest(tmp_path / "r")
-    assert manifest["status"] == "failed"
-    assert manifest["reason"] == "a bug in prepare"
+    assert manifest.status == "failed"
+    assert manifest.reason == "a bug in prepare"
 
 
 def test_options_are_validated_once_into_the_drivers_typed_model(tmp_path: Path) -> None:

@@ -99,7 +99,7 @@ def test_the_probe_names_what_its_path_calls_reach() -> None:
 
 
 def test_a_run_whose_load_moved_or_lost_cpu_to_a_hypervisor_is_flagged() -> None:
-    from bench.results.noise import judge
+    from bench.results.recorded_noise import judge
 
     quiet = {"load_before": 0.2, "load_after": 0.3, "steal_percent": 0.1}
     cells = [{"key": "process/idle/0", "noise": quiet},

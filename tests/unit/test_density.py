@@ -10,9 +10,10 @@ from bench import density
 from bench.config import DensityWorkload, parse_config
 from bench.density import DensityRun
 from bench.plan import Cell
+from bench.results.manifest import Manifest, RunConfig
 from bench.results.sample import Sample
-from bench.results.store import RunStore
 from bench.results.summary import summary_json
+from bench.results.writer import RunWriter
 from foundation.errors import ConfigError
 from runtimes.base import MemoryReading, RunContext
 from tests.unit.fake_driver import FakeDriver, FakeOptions
@@ -86,14 +87,15 @@ def test_counts_must_ascend() -> None:
 
 def density_results(path: Path, readings: dict[int, list[float]], ladders: int = 1) -> Path:
     """A density run of one runtime: at each N, these MemAvailable readings per ladder."""
-    store = RunStore.create(path, {"config": {"runtimes": {"process": {"driver": "process"}},
-                                              "workloads": {"density": {"mode": "density"}}}})
+    store = RunWriter.create(path, Manifest(config=RunConfig({
+        "runtimes": {"process": {"driver": "process"}},
+        "workloads": {"density": {"mode": "density"}}})))
     for ladder_index in range(ladders):
         store.append([Sample("process", "density", "density.mem_available_per_instance",
                              value + ladder_index, ladder_index, "bytes", phase=str(count),
                              cell=ladder_index, metadata={"count": count, "reading": r})
                       for count, values in readings.items() for r, value in enumerate(values)])
-    store.update_manifest(status="complete")
+    store.complete(0)
     store.close()
     return path
 
@@ -151,7 +153,7 @@ def test_an_interval_wholly_below_zero_is_below_resolution_in_every_output(
 
 
 def test_boot_rows_have_no_resolution(tmp_path: Path) -> None:
-    store = RunStore.create(tmp_path / "d", {"config": {"runtimes": {}, "workloads": {}}})
+    store = RunWriter.create(tmp_path / "d", Manifest(config=RunConfig({"runtimes": {}, "workloads": {}})))
     store.append([Sample("process", "density", "density.boot_total", 3.0 + r, 0, "ms", phase="1",
                          cell=0, metadata={"count": 1}) for r in range(6)])
     store.close()

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 TOPICS = ("architecture", "writing-a-driver", "workloads", "methodology", "gating", "history",
-          "results-format")
+          "results-format", "fleet", "ci-matrix")
 
 
 def paragraphs(text: str, min_words: int = 8) -> list[str]:

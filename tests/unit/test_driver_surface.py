@@ -12,9 +12,10 @@ from pathlib import Path
 from bench.config import parse_config
 from bench.drivers import DriverRegistry
 from bench.plan import make_plan
+from bench.results.manifest import Manifest, RunConfig
 from bench.results.run import load_run
-from bench.results.store import RunStore
 from bench.results.summary import summary_rows
+from bench.results.writer import RunWriter
 from bench.runner import Runner
 from bench.workload.bundle import build_bundle
 from tests.unit.example_driver import NiceDriver, NiceOptions
@@ -40,8 +41,8 @@ def test_the_example_driver_runs_through_the_runner(tmp_path: Path) -> None:
                       "sys": {"mode": "syscall", "batches": 3, "calls": 200, "warmup": 1}}},
                           registry=registry)
     assert config.runtimes["niced"].options == NiceOptions(niceness=5)
-    store = RunStore.create(tmp_path / "r", {"run_id": "e1e1e1",
-                                             "config": config.model_dump(mode="json")})
+    store = RunWriter.create(tmp_path / "r", Manifest(
+        run_id="e1e1e1", config=RunConfig(config.model_dump(mode="json"))))
     bundle = build_bundle(tmp_path / "cache")
     failed = Runner(config, store, bundle, "e1e1e1", tmp_path / "cache", registry=registry).run(
         make_plan(config), lambda c, e: None, lambda n: None)

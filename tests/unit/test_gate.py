@@ -15,9 +15,10 @@ from bench.config import parse_config
 from bench.gate.evaluate import exit_code, gate_run, load_rules
 from bench.gate.output import row, to_markdown
 from bench.gate.rules import GateConfig, parse_gate
+from bench.results.manifest import Manifest, RunConfig
 from bench.results.sample import Sample
-from bench.results.store import RunStore
 from bench.results.units import parse_quantity
+from bench.results.writer import RunWriter
 from foundation.errors import ConfigError, GateError, ResultsError
 from tests.gate_fixtures import HOST, MEDIANS, cli, make_run, values
 
@@ -174,7 +175,7 @@ def test_samples_of_one_instance_count_once(tmp_path: Path) -> None:
     levels = {"base": (200, 210, 220, 300, 310, 320), "cand": (210, 220, 300, 310, 320, 330)}
     for name, instances in levels.items():  # each instance lands at its own level
         path = tmp_path / name
-        store = RunStore.create(path, {"run_id": name, "config": {"runtimes": {}}, "host": HOST})
+        store = RunWriter.create(path, Manifest(run_id=name, config=RunConfig({"runtimes": {}}), host=HOST))
         for rep, level in enumerate(instances):
             store.append([Sample("process", "syscalls", "syscall.getppid", v, rep, cell=rep)
                           for v in values(rng, level, 30, 0.01)])

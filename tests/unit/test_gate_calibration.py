@@ -22,9 +22,9 @@ from bench.gate.calibration import (
 )
 from bench.gate.evaluate import exit_code, gate_run
 from bench.gate.history_calibration import from_history
+from bench.history.database import Store, open_store
 from bench.history.location import store_url
 from bench.history.record import record_run
-from bench.history.store import Store, open_store
 from bench.results.run import load_run
 from foundation.errors import ResultsError, UncalibratedHost
 from tests.gate_fixtures import HOST, MEDIANS, cli, make_run

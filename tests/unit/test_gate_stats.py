@@ -10,7 +10,7 @@ import pytest
 from bench.gate.correction import finish
 from bench.gate.evaluate import evaluate_relative
 from bench.gate.rules import GateConfig, RelativeRule
-from bench.gate.stats import (
+from bench.gate.significance import (
     holm,
     limit_decision,
     median_change,
@@ -24,14 +24,14 @@ from bench.gate.stats import (
     sitting_change,
 )
 from bench.gate.verdicts import Evaluation
-from bench.results.run import Series
-from bench.results.stats import (
+from bench.results.estimates import (
     fair_coin_cdf,
     median_bounds,
     min_instances,
     order_rank,
     ratio_of_medians,
 )
+from bench.results.run import Series
 
 TRIALS = 200
 N = 30

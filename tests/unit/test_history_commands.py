@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.history.command import record_after_run
+from bench.history.actions import record_after_run
+from bench.results.run import load_run
 from tests.history_fixtures import history_run
 
 T0 = 1_750_000_000.0
@@ -18,7 +19,7 @@ def test_an_unreachable_store_that_is_not_required_is_a_warning(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     results = history_run(tmp_path / "run", "r1", T0)
     nowhere = f"postgresql://bench@/bench?host={tmp_path / 'no-server'}"
-    assert record_after_run(results, nowhere, tmp_path / "unused.sqlite", required=False) == 0
+    assert record_after_run(load_run(results), nowhere, tmp_path / "unused.sqlite", required=False) == 0
     printed = capsys.readouterr().err.strip().splitlines()
     assert len(printed) == 1 and printed[0].startswith("bench: warning: history store")
 

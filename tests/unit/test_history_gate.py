@@ -11,9 +11,9 @@ import pytest
 from bench.gate.evaluate import Evaluation, exit_code, gate_run
 from bench.gate.history import gate_history, majority
 from bench.gate.rules import parse_gate
+from bench.history.database import Store, open_store
 from bench.history.location import store_url
 from bench.history.record import RUN, record_run
-from bench.history.store import Store, open_store
 from bench.results.run import load_run
 from foundation.errors import GateError
 from tests.history_fixtures import history_run

@@ -9,6 +9,7 @@ import pytest
 
 from bench.history.identity import config_hash, host_hash
 from bench.history.location import describe, shown, store_url
+from bench.results.manifest import Manifest, RunConfig
 from foundation.errors import ConfigError
 
 HOST = {"hostname": "ci-1234", "kernel": "6.1.0", "cpu_model": "Xeon", "cores": 2,
@@ -18,8 +19,8 @@ CONFIG = {"description": "x", "repetitions": 12, "runtimes": {"process": {"drive
           "workloads": {"idle": {"mode": "ready"}}, "output": "results", "gate": None}
 
 
-def manifest(host: dict[str, Any] | None = None, config: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"host": {**HOST, **(host or {})}, "config": {**CONFIG, **(config or {})}}
+def manifest(host: dict[str, Any] | None = None, config: dict[str, Any] | None = None) -> Manifest:
+    return Manifest(host={**HOST, **(host or {})}, config=RunConfig({**CONFIG, **(config or {})}))
 
 
 def test_the_host_hash_ignores_names_and_versions_of_tools() -> None:

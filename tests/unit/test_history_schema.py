@@ -10,9 +10,9 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from bench.history.database import MIGRATIONS, open_store
 from bench.history.location import store_url
 from bench.history.schema import HEAD, REVISIONS, metadata
-from bench.history.store import MIGRATIONS, open_store
 
 
 def test_the_known_revisions_are_alembics() -> None:

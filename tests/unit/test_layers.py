@@ -57,10 +57,14 @@ def test_the_tree_keeps_every_contract(tree: Path) -> None:
 @pytest.mark.parametrize(("module", "line", "contract"), [
     ("runtimes.base", "import bench.runner", "never imports bench or reports"),
     ("reports.figures", "import runtimes.docker.driver", "reports/ reads the results layer only"),
-    ("bench.results.stats", "import bench.config", "the results layer imports nothing above it"),
+    ("bench.results.estimates", "import bench.config", "the results layer imports nothing above it"),
     ("bench.gate.output", "import reports.html", "the gate, the history store and export"),
     ("bench.gate.output", "import plotly", "the gate, the history store and export"),
     ("runtimes.host.memory", "import runtimes.process.driver", "no import cycle"),
+    ("bench.running", "import bench.commands.run", "nothing imports it but bench.cli"),
+    ("bench.gate.gating", "from bench.commands import arguments", "nothing imports it but bench.cli"),
+    ("reports.trend", "import bench.commands.trend", "nothing imports it but bench.cli"),
+    ("bench.cli", "import bench.commands.gate", "which imports only its registry"),
 ])
 def test_a_back_arrow_breaks_the_contract_that_names_it(tree: Path, module: str, line: str,
                                                          contract: str) -> None:

@@ -16,8 +16,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from bench.results import stats
-from bench.results.stats import (
+from bench.results import estimates
+from bench.results.estimates import (
     exact_lower_sum,
     fair_coin_cdf,
     log_lower_cdf,
@@ -71,13 +71,13 @@ def test_an_exact_tie_is_decided_in_integers(monkeypatch: pytest.MonkeyPatch) ->
     assert order_rank(6, 1 / 64) == 1
     assert order_rank(6, math.nextafter(1 / 64, 0)) == 0
     calls: list[tuple[int, int]] = []
-    exact = stats.exact_lower_sum
+    exact = estimates.exact_lower_sum
 
     def counted(n: int, j: int) -> int:
         calls.append((n, j))
         return exact(n, j)
 
-    monkeypatch.setattr(stats, "exact_lower_sum", counted)
+    monkeypatch.setattr(estimates, "exact_lower_sum", counted)
     assert order_rank(6, 1 / 64) == 1
     assert (6, 0) in calls
     calls.clear()
@@ -92,13 +92,13 @@ def test_the_float_tail_is_good_to_the_margin() -> None:
             exact = Fraction(exact_lower_sum(n, j), 2**n)
             logged = math.log(exact.numerator) - math.log(exact.denominator)
             worst = max(worst, abs(log_lower_cdf(n, j) - logged))
-    assert worst < stats.TIE_MARGIN / 100
+    assert worst < estimates.TIE_MARGIN / 100
 
 
 def test_fair_coin_cdf_beyond_the_exact_sizes_matches_scipy() -> None:
     from scipy.stats import binom
 
-    for n in (stats.EXACT_TRIALS + 1, 10_001, 100_000):
+    for n in (estimates.EXACT_TRIALS + 1, 10_001, 100_000):
         for k in (n // 2 - 300, n // 2 - 40, n // 2, n // 2 + 41, n - 1):
             assert fair_coin_cdf(k, n) == pytest.approx(float(binom.cdf(k, n, 0.5)), rel=1e-8)
 

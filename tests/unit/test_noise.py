@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.noise import cell_noise, governor, host_load, smt, steal, turbo
+from bench.host_noise import cell_noise, governor, host_load, smt, steal, turbo
 from runtimes.host.pinning import parse_cpus, thread_pinned
 
 STAT = """cpu  100 0 50 800 10 0 0 {steal} 0 0

@@ -22,14 +22,16 @@ from hypothesis import strategies as st
 from bench.config import parse_config
 from bench.drivers import DriverRegistry
 from bench.plan import make_plan
-from bench.results.manifest import MANIFEST, SAMPLES, read_manifest
+from bench.results.documents import MANIFEST, SAMPLES
+from bench.results.manifest import Manifest, RunConfig, read_manifest
+from bench.results.manifest_versions import FORMAT_VERSION, update_to_2
 from bench.results.records import read_lines, sample_slices
 from bench.results.run import load_run
 from bench.results.sample import Sample
-from bench.results.store import RunStore, write_json_atomic
 from bench.results.summary import summary_rows
 from bench.results.units import SIGNS, known_unit
 from bench.results.validate import FIELDS, record_problem, sample_problems
+from bench.results.writer import RunWriter, write_manifest
 from bench.runner import Runner
 from bench.workload.bundle import Bundle
 from tests.unit.fake_driver import FakeDriver
@@ -53,14 +55,14 @@ def test_a_refused_value_fails_its_cell_and_the_run_goes_on(tmp_path: Path, pss:
                                         "odd": {"driver": "fake", "options": {"pss": pss}}},
                            "workloads": {"idle": {"mode": "ready"}, "sys": {"mode": "syscall"}}},
                           registry=REGISTRY)
-    store = RunStore.create(tmp_path / "r", {"config": config.model_dump(mode="json")})
+    store = RunWriter.create(tmp_path / "r", Manifest(config=RunConfig(config.model_dump(mode="json"))))
     errors: dict[str, str | None] = {}
     failed = Runner(config, store, Bundle(tmp_path / "probe", "0"), "abc", tmp_path,
                     registry=REGISTRY).run(
         make_plan(config), lambda cell, error: errors.__setitem__(cell.key, error), lambda n: None)
     store.close()
     path = tmp_path / "r"
-    assert failed == 2 and read_manifest(path)["status"] == "complete"
+    assert failed == 2 and read_manifest(path).status == "complete"
     assert {key for key, error in errors.items() if error} == {"odd/idle/0", "odd/idle/1"}
     assert all(message in (errors[key] or "") for key in ("odd/idle/0", "odd/idle/1"))
     cells = {c["key"]: c for c in read_lines(path, "cells.jsonl")}
@@ -74,7 +76,7 @@ def test_a_refused_value_fails_its_cell_and_the_run_goes_on(tmp_path: Path, pss:
 
 
 def test_the_default_unit_of_a_workload_metric_is_refused_not_a_crash(tmp_path: Path) -> None:
-    store = RunStore.create(tmp_path / "r", {"run_id": "x"})
+    store = RunWriter.create(tmp_path / "r", Manifest(run_id="x"))
     refused = store.append([Sample("p", "w", "workload.took", 1.5, 0, cell=0),
                             Sample("p", "w", "workload.rate", 3.0, 0, unit="bogo-ops/s", cell=0)])
     store.close()
@@ -133,7 +135,7 @@ def samples(draw: st.DrawFn) -> Sample:
 def test_the_store_never_writes_what_a_reader_refuses(tmp_path_factory: pytest.TempPathFactory,
                                                       batch: list[Sample]) -> None:
     path = tmp_path_factory.mktemp("w") / "r"
-    store = RunStore.create(path, {"run_id": "x"})
+    store = RunWriter.create(path, Manifest(run_id="x"))
     refused = store.append(batch)
     store.close()
     read = [part for part in sample_slices(path)]
@@ -176,7 +178,7 @@ def test_what_the_reader_accepts_round_trips_through_the_writer(
         tmp_path_factory: pytest.TempPathFactory, records: list[dict[str, Any]]) -> None:
     folder = tmp_path_factory.mktemp("rt")
     first = folder / "first"
-    RunStore.create(first, {"run_id": "x"}).close()
+    RunWriter.create(first, Manifest(run_id="x")).close()
     (first / SAMPLES).write_bytes(jsonl(records))
     parts = list(sample_slices(first))
     invalid = {int(line.split(" line ", 1)[1].split(":", 1)[0]) - 1
@@ -185,7 +187,7 @@ def test_what_the_reader_accepts_round_trips_through_the_writer(
     accepted = [record for index, record in enumerate(read) if index not in invalid]
     assert invalid == {i for i, r in enumerate(records) if json_problem(r) is not None}
     second = folder / "second"
-    store = RunStore.create(second, {"run_id": "x"})
+    store = RunWriter.create(second, Manifest(run_id="x"))
     assert store.append([Sample(**normal(record)) for record in accepted]) == []
     store.close()
     again = [record for part in sample_slices(second) for record in part.records]
@@ -210,7 +212,7 @@ def test_the_column_checks_find_every_record_the_rules_refuse(records: list[Any]
 
 
 MANIFESTS = st.fixed_dictionaries(
-    {"format": st.just("bench-results"), "format_version": st.just(1)},
+    {"format": st.just("bench-results"), "format_version": st.sampled_from([1, FORMAT_VERSION])},
     optional={"run_id": st.text(max_size=6), "created": st.floats(0, 2e9),
               "config": st.dictionaries(st.sampled_from(["description", "warmup", "x"]),
                                         JSONISH, max_size=2),
@@ -228,8 +230,13 @@ def test_a_manifest_the_reader_accepts_round_trips_through_the_writer(
         accepted = read_manifest(folder)
     except Exception:  # noqa: BLE001 (refused: nothing to round-trip)
         return
-    write_json_atomic(folder / MANIFEST, accepted)
-    assert read_manifest(folder) == accepted == manifest
+    write_manifest(folder, accepted)
+    assert read_manifest(folder) == accepted
+    # what the writer wrote is the document it read (a version-1 one upgraded), every field
+    # as it was; it only adds the fields every manifest has (empty host, kind...)
+    written = json.loads((folder / MANIFEST).read_text())
+    expected = manifest if manifest["format_version"] == FORMAT_VERSION else update_to_2(manifest)
+    assert {key: value for key, value in written.items() if key in expected} == expected
 
 
 def test_a_manifest_with_an_overflowing_number_is_refused(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from bench.config import parse_config
 from bench.plan import make_plan
-from bench.results.stats import (
+from bench.results.estimates import (
     median_interval,
     min_instances,
     ratio_of_medians,

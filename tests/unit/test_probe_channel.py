@@ -127,11 +127,11 @@ def test_any_line_is_a_report_in_range_or_a_protocol_error(parts: list[str], noi
 def test_bench_clean_never_says_nothing_is_left_while_something_is(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Issue 20 point 4: it said "nothing left behind" while a command of the run lived on."""
-    import bench.doctor
+    import bench.leftovers
     from bench.cli import main
 
-    monkeypatch.setattr(bench.doctor, "live_runs", lambda: set())
-    monkeypatch.setattr(bench.doctor, "clean_leftovers",
+    monkeypatch.setattr(bench.leftovers, "live_runs", lambda: set())
+    monkeypatch.setattr(bench.leftovers, "clean_leftovers",
                         lambda *args, **kwargs: ["cgroup v1 memory/bench/bench-abc123-process-1-1"])
     assert main(["clean", "--run", "abc123"]) == 1
     printed = capsys.readouterr().out

@@ -16,14 +16,15 @@ import plotly.graph_objects as go
 import pytest
 from plotly.offline import get_plotlyjs
 
-from bench.report_command import add_parser
+from bench.cli import add_command
+from bench.commands import report as report_command
 from bench.results.derived import COLUMNS, overhead_records
 from bench.results.groups import load_groups
-from bench.results.manifest import baseline_runtime, read_manifest
+from bench.results.manifest import Manifest, RunConfig, read_manifest
 from bench.results.records import read_lines, read_samples
 from bench.results.sample import Sample
-from bench.results.store import RunStore
 from bench.results.summary import summary_json
+from bench.results.writer import RunWriter
 from foundation.errors import ResultsError
 from reports import analysis, figures, page_assets, sections
 from reports.html import figure_json, render, write_report
@@ -94,8 +95,9 @@ def test_report_has_every_section_and_figure(report: str) -> None:
     expected = ["summary", "verdict", "boot", "memory", "syscalls", "spectrum", "density", "setup"]
     assert sections_of(report) == expected and nav_of(report) == expected
     slots = re.findall(r'data-figure="(figure-[a-z]+-\d+)-data"', report)
-    # phases, boot ECDF, memory, overhead, latency, ratio, spectrum, four density metrics
-    assert len(slots) == 11
+    # phases, boot ECDF, memory, overhead, latency, ratio, instance levels, spectrum, four
+    # density metrics
+    assert len(slots) == 12
     for slot in slots:
         holder = re.search(rf'id="{slot}-data">(.*?)</script>', report, re.S)
         assert holder is not None
@@ -123,7 +125,7 @@ def test_first_screen_says_what_the_run_measured(report: str) -> None:
     assert list(rows) == ["process", "native", "docker", "libvirt"]
     assert "idle: 6" in rows["native"] and "syscalls: 6" in rows["native"]
     assert "baseline" in rows["process"] and "density: up to 16 at once" in rows["process"]
-    assert re.search(r'class="worse">1\.\d+\u00d7 \[', rows["docker"])  # getppid 1.3x
+    assert re.search(r'class="worse">1\.\d+x \[', rows["docker"])  # getppid 1.3x
     assert "(2 failed)" in rows["libvirt"] and "up to 4 at once" in rows["libvirt"]
     assert "ran its guest under TCG" in summary
     assert "2 failed: instance timed out after 60 s waiting for BENCH-READY" in summary
@@ -195,7 +197,7 @@ def every_sample(path: Path) -> pd.DataFrame:
     """The reference for the grouped reader: every sample in one pandas frame, with the
     derived memory.overhead rows appended."""
     samples = read_samples(path)
-    derived = overhead_records(samples, baseline_runtime(read_manifest(path)))
+    derived = overhead_records(samples, read_manifest(path).baseline)
     return pd.DataFrame([*samples, *derived], columns=COLUMNS).astype({"value": float})
 
 
@@ -208,7 +210,7 @@ def test_grouped_reading_gives_the_frames_numbers(run_dir: Path, tmp_path: Path)
         ok = frame[frame["status"] == "ok"]
         expected = {as_key(k): rows["value"].to_numpy(float)
                     for k, rows in ok.groupby(["runtime", "workload", "metric"], sort=False)}
-        groups = load_groups(results, baseline_runtime(read_manifest(results)))
+        groups = load_groups(results, read_manifest(results).baseline)
         assert set(groups.values) == set(expected)
         for key, values in expected.items():
             assert np.array_equal(groups.values[key], values), key
@@ -259,10 +261,15 @@ def test_the_report_quotes_the_summary_contract(run_dir: Path) -> None:
 
 
 def test_rows_without_an_interval_say_why_in_the_page(tmp_path: Path) -> None:
+    """The reason is a footnote under the table, a number in the cell: a long note in a
+    column pushed the ratios off a 1280 px window."""
     path = write_results(tmp_path / "few", runtimes=ALL, repetitions=3)
     page = write_report([path], tmp_path / "few.html").read_text()
-    assert "3 instances: a 95 % interval of a median needs at least 6" in page
-    assert "(no interval:" in page
+    note = "3 instances: a 95 % interval of a median needs at least 6"
+    assert f'<ol class="footnotes"><li>{note}</li></ol>' in page
+    assert 'none<sup class="mark">1</sup>' in page
+    assert re.search(r'[\d.]+x \(no interval<sup class="mark">1</sup>\)', page)
+    assert not [cell for cell in re.findall(r"<td[^>]*>(.*?)</td>", page, re.S) if note in cell]
 
 
 def test_two_runs_side_by_side_with_a_change_table(tmp_path: Path, run_dir: Path) -> None:
@@ -301,8 +308,8 @@ def test_warnings_cover_small_runs_wide_intervals_and_missing_baseline(tmp_path:
 
 
 def test_empty_and_failed_only_runs_still_render(tmp_path: Path) -> None:
-    store = RunStore.create(tmp_path / "empty", {"config": {"runtimes": {}}})
-    store.update_manifest(status="interrupted")
+    store = RunWriter.create(tmp_path / "empty", Manifest(config=RunConfig({"runtimes": {}})))
+    store.interrupt("SIGINT")
     store.append([Sample.failed("process", "idle", "cell", 0, "the daemon is down")])
     store.close()
     page = write_report([tmp_path / "empty"], tmp_path / "empty.html").read_text()
@@ -429,13 +436,13 @@ def test_read_lines_still_refuses_corrupt_lines(tmp_path: Path, content: str) ->
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="bench")
-    add_parser(top.add_subparsers(dest="command", required=True))
+    add_command(top.add_subparsers(dest="command", required=True), report_command)
     return top
 
 
 def test_report_command_writes_the_file(tmp_path: Path, run_dir: Path) -> None:
     args = parser().parse_args(["report", str(run_dir), "-o", str(tmp_path / "out.html")])
-    assert args.handler(args) == 0
+    assert args.main(args) == 0
     assert (tmp_path / "out.html").read_text().startswith("<!DOCTYPE html>")
 
 
@@ -443,7 +450,7 @@ def test_report_command_defaults(tmp_path: Path, run_dir: Path,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     one = parser().parse_args(["report", str(run_dir)])
-    assert one.handler(one) == 0 and (run_dir / "report.html").exists()
+    assert one.main(one) == 0 and (run_dir / "report.html").exists()
     two = parser().parse_args(["report", str(run_dir), str(run_dir)])
-    assert two.handler(two) == 0 and (tmp_path / "bench-report.html").exists()
+    assert two.main(two) == 0 and (tmp_path / "bench-report.html").exists()
     assert "run-a#2:docker" in (tmp_path / "bench-report.html").read_text()

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.results.store import RunStore
 from reports import analysis, figures
 from reports.html import write_report
 from reports.spectrum import engine_tax, kind_of, median_of, spectrum
@@ -41,10 +40,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for name, model in EXTRA.items():
             patch.setitem(MODELS, name, model)
         path = write_results(tmp_path_factory.mktemp("spectrum") / "run", runtimes=RUNTIMES,
-                             repetitions=6)  # a ratio has an interval from 6 instances
-    store = RunStore.reopen(path)
-    store.update_manifest(skipped=SKIPPED)
-    store.close()
+                             repetitions=6, skipped=SKIPPED)  # an interval from 6 instances
     return path
 
 

@@ -21,8 +21,8 @@ import pytest
 
 from bench.cli import main
 from bench.results.crosschecks import VERIFY
-from bench.results.manifest import CELLS, MANIFEST, SAMPLES
-from bench.results.noise import noise_change
+from bench.results.documents import CELLS, MANIFEST, SAMPLES
+from bench.results.recorded_noise import noise_change
 from bench.results.resume import finished_cells
 from foundation.errors import ResultsError
 from tests.report_fixtures import write_run

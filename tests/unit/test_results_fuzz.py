@@ -3,7 +3,7 @@ each is read, or refused in one line with exit 2. Names that are valid but hosti
 markup, HTML, Markdown) are shown as written, never obeyed.
 
 Deterministic (derandomized) and bounded (a deadline per example). The directories start
-from one a run would write (through RunStore) and are then broken one way each: bytes that
+from one a run would write (through RunWriter) and are then broken one way each: bytes that
 are not UTF-8, lines that are not objects, fields of the wrong type, values that are not
 data (negative, Infinity, NaN, booleans, strings, huge), a line written twice, a directory
 where a file belongs, a manifest whose format version is not a positive integer.
@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 
 from bench import terminal
 from bench.cli import main
-from bench.results.manifest import CELLS, MANIFEST, SAMPLES
+from bench.results.documents import CELLS, MANIFEST, SAMPLES
+from bench.results.manifest_versions import FORMAT_VERSION
 from bench.results.resume import finished_cells
 from bench.results.run import load_run
 from bench.results.summary import summary_rows
@@ -171,7 +172,7 @@ def test_no_corrupt_results_directory_crashes_a_reader(template: Path, tmp_path:
     ("directory", MANIFEST, "a directory where a regular file belongs"),
     ("version", 0, "format_version must be a positive integer"),
     ("version", True, "format_version must be a positive integer"),
-    ("version", 2, "newer than this bench reads"),
+    ("version", FORMAT_VERSION + 1, "newer than this bench reads"),
     ("manifest_field", ("config", []), "config has the wrong type"),
     ("manifest_field", ("host", json.loads("[" * 100 + "]" * 100)), "nested deeper than 64"),
 ])

@@ -8,11 +8,11 @@ from pathlib import Path
 from bench.config import parse_config
 from bench.drivers import DriverRegistry
 from bench.plan import make_plan
-from bench.results.manifest import read_manifest
+from bench.results.manifest import Manifest, RunConfig, read_manifest
 from bench.results.records import read_lines
 from bench.results.run import load_run
-from bench.results.store import RunStore
 from bench.results.summary import summary_rows
+from bench.results.writer import RunWriter
 from bench.runner import Runner
 from bench.workload.bundle import Bundle
 from tests.unit.fake_driver import FakeDriver
@@ -27,7 +27,7 @@ def run(tmp_path: Path, runtimes: dict[str, object], reps: int = 3) -> tuple[Pat
                            "workloads": {"idle": {"mode": "ready"},
                                          "sys": {"mode": "syscall"}}}, registry=REGISTRY)
     cells = make_plan(config)
-    store = RunStore.create(tmp_path / "r", {"config": config.model_dump(mode="json")})
+    store = RunWriter.create(tmp_path / "r", Manifest(config=RunConfig(config.model_dump(mode="json"))))
     bundle = Bundle(probe=tmp_path / "probe", digest="0")
     failed = Runner(config, store, bundle, "abc", tmp_path, registry=REGISTRY).run(
         cells, lambda c, e: None, lambda n: None)
@@ -39,7 +39,7 @@ def test_samples_cells_and_manifest(tmp_path: Path) -> None:
     path, failed = run(tmp_path, {"process": {"driver": "fake", "options": {"pss": 1000}},
                                   "box": {"driver": "fake", "options": {"pss": 5000}}})
     assert failed == 0
-    assert read_manifest(path)["status"] == "complete"
+    assert read_manifest(path).status == "complete"
     cells = read_lines(path, "cells.jsonl")
     assert len(cells) == 2 * 2 * 3  # warm-up cells are not recorded
     rows = {(r["runtime"], r["workload"], r["metric"]): r for r in summary_rows(load_run(path))}

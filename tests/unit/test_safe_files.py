@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.doctor import check_run_id, clean_leftovers, live_runs, scratch_dirs
+from bench.leftovers import check_run_id, clean_leftovers, live_runs, scratch_dirs
 from bench.results.lock import DirectoryLock, is_locked
-from bench.results.manifest import read_manifest
+from bench.results.manifest import Manifest, RunConfig, read_manifest
 from bench.results.resume import drop_unfinished_samples
 from bench.results.sample import Sample
-from bench.results.store import RunStore
+from bench.results.writer import RunWriter
 from bench.runlog import run_log
 from foundation.errors import ConfigError, ResultsError
 from foundation.files import open_append, write_atomic
@@ -79,7 +79,7 @@ def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path: Pat
 def test_no_file_of_a_resumed_run_is_written_through_a_link(tmp_path: Path, victim: Path,
                                                             name: str) -> None:
     path = tmp_path / "r"
-    store = RunStore.create(path, {"run_id": "abc", "config": {"runtimes": {}}})
+    store = RunWriter.create(path, Manifest(run_id="abc", config=RunConfig({"runtimes": {}})))
     store.append([Sample("p", "w", "boot.total", 1.0, 0, cell=0)])
     store.record_cell({"cell": 0, "key": "p/w/0", "status": "ok", "reason": None})
     store.close()
@@ -88,9 +88,9 @@ def test_no_file_of_a_resumed_run_is_written_through_a_link(tmp_path: Path, vict
     plant(path / name, victim)
     try:
         drop_unfinished_samples(path, {0})
-        reopened = RunStore.reopen(path)
+        reopened = RunWriter.reopen(path)
         reopened.append([Sample("p", "w", "boot.total", 2.0, 1, cell=1)])
-        reopened.update_manifest(status="complete")
+        reopened.complete(0)
         with run_log(path):
             pass
         reopened.close()
@@ -109,11 +109,11 @@ def test_the_files_a_store_appends_to_are_never_opened_through_a_link(tmp_path: 
         open_append(tmp_path / "alone" / name).close()
     assert refused.value.errno == errno.ELOOP
     path = tmp_path / "r"
-    RunStore.create(path, {"run_id": "abc", "config": {"runtimes": {}}}).close()
+    RunWriter.create(path, Manifest(run_id="abc", config=RunConfig({"runtimes": {}}))).close()
     (path / name).unlink()
     plant(path / name, victim)
     with pytest.raises(ResultsError, match="cannot open its results files"):
-        RunStore.reopen(path)
+        RunWriter.reopen(path)
     assert untouched(victim)
 
 
@@ -202,14 +202,14 @@ def output_cases(tmp_path: Path) -> dict[str, Path]:
 def test_an_output_that_cannot_hold_a_run_is_refused_in_one_line(tmp_path: Path, case: str) -> None:
     path = output_cases(tmp_path)[case]
     with pytest.raises(ResultsError) as info:
-        RunStore.create(path, {"run_id": "abc"})
+        RunWriter.create(path, Manifest(run_id="abc"))
     assert "\n" not in str(info.value) and info.value.exit_code == 2
     assert not (tmp_path / "nowhere").exists() and not any((tmp_path / "real").iterdir())
 
 
 def test_a_full_disk_mid_run_is_one_results_error(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    store = RunStore.create(tmp_path / "r", {"run_id": "abc"})
+    store = RunWriter.create(tmp_path / "r", Manifest(run_id="abc"))
 
     def full(*args: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -220,7 +220,7 @@ def test_a_full_disk_mid_run_is_one_results_error(tmp_path: Path,
     monkeypatch.setattr(os, "fdopen", lambda *a, **k: (_ for _ in ()).throw(
         OSError(errno.ENOSPC, "No space left on device")))
     with pytest.raises(ResultsError, match="cannot write"):
-        store.update_manifest(status="failed")
+        store.fail("the disk is full")
     store.close()
 
 
@@ -236,14 +236,14 @@ def test_bench_run_into_a_file_is_one_line_and_exit_2(tmp_path: Path,
 # --- one writer per results directory ----------------------------------------------------
 
 def test_a_second_writer_is_refused_while_the_first_holds_the_directory(tmp_path: Path) -> None:
-    first = RunStore.create(tmp_path / "r", {"run_id": "abc", "config": {}})
+    first = RunWriter.create(tmp_path / "r", Manifest(run_id="abc", config=RunConfig({})))
     with pytest.raises(ResultsError, match="another bench run is writing"):
-        RunStore.create(tmp_path / "r", {"run_id": "def"})
+        RunWriter.create(tmp_path / "r", Manifest(run_id="def"))
     with pytest.raises(ResultsError, match="another bench run is writing"):
-        RunStore.reopen(tmp_path / "r")
+        RunWriter.reopen(tmp_path / "r")
     first.close()
-    RunStore.reopen(tmp_path / "r").close()  # once released, a resume may take it
-    assert read_manifest(tmp_path / "r")["run_id"] == "abc"
+    RunWriter.reopen(tmp_path / "r").close()  # once released, a resume may take it
+    assert read_manifest(tmp_path / "r").run_id == "abc"
 
 
 def lock_outlives_release(tmp_path: Path, inheritable: bool) -> bool:
@@ -283,9 +283,9 @@ def test_an_inherited_lock_would_keep_a_dead_run_alive(tmp_path: Path) -> None:
 def only_scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Clean looks at scratch directories in tmp_path only: no driver's real leftovers (other
     runs on this host) are touched by these tests."""
-    import bench.doctor
+    import bench.leftovers
 
-    monkeypatch.setattr(bench.doctor, "targets", lambda configs: [])
+    monkeypatch.setattr(bench.leftovers, "targets", lambda configs: [])
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     return tmp_path
 

@@ -17,8 +17,8 @@ from bench.config import parse_config
 from bench.drivers import DriverRegistry
 from bench.interrupts import Interruption, handling_signals, shielded
 from bench.plan import make_plan
-from bench.results.manifest import read_manifest
-from bench.results.store import RunStore
+from bench.results.manifest import Manifest, RunConfig, read_manifest
+from bench.results.writer import RunWriter
 from bench.runner import Runner
 from bench.workload.bundle import Bundle
 from foundation.errors import Interrupted
@@ -79,7 +79,7 @@ def run_until_signalled(tmp_path: Path, **options: object) -> tuple[Interrupted,
     config = parse_config({"repetitions": 4, "warmup": 0, "settle": 0, "cell_timeout": 5,
                            "runtimes": {"box": {"driver": "signalled", "options": options}},
                            "workloads": {"idle": {"mode": "ready"}}}, registry=REGISTRY)
-    store = RunStore.create(tmp_path / "r", {"config": config.model_dump(mode="json")})
+    store = RunWriter.create(tmp_path / "r", Manifest(config=RunConfig(config.model_dump(mode="json"))))
     runner = Runner(config, store, Bundle(tmp_path / "probe", "0"), "sig123", tmp_path,
                     registry=REGISTRY)
     with pytest.raises(Interrupted) as info:
@@ -95,8 +95,8 @@ def test_every_stopping_signal_tears_down_and_says_which(tmp_path: Path, scratch
     error, path, _ = run_until_signalled(tmp_path, signum=signum)
     assert error.exit_code == 128 + signum
     manifest = read_manifest(path)
-    assert manifest["status"] == "interrupted"
-    assert manifest["signal"] == signal.Signals(signum).name
+    assert manifest.status == "interrupted"
+    assert manifest.signal == signal.Signals(signum).name
     assert SignalledDriver.live == set(), "the instance being started was torn down"
     assert len(SignalledDriver.torn_down) == 2
     assert not list(scratch.glob("bench-sig123-*"))
@@ -107,7 +107,7 @@ def test_every_stopping_signal_tears_down_and_says_which(tmp_path: Path, scratch
 def test_a_second_signal_during_teardown_changes_nothing(tmp_path: Path) -> None:
     error, path, _ = run_until_signalled(tmp_path, signum=signal.SIGTERM, again_in_teardown=True)
     assert error.exit_code == 128 + signal.SIGTERM, "the first signal decides the exit"
-    assert read_manifest(path)["signal"] == "SIGTERM"
+    assert read_manifest(path).signal == "SIGTERM"
     assert SignalledDriver.live == set()
 
 

@@ -10,7 +10,8 @@ import pytest
 from bench.config import parse_config
 from bench.drivers import DriverRegistry
 from bench.plan import make_plan, remaining_cells
-from bench.results.store import RunStore
+from bench.results.manifest import Manifest, RunConfig
+from bench.results.writer import RunWriter
 from bench.runner import check_available, without
 from foundation.errors import RuntimeUnavailable
 from tests.unit.fake_driver import FakeDriver, FakeOptions
@@ -70,8 +71,8 @@ def test_nothing_left_to_run_or_a_skipped_baseline_is_refused() -> None:
 def test_a_resumed_run_keeps_its_plan_and_refuses_new_gaps(tmp_path: Path) -> None:
     loaded = config(skip=True)
     runnable = without(loaded, {"box": REASON})
-    store = RunStore.create(tmp_path / "r", {"config": loaded.model_dump(mode="json"),
-                                             "skipped": {"box": REASON}})
+    store = RunWriter.create(tmp_path / "r", Manifest(
+        config=RunConfig(loaded.model_dump(mode="json")), skipped={"box": REASON}))
     store.close()
     _, cells = remaining_cells(tmp_path / "r", loaded, runnable)
     assert [c.key for c in cells] == [c.key for c in make_plan(runnable)]

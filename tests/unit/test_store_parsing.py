@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.results.manifest import FORMAT, read_manifest
+from bench.results.manifest import Manifest, read_manifest
+from bench.results.manifest_versions import FORMAT
 from bench.results.records import read_lines
 from bench.results.sample import Sample
-from bench.results.store import RunStore
+from bench.results.writer import RunWriter
 from foundation.errors import InstanceError, InstanceTimeout, ResultsError
 from runtimes.host.memory import parse_rollup_pss, parse_smaps, split_vmm
 from runtimes.instance import Instance, StampedLines
@@ -18,7 +19,7 @@ from runtimes.protocol import exit_status, parse_meminfo, parse_syscalls, probe_
 
 
 def test_store_round_trip_and_torn_tail(tmp_path: Path) -> None:
-    store = RunStore.create(tmp_path / "r", {"run_id": "x"})
+    store = RunWriter.create(tmp_path / "r", Manifest(run_id="x"))
     store.append([Sample("a", "w", "boot.total", 1.5, 0)])
     store.close()
     with open(tmp_path / "r" / "samples.jsonl", "a") as file:
@@ -27,9 +28,9 @@ def test_store_round_trip_and_torn_tail(tmp_path: Path) -> None:
 
 
 def test_store_refuses_to_overwrite(tmp_path: Path) -> None:
-    RunStore.create(tmp_path / "r", {}).close()
+    RunWriter.create(tmp_path / "r", Manifest()).close()
     with pytest.raises(ResultsError, match="not empty"):
-        RunStore.create(tmp_path / "r", {})
+        RunWriter.create(tmp_path / "r", Manifest())
 
 
 @pytest.mark.parametrize(("manifest", "message"), [
@@ -48,7 +49,7 @@ def test_unreadable_results_are_refused(tmp_path: Path, manifest: str | None, me
 def test_failed_sample_has_no_value(tmp_path: Path) -> None:
     failed = Sample.failed("a", "w", "boot.total", 0, "it broke")
     assert failed.value is None and failed.status == "failed" and failed.unit == "ms"
-    store = RunStore.create(tmp_path / "r", {"run_id": "x"})
+    store = RunWriter.create(tmp_path / "r", Manifest(run_id="x"))
     refused = store.append([Sample("a", "w", "boot.total", None, 0)])  # ok, yet no value
     store.close()
     assert refused == ["invalid value, not recorded: boot.total must be a number (got nothing)"]

@@ -21,7 +21,7 @@ from bench.workload.package import PreparedWorkload, check_runtime, command_spec
 from bench.workload.spec import CommandWorkload
 from bench.workload.tree import Collector, cached_tree, tree_digest, with_mount_points
 from foundation.errors import ConfigError, WorkloadError
-from runtimes.commands import CommandSpec, Readiness
+from runtimes.commands import CommandSpec, Readiness, Scratch
 from runtimes.guest.initramfs import probe_entries, with_files
 from runtimes.guest.modules import load_order, parse_dep
 from tests.conftest import require
@@ -151,7 +151,7 @@ def test_unpack_refuses_what_would_leave_the_tree(
 def test_spec_lines() -> None:
     spec = CommandSpec(argv=("fio", "--name=a b"), env=(("PATH", "/usr/bin"),),
                        background=("redis-server",), background_port=6379,
-                       readiness=Readiness(port=6379, send=b"PING\r\n", expect="+PONG"),
+                       readiness=Readiness(port=6379, send="PING\r\n", expect="+PONG"),
                        timeout_s=30)
     assert spec.lines(cwd="/scratch", extra={"root": "/tree"}) == [
         "arg=fio", "arg=--name=a b", "env=PATH=/usr/bin", "bg=redis-server", "bg_port=6379",
@@ -170,8 +170,23 @@ def test_override_and_scratch_per_runtime(tmp_path: Path) -> None:
     plain, slow = (command_spec(prepared(item, tmp_path), r, tmp_path) for r in ("fast", "slow"))
     assert plain.argv == ("sysbench", "cpu", "run") and plain.timeout_s == 300
     assert slow.argv == ("sysbench", "cpu", "--time=1", "run") and slow.timeout_s == 9
-    assert slow.scratch is not None and slow.scratch.size_bytes == 64 << 20
+    assert slow.scratch is not None and slow.scratch.size == 64 << 20
     assert slow.scratch.cache == "writeback" and slow.scratch.host_dir == tmp_path
+
+
+def test_readiness_and_scratch_are_one_type_from_the_config_to_the_driver(tmp_path: Path) -> None:
+    """Issue 22: one definition (runtimes.commands), not a config model and a hand-kept copy."""
+    item = workload(argv=["redis-server"], scratch={"size": "64MiB"},
+                    readiness={"port": 6379, "send": "PING\r\n", "expect": "+PONG"})
+    assert type(item.readiness) is Readiness and type(item.scratch) is Scratch
+    spec = command_spec(prepared(item, tmp_path), "native", tmp_path / "work")
+    assert spec.readiness is item.readiness
+    assert spec.scratch == Scratch(size=64 << 20, dir=tmp_path / "work", cache="none")
+    assert "ready_send_hex=50494e470d0a" in spec.lines(cwd=None)
+    placed = workload(argv=["x"], scratch={"dir": str(tmp_path / "mine")}).scratch
+    assert placed is not None and placed.placed(tmp_path).host_dir == tmp_path / "mine"
+    with pytest.raises(ConfigError, match="before the run placed it"):
+        Scratch().host_dir  # noqa: B018 (the property is the test)
 
 
 def test_runtime_pairing_is_refused_before_anything_starts(tmp_path: Path) -> None:

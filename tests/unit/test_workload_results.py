@@ -12,9 +12,10 @@ from bench.collectors import command_samples
 from bench.gate.evaluate import exit_code, gate_run
 from bench.gate.rules import GateConfig, RelativeRule
 from bench.plan import Cell
+from bench.results.manifest import Manifest, RunConfig
 from bench.results.sample import Sample
-from bench.results.store import RunStore
 from bench.results.summary import summary_json
+from bench.results.writer import RunWriter
 from bench.workload.spec import CommandWorkload
 from runtimes.base import Usage
 from runtimes.instance import Instance
@@ -29,14 +30,14 @@ def write_run(path: Path, scale: dict[str, float], seed: int) -> Path:
     rng = np.random.default_rng(seed)
     config = {"runtimes": {"process": {"driver": "process"}},
               "workloads": {"cpu": {"mode": "command", "argv": ["sysbench"]}}}
-    store = RunStore.create(path, {"run_id": path.name, "config": config, "host": HOST,
-                                   "drivers": {"process": {"driver": "process"}}})
+    store = RunWriter.create(path, Manifest(run_id=path.name, config=RunConfig(config), host=HOST,
+                                            drivers={"process": {"driver": "process"}}))
     for repetition in range(12):
         store.append(Sample("process", "cpu", metric, float(median * scale.get(metric, 1.0) *
                                                            rng.lognormal(0, 0.02)),
                             repetition, unit=unit, direction=direction, cell=repetition)
                      for metric, (unit, direction, median) in METRICS.items())
-    store.update_manifest(status="complete")
+    store.complete(0)
     store.close()
     return path
 
@@ -138,16 +139,16 @@ def test_report_has_a_workloads_section(tmp_path: Path) -> None:
                            "libvirt": {"driver": "libvirt", "repetitions": 2}},
               "workloads": {"cpu": {"mode": "command", "argv": ["sysbench", "cpu", "run"],
                                     "overrides": {"libvirt": {"argv": ["sysbench", "short"]}}}}}
-    store = RunStore.create(path, {"run_id": "r", "config": config, "host": HOST, "drivers": {
+    store = RunWriter.create(path, Manifest(run_id="r", config=RunConfig(config), host=HOST, drivers={
         "process": {"driver": "process", "scratch": "a host directory", "scratch_dir": "/x",
                     "scratch_fs": "ext4 on /dev/vda"},
-        "libvirt": {"driver": "libvirt", "accel": "tcg"}}})
+        "libvirt": {"driver": "libvirt", "accel": "tcg"}}))
     for repetition in range(6):
         for runtime, median in (("process", 1000.0), ("libvirt", 40.0)):
             store.append([Sample(runtime, "cpu", "workload.events_per_s", median + repetition,
                                  repetition, unit="events/s", direction="higher",
                                  cell=repetition * 2 + (runtime == "libvirt"))])
-    store.update_manifest(status="complete")
+    store.complete(0)
     store.close()
     page = write_report([path], tmp_path / "report.html").read_text()
     section = page[page.index('id="workloads"'):]

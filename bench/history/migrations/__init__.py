@@ -1,1 +1,1 @@
-"""alembic's migration environment for the history store (run through bench.history.store)."""
+"""alembic's migration environment for the history store (run through bench.history.database)."""
