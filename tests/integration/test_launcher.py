@@ -27,7 +27,7 @@ from runtimes.instance import Instance
 from runtimes.native.driver import NativeDriver
 from runtimes.process.driver import ProcessDriver
 from runtimes.protocol import READY
-from tests.integration.driver_harness import Harness, deadline, open_harness, require_driver
+from tests.integration.driver_harness import D, Harness, deadline, open_harness, require_driver
 from tests.integration.native_harness import hybrid_cgroup2
 
 pytestmark = pytest.mark.integration
@@ -36,18 +36,20 @@ PROCESS_PHASES = ["cgroup", "request", "spawn", "exec", "ready"]
 NATIVE_PHASES = ["cgroup", "request", "spawn", "namespaces", "mounts", "seccomp", "exec", "ready"]
 
 
+def harness_of(cls: type[D], tmp_path: Path, cache: Path) -> Iterator[Harness[D]]:
+    require_driver(cls)
+    with open_harness(cls, tmp_path, cache) as made:
+        yield made
+
+
 @pytest.fixture
 def process(tmp_path: Path, cache: Path) -> Iterator[Harness[ProcessDriver]]:
-    require_driver(ProcessDriver)
-    with open_harness(ProcessDriver, tmp_path, cache) as made:
-        yield made
+    yield from harness_of(ProcessDriver, tmp_path, cache)
 
 
 @pytest.fixture
 def native(tmp_path: Path, cache: Path) -> Iterator[Harness[NativeDriver]]:
-    require_driver(NativeDriver)
-    with open_harness(NativeDriver, tmp_path, cache) as made:
-        yield made
+    yield from harness_of(NativeDriver, tmp_path, cache)
 
 
 def child(instance: Instance[object]) -> Launched:
