@@ -63,6 +63,7 @@
 #include <linux/seccomp.h>
 #include <linux/securebits.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -403,14 +404,24 @@ static pid_t clone_child(struct spec *s, void *stack, int *pidfd) {
 /* Clone the child and wait (vfork) until its exec, or its exit after a failed step; every
  * signal blocked meanwhile (the child unblocks them once it cannot run our handlers).
  * Returns its pid (-1: none), its pidfd in out->pidfd, and out->stamps[EXEC]. */
+static pthread_key_t stack_key;
+static pthread_once_t stack_key_once = PTHREAD_ONCE_INIT;
+
+static void unmap_stack(void *stack) { munmap(stack, CHILD_STACK); }
+
+static void make_stack_key(void) { pthread_key_create(&stack_key, unmap_stack); }
+
 static pid_t start_child(struct spec *s) {
-    /* one stack per calling thread, kept: no mapping to make, fault in and unmap per start */
+    /* one stack per calling thread, kept: no mapping to make, fault in and unmap per start;
+     * unmapped when the thread ends (a storm's threads live for one storm each) */
     static __thread void *stack;
     if (stack == NULL) {
+        pthread_once(&stack_key_once, make_stack_key);
         void *made = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
         if (made == MAP_FAILED) return -1;
         stack = made;
+        pthread_setspecific(stack_key, made);
     }
     sigset_t all, old;
     sigfillset(&all);

@@ -29,6 +29,7 @@ from runtimes.process.driver import ProcessDriver
 from runtimes.protocol import READY
 from tests.integration.driver_harness import D, Harness, deadline, open_harness, require_driver
 from tests.integration.native_harness import hybrid_cgroup2
+from tests.integration.run_harness import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -192,6 +193,51 @@ def test_starts_at_once_from_many_threads_each_get_their_own_child(
     for instance in started:
         child(instance).kill()
     assert sorted(child(instance).wait(10) for instance in started) == [-signal.SIGKILL] * 16
+
+
+def test_a_threads_child_stack_goes_with_the_thread(process: Harness[ProcessDriver]) -> None:
+    """A storm starts each instance from a thread of its own, one storm's threads after
+    another's: the stack the launcher maps for a thread's children must not outlive it
+    (64 KiB of bench's address space per thread and storm, kept until bench leaves)."""
+    driver = process.driver()
+    assert driver.launcher is not None
+    launcher = driver.launcher
+
+    def one_start() -> None:
+        output: Instance[None] = Instance(driver.resource_name("true"), time.monotonic_ns())
+        started = launcher.start(output, Request(["/bin/true"]))
+        assert started.wait(10) == 0
+        if started.stdin is not None:
+            started.stdin.close()
+
+    def threads_each_starting_one(count: int) -> None:
+        tasks = len(os.listdir("/proc/self/task"))
+        for _ in range(count):
+            thread = threading.Thread(target=one_start)
+            thread.start()
+            thread.join(30)
+            # gone from the kernel too (join returns before): glibc reuses its stack, and
+            # the next thread's is not a new mapping of its own
+            wait_until(lambda: len(os.listdir("/proc/self/task")) == tasks, 10,
+                       "the thread gone")
+
+    threads_each_starting_one(8)  # Python's and glibc's own per-thread state, made once
+    before = anonymous_writable_kib()
+    threads_each_starting_one(64)
+    grown = anonymous_writable_kib() - before
+    assert grown < 64 * 64 // 4, f"{grown} KiB more mapped after 64 threads' starts"
+
+
+def anonymous_writable_kib() -> int:
+    """What this process has mapped read-write and anonymous (stacks and heaps; a malloc
+    arena's reserve is mapped without access and does not count)."""
+    total = 0
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        fields = line.split()
+        if len(fields) == 5 and fields[1] == "rw-p":
+            start, end = (int(address, 16) for address in fields[0].split("-"))
+            total += (end - start) // 1024
+    return total
 
 
 def test_the_launchers_cgroup_v2_descriptor_clones_the_child_into_it(
