@@ -26,6 +26,8 @@ from bench.verify.references import (
     Launches,
     ReferenceError,
     cgroup_charge,
+    cgroup_members,
+    children,
     gpa2hva_rss,
     monitor_guest_ram,
     perf_bench_getppid,
@@ -143,6 +145,11 @@ class Verifier:
             return [handle.pid]
         if driver.kind == "native":
             return list(driver.host_pids(instance))  # type: ignore[attr-defined]
+        if driver.kind == "oci":  # the runtime's own word for the container's process
+            state = driver.cli.state(handle.container_id)  # type: ignore[attr-defined]
+            return cgroup_members(int(state["pid"]))
+        if driver.kind == "lxc":  # the monitor, and the container's init: its child
+            return [*cgroup_members(children(handle.monitor.pid)[0]), handle.monitor.pid]
         if driver.kind == "docker":
             api = driver.api  # type: ignore[attr-defined]
             with engine_step(f"inspect {instance.name} for its host pid"):
@@ -160,7 +167,7 @@ class Verifier:
 
     def _cgroup(self, driver: AnyDriver, instance: AnyInstance) -> float:
         pids = self._pids(driver, instance)
-        return cgroup_charge(pids[-1] if driver.kind == "native" else pids[0],
+        return cgroup_charge(pids[0],
                              leave="emulator" if driver.kind == "libvirt" else None)
 
     def _guest_ram(self, driver: AnyDriver, instance: AnyInstance) -> float:

@@ -1,12 +1,17 @@
 """The same launch as each driver's, for hyperfine to time: what runs, to which end point,
 which of bench's figures it is held against, and how far apart they may be.
 
-- process: the probe itself, as the process driver spawns it, entering a cgroup made
+- process: the probe itself, as the process driver starts it, entering a cgroup made
   beforehand (both sides timed from the cgroup existing: bench's boot.total less its cgroup
   step);
-- native: the driver's own launcher into a cgroup made beforehand (timed the same way);
-- docker: `docker run` of the driver's image with the driver's options (the CLI's own
-  start-up, tens of ms, is inside the reference and not inside bench's figure);
+- native: the driver's launcher run as a command (one instance, the same code in the
+  child) into a cgroup made beforehand (timed the same way), less what the launcher costs
+  as a command (see Launch.wrapper);
+- oci: `<runtime> run` of a bundle the driver's own code wrote (the same rootfs, limits and
+  profile), where the driver runs `create`, then `start`;
+- lxc: `lxc-start` (or `lxc-execute`) with a config the driver's own code wrote;
+- docker: `docker run` of the driver's image with the driver's options, less the CLI's own
+  floor (Launch.floor: the CLI's start-up and one call to the Engine API);
 - libvirt: plain QEMU booting the same kernel and initramfs, without libvirt;
 - qemu: plain QEMU of the same machine (microvm or q35) and settings, booting the same kernel
   and initramfs, without QMP and not started paused.
@@ -15,14 +20,18 @@ Every launch runs the probe as `ready idle=0`: it prints the ready line, then le
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from bench.verify.references import SETTLE_S, Launches, qemu_by_hand_argv, qemu_direct_argv, tool
+from foundation.errors import InstanceError
 from runtimes.base import AnyDriver, ProbeCommand, instance_prefix
 from runtimes.guest.cmdline import kernel_cmdline
+from runtimes.instance import Instance
 
 READY_ONCE = ProbeCommand("ready", ("idle=0",))
 TIMED = "hyperfine -N through untilready, to the ready line, less untilready's own cost"
@@ -31,12 +40,20 @@ BootFigure = Callable[[dict[str, float]], float | None]
 
 @dataclass
 class Launch:
+    """One reference launch: its command line, timed `runs` times per cell (the median is the
+    cell's reference value). `wrapper`: what the launch is run through besides untilready
+    (the native launcher as a command), so that its own cost is taken off as untilready's
+    is; `floor`: a command whose median time is taken off too (docker's CLI)."""
+
     argv: list[str]
     figure: str        # bench's figure, as the line names it
     how: str           # what the reference times
     tolerance: float
     bench_value: BootFigure
     cleanup: list[Callable[[], None]] = field(default_factory=list)
+    runs: int = 1
+    wrapper: list[str] = field(default_factory=list)
+    floor: list[str] | None = None
 
 
 def boot_total(phases: dict[str, float]) -> float | None:
@@ -50,16 +67,18 @@ def after_cgroup(phases: dict[str, float]) -> float | None:
 
 
 def time_launch(driver: AnyDriver, run_id: str, timer: Launches) -> tuple[Launch, float] | None:
-    """One launch of this driver's, timed by hyperfine; None for a driver without one. What
-    a launch needs beforehand (a native cgroup) is made right before it, as the driver makes
-    it right before its own launch (a cgroup made earlier, or reused, launched about 2 ms
-    slower of 7 here), and removed after. It starts SETTLE_S after being asked."""
+    """One cell's reference for this driver's launch (the median of its runs), timed by
+    hyperfine; None for a driver without one. What a launch needs beforehand (a native
+    cgroup, a bundle) is made right before it, as the driver makes it right before its own
+    launch (a cgroup made earlier, or reused, launched about 2 ms slower of 7 here), and
+    removed after. It starts SETTLE_S after being asked."""
     launch = launch_of(driver, run_id)
     if launch is None:
         return None
     time.sleep(SETTLE_S)
     try:
-        return launch, timer.time_ms(launch.argv, cpus=getattr(driver.options, "cpus", None))
+        return launch, timer.time_ms(launch.argv, getattr(driver.options, "cpus", None),
+                                     launch.runs, launch.wrapper, launch.floor)
     finally:
         for step in launch.cleanup:
             step()
@@ -68,24 +87,30 @@ def time_launch(driver: AnyDriver, run_id: str, timer: Launches) -> tuple[Launch
 def launch_of(driver: AnyDriver, run_id: str) -> Launch | None:
     """The launch hyperfine times for this driver, or None for a driver without one."""
     makers: dict[str, Callable[[Any, str], Launch]] = {
-        "process": _process, "native": _native, "docker": _docker, "libvirt": _libvirt,
-        "qemu": _qemu}
+        "process": _process, "native": _native, "oci": _oci, "lxc": _lxc, "docker": _docker,
+        "libvirt": _libvirt, "qemu": _qemu}
     maker = makers.get(driver.kind)
     return maker(driver, run_id) if maker else None
 
 
 # Tolerances: how far bench's median may sit from the reference's. Both time the same
-# launch to the same line; what differs is who spawns it (Python's subprocess against
-# hyperfine plus the static helper's fork), a fixed cost of a fraction of a millisecond
-# that weighs most on the shortest launches.
-LAUNCH_TOLERANCE = 0.25
-CLI_TOLERANCE = 0.25   # docker: the CLI's start-up on top of the same Engine API calls
+# launch to the same line; what differs is who starts it (bench's launcher, asked over a
+# socket, against hyperfine plus the static helper's fork).
+LAUNCH_TOLERANCE = 0.10
 GUEST_TOLERANCE = 0.20  # libvirt: its RPC, QMP set-up and cgroups on top of the same boot
+# runs of each reference per cell: its median is the cell's value (a single run on a busy
+# host moves by tens of %); a guest boot takes seconds, so once
+RUNS = 5
+ENGINE_RUNS = 5
+
+
+def reference_name(driver: Any, run_id: str) -> str:
+    return f"{instance_prefix(run_id)}{driver.name}-verify"
 
 
 def _cgroup_first(driver: Any, run_id: str, limits: Any) -> tuple[str, Any, Callable[[], None]]:
     """A cgroup made as the driver makes an instance's (name, cgroup, its removal)."""
-    name = f"{instance_prefix(run_id)}{driver.name}-verify"
+    name = reference_name(driver, run_id)
     cgroup = driver.cgroups.create(name, limits)
 
     def remove() -> None:
@@ -97,24 +122,62 @@ def _cgroup_first(driver: Any, run_id: str, limits: Any) -> tuple[str, Any, Call
 
 def _process(driver: Any, run_id: str) -> Launch:
     _, cgroup, remove = _cgroup_first(driver, run_id, None)
-    return Launch(driver.probe_argv(READY_ONCE, cgroup), "boot.total - boot.cgroup",
-                  f"the probe entering a cgroup made beforehand, spawned by {TIMED}",
-                  LAUNCH_TOLERANCE, after_cgroup, [remove])
+    joins = [f"join={path}" for path in driver.cgroups.join_files(cgroup)]
+    return Launch([str(driver.probe), *READY_ONCE.argv(), *joins], "boot.total - boot.cgroup",
+                  f"the probe entering a cgroup made beforehand (join=), spawned by {TIMED}",
+                  LAUNCH_TOLERANCE, after_cgroup, [remove], RUNS)
 
 
 def _native(driver: Any, run_id: str) -> Launch:
     name, cgroup, remove = _cgroup_first(driver, run_id, driver.limits)
-    return Launch(driver.launcher_argv(name, cgroup, READY_ONCE), "boot.total - boot.cgroup",
-                  f"the driver's launcher into a cgroup made beforehand, spawned by {TIMED}",
-                  LAUNCH_TOLERANCE, after_cgroup, [remove])
+    argv = driver.launcher_argv(name, cgroup, READY_ONCE)
+    return Launch(argv, "boot.total - boot.cgroup",
+                  "the driver's launcher as a command (the same steps, one instance) into a "
+                  f"cgroup made beforehand, spawned by {TIMED} and the launcher's own cost "
+                  "(`launcher -- untilready --ready`, as untilready's)",
+                  LAUNCH_TOLERANCE, after_cgroup, [remove], RUNS, wrapper=[argv[0], "--"])
+
+
+def _oci(driver: Any, run_id: str) -> Launch:
+    name = reference_name(driver, run_id)
+    bundle = driver.bundles.write(driver.context.work_dir / name,
+                                  driver.bundle_spec(Instance(name, 0), READY_ONCE))
+
+    def remove() -> None:  # `run` deletes its container as it leaves; a failed one may stay
+        with contextlib.suppress(InstanceError):
+            driver.cli.delete(name)
+        driver.placed.remove(name)
+        shutil.rmtree(bundle, ignore_errors=True)
+
+    return Launch(driver.cli.argv("run", "--bundle", str(bundle), name), "boot.total",
+                  f"`{driver.cli.name} run` of a bundle the driver's code wrote (the driver runs "
+                  f"create, then start), spawned by {TIMED}", LAUNCH_TOLERANCE, boot_total,
+                  [remove], RUNS)
+
+
+def _lxc(driver: Any, run_id: str) -> Launch:
+    name = reference_name(driver, run_id)
+    instance: Instance[Any] = Instance(name, 0)
+    config = driver.context.work_dir / f"{name}.conf"
+    config.write_text(driver.config(instance, READY_ONCE))
+    argv = driver.launch_argv(instance, config, READY_ONCE)
+
+    def remove() -> None:
+        for suffix in ("", ".monitor"):
+            driver.placed.remove(f"{name}{suffix}")
+        config.unlink(missing_ok=True)
+
+    return Launch([shutil.which(argv[0]) or argv[0], *argv[1:]], "boot.total",
+                  f"`{argv[0]}` with a config the driver's code wrote, spawned by {TIMED}",
+                  LAUNCH_TOLERANCE, boot_total, [remove], RUNS)
 
 
 def _docker(driver: Any, run_id: str) -> Launch:
     options = driver.options
-    argv = [tool("docker"), *(["-H", options.endpoint] if options.endpoint else []), "run", "--rm",
-            "--network", "none", "--runtime", options.runtime,
+    cli = [tool("docker"), *(["-H", options.endpoint] if options.endpoint else [])]
+    argv = [*cli, "run", "--rm", "--network", "none", "--runtime", options.runtime,
             "--label", f"bench.run={run_id}",
-            "--label", f"bench.instance={instance_prefix(run_id)}{driver.name}-verify"]
+            "--label", f"bench.instance={reference_name(driver, run_id)}"]
     if options.seccomp == "unconfined":
         argv += ["--security-opt", "seccomp=unconfined"]
     if options.memory_limit:
@@ -124,8 +187,10 @@ def _docker(driver: Any, run_id: str) -> Launch:
     if options.cpus:
         argv += ["--cpuset-cpus", options.cpus]
     return Launch([*argv, driver.image, *READY_ONCE.argv()], "boot.total",
-                  f"`docker run --rm` of the same image and options, spawned by {TIMED}",
-                  CLI_TOLERANCE, boot_total)
+                  f"`docker run --rm` of the same image and options, spawned by {TIMED}, less "
+                  "the CLI's own floor (`docker version`: its start-up and one Engine API call)",
+                  LAUNCH_TOLERANCE, boot_total, runs=ENGINE_RUNS,
+                  floor=[*cli, "version", "--format", "{{.Server.APIVersion}}"])
 
 
 def _libvirt(driver: Any, run_id: str) -> Launch:

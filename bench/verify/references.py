@@ -23,6 +23,7 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from foundation.errors import BenchError, InstanceError
@@ -40,6 +41,7 @@ QEMU = "qemu-system-x86_64"
 # namespaces and cgroups in the background, and a launch right behind one was 1.5 ms slower
 # of 8 here. bench's own cells run back to back; if that slows them, the cross-check says so.
 SETTLE_S = 0.2
+OVERHEAD_RUNS = 5  # runs of each side of untilready's calibration, each after a pause
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PACKAGES = {"perf": "linux-perf", "hyperfine": "hyperfine", QEMU: "qemu-system-x86",
             "virsh": "libvirt-clients"}  # the reference tools, and their Debian packages
@@ -106,25 +108,41 @@ class Launches:
         self.scratch = Path(tempfile.mkdtemp(prefix=f"{tag}-"))
         self.pidfile = self.scratch / "reader.pid"
 
-    def time_ms(self, argv: list[str], cpus: str | None = None) -> float:
-        """ms from hyperfine's spawn of the launch to the ready line, once (so it interleaves
-        with bench's cells), less untilready's own cost measured right after (overhead_ms)."""
+    def time_ms(self, argv: list[str], cpus: str | None = None, runs: int = 1,
+                wrapper: Sequence[str] = (), floor: list[str] | None = None) -> float:
+        """ms from hyperfine's spawn of the launch to the ready line: the median of `runs`
+        runs of one hyperfine (so a cell's reference interleaves with bench's cells), less
+        the cost of untilready and of `wrapper` (what the launch runs through, if anything)
+        measured right after (overhead_ms), and less the median time of `floor` if given."""
         timed = [str(self.helper), "--pidfile", str(self.pidfile), *argv]
         wait = [str(self.helper), "--wait", str(self.pidfile)]
-        [ms] = self.hyperfine([timed], 1, cpus, prepare=wait)[0]
+        [times] = self.hyperfine([timed], runs, cpus, prepare=self.paused(wait))
         run_tool(wait)  # the launch is over too
-        return ms - self.overhead_ms(cpus)
+        value = statistics.median(times) - self.overhead_ms(cpus, OVERHEAD_RUNS, wrapper)
+        if floor is not None:
+            value -= statistics.median(self.hyperfine([floor], runs, cpus,
+                                                      prepare=self.paused(wait))[0])
+        return value
 
-    def overhead_ms(self, cpus: str | None = None, runs: int = 10) -> float:
-        """What untilready adds to a launch: its own exec, pid file, spawn, read and exit.
-        Timed as `untilready --pidfile F untilready --ready` less `untilready --ready` (a
-        ready line printed at once), medians of `runs` each, by the same hyperfine; never
-        below 0."""
+    def overhead_ms(self, cpus: str | None = None, runs: int = OVERHEAD_RUNS,
+                    wrapper: Sequence[str] = ()) -> float:
+        """What untilready (and `wrapper`, if any) adds to a launch: its own exec, pid file,
+        spawn, read and exit. Timed as `untilready --pidfile F [WRAPPER] untilready --ready`
+        less `untilready --ready` (a ready line printed at once), medians of `runs` each, by
+        the same hyperfine, each run once the one before is gone; never below 0."""
         helper = str(self.helper)
-        wrapper = [helper, "--pidfile", str(self.scratch / "calibration.pid")]  # as timed
-        alone, wrapped = self.hyperfine([[helper, "--ready"], [*wrapper, helper, "--ready"]],
-                                        runs, cpus)
-        return max(0.0, statistics.median(wrapped) - statistics.median(alone))
+        pidfile = str(self.scratch / "calibration.pid")
+        wrapped = [helper, "--pidfile", pidfile, *wrapper, helper, "--ready"]  # as timed
+        alone, through = self.hyperfine([[helper, "--ready"], wrapped], runs, cpus,
+                                        prepare=self.paused([helper, "--wait", pidfile]))
+        return max(0.0, statistics.median(through) - statistics.median(alone))
+
+    @staticmethod
+    def paused(wait: list[str]) -> list[str]:
+        """The wait before each run, and SETTLE_S more: each run starts after a pause, as
+        each of bench's launches does, not straight after the last with every cache warm
+        (nine runs back to back timed lxc-start at a third of bench's figure, 6 ms of 22)."""
+        return [*wait, "--settle", str(int(SETTLE_S * 1000))]
 
     def hyperfine(self, commands: list[list[str]], runs: int, cpus: str | None,
                   prepare: list[str] | None = None) -> list[list[float]]:
@@ -194,6 +212,18 @@ def cgroup_charge(pid: int, leave: str | None = None) -> int:
     """What the memory cgroup of a process is charged, from the cgroup's own file (v1
     memory.usage_in_bytes, else v2 memory.current). With `leave`, a cgroup of that name
     (libvirt's `emulator`, which holds only QEMU's main thread) counts as its parent."""
+    folder = memory_cgroup_dir(pid)
+    name = "memory.current" if (folder / "memory.current").exists() else "memory.usage_in_bytes"
+    if leave is not None and folder.name == leave:
+        folder = folder.parent
+    try:
+        return int((folder / name).read_text())
+    except (OSError, ValueError) as error:
+        raise ReferenceError(f"cannot read {folder / name}: {error}") from error
+
+
+def memory_cgroup_dir(pid: int) -> Path:
+    """The directory of the memory cgroup a process is in (v1's memory controller, else v2)."""
     try:
         lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
     except OSError as error:
@@ -201,19 +231,30 @@ def cgroup_charge(pid: int, leave: str | None = None) -> int:
     for line in lines:
         _, controllers, path = line.split(":", 2)
         if "memory" in controllers.split(","):
-            base, name = CGROUP_ROOT / "memory", "memory.usage_in_bytes"
-        elif controllers == "" and (CGROUP_ROOT / "cgroup.controllers").exists():
-            base, name = CGROUP_ROOT, "memory.current"
-        else:
-            continue
-        folder = base / path.lstrip("/")
-        if leave is not None and folder.name == leave:
-            folder = folder.parent
-        try:
-            return int((folder / name).read_text())
-        except (OSError, ValueError) as error:
-            raise ReferenceError(f"cannot read {folder / name}: {error}") from error
+            return CGROUP_ROOT / "memory" / path.lstrip("/")
+        if controllers == "" and (CGROUP_ROOT / "cgroup.controllers").exists():
+            return CGROUP_ROOT / path.lstrip("/")
     raise ReferenceError(f"process {pid} is in no memory cgroup this host shows")
+
+
+def cgroup_members(pid: int) -> list[int]:
+    """The process and every other one in its memory cgroup (cgroup.procs), it first."""
+    try:
+        members = [int(x) for x in (memory_cgroup_dir(pid) / "cgroup.procs").read_text().split()]
+    except (OSError, ValueError) as error:
+        raise ReferenceError(f"cannot list the cgroup of {pid}: {error}") from error
+    return [pid, *(member for member in members if member != pid)]
+
+
+def children(pid: int) -> list[int]:
+    """A process's children (/proc/PID/task/PID/children)."""
+    try:
+        found = [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError) as error:
+        raise ReferenceError(f"cannot list the children of {pid}: {error}") from error
+    if not found:
+        raise ReferenceError(f"process {pid} has no child")
+    return found
 
 
 def monitor_guest_ram(domain: str, pid: int, uri: str) -> int:

@@ -8,8 +8,12 @@
  *
  *   untilready [--pidfile FILE] COMMAND [ARG...]   exit 0 at the ready line, 1 if the
  *                                                  output ends without one, 2 on misuse
- *   untilready --wait FILE                         wait until the process named in FILE
- *                                                  (a previous launch) is gone
+ *   untilready --wait FILE [--settle MS]           wait until the process named in FILE
+ *                                                  (a previous launch) is gone, then MS
+ *                                                  milliseconds more (a launch that follows
+ *                                                  a pause, as each of bench's does, not one
+ *                                                  run straight after the last, with every
+ *                                                  cache warm)
  *   untilready --ready                             print a ready line and exit: timing
  *                                                  `untilready untilready --ready` against
  *                                                  `untilready --ready` gives our own cost
@@ -55,7 +59,7 @@ static int running(long pid) {
     return end && end[1] == ' ' && end[2] != 'Z';
 }
 
-static int wait_gone(const char *pidfile) {
+static int wait_gone(const char *pidfile, long settle_ms) {
     struct timespec step = {0, 1000000};
     long long waited = 0;
     long pid;
@@ -63,14 +67,15 @@ static int wait_gone(const char *pidfile) {
         nanosleep(&step, NULL);
         waited += step.tv_nsec;
     }
-    if (pid < 0) return 0;
-    while (running(pid)) {
+    while (pid > 0 && running(pid)) {
         if ((waited += step.tv_nsec) > WAIT_LIMIT_NS) {
             fprintf(stderr, "untilready: %ld still runs\n", pid);
             return 1;
         }
         nanosleep(&step, NULL);
     }
+    struct timespec settle = {settle_ms / 1000, (settle_ms % 1000) * 1000000L};
+    if (settle_ms > 0) nanosleep(&settle, NULL);
     return 0;
 }
 
@@ -94,7 +99,9 @@ static int until_ready(int out) {
 }
 
 int main(int argc, char **argv) {
-    if (argc == 3 && strcmp(argv[1], "--wait") == 0) return wait_gone(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "--wait") == 0) return wait_gone(argv[2], 0);
+    if (argc == 5 && strcmp(argv[1], "--wait") == 0 && strcmp(argv[3], "--settle") == 0)
+        return wait_gone(argv[2], atol(argv[4]));
     if (argc == 2 && strcmp(argv[1], "--ready") == 0)
         return write(STDOUT_FILENO, READY " calibration\n", sizeof READY " calibration\n" - 1) > 0 ? 0 : 1;
     int first = 1, pidfd = -1;

@@ -1,8 +1,10 @@
-"""Static helpers compiled from C source into a cache: the probe, the native launcher, test tools.
+"""Static helpers compiled from C source into a cache: the probe, the launcher, test tools; and
+the launcher's library, which bench loads itself.
 
 Built with the system C compiler, statically, so the same file runs as a process, in a
-rootfs, in a FROM-scratch image and as a guest's /init. A binary is rebuilt when its
-source, the compiler or the flags change: the cache key is a hash of all three.
+rootfs, in a FROM-scratch image and as a guest's /init (the library: shared, position
+independent). A binary is rebuilt when its source, the compiler or the flags change: the
+cache key is a hash of all three.
 
 The cache is a place other code could tamper with, and bench runs what it finds there as
 root: each binary is stored with the sha256 of its content, checked every time the binary
@@ -31,6 +33,7 @@ from runtimes.host.tools import tool_version
 log = logging.getLogger("bench.runtimes.build")
 
 FLAGS = ("-static", "-O2", "-Wall", "-Wextra", "-Werror")
+LIBRARY_FLAGS = ("-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror")
 COMPILE_TIMEOUT_S = 300
 STOP_GRACE_S = 5
 
@@ -47,26 +50,36 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def build_key(source: Path, cc: str) -> str:
+def build_key(source: Path, cc: str, flags: tuple[str, ...] = FLAGS) -> str:
     key = hashlib.sha256()
     key.update(source.read_bytes())
     key.update(tool_version(cc).encode())  # cached: asked once per process
-    key.update(" ".join(FLAGS).encode())
+    key.update(" ".join(flags).encode())
     return key.hexdigest()[:16]
 
 
 def compile_static(source: Path, cache_dir: Path) -> Path:
     """Compile one C file into cache_dir/<name>-<key>/<name>, reusing an earlier build whose
     content still matches the hash recorded beside it."""
+    return compile_c(source, cache_dir, FLAGS, source.stem)
+
+
+def compile_library(source: Path, cache_dir: Path, defines: tuple[str, ...] = ()) -> Path:
+    """The same for a shared library, lib<name>.so, built with these -D defines."""
+    flags = (*LIBRARY_FLAGS, *(f"-D{name}" for name in defines))
+    return compile_c(source, cache_dir, flags, f"lib{source.stem}.so")
+
+
+def compile_c(source: Path, cache_dir: Path, flags: tuple[str, ...], name: str) -> Path:
     cc = compiler()
-    folder = cache_dir / f"{source.stem}-{build_key(source, cc)}"
-    target, record = folder / source.stem, folder / f"{source.stem}.sha256"
+    folder = cache_dir / f"{Path(name).stem}-{build_key(source, cc, flags)}"
+    target, record = folder / name, folder / f"{name}.sha256"
     if verified(target, record):
         return target
     make_cache_folder(folder)
     with private_directory(folder, ".build-") as scratch:
-        output = scratch / source.stem
-        run_compiler([cc, *FLAGS, "-o", str(output), str(source)], scratch, source)
+        output = scratch / name
+        run_compiler([cc, *flags, "-o", str(output), str(source)], scratch, source)
         digest = content_hash(output.read_bytes())
         os.chmod(output, 0o755)
         os.replace(output, target)  # atomic: a concurrent run never sees half a binary

@@ -87,7 +87,7 @@ class Hierarchy(ABC):
 
     @abstractmethod
     def join_paths(self, cgroup: Cgroup) -> list[Path]:
-        """What the launcher is given to put the instance in the cgroup (see runtimes/native/nsrun.c)."""
+        """What the launcher is given to put the instance in the cgroup (see runtimes/host/launcher.c)."""
 
     @abstractmethod
     def _prepare_parents(self) -> None:

@@ -1,7 +1,9 @@
 """A child process of the harness whose stdout carries the probe's markers.
 
-Shared by the drivers whose instance is a host process tree (process, native): spawn
-with pipes, stamp its output, and stop it politely, then by force.
+Shared by the drivers whose instance is a host process tree (process, native, lxc, oci):
+spawn with pipes, stamp its output, and stop it politely, then by force. A child is a
+subprocess.Popen or one the driver's launcher started (runtimes/host/launcher.py), which
+offers the same methods teardown uses (the `Child` protocol).
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import select
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Protocol
 
 from foundation.errors import ExitCause, InstanceError
 from runtimes.base import log
@@ -24,6 +27,24 @@ from runtimes.instance import Instance
 from runtimes.protocol import exit_status
 
 TAG = "BENCH_INSTANCE"
+
+
+class Child(Protocol):
+    """What teardown and exit causes need of a child process (subprocess.Popen has it)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def stdin(self) -> IO[bytes] | None: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def terminate(self) -> None: ...
+
+    def kill(self) -> None: ...
 
 
 def spawn(instance: Instance[Any], argv: list[str], cpus: str | None = None) -> subprocess.Popen[bytes]:
@@ -48,7 +69,7 @@ def spawn(instance: Instance[Any], argv: list[str], cpus: str | None = None) -> 
     return process
 
 
-def process_exit(process: subprocess.Popen[bytes] | None, instance: Instance[Any],
+def process_exit(process: Child | None, instance: Instance[Any],
                  wait: float = 1.0) -> ExitCause | None:
     """How a process whose output just ended left (it may still be exiting); None while
     its output goes on, or if it does not leave within `wait` seconds."""
@@ -69,12 +90,18 @@ def announced_exit(instance: Instance[Any]) -> ExitCause | None:
     return ExitCause(status=status) if status is not None else None
 
 
-def wait_exit(process: subprocess.Popen[bytes], timeout_s: float) -> int | None:
+def wait_exit(process: Child, timeout_s: float) -> int | None:
     """The process's exit status as soon as it exits, or None after timeout_s.
 
     Popen.wait(timeout) polls with sleeps that grow to 50 ms, which a timed step would
-    count as its own; a pidfd wakes us the moment the process exits.
+    count as its own; a pidfd wakes us the moment the process exits. A launcher's child
+    says its exit the moment its launcher does.
     """
+    if not isinstance(process, subprocess.Popen):
+        try:
+            return process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
     try:
         pidfd = os.pidfd_open(process.pid)
     except OSError:  # already reaped, or a kernel without pidfd_open
@@ -91,9 +118,10 @@ def wait_exit(process: subprocess.Popen[bytes], timeout_s: float) -> int | None:
     return process.wait() if exited else None
 
 
-def stop_process(process: subprocess.Popen[bytes], grace_seconds: float) -> int:
+def stop_process(process: Child, grace_seconds: float) -> int:
     """Tell the probe to leave (EOF on stdin), then SIGTERM, then SIGKILL; returns its status."""
-    for step in (_close_stdin, subprocess.Popen.terminate, subprocess.Popen.kill):
+    steps: tuple[Callable[[Child], None], ...] = (_close_stdin, _terminate, _kill)
+    for step in steps:
         step(process)
         status = wait_exit(process, grace_seconds)
         if status is not None:
@@ -101,24 +129,34 @@ def stop_process(process: subprocess.Popen[bytes], grace_seconds: float) -> int:
     return process.wait()
 
 
-def stop_contained(instance: Instance[Any], process: subprocess.Popen[bytes] | None,
+def stop_contained(instance: Instance[Any], process: Child | None,
                    cgroups: Hierarchy, cgroup: Cgroup, grace_seconds: float) -> None:
     """Teardown of an instance that is a host process tree in a cgroup of its own (process,
     native): the process asked to leave, then forced (stop_process), then everything still in
     the cgroup killed (a daemon that called setsid, a command that ignores SIGTERM) and the
     cgroup removed; each step marked."""
-    if process is not None:
-        stop_process(process, grace_seconds)
-        instance.mark_stop("exit")
-    cgroups.kill(cgroup)
-    cgroups.remove(cgroup)
-    instance.mark_stop("cgroup_removed")
+    try:
+        if process is not None:
+            stop_process(process, grace_seconds)
+            instance.mark_stop("exit")
+    finally:  # however the process left (or did not), nothing stays in its cgroup
+        cgroups.kill(cgroup)
+        cgroups.remove(cgroup)
+        instance.mark_stop("cgroup_removed")
 
 
-def _close_stdin(process: subprocess.Popen[bytes]) -> None:
+def _close_stdin(process: Child) -> None:
     if process.stdin and not process.stdin.closed:
         with contextlib.suppress(OSError):  # the pipe may already be broken: it is going anyway
             process.stdin.close()
+
+
+def _terminate(process: Child) -> None:
+    process.terminate()
+
+
+def _kill(process: Child) -> None:
+    process.kill()
 
 
 def tagged_processes(prefix: str) -> list[tuple[int, str]]:

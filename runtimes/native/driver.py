@@ -2,19 +2,20 @@
 
 It is the floor for what container isolation costs: the same namespaces and limits a
 container engine sets up, without an engine. The start path is kept to what must
-happen per instance: make the cgroup and write its limits, then spawn `nsrun` (a small
-static C launcher compiled once at prepare()) which puts the instance in the cgroup
-without the ~10 ms threadgroup-lock migration (v1: moves its one thread through
-`tasks`; v2: clone3 into the cgroup), starts the probe as PID 1 of new namespaces,
-pivots into the rootfs, drops privileges and installs the seccomp filter. The rootfs
-(runtimes/host/rootfs.py: the probe plus empty mount points, the same tree the OCI and LXC
-runtimes get) and the filter (Docker's default profile, compiled by
-runtimes/host/seccomp_bpf.py) are made once per run in the run's work directory.
+happen per instance: make the cgroup and write its limits, then ask the driver's launcher
+(runtimes/host/launcher.c, a small C library loaded once at prepare(), outside every
+measurement) for the instance: it clones the probe as PID 1 of a new pid namespace, which
+enters the cgroup without the ~10 ms threadgroup-lock migration (v1: it moves only itself
+through `tasks`; v2: it is cloned into the cgroup), its other namespaces, pivots into the
+rootfs, drops privileges, installs the seccomp filter and execs the probe; the launcher's
+stamps name each of those phases. The rootfs (runtimes/host/rootfs.py: the probe
+plus empty mount points, the same tree the OCI and LXC runtimes get) and the filter
+(Docker's default profile, compiled by runtimes/host/seccomp_bpf.py) are made once per run
+in the run's work directory.
 """
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,21 +34,28 @@ from runtimes.base import (
 )
 from runtimes.commands import SCRATCH_MOUNT, PackagedCommand, scratch_fingerprint
 from runtimes.host.cgroups import Cgroup, Hierarchy, Limits, detect, sweep
+from runtimes.host.launcher import (
+    Launched,
+    Launcher,
+    Request,
+    joining,
+    launcher_command,
+    start_launcher,
+)
 from runtimes.host.memory import total_pss
 from runtimes.host.options import ContainerOptions
 from runtimes.host.pinning import CpuList
 from runtimes.host.rootfs import MOUNT_POINTS, assemble_rootfs, make_rootfs, probe_argv
 from runtimes.host.seccomp import DOCKER_DEFAULT, PROFILE_SOURCE, host_target, resolve
 from runtimes.host.seccomp_bpf import Filter, compile_filter, library_version
-from runtimes.host.spawn import process_exit, spawn, stop_contained
+from runtimes.host.spawn import process_exit, stop_contained
 from runtimes.host.usage import TICK_NS, process_cpu_ns
 from runtimes.instance import Instance
 
-LAUNCHER_SOURCE = Path(__file__).with_name("nsrun.c")
 NAMESPACES = ("pid", "mnt", "uts", "ipc", "net", "cgroup")
 # the device nodes a command workload's rootfs gets, bound from the host (as Docker gives them)
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
-# what nsrun.c masks (masked_proc), as runc's default maskedPaths; recorded in the fingerprint
+# what launcher.c masks (masked_proc), as runc's default maskedPaths; recorded in the fingerprint
 MASKED_PATHS = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                 "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi")
 CAP_SYS_ADMIN = 21
@@ -59,15 +67,16 @@ class NativeOptions(ContainerOptions):
 
     seccomp: Literal["default", "unconfined"] = Field(
         "default", description="default: Docker's default profile; unconfined: no filter")
-    cpus: CpuList | None = None  # the launcher and the probe start with this affinity
+    cpus: CpuList | None = None  # the probe starts with this affinity
 
 
 @dataclass
 class NativeHandle:
-    """What teardown needs: the cgroup (made first) and the launcher (once spawned)."""
+    """What teardown needs: the cgroup (made first) and the probe, PID 1 of the instance's
+    namespaces, once the launcher started it."""
 
     cgroup: Cgroup
-    launcher: subprocess.Popen[bytes] | None = None
+    process: Launched | None = None
 
 
 class NativeDriver(Driver[NativeOptions, NativeHandle]):
@@ -81,7 +90,7 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         self.cgroups: Hierarchy = detect()
         self.limits = self.options.limits()
         self.rootfs = context.work_dir / f"{name}-rootfs"
-        self.launcher: Path | None = None
+        self.launcher: Launcher | None = None
         self.applied: Limits | None = None
         self.probe: Path | None = None
         self.command_roots: dict[str, Path] = {}  # tree digest -> its rootfs
@@ -117,16 +126,16 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         return None
 
     def prepare(self, probe: Path, extra_files: Mapping[str, Path] | None = None) -> None:
-        """Compile the launcher and make the rootfs: /probe (plus extra_files), mount points."""
-        from runtimes.host.build import compile_static
-
+        """Make the rootfs (/probe, plus extra_files, and mount points) and the filter (the
+        launcher's, and a file of it for the launcher as a command), and load the launcher."""
         self.probe = probe
-        self.launcher = compile_static(LAUNCHER_SOURCE, self.context.cache_dir)
         self.applied = self.cgroups.check_limits(self.resource_name("limits"), self.limits)
         if self.options.seccomp == "default":
             self.seccomp = compile_filter(resolve(DOCKER_DEFAULT, host_target()))
             self.filter_file.write_bytes(self.seccomp.program)
         make_rootfs(self.rootfs, probe, extra_files)
+        self.launcher = start_launcher(self, self.seccomp.program if self.seccomp else None,
+                                       self.options.cpus)
 
     def prepare_commands(self, commands: Mapping[str, PackagedCommand]) -> None:
         """One rootfs per workload tree: its files hard-linked, the probe, the mount points,
@@ -151,28 +160,37 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             argv += ["--", *spec.lines(cwd=SCRATCH_MOUNT if spec.scratch else None)]
         return argv
 
-    def binds(self, instance: Instance[NativeHandle], command: ProbeCommand) -> tuple[str, list[str]]:
-        """The rootfs for this command, and the launcher's --bind options (scratch, devices)."""
+    def binds(self, instance: Instance[NativeHandle],
+              command: ProbeCommand) -> tuple[str, list[tuple[str, str]]]:
+        """The rootfs for this command, and what is bound into it (scratch, devices): host
+        source, target relative to the rootfs."""
         if command.workload is None:
             return str(self.rootfs), []
         packaged = self.cells.get(command.workload)
-        options = [arg for device in DEVICES
-                   for arg in ("--bind", f"/dev/{device}", f"dev/{device}")]
+        binds = [(f"/dev/{device}", f"dev/{device}") for device in DEVICES]
         scratch = self.cells.make_scratch(instance.name, packaged.spec)
         if scratch is not None:
-            options += ["--bind", str(scratch), SCRATCH_MOUNT.lstrip("/")]
-        return str(self.command_roots[packaged.tree.digest]), options
+            binds.append((str(scratch), SCRATCH_MOUNT.lstrip("/")))
+        return str(self.command_roots[packaged.tree.digest]), binds
 
-    def launcher_argv(self, name: str, cgroup: Cgroup, command: ProbeCommand,
-                      rootfs: str | None = None, binds: list[str] | None = None) -> list[str]:
-        """The launcher's command line for an instance in `cgroup` (made already); the
-        probe's own rootfs unless `rootfs` (a command workload's) and its --bind options."""
+    def request(self, name: str, cgroup: Cgroup, command: ProbeCommand, rootfs: str | None = None,
+                binds: list[tuple[str, str]] | None = None) -> Request:
+        """What the launcher is asked for an instance in `cgroup` (made already): the probe's
+        own rootfs unless `rootfs` (a command workload's), with these binds."""
+        return Request(self.command_argv(command), cgroup=joining(self.cgroups, cgroup),
+                       rootfs=rootfs or str(self.rootfs), hostname=self.options.hostname_of(name),
+                       binds=binds or [])
+
+    def launcher_argv(self, name: str, cgroup: Cgroup, command: ProbeCommand) -> list[str]:
+        """The same start as a command line of the launcher's (one instance, waited for):
+        what `bench verify` times as this driver's reference."""
         if self.launcher is None:
             raise InstanceError("the native driver was not prepared: call prepare(probe) first")
+        request = self.request(name, cgroup, command)
         seccomp = ["--seccomp", str(self.filter_file)] if self.seccomp else []
-        return [str(self.launcher), *seccomp, *(binds or []), rootfs or str(self.rootfs),
-                self.options.hostname_of(name), *map(str, self.cgroups.join_paths(cgroup)), "--",
-                *self.command_argv(command)]
+        cgroups = [arg for path in self.cgroups.join_paths(cgroup) for arg in ("--cgroup", str(path))]
+        return [str(launcher_command(self.context.cache_dir)), *seccomp, *cgroups,
+                "--ns", str(request.rootfs), str(request.hostname), "--", *request.argv]
 
     def launch(self, instance: Instance[NativeHandle], command: ProbeCommand) -> None:
         if self.launcher is None:
@@ -181,31 +199,30 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         handle = instance.handle = NativeHandle(cgroup)
         instance.mark("cgroup")
         rootfs, binds = self.binds(instance, command)
-        argv = self.launcher_argv(instance.name, cgroup, command, rootfs, binds)
-        try:
-            handle.launcher = spawn(instance, argv, self.options.cpus)
-        except OSError as error:
-            raise InstanceError(f"cannot run the native launcher {self.launcher}: "
-                                f"{error.strerror}") from error
-        instance.mark("spawn")
+        handle.process = self.launcher.start(
+            instance, self.request(instance.name, cgroup, command, rootfs, binds))
+
+    def after_ready(self, instance: Instance[NativeHandle]) -> None:
+        """The launcher's stamps: request, spawn, namespaces, mounts, seccomp, exec."""
+        process = instance.held().process
+        if process is not None and self.launcher is not None:
+            self.launcher.started(instance, process)
 
     @property
     def filter_file(self) -> Path:
         return self.context.work_dir / f"{self.name}-seccomp.bpf"
 
     def host_pids(self, instance: Instance[NativeHandle]) -> list[int]:
-        """The launcher and every process in the instance's cgroup (the probe and its children)."""
-        handle = instance.held()
-        pids = self.cgroups.members_now(handle.cgroup)
+        """Every process in the instance's cgroup: the probe and its children (no monitor
+        process waits beside an instance: bench itself is the probe's parent)."""
+        pids = self.cgroups.members_now(instance.held().cgroup)
         if not pids:
             raise InstanceError(f"{instance.name}: no process is left in its cgroup")
-        if handle.launcher is not None and handle.launcher.pid not in pids:
-            pids.insert(0, handle.launcher.pid)
         return pids
 
     def memory(self, instance: Instance[NativeHandle]) -> MemoryReading:
         handle = instance.held()
-        if handle.launcher is None or handle.launcher.poll() is not None:
+        if handle.process is None or handle.process.poll() is not None:
             raise InstanceError(f"{instance.name} exited before its memory could be read",
                                 cause=self.exit_cause(instance))
         return MemoryReading(host_pss=total_pss(self.host_pids(instance)),
@@ -215,9 +232,9 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         """The probe's process tree (as for a plain process: the same accounting) and the
         cgroup's peak charge."""
         handle = instance.held()
-        if handle.launcher is None:
-            raise InstanceError(f"{instance.name} has no launcher")
-        return Usage(cpu_ns=process_cpu_ns(first_child(handle.launcher.pid)),
+        if handle.process is None:
+            raise InstanceError(f"{instance.name} has no probe")
+        return Usage(cpu_ns=process_cpu_ns(handle.process.pid),
                      cpu_source="the probe's process tree (/proc/PID/stat)", cpu_resolution_ns=TICK_NS,
                      peak_bytes=self.cgroups.memory_peak(handle.cgroup),
                      peak_source="the instance cgroup's peak charge")
@@ -227,15 +244,18 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         if handle is None:
             return None
         return (self.cgroups.oom_cause(handle.cgroup, self.limits.memory_bytes)
-                or process_exit(handle.launcher, instance))
+                or process_exit(handle.process, instance))
 
     def teardown(self, instance: Instance[NativeHandle]) -> None:
         handle = instance.handle
         if handle is not None:
-            stop_contained(instance, handle.launcher, self.cgroups, handle.cgroup,
+            stop_contained(instance, handle.process, self.cgroups, handle.cgroup,
                            self.grace_seconds)
 
     def close(self) -> None:
+        if self.launcher is not None:
+            self.launcher.close()
+            self.launcher = None
         self.cgroups.remove_parents()
 
     def fingerprint(self) -> dict[str, Any]:
@@ -246,7 +266,9 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             "cgroup_version": self.cgroups.version,
             "cgroup_controllers": self.cgroups.controllers(),
             "cgroup_join": ("clone3 CLONE_INTO_CGROUP" if self.cgroups.version == 2
-                            else "launcher thread moved through tasks"),
+                            else "the child moves itself through tasks before its exec"),
+            "launcher": "bench's own (runtimes/host/launcher.c, in-process: clone3 with "
+                        "CLONE_VM|CLONE_VFORK); no monitor process per instance",
             "memory_limit": self.limits.memory_bytes,
             "pids_limit": self.limits.pids,
             # read back from a cgroup made with these limits at prepare(): what the kernel holds
@@ -262,7 +284,7 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             "seccomp_filter": seccomp_facts(self.seccomp),
             **scratch_fingerprint(self.cells, "a host directory bound at /scratch (rw, nosuid)"),
             "cpus": self.options.cpus,
-            # inherited by the launcher and the probe; the cgroup has no cpuset of its own
+            # the probe starts with it (the launcher sets it); the cgroup has no cpuset of its own
             "pinning": "sched_setaffinity" if self.options.cpus else None,
         }
 
@@ -273,16 +295,6 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         except (OSError, BenchError) as error:
             raise RuntimeUnavailable(f"cannot clean native cgroups: {error}") from error
 
-
-def first_child(pid: int) -> int:
-    """The launcher's child: the probe, PID 1 of the instance."""
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError as error:
-        raise InstanceError(f"the launcher {pid} is gone: {error.strerror}") from error
-    if not children:
-        raise InstanceError(f"the launcher {pid} has no child: the probe is gone")
-    return int(children[0])
 def seccomp_facts(compiled: Filter | None) -> dict[str, Any] | None:
     """What decides the filter's cost and reach: the profile, its ABIs and size, the library."""
     if compiled is None:

@@ -3,13 +3,18 @@
 Every ratio and every memory overhead is taken against this driver's samples from the
 same run. Each instance lives in a cgroup of its own, with no limit: not to isolate it, but
 so that teardown and `bench clean` find and kill everything it started (a daemon that called
-setsid, a command that ignores SIGTERM), whoever its parent is by then. The probe enters the
-cgroup itself as its first act (join=, bench/workload/probe.c), before it forks anything.
+setsid, a command that ignores SIGTERM), whoever its parent is by then.
+
+The probe is started by the driver's launcher (runtimes/host/launcher.c, a small C library
+loaded at prepare(), outside every measurement), not by Python's subprocess: the child
+enters the cgroup before its exec without a migration (v1: it writes 0 to `tasks`, moving
+only itself; v2: it is cloned into it), and the launcher's stamps split the start into
+`request`, `spawn`, `exec` and `ready` (after `cgroup`, the cgroup made by bench).
 """
 
 from __future__ import annotations
 
-import subprocess
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +32,17 @@ from runtimes.base import (
 )
 from runtimes.commands import PackagedCommand, scratch_fingerprint
 from runtimes.host.cgroups import Cgroup, Hierarchy, detect, sweep
+from runtimes.host.launcher import (
+    Launched,
+    Launcher,
+    Request,
+    encoded_environment,
+    joining,
+    start_launcher,
+)
 from runtimes.host.memory import pss_bytes
 from runtimes.host.pinning import CpuList
-from runtimes.host.spawn import process_exit, spawn, stop_contained, sweep_processes
+from runtimes.host.spawn import TAG, process_exit, stop_contained, sweep_processes
 from runtimes.host.usage import TICK_NS, process_cpu_ns
 from runtimes.instance import Instance
 
@@ -39,7 +52,7 @@ class Process:
     """What teardown needs: the instance's cgroup (made first) and the probe (once spawned)."""
 
     cgroup: Cgroup
-    process: subprocess.Popen[bytes] | None = None
+    process: Launched | None = None
 
     @property
     def pid(self) -> int:
@@ -61,6 +74,10 @@ class ProcessDriver(Driver[ProcessOptions, Process]):
     def __init__(self, name: str, options: ProcessOptions, context: RunContext) -> None:
         super().__init__(name, options, context)
         self.cgroups: Hierarchy = detect()
+        self.launcher: Launcher | None = None
+        # what the probe inherits: the harness's environment, and its instance's name
+        self.environment = encoded_environment(
+            [f"{key}={value}" for key, value in os.environ.items() if key != TAG])
 
     @classmethod
     def unavailable_reason(cls, options: ProcessOptions) -> str | None:
@@ -68,6 +85,7 @@ class ProcessDriver(Driver[ProcessOptions, Process]):
 
     def prepare(self, probe: Path) -> None:
         self.probe = probe
+        self.launcher = start_launcher(self, cpus=self.options.cpus)
 
     def prepare_commands(self, commands: Mapping[str, PackagedCommand]) -> None:
         """Nothing to package: the programs run in place, from the host's own files (the
@@ -75,22 +93,25 @@ class ProcessDriver(Driver[ProcessOptions, Process]):
         self.cells.set(commands)
 
     def launch(self, instance: Instance[Process], command: ProbeCommand) -> None:
+        if self.launcher is None:
+            raise InstanceError("the process driver was not prepared: call prepare(probe) first")
         cgroup = self.cgroups.create(instance.name, None)  # no limit: it only contains
         handle = instance.handle = Process(cgroup)
         instance.mark("cgroup")
-        argv = self.probe_argv(command, cgroup)
+        argv = [str(self.probe), *command.argv()]
         if command.workload is not None:
             spec = self.cells.get(command.workload).spec
             scratch = self.cells.make_scratch(instance.name, spec)
             argv += ["--", *spec.lines(cwd=str(scratch) if scratch else None)]
-        handle.process = spawn(instance, argv, self.options.cpus)
-        instance.mark("spawn")
+        handle.process = self.launcher.start(instance, Request(
+            argv, env=[f"{TAG}={instance.name}"], base_env=self.environment,
+            cgroup=joining(self.cgroups, cgroup)))
 
-    def probe_argv(self, command: ProbeCommand, cgroup: Cgroup) -> list[str]:
-        """The probe's command line for an instance in `cgroup` (made already), which the
-        probe enters as its first act; a command workload's spec follows after `--`."""
-        return [str(self.probe), *command.argv(),
-                *(f"join={path}" for path in self.cgroups.join_files(cgroup))]
+    def after_ready(self, instance: Instance[Process]) -> None:
+        """The launcher's stamps: request, spawn (in its cgroup), exec."""
+        process = instance.held().process
+        if process is not None and self.launcher is not None:
+            self.launcher.started(instance, process)
 
     def usage(self, instance: Instance[Process]) -> Usage:
         """The probe's CPU time and its reaped children's: the whole instance."""
@@ -101,9 +122,10 @@ class ProcessDriver(Driver[ProcessOptions, Process]):
         process = instance.held().process
         if process is None:
             raise InstanceError(f"{instance.name} has no probe")
-        if process.poll() is not None:
+        status = process.poll()
+        if status is not None:
             raise InstanceError(f"{instance.name} exited before its memory could be read",
-                                cause=ExitCause.from_wait_status(process.returncode))
+                                cause=ExitCause.from_wait_status(status))
         return MemoryReading(host_pss=pss_bytes(process.pid))
 
     def exit_cause(self, instance: Instance[Process]) -> ExitCause | None:
@@ -115,6 +137,9 @@ class ProcessDriver(Driver[ProcessOptions, Process]):
             stop_contained(instance, handle.process, self.cgroups, handle.cgroup, self.grace_seconds)
 
     def close(self) -> None:
+        if self.launcher is not None:
+            self.launcher.close()
+            self.launcher = None
         self.cgroups.remove_parents()
 
     @classmethod

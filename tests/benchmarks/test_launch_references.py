@@ -1,9 +1,12 @@
 """Each driver's boot against the same launch timed by hyperfine, side by side in one
 sitting: the references and tolerances `bench verify` uses (bench/verify/launches.py).
 
-bench's side: the driver's own boot figure (boot.total; native: less its cgroup step).
-Reference: the same launch run by `hyperfine -N` through untilready, which exits when the
-probe's ready line arrives. Fails when bench's median leaves the line's tolerance.
+bench's side: the driver's own boot figure (boot.total; process and native: less its cgroup
+step). Reference: the same launch run by `hyperfine -N` through untilready, which exits when
+the probe's ready line arrives (oci: `runc run`; lxc: `lxc-start`; docker: `docker run` less
+the CLI's floor). Fails when bench's median leaves the line's tolerance (10 %; libvirt 20 %).
+
+Run: python3 -m pytest tests/benchmarks/test_launch_references.py --benchmark-only -s
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from bench.workload.bundle import build_bundle
 from runtimes.base import AnyDriver, instance_prefix
 from runtimes.docker.driver import DockerDriver, DockerOptions
 from runtimes.libvirt.driver import LibvirtDriver, LibvirtOptions
+from runtimes.lxc.driver import LxcDriver, LxcOptions
 from runtimes.native.driver import NativeDriver, NativeOptions
+from runtimes.oci.driver import OciDriver, OciOptions
 from runtimes.process.driver import ProcessDriver, ProcessOptions
 from tests.benchmarks.sitting import CACHE, READY_ONCE, Measured, check_ratio, deadline, side_by_side, sitting
 from tests.conftest import require
@@ -27,6 +32,9 @@ from tests.conftest import require
 DRIVERS: dict[str, tuple[type[AnyDriver], Any, int]] = {  # driver, options, rounds
     "process": (ProcessDriver, ProcessOptions(), 30),
     "native": (NativeDriver, NativeOptions(), 30),
+    "native-unconfined": (NativeDriver, NativeOptions(seccomp="unconfined"), 30),
+    "oci": (OciDriver, OciOptions(runtime="runc"), 15),
+    "lxc": (LxcDriver, LxcOptions(), 15),
     "docker": (DockerDriver, DockerOptions(), 15),
     "libvirt": (LibvirtDriver, LibvirtOptions(), 5),
 }

@@ -1,15 +1,19 @@
-"""Native boot against its floors, in one sitting, all timed the same way to the same end
-point: from asking for the launch to the host reading the probe's ready line, on the host's
-monotonic clock, through the same spawn and line stamping (the static probe in each).
+"""Native boot against its floors, in one sitting, interleaved round by round:
 
-- native: the native driver's boot.total (a cgroup, the static launcher, namespaces,
-  pivot_root);
-- unshare: `unshare --pid --mount --uts --ipc --net --cgroup --fork --mount-proc PROBE`:
-  the same namespaces set up by util-linux, no cgroup, no pivot_root;
+- native-unconfined and native (Docker's default seccomp profile): the driver's boot.total
+  (its cgroup made, the launcher's clone into new namespaces, the mounts and pivot_root, the
+  privileges dropped and the filter installed, the probe's exec, the ready line), whose
+  phases must add up to it;
+- unshare: `unshare --pid --mount --uts --ipc --net --fork --mount-proc PROBE ready idle=0`,
+  the same namespaces set up by util-linux (no cgroup, no pivot_root, no masked paths), run
+  by hyperfine -N through untilready to the same ready line, less untilready's own cost
+  (bench verify's reference method, bench/verify/references.py);
 - runc (where installed): `runc run` of a bundle holding the probe, the same namespaces and
-  limits.
-Fails when native is more than 1.5x unshare (expected about 1.1x: the cgroup and
-pivot_root), or slower than runc.
+  limits, spawned the same way as bench spawned before the launcher.
+Fails when native-unconfined is more than 1.2x unshare, native more than 1.5x, or native
+slower than runc.
+
+Run: python3 -m pytest tests/benchmarks/test_native_boot.py --benchmark-only -s
 """
 
 from __future__ import annotations
@@ -17,26 +21,31 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.verify.references import Launches
 from bench.workload.bundle import build_bundle
+from runtimes.base import instance_prefix
 from runtimes.native.driver import NativeDriver, NativeOptions
 from tests.benchmarks.sitting import (
     CACHE,
     READY_ONCE,
     Measured,
     check_ratio,
-    driver_boot,
+    deadline,
     side_by_side,
     sitting,
     spawn_to_ready,
 )
+from tests.conftest import require
 
-UNSHARE = ["unshare", "--pid", "--mount", "--uts", "--ipc", "--net", "--cgroup", "--fork",
-           "--mount-proc"]
+UNSHARE = ["unshare", "--pid", "--mount", "--uts", "--ipc", "--net", "--fork", "--mount-proc"]
 RUNC_NAMESPACES = ("pid", "network", "ipc", "uts", "mount", "cgroup")
 MEMORY_LIMIT = 256 * 1024**2
+RUNS = 3  # hyperfine runs of unshare per round, each after a pause
+PHASES = ["cgroup", "request", "spawn", "namespaces", "mounts", "seccomp", "exec", "ready"]
 PIDS_LIMIT = 64
 
 
@@ -90,35 +99,51 @@ def oci_config(name: str) -> dict[str, Any]:
 
 
 def test_native_boot_against_unshare_and_runc(benchmark: Any) -> None:
-    options = NativeOptions(memory_limit=MEMORY_LIMIT, pids_limit=PIDS_LIMIT)
-    with sitting(NativeDriver, options, "nb") as context:
-        driver = NativeDriver("native", options, context)
-        driver.prepare(build_bundle(CACHE).probe)
-        probe = str(driver.rootfs / "probe")
-        counter = iter(range(1_000_000))
-
-        def unshare() -> float:
-            value, cleanup = spawn_to_ready([*UNSHARE, probe, *READY_ONCE.argv()],
-                                            f"bench-{context.run_id}-unshare-{next(counter)}")
-            cleanup()
-            return value
-
-        references = {"unshare": unshare}
-        runc = Runc(context.run_id, context.work_dir, driver.rootfs / "probe") \
+    require(shutil.which("hyperfine") is not None, "hyperfine (apt-get install hyperfine)")
+    unconfined = NativeOptions(memory_limit=MEMORY_LIMIT, pids_limit=PIDS_LIMIT, seccomp="unconfined")
+    confined = NativeOptions(memory_limit=MEMORY_LIMIT, pids_limit=PIDS_LIMIT)
+    with sitting(NativeDriver, unconfined, "nb") as context:
+        ours = NativeDriver("native-unconfined", unconfined, context)
+        default = NativeDriver("native", confined, context)
+        timer = Launches(CACHE, f"{instance_prefix(context.run_id)}hyperfine")
+        probe = build_bundle(CACHE).probe
+        for driver in (ours, default):
+            driver.prepare(probe)
+        argv = [*UNSHARE, str(ours.rootfs / "probe"), *READY_ONCE.argv()]
+        references: dict[str, Callable[[], float]] = {
+            "unshare": lambda: timer.time_ms(argv, runs=RUNS), "native": lambda: _once(default)}
+        runc = Runc(context.run_id, context.work_dir, ours.rootfs / "probe") \
             if shutil.which("runc") else None
         if runc is not None:
             references["runc run"] = runc
         try:
-            ours, theirs = side_by_side(benchmark, lambda: _boot(driver), references, rounds=30,
+            mine, theirs = side_by_side(benchmark, lambda: _boot(ours), references, rounds=30,
                                         warmup=3)
         finally:
-            driver.close()
+            timer.close()
+            for driver in (ours, default):
+                driver.close()
             if runc is not None:
                 runc.close()
-    check_ratio(benchmark, "native boot.total / unshare", ours, theirs["unshare"], 0.0, 1.5)
+    check_ratio(benchmark, "native-unconfined boot.total / unshare", mine, theirs["unshare"],
+                0.0, 1.2)
+    check_ratio(benchmark, "native boot.total / unshare", theirs["native"], theirs["unshare"],
+                0.0, 1.5)
     if "runc run" in theirs:
-        check_ratio(benchmark, "native boot.total / runc run", ours, theirs["runc run"], 0.0, 1.0)
+        check_ratio(benchmark, "native boot.total / runc run", theirs["native"], theirs["runc run"],
+                    0.0, 1.0)
 
 
 def _boot(driver: NativeDriver) -> Measured:
-    return driver_boot(driver)
+    """boot.total, its phases named by the launcher's stamps and adding up to it."""
+    instance = driver.start(READY_ONCE, deadline())
+    phases = instance.boot_phases()
+    assert list(phases) == PHASES, phases
+    assert abs(sum(phases.values()) - instance.boot_total_ms()) < 1e-6, phases
+    return instance.boot_total_ms(), lambda: driver.stop(instance)
+
+
+def _once(driver: NativeDriver) -> float:
+    value, cleanup = _boot(driver)
+    cleanup()
+    return value

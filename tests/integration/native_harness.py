@@ -4,18 +4,22 @@ find an instance's processes from the host."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
+from runtimes.host.cgroups import CgroupV2, detect
+from runtimes.host.launcher import Launched
 from runtimes.instance import Instance
 from runtimes.native.driver import NativeDriver, NativeHandle
+from tests.conftest import require
 from tests.integration.driver_harness import Harness as DriverHarness
 from tests.integration.driver_harness import deadline, require_driver, status_fields
 from tests.integration.driver_harness import open_harness as open_driver_harness
 
-__all__ = ["Harness", "deadline", "handle", "launcher", "open_harness", "probe_pid",
+__all__ = ["Harness", "deadline", "handle", "hybrid_cgroup2", "open_harness", "probe", "probe_pid",
            "requirements", "status_fields", "workload_pids"]
 Harness = DriverHarness[NativeDriver]
 
@@ -29,21 +33,21 @@ def handle(instance: Instance) -> NativeHandle:
     return found
 
 
-def launcher(instance: Instance) -> subprocess.Popen[bytes]:
-    process = handle(instance).launcher
+def probe(instance: Instance) -> Launched:
+    """The instance's PID 1 as the driver's launcher started it (its child)."""
+    process = handle(instance).process
     assert process is not None
     return process
 
 
 def workload_pids(driver: NativeDriver, instance: Instance) -> list[int]:
-    """The instance's processes other than the launcher (v1 counts the launcher in the cgroup)."""
-    return [p for p in driver.cgroups.members(handle(instance).cgroup)
-            if p != launcher(instance).pid]
+    """The instance's processes: everything in its cgroup (no launcher of its own is there)."""
+    return driver.cgroups.members(handle(instance).cgroup)
 
 
 def probe_pid(driver: NativeDriver, instance: Instance) -> int:
     pids = workload_pids(driver, instance)
-    assert len(pids) == 1, f"expected only the probe in the cgroup, found {pids}"
+    assert pids == [probe(instance).pid], f"expected only the probe in the cgroup, found {pids}"
     return pids[0]
 
 
@@ -53,3 +57,13 @@ def open_harness(work: Path, cache: Path) -> Iterator[Harness]:
     requirements()
     with open_driver_harness(NativeDriver, work, cache) as made:
         yield made
+
+
+def hybrid_cgroup2() -> Path:
+    """A hybrid host's controller-less cgroup2 mount, to try the launcher's v2 path there (a
+    skip on a pure v2 host, whose every instance takes that path)."""
+    if isinstance(detect(), CgroupV2):
+        pytest.skip("this host is cgroup v2: every instance here takes the v2 path")
+    unified = Path("/sys/fs/cgroup/unified")
+    require((unified / "cgroup.procs").exists(), "a cgroup2 mount at /sys/fs/cgroup/unified")
+    return unified

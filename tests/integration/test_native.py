@@ -24,15 +24,18 @@ import pytest
 from foundation.errors import InstanceError
 from runtimes.base import ProbeCommand
 from runtimes.host.build import compile_static
-from runtimes.host.cgroups import CgroupV2, detect
+from runtimes.host.cgroups import detect
+from runtimes.host.launcher import launcher_command
+from runtimes.host.procs import parent_pid
 from runtimes.native.driver import MASKED_PATHS, NativeDriver, NativeOptions
 from tests.conftest import require
 from tests.integration.native_harness import (
     Harness,
     deadline,
     handle,
-    launcher,
+    hybrid_cgroup2,
     open_harness,
+    probe,
     probe_pid,
     status_fields,
 )
@@ -128,7 +131,7 @@ def test_memory_limit_kills_what_goes_beyond_it(harness: Harness) -> None:
     assert reading.host_pss >= 8 * MIB
 
     beyond = harness.start(driver, "memtouch", "mib=64")
-    assert launcher(beyond).wait(timeout=10) != 0
+    assert probe(beyond).wait(timeout=10) != 0
     assert beyond.output.wait_closed(deadline(10))
     assert "BENCH-IDLE" not in beyond.output.text()
     assert driver.cgroups.oom_kills(handle(beyond).cgroup) >= 1
@@ -145,23 +148,25 @@ def test_pids_limit_stops_forks(harness: Harness) -> None:
     assert len(driver.cgroups.members(handle(instance).cgroup)) == 8  # the limit, reached
 
 
-def test_memory_reading_covers_launcher_and_probe(harness: Harness) -> None:
+def test_memory_reading_covers_the_instance_and_nothing_of_benchs(harness: Harness) -> None:
     driver = harness.driver()
     instance = harness.start(driver, "ready")
     pids = driver.host_pids(instance)
-    assert launcher(instance).pid in pids and probe_pid(driver, instance) in pids
+    # no monitor process waits beside it: bench itself is its parent
+    assert pids == [probe_pid(driver, instance)] and os.getpid() not in pids
+    assert parent_pid(pids[0]) == os.getpid()
     reading = driver.memory(instance)
     assert reading.host_pss > 0 and reading.cgroup is not None and reading.cgroup > 0
     found = NativeDriver.clean(NativeOptions(), harness.run_id, dry_run=True)
     assert len(found) == 1 and found[0].startswith("cgroup ") and instance.name in found[0]
 
 
-def test_sigterm_to_the_launcher_reaches_the_probe(harness: Harness) -> None:
+def test_sigterm_reaches_the_probe_through_its_pidfd(harness: Harness) -> None:
     driver = harness.driver()
     instance = harness.start(driver, "ready")
     instance.output.wait_for("BENCH-IDLE", deadline(10), "probe")
-    launcher(instance).send_signal(signal.SIGTERM)
-    assert launcher(instance).wait(timeout=10) == 0
+    probe(instance).send_signal(signal.SIGTERM)
+    assert probe(instance).wait(timeout=10) == 0  # its status, from the launcher (its parent)
     instance.output.wait_for("BENCH-DONE 0", deadline(10), "probe")
 
 
@@ -183,19 +188,18 @@ def test_fingerprint_and_availability(harness: Harness) -> None:
 
 
 def test_launcher_clones_into_a_v2_cgroup(harness: Harness) -> None:
-    """The v2 join (clone3 CLONE_INTO_CGROUP), on a hybrid host's controller-less cgroup2 mount."""
-    if isinstance(detect(), CgroupV2):
-        pytest.skip("this host is cgroup v2: every other test here uses the v2 path")
-    unified = Path("/sys/fs/cgroup/unified")
-    require((unified / "cgroup.procs").exists(), "a cgroup2 mount at /sys/fs/cgroup/unified")
+    """The v2 join (clone3 CLONE_INTO_CGROUP) of the launcher as a command, on a hybrid host's
+    controller-less cgroup2 mount (test_launcher.py checks the server's)."""
+    unified = hybrid_cgroup2()
     driver = harness.driver()
     assert driver.launcher is not None
     cgroup = unified / f"bench-{harness.run_id}-v2"
     cgroup.mkdir()
     try:
-        process = subprocess.Popen([str(driver.launcher), str(driver.rootfs), "v2", str(cgroup),
-                                    "--", "/probe", "ready"], stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([str(launcher_command(harness.cache)), "--cgroup", str(cgroup), "--ns",
+                                    str(driver.rootfs), "v2", "--", "/probe", "ready"],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT)
         try:
             assert process.stdout is not None
             assert process.stdout.readline().startswith(b"BENCH-READY")
@@ -211,6 +215,6 @@ def test_launcher_clones_into_a_v2_cgroup(harness: Harness) -> None:
 def test_a_failed_start_says_why_and_leaves_nothing(harness: Harness) -> None:
     driver = harness.driver()
     (driver.rootfs / "probe").unlink()
-    with pytest.raises(InstanceError, match="nsrun: /probe: No such file"):
+    with pytest.raises(InstanceError, match="launcher: /probe: No such file"):
         driver.start(ProbeCommand("ready"), deadline(10))
     assert NativeDriver.clean(NativeOptions(), harness.run_id, dry_run=True) == []

@@ -14,11 +14,14 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.results.crosschecks import read_checks
+from bench.results.crosschecks import CrossCheck, read_checks
 from bench.results.lock import DirectoryLock
 from bench.results.manifest import read_manifest
 from bench.verify import verifying as verify_command
+from runtimes.docker.driver import DockerDriver, DockerOptions
+from runtimes.lxc.driver import LxcDriver, LxcOptions
 from runtimes.native.driver import NativeDriver, NativeOptions
+from runtimes.oci.driver import OciDriver, OciOptions
 from tests.conftest import require
 
 pytestmark = pytest.mark.integration
@@ -37,16 +40,22 @@ workloads:
 """
 
 
+def verified(tmp_path: Path, config_text: str, results: Path) -> tuple[int, list[CrossCheck]]:
+    """`bench verify` of this config into results: its exit code and its lines."""
+    config = tmp_path / "config.yaml"
+    config.write_text(config_text)
+    code = main(["verify", str(config), "-o", str(results)])
+    checks = read_checks(results)
+    assert checks is not None
+    return code, checks
+
+
 def test_verify_puts_every_headline_figure_beside_its_reference(tmp_path: Path) -> None:
     require(NativeDriver.unavailable_reason(NativeOptions()) is None, "the native runtime")
     for tool in ("perf", "hyperfine"):
         require(shutil.which(tool) is not None, f"{tool} (.ci/host-setup installs it)")
-    config = tmp_path / "small.yaml"
-    config.write_text(CONFIG)
     results = tmp_path / "results"
-    code = main(["verify", str(config), "-o", str(results)])
-    checks = read_checks(results)
-    assert checks is not None
+    code, checks = verified(tmp_path, CONFIG, results)
     lines = {(c.figure, c.runtime, c.reference): c for c in checks}
     assert set(lines) == {
         ("boot.total - boot.cgroup", "process", "hyperfine -N"),
@@ -70,6 +79,44 @@ def test_verify_puts_every_headline_figure_beside_its_reference(tmp_path: Path) 
     cells = [json.loads(line) for line in (results / "cells.jsonl").read_text().splitlines()]
     assert all({"load_before", "load_after", "steal_percent"} <= set(c["noise"]) for c in cells)
     assert "Cross-checks" in (results / "report.html").read_text()
+
+
+ENGINE_CONFIG = """\
+repetitions: 2
+warmup: 0
+cell_timeout: 120
+settle: 0.2
+runtimes:
+  oci: {driver: oci, options: {runtime: runc}}
+  lxc: {driver: lxc}
+  docker: {driver: docker}
+workloads:
+  idle: {mode: ready}
+"""
+
+
+@pytest.mark.docker
+def test_verify_times_each_runtimes_own_launch_and_reads_its_memory(tmp_path: Path) -> None:
+    """oci/runc against `runc run`, lxc against `lxc-start`, docker against `docker run` less
+    the CLI's floor; each memory line from processes found without the driver's code."""
+    for cls, options in ((OciDriver, OciOptions(runtime="runc")), (LxcDriver, LxcOptions()),
+                         (DockerDriver, DockerOptions())):
+        require(cls.unavailable_reason(options) is None, f"the {cls.kind} driver")  # type: ignore[arg-type]
+    require(shutil.which("hyperfine") is not None, "hyperfine (.ci/host-setup installs it)")
+    code, checks = verified(tmp_path, ENGINE_CONFIG, tmp_path / "results")
+    lines = {(c.figure, c.runtime): c for c in checks}
+    assert set(lines) == {(figure, runtime) for runtime in ("oci", "lxc", "docker")
+                          for figure in ("boot.total", "memory.host_pss", "memory.cgroup")}
+    for key, line in lines.items():
+        result = line.agreement()
+        assert result.verdict != "failed", f"{key}: {result.reason}"
+        assert line.tolerance == (0.10 if key[0] == "boot.total" else line.tolerance)
+        if key[0].startswith("memory."):  # the same instance, a moment apart
+            assert result.verdict == "agree", (key, result)
+    how = {runtime: lines[("boot.total", runtime)].how for runtime in ("oci", "lxc", "docker")}
+    assert "`runc run`" in how["oci"] and "`lxc-start`" in how["lxc"]
+    assert "CLI's own floor" in how["docker"]
+    assert code == (1 if any(c.agreement().verdict == "disagree" for c in checks) else 0)
 
 
 def test_a_sigterm_while_verify_writes_its_checks_ends_the_run_and_unlocks_it(
