@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.results.crosschecks import CrossCheck, read_checks
+from bench.results.crosschecks import CrossCheck, read_checks, tolerance_text
 from bench.results.numbers import format_value
 from reports import figures
 from reports.analysis import Analysis, Change, RunView, Stat, is_headline, is_phase, trend
@@ -354,7 +354,7 @@ def crosscheck_row(check: CrossCheck) -> dict[str, str]:
     return {"figure": check.figure, "runtime": check.runtime, "reference": check.reference,
             "how": check.how, "bench": format_value(result.bench, check.unit),
             "reference_value": format_value(result.reference, check.unit),
-            "difference": difference_text(result), "tolerance": f"\u00b1{check.tolerance:.0%}",
+            "difference": difference_text(result), "tolerance": tolerance_text(check),
             "verdict": result.verdict, "verdict_class": VERDICT_CLASS[result.verdict],
             "n": f"{len(check.bench)} / {len(check.reference_values)}"}
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from bench.results.documents import read_results_file
 from bench.results.estimates import CONFIDENCE, percentile_interval, resampled_medians
+from bench.results.numbers import format_value
 from bench.results.writer import write_json_atomic
 from foundation.errors import ResultsError
 
@@ -49,6 +50,9 @@ class CrossCheck:
     bench: list[float] = field(default_factory=list)      # per instance
     reference_values: list[float] = field(default_factory=list)
     failed: str | None = None  # why the reference could not be taken
+    # what the instrument itself cannot tell apart, in the unit: a difference within it agrees
+    # whatever the tolerance makes of it (a cgroup's charge: the kernel's charge batch)
+    resolution: float = 0.0
 
     def agreement(self) -> Agreement:
         return agreement(self)
@@ -83,8 +87,9 @@ def agreement(check: CrossCheck) -> Agreement:
         point, low, high = float(np.median(ratios)), float(ratios.min()), float(ratios.max())
     else:
         point, low, high = bootstrap_ratio(check.bench, check.reference_values)
+    tolerance = max(check.tolerance, check.resolution / abs(theirs))
     return Agreement(ours, theirs, ours - theirs, point - 1, low - 1, high - 1,
-                     verdict(low - 1, high - 1, check.tolerance))
+                     verdict(low - 1, high - 1, tolerance))
 
 
 def bootstrap_ratio(ours: list[float], theirs: list[float]) -> tuple[float, float, float]:
@@ -94,6 +99,13 @@ def bootstrap_ratio(ours: list[float], theirs: list[float]) -> tuple[float, floa
     ratios = resampled_medians(ours, rng) / resampled_medians(theirs, rng)
     low, high = percentile_interval(ratios, (1 - CONFIDENCE) / 2, (1 - CONFIDENCE) / 2)
     return float(np.median(ours) / np.median(theirs)), low, high
+
+
+def tolerance_text(check: CrossCheck) -> str:
+    """The tolerance as the terminal and the report show it: "±5%", and the resolution that
+    also agrees where the line has one ("±5% or 256 KiB")."""
+    text = f"\u00b1{check.tolerance:.0%}"
+    return text + (f" or {format_value(check.resolution, check.unit)}" if check.resolution else "")
 
 
 def verdict(low: float, high: float, tolerance: float) -> Verdict:

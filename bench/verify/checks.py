@@ -12,6 +12,7 @@ places it. Warm-up cells get their references too, and both are dropped.
 from __future__ import annotations
 
 import logging
+import os
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -42,6 +43,12 @@ log = logging.getLogger("bench.verify")
 
 PSS_TOLERANCE = 0.02     # the same processes read a moment apart
 CGROUP_TOLERANCE = 0.05  # a cgroup's charge moves with the page cache and kernel memory
+# A cgroup's usage (v1 memory.usage_in_bytes, v2 memory.current) is charged in batches of
+# MEMCG_CHARGE_BATCH (64) pages kept per CPU, so two reads a moment apart may differ by up to
+# a batch with nothing changed in the instance (a "fuzz value", the kernel's cgroup-v1
+# memory.txt): an idle oci container's 640 KiB read 32 KiB apart between bench's read and the
+# reference's, over 5 % (a CI run, 2026-12-05).
+CHARGE_BATCH_BYTES = 64 * os.sysconf("SC_PAGE_SIZE")
 GUEST_RAM_TOLERANCE = 0.05
 SYSCALL_TOLERANCE = 0.10  # two loops of the same call: the probe's subtracts its empty loop
 PID_FILES = (Path("/run/libvirt/qemu"), Path("/var/run/libvirt/qemu"))
@@ -81,11 +88,11 @@ class Verifier:
         self.cache_dir = cache_dir
 
     def line(self, figure: str, runtime: str, reference: str, how: str, unit: str,
-             tolerance: float, paired: bool) -> Line:
+             tolerance: float, paired: bool, resolution: float = 0.0) -> Line:
         key = (figure, runtime, reference)
         if key not in self.lines:
             self.lines[key] = Line(CrossCheck(figure, runtime, reference, how, unit, tolerance,
-                                              paired))
+                                              paired, resolution=resolution))
         return self.lines[key]
 
     def checks(self) -> list[CrossCheck]:
@@ -113,23 +120,25 @@ class Verifier:
 
     def _memory(self, cell: Cell, driver: AnyDriver, instance: AnyInstance,
                 values: dict[str, float]) -> None:
-        readers: list[tuple[str, str, str, float, Callable[[], float], float | None]] = [
+        readers: list[tuple[str, str, str, float, Callable[[], float], float | None, float]] = [
             ("memory.host_pss" + ("+guest_ram" if "memory.guest_ram" in values else ""),
              "smaps_rollup", "Pss of the instance's host processes, each read from "
              "/proc/PID/smaps_rollup", PSS_TOLERANCE, lambda: self._rollup(driver, instance),
-             _sum(values, "memory.host_pss", "memory.guest_ram")),
+             _sum(values, "memory.host_pss", "memory.guest_ram"), 0.0),
             ("memory.cgroup", "cgroup file", "the instance cgroup's memory.usage_in_bytes (v1) "
              "or memory.current (v2), found from /proc/PID/cgroup", CGROUP_TOLERANCE,
-             lambda: self._cgroup(driver, instance), values.get("memory.cgroup")),
+             lambda: self._cgroup(driver, instance), values.get("memory.cgroup"),
+             CHARGE_BATCH_BYTES),
             ("memory.guest_ram", "QEMU monitor + smaps", "Rss of the QEMU mapping that holds "
              "guest physical address 1 MiB (HMP gpa2hva, through virsh for libvirt and QMP's "
              "human-monitor-command for qemu)", GUEST_RAM_TOLERANCE,
-             lambda: self._guest_ram(driver, instance), values.get("memory.guest_ram")),
+             lambda: self._guest_ram(driver, instance), values.get("memory.guest_ram"), 0.0),
         ]
-        for figure, reference, how, tolerance, read, ours in readers:
+        for figure, reference, how, tolerance, read, ours, resolution in readers:
             if ours is None:
                 continue
-            line = self.line(figure, cell.runtime, reference, how, "bytes", tolerance, True)
+            line = self.line(figure, cell.runtime, reference, how, "bytes", tolerance, True,
+                             resolution)
             try:
                 theirs = float(read())
             except (BenchError, OSError) as error:  # a reference error, or the instance left

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from bench.host_noise import host_load
 from bench.interrupts import shielded
-from bench.results.crosschecks import CrossCheck, write_checks
+from bench.results.crosschecks import CrossCheck, tolerance_text, write_checks
 from bench.results.numbers import format_value
 from bench.running import RunHooks, create_run, default_cache_dir, run_cells
 from bench.terminal import out
@@ -66,6 +66,6 @@ def print_checks(checks: list[CrossCheck]) -> None:
         table.add_row(check.figure, check.runtime, check.reference,
                       format_value(result.bench, check.unit),
                       format_value(result.reference, check.unit), difference_text(result),
-                      f"±{check.tolerance:.0%}", result.verdict)
+                      tolerance_text(check), result.verdict)
     out.print(table)
 

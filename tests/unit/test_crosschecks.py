@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from bench.results.crosschecks import VERIFY, CrossCheck, read_checks, verdict, write_checks
+from bench.results.crosschecks import (
+    VERIFY,
+    CrossCheck,
+    read_checks,
+    tolerance_text,
+    verdict,
+    write_checks,
+)
 from bench.verify.launches import after_cgroup, boot_total
 from foundation.errors import ResultsError
 from runtimes.protocol import parse_target
@@ -45,6 +52,20 @@ def test_paired_readings_compare_instance_by_instance() -> None:
                    unit="bytes", figure="memory.host_pss")
     result = paired.agreement()
     assert result.relative == pytest.approx(1 / 99) and result.verdict == "agree"
+
+
+def test_a_difference_within_the_instruments_resolution_agrees() -> None:
+    """A cgroup charge read twice a moment apart moves by up to a charge batch: 32 KiB of
+    640 KiB (5.2 %) agrees within a 256 KiB batch, 512 KiB over it does not."""
+    kib = 1024.0
+    line = {"figure": "memory.cgroup", "unit": "bytes", "paired": True, "tolerance": 0.05}
+    batch = 256 * kib
+    assert check([672 * kib], [640 * kib], **line).agreement().verdict == "disagree"
+    assert check([672 * kib], [640 * kib], **line, resolution=batch).agreement().verdict == "agree"
+    assert check([1152 * kib], [640 * kib], **line,
+                 resolution=batch).agreement().verdict == "disagree"
+    assert tolerance_text(check([1.0], [1.0], **line, resolution=batch)) == "\u00b15% or 256 KiB"
+    assert tolerance_text(check([1.0], [1.0])) == "\u00b110%"
 
 
 def test_a_reference_that_could_not_be_taken_is_failed_never_a_number() -> None:
