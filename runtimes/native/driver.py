@@ -17,7 +17,6 @@ in the run's work directory.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +24,6 @@ from pydantic import Field
 
 from foundation.errors import BenchError, BuildError, ExitCause, InstanceError, RuntimeUnavailable
 from runtimes.base import (
-    Driver,
     MemoryReading,
     ProbeCommand,
     RunContext,
@@ -33,10 +31,9 @@ from runtimes.base import (
     instance_prefix,
 )
 from runtimes.commands import SCRATCH_MOUNT, PackagedCommand, scratch_fingerprint
-from runtimes.host.cgroups import Cgroup, Hierarchy, Limits, detect, sweep
+from runtimes.host.cgroups import Cgroup, Limits, detect, sweep
+from runtimes.host.launched import Contained, LaunchedDriver
 from runtimes.host.launcher import (
-    Launched,
-    Launcher,
     Request,
     joining,
     launcher_command,
@@ -48,7 +45,6 @@ from runtimes.host.pinning import CpuList
 from runtimes.host.rootfs import MOUNT_POINTS, assemble_rootfs, make_rootfs, probe_argv
 from runtimes.host.seccomp import DOCKER_DEFAULT, PROFILE_SOURCE, host_target, resolve
 from runtimes.host.seccomp_bpf import Filter, compile_filter, library_version
-from runtimes.host.spawn import process_exit, stop_contained
 from runtimes.host.usage import TICK_NS, process_cpu_ns
 from runtimes.instance import Instance
 
@@ -70,16 +66,7 @@ class NativeOptions(ContainerOptions):
     cpus: CpuList | None = None  # the probe starts with this affinity
 
 
-@dataclass
-class NativeHandle:
-    """What teardown needs: the cgroup (made first) and the probe, PID 1 of the instance's
-    namespaces, once the launcher started it."""
-
-    cgroup: Cgroup
-    process: Launched | None = None
-
-
-class NativeDriver(Driver[NativeOptions, NativeHandle]):
+class NativeDriver(LaunchedDriver[NativeOptions]):
     kind = "native"
     Options = NativeOptions
     needs_root = "needs root (namespaces, cgroups, pivot_root)"
@@ -87,10 +74,8 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
 
     def __init__(self, name: str, options: NativeOptions, context: RunContext) -> None:
         super().__init__(name, options, context)
-        self.cgroups: Hierarchy = detect()
         self.limits = self.options.limits()
         self.rootfs = context.work_dir / f"{name}-rootfs"
-        self.launcher: Launcher | None = None
         self.applied: Limits | None = None
         self.probe: Path | None = None
         self.command_roots: dict[str, Path] = {}  # tree digest -> its rootfs
@@ -160,7 +145,7 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             argv += ["--", *spec.lines(cwd=SCRATCH_MOUNT if spec.scratch else None)]
         return argv
 
-    def binds(self, instance: Instance[NativeHandle],
+    def binds(self, instance: Instance[Contained],
               command: ProbeCommand) -> tuple[str, list[tuple[str, str]]]:
         """The rootfs for this command, and what is bound into it (scratch, devices): host
         source, target relative to the rootfs."""
@@ -184,35 +169,27 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
     def launcher_argv(self, name: str, cgroup: Cgroup, command: ProbeCommand) -> list[str]:
         """The same start as a command line of the launcher's (one instance, waited for):
         what `bench verify` times as this driver's reference."""
-        if self.launcher is None:
-            raise InstanceError("the native driver was not prepared: call prepare(probe) first")
+        self.prepared()
         request = self.request(name, cgroup, command)
         seccomp = ["--seccomp", str(self.filter_file)] if self.seccomp else []
         cgroups = [arg for path in self.cgroups.join_paths(cgroup) for arg in ("--cgroup", str(path))]
         return [str(launcher_command(self.context.cache_dir)), *seccomp, *cgroups,
                 "--ns", str(request.rootfs), str(request.hostname), "--", *request.argv]
 
-    def launch(self, instance: Instance[NativeHandle], command: ProbeCommand) -> None:
-        if self.launcher is None:
-            raise InstanceError("the native driver was not prepared: call prepare(probe) first")
-        cgroup = self.cgroups.create(instance.name, self.limits)
-        handle = instance.handle = NativeHandle(cgroup)
-        instance.mark("cgroup")
-        rootfs, binds = self.binds(instance, command)
-        handle.process = self.launcher.start(
-            instance, self.request(instance.name, cgroup, command, rootfs, binds))
+    @property
+    def cgroup_limits(self) -> Limits:
+        return self.limits
 
-    def after_ready(self, instance: Instance[NativeHandle]) -> None:
-        """The launcher's stamps: request, spawn, namespaces, mounts, seccomp, exec."""
-        process = instance.held().process
-        if process is not None and self.launcher is not None:
-            self.launcher.started(instance, process)
+    def instance_request(self, instance: Instance[Contained], cgroup: Cgroup,
+                         command: ProbeCommand) -> Request:
+        rootfs, binds = self.binds(instance, command)
+        return self.request(instance.name, cgroup, command, rootfs, binds)
 
     @property
     def filter_file(self) -> Path:
         return self.context.work_dir / f"{self.name}-seccomp.bpf"
 
-    def host_pids(self, instance: Instance[NativeHandle]) -> list[int]:
+    def host_pids(self, instance: Instance[Contained]) -> list[int]:
         """Every process in the instance's cgroup: the probe and its children (no monitor
         process waits beside an instance: bench itself is the probe's parent)."""
         pids = self.cgroups.members_now(instance.held().cgroup)
@@ -220,7 +197,7 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
             raise InstanceError(f"{instance.name}: no process is left in its cgroup")
         return pids
 
-    def memory(self, instance: Instance[NativeHandle]) -> MemoryReading:
+    def memory(self, instance: Instance[Contained]) -> MemoryReading:
         handle = instance.held()
         if handle.process is None or handle.process.poll() is not None:
             raise InstanceError(f"{instance.name} exited before its memory could be read",
@@ -228,7 +205,7 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
         return MemoryReading(host_pss=total_pss(self.host_pids(instance)),
                              cgroup=self.cgroups.memory_charge(handle.cgroup))
 
-    def usage(self, instance: Instance[NativeHandle]) -> Usage:
+    def usage(self, instance: Instance[Contained]) -> Usage:
         """The probe's process tree (as for a plain process: the same accounting) and the
         cgroup's peak charge."""
         handle = instance.held()
@@ -239,24 +216,12 @@ class NativeDriver(Driver[NativeOptions, NativeHandle]):
                      peak_bytes=self.cgroups.memory_peak(handle.cgroup),
                      peak_source="the instance cgroup's peak charge")
 
-    def exit_cause(self, instance: Instance[NativeHandle]) -> ExitCause | None:
+    def exit_cause(self, instance: Instance[Contained]) -> ExitCause | None:
         handle = instance.handle
         if handle is None:
             return None
         return (self.cgroups.oom_cause(handle.cgroup, self.limits.memory_bytes)
-                or process_exit(handle.process, instance))
-
-    def teardown(self, instance: Instance[NativeHandle]) -> None:
-        handle = instance.handle
-        if handle is not None:
-            stop_contained(instance, handle.process, self.cgroups, handle.cgroup,
-                           self.grace_seconds)
-
-    def close(self) -> None:
-        if self.launcher is not None:
-            self.launcher.close()
-            self.launcher = None
-        self.cgroups.remove_parents()
+                or super().exit_cause(instance))
 
     def fingerprint(self) -> dict[str, Any]:
         return {

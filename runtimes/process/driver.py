@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from foundation.errors import BenchError, ExitCause, InstanceError, RuntimeUnavailable
 from runtimes.base import (
-    Driver,
     DriverOptions,
     MemoryReading,
     ProbeCommand,
@@ -31,10 +29,9 @@ from runtimes.base import (
     instance_prefix,
 )
 from runtimes.commands import PackagedCommand, scratch_fingerprint
-from runtimes.host.cgroups import Cgroup, Hierarchy, detect, sweep
+from runtimes.host.cgroups import Cgroup, detect, sweep
+from runtimes.host.launched import Contained, LaunchedDriver
 from runtimes.host.launcher import (
-    Launched,
-    Launcher,
     Request,
     encoded_environment,
     joining,
@@ -42,30 +39,16 @@ from runtimes.host.launcher import (
 )
 from runtimes.host.memory import pss_bytes
 from runtimes.host.pinning import CpuList
-from runtimes.host.spawn import TAG, process_exit, stop_contained, sweep_processes
+from runtimes.host.spawn import TAG, sweep_processes
 from runtimes.host.usage import TICK_NS, process_cpu_ns
 from runtimes.instance import Instance
-
-
-@dataclass
-class Process:
-    """What teardown needs: the instance's cgroup (made first) and the probe (once spawned)."""
-
-    cgroup: Cgroup
-    process: Launched | None = None
-
-    @property
-    def pid(self) -> int:
-        if self.process is None:
-            raise InstanceError(f"the probe of cgroup {self.cgroup.name} was never spawned")
-        return self.process.pid
 
 
 class ProcessOptions(DriverOptions):
     cpus: CpuList | None = None
 
 
-class ProcessDriver(Driver[ProcessOptions, Process]):
+class ProcessDriver(LaunchedDriver[ProcessOptions]):
     kind = "process"
     Options = ProcessOptions
     needs_root = "puts each instance in a cgroup of its own (under /sys/fs/cgroup)"
@@ -73,8 +56,6 @@ class ProcessDriver(Driver[ProcessOptions, Process]):
 
     def __init__(self, name: str, options: ProcessOptions, context: RunContext) -> None:
         super().__init__(name, options, context)
-        self.cgroups: Hierarchy = detect()
-        self.launcher: Launcher | None = None
         # what the probe inherits: the harness's environment, and its instance's name
         self.environment = encoded_environment(
             [f"{key}={value}" for key, value in os.environ.items() if key != TAG])
@@ -92,33 +73,22 @@ class ProcessDriver(Driver[ProcessOptions, Process]):
         same files the tree holds for the other runtimes)."""
         self.cells.set(commands)
 
-    def launch(self, instance: Instance[Process], command: ProbeCommand) -> None:
-        if self.launcher is None:
-            raise InstanceError("the process driver was not prepared: call prepare(probe) first")
-        cgroup = self.cgroups.create(instance.name, None)  # no limit: it only contains
-        handle = instance.handle = Process(cgroup)
-        instance.mark("cgroup")
+    def instance_request(self, instance: Instance[Contained], cgroup: Cgroup,
+                         command: ProbeCommand) -> Request:
         argv = [str(self.probe), *command.argv()]
         if command.workload is not None:
             spec = self.cells.get(command.workload).spec
             scratch = self.cells.make_scratch(instance.name, spec)
             argv += ["--", *spec.lines(cwd=str(scratch) if scratch else None)]
-        handle.process = self.launcher.start(instance, Request(
-            argv, env=[f"{TAG}={instance.name}"], base_env=self.environment,
-            cgroup=joining(self.cgroups, cgroup)))
+        return Request(argv, env=[f"{TAG}={instance.name}"], base_env=self.environment,
+                       cgroup=joining(self.cgroups, cgroup))
 
-    def after_ready(self, instance: Instance[Process]) -> None:
-        """The launcher's stamps: request, spawn (in its cgroup), exec."""
-        process = instance.held().process
-        if process is not None and self.launcher is not None:
-            self.launcher.started(instance, process)
-
-    def usage(self, instance: Instance[Process]) -> Usage:
+    def usage(self, instance: Instance[Contained]) -> Usage:
         """The probe's CPU time and its reaped children's: the whole instance."""
         return Usage(cpu_ns=process_cpu_ns(instance.held().pid),
                      cpu_source="the probe's process tree (/proc/PID/stat)", cpu_resolution_ns=TICK_NS)
 
-    def memory(self, instance: Instance[Process]) -> MemoryReading:
+    def memory(self, instance: Instance[Contained]) -> MemoryReading:
         process = instance.held().process
         if process is None:
             raise InstanceError(f"{instance.name} has no probe")
@@ -127,20 +97,6 @@ class ProcessDriver(Driver[ProcessOptions, Process]):
             raise InstanceError(f"{instance.name} exited before its memory could be read",
                                 cause=ExitCause.from_wait_status(status))
         return MemoryReading(host_pss=pss_bytes(process.pid))
-
-    def exit_cause(self, instance: Instance[Process]) -> ExitCause | None:
-        return process_exit(instance.handle.process if instance.handle else None, instance)
-
-    def teardown(self, instance: Instance[Process]) -> None:
-        handle = instance.handle
-        if handle is not None:
-            stop_contained(instance, handle.process, self.cgroups, handle.cgroup, self.grace_seconds)
-
-    def close(self) -> None:
-        if self.launcher is not None:
-            self.launcher.close()
-            self.launcher = None
-        self.cgroups.remove_parents()
 
     @classmethod
     def clean(cls, options: ProcessOptions, run_id: str | None, dry_run: bool) -> list[str]:

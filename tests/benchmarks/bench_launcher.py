@@ -29,10 +29,11 @@ from bench.results.estimates import ratio_of_medians
 from bench.workload.bundle import build_bundle
 from runtimes.base import AnyDriver, ProbeCommand
 from runtimes.host.build import compile_static
+from runtimes.host.launched import Contained
 from runtimes.host.spawn import spawn
 from runtimes.instance import Instance
-from runtimes.native.driver import NativeDriver, NativeHandle, NativeOptions
-from runtimes.process.driver import Process, ProcessDriver, ProcessOptions
+from runtimes.native.driver import NativeDriver, NativeOptions
+from runtimes.process.driver import ProcessDriver, ProcessOptions
 from tests.benchmarks.sitting import CACHE, READY_ONCE, deadline, sitting
 
 SETTLE_S = 0.2
@@ -41,16 +42,16 @@ SETTLE_S = 0.2
 class Popened(ProcessDriver):
     """The process driver as it started its probe before the launcher."""
 
-    def launch(self, instance: Instance[Process], command: ProbeCommand) -> None:
+    def launch(self, instance: Instance[Contained], command: ProbeCommand) -> None:
         cgroup = self.cgroups.create(instance.name, None)
-        handle = instance.handle = Process(cgroup)
+        handle = instance.handle = Contained(cgroup)
         instance.mark("cgroup")
         argv = [str(self.probe), *command.argv(),
                 *(f"join={path}" for path in self.cgroups.join_files(cgroup))]
         handle.process = spawn(instance, argv, self.options.cpus)  # type: ignore[assignment]
         instance.mark("spawn")
 
-    def after_ready(self, instance: Instance[Process]) -> None:
+    def after_ready(self, instance: Instance[Contained]) -> None:
         return None
 
 
@@ -60,9 +61,9 @@ class NsrunNative(NativeDriver):
 
     nsrun: Path
 
-    def launch(self, instance: Instance[NativeHandle], command: ProbeCommand) -> None:
+    def launch(self, instance: Instance[Contained], command: ProbeCommand) -> None:
         cgroup = self.cgroups.create(instance.name, self.limits)
-        handle = instance.handle = NativeHandle(cgroup)
+        handle = instance.handle = Contained(cgroup)
         instance.mark("cgroup")
         seccomp = ["--seccomp", str(self.filter_file)] if self.seccomp else []
         argv = [str(self.nsrun), *seccomp, str(self.rootfs), self.options.hostname_of(instance.name),
@@ -70,7 +71,7 @@ class NsrunNative(NativeDriver):
         handle.process = spawn(instance, argv, self.options.cpus)  # type: ignore[assignment]
         instance.mark("spawn")
 
-    def after_ready(self, instance: Instance[NativeHandle]) -> None:
+    def after_ready(self, instance: Instance[Contained]) -> None:
         return None
 
 

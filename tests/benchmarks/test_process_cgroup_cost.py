@@ -21,9 +21,10 @@ from typing import Any
 from bench.results.estimates import ratio_of_medians
 from bench.workload.bundle import build_bundle
 from runtimes.base import ProbeCommand
+from runtimes.host.launched import Contained
 from runtimes.host.spawn import spawn, stop_process
 from runtimes.instance import Instance
-from runtimes.process.driver import Process, ProcessDriver, ProcessOptions
+from runtimes.process.driver import ProcessDriver, ProcessOptions
 from tests.benchmarks.sitting import CACHE, deadline, sitting
 
 ROUNDS = 20
@@ -34,12 +35,12 @@ IDLE = ProbeCommand("ready", ("idle=60",))
 class Uncontained(ProcessDriver):
     """The process driver as it was before its cgroup: the probe spawned, nothing else."""
 
-    def launch(self, instance: Instance[Process], command: ProbeCommand) -> None:
-        handle = instance.handle = Process(self.cgroups.cgroup(instance.name))  # never made
+    def launch(self, instance: Instance[Contained], command: ProbeCommand) -> None:
+        handle = instance.handle = Contained(self.cgroups.cgroup(instance.name))  # never made
         handle.process = spawn(instance, [str(self.probe), *command.argv()], self.options.cpus)
         instance.mark("spawn")
 
-    def teardown(self, instance: Instance[Process]) -> None:
+    def teardown(self, instance: Instance[Contained]) -> None:
         if instance.handle is not None and instance.handle.process is not None:
             stop_process(instance.handle.process, self.grace_seconds)
             instance.mark_stop("exit")

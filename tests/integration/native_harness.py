@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from runtimes.host.cgroups import CgroupV2, detect
+from runtimes.host.launched import Contained
 from runtimes.host.launcher import Launched
 from runtimes.instance import Instance
-from runtimes.native.driver import NativeDriver, NativeHandle
+from runtimes.native.driver import NativeDriver
 from tests.conftest import require
 from tests.integration.driver_harness import Harness as DriverHarness
 from tests.integration.driver_harness import deadline, require_driver, status_fields
@@ -28,8 +29,8 @@ def requirements() -> None:
     require_driver(NativeDriver)
 
 
-def handle(instance: Instance) -> NativeHandle:
-    found: NativeHandle = instance.handle
+def handle(instance: Instance) -> Contained:
+    found: Contained = instance.handle
     return found
 
 
