@@ -158,6 +158,10 @@ class Driver(ABC, Generic[OptionsT, HandleT]):
         command runs and once it ended); empty where the driver cannot tell."""
         return Usage()
 
+    def before_clock(self, instance: Instance[HandleT],  # noqa: B027 (optional hook)
+                     command: ProbeCommand) -> None:
+        """What a start can prepare before its clock starts (nothing unless a driver says)."""
+
     @abstractmethod
     def launch(self, instance: Instance[HandleT], command: ProbeCommand) -> None:
         """Create and start the instance, feed its output to instance.output, mark phases."""
@@ -251,8 +255,9 @@ class Driver(ABC, Generic[OptionsT, HandleT]):
         name = self.instance_name()
         log.info("%s: start %s", name, " ".join(command.argv()))  # off the clock: a file write
         instance: Instance[HandleT] = Instance(name, 0, command.output)
-        instance.requested_ns = time.monotonic_ns()  # the clock starts once bench's own record is made
         try:
+            self.before_clock(instance, command)
+            instance.requested_ns = time.monotonic_ns()  # the clock starts once bench's own record is made
             self.launch(instance, command)
             stamp, _ = instance.output.wait_for(READY, deadline_ns, f"{self.name} instance")
             instance.mark("ready", stamp)

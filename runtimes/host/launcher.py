@@ -134,6 +134,16 @@ def encoded_environment(entries: Sequence[str]) -> bytes:
     return encode_fields([("e", entry) for entry in entries])
 
 
+@dataclass(frozen=True)
+class Encoded:
+    """A request as launcher.c reads it, encoded before a start's clock (Launcher.encode):
+    only the cgroup directory's descriptor is left to the start (it exists only then)."""
+
+    argv: Sequence[str]
+    payload: bytes
+    directory: Path | None
+
+
 class Launched:
     """A child the launcher started, bench's own child: what Popen offers teardown."""
 
@@ -240,17 +250,22 @@ class Launcher:
         self._spare: Kit | None = None
         self.restock()
 
-    def start(self, instance: Instance[Any], request: Request) -> Launched:
-        """The instance's process; its output feeds instance.output (see launch)."""
-        return self.launch(instance.output, request)
+    def encode(self, request: Request) -> Encoded:
+        """The request as the library reads it, with this launcher's CPU list: work done
+        before a start's clock (LaunchedDriver.before_clock), as the pipes are."""
+        return Encoded(request.argv, request.encode(self.cpus), request.cgroup.directory)
 
-    def launch(self, output: StampedLines, request: Request) -> Launched:
+    def start(self, instance: Instance[Any], request: Request | Encoded) -> Launched:
+        """The instance's process; its output feeds instance.output (see launch)."""
+        encoded = self.encode(request) if isinstance(request, Request) else request
+        return self.launch(instance.output, encoded)
+
+    def launch(self, output: StampedLines, request: Encoded) -> Launched:
         """Start one child whose stdin and stdout/stderr are pipes of ours, its output
         feeding `output`: returns once its exec is done (or a step of it failed: the child
         says which on its stream and exits 127). An InstanceError when nothing started."""
-        payload = request.encode(self.cpus)
-        directory = -1 if request.cgroup.directory is None else open_directory(
-            request.cgroup.directory)
+        payload = request.payload
+        directory = -1 if request.directory is None else open_directory(request.directory)
         with self._lock:
             kit, self._spare = self._spare or Kit(self.pump), None
         kit.stream.lines = output  # read before the child exists: its first line is stamped on arrival

@@ -100,6 +100,28 @@ def test_a_native_start_is_named_step_by_step(native: Harness[NativeDriver]) -> 
         assert parent_pid(child(instance).pid) == os.getpid()
 
 
+@pytest.mark.parametrize("kind", ["process", "native"])
+def test_the_request_is_built_before_the_clock(kind: str, request: pytest.FixtureRequest,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the launcher is asked (argv, environment, cgroup paths, rootfs) is built and
+    encoded before the boot's clock starts; the clock holds only the start itself."""
+    harness = request.getfixturevalue(kind)
+    driver = harness.driver()
+    built: list[int] = []
+    real = driver.instance_request
+
+    def timed_request(*args: object) -> Request:
+        built.append(time.monotonic_ns())
+        return real(*args)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(driver, "instance_request", timed_request)
+    instance = harness.start(driver)
+    assert len(built) == 1 and built[0] < instance.requested_ns
+    assert driver._encoded == {}  # taken by the start that built it
+    assert child(instance).argv == list(real(instance, instance.held().cgroup,
+                                             ProbeCommand("ready", ("idle=300",))).argv)
+
+
 def test_exit_statuses_and_signals_go_through_the_pidfd(
         process: Harness[ProcessDriver]) -> None:
     driver = process.driver()
