@@ -59,6 +59,8 @@ CellHook = Callable[[Cell, str | None], None]
 # Called with a measured instance, still running, before its teardown (`bench verify` reads
 # its independent references there, at the same moment as the cell's own readings).
 InstanceHook = Callable[[Cell, AnyDriver, AnyInstance, list[Sample]], None]
+# before a cell, ahead of its pause (bench verify: its checked starts' lead-in)
+BeforeCell = Callable[[Cell, AnyDriver], None]
 
 
 def probe_command(workload: Workload, idle_seconds: float, name: str = "",
@@ -151,11 +153,13 @@ class Runner:
     def __init__(self, config: Config, writer: RunWriter, bundle: Bundle, run_id: str,
                  cache_dir: Path, run_log: RunLog | None = None,
                  workloads: dict[str, PreparedWorkload] | None = None,
-                 on_instance: InstanceHook | None = None, registry: Registry = INSTALLED) -> None:
+                 on_instance: InstanceHook | None = None, registry: Registry = INSTALLED,
+                 before_cell: BeforeCell | None = None) -> None:
         self.config = config
         self.registry = registry  # name -> driver class: the installed drivers unless told
         self.workloads = workloads or {}
         self.on_instance = on_instance
+        self.before_cell = before_cell
         self.writer = writer
         self.bundle = bundle
         self.run_id = run_id
@@ -271,6 +275,8 @@ class Runner:
             self.writer.record_swept(swept)
 
     def run_cell(self, cell: Cell) -> CellResult:
+        if self.before_cell is not None:
+            self.before_cell(cell, self.drivers[cell.runtime])
         started = time.time()
         self.cell_line = self.run_log.next_line if self.run_log else None
         log.info("cell %d %s%s: start", cell.index, cell.key, " (warm-up)" if cell.warmup else "")

@@ -34,6 +34,7 @@ from bench.results.run import Run, load_run
 from bench.results.writer import RunWriter
 from bench.runlog import run_log
 from bench.runner import (
+    BeforeCell,
     InstanceHook,
     Runner,
     check_available,
@@ -208,6 +209,7 @@ class RunHooks:
     on_instance: InstanceHook | None = None  # while an instance is up, after bench read it
     after_cell: AfterCell | None = None  # after each cell, outside it
     after_run: Callable[[], None] | None = None  # once the cells ran: the run completes after it
+    before_cell: BeforeCell | None = None  # before each cell and its pause, outside it
 
 
 @dataclass(frozen=True)
@@ -257,7 +259,8 @@ def run_cells(config: Config, writer: RunWriter, bundle: Bundle, cells: list[Cel
         err.print(plain(start), highlight=False, soft_wrap=True)  # one line, however long
         with run_log(writer.path, verbose=verbose) as log:
             runner = Runner(config, writer, bundle, str(writer.manifest.run_id),
-                            default_cache_dir(), log, workloads, hooks.on_instance)
+                            default_cache_dir(), log, workloads, hooks.on_instance,
+                            before_cell=hooks.before_cell)
             failed = run_with_progress(runner, cells, hooks.after_cell, hooks.after_run)
     except KeyboardInterrupt as stop:  # before the runner took over: it had nothing to tear down
         signum = signal_of(stop)

@@ -1,7 +1,10 @@
 """The cross-checks of one sitting: bench's own cells run by the runner, and beside each of
 them, interleaved, the independent reference for its headline figures.
 
-After each cell (the runner's on_cell): a launch cell is followed by the same launch timed by
+Before each cell whose start is checked (the runner's before_cell): one untimed run of its
+reference launch, so that bench's start, like each reference run, follows a start of the same
+launch by a fraction of a second (launches.prime_launch). After each cell (the runner's
+on_cell): a launch cell is followed by the same launch timed by
 hyperfine, a syscall cell of the process runtime by `perf bench syscall basic` with the same
 number of calls per batch, as many times as the probe runs batches. While an idle instance is
 still up (the runner's on_instance, right after bench read its memory): its processes' PSS
@@ -22,7 +25,7 @@ from bench.config import Config, SyscallWorkload
 from bench.plan import Cell
 from bench.results.crosschecks import CrossCheck
 from bench.results.sample import Sample
-from bench.verify.launches import time_launch
+from bench.verify.launches import prime_launch, time_launch
 from bench.verify.references import (
     Launches,
     ReferenceError,
@@ -61,6 +64,10 @@ class Line:
 
     spec: CrossCheck
     problems: list[str] = field(default_factory=list)
+    # a launch line's cells: each one's runs as timed, and what its calibration would take
+    # off; check() takes the sitting's median correction off every cell's runs
+    raws: list[float] = field(default_factory=list)
+    corrections: list[float] = field(default_factory=list)
 
     @property
     def bench(self) -> list[float]:
@@ -71,8 +78,17 @@ class Line:
         return self.spec.reference_values
 
     def check(self) -> CrossCheck:
-        failed = self.problems[0] if self.problems and not self.reference_values else None
-        return replace(self.spec, failed=failed)
+        """The line as gathered. A launch's correction (untilready's own cost, a CLI's
+        floor) is one constant of the sitting, measured beside every cell so that it follows
+        the sitting's drift; taken off each cell as its median over the sitting, its own
+        scatter (two medians of five runs apart: as wide as the launch's) stays out of the
+        reference's cells."""
+        spec = self.spec
+        if self.raws:
+            correction = statistics.median(self.corrections)
+            spec = replace(spec, reference_values=[raw - correction for raw in self.raws])
+        failed = self.problems[0] if self.problems and not spec.reference_values else None
+        return replace(spec, failed=failed)
 
 
 class Verifier:
@@ -188,6 +204,25 @@ class Verifier:
         pid = qemu_pid_file(instance.name)
         return monitor_guest_ram(instance.name, pid, driver.options.uri)
 
+    # --- before a cell: the lead-in of a checked start -------------------------------
+
+    def before_cell(self, cell: Cell, driver: AnyDriver) -> None:
+        """Before a cell whose start is checked (an idle cell), one untimed run of its
+        reference launch (launches.prime_launch), ahead of the runner's pause."""
+        workload = self.config.workloads[cell.workload]
+        if isinstance(workload, SyscallWorkload) or workload.mode != "ready":
+            return
+        try:
+            prime_launch(driver, self.run_id, self.launches())
+        except ReferenceError as problem:
+            log.error("primer before cell %s failed: %s", cell.key, problem)
+            self._note(cell, str(problem))
+
+    def launches(self) -> Launches:
+        if self.timer is None:
+            self.timer = Launches(self.cache_dir, f"{instance_prefix(self.run_id)}verify")
+        return self.timer
+
     # --- on_cell: the timing references, interleaved with bench's cells ----------------
 
     def after_cell(self, cell: Cell, driver: AnyDriver, error: str | None) -> None:
@@ -222,15 +257,14 @@ class Verifier:
             line.reference_values.append(statistics.median(runs))
 
     def _launch(self, cell: Cell, driver: AnyDriver, bench: dict[str, float]) -> None:
-        if self.timer is None:
-            self.timer = Launches(self.cache_dir, f"{instance_prefix(self.run_id)}verify")
-        timed = time_launch(driver, self.run_id, self.timer)
+        timed = time_launch(driver, self.run_id, self.launches())
         if timed is None or cell.warmup:
             return
-        launch, reference = timed
+        launch, timing = timed
         line = self.line(launch.figure, cell.runtime, "hyperfine -N", launch.how, "ms",
                          launch.tolerance, False)
-        line.reference_values.append(reference)
+        line.raws.append(timing.raw)
+        line.corrections.append(timing.correction)
         ours = launch.bench_value(bench)
         if ours is not None:
             line.bench.append(ours)

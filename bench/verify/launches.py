@@ -27,14 +27,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.verify.references import SETTLE_S, Launches, qemu_by_hand_argv, qemu_direct_argv, tool
+from bench.verify.references import (
+    SETTLE_S,
+    Launches,
+    Timing,
+    qemu_by_hand_argv,
+    qemu_direct_argv,
+    tool,
+)
 from foundation.errors import InstanceError
 from runtimes.base import AnyDriver, ProbeCommand, instance_prefix
 from runtimes.guest.cmdline import kernel_cmdline
 from runtimes.instance import Instance
 
 READY_ONCE = ProbeCommand("ready", ("idle=0",))
-TIMED = "hyperfine -N through untilready, to the ready line, less untilready's own cost"
+TIMED = ("hyperfine -N through untilready, to the ready line, less untilready's own cost (the "
+         "sitting's median of it, measured beside each cell)")
 BootFigure = Callable[[dict[str, float]], float | None]
 
 
@@ -66,7 +74,7 @@ def after_cgroup(phases: dict[str, float]) -> float | None:
     return phases["boot.total"] - phases["boot.cgroup"]
 
 
-def time_launch(driver: AnyDriver, run_id: str, timer: Launches) -> tuple[Launch, float] | None:
+def time_launch(driver: AnyDriver, run_id: str, timer: Launches) -> tuple[Launch, Timing] | None:
     """One cell's reference for this driver's launch (the median of its runs), timed by
     hyperfine; None for a driver without one. What a launch needs beforehand (a native
     cgroup, a bundle) is made right before it, as the driver makes it right before its own
@@ -77,11 +85,30 @@ def time_launch(driver: AnyDriver, run_id: str, timer: Launches) -> tuple[Launch
         return None
     time.sleep(SETTLE_S)
     try:
-        return launch, timer.time_ms(launch.argv, getattr(driver.options, "cpus", None),
-                                     launch.runs, launch.wrapper, launch.floor)
+        return launch, timer.timed(launch.argv, getattr(driver.options, "cpus", None),
+                                   launch.runs, launch.wrapper, launch.floor)
     finally:
         for step in launch.cleanup:
             step()
+
+
+def prime_launch(driver: AnyDriver, run_id: str, timer: Launches) -> bool:
+    """One untimed run of this driver's reference launch, right before a cell whose start is
+    checked, so that bench's start follows a start of the same launch by the runner's pause
+    as each reference run follows the one before it by SETTLE_S. Without it bench's start
+    followed the previous cell's references: seconds without this launch, and on this host
+    a start after seconds of quiet took 0.6-1 ms more than one 0.2 s after another (the
+    same after a primer: docs/methodology.md, "A start's lead-in"). Guest boots are not
+    primed (a primer would cost a boot). False when nothing was run."""
+    launch = launch_of(driver, run_id)
+    if launch is None or driver.kind in GUESTS:
+        return False
+    try:
+        timer.run_once(launch.argv, getattr(driver.options, "cpus", None))
+    finally:
+        for step in launch.cleanup:
+            step()
+    return True
 
 
 def launch_of(driver: AnyDriver, run_id: str) -> Launch | None:
@@ -93,14 +120,18 @@ def launch_of(driver: AnyDriver, run_id: str) -> Launch | None:
     return maker(driver, run_id) if maker else None
 
 
+GUESTS = ("libvirt", "qemu")  # a start is a guest's boot: seconds, not primed
 # Tolerances: how far bench's median may sit from the reference's. Both time the same
 # launch to the same line; what differs is who starts it (bench's launcher, asked over a
 # socket, against hyperfine plus the static helper's fork).
 LAUNCH_TOLERANCE = 0.10
 GUEST_TOLERANCE = 0.20  # libvirt: its RPC, QMP set-up and cgroups on top of the same boot
 # runs of each reference per cell: its median is the cell's value (a single run on a busy
-# host moves by tens of %); a guest boot takes seconds, so once
-RUNS = 5
+# host moves by tens of %); a guest boot takes seconds, so once. A host launch is cheap:
+# nine runs, as bench's side of the line is one start per cell, but the reference's median
+# of five scattered twice as widely as bench's starts over a sitting (2026-12-05, process:
+# bench's interval of the median -2.5 to +3.1 %, the reference's -4.8 to +9.0 %)
+RUNS = 9
 ENGINE_RUNS = 5
 
 

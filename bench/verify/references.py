@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from foundation.errors import BenchError, InstanceError
@@ -98,6 +99,19 @@ def perf_bench_getppid(calls: int, cpus: str | None = None) -> float:
 # --- launches -------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Timing:
+    """One cell's reference launch: the median of its runs as timed (`raw`, ms) and what is
+    taken off it (`correction`: untilready's own cost, a wrapper's, the CLI's floor)."""
+
+    raw: float
+    correction: float
+
+    @property
+    def value(self) -> float:
+        return self.raw - self.correction
+
+
 class Launches:
     """Launches timed by hyperfine -N to the probe's ready line, one hyperfine per call (so
     they interleave with bench's own cells), each process tagged with `tag` for `bench clean`."""
@@ -111,18 +125,30 @@ class Launches:
     def time_ms(self, argv: list[str], cpus: str | None = None, runs: int = 1,
                 wrapper: Sequence[str] = (), floor: list[str] | None = None) -> float:
         """ms from hyperfine's spawn of the launch to the ready line: the median of `runs`
-        runs of one hyperfine (so a cell's reference interleaves with bench's cells), less
-        the cost of untilready and of `wrapper` (what the launch runs through, if anything)
-        measured right after (overhead_ms), and less the median time of `floor` if given."""
+        runs of one hyperfine, less what timed() measured beside it."""
+        return self.timed(argv, cpus, runs, wrapper, floor).value
+
+    def timed(self, argv: list[str], cpus: str | None = None, runs: int = 1,
+              wrapper: Sequence[str] = (), floor: list[str] | None = None) -> Timing:
+        """The median of `runs` runs of the launch by one hyperfine (so a cell's reference
+        interleaves with bench's cells), and what is to be taken off it, measured right
+        after: the cost of untilready and of `wrapper` (what the launch runs through, if
+        anything: overhead_ms), and the median time of `floor` if given."""
         timed = [str(self.helper), "--pidfile", str(self.pidfile), *argv]
         wait = [str(self.helper), "--wait", str(self.pidfile)]
         [times] = self.hyperfine([timed], runs, cpus, prepare=self.paused(wait))
         run_tool(wait)  # the launch is over too
-        value = statistics.median(times) - self.overhead_ms(cpus, OVERHEAD_RUNS, wrapper)
+        correction = self.overhead_ms(cpus, OVERHEAD_RUNS, wrapper)
         if floor is not None:
-            value -= statistics.median(self.hyperfine([floor], runs, cpus,
-                                                      prepare=self.paused(wait))[0])
-        return value
+            correction += statistics.median(self.hyperfine([floor], runs, cpus,
+                                                           prepare=self.paused(wait))[0])
+        return Timing(statistics.median(times), correction)
+
+    def run_once(self, argv: list[str], cpus: str | None = None) -> None:
+        """One untimed run of a launch through untilready, returning once the launch is gone
+        (a primer: see launches.prime_launch)."""
+        run_tool([str(self.helper), "--pidfile", str(self.pidfile), *argv], cpus=cpus)
+        run_tool([str(self.helper), "--wait", str(self.pidfile)])
 
     def overhead_ms(self, cpus: str | None = None, runs: int = OVERHEAD_RUNS,
                     wrapper: Sequence[str] = ()) -> float:

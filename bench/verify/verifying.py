@@ -36,7 +36,7 @@ def verify(config_path: Path, output: Path | None, verbose: bool) -> int:
         sitting = {"load_before": before.load1, "load_after": host_load().load1}
         write_checks(run.writer.path, verifier.checks(), tool_versions(), sitting)
 
-    hooks = RunHooks(verifier.at_instance, verifier.after_cell, record)
+    hooks = RunHooks(verifier.at_instance, verifier.after_cell, record, verifier.before_cell)
     try:
         finished = run_cells(run.config, run.writer, run.bundle, run.cells, start,
                              run.workloads, verbose, hooks)

@@ -8,7 +8,9 @@ Conditions (before x pause):
   the process launch: hyperfine, untilready and its calibration), `native-refs` (the same
   for the native-unconfined launch: what precedes a process cell in a verify sitting),
   `process-cell` and `native-cell` (an idle instance as bench.runner measures one: started,
-  0.5 s idle, its memory read, torn down: a plain run's neighbour);
+  0.5 s idle, its memory read, torn down: a plain run's neighbour), `quiet3` and `quiet8`
+  (3 or 8 s in which bench starts nothing), `primed8` (8 s of that, then one untimed run of
+  the reference launch: `bench verify`'s primer, bench.verify.launches.prime_launch);
 - pause: seconds between that and the start (a run's `pause`; the reference's --settle).
 bench: the process driver's boot.total - boot.cgroup (and its `ready` phase); reference:
 one hyperfine -N run of the probe entering a cgroup made beforehand, through untilready, raw
@@ -31,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.verify.launches import launch_of, time_launch
+from bench.verify.launches import launch_of, prime_launch, time_launch
 from bench.verify.references import Launches, run_tool
 from bench.workload.bundle import build_bundle
 from runtimes.base import ProbeCommand, instance_prefix
@@ -40,7 +42,8 @@ from runtimes.process.driver import ProcessDriver, ProcessOptions
 from runtimes.protocol import IDLE as IDLE_LINE
 from tests.benchmarks.sitting import CACHE, READY_ONCE, deadline, sitting
 
-BEFORE = ["process", "native", "references", "native-refs", "process-cell", "native-cell"]
+BEFORE = ["process", "native", "references", "native-refs", "process-cell", "native-cell",
+          "quiet3", "quiet8", "primed8"]
 IDLE = ProbeCommand("ready", ("idle=60",))
 
 
@@ -83,7 +86,13 @@ def main(rounds: int, pauses: list[float], befores: list[str]) -> None:
             driver.memory(instance)
             driver.stop(instance)
 
+        def primed(quiet: float) -> None:
+            time.sleep(quiet)
+            prime_launch(process, context.run_id, timer)
+
         actions: dict[str, Callable[[], object]] = {
+            "quiet3": lambda: time.sleep(3), "quiet8": lambda: time.sleep(8),
+            "primed8": lambda: primed(8),
             "process": lambda: started(process), "native": lambda: started(native),
             "references": lambda: time_launch(process, context.run_id, timer),
             "native-refs": lambda: time_launch(native, context.run_id, timer),

@@ -67,7 +67,7 @@ def test_boot_agrees_with_the_same_launch_timed_by_hyperfine(benchmark: Any, kin
             def reference() -> float:
                 timed = time_launch(driver, context.run_id, timer)
                 assert timed is not None
-                return timed[1]
+                return timed[1].value
 
             ours, theirs = side_by_side(benchmark, lambda: boot(driver, launch),
                                         {"hyperfine": reference}, rounds=rounds)

@@ -64,7 +64,7 @@ def test_process_boot_against_the_c_reference_and_popen(benchmark: Any) -> None:
             def reference() -> float:
                 timed = time_launch(launched, context.run_id, timer)
                 assert timed is not None
-                return timed[1]
+                return timed[1].value
 
             ours, theirs = side_by_side(benchmark, lambda: boot(launched, phases),
                                         {"C reference": reference, "Popen": lambda: once(popened)},

@@ -79,6 +79,23 @@ def test_verify_puts_every_headline_figure_beside_its_reference(tmp_path: Path) 
     cells = [json.loads(line) for line in (results / "cells.jsonl").read_text().splitlines()]
     assert all({"load_before", "load_after", "steal_percent"} <= set(c["noise"]) for c in cells)
     assert "Cross-checks" in (results / "report.html").read_text()
+    assert primed_cells(results) == {c["key"]: "/idle/" in c["key"] for c in cells}
+
+
+def primed_cells(results: Path) -> dict[str, bool]:
+    """Per cell in run.log: whether an untimed run of its reference launch (untilready run
+    directly, not through hyperfine) came between the cell before it and its own start."""
+    primed: dict[str, bool] = {}
+    since_cell = False
+    for line in (results / "run.log").read_text().splitlines():
+        if "bench.runner: cell " in line and line.endswith(": start"):
+            primed[line.split("bench.runner: cell ", 1)[1].split()[1].rstrip(":")] = since_cell
+            since_cell = False
+        elif "bench.runtimes: run [" in line and "untilready', '--pidfile'" in line:
+            since_cell = True
+        elif "bench.runtimes: run [" in line and "hyperfine'" in line:
+            since_cell = False  # a reference, after its cell: not the next cell's lead-in
+    return primed
 
 
 ENGINE_CONFIG = """\

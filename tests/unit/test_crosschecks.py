@@ -17,6 +17,7 @@ from bench.results.crosschecks import (
     verdict,
     write_checks,
 )
+from bench.verify.checks import Line
 from bench.verify.launches import after_cgroup, boot_total
 from foundation.errors import ResultsError
 from runtimes.protocol import parse_target
@@ -73,6 +74,17 @@ def test_a_reference_that_could_not_be_taken_is_failed_never_a_number() -> None:
     assert result.verdict == "failed" and result.relative is None
     assert result.reason == "hyperfine is not installed"
     assert check([], [1.0]).agreement().reason == "bench has no value"
+
+
+def test_a_launch_line_takes_the_sittings_median_correction_off_every_cell() -> None:
+    line = Line(check([2.0, 2.1, 2.2], []))
+    for raw, correction in ((3.0, 1.0), (3.4, 1.5), (3.2, 0.6)):  # one scattered calibration
+        line.raws.append(raw)
+        line.corrections.append(correction)
+    assert line.check().reference_values == pytest.approx([2.0, 2.4, 2.2])
+    line.problems.append("hyperfine failed after one cell")  # kept, the line is not failed
+    assert line.check().failed is None
+    assert Line(check([2.0], []), problems=["no hyperfine"]).check().failed == "no hyperfine"
 
 
 def test_verify_json_round_trips(tmp_path: Path) -> None:
