@@ -209,8 +209,7 @@ class Verifier:
     def before_cell(self, cell: Cell, driver: AnyDriver) -> None:
         """Before a cell whose start is checked (an idle cell), one untimed run of its
         reference launch (launches.prime_launch), ahead of the runner's pause."""
-        workload = self.config.workloads[cell.workload]
-        if isinstance(workload, SyscallWorkload) or workload.mode != "ready":
+        if not self._start_checked(cell):
             return
         try:
             prime_launch(driver, self.run_id, self.launches())
@@ -232,11 +231,16 @@ class Verifier:
             if isinstance(workload, SyscallWorkload):
                 if driver.kind == "process":
                     self._perf_bench(cell, driver, workload)
-            elif workload.mode == "ready":
+            elif self._start_checked(cell):
                 self._launch(cell, driver, bench if error is None else {})
         except ReferenceError as problem:
             log.error("reference after cell %s failed: %s", cell.key, problem)
             self._note(cell, str(problem))
+
+    def _start_checked(self, cell: Cell) -> bool:
+        """An idle cell: its boot is held against its launch's reference."""
+        workload = self.config.workloads[cell.workload]
+        return not isinstance(workload, SyscallWorkload) and workload.mode == "ready"
 
     def _note(self, cell: Cell, problem: str) -> None:
         for line in self.lines.values():

@@ -92,23 +92,22 @@ def time_launch(driver: AnyDriver, run_id: str, timer: Launches) -> tuple[Launch
             step()
 
 
-def prime_launch(driver: AnyDriver, run_id: str, timer: Launches) -> bool:
+def prime_launch(driver: AnyDriver, run_id: str, timer: Launches) -> None:
     """One untimed run of this driver's reference launch, right before a cell whose start is
     checked, so that bench's start follows a start of the same launch by the runner's pause
     as each reference run follows the one before it by SETTLE_S. Without it bench's start
     followed the previous cell's references: seconds without this launch, and on this host
     a start after seconds of quiet took 0.6-1 ms more than one 0.2 s after another (the
     same after a primer: docs/methodology.md, "A start's lead-in"). Guest boots are not
-    primed (a primer would cost a boot). False when nothing was run."""
+    primed (a primer would cost a boot)."""
     launch = launch_of(driver, run_id)
     if launch is None or driver.kind in GUESTS:
-        return False
+        return
     try:
         timer.run_once(launch.argv, getattr(driver.options, "cpus", None))
     finally:
         for step in launch.cleanup:
             step()
-    return True
 
 
 def launch_of(driver: AnyDriver, run_id: str) -> Launch | None:

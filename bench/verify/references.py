@@ -122,21 +122,14 @@ class Launches:
         self.scratch = Path(tempfile.mkdtemp(prefix=f"{tag}-"))
         self.pidfile = self.scratch / "reader.pid"
 
-    def time_ms(self, argv: list[str], cpus: str | None = None, runs: int = 1,
-                wrapper: Sequence[str] = (), floor: list[str] | None = None) -> float:
-        """ms from hyperfine's spawn of the launch to the ready line: the median of `runs`
-        runs of one hyperfine, less what timed() measured beside it."""
-        return self.timed(argv, cpus, runs, wrapper, floor).value
-
     def timed(self, argv: list[str], cpus: str | None = None, runs: int = 1,
               wrapper: Sequence[str] = (), floor: list[str] | None = None) -> Timing:
         """The median of `runs` runs of the launch by one hyperfine (so a cell's reference
         interleaves with bench's cells), and what is to be taken off it, measured right
         after: the cost of untilready and of `wrapper` (what the launch runs through, if
         anything: overhead_ms), and the median time of `floor` if given."""
-        timed = [str(self.helper), "--pidfile", str(self.pidfile), *argv]
-        wait = [str(self.helper), "--wait", str(self.pidfile)]
-        [times] = self.hyperfine([timed], runs, cpus, prepare=self.paused(wait))
+        wait = self.wait_argv()
+        [times] = self.hyperfine([self.through(argv)], runs, cpus, prepare=self.paused(wait))
         run_tool(wait)  # the launch is over too
         correction = self.overhead_ms(cpus, OVERHEAD_RUNS, wrapper)
         if floor is not None:
@@ -147,8 +140,16 @@ class Launches:
     def run_once(self, argv: list[str], cpus: str | None = None) -> None:
         """One untimed run of a launch through untilready, returning once the launch is gone
         (a primer: see launches.prime_launch)."""
-        run_tool([str(self.helper), "--pidfile", str(self.pidfile), *argv], cpus=cpus)
-        run_tool([str(self.helper), "--wait", str(self.pidfile)])
+        run_tool(self.through(argv), cpus=cpus)
+        run_tool(self.wait_argv())
+
+    def through(self, argv: list[str]) -> list[str]:
+        """The launch run through untilready, which writes the launch's pid to the pid file."""
+        return [str(self.helper), "--pidfile", str(self.pidfile), *argv]
+
+    def wait_argv(self) -> list[str]:
+        """untilready waiting until the launch in the pid file is gone."""
+        return [str(self.helper), "--wait", str(self.pidfile)]
 
     def overhead_ms(self, cpus: str | None = None, runs: int = OVERHEAD_RUNS,
                     wrapper: Sequence[str] = ()) -> float:

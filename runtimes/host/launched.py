@@ -68,12 +68,10 @@ class LaunchedDriver(Driver[OptionsT, Contained], Generic[OptionsT]):
 
     def launch(self, instance: Instance[Contained], command: ProbeCommand) -> None:
         launcher = self.prepared()
-        encoded = self._encoded.pop(instance.name, None)
+        encoded = self._encoded.pop(instance.name)  # Driver.start called before_clock
         cgroup = self.cgroups.create(instance.name, self.cgroup_limits)
         handle = instance.handle = Contained(cgroup)
         instance.mark("cgroup")
-        if encoded is None:  # launched without Driver.start (before_clock not called)
-            encoded = launcher.encode(self.instance_request(instance, cgroup, command))
         handle.process = launcher.start(instance, encoded)
 
     def after_ready(self, instance: Instance[Contained]) -> None:

@@ -111,7 +111,7 @@ def test_native_boot_against_unshare_and_runc(benchmark: Any) -> None:
             driver.prepare(probe)
         argv = [*UNSHARE, str(ours.rootfs / "probe"), *READY_ONCE.argv()]
         references: dict[str, Callable[[], float]] = {
-            "unshare": lambda: timer.time_ms(argv, runs=RUNS), "native": lambda: _once(default)}
+            "unshare": lambda: timer.timed(argv, runs=RUNS).value, "native": lambda: _once(default)}
         runc = Runc(context.run_id, context.work_dir, ours.rootfs / "probe") \
             if shutil.which("runc") else None
         if runc is not None:
