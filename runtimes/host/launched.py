@@ -13,7 +13,7 @@ from typing import Generic
 from foundation.errors import ExitCause, InstanceError
 from runtimes.base import Driver, OptionsT, ProbeCommand, RunContext
 from runtimes.host.cgroups import Cgroup, Hierarchy, Limits, detect
-from runtimes.host.launcher import Encoded, Launched, Launcher, Request
+from runtimes.host.launcher import Armed, Launched, Launcher, Request
 from runtimes.host.spawn import process_exit, stop_contained
 from runtimes.instance import Instance
 
@@ -40,7 +40,7 @@ class LaunchedDriver(Driver[OptionsT, Contained], Generic[OptionsT]):
         super().__init__(name, options, context)
         self.cgroups: Hierarchy = detect()
         self.launcher: Launcher | None = None
-        self._encoded: dict[str, Encoded] = {}  # instance name -> its request (before_clock)
+        self._armed: dict[str, Armed] = {}  # instance name -> its start, armed (before_clock)
 
     @property
     def cgroup_limits(self) -> Limits | None:
@@ -59,20 +59,25 @@ class LaunchedDriver(Driver[OptionsT, Contained], Generic[OptionsT]):
         return self.launcher
 
     def before_clock(self, instance: Instance[Contained], command: ProbeCommand) -> None:
-        """The launcher's request, built and encoded before the clock: names and paths only
-        (the cgroup's are known from the instance's name), as a command line is written
-        before it is run. On the clock this was 0.11 ms of a 1.3 ms process boot in a
-        verify sitting; see docs/methodology.md, "A start's lead-in"."""
+        """The launcher's start armed before the clock (Launcher.arm): the request built
+        from names and paths only (the cgroup's are known from the instance's name), as a
+        command line is written before it is run, its pipes and the call's struct. On the
+        clock this was 0.11 ms of a 1.3 ms process boot in a verify sitting; see
+        docs/methodology.md, "A start's lead-in"."""
         request = self.instance_request(instance, self.cgroups.cgroup(instance.name), command)
-        self._encoded[instance.name] = self.prepared().encode(request)
+        self._armed[instance.name] = self.prepared().arm(request, instance.output)
 
     def launch(self, instance: Instance[Contained], command: ProbeCommand) -> None:
         launcher = self.prepared()
-        encoded = self._encoded.pop(instance.name)  # Driver.start called before_clock
-        cgroup = self.cgroups.create(instance.name, self.cgroup_limits)
+        armed = self._armed.pop(instance.name)  # Driver.start called before_clock
+        try:
+            cgroup = self.cgroups.create(instance.name, self.cgroup_limits)
+        except BaseException:
+            armed.discard()
+            raise
         handle = instance.handle = Contained(cgroup)
         instance.mark("cgroup")
-        handle.process = launcher.start(instance, encoded)
+        handle.process = launcher.launch(armed)
 
     def after_ready(self, instance: Instance[Contained]) -> None:
         """The launcher's stamps, as boot phases (request, spawn, ..., exec)."""
@@ -89,6 +94,9 @@ class LaunchedDriver(Driver[OptionsT, Contained], Generic[OptionsT]):
             stop_contained(instance, handle.process, self.cgroups, handle.cgroup, self.grace_seconds)
 
     def close(self) -> None:
+        for armed in self._armed.values():  # a start armed, then interrupted before its launch
+            armed.discard()
+        self._armed.clear()
         if self.launcher is not None:
             self.launcher.close()
             self.launcher = None

@@ -22,8 +22,9 @@ of its steps where the call returns them (bench's clock too), which become boot 
 
 A started child is a `Launched`: Popen's interface where teardown needs it (pid, stdin,
 poll, wait, terminate, kill), reaped and signalled through a pidfd (no pid reuse race). One
-thread per driver (runtimes/host/pump.py) reads every child's output, and each start's pipes
-are made before it is asked for (a Kit), so neither a thread nor a pipe is made on its clock.
+thread per driver (runtimes/host/pump.py) reads every child's output. A start is armed before
+its clock (Launcher.arm: the request encoded, its pipes made, the call's struct filled), so
+neither a thread, a pipe nor Python's building of a struct is on its clock.
 """
 
 from __future__ import annotations
@@ -134,16 +135,6 @@ def encoded_environment(entries: Sequence[str]) -> bytes:
     return encode_fields([("e", entry) for entry in entries])
 
 
-@dataclass(frozen=True)
-class Encoded:
-    """A request as launcher.c reads it, encoded before a start's clock (Launcher.encode):
-    only the cgroup directory's descriptor is left to the start (it exists only then)."""
-
-    argv: Sequence[str]
-    payload: bytes
-    directory: Path | None
-
-
 class Launched:
     """A child the launcher started, bench's own child: what Popen offers teardown."""
 
@@ -204,7 +195,7 @@ class Launched:
 
 class Kit:
     """The pipes of one start (the child's stdin, and its stdout and stderr, read by the
-    pump), made before the start is asked for."""
+    pump), made when the start is armed, before its clock."""
 
     def __init__(self, pump: OutputPump) -> None:
         self.stdin_read, stdin_write = os.pipe2(os.O_CLOEXEC)
@@ -223,6 +214,25 @@ class Kit:
         """An unused kit: all our ends closed, so the pump sees its stream end."""
         self.stdin.close()
         self.release()
+
+
+class Armed:
+    """A start armed before its clock (Launcher.arm): the request as launcher.c reads it,
+    the pipes the child gets (a Kit, its output already bound to the instance's lines) and
+    the struct the call takes. Only the cgroup directory's descriptor is left to the start
+    (v2: the directory exists only then). An armed start that never runs is discard()ed."""
+
+    def __init__(self, argv: Sequence[str], payload: bytes, directory: Path | None, kit: Kit,
+                 struct: LaunchStruct) -> None:
+        self.argv = argv
+        self.payload = payload  # kept alive while the struct points into it
+        self.directory = directory
+        self.kit = kit
+        self.struct = struct
+
+    def discard(self) -> None:
+        """Its pipes closed: the start it was armed for will not happen."""
+        self.kit.close()
 
 
 class Launcher:
@@ -246,31 +256,35 @@ class Launcher:
             raise RuntimeUnavailable(f"a seccomp filter of {self.filter_length} instructions "
                                      f"is more than the kernel takes ({MAX_FILTER})")
         self.pump = OutputPump(tag, self.library)
-        self._lock = threading.Lock()
-        self._spare: Kit | None = None
-        self.restock()
 
-    def encode(self, request: Request) -> Encoded:
-        """The request as the library reads it, with this launcher's CPU list: work done
-        before a start's clock (LaunchedDriver.before_clock), as the pipes are."""
-        return Encoded(request.argv, request.encode(self.cpus), request.cgroup.directory)
-
-    def start(self, instance: Instance[Any], request: Request | Encoded) -> Launched:
-        """The instance's process; its output feeds instance.output (see launch)."""
-        encoded = self.encode(request) if isinstance(request, Request) else request
-        return self.launch(instance.output, encoded)
-
-    def launch(self, output: StampedLines, request: Encoded) -> Launched:
-        """Start one child whose stdin and stdout/stderr are pipes of ours, its output
-        feeding `output`: returns once its exec is done (or a step of it failed: the child
-        says which on its stream and exits 127). An InstanceError when nothing started."""
-        payload = request.payload
-        directory = -1 if request.directory is None else open_directory(request.directory)
-        with self._lock:
-            kit, self._spare = self._spare or Kit(self.pump), None
-        kit.stream.lines = output  # read before the child exists: its first line is stamped on arrival
-        launch = LaunchStruct(payload, len(payload), kit.stdin_read, kit.out_write, directory,
+    def arm(self, request: Request, output: StampedLines) -> Armed:
+        """The start armed, its output feeding `output`: the request as the library reads it
+        (with this launcher's CPU list), this start's pipes and the call's struct. Work done
+        before a start's clock (LaunchedDriver.before_clock): on it, building the struct and
+        taking the kit were most of boot.request's 0.05 ms, Python with cold caches."""
+        payload = request.encode(self.cpus)
+        kit = Kit(self.pump)
+        kit.stream.lines = output  # bound before the child exists: its first line is stamped on arrival
+        struct = LaunchStruct(payload, len(payload), kit.stdin_read, kit.out_write, -1,
                               self.filter_length, ctypes.addressof(self.filter))
+        return Armed(request.argv, payload, request.cgroup.directory, kit, struct)
+
+    def start(self, instance: Instance[Any], request: Request | Armed) -> Launched:
+        """The instance's process; its output feeds instance.output (see launch)."""
+        armed = self.arm(request, instance.output) if isinstance(request, Request) else request
+        return self.launch(armed)
+
+    def launch(self, armed: Armed) -> Launched:
+        """Start one child whose stdin and stdout/stderr are the armed start's pipes: returns
+        once its exec is done (or a step of it failed: the child says which on its stream and
+        exits 127). An InstanceError when nothing started."""
+        kit, launch = armed.kit, armed.struct
+        try:
+            directory = -1 if armed.directory is None else open_directory(armed.directory)
+        except BaseException:
+            armed.discard()
+            raise
+        launch.cgroup_fd = directory
         try:
             code = self._start(ctypes.byref(launch))  # the GIL is let go meanwhile
         except BaseException:
@@ -285,36 +299,18 @@ class Launcher:
         reason = f"{step}: {os.strerror(launch.error)}" if launch.error else step
         if code < 0:
             kit.stdin.close()
-            raise InstanceError(f"the launcher could not start {list(request.argv)}: {reason}")
-        return Launched(launch.pid, launch.pidfd, kit.stdin, request.argv, stamps,
+            raise InstanceError(f"the launcher could not start {list(armed.argv)}: {reason}")
+        return Launched(launch.pid, launch.pidfd, kit.stdin, armed.argv, stamps,
                         reason if code else None)
 
-    def restock(self) -> None:
-        """The pipes of the next start, made now (after a ready line, or before the first
-        start): off the clock of every start."""
-        with self._lock:
-            if self._spare is not None:
-                return
-        kit: Kit | None = Kit(self.pump)
-        with self._lock:
-            if self._spare is None:
-                self._spare, kit = kit, None
-        if kit is not None:  # another thread restocked meanwhile
-            kit.close()
-
     def started(self, instance: Instance[Any], child: Launched) -> None:
-        """After the instance's ready line: its phases from the child's stamps, the start in
-        the log (a file write kept off the clock), and the pipes of the next start."""
+        """After the instance's ready line: its phases from the child's stamps, and the start
+        in the log (a file write kept off the clock)."""
         log.info("%s: the launcher started %s as pid %d (stamps %s)", instance.name, child.argv,
                  child.pid, child.stamps)
         mark_phases(instance, child.stamps)
-        self.restock()
 
     def close(self) -> None:
-        with self._lock:
-            spare, self._spare = self._spare, None
-        if spare is not None:
-            spare.close()
         self.pump.close()
 
 

@@ -101,25 +101,54 @@ def test_a_native_start_is_named_step_by_step(native: Harness[NativeDriver]) -> 
 
 
 @pytest.mark.parametrize("kind", ["process", "native"])
-def test_the_request_is_built_before_the_clock(kind: str, request: pytest.FixtureRequest,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_start_is_armed_before_the_clock(kind: str, request: pytest.FixtureRequest,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """What the launcher is asked (argv, environment, cgroup paths, rootfs) is built and
-    encoded before the boot's clock starts; the clock holds only the start itself."""
+    encoded, and the start's pipes and the call's struct made, before the boot's clock
+    starts; the clock holds only the start itself."""
     harness = request.getfixturevalue(kind)
     driver = harness.driver()
     built: list[int] = []
+    armed: list[int] = []
     real = driver.instance_request
+    real_arm = driver.launcher.arm
 
     def timed_request(*args: object) -> Request:
         built.append(time.monotonic_ns())
         return real(*args)  # type: ignore[no-any-return]
 
+    def timed_arm(*args: object) -> object:
+        made = real_arm(*args)
+        armed.append(time.monotonic_ns())  # once it returned: pipes and struct made
+        return made
+
     monkeypatch.setattr(driver, "instance_request", timed_request)
+    monkeypatch.setattr(driver.launcher, "arm", timed_arm)
     instance = harness.start(driver)
     assert len(built) == 1 and built[0] < instance.requested_ns
-    assert driver._encoded == {}  # taken by the start that built it
+    assert len(armed) == 1 and armed[0] < instance.requested_ns
+    assert driver._armed == {}  # taken by the start that armed it
     assert child(instance).argv == list(real(instance, instance.held().cgroup,
                                              ProbeCommand("ready", ("idle=300",))).argv)
+
+
+def test_a_start_armed_then_refused_its_cgroup_leaves_no_pipe_open(
+        process: Harness[ProcessDriver], monkeypatch: pytest.MonkeyPatch) -> None:
+    """An armed start holds pipes the pump reads; when the start fails before its launch
+    (its cgroup could not be made), they are closed, and the pump lets go of them."""
+    driver = process.driver()
+    process.start(driver)  # the pump and everything made once per driver, made
+    open_fds = len(os.listdir("/proc/self/fd"))
+
+    def refused(*_: object) -> None:
+        raise InstanceError("no cgroup for this test")
+
+    monkeypatch.setattr(driver.cgroups, "create", refused)
+    with pytest.raises(InstanceError, match="no cgroup for this test"):
+        process.start(driver)
+    assert driver._armed == {}
+    wait_until(lambda: len(os.listdir("/proc/self/fd")) == open_fds, 10,
+               "the armed start's pipes closed")
 
 
 def test_exit_statuses_and_signals_go_through_the_pidfd(
