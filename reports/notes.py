@@ -129,7 +129,11 @@ NOTES: dict[str, list[str]] = {
         "hyperfine for launches (to the probe's ready line), perf bench for getppid, plain "
         "QEMU for a guest's boot, /proc/PID/smaps_rollup, the cgroup's own file and QEMU's "
         "monitor for memory.",
-        "The difference is bench / reference \u2212 1 with its 95 % interval. agree: the whole "
+        "The difference is bench / reference \u2212 1 with its 95 % interval. A timing's "
+        "reference is taken right after each of bench's cells, so each cell is a pair and the "
+        "difference is the median of the cells' ratios (what moves the host from one minute "
+        "to the next moves both sides of a pair); a memory reading is read from the same "
+        "instance at the same moment. agree: the whole "
         "interval lies within the tolerance; disagree: it lies wholly outside; unclear: it "
         "straddles the tolerance (too few instances, or a busy host). Hover a reference for "
         "what exactly it measured.",

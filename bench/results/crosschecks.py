@@ -3,8 +3,12 @@ in the same sitting, with the agreement between them. Written by bench.verify in
 results directory as verify.json, read by the report.
 
 A line compares bench's figure with the reference's as the relative difference
-bench / reference - 1 and its interval (timings: the 95 % percentile bootstrap of the ratio of
-medians; memory, read from one instance at one moment: the range of the instances' pairs);
+bench / reference - 1 and its interval (memory, read from one instance at one moment: the range
+of the instances' pairs; timings taken beside each cell, the reference right after bench's own
+cell: the 95 % percentile bootstrap of the median of the cells' ratios, each cell a pair, so
+what moves the host from one minute to the next moves both sides of a pair and stays out of
+the interval; other timings: the bootstrap of the ratio of medians, each side resampled on
+its own);
 the verdict holds that interval against a tolerance stated with the line: *agree* when the
 whole interval lies within it, *disagree* when the whole interval lies outside, *unclear*
 when it straddles (too few instances to tell). A reference that could not be taken is a
@@ -30,7 +34,7 @@ from foundation.errors import ResultsError
 VERIFY = "verify.json"
 SEED = 0
 FORMAT = "bench-verify"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: by_cell (a version-1 file has none: its lines read as unpaired)
 MAX_CHECKS_BYTES = 16 << 20  # a few KiB in practice
 
 Verdict = Literal["agree", "disagree", "unclear", "failed"]
@@ -53,6 +57,9 @@ class CrossCheck:
     # what the instrument itself cannot tell apart, in the unit: a difference within it agrees
     # whatever the tolerance makes of it (a cgroup's charge: the kernel's charge batch)
     resolution: float = 0.0
+    # bench[i] and reference_values[i] are one cell's: bench's instance and the reference
+    # taken right after it, in the same minute of the sitting (timings beside each cell)
+    by_cell: bool = False
 
     def agreement(self) -> Agreement:
         return agreement(self)
@@ -80,11 +87,14 @@ def agreement(check: CrossCheck) -> Agreement:
     ours, theirs = float(np.median(check.bench)), float(np.median(check.reference_values))
     if theirs == 0:
         return Agreement(ours, theirs, ours, None, None, None, "failed", "the reference is 0")
-    if check.paired and len(check.bench) == len(check.reference_values):
+    pairs = len(check.bench) == len(check.reference_values)
+    if check.paired and pairs:
         # read from one instance at one moment: every pair must agree, so the range of the
         # pairs' ratios is the interval (distribution-free, whatever the number of instances)
         ratios = np.asarray(check.bench) / np.asarray(check.reference_values)
         point, low, high = float(np.median(ratios)), float(ratios.min()), float(ratios.max())
+    elif check.by_cell and pairs:
+        point, low, high = bootstrap_cell_ratios(check.bench, check.reference_values)
     else:
         point, low, high = bootstrap_ratio(check.bench, check.reference_values)
     tolerance = max(check.tolerance, check.resolution / abs(theirs))
@@ -99,6 +109,16 @@ def bootstrap_ratio(ours: list[float], theirs: list[float]) -> tuple[float, floa
     ratios = resampled_medians(ours, rng) / resampled_medians(theirs, rng)
     low, high = percentile_interval(ratios, (1 - CONFIDENCE) / 2, (1 - CONFIDENCE) / 2)
     return float(np.median(ours) / np.median(theirs)), low, high
+
+
+def bootstrap_cell_ratios(ours: list[float], theirs: list[float]) -> tuple[float, float, float]:
+    """The median of the cells' ratios ours[i] / theirs[i] with the percentile bootstrap's 95 %
+    interval, the cells resampled (each cell's pair stays together: the shared bootstrap)."""
+    rng = np.random.default_rng(SEED)
+    ratios = np.asarray(ours, dtype=float) / np.asarray(theirs, dtype=float)
+    low, high = percentile_interval(resampled_medians(ratios, rng), (1 - CONFIDENCE) / 2,
+                                    (1 - CONFIDENCE) / 2)
+    return float(np.median(ratios)), low, high
 
 
 def tolerance_text(check: CrossCheck) -> str:

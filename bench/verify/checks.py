@@ -64,9 +64,12 @@ class Line:
 
     spec: CrossCheck
     problems: list[str] = field(default_factory=list)
-    # a launch line's cells: each one's runs as timed, and what its calibration would take
-    # off; check() takes the sitting's median correction off every cell's runs
-    raws: list[float] = field(default_factory=list)
+    # a line taken beside each cell (spec.by_cell): each cell's bench value and reference (a
+    # launch's as timed), by the cell's index; check() keeps the cells that have both
+    ours: dict[int, float] = field(default_factory=dict)
+    theirs: dict[int, float] = field(default_factory=dict)
+    # what a launch's calibration would take off, per cell; check() takes the sitting's
+    # median of it off every cell's reference
     corrections: list[float] = field(default_factory=list)
 
     @property
@@ -78,15 +81,18 @@ class Line:
         return self.spec.reference_values
 
     def check(self) -> CrossCheck:
-        """The line as gathered. A launch's correction (untilready's own cost, a CLI's
-        floor) is one constant of the sitting, measured beside every cell so that it follows
-        the sitting's drift; taken off each cell as its median over the sitting, its own
-        scatter (two medians of five runs apart: as wide as the launch's) stays out of the
+        """The line as gathered. A line taken beside each cell keeps the cells with both
+        values, as pairs in the cells' order. A launch's correction (untilready's own cost, a
+        CLI's floor) is one constant of the sitting, measured beside every cell so that it
+        follows the sitting's drift; taken off each cell as its median over the sitting, its
+        own scatter (two medians of five runs apart: as wide as the launch's) stays out of the
         reference's cells."""
         spec = self.spec
-        if self.raws:
-            correction = statistics.median(self.corrections)
-            spec = replace(spec, reference_values=[raw - correction for raw in self.raws])
+        if spec.by_cell:
+            correction = statistics.median(self.corrections) if self.corrections else 0.0
+            cells = sorted(self.ours.keys() & self.theirs.keys())
+            spec = replace(spec, bench=[self.ours[cell] for cell in cells],
+                           reference_values=[self.theirs[cell] - correction for cell in cells])
         failed = self.problems[0] if self.problems and not spec.reference_values else None
         return replace(spec, failed=failed)
 
@@ -104,11 +110,12 @@ class Verifier:
         self.cache_dir = cache_dir
 
     def line(self, figure: str, runtime: str, reference: str, how: str, unit: str,
-             tolerance: float, paired: bool, resolution: float = 0.0) -> Line:
+             tolerance: float, paired: bool, resolution: float = 0.0,
+             by_cell: bool = False) -> Line:
         key = (figure, runtime, reference)
         if key not in self.lines:
             self.lines[key] = Line(CrossCheck(figure, runtime, reference, how, unit, tolerance,
-                                              paired, resolution=resolution))
+                                              paired, resolution=resolution, by_cell=by_cell))
         return self.lines[key]
 
     def checks(self) -> list[CrossCheck]:
@@ -130,7 +137,7 @@ class Verifier:
         if isinstance(workload, SyscallWorkload):
             getppid = [s.value for s in samples if s.metric == "syscall.getppid" and s.value]
             if driver.kind == "process" and getppid:
-                self._perf_line(cell).bench.append(statistics.median(getppid))
+                self._perf_line(cell).ours[cell.index] = statistics.median(getppid)
         elif workload.mode == "ready":
             self._memory(cell, driver, instance, values)
 
@@ -251,14 +258,14 @@ class Verifier:
         return self.line("syscall.getppid", cell.runtime, "perf bench syscall basic",
                          "ns per getppid from `perf bench syscall basic --loop N` (N: the "
                          "config's calls per batch), run as many times as the probe runs "
-                         "batches, median", "ns", SYSCALL_TOLERANCE, False)
+                         "batches, median", "ns", SYSCALL_TOLERANCE, False, by_cell=True)
 
     def _perf_bench(self, cell: Cell, driver: AnyDriver, workload: SyscallWorkload) -> None:
         line = self._perf_line(cell)
         cpus = getattr(driver.options, "cpus", None)
         runs = [perf_bench_getppid(workload.calls, cpus) for _ in range(workload.batches)]
         if not cell.warmup:
-            line.reference_values.append(statistics.median(runs))
+            line.theirs[cell.index] = statistics.median(runs)
 
     def _launch(self, cell: Cell, driver: AnyDriver, bench: dict[str, float]) -> None:
         timed = time_launch(driver, self.run_id, self.launches())
@@ -266,12 +273,12 @@ class Verifier:
             return
         launch, timing = timed
         line = self.line(launch.figure, cell.runtime, "hyperfine -N", launch.how, "ms",
-                         launch.tolerance, False)
-        line.raws.append(timing.raw)
+                         launch.tolerance, False, by_cell=True)
+        line.theirs[cell.index] = timing.raw
         line.corrections.append(timing.correction)
         ours = launch.bench_value(bench)
         if ours is not None:
-            line.bench.append(ours)
+            line.ours[cell.index] = ours
 
 
 def _sum(values: dict[str, float], *metrics: str) -> float | None:

@@ -77,14 +77,55 @@ def test_a_reference_that_could_not_be_taken_is_failed_never_a_number() -> None:
 
 
 def test_a_launch_line_takes_the_sittings_median_correction_off_every_cell() -> None:
-    line = Line(check([2.0, 2.1, 2.2], []))
-    for raw, correction in ((3.0, 1.0), (3.4, 1.5), (3.2, 0.6)):  # one scattered calibration
-        line.raws.append(raw)
+    line = Line(check([], [], by_cell=True))
+    for cell, (ours, raw, correction) in enumerate(((2.0, 3.0, 1.0), (2.1, 3.4, 1.5),
+                                                    (2.2, 3.2, 0.6))):  # a scattered calibration
+        line.ours[cell] = ours
+        line.theirs[cell] = raw
         line.corrections.append(correction)
     assert line.check().reference_values == pytest.approx([2.0, 2.4, 2.2])
     line.problems.append("hyperfine failed after one cell")  # kept, the line is not failed
     assert line.check().failed is None
     assert Line(check([2.0], []), problems=["no hyperfine"]).check().failed == "no hyperfine"
+
+
+def test_a_line_beside_each_cell_keeps_the_cells_with_both_values_as_pairs() -> None:
+    line = Line(check([], [], by_cell=True))
+    line.ours.update({3: 1.3, 1: 1.1, 7: 1.7})      # cell 5's instance failed: no value
+    line.theirs.update({1: 1.0, 5: 1.5, 7: 1.6})    # cell 3's reference failed
+    line.corrections.append(0.0)
+    gathered = line.check()
+    assert gathered.bench == [1.1, 1.7] and gathered.reference_values == [1.0, 1.6]
+
+
+def test_cells_compared_pair_by_pair_leave_the_sittings_drift_out_of_the_interval() -> None:
+    """The host's speed moves from one minute to the next (levels some per cent apart) and
+    moves bench's cell and the reference taken right after it alike: over the cells' ratios
+    that drift cancels, where the ratio of the two sides' medians carries it twice."""
+    drift = [1.0, 1.3, 0.85, 1.15, 0.95, 1.25, 0.9, 1.1, 1.2, 0.8] * 2
+    bench = [1.02 * level for level in drift]
+    reference = [1.0 * level * (1.01 if i % 2 else 0.99) for i, level in enumerate(drift)]
+    apart = check(bench, reference).agreement()
+    by_cell = check(bench, reference, by_cell=True).agreement()
+    assert apart.verdict == "unclear"
+    assert by_cell.verdict == "agree"
+    assert by_cell.relative == pytest.approx(0.02, abs=0.015)
+    assert by_cell.relative_low is not None and by_cell.relative_high is not None
+    assert 0.0 < by_cell.relative_low < by_cell.relative_high < 0.05
+    # a real difference is not hidden by the pairing: 20 % over the reference in every cell
+    slower = check([1.2 * r for r in reference], reference, by_cell=True).agreement()
+    assert slower.verdict == "disagree" and slower.relative == pytest.approx(0.2, abs=0.02)
+
+
+def test_a_version_1_verify_json_reads_with_its_lines_unpaired(tmp_path: Path) -> None:
+    write_checks(tmp_path, [check([10.0, 11.0], [10.5, 10.4])], {}, {})
+    document = json.loads((tmp_path / VERIFY).read_text())
+    document["format_version"] = 1
+    for line in document["checks"]:
+        del line["by_cell"]
+    (tmp_path / VERIFY).write_text(json.dumps(document))
+    [line] = read_checks(tmp_path) or []
+    assert not line.by_cell and line.bench == [10.0, 11.0]
 
 
 def test_verify_json_round_trips(tmp_path: Path) -> None:
