@@ -15,7 +15,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 # a density ladder's unit is the ladder, not the repetition (configs/density.yaml says how it
 # gets its intervals); every other config repeats instances (a storm config, storms)
 REPEATED = ["ci-gate.yaml", "full.yaml", "image-isolations.yaml", "quick.yaml", "runtimes.yaml",
-            "storms.yaml", "vms.yaml", "workloads.yaml"]
+            "starts.yaml", "storms.yaml", "vms.yaml", "workloads.yaml"]
 
 
 @pytest.mark.parametrize("name", REPEATED)
@@ -27,7 +27,7 @@ def test_every_runtime_runs_enough_instances_for_an_interval(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["full.yaml", "image-isolations.yaml", "quick.yaml",
-                                  "runtimes.yaml", "workloads.yaml"])
+                                  "runtimes.yaml", "starts.yaml", "workloads.yaml"])
 def test_the_header_says_how_long_a_run_takes(name: str) -> None:
     header = "".join(line for line in (CONFIGS / name).read_text().splitlines(keepends=True)
                      if line.startswith("#"))
