@@ -236,7 +236,7 @@ class Armed:
 
 
 class Launcher:
-    """One driver's launcher: the library, its output pump and a spare kit. `seccomp` is
+    """One driver's launcher: the library and its output pump. `seccomp` is
     the filter native children install; `cpus` the affinity every child starts with."""
 
     def __init__(self, library: Path, tag: str, seccomp: bytes | None = None,
