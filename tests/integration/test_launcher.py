@@ -289,7 +289,10 @@ def test_a_threads_child_stack_goes_with_the_thread(process: Harness[ProcessDriv
     before = anonymous_writable_kib()
     threads_each_starting_one(64)
     grown = anonymous_writable_kib() - before
-    assert grown < 64 * 64 // 4, f"{grown} KiB more mapped after 64 threads' starts"
+    # a kept stack would be 64 x 64 KiB; Python's allocator may map one more 1 MiB arena at any
+    # moment (a test run alone grew by exactly 1024 KiB in 3 of 6 runs, while 64, 128 and 256
+    # threads' starts in one process grew by 0: it does not grow with the starts)
+    assert grown < 64 * 64 // 2, f"{grown} KiB more mapped after 64 threads' starts"
 
 
 def anonymous_writable_kib() -> int:
