@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,16 +80,12 @@ def time_launch(driver: AnyDriver, run_id: str, timer: Launches) -> tuple[Launch
     cgroup, a bundle) is made right before it, as the driver makes it right before its own
     launch (a cgroup made earlier, or reused, launched about 2 ms slower of 7 here), and
     removed after. It starts SETTLE_S after being asked."""
-    launch = launch_of(driver, run_id)
-    if launch is None:
-        return None
-    time.sleep(SETTLE_S)
-    try:
+    with made_launch(driver, run_id) as launch:
+        if launch is None:
+            return None
+        time.sleep(SETTLE_S)
         return launch, timer.timed(launch.argv, getattr(driver.options, "cpus", None),
                                    launch.runs, launch.wrapper, launch.floor)
-    finally:
-        for step in launch.cleanup:
-            step()
 
 
 def prime_launch(driver: AnyDriver, run_id: str, timer: Launches) -> None:
@@ -100,13 +96,22 @@ def prime_launch(driver: AnyDriver, run_id: str, timer: Launches) -> None:
     a start after seconds of quiet took 0.6-1 ms more than one 0.2 s after another (the
     same after a primer: docs/methodology.md, "A start's lead-in"). Guest boots are not
     primed (a primer would cost a boot)."""
-    launch = launch_of(driver, run_id)
-    if launch is None or driver.kind in GUESTS:
+    if driver.kind in GUESTS:
         return
+    with made_launch(driver, run_id) as launch:
+        if launch is not None:
+            timer.run_once(launch.argv, getattr(driver.options, "cpus", None))
+
+
+@contextlib.contextmanager
+def made_launch(driver: AnyDriver, run_id: str) -> Iterator[Launch | None]:
+    """The driver's reference launch with what it needs made (None: the driver has none),
+    and that removed afterwards, whatever happened."""
+    launch = launch_of(driver, run_id)
     try:
-        timer.run_once(launch.argv, getattr(driver.options, "cpus", None))
+        yield launch
     finally:
-        for step in launch.cleanup:
+        for step in launch.cleanup if launch is not None else ():
             step()
 
 
