@@ -181,8 +181,8 @@ NOTES: dict[str, list[str]] = {
         "program that holds the container's stdio and records its exit status, and is the "
         "parent of its process. The phases: create (podman create), start (podman start "
         "--attach: conmon, runc create and start, the attach), ready.",
-        "runc called directly: create (runc sets up namespaces, cgroups and mounts; the process "
-        "waits), start (runc start lets it run), ready. Nothing stays behind it.",
+        "runc called directly: run (`runc run --detach`: runc sets up namespaces, cgroups and "
+        "mounts, starts the process and returns), ready. Nothing stays behind it.",
     ],
     "changes": [
         "Each row compares the same runtime, workload and metric in a later run against "

@@ -136,10 +136,19 @@ class LxcDriver(Driver[LxcOptions, LxcHandle]):
             return [tool, "-F", *common]
         return [tool, *common, "--", *self.command_argv(command)]
 
+    def before_clock(self, instance: Instance[LxcHandle], command: ProbeCommand) -> None:
+        """The instance's config file, written before the clock as the reference's is written
+        before hyperfine times `lxc-start`: a file the harness writes, not part of what LXC
+        does to start."""
+        self.config_path(instance).write_text(self.config(instance, command))
+        instance.handle = LxcHandle(self.placed.cgroup(instance.name))
+
+    def config_path(self, instance: Instance[LxcHandle]) -> Path:
+        return self.context.work_dir / f"{instance.name}.conf"
+
     def launch(self, instance: Instance[LxcHandle], command: ProbeCommand) -> None:
-        config = self.context.work_dir / f"{instance.name}.conf"
-        config.write_text(self.config(instance, command))
-        handle = instance.handle = LxcHandle(self.placed.cgroup(instance.name))
+        config = self.config_path(instance)
+        handle = instance.held()  # before_clock made it
         try:
             handle.monitor = spawn(instance, self.launch_argv(instance, config, command))
         except OSError as error:

@@ -1,6 +1,6 @@
 """One OCI runtime binary (runc, crun, runsc) behind its command line, with a state root of ours.
 
-Every runtime here speaks the same verbs (create, start, state, kill, delete, list) and
+Every runtime here speaks the same verbs (run, state, kill, delete, list) and
 keeps what it knows of its containers under `--root`: giving each run its own root means
 `list` shows only that run's containers, and `bench clean` can delete them by root even
 after the harness itself was killed.
@@ -32,14 +32,11 @@ class RuntimeCli:
     def argv(self, *args: str) -> list[str]:
         return [str(self.path), "--root", str(self.root), *self.flags, *args]
 
-    def create_argv(self, bundle: Path, container_id: str) -> list[str]:
-        """`create`: the container's process waits, set up, for `start`; its stdio is
-        whatever the runtime's own stdio was (no terminal: passed through as it is)."""
-        return self.argv("create", "--bundle", str(bundle), container_id)
-
-    def start(self, container_id: str) -> None:
-        run_tool(self.argv("start", container_id), f"{self.name} start {container_id}",
-                 COMMAND_TIMEOUT_S)
+    def run_argv(self, bundle: Path, container_id: str) -> list[str]:
+        """`run --detach`: create and start in one call of the runtime, which returns once the
+        container's process runs; its stdio is whatever the runtime's own stdio was (no
+        terminal: passed through as it is)."""
+        return self.argv("run", "--detach", "--bundle", str(bundle), container_id)
 
     def kill(self, container_id: str, signum: signal.Signals, every_process: bool = False) -> bool:
         """Send a signal through the runtime; False when it could not (the container is

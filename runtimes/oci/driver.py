@@ -5,12 +5,12 @@ shim, which runs runc; podman runs it through conmon. Here the harness itself wr
 bundle (runtimes/oci/bundle.py: the same namespaces, limits and read-only rootfs the
 native runtime sets up, over the same rootfs) and runs the binary's verbs:
 
-- boot: `create` (the runtime makes the namespaces, the cgroup and the mounts; the
-  container's process waits), `start` (it runs the probe), then the probe's ready line;
+- boot: `run --detach` (the runtime makes the namespaces, the cgroup and the mounts, runs
+  the probe and returns), then the probe's ready line (which often arrives first);
 - teardown: `kill` (SIGTERM through the runtime; SIGKILL to every process if the probe
   does not leave within the grace period), `delete` (state and cgroup removed).
 
-`create` is given our pipes as its stdio and, with no terminal, the runtime hands them
+`run` is given our pipes as its stdio and, with no terminal, the runtime hands them
 to the container as they are: the probe's output reaches us with no copy in between.
 Each run gets a state root of its own (/run/bench/oci/<run id>/<runtime>), cgroups
 below bench/oci, and bundles in the run's work directory, so `bench clean` finds and
@@ -18,6 +18,11 @@ removes exactly what a killed run left. What runc does that the native runtime d
 not: it is a general tool (a spec parsed from JSON, hooks, devices, every cgroup
 controller the host mounts, a re-exec of itself to enter the namespaces), which is most
 of its extra start time.
+
+One call, not containerd's two (`create`, then `start`): the split costs a second start of
+the runtime's binary (a Go program: about 6.5 ms of runc's 48 here, 2026-12-05), which is
+the lifecycle's price, not what starting a container costs; the docker driver holds the
+engine's way.
 """
 
 from __future__ import annotations
@@ -70,11 +75,12 @@ class OciOptions(ContainerOptions):
 
 @dataclass
 class OciHandle:
-    """One container: its id (the instance name), its cgroup, the `create` process whose
-    pipes the container holds, and whether `create` succeeded."""
+    """One container: its id (the instance name), its cgroup, its bundle, the `run --detach`
+    process whose pipes the container holds, and whether it succeeded."""
 
     container_id: str
     cgroup: Cgroup
+    bundle: Path
     creator: subprocess.Popen[bytes] | None = None
     created: bool = False
 
@@ -142,33 +148,38 @@ class OciDriver(Driver[OciOptions, OciHandle]):
                        cgroups_path=f"/{CGROUP_PARENT}/{instance.name}",
                        env=("PATH=/", f"{TAG}={instance.name}"))
 
-    def launch(self, instance: Instance[OciHandle], command: ProbeCommand) -> None:
+    def before_clock(self, instance: Instance[OciHandle], command: ProbeCommand) -> None:
+        """The instance's bundle (its config.json and rootfs link), written before the clock
+        as the reference's is written before hyperfine times `runc run`: a file the harness
+        writes, not part of what the runtime does to start."""
         if self.bundles is None:
             raise InstanceError(f"{self.name}: an instance was started before prepare()")
-        spec = self.bundle_spec(instance, command)
-        bundle = self.bundles.write(self.context.work_dir / instance.name, spec)
-        handle = instance.handle = OciHandle(instance.name, self.placed.cgroup(instance.name))
+        bundle = self.bundles.write(self.context.work_dir / instance.name,
+                                    self.bundle_spec(instance, command))
+        instance.handle = OciHandle(instance.name, self.placed.cgroup(instance.name), bundle)
+
+    def launch(self, instance: Instance[OciHandle], command: ProbeCommand) -> None:
+        handle = instance.held()  # before_clock made it
         try:
-            handle.creator = spawn(instance, self.cli.create_argv(bundle, instance.name))
+            handle.creator = spawn(instance, self.cli.run_argv(handle.bundle, instance.name))
         except OSError as error:
             raise InstanceError(f"cannot run {self.cli.path}: {error.strerror}") from error
         self._wait_created(instance, handle)
-        instance.mark("create")
-        self.cli.start(handle.container_id)
-        instance.mark("start")
+        instance.mark("run")
 
     def _wait_created(self, instance: Instance[OciHandle], handle: OciHandle) -> None:
-        """`create` returns once the container waits for `start`; its errors are in the stream."""
+        """`run --detach` returns once the container's process runs; its errors are in the
+        stream."""
         creator = handle.creator
         if creator is None:
             return
         status = wait_exit(creator, COMMAND_TIMEOUT_S)
         if status is None:
-            raise InstanceError(f"{self.cli.name} create did not return within "
+            raise InstanceError(f"{self.cli.name} run did not return within "
                                 f"{COMMAND_TIMEOUT_S:g} s", tail=instance.output.tail())
         if status != 0:
             instance.output.wait_closed(time.monotonic_ns() + int(1e9))
-            raise InstanceError(f"{self.cli.name} create failed (exit {status})",
+            raise InstanceError(f"{self.cli.name} run failed (exit {status})",
                                 tail=instance.output.tail())
         handle.created = True
 
@@ -194,7 +205,7 @@ class OciDriver(Driver[OciOptions, OciHandle]):
 
     def exit_cause(self, instance: Instance[OciHandle]) -> ExitCause | None:
         """OOM from the cgroup's counter; else the status the probe announced, if it did.
-        The container's process is not our child (the runtime exits after `create`), so its
+        The container's process is not our child (the runtime exits once it started it), so its
         wait status is nobody's to read."""
         handle = instance.handle
         if handle is None:
@@ -229,7 +240,8 @@ class OciDriver(Driver[OciOptions, OciHandle]):
                 return
 
     def _release(self, handle: OciHandle) -> None:
-        """The `create` process and its pipes; then proof that the runtime removed the cgroup."""
+        """The `run --detach` process and its pipes; then proof that the runtime removed the
+        cgroup."""
         creator = handle.creator
         if creator is not None:
             if creator.poll() is None:

@@ -1,14 +1,14 @@
 """runc called by the oci driver against `runc run` of the same bundle timed by hyperfine, and
 what docker and podman add to the same runtime, side by side in one sitting.
 
-- oci/runc: the oci driver's boot.total (write the bundle, `runc create`, `runc start`, until
+- oci/runc: the oci driver's boot.total (write the bundle, `runc run --detach`, until
   the host reads the ready line); its teardown comes after, off the clock;
 - `runc run` (the reference): `hyperfine -N` (no shell) running `runc --root R run --bundle B
   ID` on a bundle the driver's own code wrote (the same rootfs, namespaces, limits and
   seccomp profile; the probe with idle=0, so it leaves at once), in the driver's own state
   root and cgroup parent so the sitting's clean finds whatever it left. `runc run` is
-  create, start, wait and delete in one process: it also holds what the driver does in two
-  processes, plus the container's exit and its deletion;
+  create, start, wait and delete in one process: what the driver's `run --detach` does, plus
+  waiting (not timed: untilready leaves at the ready line);
 - docker/runc and podman/runc, where available: their drivers' boot.total, timed the same
   way as oci/runc's.
 Fails when oci/runc's median is more than 1.2x the reference's, or when an engine's median

@@ -50,7 +50,7 @@ def test_boot_phases_and_isolation_from_inside(harness: Harness[OciDriver], runt
     driver = harness.driver({"runtime": runtime}, inside=True, cls=inside_driver(OciDriver))
     instance = harness.start(driver)
     phases = instance.boot_phases()
-    assert list(phases) == ["create", "start", "ready"]
+    assert list(phases) == ["run", "ready"]
     assert sum(phases.values()) == pytest.approx(instance.boot_total_ms())
     facts = inside_facts(instance)
     assert facts["pid"] == "1"

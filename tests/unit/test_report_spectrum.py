@@ -15,10 +15,10 @@ from tests.report_fixtures import HOSTILE, MODELS, RuntimeModel, write_results
 
 RUNC = {"driver": "oci", "runtime": "runc", "isolation": "namespaces+cgroup"}
 EXTRA = {
-    "oci-runc": RuntimeModel("oci", {"create": 30.0, "start": 10.0, "ready": 1.0},
+    "oci-runc": RuntimeModel("oci", {"run": 40.0, "ready": 1.0},
                              {"host_pss": 0.9e6, "host_pss.workload": 0.9e6, "cgroup": 500e3},
                              1.05, RUNC),
-    "oci-runsc": RuntimeModel("oci", {"create": 300.0, "start": 60.0, "ready": 5.0},
+    "oci-runsc": RuntimeModel("oci", {"run": 360.0, "ready": 5.0},
                               {"host_pss": 20e6, "host_pss.sentry": 12e6, "host_pss.gofer": 7e6,
                                "host_pss.workload": 1e6}, 400.0,
                               {"driver": "oci", "runtime": "runsc", "platform": "ptrace"}),
