@@ -45,6 +45,7 @@ from foundation.errors import InstanceError, RuntimeUnavailable
 from runtimes.base import AnyDriver, log
 from runtimes.host.cgroups import Cgroup, Hierarchy
 from runtimes.host.pump import OutputPump, Stream
+from runtimes.host.spawn import TAG
 from runtimes.instance import Instance, StampedLines
 
 SOURCE = Path(__file__).with_name("launcher.c")
@@ -115,6 +116,13 @@ class Request:
             raise InstanceError(f"the command line is {len(payload)} bytes: more than the "
                                 f"launcher takes ({MAX_REQUEST})")
         return payload
+
+
+def harness_environment() -> bytes:
+    """What a started command inherits: the harness's environment (without an instance's
+    name: each start gets its own), encoded once for the launcher."""
+    return encoded_environment([f"{key}={value}" for key, value in os.environ.items()
+                                if key != TAG])
 
 
 def encode_fields(fields: Sequence[tuple[str, str]]) -> bytes:

@@ -13,13 +13,13 @@ Two ways to launch, an option: `start` (default) runs `lxc-start -F` with the pr
 `execute` runs `lxc-execute -- /probe ...`, LXC's "application container", where LXC's
 own minimal init (lxc-init) is PID 1 and the probe PID 2. With no console
 (`lxc.console.path = none`) the container's stdio is ours: the ready line comes straight
-through, and EOF on stdin tells the probe to leave.
+through, and EOF on stdin tells the probe to leave. The launcher starts `lxc-start` (armed
+before the clock: runtimes/host/tool_starts.py, which says why not Popen).
 """
 
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +32,9 @@ from runtimes.host.memory import pss_bytes, total_pss
 from runtimes.host.options import ContainerOptions
 from runtimes.host.placed_cgroups import PlacedCgroups, remove_empty
 from runtimes.host.rootfs import make_rootfs, probe_argv
-from runtimes.host.spawn import TAG, announced_exit, process_exit, spawn, stop_process
-from runtimes.host.tools import missing_tool, sweep_dirs, tool_version
+from runtimes.host.spawn import TAG, Child, announced_exit, process_exit, stop_process
+from runtimes.host.tool_starts import ToolStarts
+from runtimes.host.tools import find_tool, missing_tool, sweep_dirs, tool_version
 from runtimes.instance import Instance
 
 LXC_BASE = Path("/run/bench/lxc")  # one lxcpath (-P) per run below it
@@ -52,7 +53,7 @@ class LxcHandle:
     """The container's cgroup and its monitor: the lxc-start (or lxc-execute) process."""
 
     cgroup: Cgroup
-    monitor: subprocess.Popen[bytes] | None = None
+    monitor: Child | None = None
 
 
 class LxcDriver(Driver[LxcOptions, LxcHandle]):
@@ -69,6 +70,7 @@ class LxcDriver(Driver[LxcOptions, LxcHandle]):
         self.rootfs = context.work_dir / f"{name}-rootfs"
         self.lxc_path = lxc_path(context.run_id)
         self._shared: tuple[str, str] | None = None  # see _shared_config
+        self.starts = ToolStarts()
 
     @classmethod
     def unavailable_reason(cls, options: LxcOptions) -> str | None:
@@ -83,6 +85,7 @@ class LxcDriver(Driver[LxcOptions, LxcHandle]):
         self.lxc_path.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._shared_config()
         self.placed.roots()  # the cgroup mounts, read here rather than in a timed teardown
+        self.starts.prepare(self)
 
     # --- boot ------------------------------------------------------------------------
 
@@ -130,7 +133,8 @@ class LxcDriver(Driver[LxcOptions, LxcHandle]):
         return self._shared
 
     def launch_argv(self, instance: Instance[LxcHandle], config: Path, command: ProbeCommand) -> list[str]:
-        tool = LAUNCHERS[self.options.launcher]
+        name = LAUNCHERS[self.options.launcher]
+        tool = str(find_tool(name) or name)  # by its path: the launcher does not search PATH
         common = ["-n", instance.name, "-f", str(config), "-P", str(self.lxc_path)]
         if self.options.launcher == "start":
             return [tool, "-F", *common]
@@ -139,21 +143,17 @@ class LxcDriver(Driver[LxcOptions, LxcHandle]):
     def before_clock(self, instance: Instance[LxcHandle], command: ProbeCommand) -> None:
         """The instance's config file, written before the clock as the reference's is written
         before hyperfine times `lxc-start`: a file the harness writes, not part of what LXC
-        does to start."""
-        self.config_path(instance).write_text(self.config(instance, command))
+        does to start; and the start of `lxc-start` armed."""
+        config = self.config_path(instance)
+        config.write_text(self.config(instance, command))
         instance.handle = LxcHandle(self.placed.cgroup(instance.name))
+        self.starts.arm(instance, self.launch_argv(instance, config, command))
 
     def config_path(self, instance: Instance[LxcHandle]) -> Path:
         return self.context.work_dir / f"{instance.name}.conf"
 
     def launch(self, instance: Instance[LxcHandle], command: ProbeCommand) -> None:
-        config = self.config_path(instance)
-        handle = instance.held()  # before_clock made it
-        try:
-            handle.monitor = spawn(instance, self.launch_argv(instance, config, command))
-        except OSError as error:
-            raise InstanceError(f"cannot run {LAUNCHERS[self.options.launcher]}: "
-                                f"{error.strerror}") from error
+        instance.held().monitor = self.starts.launch(instance)  # before_clock armed it
         instance.mark("spawn")
 
     # --- measure ---------------------------------------------------------------------
@@ -196,6 +196,7 @@ class LxcDriver(Driver[LxcOptions, LxcHandle]):
         instance.mark_stop("cgroup_removed")
 
     def close(self) -> None:
+        self.starts.close()
         self.placed.close()
         remove_empty(str(self.lxc_path.relative_to(LXC_BASE)), [LXC_BASE])
         remove_empty(str(lock_dir(self.lxc_path).relative_to(LOCK_BASE)), [LOCK_BASE])

@@ -10,7 +10,8 @@ native runtime sets up, over the same rootfs) and runs the binary's verbs:
 - teardown: `kill` (SIGTERM through the runtime; SIGKILL to every process if the probe
   does not leave within the grace period), `delete` (state and cgroup removed).
 
-`run` is given our pipes as its stdio and, with no terminal, the runtime hands them
+`run` is started by the driver's launcher (runtimes/host/tool_starts.py) with our pipes as
+its stdio and, with no terminal, the runtime hands them
 to the container as they are: the probe's output reaches us with no copy in between.
 Each run gets a state root of its own (/run/bench/oci/<run id>/<runtime>), cgroups
 below bench/oci, and bundles in the run's work directory, so `bench clean` finds and
@@ -28,7 +29,6 @@ engine's way.
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -47,7 +47,8 @@ from runtimes.host.options import ContainerOptions
 from runtimes.host.placed_cgroups import PlacedCgroups, remove_empty
 from runtimes.host.rootfs import make_rootfs, probe_argv
 from runtimes.host.seccomp import PROFILE_NAME, PROFILE_SOURCE, host_target, oci_seccomp
-from runtimes.host.spawn import TAG, announced_exit, spawn, wait_exit
+from runtimes.host.spawn import TAG, Child, announced_exit, wait_exit
+from runtimes.host.tool_starts import ToolStarts
 from runtimes.host.tools import find_tool, sweep_dirs, tool_version
 from runtimes.instance import Instance
 from runtimes.oci.bundle import MASKED_PATHS, NAMESPACES, BundleSpec, BundleWriter
@@ -81,7 +82,7 @@ class OciHandle:
     container_id: str
     cgroup: Cgroup
     bundle: Path
-    creator: subprocess.Popen[bytes] | None = None
+    creator: Child | None = None
     created: bool = False
 
 
@@ -99,6 +100,7 @@ class OciDriver(Driver[OciOptions, OciHandle]):
         self.rootfs = context.work_dir / f"{name}-rootfs"
         self.seccomp: dict[str, Any] | None = None
         self.bundles: BundleWriter | None = None  # made in prepare
+        self.starts = ToolStarts()
         platform = options.runsc_platform()
         flags = runsc_flags(platform, options.seccomp == "default") if platform else ()
         binary = find_tool(options.runtime) or Path(options.runtime)
@@ -130,6 +132,7 @@ class OciDriver(Driver[OciOptions, OciHandle]):
             self.seccomp = oci_seccomp(host_target())
         self.bundles = BundleWriter(self.variant_spec(), self.rootfs)
         self.placed.roots()  # the cgroup mounts, read here rather than in a timed teardown
+        self.starts.prepare(self)
 
     # --- boot ------------------------------------------------------------------------
 
@@ -151,19 +154,17 @@ class OciDriver(Driver[OciOptions, OciHandle]):
     def before_clock(self, instance: Instance[OciHandle], command: ProbeCommand) -> None:
         """The instance's bundle (its config.json and rootfs link), written before the clock
         as the reference's is written before hyperfine times `runc run`: a file the harness
-        writes, not part of what the runtime does to start."""
+        writes, not part of what the runtime does to start; and the start of `run` armed."""
         if self.bundles is None:
             raise InstanceError(f"{self.name}: an instance was started before prepare()")
         bundle = self.bundles.write(self.context.work_dir / instance.name,
                                     self.bundle_spec(instance, command))
         instance.handle = OciHandle(instance.name, self.placed.cgroup(instance.name), bundle)
+        self.starts.arm(instance, self.cli.run_argv(bundle, instance.name))
 
     def launch(self, instance: Instance[OciHandle], command: ProbeCommand) -> None:
-        handle = instance.held()  # before_clock made it
-        try:
-            handle.creator = spawn(instance, self.cli.run_argv(handle.bundle, instance.name))
-        except OSError as error:
-            raise InstanceError(f"cannot run {self.cli.path}: {error.strerror}") from error
+        handle = instance.held()  # before_clock made it, and armed the start
+        handle.creator = self.starts.launch(instance)
         self._wait_created(instance, handle)
         instance.mark("run")
 
@@ -252,8 +253,9 @@ class OciDriver(Driver[OciOptions, OciHandle]):
         self.placed.remove(handle.container_id)
 
     def close(self) -> None:
-        """The cgroup parents and this run's state roots, where nothing else uses them (another
-        variant of this run, or something left)."""
+        """The launcher, then the cgroup parents and this run's state roots, where nothing
+        else uses them (another variant of this run, or something left)."""
+        self.starts.close()
         self.placed.close()
         remove_empty(str(self.cli.root.relative_to(STATE_BASE)), [STATE_BASE])
 

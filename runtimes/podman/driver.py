@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -43,7 +42,8 @@ from runtimes.host.labels import INSTANCE_LABEL, RUN_LABEL
 from runtimes.host.oci_runtimes import RUNTIMES, OciRuntime, runtime_refusal, runtime_version
 from runtimes.host.options import EngineOptions
 from runtimes.host.procs import container_memory
-from runtimes.host.spawn import TAG, spawn, stop_process
+from runtimes.host.spawn import TAG, Child, stop_process
+from runtimes.host.tool_starts import ToolStarts
 from runtimes.host.tools import find_tool, missing_tool, run_tool, tool_version
 from runtimes.instance import Instance
 from runtimes.podman.image import ensure_image, image_metadata
@@ -63,7 +63,7 @@ class PodmanHandle:
     pipes carry its stdio."""
 
     name: str
-    client: subprocess.Popen[bytes] | None = None
+    client: Child | None = None
 
 
 class PodmanDriver(Driver[PodmanOptions, PodmanHandle]):
@@ -81,6 +81,7 @@ class PodmanDriver(Driver[PodmanOptions, PodmanHandle]):
         self.registry = registry.Lease(context)  # the run's registry, for pull cold or warm
         self.published: dict[str, dict[str, Any]] = {}  # registry image -> its metadata
         self._pulling = threading.Lock()  # one cold pull at a time
+        self.starts = ToolStarts()  # `podman start --attach`, armed before each clock
 
     @classmethod
     def unavailable_reason(cls, options: PodmanOptions) -> str | None:
@@ -91,6 +92,7 @@ class PodmanDriver(Driver[PodmanOptions, PodmanHandle]):
                     if pulls else None))
 
     def prepare(self, probe: Path) -> None:
+        self.starts.prepare(self)
         try:
             self.image = ensure_image(self.podman, probe, self.context.work_dir)
         except BuildError as error:
@@ -129,6 +131,7 @@ class PodmanDriver(Driver[PodmanOptions, PodmanHandle]):
             while self.published:
                 remove_image(self.podman, self.published.popitem()[0])
         finally:
+            self.starts.close()
             self.registry.release()
 
     # --- boot ------------------------------------------------------------------------
@@ -148,17 +151,23 @@ class PodmanDriver(Driver[PodmanOptions, PodmanHandle]):
                 *(("--security-opt", "seccomp=unconfined") if options.seccomp == "unconfined" else ()),
                 self.image, *command.argv()]
 
+    def before_clock(self, instance: Instance[PodmanHandle], command: ProbeCommand) -> None:
+        """`podman start --attach` armed (runtimes/host/tool_starts.py); it runs after create."""
+        podman = str(find_tool(self.podman[0]) or self.podman[0])  # the launcher takes a path
+        self.starts.arm(instance, [podman, *self.podman[1:], "start", "--attach", "--interactive",
+                                   instance.name])
+
     def launch(self, instance: Instance[PodmanHandle], command: ProbeCommand) -> None:
         handle = instance.handle = PodmanHandle(instance.name)
-        # tagged as the instance, so `bench clean` also finds a create a killed run left going
-        run_tool(self.create_argv(instance, command), f"podman create {instance.name}",
-                 env={**os.environ, TAG: instance.name})
-        instance.mark("create")
         try:
-            handle.client = spawn(instance, [*self.podman, "start", "--attach", "--interactive",
-                                             instance.name])
-        except OSError as error:
-            raise InstanceError(f"cannot run podman: {error.strerror}") from error
+            # tagged as the instance, so `bench clean` also finds a create a killed run left going
+            run_tool(self.create_argv(instance, command), f"podman create {instance.name}",
+                     env={**os.environ, TAG: instance.name})
+        except BaseException:
+            self.starts.discard(instance)
+            raise
+        instance.mark("create")
+        handle.client = self.starts.launch(instance)
 
     def after_ready(self, instance: Instance[PodmanHandle]) -> None:
         """`podman start --attach` returns only when the container ends: its step ends where
@@ -225,7 +234,7 @@ class PodmanDriver(Driver[PodmanOptions, PodmanHandle]):
             if client is not None:
                 stop_process(client, self.grace_seconds)
 
-    def _leave(self, instance: Instance[PodmanHandle], client: subprocess.Popen[bytes]) -> None:
+    def _leave(self, instance: Instance[PodmanHandle], client: Child) -> None:
         """EOF on the container's stdin; then TERM, then KILL through podman."""
         steps: list[list[str]] = [[], ["--signal", "TERM"], ["--signal", "KILL"]]
         for step in steps:

@@ -14,7 +14,6 @@ only itself; v2: it is cloned into it), and the launcher's stamps split the star
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from runtimes.host.cgroups import Cgroup, detect, sweep
 from runtimes.host.launched import Contained, LaunchedDriver
 from runtimes.host.launcher import (
     Request,
-    encoded_environment,
+    harness_environment,
     joining,
     start_launcher,
 )
@@ -57,8 +56,7 @@ class ProcessDriver(LaunchedDriver[ProcessOptions]):
     def __init__(self, name: str, options: ProcessOptions, context: RunContext) -> None:
         super().__init__(name, options, context)
         # what the probe inherits: the harness's environment, and its instance's name
-        self.environment = encoded_environment(
-            [f"{key}={value}" for key, value in os.environ.items() if key != TAG])
+        self.environment = harness_environment()
 
     @classmethod
     def unavailable_reason(cls, options: ProcessOptions) -> str | None:

@@ -186,7 +186,12 @@ def refusing_teardown(cls: type[AnyDriver]) -> type[AnyDriver]:
     """The driver, whose teardown fails as a library's would, with the instance still up."""
 
     class Refusing(cls):  # type: ignore[valid-type,misc]
+        left_up: list[AnyInstance] = []  # noqa: RUF012 (one run per class made here)
+
         def teardown(self, instance: AnyInstance) -> None:
+            # held, as by a runtime that refused: a launcher's child whose handle is let go
+            # sees EOF on its stdin and leaves by itself (lxc-start then removes everything)
+            self.left_up.append(instance)
             raise InstanceError(f"{instance.name}: {REFUSAL}")
 
     return Refusing
