@@ -8,7 +8,7 @@ which of bench's figures it is held against, and how far apart they may be.
   child) into a cgroup made beforehand (timed the same way), less what the launcher costs
   as a command (see Launch.wrapper);
 - oci: `<runtime> run` of a bundle the driver's own code wrote (the same rootfs, limits and
-  profile), where the driver runs `create`, then `start`;
+  profile), where the driver runs `<runtime> run --detach`;
 - lxc: `lxc-start` (or `lxc-execute`) with a config the driver's own code wrote;
 - docker: `docker run` of the driver's image with the driver's options, less the CLI's own
   floor (Launch.floor: the CLI's start-up and one call to the Engine API);
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.verify.references import (
+    QUIET_MS,
     SETTLE_S,
     Launches,
     Timing,
@@ -51,7 +52,9 @@ class Launch:
     """One reference launch: its command line, timed `runs` times per cell (the median is the
     cell's reference value). `wrapper`: what the launch is run through besides untilready
     (the native launcher as a command), so that its own cost is taken off as untilready's
-    is; `floor`: a command whose median time is taken off too (docker's CLI)."""
+    is; `floor`: a command whose median time is taken off too (docker's CLI); `quiet_ms`:
+    untilready's wait before it starts the launch (references.QUIET_MS), for a launch whose
+    runtime writes cgroup.procs soon after its own start (oci's runc, lxc's lxc-start)."""
 
     argv: list[str]
     figure: str        # bench's figure, as the line names it
@@ -62,6 +65,7 @@ class Launch:
     runs: int = 1
     wrapper: list[str] = field(default_factory=list)
     floor: list[str] | None = None
+    quiet_ms: int = 0
 
 
 def boot_total(phases: dict[str, float]) -> float | None:
@@ -85,7 +89,7 @@ def time_launch(driver: AnyDriver, run_id: str, timer: Launches) -> tuple[Launch
             return None
         time.sleep(SETTLE_S)
         return launch, timer.timed(launch.argv, getattr(driver.options, "cpus", None),
-                                   launch.runs, launch.wrapper, launch.floor)
+                                   launch.runs, launch.wrapper, launch.floor, launch.quiet_ms)
 
 
 def prime_launch(driver: AnyDriver, run_id: str, timer: Launches) -> None:
@@ -100,7 +104,7 @@ def prime_launch(driver: AnyDriver, run_id: str, timer: Launches) -> None:
         return
     with made_launch(driver, run_id) as launch:
         if launch is not None:
-            timer.run_once(launch.argv, getattr(driver.options, "cpus", None))
+            timer.run_once(launch.argv, getattr(driver.options, "cpus", None), launch.quiet_ms)
 
 
 @contextlib.contextmanager
@@ -186,14 +190,14 @@ def _oci(driver: Any, run_id: str) -> Launch:
 
     return Launch(driver.cli.argv("run", "--bundle", str(bundle), name), "boot.total",
                   f"`{driver.cli.name} run` of a bundle the driver's code wrote (the driver runs "
-                  f"create, then start), spawned by {TIMED}", LAUNCH_TOLERANCE, boot_total,
-                  [remove], RUNS)
+                  f"`run --detach`), spawned by {TIMED}", LAUNCH_TOLERANCE, boot_total,
+                  [remove], RUNS, quiet_ms=QUIET_MS)
 
 
 def _lxc(driver: Any, run_id: str) -> Launch:
     name = reference_name(driver, run_id)
     instance: Instance[Any] = Instance(name, 0)
-    config = driver.context.work_dir / f"{name}.conf"
+    config = driver.config_path(instance)
     config.write_text(driver.config(instance, READY_ONCE))
     argv = driver.launch_argv(instance, config, READY_ONCE)
 
@@ -204,25 +208,29 @@ def _lxc(driver: Any, run_id: str) -> Launch:
 
     return Launch([shutil.which(argv[0]) or argv[0], *argv[1:]], "boot.total",
                   f"`{argv[0]}` with a config the driver's code wrote, spawned by {TIMED}",
-                  LAUNCH_TOLERANCE, boot_total, [remove], RUNS)
+                  LAUNCH_TOLERANCE, boot_total, [remove], RUNS, quiet_ms=QUIET_MS)
 
 
 def _docker(driver: Any, run_id: str) -> Launch:
     options = driver.options
     cli = [tool("docker"), *(["-H", options.endpoint] if options.endpoint else [])]
-    argv = [*cli, "run", "--rm", "--network", "none", "--runtime", options.runtime,
+    # -i: stdin open and attached, as the driver creates the container (stdin_open) and
+    # attaches to it; --memory-swap: swap equal to the memory, as the driver sets it (no swap)
+    argv = [*cli, "run", "--rm", "-i", "--network", "none", "--runtime", options.runtime,
             "--label", f"bench.run={run_id}",
             "--label", f"bench.instance={reference_name(driver, run_id)}"]
     if options.seccomp == "unconfined":
         argv += ["--security-opt", "seccomp=unconfined"]
     if options.memory_limit:
-        argv += ["--memory", str(int(options.memory_limit))]
+        argv += ["--memory", str(int(options.memory_limit)),
+                 "--memory-swap", str(int(options.memory_limit))]
     if options.pids_limit:
         argv += ["--pids-limit", str(options.pids_limit)]
     if options.cpus:
         argv += ["--cpuset-cpus", options.cpus]
     return Launch([*argv, driver.image, *READY_ONCE.argv()], "boot.total",
-                  f"`docker run --rm` of the same image and options, spawned by {TIMED}, less "
+                  f"`docker run --rm -i` of the same image and options (stdin open, no swap), "
+                  f"spawned by {TIMED}, less "
                   "the CLI's own floor (`docker version`: its start-up and one Engine API call)",
                   LAUNCH_TOLERANCE, boot_total, runs=ENGINE_RUNS,
                   floor=[*cli, "version", "--format", "{{.Server.APIVersion}}"])

@@ -8,9 +8,12 @@ plumbing (it reads no figure); what each reference measures is parsed here.
 Every launch reference is timed by hyperfine (-N: no shell) to the same end point bench
 uses, the probe's ready line reaching the host: `untilready` (a static helper beside this
 file) runs the launch and exits when the ready line arrives; the next run waits (hyperfine
---prepare) until the launch is over, so none overlaps the next. untilready's own cost (its
-exec, its spawn of the launch, its exit) is timed by the same hyperfine right after and
-taken off, as the probe takes its empty loop off a batch.
+--prepare) until the launch is over, so none overlaps the next. For a launch that waits for
+an RCU grace period early in its start (QUIET_MS), untilready lets that long pass between its
+own start and the launch's (--quiet), so that the RCU work its own start left is over when the
+launch begins, as it is when bench's harness, long started, spawns one. untilready's own cost
+(its exec, the quiet if any, its spawn of the launch, its exit) is timed by the same hyperfine
+right after and taken off, as the probe takes its empty loop off a batch.
 """
 
 from __future__ import annotations
@@ -43,6 +46,15 @@ QEMU = "qemu-system-x86_64"
 # of 8 here. bench's own cells run back to back; if that slows them, the cross-check says so.
 SETTLE_S = 0.2
 OVERHEAD_RUNS = 5  # runs of each side of untilready's calibration, each after a pause
+# How long untilready waits between its own start and the launch's, for a launch whose runtime
+# writes cgroup.procs soon after its own start (lxc-start, runc called directly: the write
+# waits for an RCU grace period; docker's comes 100 ms and more later, past any of ours):
+# untilready's exec and switch to SCHED_FIFO leave RCU work that lxc-start, whose write comes
+# 2 ms after its own exec, waited for too when spawned at once (21-26 ms to ready against
+# 13-15 after 60 ms of quiet, 2026-12-05). Inside hyperfine's time, and taken off with the rest
+# of untilready's cost. Launches that join their cgroups through `tasks` (process, native) wait
+# for no grace period and get none.
+QUIET_MS = 100
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PACKAGES = {"perf": "linux-perf", "hyperfine": "hyperfine", QEMU: "qemu-system-x86",
             "virsh": "libvirt-clients"}  # the reference tools, and their Debian packages
@@ -123,53 +135,62 @@ class Launches:
         self.pidfile = self.scratch / "reader.pid"
 
     def timed(self, argv: list[str], cpus: str | None = None, runs: int = 1,
-              wrapper: Sequence[str] = (), floor: list[str] | None = None) -> Timing:
+              wrapper: Sequence[str] = (), floor: list[str] | None = None,
+              quiet_ms: int = 0) -> Timing:
         """The median of `runs` runs of the launch by one hyperfine (so a cell's reference
         interleaves with bench's cells), and what is to be taken off it, measured right
         after: the cost of untilready and of `wrapper` (what the launch runs through, if
-        anything: overhead_ms), and the median time of `floor` if given."""
+        anything: overhead_ms), and the median time of `floor` if given. `quiet_ms`: see
+        QUIET_MS."""
         wait = self.wait_argv()
-        [times] = self.hyperfine([self.through(argv)], runs, cpus, prepare=self.paused(wait))
+        [times] = self.hyperfine([self.through(argv, quiet_ms)], runs, cpus,
+                                 prepare=self.paused(wait, quiet_ms))
         run_tool(wait)  # the launch is over too
-        correction = self.overhead_ms(cpus, OVERHEAD_RUNS, wrapper)
+        correction = self.overhead_ms(cpus, OVERHEAD_RUNS, wrapper, quiet_ms)
         if floor is not None:
             correction += statistics.median(self.hyperfine([floor], runs, cpus,
                                                            prepare=self.paused(wait))[0])
         return Timing(statistics.median(times), correction)
 
-    def run_once(self, argv: list[str], cpus: str | None = None) -> None:
+    def run_once(self, argv: list[str], cpus: str | None = None, quiet_ms: int = 0) -> None:
         """One untimed run of a launch through untilready, returning once the launch is gone
         (a primer: see launches.prime_launch)."""
-        run_tool(self.through(argv), cpus=cpus)
+        run_tool(self.through(argv, quiet_ms), cpus=cpus)
         run_tool(self.wait_argv())
 
-    def through(self, argv: list[str]) -> list[str]:
-        """The launch run through untilready, which writes the launch's pid to the pid file."""
-        return [str(self.helper), "--pidfile", str(self.pidfile), *argv]
+    def through(self, argv: list[str], quiet_ms: int = 0) -> list[str]:
+        """The launch run through untilready, which writes the launch's pid to the pid file
+        (and with quiet_ms, waits that long before it starts the launch)."""
+        return [str(self.helper), "--pidfile", str(self.pidfile), *quiet_argv(quiet_ms), *argv]
 
     def wait_argv(self) -> list[str]:
         """untilready waiting until the launch in the pid file is gone."""
         return [str(self.helper), "--wait", str(self.pidfile)]
 
     def overhead_ms(self, cpus: str | None = None, runs: int = OVERHEAD_RUNS,
-                    wrapper: Sequence[str] = ()) -> float:
+                    wrapper: Sequence[str] = (), quiet_ms: int = 0) -> float:
         """What untilready (and `wrapper`, if any) adds to a launch: its own exec, pid file,
-        spawn, read and exit. Timed as `untilready --pidfile F [WRAPPER] untilready --ready`
+        quiet (with quiet_ms), spawn, read and exit. Timed as `untilready --pidfile F [--quiet
+        MS] [WRAPPER] untilready --ready`
         less `untilready --ready` (a ready line printed at once), medians of `runs` each, by
         the same hyperfine, each run once the one before is gone; never below 0."""
         helper = str(self.helper)
         pidfile = str(self.scratch / "calibration.pid")
-        wrapped = [helper, "--pidfile", pidfile, *wrapper, helper, "--ready"]  # as timed
+        wrapped = [helper, "--pidfile", pidfile, *quiet_argv(quiet_ms), *wrapper, helper,
+                   "--ready"]  # as timed
         alone, through = self.hyperfine([[helper, "--ready"], wrapped], runs, cpus,
-                                        prepare=self.paused([helper, "--wait", pidfile]))
+                                        prepare=self.paused([helper, "--wait", pidfile], quiet_ms))
         return max(0.0, statistics.median(through) - statistics.median(alone))
 
     @staticmethod
-    def paused(wait: list[str]) -> list[str]:
-        """The wait before each run, and SETTLE_S more: each run starts after a pause, as
-        each of bench's launches does, not straight after the last with every cache warm
-        (nine runs back to back timed lxc-start at a third of bench's figure, 6 ms of 22)."""
-        return [*wait, "--settle", str(int(SETTLE_S * 1000))]
+    def paused(wait: list[str], quiet_ms: int = 0) -> list[str]:
+        """The wait before each run, and SETTLE_S more: each run's launch starts after a
+        pause, as each of bench's launches does, not straight after the last with every cache
+        warm (nine runs back to back timed lxc-start at a third of bench's figure, 6 ms of
+        22). untilready's quiet (quiet_ms) is part of that pause: the launch itself starts
+        SETTLE_S after the one before is gone, as bench's start follows the runner's pause;
+        the previous launch's teardown leaves RCU work too, and lxc-start waits on it."""
+        return [*wait, "--settle", str(max(0, int(SETTLE_S * 1000) - quiet_ms))]
 
     def hyperfine(self, commands: list[list[str]], runs: int, cpus: str | None,
                   prepare: list[str] | None = None) -> list[list[float]]:
@@ -187,6 +208,10 @@ class Launches:
 
     def close(self) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def quiet_argv(quiet_ms: int) -> list[str]:
+    return ["--quiet", str(quiet_ms)] if quiet_ms > 0 else []
 
 
 def qemu_direct_argv(guest: dict[str, object], cmdline: str) -> list[str]:

@@ -82,6 +82,8 @@ def test_verify_puts_every_headline_figure_beside_its_reference(tmp_path: Path) 
     assert all({"load_before", "load_after", "steal_percent"} <= set(c["noise"]) for c in cells)
     assert "Cross-checks" in (results / "report.html").read_text()
     assert primed_cells(results) == {c["key"]: "/idle/" in c["key"] for c in cells}
+    # process and native join their cgroups through `tasks`: no grace period, no quiet
+    assert "--quiet" not in (results / "run.log").read_text()
 
 
 def primed_cells(results: Path) -> dict[str, bool]:
@@ -135,6 +137,11 @@ def test_verify_times_each_runtimes_own_launch_and_reads_its_memory(tmp_path: Pa
     how = {runtime: lines[("boot.total", runtime)].how for runtime in ("oci", "lxc", "docker")}
     assert "`runc run`" in how["oci"] and "`lxc-start`" in how["lxc"]
     assert "CLI's own floor" in how["docker"]
+    timed = [line for line in (tmp_path / "results" / "run.log").read_text().splitlines()
+             if "bench.runtimes: run [" in line and "hyperfine'" in line]
+    for marker, quiet in (("lxc-start -F ", True), (" run --bundle ", True), (" run --rm -i ", False)):
+        runs = [line for line in timed if marker in line]  # lxc's, oci's and docker's launches
+        assert runs and all(("--quiet" in line) == quiet for line in runs), marker
     assert code == (1 if any(c.agreement().verdict == "disagree" for c in checks) else 0)
 
 
