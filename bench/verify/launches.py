@@ -25,6 +25,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench.verify.references import (
@@ -207,7 +208,8 @@ def _lxc(driver: Any, run_id: str) -> Launch:
         config.unlink(missing_ok=True)
 
     return Launch([shutil.which(argv[0]) or argv[0], *argv[1:]], "boot.total",
-                  f"`{argv[0]}` with a config the driver's code wrote, spawned by {TIMED}",
+                  f"`{Path(argv[0]).name}` with a config the driver's code wrote, spawned by "
+                  f"{TIMED}",
                   LAUNCH_TOLERANCE, boot_total, [remove], RUNS, quiet_ms=QUIET_MS)
 
 
