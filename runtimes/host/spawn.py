@@ -1,9 +1,12 @@
 """A child process of the harness whose stdout carries the probe's markers.
 
-Shared by the drivers whose instance is a host process tree (process, native, lxc, oci):
-spawn with pipes, stamp its output, and stop it politely, then by force. A child is a
-subprocess.Popen or one the driver's launcher started (runtimes/host/launcher.py), which
-offers the same methods teardown uses (the `Child` protocol).
+Shared by the drivers whose instance is a host process tree (process, native, lxc, oci,
+podman's client): stamp its output, and stop it politely, then by force. A child is one the
+driver's launcher started (runtimes/host/launcher.py, tool_starts.py), which offers the same
+methods teardown uses as subprocess.Popen (the `Child` protocol). `spawn` (a Popen with pipes
+and a reader thread per child) is the plain way, for the example driver
+(docs/writing-a-driver.md) and the benchmarks' Popen baselines; bench's drivers start through
+the launcher, whose one pump thread reads every child (tool_starts.py says why).
 """
 
 from __future__ import annotations
