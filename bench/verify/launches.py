@@ -207,7 +207,7 @@ def _lxc(driver: Any, run_id: str) -> Launch:
             driver.placed.remove(f"{name}{suffix}")
         config.unlink(missing_ok=True)
 
-    return Launch([shutil.which(argv[0]) or argv[0], *argv[1:]], "boot.total",
+    return Launch(argv, "boot.total",  # the driver's argv names lxc-start by its path
                   f"`{Path(argv[0]).name}` with a config the driver's code wrote, spawned by "
                   f"{TIMED}",
                   LAUNCH_TOLERANCE, boot_total, [remove], RUNS, quiet_ms=QUIET_MS)

@@ -82,6 +82,7 @@ class PodmanDriver(Driver[PodmanOptions, PodmanHandle]):
         self.published: dict[str, dict[str, Any]] = {}  # registry image -> its metadata
         self._pulling = threading.Lock()  # one cold pull at a time
         self.starts = ToolStarts()  # `podman start --attach`, armed before each clock
+        self.podman_path = str(find_tool(self.podman[0]) or self.podman[0])  # the launcher takes a path
 
     @classmethod
     def unavailable_reason(cls, options: PodmanOptions) -> str | None:
@@ -153,8 +154,7 @@ class PodmanDriver(Driver[PodmanOptions, PodmanHandle]):
 
     def before_clock(self, instance: Instance[PodmanHandle], command: ProbeCommand) -> None:
         """`podman start --attach` armed (runtimes/host/tool_starts.py); it runs after create."""
-        podman = str(find_tool(self.podman[0]) or self.podman[0])  # the launcher takes a path
-        self.starts.arm(instance, [podman, *self.podman[1:], "start", "--attach", "--interactive",
+        self.starts.arm(instance, [self.podman_path, *self.podman[1:], "start", "--attach", "--interactive",
                                    instance.name])
 
     def launch(self, instance: Instance[PodmanHandle], command: ProbeCommand) -> None:
