@@ -5,10 +5,11 @@ results directory as verify.json, read by the report.
 A line compares bench's figure with the reference's as the relative difference
 bench / reference - 1 and its interval (memory, read from one instance at one moment: the range
 of the instances' pairs; timings taken beside each cell, the reference right after bench's own
-cell: the 95 % percentile bootstrap of the median of the cells' ratios, each cell a pair, so
-what moves the host from one minute to the next moves both sides of a pair and stays out of
-the interval; other timings: the bootstrap of the ratio of medians, each side resampled on
-its own);
+cell: the median of the ratios of bench's figure in each cell to each run of that cell's
+reference, with the 95 % percentile bootstrap over the cells, each cell kept whole, so what
+moves the host from one minute to the next moves both sides of a cell and stays out of the
+interval; other timings: the bootstrap of the ratio of medians, each side resampled on its
+own);
 the verdict holds that interval against a tolerance stated with the line: *agree* when the
 whole interval lies within it, *disagree* when the whole interval lies outside, *unclear*
 when it straddles (too few instances to tell). A reference that could not be taken is a
@@ -26,7 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from bench.results.documents import read_results_file
-from bench.results.estimates import CONFIDENCE, percentile_interval, resampled_medians
+from bench.results.estimates import CONFIDENCE, RESAMPLES, percentile_interval, resampled_medians
 from bench.results.numbers import format_value
 from bench.results.writer import write_json_atomic
 from foundation.errors import ResultsError
@@ -34,7 +35,9 @@ from foundation.errors import ResultsError
 VERIFY = "verify.json"
 SEED = 0
 FORMAT = "bench-verify"
-FORMAT_VERSION = 2  # 2: by_cell (a version-1 file has none: its lines read as unpaired)
+# 2: by_cell (a version-1 file has none: its lines read as unpaired); 3: reference_runs (a
+# version-2 file has none: each cell reads as one run, its median)
+FORMAT_VERSION = 3
 MAX_CHECKS_BYTES = 16 << 20  # a few KiB in practice
 
 Verdict = Literal["agree", "disagree", "unclear", "failed"]
@@ -60,6 +63,9 @@ class CrossCheck:
     # bench[i] and reference_values[i] are one cell's: bench's instance and the reference
     # taken right after it, in the same minute of the sitting (timings beside each cell)
     by_cell: bool = False
+    # each cell's reference runs as timed, corrected as reference_values (whose cell value is
+    # their median), in the cells' order (by_cell lines; empty: one run per cell, its value)
+    reference_runs: list[list[float]] = field(default_factory=list)
 
     def agreement(self) -> Agreement:
         return agreement(self)
@@ -94,7 +100,7 @@ def agreement(check: CrossCheck) -> Agreement:
         ratios = np.asarray(check.bench) / np.asarray(check.reference_values)
         point, low, high = float(np.median(ratios)), float(ratios.min()), float(ratios.max())
     elif check.by_cell and pairs:
-        point, low, high = bootstrap_cell_ratios(check.bench, check.reference_values)
+        point, low, high = bootstrap_cell_ratios(check.bench, cell_runs(check))
     else:
         point, low, high = bootstrap_ratio(check.bench, check.reference_values)
     tolerance = max(check.tolerance, check.resolution / abs(theirs))
@@ -111,14 +117,36 @@ def bootstrap_ratio(ours: list[float], theirs: list[float]) -> tuple[float, floa
     return float(np.median(ours) / np.median(theirs)), low, high
 
 
-def bootstrap_cell_ratios(ours: list[float], theirs: list[float]) -> tuple[float, float, float]:
-    """The median of the cells' ratios ours[i] / theirs[i] with the percentile bootstrap's 95 %
-    interval, the cells resampled (each cell's pair stays together: the shared bootstrap)."""
+def cell_runs(check: CrossCheck) -> list[list[float]]:
+    """Each cell's reference runs: as kept, or the cell's value as its one run (a line of
+    format 2, or a reference run once per cell)."""
+    if len(check.reference_runs) == len(check.reference_values) and all(check.reference_runs):
+        return check.reference_runs
+    return [[value] for value in check.reference_values]
+
+
+def bootstrap_cell_ratios(ours: list[float], runs: list[list[float]]) -> tuple[float, float, float]:
+    """The median of the ratios ours[i] / runs[i][j], bench's figure in each cell against each
+    run of that cell's reference (a Hodges-Lehmann estimate of the ratio, within the cells),
+    with the percentile bootstrap's 95 % interval, the cells resampled, each kept whole: its
+    pair and all its runs (the shared bootstrap).
+
+    Each of bench's cells is one start, so its single starts are held against the reference's
+    single runs, not against their median: where starts fall into modes (lxc-start waits for
+    one RCU grace period or two: 11, 15 or 26 ms on this host), a single start against a
+    median of nine scatters with the mode that start fell in, and the median of 30 single
+    starts moves with how many fell in the slow mode. Against every run of its cell, each
+    start is compared with the reference's own spread of modes (docs/methodology.md,
+    "Cross-checks"). With one run per cell this is the median of the cells' ratios."""
     rng = np.random.default_rng(SEED)
-    ratios = np.asarray(ours, dtype=float) / np.asarray(theirs, dtype=float)
-    low, high = percentile_interval(resampled_medians(ratios, rng), (1 - CONFIDENCE) / 2,
-                                    (1 - CONFIDENCE) / 2)
-    return float(np.median(ratios)), low, high
+    width = max(len(cell) for cell in runs)
+    table = np.full((len(runs), width), np.nan)
+    for row, (value, cell) in enumerate(zip(ours, runs, strict=True)):
+        table[row, :len(cell)] = value / np.asarray(cell, dtype=float)
+    drawn = table[rng.integers(0, len(runs), size=(RESAMPLES, len(runs)))]
+    medians = np.nanmedian(drawn.reshape(RESAMPLES, -1), axis=1)
+    low, high = percentile_interval(medians, (1 - CONFIDENCE) / 2, (1 - CONFIDENCE) / 2)
+    return float(np.nanmedian(table)), low, high
 
 
 def tolerance_text(check: CrossCheck) -> str:

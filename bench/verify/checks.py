@@ -64,10 +64,11 @@ class Line:
 
     spec: CrossCheck
     problems: list[str] = field(default_factory=list)
-    # a line taken beside each cell (spec.by_cell): each cell's bench value and reference (a
-    # launch's as timed), by the cell's index; check() keeps the cells that have both
+    # a line taken beside each cell (spec.by_cell): each cell's bench value and the runs of
+    # its reference (a launch's as timed), by the cell's index; check() keeps the cells that
+    # have both
     ours: dict[int, float] = field(default_factory=dict)
-    theirs: dict[int, float] = field(default_factory=dict)
+    theirs: dict[int, list[float]] = field(default_factory=dict)
     # what a launch's calibration would take off, per cell; check() takes the sitting's
     # median of it off every cell's reference
     corrections: list[float] = field(default_factory=list)
@@ -91,8 +92,10 @@ class Line:
         if spec.by_cell:
             correction = statistics.median(self.corrections) if self.corrections else 0.0
             cells = sorted(self.ours.keys() & self.theirs.keys())
+            runs = [[run - correction for run in self.theirs[cell]] for cell in cells]
             spec = replace(spec, bench=[self.ours[cell] for cell in cells],
-                           reference_values=[self.theirs[cell] - correction for cell in cells])
+                           reference_values=[statistics.median(cell) for cell in runs],
+                           reference_runs=runs)
         failed = self.problems[0] if self.problems and not spec.reference_values else None
         return replace(spec, failed=failed)
 
@@ -265,7 +268,7 @@ class Verifier:
         cpus = getattr(driver.options, "cpus", None)
         runs = [perf_bench_getppid(workload.calls, cpus) for _ in range(workload.batches)]
         if not cell.warmup:
-            line.theirs[cell.index] = statistics.median(runs)
+            line.theirs[cell.index] = runs
 
     def _launch(self, cell: Cell, driver: AnyDriver, bench: dict[str, float]) -> None:
         timed = time_launch(driver, self.run_id, self.launches())
@@ -274,7 +277,7 @@ class Verifier:
         launch, timing = timed
         line = self.line(launch.figure, cell.runtime, "hyperfine -N", launch.how, "ms",
                          launch.tolerance, False, by_cell=True)
-        line.theirs[cell.index] = timing.raw
+        line.theirs[cell.index] = timing.runs
         line.corrections.append(timing.correction)
         ours = launch.bench_value(bench)
         if ours is not None:

@@ -113,11 +113,15 @@ def perf_bench_getppid(calls: int, cpus: str | None = None) -> float:
 
 @dataclass(frozen=True)
 class Timing:
-    """One cell's reference launch: the median of its runs as timed (`raw`, ms) and what is
+    """One cell's reference launch: its runs as timed (ms), their median (`raw`), and what is
     taken off it (`correction`: untilready's own cost, a wrapper's, the CLI's floor)."""
 
-    raw: float
+    runs: list[float]
     correction: float
+
+    @property
+    def raw(self) -> float:
+        return statistics.median(self.runs)
 
     @property
     def value(self) -> float:
@@ -150,7 +154,7 @@ class Launches:
         if floor is not None:
             correction += statistics.median(self.hyperfine([floor], runs, cpus,
                                                            prepare=self.paused(wait))[0])
-        return Timing(statistics.median(times), correction)
+        return Timing(times, correction)
 
     def run_once(self, argv: list[str], cpus: str | None = None, quiet_ms: int = 0) -> None:
         """One untimed run of a launch through untilready, returning once the launch is gone
