@@ -131,8 +131,10 @@ NOTES: dict[str, list[str]] = {
         "monitor for memory.",
         "The difference is bench / reference \u2212 1 with its 95 % interval. A timing's "
         "reference is taken right after each of bench's cells, so each cell is a pair and the "
-        "difference is the median of the cells' ratios (what moves the host from one minute "
-        "to the next moves both sides of a pair); a memory reading is read from the same "
+        "difference is the median of the ratios of bench's start in each cell to each run of "
+        "that cell's reference (what moves the host from one minute to the next moves both "
+        "sides of a pair; one start is held against single runs, not their median, as starts "
+        "can fall into modes); a memory reading is read from the same "
         "instance at the same moment. agree: the whole "
         "interval lies within the tolerance; disagree: it lies wholly outside; unclear: it "
         "straddles the tolerance (too few instances, or a busy host). Hover a reference for "
