@@ -13,7 +13,12 @@ stamps each progress event on arrival (host monotonic clock):
 
 - `pull.manifest`: from the pull request to the first layer's "Pulling fs layer": the API
   call, the registry's /v2/ check and the manifest fetched, so the engine knows the layers;
-- `pull.layers`: to the last "Download complete": every layer blob fetched and verified;
+- `pull.layers`: to the last layer's download seen over: every layer blob fetched and
+  verified. That is its "Download complete", or, where the stream skipped it, the first event
+  of the layer after it ("Extracting", "Pull complete"): dockerd's transfer keeps only its
+  latest progress for the client's stream (distribution/xfer, `lastProgress`), so a
+  "Download complete" soon followed by "Extracting" is sometimes never sent. The stamp is
+  then an upper bound, late by the time to the layer's next event;
 - `pull.unpack`: to the last "Pull complete": every layer extracted and registered;
 - `pull.image`: to the end of the stream: the image's config stored and the tag set.
 
@@ -34,7 +39,10 @@ from runtimes.docker.image import build_from, image_metadata, tree_context
 
 PHASES = ("manifest", "layers", "unpack", "image")
 PRESENT = ("Already exists",)
-PHASE_OF = {"Pulling fs layer": "manifest", "Download complete": "layers", "Pull complete": "unpack"}
+PHASE_OF = {"Pulling fs layer": "manifest", "Pull complete": "unpack"}
+# a layer's download is over at its "Download complete", or at its first event after it where
+# the stream skipped that (see above)
+DOWNLOADED = ("Download complete", "Extracting", "Pull complete")
 
 
 def split_reference(reference: str) -> tuple[str, str]:
@@ -84,6 +92,7 @@ def timed_pull(api: Any, reference: str) -> dict[str, float]:
     repository, tag = split_reference(reference)
     asked = time.monotonic_ns()
     stamps: dict[str, int] = {}
+    downloaded: dict[str, int] = {}  # layer id -> when its download was seen over
     with engine_step(f"pull {reference}"):
         for event in api.pull(repository, tag=tag, stream=True, decode=True):
             now = time.monotonic_ns()
@@ -94,11 +103,15 @@ def timed_pull(api: Any, reference: str) -> dict[str, float]:
             if status in PRESENT:
                 raise InstanceError(f"the pull of {reference} found layer {event.get('id')} "
                                     "already here: not a cold start")
+            if status in DOWNLOADED:
+                downloaded.setdefault(str(event.get("id", "")), now)
             phase = PHASE_OF.get(status)
             if phase == "manifest":
                 stamps.setdefault(phase, now)
             elif phase is not None:
                 stamps[phase] = now
+    if downloaded:
+        stamps["layers"] = max(downloaded.values())
     stamps["image"] = time.monotonic_ns()
     return phases_of(asked, stamps, reference)
 
