@@ -58,8 +58,10 @@ def driver_boot(driver: AnyDriver, command: ProbeCommand = READY_ONCE) -> Measur
 
 
 def spawn_to_ready(argv: list[str], name: str) -> Measured:
-    """ms from asking to spawn argv to the host reading its ready line, through the same
-    spawn and line stamping the process and native drivers use."""
+    """ms from asking to spawn argv to the host reading its ready line, through bench's Popen
+    spawn (runtimes/host/spawn.py: a reader thread per child) and its line stamping. No driver
+    starts this way any more (the host drivers start through the launcher); the benchmarks use
+    it for a command they time beside a driver (test_native_boot's `runc run`)."""
     instance: Instance[Any] = Instance(name, time.monotonic_ns())
     process = spawn(instance, argv)
     stamp, _ = instance.output.wait_for(READY, deadline(), name)
