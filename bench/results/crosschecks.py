@@ -38,7 +38,8 @@ FORMAT = "bench-verify"
 # 2: by_cell (a version-1 file has none: its lines read as unpaired); 3: reference_runs (a
 # version-2 file has none: each cell reads as one run, its median)
 FORMAT_VERSION = 3
-MAX_CHECKS_BYTES = 16 << 20  # a few KiB in practice
+MAX_CHECKS_BYTES = 16 << 20  # a few hundred KiB in practice (every reference run)
+DRAWN_LIMIT = 4_000_000  # ratios drawn at once by a by-cell bootstrap (32 MB)
 
 Verdict = Literal["agree", "disagree", "unclear", "failed"]
 
@@ -143,8 +144,11 @@ def bootstrap_cell_ratios(ours: list[float], runs: list[list[float]]) -> tuple[f
     table = np.full((len(runs), width), np.nan)
     for row, (value, cell) in enumerate(zip(ours, runs, strict=True)):
         table[row, :len(cell)] = value / np.asarray(cell, dtype=float)
-    drawn = table[rng.integers(0, len(runs), size=(RESAMPLES, len(runs)))]
-    medians = np.nanmedian(drawn.reshape(RESAMPLES, -1), axis=1)
+    chunk = max(1, min(RESAMPLES, DRAWN_LIMIT // table.size))  # resamples drawn at once
+    medians = np.concatenate([
+        np.nanmedian(table[rng.integers(0, len(runs), size=(size, len(runs)))].reshape(size, -1),
+                     axis=1)
+        for size in [chunk] * (RESAMPLES // chunk) + [RESAMPLES % chunk] if size])
     low, high = percentile_interval(medians, (1 - CONFIDENCE) / 2, (1 - CONFIDENCE) / 2)
     return float(np.nanmedian(table)), low, high
 

@@ -226,3 +226,21 @@ def test_a_line_without_its_runs_reads_each_cells_value_as_its_one_run() -> None
     assert cell_runs(line) == [[1.0], [1.6]]
     assert check([1.1], [1.0], by_cell=True, reference_runs=[[0.9, 1.0, 1.2]]).agreement().relative \
         == pytest.approx(1.1 / 1.0 - 1)
+
+
+def test_a_large_line_is_resampled_in_chunks_to_the_same_interval(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bootstrap draws at most DRAWN_LIMIT ratios at once (thousands of cells of nine runs
+    would take gigabytes drawn whole); drawn in chunks, the interval is the same within the
+    bootstrap's own scatter."""
+    import bench.results.crosschecks as crosschecks
+    rng = np.random.default_rng(3)
+    ours = modes(rng, 60)
+    runs = [modes(rng, 9) for _ in ours]
+    line = check(ours, [float(np.median(cell)) for cell in runs], by_cell=True, reference_runs=runs)
+    whole = line.agreement()
+    monkeypatch.setattr(crosschecks, "DRAWN_LIMIT", 60 * 9 * 7)  # 7 resamples at a time
+    chunked = line.agreement()
+    assert chunked.relative == whole.relative
+    assert chunked.relative_low == pytest.approx(whole.relative_low, abs=0.01)
+    assert chunked.relative_high == pytest.approx(whole.relative_high, abs=0.01)
