@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import bench
+from bench.tick import TICK_S
 
 
 def cpu_model() -> str:
@@ -80,6 +81,7 @@ def host_fingerprint() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "memory_bytes": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
         "cgroup_version": cgroup_version(),
+        "tick_ms": TICK_S * 1000,  # each start begins at a random phase of it (bench/tick.py)
         "mitigations": mitigations(),
         "python": platform.python_version(),
         "bench_version": bench.__version__,

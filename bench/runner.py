@@ -43,6 +43,7 @@ from bench.results.sample import Sample
 from bench.results.writer import RunWriter
 from bench.runlog import RunLog
 from bench.storm import storm_samples
+from bench.tick import pause
 from bench.workload.bundle import Bundle
 from bench.workload.package import PreparedWorkload, check_runtime, packaged
 from bench.workload.spec import CommandWorkload
@@ -280,7 +281,9 @@ class Runner:
         started = time.time()
         self.cell_line = self.run_log.next_line if self.run_log else None
         log.info("cell %d %s%s: start", cell.index, cell.key, " (warm-up)" if cell.warmup else "")
-        time.sleep(self.config.pause)  # the previous teardown's wake (page freeing, RCU) passes
+        # the previous teardown's wake (page freeing, RCU) passes; the cell starts at a random
+        # phase of the kernel's tick (bench/tick.py)
+        pause(self.config.pause)
         before = host_load()
         try:
             samples, error = self.measure(cell)

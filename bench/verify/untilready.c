@@ -17,7 +17,9 @@
  *                                                  milliseconds more (a launch that follows
  *                                                  a pause, as each of bench's does, not one
  *                                                  run straight after the last, with every
- *                                                  cache warm)
+ *                                                  cache warm), then a random part of one
+ *                                                  kernel tick, uniform (as bench's pause
+ *                                                  ends: bench/tick.py, which says why)
  *   untilready --ready                             print a ready line and exit: timing
  *                                                  `untilready untilready --ready` against
  *                                                  `untilready --ready` gives our own cost
@@ -32,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,6 +66,15 @@ static int running(long pid) {
     return end && end[1] == ' ' && end[2] != 'Z';
 }
 
+/* A random part of one kernel tick (the coarse clock's resolution, 1/HZ), uniform, in ns. */
+static long tick_part_ns(void) {
+    struct timespec tick;
+    unsigned int draw;
+    if (clock_getres(CLOCK_MONOTONIC_COARSE, &tick) != 0) return 0;
+    if (getrandom(&draw, sizeof draw, 0) != (ssize_t)sizeof draw) draw = (unsigned int)getpid() * 2654435761u;
+    return (long)(((unsigned long long)draw * (unsigned long long)(tick.tv_sec * 1000000000L + tick.tv_nsec)) >> 32);
+}
+
 static int wait_gone(const char *pidfile, long settle_ms) {
     struct timespec step = {0, 1000000};
     long long waited = 0;
@@ -78,8 +90,9 @@ static int wait_gone(const char *pidfile, long settle_ms) {
         }
         nanosleep(&step, NULL);
     }
-    struct timespec settle = {settle_ms / 1000, (settle_ms % 1000) * 1000000L};
-    if (settle_ms > 0) nanosleep(&settle, NULL);
+    long long settle_ns = settle_ms * 1000000LL + tick_part_ns();
+    struct timespec settle = {(time_t)(settle_ns / 1000000000LL), (long)(settle_ns % 1000000000LL)};
+    nanosleep(&settle, NULL);
     return 0;
 }
 

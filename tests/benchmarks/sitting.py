@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.results.estimates import ratio_of_medians
+from bench.tick import pause
 from bench.verify.references import SETTLE_S
 from runtimes.base import AnyDriver, ProbeCommand, RunContext
 from runtimes.host.spawn import spawn, stop_process
@@ -79,7 +80,8 @@ def side_by_side(benchmark: Any, ours: Callable[[], Measured],
     setup), so the two alternate all through the sitting; `warmup` rounds are dropped.
 
     Each side starts SETTLE_S after the previous launch or teardown (bench verify's
-    settle), so neither is slowed by the other's teardown finishing in the background.
+    settle), so neither is slowed by the other's teardown finishing in the background, and a
+    random part of the kernel's tick later (bench/tick.py), so neither is held at one phase.
     """
     ours_values: list[float] = []
     reference_values: dict[str, list[float]] = {name: [] for name in references}
@@ -92,9 +94,9 @@ def side_by_side(benchmark: Any, ours: Callable[[], Measured],
     def one_round() -> tuple[tuple[()], dict[str, Any]]:
         tidy()
         for name, reference in references.items():
-            time.sleep(SETTLE_S)
+            pause(SETTLE_S)
             reference_values[name].append(reference())
-        time.sleep(SETTLE_S)
+        pause(SETTLE_S)
         return (), {}
 
     def measure() -> None:
