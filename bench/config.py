@@ -186,7 +186,8 @@ class Config(Strict):
                           description="seconds an idle instance rests before memory is read")
     pause: float = Field(0.2, ge=0, le=HOUR_S,
                          description="seconds the host rests before each cell, so no instance "
-                         "starts in the wake of the previous cell's teardown")
+                         "starts in the wake of the previous cell's teardown; then a random part "
+                         "of one kernel tick more, so no start is held at one phase of the tick")
     output: str = Field("results", min_length=1, max_length=4096,
                         description="folder that receives one results directory per run")
     baseline: str | None = Field(None, description="runtime that ratios and memory.overhead are "

@@ -193,7 +193,9 @@ class Launches:
         warm (nine runs back to back timed lxc-start at a third of bench's figure, 6 ms of
         22). untilready's quiet (quiet_ms) is part of that pause: the launch itself starts
         SETTLE_S after the one before is gone, as bench's start follows the runner's pause;
-        the previous launch's teardown leaves RCU work too, and lxc-start waits on it."""
+        the previous launch's teardown leaves RCU work too, and lxc-start waits on it. Like
+        the runner's pause, untilready's settle ends a random part of the kernel's tick later,
+        so no run is held at one phase of the tick (bench/tick.py)."""
         return [*wait, "--settle", str(max(0, int(SETTLE_S * 1000) - quiet_ms))]
 
     def hyperfine(self, commands: list[list[str]], runs: int, cpus: str | None,

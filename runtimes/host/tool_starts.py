@@ -3,14 +3,12 @@ driver's launcher (runtimes/host/launcher.py), as the process and native drivers
 their probe: armed before the clock, one call into C on it, its output read by the
 launcher's one pump thread.
 
-Started with Popen instead, each start also started a reader thread of its own, and that
-thread's start, beside the command's, is work the kernel finishes in an RCU grace period:
-`lxc-start`, which waits for a grace period of its own 2 ms after its exec (its first write
-to cgroup.procs), then more often found one running and waited for two. Interleaved, 20
-starts each (2026-12-05): lxc-start to ready 16.7 ms (10 of 20 under 17 ms) through Popen
-and a reader thread, 12.4 ms (17 of 20) through the launcher, 12.7 ms (18 of 20) through a
-bare Popen read by the calling thread; see docs/methodology.md, "lxc-start waits for a grace
-period". Nothing of ours joins a cgroup here: the runtime makes and joins its own.
+Started with Popen instead, each start also started a reader thread of its own, on the
+clock. Interleaved, 20 starts each (2026-12-05), lxc-start to ready took 16.7 ms through Popen
+and a reader thread and 12.4 ms through the launcher; those starts were held at one phase of
+the kernel's tick, which decides lxc-start's wait for an RCU grace period (bench/tick.py), so
+that difference is not the launcher's alone. Nothing of ours joins a cgroup here: the
+runtime makes and joins its own.
 """
 
 from __future__ import annotations

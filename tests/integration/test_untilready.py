@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.tick import TICK_S
 from bench.verify.references import QUIET_MS, UNTIL_READY, Launches
 from runtimes.host.build import compile_static
 
@@ -48,3 +49,21 @@ def test_the_calibration_holds_the_quiet_that_each_launch_waits(tmp_path: Path) 
         assert timer.overhead_ms(runs=3, quiet_ms=QUIET_MS) >= QUIET_MS
     finally:
         timer.close()
+
+
+def test_a_wait_ends_a_random_part_of_one_kernel_tick_after_its_settle(tmp_path: Path) -> None:
+    """--wait's pause ends at a uniform random phase of the tick (bench/tick.py says why): over
+    40 waits on a launch already gone, the extra spreads over more than half a tick. Load can
+    only widen a spread; without the draw it is a tenth of a millisecond here."""
+    helper = str(compile_static(UNTIL_READY, tmp_path))
+    pidfile = tmp_path / "gone.pid"
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    pidfile.write_text(str(gone.pid))
+    took = []
+    for _ in range(40):
+        asked = time.monotonic()
+        subprocess.run([helper, "--wait", str(pidfile), "--settle", "1"], check=True, timeout=10)
+        took.append(time.monotonic() - asked)
+    assert min(took) >= 0.001  # the settle itself
+    assert max(took) - min(took) > TICK_S / 2, sorted(took)
