@@ -4,9 +4,10 @@ Serverless and CI platforms start many instances together; one instance at a tim
 nothing about how a host copes. A storm is one cell: N threads wait at a barrier, the
 barrier's release is the storm's start (host monotonic clock), and each thread then asks
 the driver for its instance (a burst: all at once; a steady rate: the i-th at i/rate
-seconds). Per instance, `storm.ready` is its start-to-ready time, from the moment bench
-asked the driver for it to the host seeing its ready marker, the same clock and end point
-as `boot.total`; every instance is kept, the slowest too. Per storm: `storm.p50`, `.p90`,
+seconds and a random part of the kernel's tick, bench/tick.py). Per instance, `storm.ready`
+is its start-to-ready time, from the moment bench asked the driver for it to the host seeing
+its ready marker, the same clock and end point as `boot.total`; every instance is kept, the
+slowest too. Per storm: `storm.p50`, `.p90`,
 `.p99`, `.max` of those times (numpy's linear percentiles over the instances that became
 ready), `storm.throughput` (instances ready over the time from the storm's start to the
 last ready, starts/s), `storm.failed` (instances that never became ready, each also a
@@ -37,6 +38,7 @@ from bench.interrupts import shielded
 from bench.plan import Cell
 from bench.results.numbers import format_value
 from bench.results.sample import Sample
+from bench.tick import part
 from foundation.errors import BenchError, ConfigError
 from runtimes.base import AnyDriver, AnyInstance, ProbeCommand
 from runtimes.host.memory import meminfo
@@ -67,10 +69,18 @@ class Storm:
             raise ValueError(f"cell {cell.key} is a storm cell without its N")
         self.driver, self.workload, self.cell, self.timeout = driver, workload, cell, timeout
         self.count = cell.count
-        spacing = 0.0 if workload.rate is None else 1e9 / workload.rate
-        self.arrivals = [Arrival(i, int(i * spacing)) for i in range(self.count)]
+        self.arrivals = [Arrival(i, due) for i, due in enumerate(self.due_times(workload.rate))]
         self.started_ns = 0
         self.command = ProbeCommand("ready", (f"idle={int(timeout * 100)}",))
+
+    def due_times(self, rate: float | None) -> list[int]:
+        """ns after the storm's start: a burst's all 0 (the runner's pause put the storm's
+        start at a random phase of the kernel's tick); at a steady rate the i-th at i/rate and
+        a random part of one tick, so that a spacing of whole or half ticks (20/s is 12.5 at
+        HZ=250) does not hold every arrival at one or two phases of it (bench/tick.py)."""
+        if rate is None:
+            return [0] * self.count
+        return [int((i / rate + part()) * 1e9) for i in range(self.count)]
 
     @property
     def instances(self) -> list[AnyInstance]:

@@ -36,8 +36,13 @@ TICK_S = tick_seconds()
 _draws = random.Random()
 
 
+def part() -> float:
+    """A random part of one tick, in seconds, drawn uniformly."""
+    return _draws.uniform(0.0, TICK_S)
+
+
 def pause(seconds: float) -> float:
-    """Sleep `seconds` and then a random part of one tick, uniform; returns that part."""
-    extra = _draws.uniform(0.0, TICK_S)
+    """Sleep `seconds` and then a random part of one tick; returns that part."""
+    extra = part()
     time.sleep(seconds + extra)
     return extra

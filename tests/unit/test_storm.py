@@ -20,6 +20,7 @@ from bench.results.summary import summary_rows
 from bench.results.writer import RunWriter
 from bench.runner import Runner
 from bench.storm import Storm, check_storms, storm_samples
+from bench.tick import TICK_S
 from bench.workload.bundle import Bundle
 from foundation.errors import ConfigError, InstanceError
 from runtimes.base import Driver, ProbeCommand, RunContext
@@ -162,6 +163,17 @@ def test_a_steady_rate_spaces_the_requests(tmp_path: Path) -> None:
     for index, after in enumerate(asked):  # the i-th is asked for no earlier than i / rate
         assert after >= index * 20.0
     assert asked[-1] < 80.0 + 500  # and not long after (a loaded test host)
+
+
+def test_a_steady_rates_arrivals_each_fall_at_a_random_phase_of_the_tick(tmp_path: Path) -> None:
+    """The i-th arrival is due at i / rate and a part of one tick drawn uniformly (bench/tick.py):
+    at 20/s the spacing is 12.5 ticks at HZ=250, and without the draw every arrival would fall
+    at one of two phases. A burst's arrivals are all due at the storm's start."""
+    storm = storm_of(tmp_path, 400, rate="20/s", duration=20)
+    late = [a.due_ns / 1e9 - a.index / 20 for a in storm.arrivals]
+    assert all(0 <= extra <= TICK_S for extra in late)
+    assert max(late) - min(late) > 0.9 * TICK_S  # the whole tick, not a fixed offset
+    assert {a.due_ns for a in storm_of(tmp_path, 8).arrivals} == {0}
 
 
 def test_an_interrupted_storm_stops_every_instance_it_started(tmp_path: Path,
