@@ -2,17 +2,16 @@
 
 Serverless and CI platforms start many instances together; one instance at a time says
 nothing about how a host copes. A storm is one cell: N threads wait at a barrier, the
-barrier's release is the storm's start (host monotonic clock), and each thread then asks
-the driver for its instance (a burst: all at once; a steady rate: the i-th at i/rate
-seconds and a random part of the kernel's tick, bench/tick.py). Per instance, `storm.ready`
-is its start-to-ready time, from the moment bench asked the driver for it to the host seeing
-its ready marker, the same clock and end point as `boot.total`; every instance is kept, the
-slowest too. Per storm: `storm.p50`, `.p90`,
-`.p99`, `.max` of those times (numpy's linear percentiles over the instances that became
-ready), `storm.throughput` (instances ready over the time from the storm's start to the
-last ready, starts/s), `storm.failed` (instances that never became ready, each also a
-failed `storm.ready` row with its reason) and `storm.memory` (the host cost of all N alive:
-PSS plus guest RAM, summed, read once every instance idles).
+barrier's release is the storm's start (host monotonic clock), and each thread then asks the
+driver for its instance (a burst: all at once; a steady rate: the i-th at i/rate seconds and
+a random part of the kernel's tick, bench/tick.py). Per instance, `storm.ready` is its
+start-to-ready time, from the moment bench asked the driver for it to the host seeing its
+ready marker, the same clock and end point as `boot.total`; every instance is kept, the
+slowest too. Per storm: `storm.p50`, `.p90`, `.p99`, `.max` of those times (numpy's linear
+percentiles over the instances that became ready), `storm.throughput` (instances ready over
+the time from the storm's start to the last ready, starts/s), `storm.failed` (instances that
+never became ready, each also a failed `storm.ready` row with its reason) and `storm.memory`
+(the host cost of all N alive: PSS plus guest RAM, summed, read once every instance idles).
 
 The storm, not the instance, is the unit of the statistics: every row is per N (`count`),
 one figure per storm, so p99's interval is over repetitions (bench.results.summary).

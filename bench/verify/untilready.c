@@ -71,8 +71,10 @@ static long tick_part_ns(void) {
     struct timespec tick;
     unsigned int draw;
     if (clock_getres(CLOCK_MONOTONIC_COARSE, &tick) != 0) return 0;
-    if (getrandom(&draw, sizeof draw, 0) != (ssize_t)sizeof draw) draw = (unsigned int)getpid() * 2654435761u;
-    return (long)(((unsigned long long)draw * (unsigned long long)(tick.tv_sec * 1000000000L + tick.tv_nsec)) >> 32);
+    if (getrandom(&draw, sizeof draw, 0) != (ssize_t)sizeof draw)
+        draw = (unsigned int)getpid() * 2654435761u;  /* no entropy yet: any spread will do */
+    unsigned long long tick_ns = (unsigned long long)tick.tv_sec * 1000000000ULL + (unsigned long long)tick.tv_nsec;
+    return (long)(((unsigned long long)draw * tick_ns) >> 32);
 }
 
 static int wait_gone(const char *pidfile, long settle_ms) {
